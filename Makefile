@@ -1,0 +1,40 @@
+# Two commands from a fresh clone: `make demo` and `make test`. Everything else is set up on the way.
+# Needs only python3 (>= 3.11), git and make: uv is bootstrapped from PyPI into .tools/ and installs
+# the locked environment into .venv/ with the machine's interpreter (it never downloads one).
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: setup demo test check lint format bench clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+setup: $(VENV)/.synced
+
+demo: setup
+	CARGO_RISK_HOME=$${CARGO_RISK_HOME:-$(CURDIR)/demo-home} $(BIN)/cargo-risk demo
+
+test: setup
+	$(BIN)/pytest
+
+check: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf .tools $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-home

@@ -1,0 +1,48 @@
+"""The `cargo-risk` command: one verb per stage, defaults from settings.
+
+Each verb module registers itself on the app; verbs call stage functions in pipelines/, the same
+functions the Airflow tasks call, so the CLI and the DAGs cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipelines.cli import demo, exercise, reference, simulate, validate, watchlists
+from pipelines.cli.common import state
+
+app = typer.Typer(
+    name="cargo-risk",
+    help="Cargo risk targeting: validate declarations, screen parties, rank shipments per port.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="YAML settings file (default: $CARGO_RISK_CONFIG)."),
+    ] = None,
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", help="Data home folder (default: $CARGO_RISK_HOME)."),
+    ] = None,
+) -> None:
+    """Cargo risk targeting for customs."""
+    state.config_file = config
+    state.home = home
+
+
+for module in (reference, validate, simulate, exercise, watchlists, demo):
+    module.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

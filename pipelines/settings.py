@@ -1,0 +1,102 @@
+"""The one settings object: paths, capacities and thresholds.
+
+Built once at a face (the CLI, a DAG task) with `load_settings()` and passed down. Nothing else in
+the project reads the environment. Every field can be set by an environment variable
+(`CARGO_RISK_<FIELD>`, e.g. `CARGO_RISK_HOME`) or by a YAML file named in `CARGO_RISK_CONFIG`;
+environment variables win over the file, the file over the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Zone = Literal[
+    "landing",
+    "raw",
+    "quarantine",
+    "staging",
+    "history",
+    "features",
+    "scores",
+    "lists",
+    "models",
+    "reports",
+    "watchlists",
+    "outcomes",
+    "exercises",
+    "truth",
+]
+ZONES: tuple[Zone, ...] = (
+    "landing",
+    "raw",
+    "quarantine",
+    "staging",
+    "history",
+    "features",
+    "scores",
+    "lists",
+    "models",
+    "reports",
+    "watchlists",
+    "outcomes",
+    "exercises",
+    "truth",
+)
+
+
+class Settings(BaseSettings):
+    """Where the data lives and how the night behaves."""
+
+    model_config = SettingsConfigDict(env_prefix="CARGO_RISK_", extra="forbid")
+
+    home: Path = Field(
+        default_factory=lambda: Path.home() / "cargo-risk",
+        description="Folder holding every data zone (landing, raw, staging, ... lists, models).",
+    )
+    currency_rates: Path | None = Field(
+        default=None,
+        description="CSV (currency,units_per_usd) replacing the shipped rate table.",
+    )
+    future_tolerance_days: int = Field(
+        default=1, description="How far in the future a filed_at may lie before it is rejected."
+    )
+    max_rejected_share: float = Field(
+        default=0.2,
+        description="A batch with a larger share of rejected rows fails the run loudly.",
+    )
+    seed: int = Field(default=20261129, description="Seed for the synthetic world and sampling.")
+
+    def zone(self, name: Zone) -> Path:
+        """The folder of one data zone (not created here)."""
+        return self.home / name
+
+
+def load_settings(
+    config_file: Path | None = None, environ: dict[str, str] | None = None, **overrides: Any
+) -> Settings:
+    """Build settings from defaults, a YAML file, the environment and explicit overrides.
+
+    `config_file` defaults to `$CARGO_RISK_CONFIG` when set. `overrides` win over everything.
+    """
+    env = os.environ if environ is None else environ
+    if config_file is None and env.get("CARGO_RISK_CONFIG"):
+        config_file = Path(env["CARGO_RISK_CONFIG"])
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        loaded = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{config_file}: settings file must be a mapping of name: value")
+        values.update(loaded)
+    prefix = "CARGO_RISK_"
+    for key, value in env.items():
+        if key.startswith(prefix) and key != "CARGO_RISK_CONFIG":
+            values[key[len(prefix) :].lower()] = value
+    values.update(overrides)
+    # Values arrive explicitly, so pydantic-settings must not read the environment a second time.
+    return Settings.model_validate(values)
