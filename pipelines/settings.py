@@ -71,6 +71,14 @@ class Settings(BaseSettings):
         description="A batch with a larger share of rejected rows fails the run loudly.",
     )
     seed: int = Field(default=20261129, description="Seed for the synthetic world and sampling.")
+    landing_uri: str | None = Field(
+        default=None,
+        description="Remote landing source (s3://..., sftp://..., file://...) read through "
+        "Airflow's ObjectStoragePath; empty means the landing zone folder itself.",
+    )
+    landing_conn_id: str | None = Field(
+        default=None, description="Airflow Connection id for `landing_uri`."
+    )
 
     def zone(self, name: Zone) -> Path:
         """The folder of one data zone (not created here)."""
