@@ -1,0 +1,89 @@
+"""
+### cargo_risk_nightly
+
+Turns one day's cargo declarations into ranked risk lists per port of discharge.
+
+ingest (landing -> raw) -> validate (Great Expectations; quarantine) -> featurize (point-in-time
+history) -> score (CBRN and SALW models, rules, watch lists) -> select (capacity, random quota,
+lanes) -> publish (Parquet, CSV, HTML; the `cargo-risk://lists` asset).
+
+The partition is the filing date. A scheduled run at 02:00 UTC processes the previous day; a manual
+run or a backfill takes `{"date": "YYYY-MM-DD"}` in its conf. Every task reads and writes its own
+partition atomically, so a retry or a rerun replaces it whole.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pendulum
+from airflow.sdk import Asset, Param, dag, task
+
+RANKED_LISTS = Asset("cargo-risk://lists/ranked_list")
+
+
+@dag(
+    dag_id="cargo_risk_nightly",
+    schedule="0 2 * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["cargo-risk", "nightly"],
+    doc_md=__doc__,
+    params={"date": Param(None, type=["null", "string"], format="date")},
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=5)},
+)
+def cargo_risk_nightly() -> None:
+    @task
+    def resolve_date(**context: Any) -> str:
+        from pipelines.dates import resolve_partition_date
+
+        requested = (context["dag_run"].conf or {}).get("date") or context["params"].get("date")
+        return resolve_partition_date(requested, context.get("logical_date")).isoformat()
+
+    @task
+    def ingest(day: str) -> dict[str, Any]:
+        from pipelines import nightly
+
+        return nightly.ingest(nightly.settings(), day)
+
+    @task
+    def validate(day: str, ingested: dict[str, Any]) -> dict[str, Any]:
+        from pipelines import nightly
+
+        return nightly.validate(nightly.settings(), day)
+
+    @task
+    def featurize(day: str, validated: dict[str, Any]) -> dict[str, Any]:
+        from pipelines import nightly
+
+        return nightly.featurize(nightly.settings(), day)
+
+    @task
+    def score(day: str, featurized: dict[str, Any]) -> dict[str, Any]:
+        from pipelines import nightly
+
+        return nightly.score(nightly.settings(), day)
+
+    @task
+    def select(day: str, scored: dict[str, Any]) -> dict[str, Any]:
+        from pipelines import nightly
+
+        return nightly.select(nightly.settings(), day)
+
+    @task(outlets=[RANKED_LISTS])
+    def publish(day: str, selected: dict[str, Any]) -> dict[str, Any]:
+        from pipelines import nightly
+
+        return nightly.publish(nightly.settings(), day)
+
+    day = resolve_date()
+    ingested = ingest(day)
+    validated = validate(day, ingested)
+    featurized = featurize(day, validated)
+    scored = score(day, featurized)
+    selected = select(day, scored)
+    publish(day, selected)
+
+
+cargo_risk_nightly()
