@@ -1,0 +1,272 @@
+"""Expert rules: every operator, combinators, validity windows, errors and the starter set."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from features.rules import (
+    HITS_SCHEMA,
+    RuleError,
+    check_rules,
+    evaluate_rules,
+    load_rules,
+    load_starter_rules,
+    parse_rules,
+)
+
+DAY = date(2026, 3, 1)
+
+
+def _frame() -> pl.DataFrame:
+    """Four declaration items with the fields rules read (plus one feature column)."""
+    return pl.DataFrame(
+        {
+            "declaration_id": ["D1", "D2", "D3", "D4"],
+            "item_no": [1, 1, 2, 1],
+            "hs_code": ["930190", "847990", "284440", "281213"],
+            "goods_description": ["Hunting rifles", "Machine PARTS", "medical device", "reagent"],
+            "country_of_origin": ["LY", "CN", "FR", "DE"],
+            "country_of_dispatch": ["TR", "CN", "BE", "DE"],
+            "transshipment_ports": [["AEJEA", "TRMER"], None, [], ["NLRTM"]],
+            "gross_mass_kg": [10.0, 500.0, 3.0, None],
+            "packages": [1, 5, 1, 2],
+            "un_number": [None, None, "2915", "1810"],
+            "consignee_age_days": [3, 900, 40, None],
+        },
+        schema_overrides={"transshipment_ports": pl.List(pl.String()), "gross_mass_kg": pl.Float64},
+    )
+
+
+def _rule(conditions: str, **fields: str) -> str:
+    header = {
+        "id": "TEST-001",
+        "version": "1",
+        "title": "test rule",
+        "description": "a rule for a test",
+        "threat": "salw",
+        "weight": "0.25",
+        "owner": "tests",
+        "valid_from": "2026-01-01",
+        "valid_to": "null",
+        "force": "none",
+    }
+    header.update(fields)
+    lines = [f"{key}: {value}" for key, value in header.items()]
+    return "\n".join([*lines, "conditions:", *("  " + c for c in conditions.splitlines())]) + "\n"
+
+
+def _fired(conditions: str, frame: pl.DataFrame | None = None) -> list[str]:
+    rules = parse_rules(_rule(conditions), "test.yaml")
+    hits = evaluate_rules(rules, _frame() if frame is None else frame, DAY)
+    return hits["declaration_id"].to_list()
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ("{field: country_of_origin, op: ==, value: CN}", ["D2"]),
+        ("{field: country_of_origin, op: '!=', value: CN}", ["D1", "D3", "D4"]),
+        ("{field: country_of_origin, op: in, value: [LY, FR]}", ["D1", "D3"]),
+        ("{field: country_of_origin, op: not_in, value: [LY, FR]}", ["D2", "D4"]),
+        ("{field: gross_mass_kg, op: '>', value: 10}", ["D2"]),
+        ("{field: gross_mass_kg, op: '>=', value: 10}", ["D1", "D2"]),
+        ("{field: gross_mass_kg, op: '<', value: 10}", ["D3"]),
+        ("{field: gross_mass_kg, op: '<=', value: 10}", ["D1", "D3"]),
+        ("{field: hs_code, op: startswith, value: '84'}", ["D2"]),
+        ("{field: hs_code, op: startswith, value: ['93', '2844']}", ["D1", "D3"]),
+        ("{field: goods_description, op: contains_any, value: [parts, samples]}", ["D2"]),
+        ("{field: goods_description, op: contains_any, value: [RIFLES]}", ["D1"]),
+        ("{field: un_number, op: is_null}", ["D1", "D2"]),
+        ("{field: un_number, op: is_null, value: false}", ["D3", "D4"]),
+        ("{field: consignee_age_days, op: '<', value: 30}", ["D1"]),
+    ],
+)
+def test_each_operator_selects_the_expected_rows(condition: str, expected: list[str]) -> None:
+    assert _fired(condition) == expected
+
+
+def test_contains_any_matches_whole_words_only() -> None:
+    # "part" must not fire on "PARTS" nor "apart": words, not substrings.
+    assert _fired("{field: goods_description, op: contains_any, value: [part, rif]}") == []
+
+
+def test_list_fields_match_when_any_element_matches() -> None:
+    assert _fired("{field: transshipment_ports, op: in, value: [NLRTM]}") == ["D4"]
+    assert _fired("{field: transshipment_ports, op: startswith, value: TR}") == ["D1"]
+    # D2 has no list (null) and D3 an empty one: both count as "null" and neither holds NLRTM.
+    assert _fired("{field: transshipment_ports, op: is_null}") == ["D2", "D3"]
+    assert _fired("{field: transshipment_ports, op: not_in, value: [NLRTM]}") == ["D1", "D2", "D3"]
+
+
+def test_derived_fields_are_computed_from_declaration_columns() -> None:
+    assert _fired("{field: mass_per_package_kg, op: '>=', value: 100}") == ["D2"]
+    assert _fired("{field: transshipment_count, op: '>=', value: 2}") == ["D1"]
+    assert _fired("{field: transshipment_countries, op: in, value: [AE]}") == ["D1"]
+    assert _fired("{field: origin_differs_from_dispatch, op: ==, value: true}") == ["D1", "D3"]
+    assert _fired("{field: hs_chapter, op: ==, value: '28'}") == ["D3", "D4"]
+
+
+def test_all_any_and_not_combine() -> None:
+    conditions = """all:
+  - {field: hs_code, op: startswith, value: ['93', '84', '2844']}
+  - any:
+      - {field: country_of_origin, op: ==, value: LY}
+      - not: {field: gross_mass_kg, op: '>', value: 5}"""
+    assert _fired(conditions) == ["D1", "D3"]
+
+
+def test_null_never_satisfies_a_comparison() -> None:
+    # D4 has no mass: it is neither heavy nor light.
+    assert "D4" not in _fired("{field: gross_mass_kg, op: '<', value: 1000000}")
+    assert "D4" not in _fired("{field: gross_mass_kg, op: '>=', value: 0}")
+
+
+def test_hits_carry_rule_id_with_version_threat_weight_and_force() -> None:
+    text = _rule("{field: country_of_origin, op: ==, value: LY}", version="3", force="red")
+    hits = evaluate_rules(parse_rules(text, "t.yaml"), _frame(), DAY)
+    assert hits.schema == pl.Schema(HITS_SCHEMA)
+    assert hits.row(0, named=True) == {
+        "declaration_id": "D1",
+        "item_no": 1,
+        "rule_id": "TEST-001@3",
+        "threat": "salw",
+        "weight": 0.25,
+        "force_red": True,
+        "title": "test rule",
+    }
+
+
+@pytest.mark.parametrize(
+    ("valid_from", "valid_to", "applies"),
+    [
+        ("2026-03-01", "null", True),
+        ("2026-03-02", "null", False),
+        ("2026-01-01", "2026-03-01", True),
+        ("2026-01-01", "2026-02-28", False),
+    ],
+)
+def test_only_rules_valid_on_the_list_date_apply(
+    valid_from: str, valid_to: str, applies: bool
+) -> None:
+    text = _rule("{field: country_of_origin, op: ==, value: LY}", valid_from=valid_from)
+    text = text.replace("valid_to: null", f"valid_to: {valid_to}")
+    hits = evaluate_rules(parse_rules(text, "t.yaml"), _frame(), DAY)
+    assert hits.height == (1 if applies else 0)
+
+
+def test_a_new_version_replaces_the_old_one_on_its_start_date(tmp_path: Path) -> None:
+    old = _rule("{field: country_of_origin, op: ==, value: LY}", valid_to="2026-02-28")
+    new = _rule("{field: country_of_origin, op: ==, value: CN}", version="2")
+    new = new.replace("valid_from: 2026-01-01", "valid_from: 2026-03-01")
+    (tmp_path / "v1.yaml").write_text(old, encoding="utf-8")
+    (tmp_path / "v2.yaml").write_text(new, encoding="utf-8")
+    rules = load_rules([tmp_path])
+    assert evaluate_rules(rules, _frame(), date(2026, 2, 28))["rule_id"].to_list() == ["TEST-001@1"]
+    assert evaluate_rules(rules, _frame(), DAY)["rule_id"].to_list() == ["TEST-001@2"]
+
+
+def test_overlapping_versions_of_one_rule_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(_rule("{field: mode, op: ==, value: sea}"), encoding="utf-8")
+    second = _rule("{field: mode, op: ==, value: air}", version="2")
+    (tmp_path / "b.yaml").write_text(second, encoding="utf-8")
+    with pytest.raises(RuleError, match=r"b\.yaml:1: rule TEST-001@2 is valid from .*valid_to"):
+        load_rules([tmp_path])
+
+
+def test_unknown_field_names_the_file_line_and_field() -> None:
+    text = _rule(
+        "all:\n"
+        "  - {field: country_of_origin, op: ==, value: LY}\n"
+        "  - {field: hs_cod, op: ==, value: '93'}"
+    )
+    rules = parse_rules(text, "rules/salw.yaml")
+    with pytest.raises(
+        RuleError, match=r"rules/salw\.yaml:14: rule TEST-001@1: field 'hs_cod' is not"
+    ):
+        check_rules(rules, _frame().schema)
+
+
+def test_wrongly_typed_values_are_refused_against_the_schema() -> None:
+    rules = parse_rules(_rule("{field: packages, op: ==, value: 'five'}"), "r.yaml")
+    with pytest.raises(RuleError, match=r"field 'packages': value 'five' does not fit"):
+        check_rules(rules, _frame().schema)
+    rules = parse_rules(_rule("{field: packages, op: startswith, value: '5'}"), "r.yaml")
+    with pytest.raises(RuleError, match="needs a text field"):
+        check_rules(rules, _frame().schema)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("id: [unclosed\n", r"bad\.yaml:2: not valid YAML"),
+        ("- just text\n", "every rule must be a mapping"),
+        (
+            _rule("{field: mode, op: ==, value: sea}").replace("owner: tests\n", ""),
+            "missing.*owner",
+        ),
+        (
+            _rule("{field: mode, op: ==, value: sea}") + "colour: red\n",
+            r"unknown rule field.*colour",
+        ),
+        (
+            _rule("{field: mode, op: ==, value: sea}", threat="drugs"),
+            "'threat' must be cbrn or salw",
+        ),
+        (
+            _rule("{field: mode, op: ==, value: sea}", weight="3"),
+            "'weight' must be a number from 0",
+        ),
+        (_rule("{field: mode, op: ==, value: sea}", force="amber"), "'force' must be red or none"),
+        (_rule("{field: mode, op: ==, value: sea}", id="salw_1"), "'id' must look like SALW-003"),
+        (_rule("{field: mode, op: ==, value: sea}", version="0"), "'version' must be an integer"),
+        (
+            _rule("{field: mode, op: ==, value: sea}", valid_from="soon"),
+            "'valid_from' must be a date",
+        ),
+        (
+            _rule("{field: mode, op: equals, value: sea}"),
+            r"bad\.yaml:12: .*field 'mode': unknown op",
+        ),
+        (_rule("{field: mode, op: in, value: sea}"), "op 'in' needs a non-empty list"),
+        (_rule("{field: mode, op: ==}"), "op '==' needs a 'value'"),
+        (_rule("{field: packages, op: '>', value: many}"), "takes a number or a date"),
+        (_rule("all: []"), "'all' needs a non-empty list"),
+        (_rule("{op: ==, value: sea}"), "condition needs a 'field'"),
+    ],
+)
+def test_bad_rule_files_give_clear_errors(text: str, message: str) -> None:
+    with pytest.raises(RuleError, match=message):
+        parse_rules(text, "bad.yaml")
+
+
+def test_the_same_rule_version_twice_is_refused() -> None:
+    text = _rule("{field: mode, op: ==, value: sea}")
+    doc = "- " + text.replace("\n", "\n  ").rstrip() + "\n"
+    with pytest.raises(RuleError, match="TEST-001@1 is already defined"):
+        parse_rules(doc + doc, "twice.yaml")
+
+
+def test_starter_rules_load_and_fire_on_their_indicators() -> None:
+    rules = load_starter_rules()
+    assert len(rules) >= 8
+    assert {r.threat for r in rules} == {"cbrn", "salw"}
+    assert all(r.source for r in rules), "every starter rule says where its indicator comes from"
+    frame = _frame().drop("consignee_age_days")
+    hits = evaluate_rules(rules, frame, DAY)
+    fired = set(zip(hits["declaration_id"], hits["rule_id"], strict=True))
+    assert ("D1", "SALW-001@1") in fired  # rifles from an embargoed country
+    assert ("D1", "SALW-002@1") in fired  # and routed through a third country
+    assert ("D2", "SALW-003@1") in fired  # "machine parts" at 100 kg per package
+    assert ("D3", "CBRN-002@1") in fired  # HS 2844 described as a medical device
+    assert ("D3", "CBRN-003@1") not in fired  # class 7 UN number but a nuclear heading
+    assert ("D4", "CBRN-001@1") in fired  # phosphorus trichloride subheading
+
+
+def test_rules_do_not_apply_to_an_empty_frame() -> None:
+    hits = evaluate_rules(load_starter_rules(), _frame().head(0), DAY)
+    assert hits.height == 0
+    assert hits.schema == pl.Schema(HITS_SCHEMA)
