@@ -1,0 +1,127 @@
+"""Name normalisation for watch-list screening (pure functions, no I/O).
+
+Grain: one party or list name in, one normalised token tuple out. The steps, in order:
+transliterate any script to ASCII (anyascii), lower-case, drop periods and apostrophes
+("L.L.C." -> "llc", "Naval'nyy" -> "navalnyy"), turn other punctuation into spaces, drop legal-form
+tokens ("co ltd", "gmbh", "ooo"), and glue Arabic articles to the next word ("al-Qaida",
+"Al Qaida" and "Alqaida" all become "alqaida"). Word order is left alone here: the scorer aligns
+tokens without regard to order, and `order_free_key` gives an order-free key for de-duplication.
+
+`fold_token` is a coarse phonetic fold used next to the spelling, so that the common romanisation
+variants of one name (Mohammed / Muhammad, Taher / Tahir, Qaeda / Qaida) meet.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from anyascii import anyascii
+
+LEGAL_FORMS: frozenset[str] = frozenset(
+    {
+        # English-speaking and international
+        "co", "company", "corp", "corporation", "inc", "incorporated", "llc", "llp", "lp", "ltd",
+        "limited", "plc", "pte", "pty", "pvt", "private", "fze", "fzco", "fzc", "fzllc", "dmcc",
+        # European
+        "gmbh", "ag", "kg", "ohg", "ug", "mbh", "sa", "sas", "sarl", "sl", "srl", "spa", "sro",
+        "bv", "nv", "oy", "oyj", "ab", "aps", "asa", "kft", "zrt", "doo", "ltda", "lda", "eood",
+        "ood", "sp", "zoo", "as",
+        # Post-Soviet
+        "ooo", "oao", "zao", "pao", "jsc", "ojsc", "cjsc", "pjsc", "tov", "too", "ip", "chp",
+        # Asia and Middle East
+        "kk", "bhd", "sdn", "tbk", "wll", "spc", "jv",
+    }
+)  # fmt: skip
+"""Tokens naming a company's legal form: they say nothing about who the company is."""
+
+LEGAL_PHRASES: tuple[tuple[str, ...], ...] = (
+    ("limited", "liability", "company"),
+    ("joint", "stock", "company"),
+    ("closed", "joint", "stock", "company"),
+    ("public", "joint", "stock", "company"),
+    ("open", "joint", "stock", "company"),
+    ("societe", "anonyme"),
+    ("sp", "z", "oo"),
+)
+"""Multi-word legal forms, removed before the single tokens (longest first)."""
+
+ARTICLES: frozenset[str] = frozenset({"al", "el", "ul", "ur", "ud", "ad"})
+"""Arabic articles written apart or hyphenated; glued to the next word so spacing cannot matter."""
+
+_APOSTROPHES = re.compile(r"[.'`´’‘ʼʻ]")
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+_FOLDS: tuple[tuple[str, str], ...] = (
+    ("ph", "f"),
+    ("ck", "k"),
+    ("q", "k"),
+    ("dj", "j"),
+    ("dh", "d"),
+    ("ou", "u"),
+    ("oo", "u"),
+    ("ee", "i"),
+    ("o", "u"),
+    ("e", "i"),
+    ("y", "i"),
+    ("w", "v"),
+)
+_REPEATS = re.compile(r"(.)\1+")
+
+
+def _strip_phrases(tokens: list[str]) -> list[str]:
+    phrases = sorted(LEGAL_PHRASES, key=len, reverse=True)
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        for phrase in phrases:
+            if tuple(tokens[i : i + len(phrase)]) == phrase:
+                i += len(phrase)
+                break
+        else:
+            out.append(tokens[i])
+            i += 1
+    return out
+
+
+def _glue_articles(tokens: list[str]) -> list[str]:
+    out: list[str] = []
+    pending = ""
+    for token in tokens:
+        if token in ARTICLES:
+            pending += token
+            continue
+        out.append(pending + token)
+        pending = ""
+    if pending:
+        out.append(pending)
+    return out
+
+
+@lru_cache(maxsize=1 << 18)
+def name_tokens(name: str) -> tuple[str, ...]:
+    """The normalised tokens of a name, in their original order (empty for a blank name)."""
+    text = _APOSTROPHES.sub("", anyascii(name).lower())
+    tokens = [t for t in _NON_ALNUM.split(text) if t]
+    tokens = _strip_phrases(tokens)
+    # A name made only of legal-form words keeps them: it has nothing else to match on.
+    kept = [t for t in tokens if t not in LEGAL_FORMS]
+    return tuple(_glue_articles(kept or tokens))
+
+
+def normalise(name: str) -> str:
+    """A name as one normalised string, tokens in their original order."""
+    return " ".join(name_tokens(name))
+
+
+def order_free_key(name: str) -> str:
+    """A key equal for names that differ only in case, script, punctuation, legal form or order."""
+    return " ".join(sorted(name_tokens(name)))
+
+
+@lru_cache(maxsize=1 << 18)
+def fold_token(token: str) -> str:
+    """A coarse phonetic fold of one normalised token: romanisation variants usually meet."""
+    folded = token
+    for old, new in _FOLDS:
+        folded = folded.replace(old, new)
+    return _REPEATS.sub(r"\1", folded)

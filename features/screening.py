@@ -1,0 +1,313 @@
+"""Watch-list screening: blocking and scoring of party names against listed names (pure logic).
+
+Input grain: one row per party (party_key, name, country). Output grain: one row per
+(party_key, list_name, entry_id) whose best-matching listed name scores at or above the threshold.
+
+Score (0-1). Both names are normalised (`features.names`) into tokens; each token carries a weight
+that grows with its rarity among listed names (a common given name or a generic word such as
+"trading" says little). Tokens are aligned one-to-one regardless of order; a pair counts with its
+similarity (1 - edits/length, transpositions counting once, the better of spelling and phonetic
+fold) only within the edits its length tolerates (`allowed_edits`: none up to four letters, one up
+to seven, two up to eleven), so "Bush" never half-matches "Habbash" nor "Ali" "Wali". The name
+score is the weighted share of both names covered by aligned pairs. Names written with or without
+spaces ("AEROCARIBBEAN" / "AERO CARIBBEAN") are caught by a whole-string comparison. A
+low-quality alias (UN "Low") is multiplied by `LOW_QUALITY_FACTOR`; a party country among the
+entry's countries (nationality or address) adds `COUNTRY_BONUS`. `DEFAULT_THRESHOLD` was chosen
+from the evaluation curve (docs/watchlists.md).
+
+Blocking: a listed name is compared only with parties sharing a key (first or last three letters
+of a folded distinctive token), so a night of a million parties touches a few candidates each.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import polars as pl
+from rapidfuzz.distance import OSA, Indel
+
+from features.names import fold_token, name_tokens, order_free_key
+
+DEFAULT_THRESHOLD = 0.86
+COMPACT_FLOOR = 0.92
+LOW_QUALITY_FACTOR = 0.9
+COUNTRY_BONUS = 0.05
+MIN_NAME_LETTERS = 4
+MAX_POSTINGS = 400
+CANDIDATE_CAP = 60
+GENERIC_WEIGHT = 1.0
+
+GENERIC_WORDS: frozenset[str] = frozenset(
+    {
+        "the", "and", "of", "for", "de", "la", "du", "des", "der", "und", "y", "e", "et", "i",
+        "trading", "trade", "traders", "international", "intl", "group", "holding", "holdings",
+        "general", "import", "export", "imports", "exports", "logistics", "shipping", "services",
+        "service", "enterprise", "enterprises", "industrial", "industries", "industry",
+        "commercial", "global", "technology", "technologies", "tech", "development", "investment",
+        "investments", "management", "partners", "products", "solutions", "supply", "systems",
+        "manufacturing", "engineering", "agency", "center", "centre", "office", "branch",
+    }
+)  # fmt: skip
+"""Words common in company names everywhere: they weigh little, and never open a block."""
+
+ENTRY_COLUMNS = ("list_name", "list_version", "entry_id", "name", "name_quality")
+PARTY_COLUMNS = ("party_key", "name", "country")
+HIT_SCHEMA: dict[str, pl.DataType] = {
+    "party_key": pl.String(),
+    "list_name": pl.String(),
+    "list_version": pl.String(),
+    "entry_id": pl.String(),
+    "matched_name": pl.String(),
+    "name_quality": pl.String(),
+    "name_score": pl.Float64(),
+    "score": pl.Float64(),
+    "evidence": pl.String(),
+}
+
+
+@dataclass(frozen=True)
+class _Name:
+    tokens: tuple[str, ...]
+    folds: tuple[str, ...]
+    weights: tuple[float, ...]
+    compact: str
+
+
+@dataclass
+class WatchlistIndex:
+    """Listed names prepared for screening: tokens, weights and blocking postings."""
+
+    rows: pl.DataFrame
+    names: list[_Name]
+    countries: list[frozenset[str]]
+    postings: dict[str, list[int]]
+    fold_weights: dict[str, float]
+    unseen_weight: float
+    skipped_short: int = 0
+    _cache: dict[str, _Name] = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def weight(self, fold: str) -> float:
+        """Weight of a folded token: rare among listed names weighs more."""
+        if fold in GENERIC_WORDS:
+            return GENERIC_WEIGHT
+        return self.fold_weights.get(fold, self.unseen_weight)
+
+    def prepare(self, name: str) -> _Name:
+        """Tokens, folds and weights of a party name (cached: nights repeat names)."""
+        cached = self._cache.get(name)
+        if cached is None:
+            tokens = name_tokens(name)
+            folds = tuple(fold_token(t) for t in tokens)
+            cached = _Name(tokens, folds, tuple(self.weight(f) for f in folds), "".join(folds))
+            if len(self._cache) < 1_000_000:
+                self._cache[name] = cached
+        return cached
+
+
+def _block_keys(fold: str) -> tuple[str, ...]:
+    if len(fold) <= 3:
+        return ("w" + fold,)
+    return ("p" + fold[:3], "s" + fold[-3:])
+
+
+def build_index(entries: pl.DataFrame) -> WatchlistIndex:
+    """Index one or more lists' entries (one row per listed name) for `screen`.
+
+    Needs columns list_name, list_version, entry_id, name, name_quality; an optional `countries`
+    column (list of ISO alpha-2 codes) is used as supporting evidence. Names with fewer than
+    `MIN_NAME_LETTERS` letters (bare acronyms like "ASC") are left out: they hit on noise.
+    """
+    missing = [c for c in ENTRY_COLUMNS if c not in entries.columns]
+    if missing:
+        raise ValueError(f"watch-list entries lack column(s): {', '.join(missing)}")
+    with_countries = "countries" in entries.columns
+    rows: list[dict[str, object]] = []
+    token_folds: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+    countries: list[frozenset[str]] = []
+    skipped = 0
+    for row in entries.iter_rows(named=True):
+        tokens = name_tokens(row["name"] or "")
+        if sum(len(t) for t in tokens) < MIN_NAME_LETTERS:
+            skipped += 1
+            continue
+        rows.append({c: row[c] for c in ENTRY_COLUMNS})
+        token_folds.append((tokens, tuple(fold_token(t) for t in tokens)))
+        codes = row["countries"] if with_countries else None
+        countries.append(frozenset(codes or ()))
+    document_frequency: dict[str, int] = defaultdict(int)
+    for _, folds in token_folds:
+        for fold in set(folds):
+            document_frequency[fold] += 1
+    total = max(len(token_folds), 1)
+    fold_weights = {f: 1.0 + math.log(total / df) for f, df in document_frequency.items()}
+    index = WatchlistIndex(
+        rows=pl.DataFrame(rows, schema=dict.fromkeys(ENTRY_COLUMNS, pl.String())),
+        names=[],
+        countries=countries,
+        postings=defaultdict(list),
+        fold_weights=fold_weights,
+        unseen_weight=1.0 + math.log(total),
+        skipped_short=skipped,
+    )
+    for position, (tokens, folds) in enumerate(token_folds):
+        weights = tuple(index.weight(f) for f in folds)
+        index.names.append(_Name(tokens, folds, weights, "".join(folds)))
+        for key in {k for f in folds if f not in GENERIC_WORDS for k in _block_keys(f)}:
+            index.postings[key].append(position)
+        # The whole name glued together is a key too: it finds spacing variants of one word.
+        index.postings["c" + "".join(folds)[:6]].append(position)
+    index.postings = dict(index.postings)
+    return index
+
+
+def allowed_edits(length: int) -> int:
+    """Typos tolerated in a token of this length: none up to 4 letters ("Ali" is not "Wali")."""
+    if length <= 4:
+        return 0
+    if length <= 7:
+        return 1
+    return 2 if length <= 11 else 3
+
+
+def token_similarity(a: str, a_fold: str, b: str, b_fold: str) -> float:
+    """1 - edits/length (transpositions count once) of the closer of spelling and fold; 0 when
+    the edits exceed what the length tolerates."""
+    if a == b or a_fold == b_fold:
+        return 1.0
+    best = 0.0
+    for x, y in ((a, b), (a_fold, b_fold)):
+        length = max(len(x), len(y))
+        edits = OSA.distance(x, y, score_cutoff=allowed_edits(length))
+        if edits <= allowed_edits(length):
+            best = max(best, 1.0 - edits / length)
+    return best
+
+
+def name_score(party: _Name, listed: _Name) -> float:
+    """Weighted share of both names covered by one-to-one token pairs (0-1, order-free)."""
+    total = sum(party.weights) + sum(listed.weights)
+    if total == 0:
+        return 0.0
+    pairs: list[tuple[float, int, int]] = []
+    for i, (a, a_fold) in enumerate(zip(party.tokens, party.folds, strict=True)):
+        for j, (b, b_fold) in enumerate(zip(listed.tokens, listed.folds, strict=True)):
+            similarity = token_similarity(a, a_fold, b, b_fold)
+            if similarity > 0:
+                pairs.append((similarity, i, j))
+    pairs.sort(reverse=True)
+    used_party: set[int] = set()
+    used_listed: set[int] = set()
+    covered = 0.0
+    for similarity, i, j in pairs:
+        if i in used_party or j in used_listed:
+            continue
+        used_party.add(i)
+        used_listed.add(j)
+        covered += similarity * (party.weights[i] + listed.weights[j])
+    score = covered / total
+    if len(party.tokens) != len(listed.tokens):
+        compact = Indel.normalized_similarity(party.compact, listed.compact)
+        if compact >= COMPACT_FLOOR:
+            score = max(score, compact)
+    return score
+
+
+def _candidates(index: WatchlistIndex, party: _Name) -> list[int]:
+    keys = {k for f in party.folds if f not in GENERIC_WORDS for k in _block_keys(f)}
+    keys.add("c" + party.compact[:6])
+    postings = [index.postings[k] for k in keys if k in index.postings]
+    selective = [p for p in postings if len(p) <= MAX_POSTINGS]
+    # A name made only of very common tokens still gets screened, through its rarest key.
+    chosen = selective or sorted(postings, key=len)[:1]
+    found: set[int] = set()
+    for posting in chosen:
+        found.update(posting)
+    return list(found)
+
+
+def score_name(index: WatchlistIndex, name: str, floor: float) -> list[tuple[int, float]]:
+    """(index position, name score) of listed names scoring at least `floor` against `name`."""
+    party = index.prepare(name)
+    if not party.tokens:
+        return []
+    found: list[tuple[int, float]] = []
+    candidates = _candidates(index, party)
+    if len(candidates) > CANDIDATE_CAP:
+        # Cheap order-free pre-ranking keeps the exact scorer on the most promising few.
+        ranked = sorted(
+            candidates,
+            key=lambda p: Indel.normalized_similarity(party.compact, index.names[p].compact),
+            reverse=True,
+        )
+        candidates = ranked[:CANDIDATE_CAP]
+    for position in candidates:
+        score = name_score(party, index.names[position])
+        if score >= floor:
+            found.append((position, score))
+    return found
+
+
+def _evidence(score: float, quality: str, country: str | None, listed: frozenset[str]) -> str:
+    parts = [f"name {score:.2f}"]
+    if quality == "low":
+        parts.append("low-quality alias")
+    if country and country in listed:
+        parts.append(f"country match {country}")
+    elif country and listed:
+        parts.append(f"country differs (list: {', '.join(sorted(listed))})")
+    return "; ".join(parts)
+
+
+def screen(
+    parties: pl.DataFrame, index: WatchlistIndex, threshold: float = DEFAULT_THRESHOLD
+) -> pl.DataFrame:
+    """Hits of parties on the index at or above `threshold` (see the module docstring)."""
+    missing = [c for c in PARTY_COLUMNS if c not in parties.columns]
+    if missing:
+        raise ValueError(f"parties lack column(s): {', '.join(missing)}")
+    distinct = (
+        parties.select(
+            pl.col("party_key").cast(pl.String),
+            pl.col("name").cast(pl.String).fill_null(""),
+            pl.col("country").cast(pl.String).str.to_uppercase(),
+        )
+        .unique()
+        .with_columns(key=pl.col("name").map_elements(order_free_key, return_dtype=pl.String))
+    )
+    # The lowest score that could still pass once the country bonus is added.
+    floor = threshold - COUNTRY_BONUS
+    name_hits: dict[str, list[tuple[int, float]]] = {}
+    for key, name in distinct.group_by("key").agg(pl.col("name").first()).iter_rows():
+        hits = score_name(index, name, floor)
+        if hits:
+            name_hits[key] = hits
+    records: list[tuple[object, ...]] = []
+    quality_column = index.rows.get_column("name_quality").to_list()
+    for party_key, _name, country, key in distinct.iter_rows():
+        for position, raw_score in name_hits.get(key, ()):
+            quality = (quality_column[position] or "").lower()
+            score = raw_score * (LOW_QUALITY_FACTOR if quality == "low" else 1.0)
+            listed = index.countries[position]
+            if country and country in listed:
+                score = min(1.0, score + COUNTRY_BONUS)
+            if score < threshold:
+                continue
+            row = index.rows.row(position)
+            evidence = _evidence(raw_score, quality, country, listed)
+            records.append(
+                (party_key, row[0], row[1], row[2], row[3], quality, raw_score, score, evidence)
+            )
+    found = pl.DataFrame(records, schema=HIT_SCHEMA, orient="row")
+    # One row per party and entry: the entry's best-matching name.
+    return (
+        found.sort(
+            ["party_key", "list_name", "entry_id", "score"], descending=[False, False, False, True]
+        )
+        .unique(["party_key", "list_name", "entry_id"], keep="first", maintain_order=True)
+        .sort(["party_key", "score"], descending=[False, True])
+    )
