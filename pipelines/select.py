@@ -1,0 +1,407 @@
+"""Selection: turn one day's scores, rule hits and watch-list hits into lanes and ranks per port.
+
+Output grain: one row per declaration item scored in one nightly run (the ranked-list contract,
+contracts/ranked_list.py), ranked 1..n within each port of discharge and list date. The core
+(`select_lanes`) is pure; `select_day` reads the scores partition and calls it.
+
+Order inside a port: forced reds (watch-list hits, then rules with `force: red`), the random quota,
+the rest of the red capacity by ranking score, then yellow by ranking score, then green. The ranking
+score is the model's risk_score plus `rule_weight_factor` times the summed weights of the rules that
+fired (docs/decisions/0008-selection-policy.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from contracts.ranked_list import RANKED_LIST
+from features.rules import HITS_SCHEMA
+from pipelines.settings import Settings
+
+SCORES_SCHEMA: dict[str, pl.DataType] = {
+    "declaration_id": pl.String(),
+    "item_no": pl.Int64(),
+    "port_of_discharge": pl.String(),
+    "risk_score": pl.Float64(),
+    "cbrn_score": pl.Float64(),
+    "salw_score": pl.Float64(),
+    "reasons": pl.String(),
+    "model_version": pl.String(),
+}
+"""Selection input: one row per declaration item scored for the day."""
+
+WATCHLIST_HITS_SCHEMA: dict[str, pl.DataType] = {
+    "declaration_id": pl.String(),
+    "item_no": pl.Int64(),
+    "entry_id": pl.String(),
+    "list_name": pl.String(),
+    "reason": pl.String(),
+}
+"""Watch-list hits: one row per (declaration item, list entry) that matched a party."""
+
+SCORES_FILE = "scores.parquet"
+RULE_HITS_FILE = "rule_hits.parquet"
+WATCHLIST_HITS_FILE = "watchlist_hits.parquet"
+RANDOM_REASON = "random selection for the unbiased sample"
+KEY = ["declaration_id", "item_no"]
+
+# Order of the groups inside a port's list; the rank follows it.
+_WATCHLIST, _RULE, _RANDOM, _RED, _YELLOW, _GREEN = range(6)
+
+
+@dataclass(frozen=True)
+class SelectionPolicy:
+    """How many items each port can inspect per day and how the random sample is drawn."""
+
+    red_capacity: int = 20
+    yellow_capacity: int = 40
+    capacity_overrides: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    """Port UN/LOCODE -> (red, yellow) capacity, replacing the defaults for that port."""
+    random_quota_share: float = 0.015
+    """Share of the red capacity drawn at random; at least one item when the capacity is > 0."""
+    rule_weight_factor: float = 1.0
+    """How much a fired rule's weight adds to the ranking score (0 = rules only force red)."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        capacities = [(self.red_capacity, self.yellow_capacity), *self.capacity_overrides.values()]
+        if any(red < 0 or yellow < 0 for red, yellow in capacities):
+            raise ValueError("capacities must be >= 0")
+        if not 0 <= self.random_quota_share <= 1:
+            raise ValueError("random_quota_share must be between 0 and 1")
+        if self.rule_weight_factor < 0:
+            raise ValueError("rule_weight_factor must be >= 0")
+
+    def capacity(self, port: str) -> tuple[int, int]:
+        """(red, yellow) capacity of a port."""
+        return self.capacity_overrides.get(port, (self.red_capacity, self.yellow_capacity))
+
+    def random_quota(self, red_capacity: int) -> int:
+        """Items drawn at random out of a red capacity (half rounds up; at least 1 if any)."""
+        if red_capacity <= 0 or self.random_quota_share <= 0:
+            return 0
+        return max(1, int(red_capacity * self.random_quota_share + 0.5))
+
+
+def policy_from_settings(settings: Settings) -> SelectionPolicy:
+    """The policy of a run: capacities from settings where it has them, the defaults otherwise.
+
+    The capacity fields are proposed for Settings but not there yet; reading them by name keeps this
+    working before and after they land.
+    """
+    defaults = SelectionPolicy()
+    overrides = getattr(settings, "capacity_overrides", None) or {}
+    return SelectionPolicy(
+        red_capacity=int(getattr(settings, "capacity_red_default", defaults.red_capacity)),
+        yellow_capacity=int(getattr(settings, "capacity_yellow_default", defaults.yellow_capacity)),
+        capacity_overrides={str(k): (int(v[0]), int(v[1])) for k, v in overrides.items()},
+        random_quota_share=float(
+            getattr(settings, "random_quota_share", defaults.random_quota_share)
+        ),
+        rule_weight_factor=float(
+            getattr(settings, "rule_weight_factor", defaults.rule_weight_factor)
+        ),
+        seed=settings.seed,
+    )
+
+
+@dataclass(frozen=True)
+class PortSelection:
+    """What selection did for one port on one day."""
+
+    port: str
+    rows: int
+    red_capacity: int
+    yellow_capacity: int
+    watchlist: int
+    rule: int
+    random: int
+    red: int
+    yellow: int
+    green: int
+
+    @property
+    def over_capacity(self) -> int:
+        """Red items beyond the red capacity (forced reds and the random quota still go red)."""
+        return max(0, self.red - self.red_capacity)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The ranked lists of one day (contract columns, ordered by port and rank) and a summary."""
+
+    ranked: pl.DataFrame
+    ports: tuple[PortSelection, ...]
+
+    @property
+    def notes(self) -> list[str]:
+        """Lines for the run output; a port over its red capacity is always named."""
+        return [
+            f"{p.port}: {p.red} red items exceed the red capacity of {p.red_capacity} by "
+            f"{p.over_capacity} ({p.watchlist} watch-list and {p.rule} rule hits forced red, "
+            f"{p.random} random); all of them stay red"
+            for p in self.ports
+            if p.over_capacity
+        ]
+
+
+def port_seed(seed: int, day: date, port: str) -> int:
+    """A seed for one port's random draw on one day, stable across runs and machines."""
+    digest = hashlib.sha256(f"{seed}|{day.isoformat()}|{port}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def select_lanes(
+    scores: pl.DataFrame,
+    rule_hits: pl.DataFrame,
+    watchlist_hits: pl.DataFrame,
+    *,
+    policy: SelectionPolicy,
+    day: date,
+    run_id: str,
+) -> Selection:
+    """Lanes, selection reasons and ranks for one day's scored items, per port of discharge."""
+    scores = _conform(scores, SCORES_SCHEMA, "scores")
+    rule_hits = _conform(rule_hits, HITS_SCHEMA, "rule hits")
+    watchlist_hits = _conform(watchlist_hits, WATCHLIST_HITS_SCHEMA, "watch-list hits")
+    duplicated = scores.filter(pl.struct(KEY).is_duplicated())
+    if duplicated.height:
+        first = duplicated.row(0, named=True)
+        raise ValueError(
+            f"scores: {duplicated.height} rows repeat a key, e.g. declaration_id="
+            f"{first['declaration_id']!r} item_no={first['item_no']}"
+        )
+    frame = _attach_hits(scores, rule_hits, watchlist_hits, policy.rule_weight_factor)
+    parts: list[pl.DataFrame] = []
+    summaries: list[PortSelection] = []
+    for port in sorted(frame["port_of_discharge"].unique().to_list()):
+        part, summary = _select_port(
+            frame.filter(pl.col("port_of_discharge") == port), port, policy, day
+        )
+        parts.append(part)
+        summaries.append(summary)
+    ranked = pl.concat(parts) if parts else frame.head(0).with_columns(_group=pl.lit(0))
+    return Selection(_to_contract(ranked, day, run_id), tuple(summaries))
+
+
+def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], what: str) -> pl.DataFrame:
+    missing = [name for name in schema if name not in frame.columns]
+    if missing:
+        raise ValueError(f"{what}: missing column(s) {missing}")
+    return frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
+
+
+def _attach_hits(
+    scores: pl.DataFrame, rule_hits: pl.DataFrame, watchlist_hits: pl.DataFrame, factor: float
+) -> pl.DataFrame:
+    rules = (
+        rule_hits.sort([*KEY, "rule_id"])
+        .group_by(KEY, maintain_order=True)
+        .agg(
+            pl.col("rule_id").unique(maintain_order=True).alias("rule_hits"),
+            pl.col("weight").sum().alias("_rule_weight"),
+            pl.col("force_red").any().alias("_force_rule"),
+            pl.format("rule {}: {}", "rule_id", "title")
+            .unique(maintain_order=True)
+            .str.join("; ")
+            .alias("_rule_text"),
+        )
+    )
+    watch_text = (
+        pl.when(pl.col("reason").is_not_null() & (pl.col("reason").str.strip_chars() != ""))
+        .then(pl.format("watch list: {}", "reason"))
+        .otherwise(pl.format("watch list {} entry {}", "list_name", "entry_id"))
+    )
+    watch = (
+        watchlist_hits.sort([*KEY, "list_name", "entry_id"])
+        .group_by(KEY, maintain_order=True)
+        .agg(
+            pl.col("entry_id").unique(maintain_order=True).alias("watchlist_hits"),
+            watch_text.unique(maintain_order=True).str.join("; ").alias("_watch_text"),
+        )
+    )
+    empty_list = pl.lit([], dtype=pl.List(pl.String()))
+    return (
+        scores.join(rules, on=KEY, how="left")
+        .join(watch, on=KEY, how="left")
+        .with_columns(
+            pl.col("rule_hits").fill_null(empty_list),
+            pl.col("watchlist_hits").fill_null(empty_list),
+            pl.col("_rule_weight").fill_null(0.0),
+            pl.col("_force_rule").fill_null(False),
+        )
+        .with_columns(
+            (pl.col("risk_score") + factor * pl.col("_rule_weight")).alias("_ranking_score"),
+            (pl.col("watchlist_hits").list.len() > 0).alias("_force_watch"),
+            (factor * pl.col("_rule_weight") > 0).alias("_rule_lifted"),
+        )
+    )
+
+
+def _select_port(
+    frame: pl.DataFrame, port: str, policy: SelectionPolicy, day: date
+) -> tuple[pl.DataFrame, PortSelection]:
+    red_capacity, yellow_capacity = policy.capacity(port)
+    # One canonical order (best first, ties by key) makes the result independent of input order.
+    frame = frame.sort(
+        ["_ranking_score", "risk_score", "declaration_id", "item_no"],
+        descending=[True, True, False, False],
+        nulls_last=True,
+    ).with_row_index("_pos")
+    forced = pl.col("_force_watch") | pl.col("_force_rule")
+    forced_count = frame.filter(forced).height
+    drawn = _random_draw(
+        frame.filter(~forced), policy.random_quota(red_capacity), policy, day, port
+    )
+    frame = frame.with_columns(pl.col("_pos").is_in(drawn).alias("_random"))
+    open_row = ~forced & ~pl.col("_random")
+    risk_slots = max(0, red_capacity - forced_count - len(drawn))
+    frame = frame.with_columns(
+        pl.when(open_row).then(open_row.cast(pl.Int64).cum_sum()).alias("_open_rank")
+    ).with_columns(
+        pl.when(pl.col("_force_watch"))
+        .then(_WATCHLIST)
+        .when(pl.col("_force_rule"))
+        .then(_RULE)
+        .when(pl.col("_random"))
+        .then(_RANDOM)
+        .when(pl.col("_open_rank") <= risk_slots)
+        .then(_RED)
+        .when(pl.col("_open_rank") <= risk_slots + yellow_capacity)
+        .then(_YELLOW)
+        .otherwise(_GREEN)
+        .alias("_group")
+    )
+    frame = frame.sort("_group", "_pos")
+    counts = dict(frame["_group"].value_counts().iter_rows())
+    red = sum(counts.get(g, 0) for g in (_WATCHLIST, _RULE, _RANDOM, _RED))
+    summary = PortSelection(
+        port=port,
+        rows=frame.height,
+        red_capacity=red_capacity,
+        yellow_capacity=yellow_capacity,
+        watchlist=counts.get(_WATCHLIST, 0),
+        rule=counts.get(_RULE, 0),
+        random=counts.get(_RANDOM, 0),
+        red=red,
+        yellow=counts.get(_YELLOW, 0),
+        green=counts.get(_GREEN, 0),
+    )
+    return frame, summary
+
+
+def _random_draw(
+    candidates: pl.DataFrame, quota: int, policy: SelectionPolicy, day: date, port: str
+) -> list[int]:
+    """Positions of the items drawn at random; candidates are put in key order first."""
+    if quota <= 0 or candidates.height == 0:
+        return []
+    pool = candidates.sort(KEY)["_pos"].to_list()
+    rng = np.random.default_rng(port_seed(policy.seed, day, port))
+    picks = rng.choice(len(pool), size=min(quota, len(pool)), replace=False)
+    return sorted(pool[int(i)] for i in picks)
+
+
+def _to_contract(ranked: pl.DataFrame, day: date, run_id: str) -> pl.DataFrame:
+    group = pl.col("_group")
+    lane = (
+        pl.when(group <= _RED)
+        .then(pl.lit("red"))
+        .when(group == _YELLOW)
+        .then(pl.lit("yellow"))
+        .otherwise(pl.lit("green"))
+    )
+    reason = (
+        pl.when(group == _WATCHLIST)
+        .then(pl.lit("watchlist"))
+        .when(group == _RULE)
+        .then(pl.lit("rule"))
+        .when(group == _RANDOM)
+        .then(pl.lit("random"))
+        .when((group <= _YELLOW) & pl.col("_rule_lifted"))
+        .then(pl.lit("rule"))
+        .when(group <= _YELLOW)
+        .then(pl.lit("risk"))
+        .otherwise(pl.lit(None, dtype=pl.String()))
+    )
+    model_reasons = pl.when(pl.col("reasons").str.strip_chars() != "").then(pl.col("reasons"))
+    score_words = pl.format(
+        "risk score {} (CBRN {}, SALW {})",
+        pl.col("risk_score").round(2),
+        pl.col("cbrn_score").round(2),
+        pl.col("salw_score").round(2),
+    )
+    # Inspectors read why an item is on the list first, then what drives its score.
+    reasons = pl.concat_str(
+        [
+            pl.col("_watch_text"),
+            pl.col("_rule_text"),
+            pl.when(group == _RANDOM).then(pl.lit(RANDOM_REASON)),
+            model_reasons,
+        ],
+        separator="; ",
+        ignore_nulls=True,
+    )
+    reasons = (
+        pl.when(reasons != "")
+        .then(reasons)
+        .when(group <= _YELLOW)
+        .then(score_words)
+        .otherwise(pl.lit(None, dtype=pl.String()))
+    )
+    return (
+        ranked.with_columns(
+            pl.lit(day, dtype=pl.Date()).alias("list_date"),
+            pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("port_of_discharge").alias("rank"),
+            lane.alias("lane"),
+            reason.alias("selection_reason"),
+            reasons.alias("reasons"),
+            pl.lit(run_id, dtype=pl.String()).alias("run_id"),
+        )
+        .select(RANKED_LIST.names)
+        .cast(pl.Schema(RANKED_LIST.polars_schema))
+    )
+
+
+def read_day_inputs(
+    scores_zone: Path, day: date
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Scores, rule hits and watch-list hits of one day's scores partition (hits may be absent)."""
+    partition = scores_zone / f"date={day.isoformat()}"
+    scores_path = partition / SCORES_FILE
+    if not scores_path.is_file():
+        raise FileNotFoundError(f"{scores_path}: no scores for {day}; run the score stage first")
+    scores = pl.read_parquet(scores_path)
+    rules_path = partition / RULE_HITS_FILE
+    watch_path = partition / WATCHLIST_HITS_FILE
+    rule_hits = (
+        pl.read_parquet(rules_path) if rules_path.is_file() else pl.DataFrame(schema=HITS_SCHEMA)
+    )
+    watchlist_hits = (
+        pl.read_parquet(watch_path)
+        if watch_path.is_file()
+        else pl.DataFrame(schema=WATCHLIST_HITS_SCHEMA)
+    )
+    return scores, rule_hits, watchlist_hits
+
+
+def select_day(
+    settings: Settings, day: date, run_id: str, policy: SelectionPolicy | None = None
+) -> Selection:
+    """The stage: read the day's scores partition and select lanes (writes nothing)."""
+    scores, rule_hits, watchlist_hits = read_day_inputs(settings.zone("scores"), day)
+    return select_lanes(
+        scores,
+        rule_hits,
+        watchlist_hits,
+        policy=policy or policy_from_settings(settings),
+        day=day,
+        run_id=run_id,
+    )

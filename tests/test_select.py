@@ -1,0 +1,266 @@
+"""Selection: capacity, forced reds, the random quota, ranks, reasons and reproducibility."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from contracts.ranked_list import RANKED_LIST
+from features.rules import HITS_SCHEMA
+from pipelines.io import write_parquet
+from pipelines.select import (
+    RANDOM_REASON,
+    RULE_HITS_FILE,
+    SCORES_FILE,
+    WATCHLIST_HITS_SCHEMA,
+    Selection,
+    SelectionPolicy,
+    policy_from_settings,
+    port_seed,
+    select_day,
+    select_lanes,
+)
+from pipelines.settings import load_settings
+
+DAY = date(2026, 3, 1)
+
+
+def _scores(n: int = 40, port: str = "NLRTM") -> pl.DataFrame:
+    """n items of one port; risk rises with the number, a few without model reasons."""
+    return pl.DataFrame(
+        {
+            "declaration_id": [f"{port}-{i:03d}" for i in range(n)],
+            "item_no": [1] * n,
+            "port_of_discharge": [port] * n,
+            "risk_score": [round(i / n, 4) for i in range(n)],
+            "cbrn_score": [round(i / n / 2, 4) for i in range(n)],
+            "salw_score": [round(i / n / 3, 4) for i in range(n)],
+            "reasons": [None if i % 7 == 0 else f"factor {i}" for i in range(n)],
+            "model_version": ["v1"] * n,
+        }
+    )
+
+
+def _rule_hits(rows: list[tuple[str, str, float, bool]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "declaration_id": [r[0] for r in rows],
+            "item_no": [1] * len(rows),
+            "rule_id": [r[1] for r in rows],
+            "threat": ["salw"] * len(rows),
+            "weight": [r[2] for r in rows],
+            "force_red": [r[3] for r in rows],
+            "title": [f"title of {r[1]}" for r in rows],
+        },
+        schema=HITS_SCHEMA,
+    )
+
+
+def _watch_hits(ids: list[str]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "declaration_id": ids,
+            "item_no": [1] * len(ids),
+            "entry_id": [f"QDi.{i}" for i in range(len(ids))],
+            "list_name": ["un"] * len(ids),
+            "reason": [f"consignee matches UN QDi.{i}" for i in range(len(ids))],
+        },
+        schema=WATCHLIST_HITS_SCHEMA,
+    )
+
+
+NO_RULES = pl.DataFrame(schema=HITS_SCHEMA)
+NO_WATCH = pl.DataFrame(schema=WATCHLIST_HITS_SCHEMA)
+
+
+def _select(
+    scores: pl.DataFrame,
+    rule_hits: pl.DataFrame = NO_RULES,
+    watch_hits: pl.DataFrame = NO_WATCH,
+    **policy: float,
+) -> Selection:
+    settings = {"red_capacity": 6, "yellow_capacity": 5, "seed": 7, **policy}
+    return select_lanes(
+        scores,
+        rule_hits,
+        watch_hits,
+        policy=SelectionPolicy(**settings),  # type: ignore[arg-type]
+        day=DAY,
+        run_id="run-1",
+    )
+
+
+def _lane(frame: pl.DataFrame, lane: str) -> pl.DataFrame:
+    return frame.filter(pl.col("lane") == lane)
+
+
+def test_output_is_exactly_the_ranked_list_contract() -> None:
+    ranked = _select(_scores()).ranked
+    assert ranked.schema == pl.Schema(RANKED_LIST.polars_schema)
+    assert ranked["list_date"].unique().to_list() == [DAY]
+    assert ranked["run_id"].unique().to_list() == ["run-1"]
+
+
+def test_capacity_is_respected_and_lanes_follow_risk() -> None:
+    ranked = _select(_scores()).ranked
+    assert _lane(ranked, "red").height == 6
+    assert _lane(ranked, "yellow").height == 5
+    assert _lane(ranked, "green").height == 40 - 11
+    risk_red = _lane(ranked, "red").filter(pl.col("selection_reason") == "risk")
+    # Everything ranked by risk outside red scores below every risk-selected red item.
+    others = ranked.filter(pl.col("selection_reason").is_null() | (pl.col("lane") == "yellow"))
+    assert risk_red["risk_score"].min() > others["risk_score"].max()  # type: ignore[operator]
+
+
+def test_ranks_run_from_one_to_n_per_port_red_then_yellow_then_green() -> None:
+    scores = pl.concat([_scores(40, "NLRTM"), _scores(9, "BEANR")])
+    ranked = _select(scores).ranked
+    for port, n in (("NLRTM", 40), ("BEANR", 9)):
+        part = ranked.filter(pl.col("port_of_discharge") == port).sort("rank")
+        assert part["rank"].to_list() == list(range(1, n + 1))
+        order = {"red": 0, "yellow": 1, "green": 2}
+        lanes = [order[lane] for lane in part["lane"]]
+        assert lanes == sorted(lanes)
+    green = _lane(ranked.filter(pl.col("port_of_discharge") == "NLRTM"), "green").sort("rank")
+    assert green["risk_score"].to_list() == sorted(green["risk_score"].to_list(), reverse=True)
+
+
+def test_green_has_no_selection_reason_and_red_yellow_always_have_reasons() -> None:
+    scores = _scores()
+    hits = _rule_hits([("NLRTM-000", "SALW-001@1", 0.6, True)])
+    ranked = _select(scores, hits, _watch_hits(["NLRTM-007"])).ranked
+    assert _lane(ranked, "green")["selection_reason"].null_count() == _lane(ranked, "green").height
+    selected = ranked.filter(pl.col("lane") != "green")
+    assert selected["selection_reason"].null_count() == 0
+    assert selected.filter(pl.col("reasons").is_null() | (pl.col("reasons") == "")).height == 0
+    # NLRTM-000 and NLRTM-007 have no model reasons: the hit itself explains them.
+    explained = dict(zip(ranked["declaration_id"], ranked["reasons"], strict=True))
+    assert explained["NLRTM-000"].startswith("rule SALW-001@1: title of SALW-001@1")
+    assert explained["NLRTM-007"] == "watch list: consignee matches UN QDi.0"
+    # A risk-selected item without model reasons is explained by its scores.
+    assert explained["NLRTM-035"] == "risk score 0.88 (CBRN 0.44, SALW 0.29)"
+
+
+def test_forced_reds_come_first_watch_list_before_rules() -> None:
+    hits = _rule_hits([("NLRTM-001", "SALW-001@1", 0.6, True), ("NLRTM-002", "X-1@1", 0.1, True)])
+    ranked = _select(_scores(), hits, _watch_hits(["NLRTM-003"])).ranked.sort("rank")
+    top = ranked.head(3)
+    assert top["declaration_id"].to_list() == ["NLRTM-003", "NLRTM-001", "NLRTM-002"]
+    assert top["selection_reason"].to_list() == ["watchlist", "rule", "rule"]
+    assert top["lane"].to_list() == ["red"] * 3
+    assert top["watchlist_hits"].to_list() == [["QDi.0"], [], []]
+    assert top["rule_hits"].to_list() == [[], ["SALW-001@1"], ["X-1@1"]]
+
+
+def test_forced_reds_beyond_capacity_still_go_red_and_are_reported() -> None:
+    ids = [f"NLRTM-{i:03d}" for i in range(10)]
+    selection = _select(_scores(), watch_hits=_watch_hits(ids), red_capacity=4)
+    red = _lane(selection.ranked, "red")
+    assert set(ids) <= set(red["declaration_id"])
+    # The random sample is reserved even when forced items fill the capacity.
+    assert red["selection_reason"].to_list().count("random") == 1
+    assert red.height == 11
+    assert selection.ports[0].over_capacity == 7
+    assert selection.notes == [
+        "NLRTM: 11 red items exceed the red capacity of 4 by 7 (10 watch-list and 0 rule hits "
+        "forced red, 1 random); all of them stay red"
+    ]
+
+
+def test_random_quota_is_marked_explained_and_drawn_from_unforced_items() -> None:
+    scores = _scores(400)
+    forced = [f"NLRTM-{i:03d}" for i in range(0, 400, 2)]
+    selection = _select(scores, watch_hits=_watch_hits(forced), red_capacity=300)
+    randoms = selection.ranked.filter(pl.col("selection_reason") == "random")
+    assert randoms.height == 5  # 1.5% of 300 = 4.5, half rounds up
+    assert set(randoms["lane"]) == {"red"}
+    assert not set(randoms["declaration_id"]) & set(forced)
+    assert all(RANDOM_REASON in r for r in randoms["reasons"])
+
+
+@pytest.mark.parametrize(
+    ("capacity", "share", "quota"),
+    [(0, 0.015, 0), (1, 0.015, 1), (20, 0.015, 1), (100, 0.015, 2), (200, 0.015, 3), (100, 0, 0)],
+)
+def test_random_quota_size(capacity: int, share: float, quota: int) -> None:
+    assert SelectionPolicy(random_quota_share=share).random_quota(capacity) == quota
+
+
+def test_random_draw_is_reproducible_and_varies_with_date_port_and_seed() -> None:
+    scores = _scores(500).sample(fraction=1.0, shuffle=True, seed=3)
+
+    def drawn(frame: pl.DataFrame, day: date = DAY, seed: int = 7) -> list[str]:
+        ranked = select_lanes(
+            frame,
+            NO_RULES,
+            NO_WATCH,
+            policy=SelectionPolicy(red_capacity=200, seed=seed),
+            day=day,
+            run_id="r",
+        ).ranked
+        return sorted(ranked.filter(pl.col("selection_reason") == "random")["declaration_id"])
+
+    first = drawn(scores)
+    assert len(first) == 3
+    assert drawn(scores.sort("declaration_id")) == first  # input order does not matter
+    assert drawn(scores, seed=8) != first
+    assert drawn(scores, day=date(2026, 3, 2)) != first
+    assert port_seed(7, DAY, "NLRTM") != port_seed(7, DAY, "BEANR")
+
+
+def test_rule_weight_lifts_an_item_into_red_with_reason_rule() -> None:
+    hits = _rule_hits([("NLRTM-001", "SALW-003@1", 1.0, False)])
+    ranked = _select(_scores(), hits, random_quota_share=0).ranked
+    row = ranked.filter(pl.col("declaration_id") == "NLRTM-001").row(0, named=True)
+    assert (row["lane"], row["selection_reason"], row["rank"]) == ("red", "rule", 1)
+    unweighted = _select(_scores(), hits, random_quota_share=0, rule_weight_factor=0).ranked
+    assert unweighted.filter(pl.col("declaration_id") == "NLRTM-001")["lane"].item() == "green"
+
+
+def test_capacity_overrides_apply_per_port() -> None:
+    scores = pl.concat([_scores(30, "NLRTM"), _scores(30, "BEANR")])
+    policy = SelectionPolicy(
+        red_capacity=5, yellow_capacity=5, capacity_overrides={"BEANR": (2, 0)}
+    )
+    ranked = select_lanes(scores, NO_RULES, NO_WATCH, policy=policy, day=DAY, run_id="r").ranked
+    counts = dict(
+        ranked.group_by("port_of_discharge", "lane")
+        .len()
+        .select(pl.concat_str("port_of_discharge", "lane", separator="/"), "len")
+        .iter_rows()
+    )
+    assert counts == {"NLRTM/red": 5, "NLRTM/yellow": 5, "NLRTM/green": 20,
+                      "BEANR/red": 2, "BEANR/green": 28}  # fmt: skip
+
+
+def test_bad_input_is_refused_with_the_column_named() -> None:
+    with pytest.raises(ValueError, match=r"scores: missing column\(s\) \['risk_score'\]"):
+        _select(_scores().drop("risk_score"))
+    with pytest.raises(ValueError, match=r"repeat a key.*NLRTM-000"):
+        _select(pl.concat([_scores(3), _scores(3)]))
+    with pytest.raises(ValueError, match="capacities must be >= 0"):
+        SelectionPolicy(red_capacity=-1)
+
+
+def test_an_empty_day_gives_an_empty_contract_frame() -> None:
+    selection = _select(_scores().head(0))
+    assert selection.ranked.height == 0
+    assert selection.ranked.schema == pl.Schema(RANKED_LIST.polars_schema)
+    assert selection.ports == ()
+
+
+def test_select_day_reads_the_scores_partition(tmp_path: Path) -> None:
+    settings = load_settings(environ={}, home=tmp_path, seed=7)
+    partition = settings.zone("scores") / f"date={DAY.isoformat()}"
+    write_parquet(_scores(), partition / SCORES_FILE)
+    write_parquet(_rule_hits([("NLRTM-004", "SALW-001@1", 0.6, True)]), partition / RULE_HITS_FILE)
+    policy = SelectionPolicy(red_capacity=6, yellow_capacity=5, seed=7)
+    from_files = select_day(settings, DAY, "run-1", policy).ranked
+    in_memory = _select(_scores(), _rule_hits([("NLRTM-004", "SALW-001@1", 0.6, True)])).ranked
+    assert from_files.equals(in_memory)
+    assert policy_from_settings(settings).seed == 7
+    with pytest.raises(FileNotFoundError, match="no scores for 2026-03-02"):
+        select_day(settings, date(2026, 3, 2), "run-1", policy)
