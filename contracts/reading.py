@@ -1,0 +1,347 @@
+"""Reading contract files: CSV, JSON Lines or Parquet into frames, then casting to the contract.
+
+Grain of the raw frame: one row per data row of the source file, every value a string, plus the
+bookkeeping columns `_source_file`, `_line` (where the row starts in the file) and `_row_error`
+(why the row could not be split into the header's fields, else null). A file that cannot be parsed
+at all raises `MalformedFileError` and yields nothing: no half-loaded files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from contracts.schema import Column, Contract
+
+if TYPE_CHECKING:
+    from contracts.mapping import ColumnMapping
+
+SOURCE_FILE = "_source_file"
+LINE = "_line"
+ROW_ERROR = "_row_error"
+BOOKKEEPING = (SOURCE_FILE, LINE, ROW_ERROR)
+CSV_SUFFIXES = (".csv",)
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+PARQUET_SUFFIXES = (".parquet",)
+TIMESTAMP_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")
+FAILURE_SCHEMA = pl.Schema(
+    {
+        SOURCE_FILE: pl.String(),
+        LINE: pl.Int64(),
+        "field": pl.String(),
+        "value": pl.String(),
+        "reason": pl.String(),
+    }
+)
+"""Cast failures: one row per (row, field) whose value does not have the contract's type."""
+
+
+class MalformedFileError(ValueError):
+    """A file that cannot be parsed at all; its message is one line naming the file."""
+
+    def __init__(self, path: Path | str, problem: str, line: int | None = None) -> None:
+        where = f"{path}:{line}" if line is not None else f"{path}"
+        super().__init__(f"{where}: {problem}")
+        self.path = str(path)
+        self.line = line
+        self.problem = problem
+
+
+def read_raw(path: Path, list_separator: str = "|") -> pl.DataFrame:
+    """Read one file (format by suffix) into the all-String raw frame described above."""
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return _read_csv(path)
+    if suffix in JSONL_SUFFIXES:
+        return _read_jsonl(path, list_separator)
+    if suffix in PARQUET_SUFFIXES:
+        return _read_parquet(path, list_separator)
+    supported = ", ".join(CSV_SUFFIXES + JSONL_SUFFIXES + PARQUET_SUFFIXES)
+    raise MalformedFileError(path, f"unsupported file type {suffix or '(none)'}; use {supported}")
+
+
+def _decode_utf8(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise MalformedFileError(path, f"cannot be read ({error.strerror})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise MalformedFileError(
+            path, f"not valid UTF-8 (byte 0x{data[error.start]:02x}); re-save it as UTF-8", line
+        ) from None
+
+
+def _frame(
+    path: Path, header: Sequence[str], rows: list[list[str | None]], lines: list[int]
+) -> pl.DataFrame:
+    columns: dict[str, list[Any]] = {
+        name: [row[i] for row in rows] for i, name in enumerate(header)
+    }
+    frame = pl.DataFrame(columns, schema=dict.fromkeys(header, pl.String()))
+    return frame.with_columns(
+        pl.lit(str(path), pl.String()).alias(SOURCE_FILE),
+        pl.Series(LINE, lines, pl.Int64()),
+    )
+
+
+def _check_header(path: Path, header: Sequence[str]) -> None:
+    if not header or all(not name.strip() for name in header):
+        raise MalformedFileError(path, "empty file or empty header row", 1)
+    seen: set[str] = set()
+    for name in header:
+        if not name.strip():
+            raise MalformedFileError(path, "header has an empty column name", 1)
+        if name in seen:
+            raise MalformedFileError(path, f"header repeats the column {name!r}", 1)
+        if name.startswith("_"):
+            raise MalformedFileError(
+                path, f"column {name!r}: names starting with _ are reserved", 1
+            )
+        seen.add(name)
+
+
+def _read_csv(path: Path) -> pl.DataFrame:
+    text = _decode_utf8(path)
+    if "\x00" in text:
+        raise MalformedFileError(path, "contains NUL bytes: not a text CSV file")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: list[list[str | None]] = []
+    lines: list[int] = []
+    errors: list[str | None] = []
+    header: list[str] = []
+    start = 1
+    try:
+        for record in reader:
+            if not header:
+                header = [name.strip() for name in record]
+                _check_header(path, header)
+            elif record:
+                problem = None
+                if len(record) != len(header):
+                    problem = f"expected {len(header)} fields, found {len(record)}"
+                padded: list[str | None] = [*record[: len(header)]]
+                padded += [None] * (len(header) - len(padded))
+                rows.append(padded)
+                lines.append(start)
+                errors.append(problem)
+            start = reader.line_num + 1
+    except csv.Error as error:
+        # An unterminated quote at the end is what a cut-off transfer looks like.
+        hint = " (truncated file?)" if "end of data" in str(error) else ""
+        raise MalformedFileError(path, f"cannot be parsed as CSV: {error}{hint}", start) from None
+    if not header:
+        raise MalformedFileError(path, "empty file: no header row")
+    if rows and not text.endswith(("\n", "\r")) and errors[-1] is not None:
+        raise MalformedFileError(
+            path, f"truncated: last row is incomplete ({errors[-1]})", lines[-1]
+        )
+    return _frame(path, header, rows, lines).with_columns(pl.Series(ROW_ERROR, errors, pl.String()))
+
+
+def _as_text(value: Any, list_separator: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, list):
+        return list_separator.join(str(_as_text(item, list_separator) or "") for item in value)
+    return json.dumps(value, sort_keys=True)
+
+
+def _read_jsonl(path: Path, list_separator: str) -> pl.DataFrame:
+    text = _decode_utf8(path)
+    records: list[dict[str, Any]] = []
+    lines: list[int] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise MalformedFileError(
+                path, f"not valid JSON ({error.msg} at column {error.colno})", number
+            ) from None
+        if not isinstance(record, dict):
+            raise MalformedFileError(path, "each line must be one JSON object", number)
+        records.append(record)
+        lines.append(number)
+    if not records:
+        raise MalformedFileError(path, "no JSON records")
+    header = list(dict.fromkeys(key for record in records for key in record))
+    _check_header(path, header)
+    rows: list[list[str | None]] = [
+        [_as_text(record.get(name), list_separator) for name in header] for record in records
+    ]
+    frame = _frame(path, header, rows, lines)
+    return frame.with_columns(pl.lit(None, pl.String()).alias(ROW_ERROR))
+
+
+def _to_text(series: pl.Series, list_separator: str) -> pl.Series:
+    dtype = series.dtype
+    if isinstance(dtype, pl.List | pl.Array):
+        inner = series.cast(pl.List(pl.String())) if isinstance(dtype, pl.Array) else series
+        return inner.list.eval(pl.element().cast(pl.String())).list.join(list_separator)
+    if isinstance(dtype, pl.Datetime):
+        utc = series.dt.convert_time_zone("UTC") if dtype.time_zone else series
+        text = utc.dt.to_string("%Y-%m-%dT%H:%M:%S%.f")
+        # A naive Parquet timestamp carries no offset: leave it without one so casting rejects it.
+        return text + "Z" if dtype.time_zone else text
+    if isinstance(dtype, pl.Date):
+        return series.dt.to_string("%Y-%m-%d")
+    if dtype == pl.Boolean:
+        return series.replace_strict({True: "true", False: "false"}, return_dtype=pl.String())
+    return series.cast(pl.String())
+
+
+def _read_parquet(path: Path, list_separator: str) -> pl.DataFrame:
+    try:
+        data = pl.read_parquet(path)
+    except Exception as error:  # polars raises several types for corrupt or foreign files
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise MalformedFileError(path, f"not a readable Parquet file ({first})") from None
+    header = data.columns
+    _check_header(path, header)
+    try:
+        text = pl.DataFrame([_to_text(data[name], list_separator) for name in header])
+    except Exception as error:
+        raise MalformedFileError(path, f"column types cannot be read as text ({error})") from None
+    return text.with_columns(
+        pl.lit(str(path), pl.String()).alias(SOURCE_FILE),
+        pl.int_range(1, data.height + 1, dtype=pl.Int64()).alias(LINE),
+        pl.lit(None, pl.String()).alias(ROW_ERROR),
+    )
+
+
+def _blank_to_null(name: str) -> pl.Expr:
+    text = pl.col(name).str.strip_chars()
+    return pl.when(text == "").then(None).otherwise(text)
+
+
+def _cast_expr(column: Column, list_separator: str) -> pl.Expr:
+    source = _blank_to_null(column.name)
+    match column.kind:
+        case "string":
+            return source
+        case "integer":
+            return source.cast(pl.Int64(), strict=False)
+        case "decimal":
+            number = source.cast(pl.Float64(), strict=False)
+            return pl.when(number.is_finite()).then(number)
+        case "timestamp":
+            parsed = [
+                source.str.to_datetime(fmt, time_unit="us", time_zone="UTC", strict=False)
+                for fmt in TIMESTAMP_FORMATS
+            ]
+            return pl.coalesce(parsed)
+        case "date":
+            return source.str.to_date("%Y-%m-%d", strict=False)
+        case "boolean":
+            lowered = source.str.to_lowercase()
+            return pl.when(lowered == "true").then(True).when(lowered == "false").then(False)
+        case "list":
+            parts = source.str.split(list_separator).list.eval(pl.element().str.strip_chars())
+            return parts.list.filter(pl.element() != "")
+    raise AssertionError(column.kind)
+
+
+CAST_REASONS = {
+    "integer": "not a whole number",
+    "decimal": "not a finite decimal number",
+    "timestamp": "not an ISO 8601 timestamp with offset or Z",
+    "date": "not a date (YYYY-MM-DD)",
+    "boolean": "not true or false",
+}
+
+
+def cast_to_contract(
+    raw: pl.DataFrame, contract: Contract, mapping: ColumnMapping | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Cast an all-String raw frame to the contract's types.
+
+    Returns (typed, failures): typed has the contract's columns in order with their Polars types
+    (a value that does not cast becomes null), then extra source columns as strings, then the
+    bookkeeping columns; failures has one row per (row, field) that did not cast, with the
+    original value and a reason. A missing required column raises `MalformedFileError`.
+    """
+    if mapping is not None:
+        # Imported on use: mappings are optional and live in their own module.
+        from contracts.mapping import apply_mapping  # noqa: PLC0415
+
+        raw = apply_mapping(raw, mapping)
+    _require_columns(raw, contract)
+    for name in BOOKKEEPING:
+        if name not in raw.columns:
+            dtype = pl.Int64() if name == LINE else pl.String()
+            raw = raw.with_columns(pl.lit(None, dtype).alias(name))
+    missing = [c.name for c in contract.columns if c.name not in raw.columns]
+    raw = raw.with_columns(pl.lit(None, pl.String()).alias(name) for name in missing)
+    sep = contract.list_separator
+    typed = raw.with_columns(
+        _cast_expr(c, sep).cast(c.dtype).alias(c.name) for c in contract.columns
+    )
+    extras = [n for n in raw.columns if n not in contract.names and n not in BOOKKEEPING]
+    ordered = [*contract.names, *extras, *[n for n in raw.columns if n.startswith("_")]]
+    typed = typed.select(ordered)
+    return typed, _cast_failures(raw, typed, contract)
+
+
+def _require_columns(raw: pl.DataFrame, contract: Contract) -> None:
+    absent = [name for name in contract.required if name not in raw.columns]
+    if absent:
+        files = raw[SOURCE_FILE].unique().to_list() if SOURCE_FILE in raw.columns else []
+        name = files[0] if len(files) == 1 else "input"
+        raise MalformedFileError(name, f"missing required column(s): {', '.join(absent)}", 1)
+
+
+def _cast_failures(raw: pl.DataFrame, typed: pl.DataFrame, contract: Contract) -> pl.DataFrame:
+    parts = [
+        raw.filter(pl.col(ROW_ERROR).is_not_null()).select(
+            SOURCE_FILE,
+            LINE,
+            pl.lit("_row").alias("field"),
+            pl.lit(None, pl.String()).alias("value"),
+            pl.col(ROW_ERROR).alias("reason"),
+        )
+    ]
+    for column in contract.columns:
+        reason = CAST_REASONS.get(column.kind)
+        if reason is None:
+            continue
+        broke = _blank_to_null(column.name).is_not_null() & typed[column.name].is_null()
+        parts.append(
+            raw.filter(broke).select(
+                SOURCE_FILE,
+                LINE,
+                pl.lit(column.name).alias("field"),
+                pl.col(column.name).alias("value"),
+                pl.lit(reason).alias("reason"),
+            )
+        )
+    return pl.concat([p.cast(FAILURE_SCHEMA) for p in parts]).sort(LINE, "field")
+
+
+def latest_filing(
+    frame: pl.DataFrame, contract: Contract, filed_at: str = "filed_at"
+) -> pl.DataFrame:
+    """Keep the latest filing per contract key; on a tie the row later in the frame wins."""
+    order = "__order"
+    return (
+        frame.with_row_index(order)
+        .sort(filed_at, order, nulls_last=False)
+        .unique(subset=list(contract.key), keep="last", maintain_order=True)
+        .sort(order)
+        .drop(order)
+    )

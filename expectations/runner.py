@@ -1,0 +1,126 @@
+"""Run a `Suite` with Great Expectations 1.x on a frame and list every failing (row, check).
+
+Grain of the result: one row per (frame row, failed check), identified by the frame's `_row`
+column. GE runs on pandas (it does not accept Polars) in an ephemeral context; only the columns
+the checks read are converted. `great_expectations` is imported on use: it costs ~5 s.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import polars as pl
+
+from expectations.suite import Check, Suite
+
+ROW = "_row"
+FAILURE_SCHEMA = pl.Schema(
+    {ROW: pl.Int64(), "field": pl.String(), "rule": pl.String(), "reason": pl.String()}
+)
+"""Failures: one row per (frame row, failed check)."""
+
+
+GE_EXPECTATIONS = {
+    "not_null": "ExpectColumnValuesToNotBeNull",
+    "regex": "ExpectColumnValuesToMatchRegex",
+    "in_set": "ExpectColumnValuesToBeInSet",
+    "between": "ExpectColumnValuesToBeBetween",
+    "lengths": "ExpectColumnValueLengthsToBeBetween",
+    "true": "ExpectColumnValuesToBeInSet",
+    "pair_at_least": "ExpectColumnPairValuesAToBeGreaterThanB",
+}
+"""Check kind -> the GE 1.x expectation class that checks it."""
+
+
+def _expectation(check: Check) -> Any:
+    import great_expectations.expectations as gxe  # noqa: PLC0415 (slow import, see module doc)
+
+    kwargs: dict[str, Any] = {"column": check.column, **check.kwargs}
+    if check.kind == "true":
+        kwargs["value_set"] = [True]
+    elif check.kind == "pair_at_least":
+        kwargs = {
+            "column_A": check.column,
+            "column_B": check.kwargs["other"],
+            "or_equal": True,
+            "ignore_row_if": "either_value_is_missing",
+        }
+    # GE does not re-export its expectation classes for type checkers, hence getattr.
+    return getattr(gxe, GE_EXPECTATIONS[check.kind])(**kwargs)
+
+
+def _input_columns(suite: Suite) -> list[str]:
+    names: list[str] = [ROW]
+    for check in suite.checks:
+        names.append(check.column)
+        other = check.kwargs.get("other")
+        if isinstance(other, str):
+            names.append(other)
+    return list(dict.fromkeys(names))
+
+
+def prepare(frame: pl.DataFrame, suite: Suite) -> pl.DataFrame:
+    """The frame with `_row` and the suite's helper columns: exactly what GE will read."""
+    if ROW not in frame.columns:
+        frame = frame.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64()))
+    return frame.with_columns(suite.helpers).select(_input_columns(suite))
+
+
+def run_suite(frame: pl.DataFrame, suite: Suite) -> pl.DataFrame:
+    """Validate `frame` (typed, with a unique Int64 `_row`) and return its failures."""
+    checked = prepare(frame, suite)
+    if checked.height == 0 or not suite.checks:
+        return pl.DataFrame(schema=FAILURE_SCHEMA)
+    import great_expectations as gx  # noqa: PLC0415 (slow import, see module doc)
+    from great_expectations.data_context.types.base import (  # noqa: PLC0415
+        ProgressBarsConfig,
+    )
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    name = f"{suite.name}-{uuid.uuid4().hex}"
+    batch = (
+        context.data_sources.add_pandas(name)
+        .add_dataframe_asset(name)
+        .add_batch_definition_whole_dataframe(name)
+    )
+    gx_suite = context.suites.add(gx.ExpectationSuite(name=name))
+    for check in suite.checks:
+        gx_suite.add_expectation(_expectation(check))
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=name, data=batch, suite=gx_suite)
+    )
+    result = definition.run(
+        batch_parameters={"dataframe": checked.to_pandas()},
+        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [ROW]},
+    )
+    return _failures(suite, result.results)
+
+
+def _failures(suite: Suite, results: list[Any]) -> pl.DataFrame:
+    if len(results) != len(suite.checks):
+        raise RuntimeError(
+            f"{suite.name}: GE returned {len(results)} results for {len(suite.checks)} checks"
+        )
+    parts: list[pl.DataFrame] = []
+    for check, outcome in zip(suite.checks, results, strict=True):
+        raised = (outcome.exception_info or {}).get("raised_exception")
+        if raised:
+            message = outcome.exception_info.get("exception_message")
+            raise RuntimeError(
+                f"{suite.name}: check {check.field}/{check.rule} failed to run: {message}"
+            )
+        if outcome.success:
+            continue
+        rows = [int(item[ROW]) for item in outcome.result.get("unexpected_index_list") or []]
+        parts.append(
+            pl.DataFrame({ROW: rows}, schema={ROW: pl.Int64()}).with_columns(
+                pl.lit(check.field).alias("field"),
+                pl.lit(check.rule).alias("rule"),
+                pl.lit(check.reason).alias("reason"),
+            )
+        )
+    if not parts:
+        return pl.DataFrame(schema=FAILURE_SCHEMA)
+    return pl.concat(parts).cast(FAILURE_SCHEMA).sort(ROW, "field", "rule")
