@@ -1,0 +1,79 @@
+"""Build one day's features from its declarations, the history before it and reference tables.
+
+Grain of the result: one row per declaration item filed on the day: `KEY_COLUMNS`, then one
+column per registry feature. Pure: frames in, a frame out.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from features.description import description_words, word_stems
+from features.history import ENTITY_BY_NAME, HistoryState, entity_keys, with_value_bins
+from features.parties import AS_OF, PRIOR_FINDING_RATE, PRIOR_INSPECTION_RATE
+from features.refs import References
+from features.registry import FEATURES, KEY_COLUMNS
+from features.route import ROW, hub_risk, route_legs
+from features.strategic import strategic_threat
+from features.value import hs6_value_stats
+
+JOINED_ENTITIES = ("shipper", "consignee", "pair", "declarant", "lane", "hs6")
+STATE_COLUMNS = ("first_seen", "last_seen", "n_items", "n_inspected", "n_findings")
+
+
+def _priors(history: HistoryState) -> tuple[float, float]:
+    """Overall finding and inspection rates before the day (0 when nothing is known)."""
+    overall = history.table("global")
+    items = int(overall["n_items"].sum())
+    inspected = int(overall["n_inspected"].sum())
+    findings = int(overall["n_findings"].sum())
+    finding_rate = findings / inspected if inspected else 0.0
+    inspection_rate = inspected / items if items else 0.0
+    return finding_rate, inspection_rate
+
+
+def _check_day(day_rows: pl.DataFrame, history: HistoryState) -> None:
+    # The history holds everything before `as_of`; rows of any other day would leak or lag.
+    other = day_rows.filter(pl.col("filed_at").dt.date() != history.as_of)
+    if other.height:
+        first = other.row(0, named=True)
+        raise ValueError(
+            f"features for {history.as_of} got {other.height} row(s) filed on another day, e.g. "
+            f"declaration {first['declaration_id']} item {first['item_no']} filed_at "
+            f"{first['filed_at']}"
+        )
+
+
+def build_features(day_rows: pl.DataFrame, history: HistoryState, refs: References) -> pl.DataFrame:
+    """Features of every item filed on `history.as_of`, in the order of `day_rows`."""
+    _check_day(day_rows, history)
+    finding_rate, inspection_rate = _priors(history)
+    items = with_value_bins(entity_keys(day_rows.lazy()).with_row_index(ROW), refs.currency_rates)
+    items = items.with_columns(
+        pl.lit(finding_rate, pl.Float64).alias(PRIOR_FINDING_RATE),
+        pl.lit(inspection_rate, pl.Float64).alias(PRIOR_INSPECTION_RATE),
+        pl.lit(history.as_of, pl.Date).alias(AS_OF),
+    )
+    for name in JOINED_ENTITIES:
+        keys = list(ENTITY_BY_NAME[name].keys)
+        state = (
+            history.table(name)
+            .lazy()
+            .select(*keys, *[pl.col(c).alias(f"{name}__{c}") for c in STATE_COLUMNS])
+        )
+        items = items.join(state, on=keys, how="left")
+    histogram = (
+        history.table("hs6_value").lazy().join(items.select("hs6").unique(), on="hs6", how="semi")
+    )
+    items = items.join(hs6_value_stats(histogram), on="hs6", how="left")
+    items = items.join(route_legs(items, refs.locations), on=ROW, how="left")
+    items = items.join(hub_risk(items, history.table("hub")), on=ROW, how="left")
+    hs_text = refs.hs6.lazy().select(
+        pl.col("hs6").cast(pl.String), word_stems(pl.col("description")).alias("_hs_tokens")
+    )
+    items = items.join(hs_text, on="hs6", how="left").with_columns(
+        word_stems(pl.col("goods_description")).alias("_desc_tokens"),
+        description_words(pl.col("goods_description")).alias("_desc_words"),
+        strategic_threat(pl.col("hs_code"), refs.strategic_hs).alias("_threat"),
+    )
+    return items.sort(ROW).select(*KEY_COLUMNS, *[f.column() for f in FEATURES]).collect()

@@ -1,0 +1,125 @@
+"""Goods-description features: vague wording and disagreement with the HS nomenclature text.
+
+Grain: expressions over one row per declaration item, after `_desc_tokens` (the description's
+word stems) and `_hs_tokens` (the stems of its HS-6 nomenclature text) have been added.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from features.feature import Feature
+
+STEM_LENGTH = 5
+"""Words are compared by their first letters: a cheap stemmer ('bolts' ~ 'bolt', 'weapons')."""
+MIN_WORD_LENGTH = 3
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+STOPWORDS = _words(
+    """
+    and the for with not from into other than its their this that are was were has have
+    all any being kind kinds used such whether incl including excl excluding nes thereof
+    containing contain made
+    """
+)
+"""Words that say nothing about the goods (common in both descriptions and HS texts)."""
+
+VAGUE_WORDS = _words(
+    """
+    goods general cargo item items product products stuff misc miscellaneous various
+    assorted sundry sundries sample samples spare spares accessory accessories equipment
+    material materials merchandise commodity commodities consolidated consol fak stc gift
+    gifts personal effects unknown invoice declared freight kinds mixed part parts
+    """
+)
+"""Words that describe no goods in particular (cargo-screening guidance lists such terms)."""
+
+
+def description_words(text: pl.Expr) -> pl.Expr:
+    """The text's meaningful words: lower case, letters only, no stop words."""
+    words = (
+        text.str.to_lowercase().str.replace_all(r"[^a-z]+", " ").str.strip_chars().str.split(" ")
+    )
+    return words.list.eval(
+        pl.element().filter(
+            (pl.element().str.len_chars() >= MIN_WORD_LENGTH)
+            & ~pl.element().is_in(sorted(STOPWORDS))
+        )
+    )
+
+
+def word_stems(text: pl.Expr) -> pl.Expr:
+    """Distinct stems of the words that can name goods (vague words cannot match a code)."""
+    return (
+        description_words(text)
+        .list.eval(
+            pl.element().filter(~pl.element().is_in(sorted(VAGUE_WORDS))).str.slice(0, STEM_LENGTH)
+        )
+        .list.unique()
+    )
+
+
+def _vague_share() -> pl.Expr:
+    words = pl.col("_desc_words")
+    vague = words.list.eval(pl.element().is_in(sorted(VAGUE_WORDS)).cast(pl.Float64)).list.mean()
+    # A description with no meaningful word at all is as vague as it gets.
+    return pl.when(words.list.len() == 0).then(1.0).otherwise(vague)
+
+
+def _hs_overlap() -> pl.Expr:
+    shared = pl.col("_desc_tokens").list.set_intersection(pl.col("_hs_tokens")).list.len()
+    known = pl.col("_desc_tokens").list.len()
+    return (
+        pl.when(pl.col("_hs_tokens").is_null() | (known == 0))
+        .then(None)
+        .otherwise(shared.cast(pl.Float64) / known)
+    )
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature(
+        "description_n_words",
+        "int",
+        "meaningful words in the goods description",
+        "declaration",
+        "goods description of {value:.0f} words",
+        pl.col("_desc_words").list.len(),
+    ),
+    Feature(
+        "description_vague_share",
+        "float",
+        "share of the description's words that name no goods in particular ('parts', 'goods')",
+        "declaration",
+        "vague goods description ({value:.0%} generic words)",
+        _vague_share(),
+    ),
+    Feature(
+        "description_is_vague",
+        "bool",
+        "at least half of the description's words are generic, or it has none",
+        "declaration",
+        "vague goods description",
+        _vague_share() >= 0.5,
+    ),
+    Feature(
+        "description_hs_overlap",
+        "float",
+        "share of the description's word stems found in its HS-6 nomenclature text "
+        "(null for an unknown HS-6)",
+        "declaration + reference:hs6",
+        "only {value:.0%} of the description matches its HS code's text",
+        _hs_overlap(),
+    ),
+    Feature(
+        "description_hs_mismatch",
+        "bool",
+        "no word stem of a specific description appears in its HS-6 nomenclature text",
+        "declaration + reference:hs6",
+        "goods description does not match the declared HS code",
+        (_hs_overlap() == 0) & (_vague_share() < 0.5),
+    ),
+)

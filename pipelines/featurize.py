@@ -1,0 +1,254 @@
+"""Featurize stage: advance the point-in-time history to a day and write that day's features.
+
+Grain of what it writes: `features/date=D/features.parquet` holds one row per declaration item
+filed on D; `history/snapshots/date=D/<entity>.parquet` holds one row per entity key with its
+state as known before D (every day < D). Reading a day costs one snapshot plus one day's rollup.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from contracts import reference
+from contracts.declarations import DECLARATIONS
+from contracts.outcomes import OUTCOMES
+from features.build import build_features
+from features.history import (
+    ATTRIBUTION_COLUMNS,
+    ENTITIES,
+    HistoryState,
+    advance,
+    attribute_outcomes,
+    empty_state,
+    rollup_day,
+    state_schema,
+)
+from features.refs import References
+from pipelines.io import atomic_directory, write_parquet
+from pipelines.settings import Settings
+
+log = logging.getLogger(__name__)
+
+OUTCOME_LOOKBACK_DAYS = 60
+"""Inspections are credited to items filed at most this many days before them (see ADR 0006)."""
+KEEP_SNAPSHOTS_DAYS = 35
+"""Snapshots older than this before the newest are pruned; an older rerun rebuilds from staging."""
+_DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+
+
+def declarations_path(settings: Settings, day: date) -> Path:
+    """Staging partition of the declarations filed on `day`."""
+    return settings.zone("staging") / "declarations" / f"date={day}" / "declarations.parquet"
+
+
+def outcomes_path(settings: Settings, day: date) -> Path:
+    """Staging partition of the inspections made on `day`."""
+    return settings.zone("staging") / "outcomes" / f"date={day}" / "outcomes.parquet"
+
+
+def features_path(settings: Settings, day: date) -> Path:
+    """Features partition of the items filed on `day`."""
+    return settings.zone("features") / f"date={day}" / "features.parquet"
+
+
+def snapshot_dir(settings: Settings, day: date) -> Path:
+    """History snapshot holding every entity's state as known before `day`."""
+    return settings.zone("history") / "snapshots" / f"date={day}"
+
+
+def load_references(settings: Settings) -> References:
+    """The reference tables features need, from `contracts.reference`."""
+    return References(
+        locations=reference.locations(),
+        hs6=reference.hs6(),
+        strategic_hs=reference.strategic_hs(),
+        currency_rates=reference.currency_rates(settings.currency_rates),
+    )
+
+
+def _partition_dates(folder: Path) -> list[date]:
+    if not folder.is_dir():
+        return []
+    found = (_DATE_DIR.match(p.name) for p in folder.iterdir() if p.is_dir())
+    return sorted(date.fromisoformat(m.group(1)) for m in found if m)
+
+
+def _read_declarations(path: Path) -> pl.DataFrame:
+    try:
+        frame = pl.read_parquet(path)
+    except Exception as exc:
+        raise ValueError(f"{path}: cannot read declarations partition ({exc})") from exc
+    missing = [c for c in DECLARATIONS.names if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: missing declaration column(s) {', '.join(missing)}")
+    return frame.select([pl.col(c).cast(t) for c, t in DECLARATIONS.polars_schema.items()])
+
+
+def _read_outcomes(path: Path) -> pl.DataFrame:
+    if not path.exists():
+        return OUTCOMES.empty_frame()
+    frame = pl.read_parquet(path)
+    missing = [c for c in OUTCOMES.required if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: missing outcome column(s) {', '.join(missing)}")
+    return frame.select(
+        [
+            (pl.col(c) if c in frame.columns else pl.lit(None)).cast(t).alias(c)
+            for c, t in OUTCOMES.polars_schema.items()
+        ]
+    )
+
+
+def day_rollup(
+    settings: Settings, day: date, refs: References, lookback_days: int = OUTCOME_LOOKBACK_DAYS
+) -> dict[str, pl.DataFrame]:
+    """What `day` adds to history: its filed items and its inspections, credited to items.
+
+    A missing declarations partition is a gap: it counts as a day with no filings (logged).
+    """
+    filed_path = declarations_path(settings, day)
+    if filed_path.exists():
+        filed = _read_declarations(filed_path)
+    else:
+        log.warning("history gap: no declarations partition for %s, counted as empty", day)
+        filed = DECLARATIONS.empty_frame()
+    outcomes = _read_outcomes(outcomes_path(settings, day))
+    credited = attribute_outcomes(
+        outcomes, _attribution_items(settings, day, outcomes, lookback_days)
+    )
+    if credited.height < outcomes.height:
+        log.info(
+            "%s: %d inspection(s) of items not found in the last %d days of filings",
+            day,
+            outcomes.height - credited.height,
+            lookback_days,
+        )
+    return rollup_day(filed, credited, day, refs.currency_rates)
+
+
+def _attribution_items(
+    settings: Settings, day: date, outcomes: pl.DataFrame, lookback_days: int
+) -> pl.LazyFrame:
+    """Items an inspection on `day` may refer to: filings of the lookback window, up to `day`."""
+    empty = DECLARATIONS.empty_frame().lazy().select(ATTRIBUTION_COLUMNS)
+    if outcomes.is_empty():
+        return empty
+    paths = [
+        p
+        for k in range(lookback_days + 1)
+        if (p := declarations_path(settings, day - timedelta(days=k))).exists()
+    ]
+    if not paths:
+        return empty
+    wanted = outcomes.select("declaration_id").unique()
+    return (
+        pl.scan_parquet(paths)
+        .select(ATTRIBUTION_COLUMNS)
+        .join(wanted.lazy(), on="declaration_id", how="semi")
+    )
+
+
+def read_snapshot(settings: Settings, day: date) -> HistoryState:
+    """The stored state as known before `day`."""
+    folder = snapshot_dir(settings, day)
+    tables = {}
+    for entity in ENTITIES:
+        path = folder / f"{entity.name}.parquet"
+        if not path.exists():
+            raise ValueError(
+                f"{folder}: snapshot lacks {entity.name}.parquet; delete it to rebuild"
+            )
+        tables[entity.name] = pl.read_parquet(path).select(
+            [pl.col(c).cast(t) for c, t in state_schema(entity).items()]
+        )
+    return HistoryState(day, tables)
+
+
+def write_snapshot(settings: Settings, state: HistoryState) -> Path:
+    """Store a state whole (atomically: all entities or none)."""
+    target = snapshot_dir(settings, state.as_of)
+    with atomic_directory(target) as tmp:
+        for entity in ENTITIES:
+            state.table(entity.name).write_parquet(
+                tmp / f"{entity.name}.parquet", compression="zstd", statistics=True
+            )
+    return target
+
+
+def drop_snapshots_after(settings: Settings, day: date) -> list[date]:
+    """Delete snapshots of dates after `day` (they were built from the old version of `day`)."""
+    folder = settings.zone("history") / "snapshots"
+    dropped = [d for d in _partition_dates(folder) if d > day]
+    for d in dropped:
+        shutil.rmtree(snapshot_dir(settings, d))
+    return dropped
+
+
+def _prune_snapshots(settings: Settings, newest: date, keep_days: int) -> None:
+    folder = settings.zone("history") / "snapshots"
+    for d in _partition_dates(folder):
+        if d < newest - timedelta(days=keep_days):
+            shutil.rmtree(snapshot_dir(settings, d))
+
+
+def history_before(
+    settings: Settings,
+    day: date,
+    refs: References,
+    lookback_days: int = OUTCOME_LOOKBACK_DAYS,
+    keep_days: int = KEEP_SNAPSHOTS_DAYS,
+) -> HistoryState:
+    """State as known before `day`: the newest stored snapshot <= `day`, advanced day by day.
+
+    With no snapshot, history starts empty on the first staged filing day (a backfill reads
+    every day once, in order). Each state passed on the way is stored.
+    """
+    stored = [d for d in _partition_dates(settings.zone("history") / "snapshots") if d <= day]
+    if stored:
+        state = read_snapshot(settings, stored[-1])
+    else:
+        staged = _partition_dates(settings.zone("staging") / "declarations")
+        start = min([d for d in staged if d < day], default=day)
+        state = empty_state(start)
+        write_snapshot(settings, state)
+    while state.as_of < day:
+        state = advance(state, day_rollup(settings, state.as_of, refs, lookback_days))
+        write_snapshot(settings, state)
+    _prune_snapshots(settings, day, keep_days)
+    return state
+
+
+def featurize_day(
+    settings: Settings,
+    day: date,
+    *,
+    refs: References | None = None,
+    lookback_days: int = OUTCOME_LOOKBACK_DAYS,
+) -> Path:
+    """Write `features/date=D/features.parquet` for the items filed on `day`; return its path.
+
+    A rerun replaces the partition and drops history snapshots after `day`, which were derived
+    from the previous version of the day; later days rebuild them when they are featurized.
+    """
+    started = time.perf_counter()
+    source = declarations_path(settings, day)
+    if not source.exists():
+        raise FileNotFoundError(f"{source}: no staged declarations for {day}; run validate first")
+    refs = refs if refs is not None else load_references(settings)
+    dropped = drop_snapshots_after(settings, day)
+    if dropped:
+        log.info("rerun of %s: dropped %d later history snapshot(s)", day, len(dropped))
+    state = history_before(settings, day, refs, lookback_days)
+    frame = build_features(_read_declarations(source), state, refs)
+    target = features_path(settings, day)
+    with atomic_directory(target.parent) as tmp:
+        write_parquet(frame, tmp / target.name)
+    log.info("featurized %s: %d rows in %.2f s", day, frame.height, time.perf_counter() - started)
+    return target
