@@ -1,0 +1,231 @@
+"""Publishing: Parquet round trip, CSV contract checks, HTML pages, export, identical reruns."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from contracts.ranked_list import RANKED_LIST
+from features.rules import HITS_SCHEMA
+from pipelines.io import write_parquet
+from pipelines.publish import (
+    CSV_FILE,
+    PARQUET_FILE,
+    export_lists,
+    publish_day,
+    publish_lists,
+    read_lists,
+)
+from pipelines.select import (
+    RULE_HITS_FILE,
+    SCORES_FILE,
+    WATCHLIST_HITS_FILE,
+    WATCHLIST_HITS_SCHEMA,
+    SelectionPolicy,
+    select_lanes,
+)
+from pipelines.settings import load_settings
+
+DAY = date(2026, 3, 1)
+POLICY = SelectionPolicy(red_capacity=4, yellow_capacity=3, seed=11)
+
+
+def _scores() -> pl.DataFrame:
+    rows = [("NLRTM", i) for i in range(25)] + [("BEANR", i) for i in range(8)]
+    return pl.DataFrame(
+        {
+            "declaration_id": [f"{port}/{i:03d}" for port, i in rows],
+            "item_no": [1 + i % 2 for _, i in rows],
+            "port_of_discharge": [port for port, _ in rows],
+            "risk_score": [round((i * 37 % 25) / 25, 3) for _, i in rows],
+            "cbrn_score": [round((i * 11 % 25) / 50, 3) for _, i in rows],
+            "salw_score": [round((i * 7 % 25) / 50, 3) for _, i in rows],
+            "reasons": [
+                None if i % 5 == 0 else f"new consignee, first seen {i} days ago" for _, i in rows
+            ],
+            "model_version": ["2026-02-28.1"] * len(rows),
+        }
+    )
+
+
+def _rule_hits() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "declaration_id": ["NLRTM/003", "NLRTM/004", "NLRTM/004"],
+            "item_no": [2, 1, 1],
+            "rule_id": ["SALW-001@1", "SALW-002@1", "SALW-003@1"],
+            "threat": ["salw"] * 3,
+            "weight": [0.6, 0.3, 0.35],
+            "force_red": [True, False, False],
+            "title": ["Arms via an <embargoed> route", "Transshipped", "Vague & heavy"],
+        },
+        schema=HITS_SCHEMA,
+    )
+
+
+def _watch_hits() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "declaration_id": ["BEANR/002"],
+            "item_no": [1],
+            "entry_id": ["QDe.115"],
+            "list_name": ["un"],
+            "reason": ["consignee matches UN QDe.115 'AL-QAIDA' (0.94)"],
+        },
+        schema=WATCHLIST_HITS_SCHEMA,
+    )
+
+
+def _ranked(run_id: str = "night-2026-03-02") -> pl.DataFrame:
+    selection = select_lanes(
+        _scores(), _rule_hits(), _watch_hits(), policy=POLICY, day=DAY, run_id=run_id
+    )
+    return selection.ranked
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _contract_breaches(csv: Path) -> list[str]:
+    """The checks a reader runs on a ranked-list CSV (spec/contracts.md section 4)."""
+    frame = pl.read_csv(csv, infer_schema_length=10000)
+    problems = []
+    required = {"list_date", "port_of_discharge", "rank", "declaration_id", "item_no",
+                "risk_score", "cbrn_score", "salw_score", "lane", "selection_reason", "reasons",
+                "model_version", "run_id"}  # fmt: skip
+    if required - set(frame.columns):
+        return [f"missing {sorted(required - set(frame.columns))}"]
+    if not set(frame["lane"].unique()) <= {"red", "yellow", "green"}:
+        problems.append("lanes")
+    for column in ("risk_score", "cbrn_score", "salw_score"):
+        if frame[column].min() < 0 or frame[column].max() > 1:  # type: ignore[operator]
+            problems.append(f"{column} outside 0..1")
+    for (day, port), group in frame.group_by(["list_date", "port_of_discharge"]):
+        if sorted(group["rank"]) != list(range(1, group.height + 1)):
+            problems.append(f"ranks of {port} on {day}")
+    selected = frame.filter(pl.col("lane") != "green")
+    if selected.filter(pl.col("reasons").is_null() | (pl.col("reasons") == "")).height:
+        problems.append("red/yellow rows without reasons")
+    return problems
+
+
+def test_parquet_reads_back_equal_to_the_frame(tmp_path: Path) -> None:
+    ranked = _ranked()
+    published = publish_lists(ranked, tmp_path / "lists", DAY)
+    assert published.parquet == tmp_path / "lists" / "date=2026-03-01" / PARQUET_FILE
+    back = read_lists(tmp_path / "lists", DAY)
+    assert back.schema == pl.Schema(RANKED_LIST.polars_schema)
+    assert back.equals(ranked.sort("port_of_discharge", "rank"))
+    assert published.rows == 33
+    assert dict(published.lanes) == {"red": 8, "yellow": 6, "green": 19}
+
+
+def test_csv_passes_the_contract_checks_and_keeps_the_lists(tmp_path: Path) -> None:
+    published = publish_lists(_ranked(), tmp_path, DAY)
+    assert _contract_breaches(published.csv) == []
+    frame = pl.read_csv(published.csv, infer_schema=False)
+    assert frame.columns == RANKED_LIST.names
+    row = frame.filter(pl.col("declaration_id") == "NLRTM/004").row(0, named=True)
+    assert row["rule_hits"] == "SALW-002@1|SALW-003@1"
+    assert row["list_date"] == "2026-03-01"
+    green = frame.filter(pl.col("lane") == "green")
+    assert green["selection_reason"].null_count() == green.height
+
+
+def test_the_reader_check_catches_a_broken_csv(tmp_path: Path) -> None:
+    # The replicated check must be able to fail: drop one red row's reasons and break a rank.
+    broken = _ranked().with_columns(
+        pl.when(pl.col("rank") == 1).then(None).otherwise(pl.col("reasons")).alias("reasons"),
+        pl.when(pl.col("rank") == 2).then(99).otherwise(pl.col("rank")).alias("rank"),
+    )
+    path = tmp_path / "broken.csv"
+    broken.with_columns(pl.col("rule_hits", "watchlist_hits").list.join("|")).write_csv(path)
+    assert sorted(_contract_breaches(path)) == [
+        "ranks of BEANR on 2026-03-01",
+        "ranks of NLRTM on 2026-03-01",
+        "red/yellow rows without reasons",
+    ]
+
+
+def test_rerun_is_byte_identical(tmp_path: Path) -> None:
+    first = publish_lists(_ranked(), tmp_path, DAY)
+    before = _digests(first.partition)
+    second = publish_lists(_ranked(), tmp_path, DAY)
+    assert _digests(second.partition) == before
+    assert set(before) == {PARQUET_FILE, CSV_FILE, "html/BEANR.html", "html/NLRTM.html"}
+    # A different run id is visible in every file, so identity is not an accident.
+    publish_lists(_ranked("another-run"), tmp_path, DAY)
+    changed = _digests(first.partition)
+    assert all(changed[name] != before[name] for name in before)
+
+
+def test_html_page_per_port_is_printable_and_escaped(tmp_path: Path) -> None:
+    published = publish_lists(_ranked(), tmp_path, DAY)
+    page = (published.partition / "html" / "NLRTM.html").read_text(encoding="utf-8")
+    assert "Ranked risk list: port NLRTM, 2026-03-01" in page
+    assert "night-2026-03-02" in page and "2026-02-28.1" in page
+    assert "@page" in page  # print layout
+    assert "Arms via an &lt;embargoed&gt; route" in page  # rule titles are escaped
+    assert "Vague &amp; heavy" in page
+    assert page.count('<td class="check">') == 4 + 3  # one row per red and yellow item
+    assert "items released, ranks 8 to 25" in page
+    beanr = (published.partition / "html" / "BEANR.html").read_text(encoding="utf-8")
+    assert "QDe.115" in beanr and "watchlist" in beanr
+    assert "NLRTM/" not in beanr
+
+
+def test_export_writes_one_csv_of_all_ports_or_the_chosen_ones(tmp_path: Path) -> None:
+    publish_lists(_ranked(), tmp_path / "lists", DAY)
+    everything = export_lists(tmp_path / "lists", DAY, tmp_path / "out" / "all.csv")
+    assert _contract_breaches(everything) == []
+    assert pl.read_csv(everything).height == 33
+    one = export_lists(tmp_path / "lists", DAY, tmp_path / "out" / "beanr.csv", ports=["BEANR"])
+    assert pl.read_csv(one)["port_of_discharge"].unique().to_list() == ["BEANR"]
+    with pytest.raises(ValueError, match=r"no list for port\(s\) \['DEHAM'\]"):
+        export_lists(tmp_path / "lists", DAY, tmp_path / "x.csv", ports=["DEHAM"])
+    with pytest.raises(FileNotFoundError, match="no ranked lists published for 2026-03-05"):
+        export_lists(tmp_path / "lists", date(2026, 3, 5), tmp_path / "x.csv")
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        (lambda f: f.drop("run_id"), "columns must be"),
+        (lambda f: f.with_columns(list_date=pl.lit(date(2026, 3, 2))), "holds rows of 2026-03-02"),
+        (lambda f: f.with_columns(rank=pl.col("rank") * 2), r"ranks of \['BEANR', 'NLRTM'\]"),
+        (lambda f: f.with_columns(lane=pl.lit("blue")), "lanes must be"),
+        (lambda f: f.with_columns(reasons=pl.lit(None, pl.String)), "without reasons"),
+        (lambda f: f.with_columns(port_of_discharge=pl.lit("../..")), "not a UN/LOCODE"),
+    ],
+)
+def test_a_broken_list_is_refused_and_the_old_partition_stays(
+    tmp_path: Path, breakage: object, message: str
+) -> None:
+    published = publish_lists(_ranked(), tmp_path, DAY)
+    before = _digests(published.partition)
+    with pytest.raises(ValueError, match=message):
+        publish_lists(breakage(_ranked()), tmp_path, DAY)  # type: ignore[operator]
+    assert _digests(published.partition) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["date=2026-03-01"]
+
+
+def test_publish_day_selects_from_the_scores_partition(tmp_path: Path) -> None:
+    settings = load_settings(environ={}, home=tmp_path)
+    partition = settings.zone("scores") / "date=2026-03-01"
+    write_parquet(_scores(), partition / SCORES_FILE)
+    write_parquet(_rule_hits(), partition / RULE_HITS_FILE)
+    write_parquet(_watch_hits(), partition / WATCHLIST_HITS_FILE)
+    selection, published = publish_day(settings, DAY, "night-2026-03-02", POLICY)
+    assert published.partition == settings.zone("lists") / "date=2026-03-01"
+    assert read_lists(settings.zone("lists"), DAY).equals(_ranked())
+    assert selection.notes == []
+    assert published.summary()["lane_red"] == 8
