@@ -1,0 +1,1 @@
+"""Watch lists: load the official UN, OFAC and national list files, version them, screen parties."""
