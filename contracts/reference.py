@@ -222,6 +222,8 @@ def _read_rates(path: Path, _mtime_ns: int, _size: int) -> pl.DataFrame:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from exc
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read currency rate file ({exc.strerror})") from exc
     reader = csv.reader(text.splitlines())
     header = next(reader, None)
     if header is None:
@@ -229,7 +231,8 @@ def _read_rates(path: Path, _mtime_ns: int, _size: int) -> pl.DataFrame:
     header = [name.strip() for name in header]
     missing = [name for name in RATE_COLUMNS if name not in header]
     if missing:
-        raise ValueError(f"{path}, line 1: missing column(s) {', '.join(missing)}")
+        hint = " (the file must be comma-separated)" if ";" in "".join(header) else ""
+        raise ValueError(f"{path}, line 1: missing column(s) {', '.join(missing)}{hint}")
     extra = [name for name in header if name not in RATE_COLUMNS]
     known = currency_codes()
     errors: list[str] = []

@@ -166,6 +166,24 @@ def test_every_problem_in_a_rate_file_is_reported(tmp_path: Path) -> None:
 def test_missing_rate_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"nowhere\.csv: cannot read"):
         reference.currency_rates(tmp_path / "nowhere.csv")
+    with pytest.raises(ValueError, match="cannot read currency rate file"):
+        reference.currency_rates(tmp_path)
+
+
+def test_semicolon_rate_file_gets_a_hint(tmp_path: Path) -> None:
+    excel = tmp_path / "rates.csv"
+    excel.write_text("currency;units_per_usd;as_of\nEUR;0,9;2026-11-27\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="must be comma-separated"):
+        reference.currency_rates(excel)
+
+
+def test_rate_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    latin = tmp_path / "rates.csv"
+    latin.write_bytes(
+        "currency,units_per_usd,as_of,note\nEUR,0.9,2026-11-27,März\n".encode("latin-1")
+    )
+    with pytest.raises(ValueError, match="not UTF-8"):
+        reference.currency_rates(latin)
 
 
 def test_strategic_list_covers_cbrn_salw_and_dual_use() -> None:
@@ -271,3 +289,47 @@ def test_cli_reports_a_malformed_rate_file(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "line 2, field units_per_usd" in result.output
+
+
+def test_cli_build_writes_the_derived_tables(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    for folder in ("hs", "countries", "locode"):
+        (source / folder).mkdir(parents=True)
+    (source / "hs" / "harmonized-system_HS2022.csv").write_text(
+        "\ufeffsection,hscode,description,parent,level\n"
+        "XIX,93,Arms and ammunition,TOTAL,2\n"
+        "XIX,9301,Military weapons,93,4\n"
+        "XIX,930190,Military weapons; n.e.c.,9301,6\n"
+        "TOTAL,99,Commodities not specified according to kind,TOTAL,2\n"
+        "TOTAL,TOTAL,Total of all HS2022 commodities,TOTAL,5\n",
+        encoding="utf-8",
+    )
+    (source / "hs" / "sections.csv").write_text(
+        "section,name\nXIX,Arms and ammunition\n", encoding="utf-8"
+    )
+    (source / "countries" / "country-codes.csv").write_text(
+        "ISO3166-1-Alpha-2,ISO3166-1-Alpha-3,CLDR display name,Region Name,Sub-region Name,"
+        "ISO4217-currency_alphabetic_code\n"
+        'NA,NAM,Namibia,Africa,Sub-Saharan Africa,"NAD,ZAR"\n'
+        "TR,TUR,Türkiye,Asia,Western Asia,\n",
+        encoding="utf-8",
+    )
+    (source / "locode" / "unlocode_geoapify_all.csv").write_text(
+        "country,location,name,nameWoDiacritics,subdivision,status,function,iata,lat,lon,geocoded\n"
+        "NL,RTM,Rotterdam,Rotterdam,ZH,AF,12345---,,51.9166,4.5,\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app,
+        ["--home", str(tmp_path), "reference", "build", "--source", str(source), "--out", str(out)],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    hs = pl.read_parquet(out / reference.HS_FILE.name)
+    assert hs["hs_code"].to_list() == ["93", "9301", "930190"]
+    countries = pl.read_parquet(out / reference.COUNTRIES_FILE.name)
+    assert countries["currency"].to_list() == ["NAD", "TRY"]
+    assert countries["currencies"].to_list() == [["NAD", "ZAR"], ["TRY"]]
+    assert pl.read_parquet(out / reference.LOCATIONS_FILE.name)["locode"].to_list() == ["NLRTM"]
+    assert (out / reference.HS_SECTIONS_FILE.name).read_text(encoding="utf-8").startswith("section")
