@@ -71,6 +71,25 @@ class Settings(BaseSettings):
         description="A batch with a larger share of rejected rows fails the run loudly.",
     )
     seed: int = Field(default=20261129, description="Seed for the synthetic world and sampling.")
+    capacity_red_default: int = Field(
+        default=20, ge=0, description="Physical inspections (red lane) per port and day."
+    )
+    capacity_yellow_default: int = Field(
+        default=40, ge=0, description="Document checks (yellow lane) per port and day."
+    )
+    capacity_overrides: dict[str, tuple[int, int]] = Field(
+        default_factory=dict,
+        description="Port UN/LOCODE -> [red, yellow] capacity, replacing the defaults there.",
+    )
+    random_quota_share: float = Field(
+        default=0.015,
+        ge=0,
+        le=1,
+        description="Share of the red capacity drawn at random: the unbiased sample for training.",
+    )
+    rule_weight_factor: float = Field(
+        default=1.0, ge=0, description="How much a fired rule's weight adds to the ranking score."
+    )
     landing_uri: str | None = Field(
         default=None,
         description="Remote landing source (s3://..., sftp://..., file://...) read through "
