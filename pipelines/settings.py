@@ -8,6 +8,7 @@ environment variables win over the file, the file over the defaults.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -123,7 +124,9 @@ def load_settings(
     prefix = "CARGO_RISK_"
     for key, value in env.items():
         if key.startswith(prefix) and key != "CARGO_RISK_CONFIG":
-            values[key[len(prefix) :].lower()] = value
+            # Structured settings (capacity_overrides) arrive as JSON text in the environment.
+            is_json = value.lstrip().startswith(("{", "["))
+            values[key[len(prefix) :].lower()] = json.loads(value) if is_json else value
     values.update(overrides)
     # Values arrive explicitly, so pydantic-settings must not read the environment a second time.
     return Settings.model_validate(values)

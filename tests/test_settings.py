@@ -29,3 +29,10 @@ def test_unknown_setting_is_refused(tmp_path: Path) -> None:
     config.write_text("capacity_per_prot: 3\n")
     with pytest.raises(ValidationError, match="capacity_per_prot"):
         load_settings(config_file=config, environ={})
+
+
+def test_capacity_overrides_from_environment_json(tmp_path: Path) -> None:
+    settings = load_settings(
+        environ={"CARGO_RISK_CAPACITY_OVERRIDES": '{"NLRTM": [50, 100]}'}, home=tmp_path
+    )
+    assert settings.capacity_overrides == {"NLRTM": (50, 100)}
