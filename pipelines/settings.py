@@ -62,7 +62,8 @@ class Settings(BaseSettings):
     )
     currency_rates: Path | None = Field(
         default=None,
-        description="CSV (currency,units_per_usd) replacing the shipped rate table.",
+        description="CSV (currency,units_per_usd,as_of) replacing the shipped indicative rate table; "
+        "see docs/reference-data.md.",
     )
     future_tolerance_days: int = Field(
         default=1, description="How far in the future a filed_at may lie before it is rejected."
