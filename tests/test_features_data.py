@@ -100,9 +100,11 @@ def outcomes(day: date, *changes: dict[str, Any]) -> pl.DataFrame:
     return pl.DataFrame([base | c for c in changes], schema=OUTCOMES.polars_schema)
 
 
-def world(
-    first: date, days: int, per_day: int = 6
-) -> tuple[dict[date, pl.DataFrame], dict[date, pl.DataFrame]]:
+Partitions = dict[date, pl.DataFrame]
+"""Frames by partition date."""
+
+
+def world(first: date, days: int, per_day: int = 6) -> tuple[Partitions, Partitions]:
     """A small deterministic world: declarations per filing day and inspections per day.
 
     Parties, hubs and HS codes recur across days; every third item is inspected two days after

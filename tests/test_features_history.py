@@ -1,0 +1,260 @@
+"""History: the incremental day-by-day state equals a from-scratch recomputation, and the stage
+handles a first day, a gap, a rerun and a backfill."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from features.history import (
+    COUNT_COLUMNS,
+    ENTITIES,
+    HistoryState,
+    advance,
+    attribute_outcomes,
+    empty_state,
+    entity_keys,
+    rollup_day,
+    with_value_bins,
+)
+from pipelines.featurize import (
+    declarations_path,
+    features_path,
+    featurize_day,
+    outcomes_path,
+    snapshot_dir,
+)
+from pipelines.io import write_parquet
+from pipelines.settings import Settings, load_settings
+from tests.test_features_data import Partitions, refs, world
+
+FIRST = date(2026, 2, 1)
+DAYS = 8
+
+
+def incremental(filed: Partitions, checked: Partitions, until: date) -> HistoryState:
+    """Advance from an empty state one day at a time with the pure functions."""
+    state = empty_state(FIRST)
+    everything = pl.concat(filed.values())
+    while state.as_of < until:
+        day = state.as_of
+        empty = filed[FIRST].clear()
+        inspections = checked.get(day, pl.DataFrame(schema=checked[min(checked)].schema))
+        credited = attribute_outcomes(
+            inspections, everything.lazy().filter(pl.col("filed_at").dt.date() <= day)
+        )
+        state = advance(
+            state, rollup_day(filed.get(day, empty), credited, day, refs().currency_rates)
+        )
+    return state
+
+
+def from_scratch(filed: Partitions, checked: Partitions, until: date, entity: str) -> pl.DataFrame:
+    """One SQL aggregate over every filing and inspection before `until` (DuckDB, not Polars)."""
+    keys = {e.name: e.keys for e in ENTITIES}[entity]
+    items = (
+        entity_keys(pl.concat(filed.values()).lazy())
+        .with_columns(pl.col("filed_at").dt.date().alias("filed_day"))
+        .drop("filed_at", "expected_arrival")
+        .collect()
+    )
+    inspections = (
+        pl.concat(checked.values())
+        .with_columns(pl.col("inspected_at").dt.date().alias("inspected_day"))
+        .drop("inspected_at")
+    )
+    source = (
+        "(SELECT *, unnest(transshipment_ports) AS hub FROM items)" if entity == "hub" else "items"
+    )
+    key_list = ", ".join(keys)
+    joined = " AND ".join(f"f.{k} IS NOT DISTINCT FROM c.{k}" for k in keys)
+    sql = f"""
+        WITH src AS (SELECT * FROM {source}),
+        credited AS (
+            SELECT s.*, o.result, o.finding_category, o.inspected_day
+            FROM inspections o JOIN src s
+              ON s.declaration_id = o.declaration_id
+             AND (o.item_no IS NULL OR o.item_no = s.item_no)
+             AND s.filed_day <= o.inspected_day
+            WHERE o.inspected_day < $until),
+        f AS (
+            SELECT {key_list}, min(filed_day) AS first_seen, max(filed_day) AS last_seen,
+                   count(*) AS n_items
+            FROM src WHERE filed_day < $until GROUP BY ALL),
+        c AS (
+            SELECT {key_list}, count(*) AS n_inspected,
+                   count(*) FILTER (WHERE result = 'finding') AS n_findings,
+                   count(*) FILTER (WHERE result = 'finding' AND finding_category = 'cbrn')
+                       AS n_findings_cbrn,
+                   count(*) FILTER (WHERE result = 'finding' AND finding_category = 'salw')
+                       AS n_findings_salw
+            FROM credited GROUP BY ALL)
+        SELECT {", ".join(f"f.{k}" for k in keys)}, f.first_seen, f.last_seen, f.n_items,
+               {", ".join(f"coalesce(c.{n}, 0) AS {n}" for n in COUNT_COLUMNS[1:])}
+        FROM f LEFT JOIN c ON {joined}
+        ORDER BY {key_list}
+    """
+    con = duckdb.connect()
+    con.register("items", items)
+    con.register("inspections", inspections)
+    return con.sql(sql, params={"until": until}).pl()
+
+
+def hs6_value_from_scratch(filed: Partitions, until: date) -> pl.DataFrame:
+    """The value-per-kg histogram of every item filed before `until`, in one group-by."""
+    items = with_value_bins(entity_keys(pl.concat(filed.values()).lazy()), refs().currency_rates)
+    return (
+        items.filter((pl.col("filed_at").dt.date() < until) & pl.col("vpk_bin").is_not_null())
+        .group_by("hs6", "vpk_bin")
+        .agg(pl.len().cast(pl.Int64).alias("n_items"))
+        .sort("hs6", "vpk_bin")
+        .collect()
+    )
+
+
+@pytest.fixture(scope="module")
+def small_world() -> tuple[Partitions, Partitions]:
+    return world(FIRST, DAYS)
+
+
+@pytest.fixture(scope="module")
+def final_state(small_world: tuple[Partitions, Partitions]) -> HistoryState:
+    filed, checked = small_world
+    return incremental(filed, checked, FIRST + timedelta(days=DAYS))
+
+
+@pytest.mark.parametrize("entity", [e.name for e in ENTITIES if e.name != "hs6_value"])
+def test_incremental_state_equals_a_recomputation(
+    small_world: tuple[Partitions, Partitions], final_state: HistoryState, entity: str
+) -> None:
+    filed, checked = small_world
+    until = FIRST + timedelta(days=DAYS)
+    state = final_state
+    expected = from_scratch(filed, checked, until, entity)
+    assert expected.height > 0
+    assert expected["n_inspected"].sum() > 0
+    assert_frame_equal(state.table(entity), expected, check_dtypes=False)
+
+
+def test_incremental_value_histogram_equals_a_recomputation(
+    small_world: tuple[Partitions, Partitions],
+) -> None:
+    filed, checked = small_world
+    until = FIRST + timedelta(days=DAYS)
+    histogram = (
+        incremental(filed, checked, until).table("hs6_value").select("hs6", "vpk_bin", "n_items")
+    )
+    assert_frame_equal(histogram, hs6_value_from_scratch(filed, until))
+
+
+def test_findings_are_counted_by_threat(final_state: HistoryState) -> None:
+    overall = final_state.table("global")
+    assert overall["n_findings"].item() > 0
+    assert overall["n_findings"].item() == (
+        overall["n_findings_cbrn"].item() + overall["n_findings_salw"].item()
+    )
+
+
+# The stage, on a home folder of staged partitions.
+
+
+def stage(tmp_path: Path, filed: Partitions, checked: Partitions) -> Settings:
+    settings = load_settings(environ={}, home=tmp_path)
+    for day, frame in filed.items():
+        write_parquet(frame, declarations_path(settings, day))
+    for day, frame in checked.items():
+        write_parquet(frame, outcomes_path(settings, day))
+    return settings
+
+
+def snapshot_table(settings: Settings, day: date, entity: str) -> pl.DataFrame:
+    return pl.read_parquet(snapshot_dir(settings, day) / f"{entity}.parquet")
+
+
+def test_stage_history_equals_a_recomputation(
+    tmp_path: Path, small_world: tuple[Partitions, Partitions]
+) -> None:
+    filed, checked = small_world
+    settings = stage(tmp_path, filed, checked)
+    last = FIRST + timedelta(days=DAYS - 1)
+    for offset in range(DAYS):
+        featurize_day(settings, FIRST + timedelta(days=offset), refs=refs())
+    for entity in ("pair", "hub", "declarant"):
+        assert_frame_equal(
+            snapshot_table(settings, last, entity),
+            from_scratch(filed, checked, last, entity),
+            check_dtypes=False,
+        )
+    features = pl.read_parquet(features_path(settings, last))
+    assert features.height == filed[last].height
+
+
+def test_first_day_has_empty_history(
+    tmp_path: Path, small_world: tuple[Partitions, Partitions]
+) -> None:
+    filed, _ = small_world
+    settings = stage(tmp_path, {FIRST: filed[FIRST]}, {})
+    features = pl.read_parquet(featurize_day(settings, FIRST, refs=refs()))
+    assert features["shipper_is_new"].all()
+    assert features["shipper_n_items"].sum() == 0
+    assert snapshot_table(settings, FIRST, "shipper").height == 0
+
+
+def test_backfill_of_a_late_day_replays_every_earlier_day(
+    tmp_path: Path, small_world: tuple[Partitions, Partitions]
+) -> None:
+    filed, checked = small_world
+    settings = stage(tmp_path, filed, checked)
+    last = FIRST + timedelta(days=DAYS - 1)
+    # No snapshot yet: featurizing the last day builds history from the first staged day.
+    featurize_day(settings, last, refs=refs())
+    assert_frame_equal(
+        snapshot_table(settings, last, "shipper"),
+        from_scratch(filed, checked, last, "shipper"),
+        check_dtypes=False,
+    )
+    assert snapshot_dir(settings, FIRST + timedelta(days=3)).is_dir()
+
+
+def test_a_rerun_replaces_the_day_and_drops_later_snapshots(
+    tmp_path: Path, small_world: tuple[Partitions, Partitions]
+) -> None:
+    filed, checked = small_world
+    settings = stage(tmp_path, filed, checked)
+    for offset in range(4):
+        featurize_day(settings, FIRST + timedelta(days=offset), refs=refs())
+    second = FIRST + timedelta(days=1)
+    before = features_path(settings, second).read_bytes()
+    featurize_day(settings, second, refs=refs())
+    assert features_path(settings, second).read_bytes() == before
+    assert not snapshot_dir(settings, FIRST + timedelta(days=2)).exists()
+    assert snapshot_dir(settings, second).is_dir()
+
+
+def test_a_missing_day_counts_as_a_day_without_filings(
+    tmp_path: Path, small_world: tuple[Partitions, Partitions], caplog: pytest.LogCaptureFixture
+) -> None:
+    filed, checked = small_world
+    gap = FIRST + timedelta(days=2)
+    kept = {d: f for d, f in filed.items() if d != gap}
+    settings = stage(tmp_path, kept, checked)
+    last = FIRST + timedelta(days=5)
+    with caplog.at_level("WARNING"):
+        featurize_day(settings, last, refs=refs())
+    assert f"no declarations partition for {gap}" in caplog.text
+    assert_frame_equal(
+        snapshot_table(settings, last, "consignee"),
+        from_scratch(kept, checked, last, "consignee"),
+        check_dtypes=False,
+    )
+
+
+def test_a_day_without_staged_declarations_is_an_error(tmp_path: Path) -> None:
+    settings = load_settings(environ={}, home=tmp_path)
+    with pytest.raises(FileNotFoundError, match="no staged declarations for 2026-02-01"):
+        featurize_day(settings, FIRST, refs=refs())
