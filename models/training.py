@@ -1,0 +1,274 @@
+"""Training: labels from inspection outcomes, a time split, one calibrated LightGBM per category.
+
+Grain of the labelled training set: one row per inspected declaration item, with a 0/1 label per
+threat category, whether the old policy or the random sample chose it, and an importance weight.
+See docs/decisions/0007-training-labels.md for why rows are weighted and uninspected rows left out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import lightgbm as lgb
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from models.calibration import fit_platt
+from models.evaluation import auc, average_precision
+from models.registry import CATEGORIES, CategoryModel, ThreatModels
+from models.scoring import feature_matrix
+
+KEY = ("declaration_id", "item_no")
+WEIGHT = "weight"
+SAMPLE = "sample"
+"""`policy` (chosen by risk, rule, watch list or by hand) or `random` (the unbiased sample)."""
+
+Weighting = Literal["inverse_rate", "none"]
+
+
+def label_column(category: str) -> str:
+    """Name of the 0/1 label column of a threat category."""
+    return f"label_{category}"
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    """LightGBM settings and the validation split; fixed seed and threads make runs repeatable."""
+
+    learning_rate: float = 0.05
+    num_leaves: int = 15
+    min_data_in_leaf: int = 40
+    lambda_l2: float = 1.0
+    feature_fraction: float = 0.9
+    num_boost_round: int = 600
+    early_stopping_rounds: int = 60
+    num_threads: int = 1
+    """One thread: identical trees on any machine, and on a busy 2-core box it was 10x faster
+    than two (OpenMP threads spin while waiting for a core)."""
+    seed: int = 20261129
+    validation_share: float = 0.25
+    weighting: Weighting = "inverse_rate"
+    max_weight: float | None = 10.0
+    """Cap on a row's weight in training and calibration: a random-sample finding weighing ~100
+    rows made trees chase single rows (measured in docs/decisions/0007-training-labels.md)."""
+
+    def lightgbm(self) -> dict[str, Any]:
+        """Parameters for `lgb.train`. No is_unbalance / scale_pos_weight: they would bend the
+        probabilities that calibration and risk_score rely on; the base rate is learnt as is."""
+        return {
+            "objective": "binary",
+            "metric": ["binary_logloss"],
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_data_in_leaf,
+            "lambda_l2": self.lambda_l2,
+            "feature_fraction": self.feature_fraction,
+            "num_threads": self.num_threads,
+            "seed": self.seed,
+            "deterministic": True,
+            "force_row_wise": True,
+            "verbose": -1,
+        }
+
+
+def label_inspected(
+    features: pl.DataFrame,
+    outcomes: pl.DataFrame,
+    weighting: Weighting = "inverse_rate",
+    categories: Sequence[str] = CATEGORIES,
+) -> pl.DataFrame:
+    """Inspected feature rows with per-category labels, sample and weight.
+
+    An outcome without `item_no` covers every item of its declaration. A row inspected by the
+    policy and by the random draw counts as policy. With `inverse_rate`, each random row weighs
+    1 / (random inspections / rows the policy left) within its port and filing date, so policy
+    rows plus weighted random rows stand for the whole day's traffic; with `none`, all weigh 1.
+    """
+    for name in (*KEY, "filed_at"):
+        if name not in features.columns:
+            raise ValueError(f"features frame lacks key column {name!r}")
+    for name in ("declaration_id", "item_no", "selection_reason", "result", "finding_category"):
+        if name not in outcomes.columns:
+            raise ValueError(f"outcomes frame lacks column {name!r}")
+    # An amendment filed on a later day reappears in a later partition: the latest filing wins.
+    rows = features.sort("filed_at", maintain_order=True).unique(
+        list(KEY), keep="last", maintain_order=True
+    )
+    keys = rows.select(KEY)
+    found = pl.col("result") == "finding"
+    wanted = ["declaration_id", "item_no", "selection_reason", "result", "finding_category"]
+    per_item = outcomes.filter(pl.col("item_no").is_not_null()).select(wanted)
+    per_declaration = (
+        outcomes.filter(pl.col("item_no").is_null())
+        .drop("item_no")
+        .join(keys, on="declaration_id", how="inner")
+        .select(wanted)
+    )
+    matched = pl.concat(
+        [per_item.cast({"item_no": pl.Int64}), per_declaration.cast({"item_no": pl.Int64})]
+    )
+    per_row = matched.group_by(KEY).agg(
+        (pl.col("selection_reason") != "random").any().alias("_policy"),
+        *(
+            (found & (pl.col("finding_category") == c)).any().cast(pl.Int8).alias(label_column(c))
+            for c in categories
+        ),
+    )
+    joined = rows.with_columns(pl.col("item_no").cast(pl.Int64)).join(
+        per_row, on=list(KEY), how="left", maintain_order="left"
+    )
+    stratum = [pl.col("filed_at").dt.date()]
+    if "port_of_discharge" in joined.columns:
+        stratum.append(pl.col("port_of_discharge"))
+    inspected = pl.col("_policy").is_not_null()
+    random_draw = inspected & ~pl.col("_policy")
+    left_by_policy = ~(inspected & pl.col("_policy"))
+    rate = (random_draw.sum().over(stratum) / left_by_policy.sum().over(stratum)).cast(pl.Float64)
+    weight = (
+        pl.lit(1.0) if weighting == "none" else pl.when(random_draw).then(1.0 / rate).otherwise(1.0)
+    )
+    return (
+        joined.with_columns(weight.alias(WEIGHT))
+        .filter(inspected)
+        .with_columns(
+            pl.when(pl.col("_policy"))
+            .then(pl.lit("policy"))
+            .otherwise(pl.lit("random"))
+            .alias(SAMPLE)
+        )
+        .drop("_policy")
+    )
+
+
+def time_split(
+    labelled: pl.DataFrame, validation_share: float
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Train on earlier filing dates, validate on the latest `validation_share` of them."""
+    days = labelled.get_column("filed_at").dt.date().unique().sort()
+    if days.len() < 2:
+        raise ValueError(
+            f"training needs inspected rows on at least two filing dates, found {days.len()}"
+        )
+    n_valid = min(days.len() - 1, max(1, math.ceil(days.len() * validation_share)))
+    first_valid = days[days.len() - n_valid]
+    is_valid = pl.col("filed_at").dt.date() >= first_valid
+    return labelled.filter(~is_valid), labelled.filter(is_valid)
+
+
+def _column(frame: pl.DataFrame, name: str) -> npt.NDArray[np.float64]:
+    return frame.get_column(name).cast(pl.Float64).to_numpy()
+
+
+def train_category(
+    train: pl.DataFrame,
+    valid: pl.DataFrame,
+    feature_names: tuple[str, ...],
+    category: str,
+    params: TrainingParams,
+) -> tuple[CategoryModel, dict[str, Any]]:
+    """One booster, early-stopped on the later slice, trimmed to its best iteration and
+    Platt-calibrated on that same slice; plus its metrics."""
+    label = label_column(category)
+    counts = {
+        "train_rows": train.height,
+        "valid_rows": valid.height,
+        "train_positives": int(train[label].sum()),
+        "valid_positives": int(valid[label].sum()),
+    }
+    if counts["train_positives"] == 0 or counts["valid_positives"] == 0:
+        raise ValueError(
+            f"{category}: cannot train without findings in both slices "
+            f"(train {counts['train_positives']}, validation {counts['valid_positives']})"
+        )
+    x_train = feature_matrix(train, feature_names)
+    x_valid = feature_matrix(valid, feature_names)
+    y_valid = _column(valid, label)
+    w_valid = _capped(_column(valid, WEIGHT), params.max_weight)
+    train_set = lgb.Dataset(
+        x_train,
+        label=_column(train, label),
+        weight=_capped(_column(train, WEIGHT), params.max_weight),
+        feature_name=list(feature_names),
+        free_raw_data=False,
+    )
+    valid_set = lgb.Dataset(
+        x_valid,
+        label=y_valid,
+        weight=w_valid,
+        feature_name=list(feature_names),
+        reference=train_set,
+    )
+    booster = lgb.train(
+        params.lightgbm(),
+        train_set,
+        num_boost_round=params.num_boost_round,
+        valid_sets=[valid_set],
+        valid_names=["valid"],
+        callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
+    )
+    best = booster.best_iteration or booster.current_iteration()
+    # Keep only the trees scoring uses, so the saved text is the model, with no iteration to pass.
+    trimmed = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+    raw_valid = np.asarray(trimmed.predict(x_valid, raw_score=True), dtype=np.float64)
+    calibrator = fit_platt(raw_valid, y_valid, w_valid)
+    calibrated = calibrator.apply(raw_valid)
+    random_rows = (valid[SAMPLE] == "random").to_numpy()
+    metrics: dict[str, Any] = {
+        **counts,
+        "best_iteration": best,
+        "valid_auc": auc(raw_valid, y_valid),
+        "valid_average_precision": average_precision(raw_valid, y_valid),
+        "valid_auc_random_sample": auc(raw_valid[random_rows], y_valid[random_rows]),
+        "valid_mean_calibrated": float(np.average(calibrated, weights=w_valid)),
+        "valid_observed_rate": float(np.average(y_valid, weights=w_valid)),
+    }
+    return CategoryModel(booster=trimmed, calibrator=calibrator), _finite(metrics)
+
+
+def _capped(weights: npt.NDArray[np.float64], cap: float | None) -> npt.NDArray[np.float64]:
+    return weights if cap is None else np.minimum(weights, cap)
+
+
+def _finite(values: dict[str, Any]) -> dict[str, Any]:
+    # NaN is not valid JSON: an undefined metric is written as null.
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in values.items()}
+
+
+def train_threat_models(
+    labelled: pl.DataFrame,
+    feature_names: Sequence[str],
+    phrases: Mapping[str, str],
+    params: TrainingParams | None = None,
+    categories: Sequence[str] = CATEGORIES,
+) -> tuple[ThreatModels, dict[str, Any]]:
+    """Train and calibrate one model per category on a labelled set from `label_inspected`.
+
+    Returns the models (version not yet assigned) and metadata: params, split and metrics.
+    """
+    params = params or TrainingParams()
+    names = tuple(feature_names)
+    train, valid = time_split(labelled, params.validation_share)
+    models: dict[str, CategoryModel] = {}
+    metrics: dict[str, Any] = {}
+    for category in categories:
+        models[category], metrics[category] = train_category(train, valid, names, category, params)
+    dates = labelled.get_column("filed_at").dt.date()
+    metadata = {
+        "params": asdict(params),
+        "lightgbm_version": lgb.__version__,
+        "training_dates": {"first": str(dates.min()), "last": str(dates.max())},
+        "validation_from": str(valid.get_column("filed_at").dt.date().min()),
+        "rows": {
+            "labelled": labelled.height,
+            "random_sample": int((labelled[SAMPLE] == "random").sum()),
+            "train": train.height,
+            "valid": valid.height,
+        },
+        "metrics": metrics,
+    }
+    phrase_map = {name: phrases[name] for name in names if name in phrases}
+    return ThreatModels(feature_names=names, phrases=phrase_map, categories=models), metadata
