@@ -1,0 +1,137 @@
+"""Inspections under the legacy selection policy: simple rules, a capacity per port, a random quota.
+
+Grain of the output: one inspection of one declaration (outcomes contract). Only valid
+declarations can be selected; findings happen only where a threat is present, and an inspection
+misses a present threat with probability 1 - detection_probability.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from contracts.outcomes import OUTCOMES
+from pipelines.simulate.goods import FAMILIES
+from pipelines.simulate.world import World
+
+SENSITIVE_HS = r"^(93|36|2844|2845|2812|3002)"
+RISKY_COUNTRIES = ("IR", "KP", "SY", "RU", "BY", "AF", "LY", "YE", "SD", "MM", "VE", "PK")
+GENERIC_WORDS = r"(?i)\b(samples?|spare parts|general cargo|hardware|equipment|parts)\b"
+
+
+def legacy_rule_hits(rows: pl.DataFrame, world: World) -> pl.DataFrame:
+    """Rule hits per declaration (sensitive HS, risky country, generic words, very low value)."""
+    medians = {f"{c:02d}": family.usd_per_kg for family in FAMILIES for c in family.chapters}
+    rates = pl.DataFrame(
+        {"currency": list(world.rates), "_rate": list(world.rates.values())},
+        schema={"currency": pl.String(), "_rate": pl.Float64()},
+    )
+    usd_per_kg = pl.col("declared_value") / pl.col("_rate") / pl.col("gross_mass_kg")
+    median = pl.col("hs_code").str.slice(0, 2).replace_strict(medians, default=10.0)
+    return (
+        rows.join(rates, on="currency", how="left")
+        .with_columns(pl.col("_rate").fill_null(1.0))
+        .group_by("declaration_id")
+        .agg(
+            pl.col("port_of_discharge").first(),
+            pl.col("filed_at").max(),
+            pl.col("hs_code").str.contains(SENSITIVE_HS).any().alias("sensitive_hs"),
+            (
+                pl.col("country_of_origin").is_in(RISKY_COUNTRIES)
+                | pl.col("country_of_dispatch").is_in(RISKY_COUNTRIES)
+            )
+            .any()
+            .alias("risky_country"),
+            pl.col("goods_description").str.contains(GENERIC_WORDS).any().alias("generic_words"),
+            (usd_per_kg < median * 0.05).any().alias("very_low_value"),
+        )
+        .with_columns(
+            pl.sum_horizontal("sensitive_hs", "risky_country", "generic_words", "very_low_value")
+            .cast(pl.Int64)
+            .alias("hits")
+        )
+        .sort("declaration_id")
+    )
+
+
+def inspect_day(
+    world: World,
+    declarations: pl.DataFrame,
+    truth: pl.DataFrame,
+    rng: np.random.Generator,
+    notes: dict[str, str] | None = None,
+) -> pl.DataFrame:
+    """Outcomes (contract columns) for the valid declarations of one day's filings.
+
+    `declarations` may carry `_invalid`; a declaration with any invalid row is never inspected.
+    `notes` maps scenario name -> the inspector's note on a finding.
+    """
+    params = world.params
+    invalid = (
+        declarations.filter(pl.col("_invalid").is_not_null())["declaration_id"].unique()
+        if "_invalid" in declarations.columns
+        else pl.Series([], dtype=pl.String())
+    )
+    latest = (
+        declarations.filter(~pl.col("declaration_id").is_in(invalid.implode()))
+        .sort("filed_at")
+        .unique(["declaration_id", "item_no"], keep="last")
+    )
+    if latest.is_empty():
+        return OUTCOMES.empty_frame()
+    per_declaration = legacy_rule_hits(latest, world)
+    n = per_declaration.height
+    tie_break = rng.random(n)
+    per_declaration = per_declaration.with_columns(pl.Series("_tie", tie_break))
+    ranked = per_declaration.sort(["hits", "_tie"], descending=[True, False]).with_columns(
+        pl.int_range(pl.len()).over("port_of_discharge").alias("_rank"),
+        pl.len().over("port_of_discharge").alias("_port_count"),
+    )
+    capacity = (pl.col("_port_count") * params.inspection_capacity).ceil()
+    ranked = ranked.with_columns(
+        ((pl.col("hits") > 0) & (pl.col("_rank") < capacity)).alias("_by_rule")
+    ).sort("declaration_id")
+    random_pick = rng.random(ranked.height) < params.random_quota
+    ranked = ranked.with_columns(
+        pl.when(pl.col("_by_rule"))
+        .then(pl.lit("rule"))
+        .when(pl.Series(random_pick))
+        .then(pl.lit("random"))
+        .otherwise(pl.lit(None, pl.String()))
+        .alias("selection_reason")
+    ).filter(pl.col("selection_reason").is_not_null())
+    threats = (
+        truth.sort("item_no")
+        .group_by("declaration_id")
+        .agg(
+            pl.col("item_no").first(), pl.col("scenario").first(), pl.col("threat_category").first()
+        )
+    )
+    selected = ranked.join(threats, on="declaration_id", how="left").sort("declaration_id")
+    m = selected.height
+    detected = rng.random(m) < params.detection_probability
+    lag_seconds = rng.integers(2 * 3600, 96 * 3600, m)
+    inspector = rng.integers(1, 13, m)
+    found = pl.col("scenario").is_not_null() & pl.Series(detected)
+    note_map = notes or {}
+    return selected.select(
+        "declaration_id",
+        pl.when(found).then(pl.col("item_no")).otherwise(None).alias("item_no"),
+        (pl.col("filed_at") + pl.duration(seconds=pl.lit(pl.Series(lag_seconds)))).alias(
+            "inspected_at"
+        ),
+        "selection_reason",
+        pl.when(found).then(pl.lit("finding")).otherwise(pl.lit("no_finding")).alias("result"),
+        pl.when(found).then(pl.col("threat_category")).otherwise(None).alias("finding_category"),
+        pl.concat_str(
+            [
+                pl.col("port_of_discharge"),
+                pl.lit("-I"),
+                pl.Series(inspector).cast(pl.String).str.zfill(2),
+            ]
+        ).alias("inspector_id"),
+        pl.when(found)
+        .then(pl.col("scenario").replace_strict(note_map, default="controlled goods found"))
+        .otherwise(None)
+        .alias("notes"),
+    ).cast(OUTCOMES.polars_schema)  # type: ignore[arg-type]
