@@ -210,6 +210,18 @@ def test_kcs_declarations_cast_with_zero_failures(
     assert set(typed["currency"]) == {"KRW"}
 
 
+def test_kcs_through_the_reader_casts_with_zero_failures(
+    kcs: ColumnMapping, kcs_raw: pl.DataFrame
+) -> None:
+    typed, failures = cast_to_contract(kcs_raw, DECLARATIONS, kcs)
+    assert failures.height == 0
+    assert typed.height == kcs_raw.height
+    assert typed.schema["filed_at"] == pl.Datetime("us", "UTC")
+    assert typed.schema["gross_mass_kg"] == pl.Float64
+    assert DEFAULTED in typed.columns
+    assert "kcs_tax_rate" in typed.columns
+
+
 def test_kcs_codes_land_on_known_reference_values(
     kcs: ColumnMapping, kcs_raw: pl.DataFrame
 ) -> None:
