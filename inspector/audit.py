@@ -1,0 +1,53 @@
+"""The append-only audit trail: who viewed or changed what, and when.
+
+Grain: one row per view or change. Rows are only ever inserted (database triggers refuse updates
+and deletes). The trail lives in the database, never in the process logs, which carry no names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from inspector.db import AuditEvent, User
+
+SYSTEM = "system"
+
+
+def record(
+    session: Session,
+    user: User | None,
+    action: str,
+    target: str = "",
+    detail: str = "",
+    *,
+    username: str | None = None,
+) -> AuditEvent:
+    """Append one event; `username` names the actor when there is no account (e.g. bad login)."""
+    event = AuditEvent(
+        username=user.username if user else (username or SYSTEM),
+        role=user.role if user else "",
+        action=action,
+        target=target[:256],
+        detail=detail[:2000],
+    )
+    session.add(event)
+    return event
+
+
+def recent(
+    session: Session,
+    *,
+    limit: int = 200,
+    username: str | None = None,
+    action: str | None = None,
+) -> Sequence[AuditEvent]:
+    """The newest events first, optionally of one user or one action."""
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if username:
+        query = query.where(AuditEvent.username == username)
+    if action:
+        query = query.where(AuditEvent.action == action)
+    return session.scalars(query).all()

@@ -1,0 +1,48 @@
+"""Where the app keeps its database and session secret, derived from the project settings.
+
+Until these become fields of `pipelines.settings.Settings`, they default to paths under the
+home folder: `<home>/inspector/inspector.db` and `<home>/inspector/session.secret`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines.io import write_text
+from pipelines.settings import Settings
+
+SESSION_HOURS = 8
+
+
+@dataclass(frozen=True)
+class InspectorConfig:
+    """The app's own settings: database URL, session secret file and cookie policy."""
+
+    database_url: str
+    secret_file: Path
+    cookie_secure: bool = True
+    session_hours: int = SESSION_HOURS
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, database_url: str | None = None, cookie_secure: bool = True
+    ) -> InspectorConfig:
+        """Defaults under `<home>/inspector/`; `database_url` may name PostgreSQL instead."""
+        folder = settings.home / "inspector"
+        return cls(
+            database_url=database_url or f"sqlite:///{folder / 'inspector.db'}",
+            secret_file=folder / "session.secret",
+            cookie_secure=cookie_secure,
+        )
+
+    def session_secret(self) -> str:
+        """The secret signing session cookies, created once (owner-readable only)."""
+        if not self.secret_file.is_file():
+            write_text(secrets.token_urlsafe(48), self.secret_file)
+            self.secret_file.chmod(0o600)
+        secret = self.secret_file.read_text(encoding="utf-8").strip()
+        if len(secret) < 32:
+            raise ValueError(f"{self.secret_file}: session secret must be at least 32 characters")
+        return secret

@@ -1,0 +1,1 @@
+"""Alembic migrations of the inspector database (run by `inspector.migrate.upgrade`)."""

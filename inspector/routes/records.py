@@ -1,0 +1,119 @@
+"""Recording an outcome or a waiver for an item of a port's list (form posts)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from inspector import lists, records
+from inspector.db import User
+from inspector.routes.lists import Port, _ranked, item_context
+from inspector.web import (
+    BadFormError,
+    current_user,
+    flash,
+    log_event,
+    render,
+    require_port,
+    require_role,
+    verify_csrf,
+)
+
+router = APIRouter()
+
+
+def _item(
+    request: Request, user: User, day: date, port: str, *, declaration_id: str, item_no: int
+) -> records.ListItem:
+    require_role(user, "inspector", "supervisor")
+    require_port(request, user, port, day)
+    row = lists.list_row(_ranked(request, day), port, declaration_id, item_no)
+    if row is None:
+        raise BadFormError(f"{declaration_id} item {item_no} is not on the {port} list of {day}.")
+    return records.ListItem.from_row(row)
+
+
+def _item_url(day: date, port: str, declaration_id: str, item_no: int) -> str:
+    query = urlencode({"declaration_id": declaration_id, "item_no": item_no})
+    return f"/lists/{day}/{port}/item?{query}"
+
+
+def _refused(
+    request: Request,
+    user: User,
+    item: records.ListItem,
+    error: records.RecordError,
+    form: dict[str, str],
+) -> Response:
+    log_event(request, user, "record_refused", item.target, str(error))
+    context = item_context(
+        request,
+        user,
+        item.list_date,
+        item.port_of_discharge,
+        declaration_id=item.declaration_id,
+        item_no=item.item_no,
+    )
+    context.update(error=str(error), form=form)
+    return render(request, "item.html", context, user=user, status_code=400)
+
+
+@router.post("/lists/{day}/{port}/outcome", dependencies=[Depends(verify_csrf)])
+def post_outcome(
+    request: Request,
+    *,
+    user: Annotated[User, Depends(current_user)],
+    day: date,
+    port: Port,
+    declaration_id: Annotated[str, Form(max_length=64)],
+    item_no: Annotated[int, Form(ge=1)],
+    result: Annotated[str, Form()],
+    idempotency_key: Annotated[str, Form()],
+    finding_category: Annotated[str, Form()] = "",
+    notes: Annotated[str, Form()] = "",
+) -> Response:
+    """Record what the inspection found; a repeated post with the same key records once."""
+    item = _item(request, user, day, port, declaration_id=declaration_id, item_no=item_no)
+    try:
+        _, created = records.save_outcome(
+            request.app.state.inspector.sessions,
+            user,
+            item,
+            result=result,
+            category=finding_category or None,
+            notes=notes,
+            key=idempotency_key,
+        )
+    except records.RecordError as error:
+        form = {"result": result, "finding_category": finding_category, "notes": notes}
+        return _refused(request, user, item, error, form)
+    flash(request, "Outcome recorded." if created else "Outcome was already recorded.")
+    return RedirectResponse(_item_url(day, port, declaration_id, item_no), status_code=303)
+
+
+@router.post("/lists/{day}/{port}/waiver", dependencies=[Depends(verify_csrf)])
+def post_waiver(
+    request: Request,
+    *,
+    user: Annotated[User, Depends(current_user)],
+    day: date,
+    port: Port,
+    declaration_id: Annotated[str, Form(max_length=64)],
+    item_no: Annotated[int, Form(ge=1)],
+    idempotency_key: Annotated[str, Form()],
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Waive a selected item; refused without a stated reason."""
+    item = _item(request, user, day, port, declaration_id=declaration_id, item_no=item_no)
+    try:
+        _, created = records.save_waiver(
+            request.app.state.inspector.sessions, user, item, reason=reason, key=idempotency_key
+        )
+    except records.RecordError as error:
+        return _refused(request, user, item, error, {"reason": reason})
+    flash(request, "Waiver recorded." if created else "Waiver was already recorded.")
+    return RedirectResponse(_item_url(day, port, declaration_id, item_no), status_code=303)
