@@ -13,11 +13,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from contracts import reference
 from contracts.declarations import DECLARATIONS
 from contracts.outcomes import OUTCOMES
 from contracts.schema import Contract
@@ -107,6 +109,12 @@ class FieldSpec(BaseModel):
             raise ValueError(f"give at most one of lookup, reference, date_format ({translations})")
         if self.constant is not None and translations:
             raise ValueError("a constant needs no lookup, reference or date_format")
+        if self.lookup is not None and not self.lookup:
+            raise ValueError("lookup is empty")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timezone {self.timezone!r} is not a known IANA zone") from None
         return self
 
     @property
@@ -268,9 +276,6 @@ def _template(text: str) -> pl.Expr:
 
 
 def _reference_table(name: ReferenceTable) -> dict[str, str]:
-    # Reference data is loaded on use: only mappings that ask for it pay for reading it.
-    from contracts import reference  # noqa: PLC0415
-
     if name == "hs6_description":
         table = reference.hs6()
         return dict(zip(table["hs6"].to_list(), table["description"].to_list(), strict=True))

@@ -151,6 +151,8 @@ def test_no_outcomes_declared_gives_none(tiny: ColumnMapping) -> None:
         (('packages: {constant: "1"}', "packages: {source: n, date_format: '%Y'}"), "integer"),
         (('item_no: {constant: "1"}', "item_no: {constant: '1', source: id}"), "exactly one"),
         (("raw_how: how", "Raw-How: how"), "lower_snake_case"),
+        (('"%d.%m.%Y"}', '"%d.%m.%Y", timezone: Mars/Olympus}'), "not a known IANA zone"),
+        (('{"S": sea, "A": air}', "{}"), "lookup is empty"),
     ],
 )
 def test_bad_mapping_files_are_refused_clearly(
