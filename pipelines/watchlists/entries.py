@@ -94,11 +94,18 @@ def _country_table() -> dict[str, str]:
     return {_country_key(n): a for n, a in table.iter_rows()}
 
 
+@lru_cache(maxsize=1)
+def _country_codes() -> frozenset[str]:
+    return frozenset(_country_table().values())
+
+
 def country_code(text: str | None) -> str | None:
     """ISO alpha-2 code of a country as written in a list ("Korea, North", "Iran (Islamic ...)")."""
     if not text or not text.strip():
         return None
     table = _country_table()
+    if text.strip() in _country_codes():
+        return text.strip()
     candidates = [text, text.split("(")[0], text.split(":")[-1]]
     candidates += re.split(r"[/,.;]| or ", text)
     candidates += text.split()

@@ -14,6 +14,7 @@ field) rejects the file.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
@@ -71,12 +72,18 @@ def _parse(path: Path, data: bytes) -> Element:
     return root
 
 
+@lru_cache(maxsize=4)
+def _schema(xsd: Path) -> xmlschema.XMLSchema:
+    return xmlschema.XMLSchema(str(xsd))
+
+
 def _validate(path: Path, root: Element, xsd: Path) -> list[str]:
-    schema = xmlschema.XMLSchema(str(xsd))
     order_deviations: list[str] = []
-    for error in schema.iter_errors(root):
+    for error in _schema(xsd.resolve()).iter_errors(root):
         if isinstance(error, xmlschema.XMLSchemaChildrenValidationError):
-            order_deviations.append(f"{error.path}: {error.reason}")
+            # Only the first deviation's path is worth its cost (a walk up the whole tree).
+            first = not order_deviations
+            order_deviations.append(f"{error.path}: {error.reason}" if first else "")
             continue
         reason = getattr(error, "reason", None) or str(error).splitlines()[0]
         raise WatchlistError(f"{path}: {error.path}: breaks {xsd.name}: {reason}")

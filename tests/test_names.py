@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from features.names import fold_token, name_tokens, normalise, order_free_key
+
+
+def test_case_diacritics_and_punctuation_vanish() -> None:
+    assert name_tokens("Müller Präzisions-Technik GmbH") == ("muller", "prazisions", "technik")
+    assert normalise("Forces Démocratiques") == normalise("FORCES DEMOCRATIQUES")
+
+
+def test_common_scripts_are_transliterated() -> None:
+    assert name_tokens("Алексей Навальный") == ("aleksey", "navalnyy")
+    assert name_tokens("Ελληνικά") == ("ellinika",)
+
+
+def test_legal_forms_are_dropped_however_written() -> None:
+    assert name_tokens("ANGLO-CARIBBEAN CO., LTD.") == ("anglo", "caribbean")
+    assert name_tokens("OOO Romashka") == ("romashka",)
+    assert name_tokens("Baltic Tools Sp. z o.o.") == ("baltic", "tools")
+    assert name_tokens("Acme Limited Liability Company") == ("acme",)
+    assert name_tokens("Acme L.L.C.") == name_tokens("ACME LLC") == ("acme",)
+
+
+def test_a_name_of_legal_words_only_keeps_them() -> None:
+    assert name_tokens("Co Ltd") == ("co", "ltd")
+
+
+def test_arabic_articles_are_glued_so_spacing_cannot_matter() -> None:
+    assert name_tokens("AL-QAIDA") == name_tokens("Al Qaida") == name_tokens("Alqaida")
+    assert name_tokens("Jamiat ul Turath") == ("jamiat", "ulturath")
+
+
+def test_order_free_key_ignores_word_order_and_form() -> None:
+    assert order_free_key("HABASH, George") == order_free_key("george habash")
+    assert order_free_key("Taher Anwari") != order_free_key("Tahir Anwari")
+
+
+def test_fold_brings_romanisation_variants_together() -> None:
+    assert fold_token("taher") == fold_token("tahir")
+    assert fold_token("qaeda") == fold_token("kaida")
+    assert fold_token("mohammed") != fold_token("muhammad")
+    assert fold_token("habbash") == fold_token("habash")
+
+
+def test_blank_name_has_no_tokens() -> None:
+    assert name_tokens("  -- ") == ()

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from features.screening import (
+    COUNTRY_BONUS,
+    DEFAULT_THRESHOLD,
+    HIT_SCHEMA,
+    build_index,
+    screen,
+    token_similarity,
+)
+
+
+def _entries() -> pl.DataFrame:
+    rows = [
+        ("ofac", "2680", "HABASH, George", "primary", ["JO"]),
+        ("un", "QDe.004", "AL-QAIDA", "primary", []),
+        ("un", "TAi.005", "MUHAMMAD TAHER ANWARI", "primary", ["AF"]),
+        ("un", "TAi.005", "Haji Mudir", "low", ["AF"]),
+        ("ofac", "15831", "MOHAMMED, Wali", "primary", ["PK"]),
+        ("ofac", "36", "AEROCARIBBEAN AIRLINES", "primary", ["CU"]),
+        ("un", "QDe.069", "ASC", "good", []),
+    ]
+    return pl.DataFrame(
+        {
+            "list_name": [r[0] for r in rows],
+            "list_version": ["v1"] * len(rows),
+            "entry_id": [r[1] for r in rows],
+            "name": [r[2] for r in rows],
+            "name_quality": [r[3] for r in rows],
+            "countries": [r[4] for r in rows],
+        }
+    )
+
+
+def _screen(names: list[str], countries: list[str | None] | None = None) -> pl.DataFrame:
+    parties = pl.DataFrame(
+        {
+            "party_key": [str(i) for i in range(len(names))],
+            "name": names,
+            "country": countries or [None] * len(names),
+        },
+        schema={"party_key": pl.String, "name": pl.String, "country": pl.String},
+    )
+    return screen(parties, build_index(_entries()), DEFAULT_THRESHOLD)
+
+
+def test_george_bush_is_not_george_habash_but_habbash_is() -> None:
+    assert _screen(["George Bush"]).is_empty()
+    hits = _screen(["George Habbash"])
+    assert hits.select("entry_id", "matched_name").rows() == [("2680", "HABASH, George")]
+
+
+def test_transliteration_reordering_and_legal_form_still_match() -> None:
+    hits = _screen(["Anwari, Mohammad Tahir", "Al Qaeda Ltd", "Aero Caribbean Airlines S.A."])
+    assert sorted(hits.get_column("entry_id").to_list()) == ["36", "QDe.004", "TAi.005"]
+    assert hits.get_column("score").min() >= DEFAULT_THRESHOLD
+
+
+def test_short_tokens_need_exact_spelling() -> None:
+    assert token_similarity("ali", "ali", "wali", "vali") == 0.0
+    assert _screen(["Mohammed Ali"]).is_empty()
+
+
+def test_unrelated_company_does_not_hit() -> None:
+    assert _screen(["Hamburg Maschinenbau GmbH", "Shenzhen Huaxin Trading Co Ltd"]).is_empty()
+
+
+def test_country_is_supporting_evidence() -> None:
+    without = _screen(["Mohamad Taher Anwary"]).row(0, named=True)
+    within = _screen(["Mohamad Taher Anwary"], ["AF"]).row(0, named=True)
+    elsewhere = _screen(["Mohamad Taher Anwary"], ["FR"]).row(0, named=True)
+    assert within["score"] == pytest.approx(min(1.0, without["score"] + COUNTRY_BONUS))
+    assert "country match AF" in within["evidence"]
+    assert "country differs (list: AF)" in elsewhere["evidence"]
+    assert elsewhere["score"] == without["score"]
+
+
+def test_low_quality_alias_is_discounted() -> None:
+    hit = _screen(["Haji Mudir"]).row(0, named=True)
+    assert hit["name_score"] == 1.0
+    assert hit["score"] == pytest.approx(0.9)
+    assert "low-quality alias" in hit["evidence"]
+
+
+def test_bare_acronyms_are_not_indexed() -> None:
+    index = build_index(_entries())
+    assert index.skipped_short == 1
+    assert len(index) == _entries().height - 1
+
+
+def test_duplicate_parties_are_screened_once_and_reported_per_party() -> None:
+    names = ["AL QAIDA"] * 500 + ["Al-Qaida"] * 500
+    hits = _screen(names)
+    assert hits.height == 1000
+    assert hits.get_column("party_key").n_unique() == 1000
+    assert hits.schema == pl.Schema(HIT_SCHEMA)
+
+
+def test_one_row_per_party_and_entry() -> None:
+    hits = _screen(["Muhammad Taher Anwari"])
+    assert hits.select("party_key", "entry_id").rows() == [("0", "TAi.005")]
+
+
+def test_missing_columns_are_named() -> None:
+    with pytest.raises(ValueError, match="name_quality"):
+        build_index(_entries().drop("name_quality"))
+    with pytest.raises(ValueError, match="country"):
+        screen(pl.DataFrame({"party_key": ["1"], "name": ["x"]}), build_index(_entries()))

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pipelines.settings import Settings, load_settings
+from pipelines.watchlists.national import load_national
+from pipelines.watchlists.screen import DECLARATION_HIT_SCHEMA, screen_declarations
+from pipelines.watchlists.shipped import NATIONAL_SAMPLE
+from pipelines.watchlists.store import store_list
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    chosen = load_settings(environ={}, home=tmp_path)
+    store_list(load_national(NATIONAL_SAMPLE, "national-xx", "2026-11-01"), chosen)
+    return chosen
+
+
+def _declarations() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "declaration_id": ["D1", "D1", "D2", "D3"],
+            "item_no": [1, 2, 1, 1],
+            "shipper_name": [
+                "Kestrel Dual Use Components L.L.C.",
+                "Kestrel Dual Use Components L.L.C.",
+                "Hamburg Maschinenbau GmbH",
+                "Nordic Timber AB",
+            ],
+            "shipper_country": ["AE", "AE", "DE", "SE"],
+            "consignee_name": [
+                "Acme Imports Ltd",
+                "Acme Imports Ltd",
+                "Quist, Orrin",
+                "Volkov Tools",
+            ],
+            "consignee_country": ["GB", "GB", "SE", "RU"],
+        }
+    )
+
+
+def test_hits_name_the_role_entry_and_score(settings: Settings) -> None:
+    hits = screen_declarations(_declarations(), settings)
+    assert hits.schema == pl.Schema(DECLARATION_HIT_SCHEMA)
+    assert hits.select("declaration_id", "item_no", "party_role", "entry_id").rows() == [
+        ("D1", 1, "shipper", "NAT-0001"),
+        ("D1", 2, "shipper", "NAT-0001"),
+        ("D2", 1, "consignee", "NAT-0004"),
+    ]
+    first = hits.row(0, named=True)
+    assert first["reason"].startswith(
+        "shipper matches NATIONAL-XX NAT-0001 'Kestrel Dual-Use Components LLC' (1.0"
+    )
+    assert "country match AE" in first["reason"]
+
+
+def test_no_list_loaded_gives_no_hits(tmp_path: Path) -> None:
+    empty = load_settings(environ={}, home=tmp_path / "empty")
+    hits = screen_declarations(_declarations(), empty)
+    assert hits.is_empty() and hits.schema == pl.Schema(DECLARATION_HIT_SCHEMA)
+
+
+def test_threshold_is_respected(settings: Settings) -> None:
+    strict = screen_declarations(_declarations(), settings, threshold=1.0)
+    assert set(strict.get_column("entry_id")) <= {"NAT-0001", "NAT-0004"}
+    assert (strict.get_column("score") >= 1.0).all()
