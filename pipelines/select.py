@@ -179,16 +179,8 @@ def select_lanes(
             f"{first['declaration_id']!r} item_no={first['item_no']}"
         )
     frame = _attach_hits(scores, rule_hits, watchlist_hits, policy.rule_weight_factor)
-    parts: list[pl.DataFrame] = []
-    summaries: list[PortSelection] = []
-    for port in sorted(frame["port_of_discharge"].unique().to_list()):
-        part, summary = _select_port(
-            frame.filter(pl.col("port_of_discharge") == port), port, policy, day
-        )
-        parts.append(part)
-        summaries.append(summary)
-    ranked = pl.concat(parts) if parts else frame.head(0).with_columns(_group=pl.lit(0))
-    return Selection(_to_contract(ranked, day, run_id), tuple(summaries))
+    ranked = _assign_groups(frame, policy, day)
+    return Selection(_to_contract(ranked, day, run_id), _summaries(ranked))
 
 
 def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], what: str) -> pl.DataFrame:
@@ -245,26 +237,58 @@ def _attach_hits(
     )
 
 
-def _select_port(
-    frame: pl.DataFrame, port: str, policy: SelectionPolicy, day: date
-) -> tuple[pl.DataFrame, PortSelection]:
-    red_capacity, yellow_capacity = policy.capacity(port)
-    # One canonical order (best first, ties by key) makes the result independent of input order.
-    frame = frame.sort(
-        ["_ranking_score", "risk_score", "declaration_id", "item_no"],
-        descending=[True, True, False, False],
-        nulls_last=True,
-    ).with_row_index("_pos")
-    forced = pl.col("_force_watch") | pl.col("_force_rule")
-    forced_count = frame.filter(forced).height
-    drawn = _random_draw(
-        frame.filter(~forced), policy.random_quota(red_capacity), policy, day, port
+def _assign_groups(frame: pl.DataFrame, policy: SelectionPolicy, day: date) -> pl.DataFrame:
+    """Add `_group` (watch list, rule, random, red, yellow, green) and sort by port and rank."""
+    port = pl.col("port_of_discharge")
+    ports = sorted(frame["port_of_discharge"].unique().to_list())
+    plan = pl.DataFrame(
+        {
+            "port_of_discharge": ports,
+            "_red_capacity": [policy.capacity(p)[0] for p in ports],
+            "_yellow_capacity": [policy.capacity(p)[1] for p in ports],
+        },
+        schema={
+            "port_of_discharge": pl.String(),
+            "_red_capacity": pl.Int64(),
+            "_yellow_capacity": pl.Int64(),
+        },
     )
-    frame = frame.with_columns(pl.col("_pos").is_in(drawn).alias("_random"))
-    open_row = ~forced & ~pl.col("_random")
-    risk_slots = max(0, red_capacity - forced_count - len(drawn))
+    # Sorting a narrow frame and gathering the wide one once is several times faster at 1e6 rows.
+    wide = frame.with_row_index("_row")
+    frame = wide.select(
+        "_row",
+        "port_of_discharge",
+        "_ranking_score",
+        "risk_score",
+        *KEY,
+        "_force_watch",
+        "_force_rule",
+    )
+    # One canonical order (best first, ties by key) makes the result independent of input order.
+    frame = (
+        frame.sort(
+            ["port_of_discharge", "_ranking_score", "risk_score", "declaration_id", "item_no"],
+            descending=[False, True, True, False, False],
+            nulls_last=True,
+        )
+        .with_columns(
+            pl.int_range(pl.len(), dtype=pl.Int64).over("port_of_discharge").alias("_pos"),
+            (pl.col("_force_watch") | pl.col("_force_rule")).alias("_forced"),
+        )
+        .join(plan, on="port_of_discharge", how="left", maintain_order="left")
+    )
+    drawn = _random_draws(frame, policy, day)
+    frame = frame.join(
+        drawn, on=["port_of_discharge", "_pos"], how="left", maintain_order="left"
+    ).with_columns(pl.col("_random").fill_null(False))
+    open_row = ~pl.col("_forced") & ~pl.col("_random")
     frame = frame.with_columns(
-        pl.when(open_row).then(open_row.cast(pl.Int64).cum_sum()).alias("_open_rank")
+        open_row.cast(pl.Int64).cum_sum().over(port).alias("_open_rank"),
+        pl.max_horizontal(
+            pl.lit(0, dtype=pl.Int64),
+            pl.col("_red_capacity")
+            - (pl.col("_forced") | pl.col("_random")).cast(pl.Int64).sum().over(port),
+        ).alias("_risk_slots"),
     ).with_columns(
         pl.when(pl.col("_force_watch"))
         .then(_WATCHLIST)
@@ -272,41 +296,69 @@ def _select_port(
         .then(_RULE)
         .when(pl.col("_random"))
         .then(_RANDOM)
-        .when(pl.col("_open_rank") <= risk_slots)
+        .when(pl.col("_open_rank") <= pl.col("_risk_slots"))
         .then(_RED)
-        .when(pl.col("_open_rank") <= risk_slots + yellow_capacity)
+        .when(pl.col("_open_rank") <= pl.col("_risk_slots") + pl.col("_yellow_capacity"))
         .then(_YELLOW)
         .otherwise(_GREEN)
         .alias("_group")
     )
-    frame = frame.sort("_group", "_pos")
-    counts = dict(frame["_group"].value_counts().iter_rows())
-    red = sum(counts.get(g, 0) for g in (_WATCHLIST, _RULE, _RANDOM, _RED))
-    summary = PortSelection(
-        port=port,
-        rows=frame.height,
-        red_capacity=red_capacity,
-        yellow_capacity=yellow_capacity,
-        watchlist=counts.get(_WATCHLIST, 0),
-        rule=counts.get(_RULE, 0),
-        random=counts.get(_RANDOM, 0),
-        red=red,
-        yellow=counts.get(_YELLOW, 0),
-        green=counts.get(_GREEN, 0),
+    order = frame.sort("port_of_discharge", "_group", "_pos").select(
+        "_row", "_group", "_red_capacity", "_yellow_capacity"
     )
-    return frame, summary
+    return wide.drop("_row")[order["_row"]].with_columns(order.drop("_row"))
 
 
-def _random_draw(
-    candidates: pl.DataFrame, quota: int, policy: SelectionPolicy, day: date, port: str
-) -> list[int]:
-    """Positions of the items drawn at random; candidates are put in key order first."""
-    if quota <= 0 or candidates.height == 0:
-        return []
-    pool = candidates.sort(KEY)["_pos"].to_list()
-    rng = np.random.default_rng(port_seed(policy.seed, day, port))
-    picks = rng.choice(len(pool), size=min(quota, len(pool)), replace=False)
-    return sorted(pool[int(i)] for i in picks)
+def _random_draws(frame: pl.DataFrame, policy: SelectionPolicy, day: date) -> pl.DataFrame:
+    """(port, position) of the items drawn at random; each port's pool is put in key order first."""
+    pools = (
+        frame.filter(~pl.col("_forced"))
+        .select("port_of_discharge", *KEY, "_pos")
+        .sort("port_of_discharge", *KEY)
+        .partition_by("port_of_discharge", as_dict=True, maintain_order=True)
+    )
+    ports: list[str] = []
+    positions: list[int] = []
+    for (port, *_), pool in pools.items():
+        quota = min(policy.random_quota(policy.capacity(str(port))[0]), pool.height)
+        if quota <= 0:
+            continue
+        rng = np.random.default_rng(port_seed(policy.seed, day, str(port)))
+        picks = rng.choice(pool.height, size=quota, replace=False)
+        ports.extend([str(port)] * quota)
+        positions.extend(pool["_pos"].gather(picks).to_list())
+    return pl.DataFrame(
+        {"port_of_discharge": ports, "_pos": positions, "_random": [True] * len(ports)},
+        schema={"port_of_discharge": pl.String(), "_pos": pl.Int64(), "_random": pl.Boolean()},
+    )
+
+
+def _summaries(ranked: pl.DataFrame) -> tuple[PortSelection, ...]:
+    counts = (
+        ranked.group_by("port_of_discharge", "_group", "_red_capacity", "_yellow_capacity")
+        .len()
+        .sort("port_of_discharge", "_group")
+    )
+    result = []
+    for (port, red_capacity, yellow_capacity), part in counts.group_by(
+        "port_of_discharge", "_red_capacity", "_yellow_capacity", maintain_order=True
+    ):
+        by_group = dict(zip(part["_group"], part["len"], strict=True))
+        result.append(
+            PortSelection(
+                port=str(port),
+                rows=int(part["len"].sum()),
+                red_capacity=int(red_capacity),
+                yellow_capacity=int(yellow_capacity),
+                watchlist=by_group.get(_WATCHLIST, 0),
+                rule=by_group.get(_RULE, 0),
+                random=by_group.get(_RANDOM, 0),
+                red=sum(by_group.get(g, 0) for g in (_WATCHLIST, _RULE, _RANDOM, _RED)),
+                yellow=by_group.get(_YELLOW, 0),
+                green=by_group.get(_GREEN, 0),
+            )
+        )
+    return tuple(result)
 
 
 def _to_contract(ranked: pl.DataFrame, day: date, run_id: str) -> pl.DataFrame:
