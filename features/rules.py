@@ -608,3 +608,18 @@ def evaluate_rules(rules: Sequence[Rule], frame: pl.DataFrame, day: date) -> pl.
         .cast(pl.Schema(HITS_SCHEMA))
         .sort("declaration_id", "item_no", "rule_id")
     )
+
+
+def rule_input(declarations: pl.DataFrame, features: pl.DataFrame) -> pl.DataFrame:
+    """Declaration fields joined with the feature columns of the same items: what rules read.
+
+    One row per declaration item of `declarations`; a feature column named like a declaration
+    column is dropped (the declaration's value is the one a rule author means).
+    """
+    missing = [k for k in KEY_COLUMNS if k not in declarations.columns or k not in features.columns]
+    if missing:
+        raise RuleError(f"declarations and features must both carry {list(KEY_COLUMNS)}")
+    extra = [c for c in features.columns if c in KEY_COLUMNS or c not in declarations.columns]
+    return declarations.join(
+        features.select(extra), on=list(KEY_COLUMNS), how="left", maintain_order="left"
+    )

@@ -270,3 +270,23 @@ def test_rules_do_not_apply_to_an_empty_frame() -> None:
     hits = evaluate_rules(load_starter_rules(), _frame().head(0), DAY)
     assert hits.height == 0
     assert hits.schema == pl.Schema(HITS_SCHEMA)
+
+
+def test_rule_input_joins_features_onto_declarations_without_clobbering() -> None:
+    from features.rules import rule_input
+
+    declarations = _frame().drop("consignee_age_days")
+    features = pl.DataFrame(
+        {
+            "declaration_id": ["D3", "D1"],
+            "item_no": [2, 1],
+            "hs_code": ["000000", "000000"],  # a clash: the declaration's value must win
+            "consignee_age_days": [40, 3],
+        }
+    )
+    joined = rule_input(declarations, features)
+    assert joined.height == 4
+    assert joined["hs_code"].to_list() == _frame()["hs_code"].to_list()
+    assert joined["consignee_age_days"].to_list() == [3, None, 40, None]
+    rules = parse_rules(_rule("{field: consignee_age_days, op: '<', value: 30}"), "t.yaml")
+    assert evaluate_rules(rules, joined, DAY)["declaration_id"].to_list() == ["D1"]
