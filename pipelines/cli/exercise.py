@@ -1,9 +1,80 @@
-"""The `exercise` verb(s) of the cargo-risk command."""
+"""The `exercise` verbs: inject a threat scenario into a day, then report what the night caught."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from typing import Annotated
+
 import typer
+from rich.table import Table
+
+from pipelines.cli.common import console, err_console, settings
+
+exercise_app = typer.Typer(
+    help="Scenario exercises: inject threat rows into a day, then see what was caught.",
+    no_args_is_help=True,
+)
+
+
+def _parse_day(value: str) -> date:
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError as error:
+        raise typer.BadParameter(f"{value!r} is not a date like 2026-01-01") from error
+
+
+@exercise_app.command("inject")
+def inject_command(
+    scenario: Annotated[str, typer.Option(help="Scenario YAML file or shipped scenario name.")],
+    day: Annotated[str, typer.Option("--date", help="Filing day to inject into (YYYY-MM-DD).")],
+    count: Annotated[int, typer.Option(min=1, help="Threat items to inject.")] = 10,
+    seed: Annotated[int | None, typer.Option(help="Seed (default: settings seed).")] = None,
+) -> None:
+    """Add threat rows to a day's landing data and record them under exercises/<id>/."""
+    from pipelines.simulate.exercise import inject
+    from pipelines.simulate.threats import resolve_scenario
+
+    try:
+        chosen = resolve_scenario(scenario)
+        done = inject(settings(), chosen, _parse_day(day), count=count, seed=seed)
+    except ValueError as error:
+        err_console.print(f"[red]exercise inject: {error}[/red]")
+        raise typer.Exit(2) from error
+    console.print(
+        f"exercise {done.exercise_id}: {done.threat_items} threat items "
+        f"({done.rows} rows with cover items) -> {done.landing_file}"
+    )
+
+
+@exercise_app.command("report")
+def report_command(
+    exercise_id: Annotated[
+        str | None, typer.Option("--id", help="One exercise (default: all).")
+    ] = None,
+) -> None:
+    """Per scenario: injected, caught at 1/2/5/10 % inspection per port, red lanes, ranks."""
+    from pipelines.io import write_csv
+    from pipelines.simulate.exercise import report_for
+
+    config = settings()
+    try:
+        report = report_for(config, exercise_id)
+    except FileNotFoundError as error:
+        err_console.print(f"[red]exercise report: {error}[/red]")
+        raise typer.Exit(2) from error
+    table = Table(title="Scenario exercises: caught at each inspection rate (per port)")
+    for column in report.columns:
+        table.add_column(
+            column, justify="left" if column in {"exercise_id", "scenario"} else "right"
+        )
+    for row in report.iter_rows():
+        table.add_row(*["-" if v is None else str(v) for v in row])
+    console.print(table)
+    target = config.zone("reports") / "exercises" / "exercise_report.csv"
+    write_csv(report, target)
+    console.print(f"written: {target}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's verbs to the app (not built yet)."""
+    """Add the `exercise inject` and `exercise report` verbs to the app."""
+    app.add_typer(exercise_app, name="exercise")

@@ -137,8 +137,8 @@ class ThreatContext:
     shippers: Parties
     consignees: Parties
     declarants: np.ndarray
-    discharge_ports: np.ndarray | None = None
-    """Restrict discharge to these ports (exercise injection into a given day)."""
+    discharge_ports: dict[bool, np.ndarray] | None = None
+    """By sea (True) or not: restrict discharge to these ports (injection into a given day)."""
 
     @classmethod
     def from_world(cls, world: World, day: date) -> ThreatContext:
@@ -208,8 +208,11 @@ def draft_threats(
     loading, discharge, hubs, hub_counts = draw_routes(
         world, modes, loading_countries, rng, hub_share=scenario.transshipment, hubs=scenario.hubs
     )
-    if context.discharge_ports is not None and context.discharge_ports.size:
-        discharge = rng.choice(context.discharge_ports, size=count).astype(object)
+    discharge = discharge.astype(object)
+    for by_sea, ports in (context.discharge_ports or {}).items():
+        hit = np.flatnonzero((modes == "sea") == by_sea)
+        if ports.size and hit.size:
+            discharge[hit] = rng.choice(ports, size=hit.size)
     rows: dict[str, list[object]] = {k: [] for k in ("sid", "sname", "sc", "cid", "cname", "cc")}
     for i in range(count):
         home = str(discharge[i])[:2]
