@@ -13,7 +13,7 @@ fired (docs/decisions/0008-selection-policy.md).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -22,7 +22,8 @@ import numpy as np
 import polars as pl
 
 from contracts.ranked_list import RANKED_LIST
-from features.rules import HITS_SCHEMA
+from features.rules import HITS_SCHEMA, evaluate_rules, load_rules, load_starter_rules, rule_input
+from pipelines.io import write_parquet
 from pipelines.settings import Settings
 
 SCORES_SCHEMA: dict[str, pl.DataType] = {
@@ -91,23 +92,13 @@ class SelectionPolicy:
 
 
 def policy_from_settings(settings: Settings) -> SelectionPolicy:
-    """The policy of a run: capacities from settings where it has them, the defaults otherwise.
-
-    The capacity fields are proposed for Settings but not there yet; reading them by name keeps this
-    working before and after they land.
-    """
-    defaults = SelectionPolicy()
-    overrides = getattr(settings, "capacity_overrides", None) or {}
+    """The policy of a run, from the capacity and quota fields of the settings."""
     return SelectionPolicy(
-        red_capacity=int(getattr(settings, "capacity_red_default", defaults.red_capacity)),
-        yellow_capacity=int(getattr(settings, "capacity_yellow_default", defaults.yellow_capacity)),
-        capacity_overrides={str(k): (int(v[0]), int(v[1])) for k, v in overrides.items()},
-        random_quota_share=float(
-            getattr(settings, "random_quota_share", defaults.random_quota_share)
-        ),
-        rule_weight_factor=float(
-            getattr(settings, "rule_weight_factor", defaults.rule_weight_factor)
-        ),
+        red_capacity=settings.capacity_red_default,
+        yellow_capacity=settings.capacity_yellow_default,
+        capacity_overrides=dict(settings.capacity_overrides),
+        random_quota_share=settings.random_quota_share,
+        rule_weight_factor=settings.rule_weight_factor,
         seed=settings.seed,
     )
 
@@ -457,3 +448,24 @@ def select_day(
         day=day,
         run_id=run_id,
     )
+
+
+def evaluate_rules_day(
+    settings: Settings, day: date, rule_paths: Sequence[Path] | None = None
+) -> Path:
+    """The rules stage: hits of the rules valid on `day` over the day's declarations and features.
+
+    Reads the staging declarations and the features partition of `day`, writes
+    `scores/date=D/rule_hits.parquet` (HITS_SCHEMA) atomically and returns its path. Rules come
+    from `rule_paths` (files or folders of YAML), else the shipped starter set.
+    """
+    stamp = f"date={day.isoformat()}"
+    declarations_path = settings.zone("staging") / "declarations" / stamp / "declarations.parquet"
+    features_path = settings.zone("features") / stamp / "features.parquet"
+    for path, stage in ((declarations_path, "validate"), (features_path, "featurize")):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing for {day}; run the {stage} stage first")
+    rules = load_rules(rule_paths) if rule_paths else load_starter_rules()
+    frame = rule_input(pl.read_parquet(declarations_path), pl.read_parquet(features_path))
+    hits = evaluate_rules(rules, frame, day)
+    return write_parquet(hits, settings.zone("scores") / stamp / RULE_HITS_FILE)

@@ -36,6 +36,7 @@ def _frame() -> pl.DataFrame:
             "packages": [1, 5, 1, 2],
             "un_number": [None, None, "2915", "1810"],
             "consignee_age_days": [3, 900, 40, None],
+            "consignee_n_items": [0, 5000, 12, 2],
         },
         schema_overrides={"transshipment_ports": pl.List(pl.String()), "gross_mass_kg": pl.Float64},
     )
@@ -255,8 +256,7 @@ def test_starter_rules_load_and_fire_on_their_indicators() -> None:
     assert len(rules) >= 8
     assert {r.threat for r in rules} == {"cbrn", "salw"}
     assert all(r.source for r in rules), "every starter rule says where its indicator comes from"
-    frame = _frame().drop("consignee_age_days")
-    hits = evaluate_rules(rules, frame, DAY)
+    hits = evaluate_rules(rules, _frame(), DAY)
     fired = set(zip(hits["declaration_id"], hits["rule_id"], strict=True))
     assert ("D1", "SALW-001@1") in fired  # rifles from an embargoed country
     assert ("D1", "SALW-002@1") in fired  # and routed through a third country
@@ -264,6 +264,9 @@ def test_starter_rules_load_and_fire_on_their_indicators() -> None:
     assert ("D3", "CBRN-002@1") in fired  # HS 2844 described as a medical device
     assert ("D3", "CBRN-003@1") not in fired  # class 7 UN number but a nuclear heading
     assert ("D4", "CBRN-001@1") in fired  # phosphorus trichloride subheading
+    assert ("D4", "CBRN-005@1") in fired  # ... to a consignee with two earlier items
+    forced = set(hits.filter(pl.col("force_red"))["rule_id"])
+    assert forced == {"SALW-001@1", "CBRN-002@1", "CBRN-005@1"}
 
 
 def test_rules_do_not_apply_to_an_empty_frame() -> None:
@@ -275,7 +278,7 @@ def test_rules_do_not_apply_to_an_empty_frame() -> None:
 def test_rule_input_joins_features_onto_declarations_without_clobbering() -> None:
     from features.rules import rule_input
 
-    declarations = _frame().drop("consignee_age_days")
+    declarations = _frame().drop("consignee_age_days", "consignee_n_items")
     features = pl.DataFrame(
         {
             "declaration_id": ["D3", "D1"],
@@ -290,3 +293,16 @@ def test_rule_input_joins_features_onto_declarations_without_clobbering() -> Non
     assert joined["consignee_age_days"].to_list() == [3, None, 40, None]
     rules = parse_rules(_rule("{field: consignee_age_days, op: '<', value: 30}"), "t.yaml")
     assert evaluate_rules(rules, joined, DAY)["declaration_id"].to_list() == ["D1"]
+
+
+def test_starter_rules_fit_the_declarations_contract_and_the_feature_registry() -> None:
+    # The nightly frame is the declarations contract joined with the registry's features.
+    from contracts.declarations import DECLARATIONS
+    from features.feature import POLARS_DTYPES
+    from features.registry import FEATURES
+
+    schema = dict(DECLARATIONS.polars_schema)
+    schema.update({f.name: POLARS_DTYPES[f.dtype] for f in FEATURES if f.name not in schema})
+    check_rules(load_starter_rules(), schema)
+    with pytest.raises(RuleError, match="consignee_n_items"):
+        check_rules(load_starter_rules(), DECLARATIONS.polars_schema)

@@ -261,6 +261,65 @@ def test_select_day_reads_the_scores_partition(tmp_path: Path) -> None:
     from_files = select_day(settings, DAY, "run-1", policy).ranked
     in_memory = _select(_scores(), _rule_hits([("NLRTM-004", "SALW-001@1", 0.6, True)])).ranked
     assert from_files.equals(in_memory)
-    assert policy_from_settings(settings).seed == 7
+    custom = load_settings(
+        environ={"CARGO_RISK_CAPACITY_OVERRIDES": '{"BEANR": [3, 9]}'},
+        home=tmp_path,
+        seed=7,
+        capacity_red_default=11,
+        random_quota_share=0.1,
+    )
+    built = policy_from_settings(custom)
+    assert (built.seed, built.red_capacity, built.random_quota_share) == (7, 11, 0.1)
+    assert (built.capacity("BEANR"), built.capacity("NLRTM")) == ((3, 9), (11, 40))
     with pytest.raises(FileNotFoundError, match="no scores for 2026-03-02"):
         select_day(settings, date(2026, 3, 2), "run-1", policy)
+
+
+def _declarations() -> pl.DataFrame:
+    """Two declaration items in the contract's types: rifles from Libya and plain furniture."""
+    from datetime import UTC, datetime
+
+    from contracts.declarations import DECLARATIONS
+
+    rows = {
+        "declaration_id": ["A-1", "B-1"],
+        "item_no": [1, 1],
+        "filed_at": [datetime(2026, 3, 1, 8, tzinfo=UTC)] * 2,
+        "mode": ["sea", "sea"],
+        "port_of_loading": ["TRMER", "CNSHA"],
+        "port_of_discharge": ["NLRTM", "NLRTM"],
+        "transshipment_ports": [["AEJEA"], None],
+        "country_of_origin": ["LY", "CN"],
+        "country_of_dispatch": ["TR", "CN"],
+        "hs_code": ["930190", "940360"],
+        "goods_description": ["hunting rifles", "wooden furniture"],
+        "packages": [2, 10],
+        "gross_mass_kg": [40.0, 300.0],
+    }
+    frame = pl.DataFrame(rows)
+    return frame.with_columns(
+        pl.lit(None).alias(name) for name in DECLARATIONS.names if name not in rows
+    ).select(pl.col(name).cast(dtype) for name, dtype in DECLARATIONS.polars_schema.items())
+
+
+def test_rules_stage_writes_the_days_hits_beside_the_scores(tmp_path: Path) -> None:
+    from pipelines.select import evaluate_rules_day
+
+    settings = load_settings(environ={}, home=tmp_path)
+    stamp = "date=2026-03-01"
+    write_parquet(
+        _declarations(),
+        settings.zone("staging") / "declarations" / stamp / "declarations.parquet",
+    )
+    features = pl.DataFrame(
+        {"declaration_id": ["A-1", "B-1"], "item_no": [1, 1], "consignee_n_items": [0, 500]}
+    )
+    write_parquet(features, settings.zone("features") / stamp / "features.parquet")
+    path = evaluate_rules_day(settings, DAY)
+    assert path == settings.zone("scores") / stamp / RULE_HITS_FILE
+    hits = pl.read_parquet(path)
+    assert hits.schema == pl.Schema(HITS_SCHEMA)
+    assert hits["rule_id"].to_list() == ["SALW-001@1", "SALW-002@1"]
+    assert set(hits["declaration_id"]) == {"A-1"}
+    with pytest.raises(FileNotFoundError, match="run the validate stage first"):
+        evaluate_rules_day(settings, date(2026, 3, 2))
