@@ -57,6 +57,12 @@ def score(models: ThreatModels, features: pl.DataFrame, top_n: int = 3) -> pl.Da
     as independent. Reasons come from the category with the highest calibrated score.
     """
     matrix = feature_matrix(features, models.feature_names)
+    if matrix.shape[0] == 0:
+        return features.with_columns(
+            *(pl.lit(None, dtype=pl.Float64).alias(f"{name}_score") for name in models.categories),
+            pl.lit(None, dtype=pl.Float64).alias("risk_score"),
+            pl.lit(None, dtype=pl.String).alias("reasons"),
+        )
     calibrated = {
         name: models.categories[name].calibrator.apply(raw)
         for name, raw in raw_scores(models, matrix).items()

@@ -40,10 +40,12 @@ class TrainingParams:
     """LightGBM settings and the validation split; fixed seed and threads make runs repeatable."""
 
     learning_rate: float = 0.05
-    num_leaves: int = 15
-    min_data_in_leaf: int = 40
-    lambda_l2: float = 1.0
-    feature_fraction: float = 0.9
+    # Small, strongly regularised trees: a few dozen findings among ~60 features overfit fast
+    # (measured in docs/decisions/0007-training-labels.md).
+    num_leaves: int = 7
+    min_data_in_leaf: int = 100
+    lambda_l2: float = 10.0
+    feature_fraction: float = 0.5
     num_boost_round: int = 600
     early_stopping_rounds: int = 60
     num_threads: int = 1
@@ -75,11 +77,28 @@ class TrainingParams:
         }
 
 
+def stratum_sizes(features: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Rows per (filing date, port of discharge): the denominators of the sampling rates.
+
+    Taking them apart lets a stage count every row cheaply while loading only inspected rows.
+    """
+    frame = features.lazy()
+    keys = _stratum(frame.collect_schema().names())
+    return frame.group_by(keys).agg(pl.len().alias("_rows")).collect()
+
+
+def _stratum(columns: Sequence[str]) -> list[str]:
+    return (
+        ["_filed_date", "port_of_discharge"] if "port_of_discharge" in columns else ["_filed_date"]
+    )
+
+
 def label_inspected(
     features: pl.DataFrame,
     outcomes: pl.DataFrame,
     weighting: Weighting = "inverse_rate",
     categories: Sequence[str] = CATEGORIES,
+    sizes: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Inspected feature rows with per-category labels, sample and weight.
 
@@ -87,6 +106,8 @@ def label_inspected(
     policy and by the random draw counts as policy. With `inverse_rate`, each random row weighs
     1 / (random inspections / rows the policy left) within its port and filing date, so policy
     rows plus weighted random rows stand for the whole day's traffic; with `none`, all weigh 1.
+    `sizes` (from `stratum_sizes`) gives the day's row counts when `features` holds only some
+    rows; by default they are counted in `features`.
     """
     for name in (*KEY, "filed_at"):
         if name not in features.columns:
@@ -95,8 +116,10 @@ def label_inspected(
         if name not in outcomes.columns:
             raise ValueError(f"outcomes frame lacks column {name!r}")
     # An amendment filed on a later day reappears in a later partition: the latest filing wins.
-    rows = features.sort("filed_at", maintain_order=True).unique(
-        list(KEY), keep="last", maintain_order=True
+    rows = (
+        features.sort("filed_at", maintain_order=True)
+        .unique(list(KEY), keep="last", maintain_order=True)
+        .with_columns(pl.col("item_no").cast(pl.Int64))
     )
     keys = rows.select(KEY)
     found = pl.col("result") == "finding"
@@ -109,7 +132,7 @@ def label_inspected(
         .select(wanted)
     )
     matched = pl.concat(
-        [per_item.cast({"item_no": pl.Int64}), per_declaration.cast({"item_no": pl.Int64})]
+        [frame.cast({"item_no": pl.Int64}) for frame in (per_item, per_declaration)]
     )
     per_row = matched.group_by(KEY).agg(
         (pl.col("selection_reason") != "random").any().alias("_policy"),
@@ -118,29 +141,37 @@ def label_inspected(
             for c in categories
         ),
     )
-    joined = rows.with_columns(pl.col("item_no").cast(pl.Int64)).join(
-        per_row, on=list(KEY), how="left", maintain_order="left"
+    labelled = rows.join(per_row, on=list(KEY), how="inner", maintain_order="left").with_columns(
+        pl.col("filed_at").dt.date().alias("_filed_date"),
+        pl.when(pl.col("_policy")).then(pl.lit("policy")).otherwise(pl.lit("random")).alias(SAMPLE),
     )
-    stratum = [pl.col("filed_at").dt.date()]
-    if "port_of_discharge" in joined.columns:
-        stratum.append(pl.col("port_of_discharge"))
-    inspected = pl.col("_policy").is_not_null()
-    random_draw = inspected & ~pl.col("_policy")
-    left_by_policy = ~(inspected & pl.col("_policy"))
-    rate = (random_draw.sum().over(stratum) / left_by_policy.sum().over(stratum)).cast(pl.Float64)
+    stratum = _stratum(labelled.columns)
+    if sizes is None:
+        sizes = stratum_sizes(rows.with_columns(pl.col("filed_at").dt.date().alias("_filed_date")))
+    drawn = labelled.group_by(stratum).agg(
+        pl.col("_policy").sum().alias("_policy_rows"),
+        (~pl.col("_policy")).sum().alias("_random_rows"),
+    )
+    rates = drawn.join(sizes, on=stratum, how="left").with_columns(
+        (
+            pl.col("_random_rows") / (pl.col("_rows") - pl.col("_policy_rows")).clip(lower_bound=1)
+        ).alias("_rate")
+    )
+    random_row = pl.col(SAMPLE) == "random"
     weight = (
-        pl.lit(1.0) if weighting == "none" else pl.when(random_draw).then(1.0 / rate).otherwise(1.0)
+        pl.lit(1.0)
+        if weighting == "none"
+        # A random row in a stratum the sizes do not cover stands only for itself.
+        else pl.when(random_row & (pl.col("_rate") > 0))
+        .then(1.0 / pl.col("_rate").clip(upper_bound=1.0))
+        .otherwise(1.0)
     )
     return (
-        joined.with_columns(weight.alias(WEIGHT))
-        .filter(inspected)
-        .with_columns(
-            pl.when(pl.col("_policy"))
-            .then(pl.lit("policy"))
-            .otherwise(pl.lit("random"))
-            .alias(SAMPLE)
+        labelled.join(
+            rates.select(*stratum, "_rate"), on=stratum, how="left", maintain_order="left"
         )
-        .drop("_policy")
+        .with_columns(weight.cast(pl.Float64).alias(WEIGHT))
+        .drop("_policy", "_filed_date", "_rate")
     )
 
 

@@ -1,0 +1,58 @@
+"""Score stage: one day's features partition -> that day's model scores.
+
+Grain of what it writes: `scores/date=D/scores.parquet` holds one row per declaration item filed
+on D: key columns, `cbrn_score`, `salw_score`, `risk_score` (calibrated, 0-1), `reasons` (the
+model's top factors, "; "-separated) and `model_version`. The file is replaced atomically; the
+rule and watch-list hits beside it in the partition are left alone.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from models.registry import load_version, read_champion
+from models.scoring import score
+from pipelines.io import write_parquet
+from pipelines.settings import Settings
+
+KEY_COLUMNS = ("declaration_id", "item_no", "port_of_discharge", "filed_at")
+SCORES_FILE = "scores.parquet"
+
+
+def scores_path(settings: Settings, day: date) -> Path:
+    """Where the model scores of items filed on `day` live."""
+    return settings.zone("scores") / f"date={day.isoformat()}" / SCORES_FILE
+
+
+def score_day(settings: Settings, day: date, version: str | None = None) -> Path:
+    """Score the items filed on `day` with the champion model (or `version`)."""
+    source = settings.zone("features") / f"date={day.isoformat()}" / "features.parquet"
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: no features for {day}; run featurize first")
+    root = settings.zone("models")
+    version = version or read_champion(root)
+    models = load_version(root / version)
+    expected = models.metadata.get("registry_hash")
+    if expected is not None:
+        from features.registry import registry_hash
+
+        if registry_hash() != expected:
+            raise ValueError(
+                f"model {version} was trained on another feature registry "
+                f"({expected[:12]}, now {registry_hash()[:12]}): retrain with `cargo-risk train`"
+            )
+    features = pl.read_parquet(source)
+    missing = [c for c in KEY_COLUMNS if c not in features.columns]
+    if missing:
+        raise ValueError(f"{source}: missing key column(s) {', '.join(missing)}")
+    scored = score(models, features).select(
+        *KEY_COLUMNS,
+        *(f"{name}_score" for name in models.categories),
+        "risk_score",
+        "reasons",
+        pl.lit(version, dtype=pl.String).alias("model_version"),
+    )
+    return write_parquet(scored, scores_path(settings, day))

@@ -1,0 +1,157 @@
+"""Train stage: features and outcomes up to a date -> one new model version, made champion.
+
+Grain of what it writes: `models/<version>/` is one model version (cbrn.txt, salw.txt,
+calibration.json, metadata.json), written whole; `models/champion.json` names the version that
+scoring uses. Only inspected rows are loaded; every row is counted for the sampling rates.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from contracts.outcomes import OUTCOMES
+from models.registry import (
+    CHAMPION_FILE,
+    ThreatModels,
+    champion_text,
+    model_texts,
+    version_files,
+    version_id,
+)
+from models.training import TrainingParams, label_inspected, stratum_sizes, train_threat_models
+from pipelines.io import atomic_directory, write_text
+from pipelines.settings import Settings
+
+log = logging.getLogger(__name__)
+
+KEY_COLUMNS = ("declaration_id", "item_no", "port_of_discharge", "filed_at")
+_DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+
+
+def partitions(folder: Path, file_name: str, until: date) -> list[Path]:
+    """`folder/date=D/file_name` for every D <= `until`, oldest first."""
+    if not folder.is_dir():
+        return []
+    found: list[tuple[date, Path]] = []
+    for child in folder.iterdir():
+        match = _DATE_DIR.match(child.name)
+        if match and (child / file_name).is_file():
+            day = date.fromisoformat(match.group(1))
+            if day <= until:
+                found.append((day, child / file_name))
+    return [path for _, path in sorted(found)]
+
+
+def read_outcomes(settings: Settings, until: date) -> pl.DataFrame:
+    """Every inspection recorded up to `until`, in the outcomes contract's types."""
+    paths = partitions(settings.zone("staging") / "outcomes", "outcomes.parquet", until)
+    if not paths:
+        raise FileNotFoundError(
+            f"{settings.zone('staging') / 'outcomes'}: no outcomes partitions up to {until}"
+        )
+    frames = []
+    for path in paths:
+        frame = pl.read_parquet(path)
+        missing = [c for c in OUTCOMES.required if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{path}: missing outcome column(s) {', '.join(missing)}")
+        frames.append(
+            frame.select(
+                (pl.col(c) if c in frame.columns else pl.lit(None)).cast(t).alias(c)
+                for c, t in OUTCOMES.polars_schema.items()
+            )
+        )
+    return pl.concat(frames)
+
+
+def read_inspected_features(
+    settings: Settings, until: date, outcomes: pl.DataFrame, feature_names: Sequence[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Feature rows of inspected declarations, and row counts per filing date and port."""
+    paths = partitions(settings.zone("features"), "features.parquet", until)
+    if not paths:
+        raise FileNotFoundError(
+            f"{settings.zone('features')}: no features partitions up to {until}"
+        )
+    scan = pl.scan_parquet(paths)
+    present = scan.collect_schema().names()
+    missing = [c for c in (*KEY_COLUMNS, *feature_names) if c not in present]
+    if missing:
+        raise ValueError(
+            f"{settings.zone('features')}: features lack column(s) {', '.join(missing)}"
+        )
+    sizes = stratum_sizes(
+        scan.select(pl.col("filed_at").dt.date().alias("_filed_date"), pl.col("port_of_discharge"))
+    )
+    inspected = outcomes.select("declaration_id").unique().lazy()
+    rows = (
+        scan.select(*KEY_COLUMNS, *feature_names)
+        .join(inspected, on="declaration_id", how="semi")
+        .collect()
+    )
+    return rows, sizes
+
+
+def save_version(
+    settings: Settings,
+    models: ThreatModels,
+    metadata: Mapping[str, Any],
+    created_at: datetime,
+    promote: bool = True,
+) -> Path:
+    """Write a version folder whole, then (if `promote`) point champion.json at it."""
+    version = version_id(created_at, model_texts(models))
+    models = replace(models, version=version)
+    root = settings.zone("models")
+    target = root / version
+    with atomic_directory(target) as tmp:
+        for name, text in version_files(models, metadata).items():
+            (tmp / name).write_text(text, encoding="utf-8")
+    if promote:
+        write_text(champion_text(version), root / CHAMPION_FILE)
+    return target
+
+
+def train_models(
+    settings: Settings,
+    until: date,
+    created_at: datetime,
+    params: TrainingParams | None = None,
+    *,
+    feature_names: Sequence[str] | None = None,
+    phrases: Mapping[str, str] | None = None,
+) -> Path:
+    """Train both threat models on everything filed and inspected up to `until`.
+
+    Feature names and phrases default to the feature registry; passing them trains on another
+    set of columns (then no registry hash is recorded). Returns the new version's folder.
+    """
+    registry_hash: str | None = None
+    if feature_names is None:
+        from features import registry
+
+        feature_names = registry.model_feature_names()
+        phrases = {f.name: f.phrase for f in registry.FEATURES}
+        registry_hash = registry.registry_hash()
+    params = params or TrainingParams(seed=settings.seed)
+    outcomes = read_outcomes(settings, until)
+    rows, sizes = read_inspected_features(settings, until, outcomes, feature_names)
+    labelled = label_inspected(rows, outcomes, params.weighting, sizes=sizes)
+    log.info("training on %d inspected rows (%d outcomes)", labelled.height, outcomes.height)
+    models, metadata = train_threat_models(labelled, feature_names, phrases or {}, params)
+    metadata = {
+        **metadata,
+        "created_at": created_at.isoformat(),
+        "trained_until": until.isoformat(),
+        "registry_hash": registry_hash,
+        "rows": {**metadata["rows"], "traffic": int(sizes["_rows"].sum())},
+    }
+    return save_version(settings, models, metadata, created_at)
