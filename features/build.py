@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from features.description import description_words, word_stems
+from features.description import description_table
 from features.history import ENTITY_BY_NAME, HistoryState, entity_keys, with_value_bins
 from features.parties import AS_OF, PRIOR_FINDING_RATE, PRIOR_INSPECTION_RATE
 from features.refs import References
@@ -48,32 +48,53 @@ def build_features(day_rows: pl.DataFrame, history: HistoryState, refs: Referenc
     """Features of every item filed on `history.as_of`, in the order of `day_rows`."""
     _check_day(day_rows, history)
     finding_rate, inspection_rate = _priors(history)
-    items = with_value_bins(entity_keys(day_rows.lazy()).with_row_index(ROW), refs.currency_rates)
-    items = items.with_columns(
-        pl.lit(finding_rate, pl.Float64).alias(PRIOR_FINDING_RATE),
-        pl.lit(inspection_rate, pl.Float64).alias(PRIOR_INSPECTION_RATE),
-        pl.lit(history.as_of, pl.Date).alias(AS_OF),
+    base = (
+        with_value_bins(entity_keys(day_rows.lazy()), refs.currency_rates)
+        .with_row_index(ROW)
+        .with_columns(
+            pl.lit(finding_rate, pl.Float64).alias(PRIOR_FINDING_RATE),
+            pl.lit(inspection_rate, pl.Float64).alias(PRIOR_INSPECTION_RATE),
+            pl.lit(history.as_of, pl.Date).alias(AS_OF),
+        )
+        .collect()
     )
-    for name in JOINED_ENTITIES:
-        keys = list(ENTITY_BY_NAME[name].keys)
-        state = (
+    # Each lookup is a narrow frame in the row order of `base` (left joins keep it), so the
+    # wide item frame is assembled once instead of being copied by every join.
+    states = [
+        base.lazy()
+        .select(keys := list(ENTITY_BY_NAME[name].keys))
+        .join(
             history.table(name)
             .lazy()
-            .select(*keys, *[pl.col(c).alias(f"{name}__{c}") for c in STATE_COLUMNS])
+            .select(*keys, *[pl.col(c).alias(f"{name}__{c}") for c in STATE_COLUMNS]),
+            on=keys,
+            how="left",
+            maintain_order="left",
         )
-        items = items.join(state, on=keys, how="left")
+        .drop(keys)
+        for name in JOINED_ENTITIES
+    ]
     histogram = (
-        history.table("hs6_value").lazy().join(items.select("hs6").unique(), on="hs6", how="semi")
+        history.table("hs6_value")
+        .lazy()
+        .join(base.lazy().select("hs6").unique(), on="hs6", how="semi")
     )
-    items = items.join(hs6_value_stats(histogram), on="hs6", how="left")
-    items = items.join(route_legs(items, refs.locations), on=ROW, how="left")
-    items = items.join(hub_risk(items, history.table("hub")), on=ROW, how="left")
-    hs_text = refs.hs6.lazy().select(
-        pl.col("hs6").cast(pl.String), word_stems(pl.col("description")).alias("_hs_tokens")
+    *lookups, value_stats, routes, hubs, descriptions = pl.collect_all(
+        [
+            *states,
+            hs6_value_stats(histogram),
+            route_legs(base.lazy(), refs.locations),
+            hub_risk(base.lazy(), history.table("hub")),
+            description_table(base.lazy(), refs.hs6),
+        ]
     )
-    items = items.join(hs_text, on="hs6", how="left").with_columns(
-        word_stems(pl.col("goods_description")).alias("_desc_tokens"),
-        description_words(pl.col("goods_description")).alias("_desc_words"),
-        strategic_threat(pl.col("hs_code"), refs.strategic_hs).alias("_threat"),
+    items = (
+        pl.concat([base, *lookups], how="horizontal")
+        .lazy()
+        .join(value_stats.lazy(), on="hs6", how="left")
+        .join(routes.lazy(), on=ROW, how="left")
+        .join(hubs.lazy(), on=ROW, how="left")
+        .join(descriptions.lazy(), on=["goods_description", "hs6"], how="left")
+        .with_columns(strategic_threat(pl.col("hs_code"), refs.strategic_hs).alias("_threat"))
     )
     return items.sort(ROW).select(*KEY_COLUMNS, *[f.column() for f in FEATURES]).collect()

@@ -1,7 +1,7 @@
 """Goods-description features: vague wording and disagreement with the HS nomenclature text.
 
-Grain: expressions over one row per declaration item, after `_desc_tokens` (the description's
-word stems) and `_hs_tokens` (the stems of its HS-6 nomenclature text) have been added.
+Grain: `description_table` has one row per distinct (goods_description, hs6) pair; the features
+are expressions over one row per declaration item after that table is joined on.
 """
 
 from __future__ import annotations
@@ -63,20 +63,38 @@ def word_stems(text: pl.Expr) -> pl.Expr:
     )
 
 
-def _vague_share() -> pl.Expr:
+def description_table(items: pl.LazyFrame, hs6: pl.DataFrame) -> pl.LazyFrame:
+    """Description measures per distinct (goods_description, hs6) pair of `items`.
+
+    Text work is done once per distinct pair (descriptions repeat a lot), then joined back:
+    `_desc_n_words`, `_desc_vague_share`, `_desc_hs_overlap`.
+    """
+    hs_text = hs6.lazy().select(
+        pl.col("hs6").cast(pl.String), word_stems(pl.col("description")).alias("_hs_tokens")
+    )
     words = pl.col("_desc_words")
     vague = words.list.eval(pl.element().is_in(sorted(VAGUE_WORDS)).cast(pl.Float64)).list.mean()
-    # A description with no meaningful word at all is as vague as it gets.
-    return pl.when(words.list.len() == 0).then(1.0).otherwise(vague)
-
-
-def _hs_overlap() -> pl.Expr:
     shared = pl.col("_desc_tokens").list.set_intersection(pl.col("_hs_tokens")).list.len()
     known = pl.col("_desc_tokens").list.len()
     return (
-        pl.when(pl.col("_hs_tokens").is_null() | (known == 0))
-        .then(None)
-        .otherwise(shared.cast(pl.Float64) / known)
+        items.select("goods_description", "hs6")
+        .unique()
+        .join(hs_text, on="hs6", how="left")
+        .with_columns(
+            description_words(pl.col("goods_description")).alias("_desc_words"),
+            word_stems(pl.col("goods_description")).alias("_desc_tokens"),
+        )
+        .select(
+            "goods_description",
+            "hs6",
+            words.list.len().alias("_desc_n_words"),
+            # A description with no meaningful word at all is as vague as it gets.
+            pl.when(words.list.len() == 0).then(1.0).otherwise(vague).alias("_desc_vague_share"),
+            pl.when(pl.col("_hs_tokens").is_null() | (known == 0))
+            .then(None)
+            .otherwise(shared.cast(pl.Float64) / known)
+            .alias("_desc_hs_overlap"),
+        )
     )
 
 
@@ -87,7 +105,7 @@ FEATURES: tuple[Feature, ...] = (
         "meaningful words in the goods description",
         "declaration",
         "goods description of {value:.0f} words",
-        pl.col("_desc_words").list.len(),
+        pl.col("_desc_n_words"),
     ),
     Feature(
         "description_vague_share",
@@ -95,7 +113,7 @@ FEATURES: tuple[Feature, ...] = (
         "share of the description's words that name no goods in particular ('parts', 'goods')",
         "declaration",
         "vague goods description ({value:.0%} generic words)",
-        _vague_share(),
+        pl.col("_desc_vague_share"),
     ),
     Feature(
         "description_is_vague",
@@ -103,7 +121,7 @@ FEATURES: tuple[Feature, ...] = (
         "at least half of the description's words are generic, or it has none",
         "declaration",
         "vague goods description",
-        _vague_share() >= 0.5,
+        pl.col("_desc_vague_share") >= 0.5,
     ),
     Feature(
         "description_hs_overlap",
@@ -112,7 +130,7 @@ FEATURES: tuple[Feature, ...] = (
         "(null for an unknown HS-6)",
         "declaration + reference:hs6",
         "only {value:.0%} of the description matches its HS code's text",
-        _hs_overlap(),
+        pl.col("_desc_hs_overlap"),
     ),
     Feature(
         "description_hs_mismatch",
@@ -120,6 +138,6 @@ FEATURES: tuple[Feature, ...] = (
         "no word stem of a specific description appears in its HS-6 nomenclature text",
         "declaration + reference:hs6",
         "goods description does not match the declared HS code",
-        (_hs_overlap() == 0) & (_vague_share() < 0.5),
+        (pl.col("_desc_hs_overlap") == 0) & (pl.col("_desc_vague_share") < 0.5),
     ),
 )

@@ -27,51 +27,44 @@ def route_legs(items: pl.LazyFrame, locations: pl.DataFrame) -> pl.LazyFrame:
     """Direct and routed great-circle km per item: `_row`, `_direct_km`, `_route_km`.
 
     The route runs loading port -> each transshipment port in order -> discharge port; it is
-    null when any port on it has no coordinates.
+    null when any port on it has no coordinates. Distances are worked out once per distinct
+    route (far fewer than items) and joined back.
     """
     coords = _coordinates(locations)
-    stops = (
-        items.select(
-            ROW,
-            pl.concat_list(
-                pl.col("port_of_loading"),
-                pl.col("transshipment_ports").fill_null(pl.lit([], pl.List(pl.String))),
-                pl.col("port_of_discharge"),
-            ).alias("_stop"),
+    stops = pl.concat_list(
+        pl.col("port_of_loading"),
+        pl.col("transshipment_ports").fill_null(pl.lit([], pl.List(pl.String))),
+        pl.col("port_of_discharge"),
+    )
+    keyed = items.select(ROW, stops.list.join(">").alias("_route"))
+    routes = keyed.select("_route").unique()
+    legs = (
+        routes.with_columns(
+            pl.col("_route").str.split(">").alias("_stop"),
+            pl.int_ranges(0, pl.col("_route").str.count_matches(">") + 1).alias("_stop_no"),
         )
-        .explode("_stop")
+        .explode("_stop", "_stop_no")
         .join(coords, left_on="_stop", right_on="locode", how="left", maintain_order="left")
+        .with_columns(
+            pl.when(pl.col("_stop_no") > 0)
+            .then(
+                great_circle_km(
+                    pl.col("lat").shift(1), pl.col("lon").shift(1), pl.col("lat"), pl.col("lon")
+                )
+            )
+            .alias("_leg_km")
+        )
     )
-    legs = stops.with_columns(
-        great_circle_km(
-            pl.col("lat").shift(1).over(ROW),
-            pl.col("lon").shift(1).over(ROW),
-            pl.col("lat"),
-            pl.col("lon"),
-        ).alias("_leg_km"),
-        pl.int_range(pl.len()).over(ROW).alias("_stop_no"),
-    )
-    routed = legs.group_by(ROW).agg(
+    per_route = legs.group_by("_route").agg(
         pl.when(pl.col("lat").is_null().any() | pl.col("lon").is_null().any())
         .then(None)
         .otherwise(pl.col("_leg_km").sum())
-        .alias("_route_km")
-    )
-    direct = items.select(ROW, "port_of_loading", "port_of_discharge")
-    for end, port in (("from", "port_of_loading"), ("to", "port_of_discharge")):
-        direct = direct.join(
-            coords.rename({"lat": f"_{end}_lat", "lon": f"_{end}_lon"}),
-            left_on=port,
-            right_on="locode",
-            how="left",
-        )
-    direct = direct.select(
-        ROW,
+        .alias("_route_km"),
         great_circle_km(
-            pl.col("_from_lat"), pl.col("_from_lon"), pl.col("_to_lat"), pl.col("_to_lon")
+            pl.col("lat").first(), pl.col("lon").first(), pl.col("lat").last(), pl.col("lon").last()
         ).alias("_direct_km"),
     )
-    return direct.join(routed, on=ROW, how="left")
+    return keyed.join(per_route, on="_route", how="left").select(ROW, "_direct_km", "_route_km")
 
 
 def hub_risk(items: pl.LazyFrame, hub_state: pl.DataFrame) -> pl.LazyFrame:
