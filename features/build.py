@@ -49,8 +49,7 @@ def build_features(day_rows: pl.DataFrame, history: HistoryState, refs: Referenc
     _check_day(day_rows, history)
     finding_rate, inspection_rate = _priors(history)
     base = (
-        with_value_bins(entity_keys(day_rows.lazy()), refs.currency_rates)
-        .with_row_index(ROW)
+        with_value_bins(entity_keys(day_rows.lazy().with_row_index(ROW)), refs.currency_rates)
         .with_columns(
             pl.lit(finding_rate, pl.Float64).alias(PRIOR_FINDING_RATE),
             pl.lit(inspection_rate, pl.Float64).alias(PRIOR_INSPECTION_RATE),

@@ -168,7 +168,7 @@ def with_value_bins(declarations: pl.LazyFrame, currency_rates: pl.DataFrame) ->
         pl.col("currency").cast(pl.String), pl.col("units_per_usd").cast(pl.Float64)
     )
     return (
-        declarations.join(rates, on="currency", how="left")
+        declarations.join(rates, on="currency", how="left", maintain_order="left")
         .rename({"units_per_usd": "_units_per_usd"})
         .with_columns(vpk_bin())
     )

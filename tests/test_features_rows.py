@@ -121,3 +121,17 @@ def test_rows_of_another_day_are_refused() -> None:
     rows = pl.concat([declarations(DAY, {}), declarations(date(2026, 3, 3), {"item_no": 2})])
     with pytest.raises(ValueError, match=r"filed on another day.*item 2"):
         build_features(rows, empty_state(DAY), refs())
+
+
+def test_row_order_survives_every_join() -> None:
+    changes = [
+        {
+            "declaration_id": f"D{n:03d}",
+            "currency": ["EUR", "USD", "XXX"][n % 3],
+            "shipper_id": f"S{n % 7}",
+            "transshipment_ports": [None, ["BBHUB"]][n % 2],
+        }
+        for n in range(300, 0, -1)
+    ]
+    frame = built(*changes)
+    assert column(frame, "declaration_id") == [c["declaration_id"] for c in changes]
