@@ -44,19 +44,29 @@ class AccountView:
 
 
 def create_user(
-    settings: Settings, username: str, password: str, role: str, ports: list[str]
+    settings: Settings,
+    username: str,
+    password: str,
+    role: str,
+    ports: list[str],
+    *,
+    config: InspectorConfig | None = None,
 ) -> AccountView:
     """Add an account and audit it; AccountError says what is wrong."""
-    with admin_session(settings) as session:
-        user = add_user(session, username, password, role, ports)
+    config = config or InspectorConfig.from_settings(settings)
+    with admin_session(settings, config) as session:
+        user = add_user(session, username, password, role, ports, hasher=config.hasher())
         audit.record(session, None, "user_added", username, f"role {role}")
         return AccountView(user.username, user.role, user.ports, user.active)
 
 
-def change_password(settings: Settings, username: str, password: str) -> None:
+def change_password(
+    settings: Settings, username: str, password: str, *, config: InspectorConfig | None = None
+) -> None:
     """Replace a password (ends that user's sessions) and audit it."""
-    with admin_session(settings) as session:
-        set_password(session, username, password)
+    config = config or InspectorConfig.from_settings(settings)
+    with admin_session(settings, config) as session:
+        set_password(session, username, password, config.hasher())
         audit.record(session, None, "password_changed", username)
 
 

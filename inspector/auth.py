@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,18 +16,26 @@ USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 PORT = re.compile(r"^[A-Z]{2}[A-Z2-9]{3}$")
 MIN_PASSWORD_LENGTH = 10
 
-_hasher = PasswordHasher()
-# Checked when no such account exists, so a wrong name takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+@cache
+def password_hasher(cheap: bool = False) -> PasswordHasher:
+    """argon2id with the RFC 9106 low-memory profile; `cheap` (tests only) the cheapest one."""
+    return PasswordHasher.from_parameters(profiles.CHEAPEST) if cheap else PasswordHasher()
+
+
+@cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    # Checked when no such account exists, so a wrong name takes as long as a wrong password.
+    return hasher.hash("not-a-real-password")
 
 
 class AccountError(ValueError):
     """An account that cannot be created or changed as asked; the message says why."""
 
 
-def hash_password(password: str) -> str:
+def hash_password(password: str, hasher: PasswordHasher | None = None) -> str:
     """An argon2id hash of the password."""
-    return _hasher.hash(password)
+    return (hasher or password_hasher()).hash(password)
 
 
 def parse_ports(ports: str) -> list[str]:
@@ -38,7 +47,15 @@ def parse_ports(ports: str) -> list[str]:
     return sorted(set(parsed))
 
 
-def add_user(session: Session, username: str, password: str, role: str, ports: list[str]) -> User:
+def add_user(
+    session: Session,
+    username: str,
+    password: str,
+    role: str,
+    ports: list[str],
+    *,
+    hasher: PasswordHasher | None = None,
+) -> User:
     """Create an account; inspectors need at least one port."""
     if not USERNAME.match(username):
         raise AccountError(
@@ -55,7 +72,7 @@ def add_user(session: Session, username: str, password: str, role: str, ports: l
         raise AccountError(f"user {username!r} already exists")
     user = User(
         username=username,
-        password_hash=hash_password(password),
+        password_hash=hash_password(password, hasher),
         role=role,
         ports=",".join(ports),
         active=True,
@@ -66,27 +83,32 @@ def add_user(session: Session, username: str, password: str, role: str, ports: l
     return user
 
 
-def set_password(session: Session, username: str, password: str) -> User:
+def set_password(
+    session: Session, username: str, password: str, hasher: PasswordHasher | None = None
+) -> User:
     """Replace a password; sessions opened with the old one end."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise AccountError(f"no user {username!r}")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
-    user.password_hash = hash_password(password)
+    user.password_hash = hash_password(password, hasher)
     user.session_version += 1
     return user
 
 
-def authenticate(session: Session, username: str, password: str) -> User | None:
+def authenticate(
+    session: Session, username: str, password: str, hasher: PasswordHasher | None = None
+) -> User | None:
     """The active account with this name and password, or None; rehashes outdated hashes."""
+    hasher = hasher or password_hasher()
     user = session.scalar(select(User).where(User.username == username))
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        hasher.verify(user.password_hash if user else _dummy_hash(hasher), password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None or not user.active:
         return None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password, hasher)
     return user

@@ -10,6 +10,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from argon2 import PasswordHasher
+
+from inspector.auth import password_hasher
 from pipelines.io import write_text
 from pipelines.settings import Settings
 
@@ -24,10 +27,17 @@ class InspectorConfig:
     secret_file: Path
     cookie_secure: bool = True
     session_hours: int = SESSION_HOURS
+    cheap_password_hashing: bool = False
+    """Tests only: argon2's cheapest parameters, so hundreds of logins take no time."""
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, database_url: str | None = None, cookie_secure: bool = True
+        cls,
+        settings: Settings,
+        *,
+        database_url: str | None = None,
+        cookie_secure: bool = True,
+        cheap_password_hashing: bool = False,
     ) -> InspectorConfig:
         """Defaults under `<home>/inspector/`; `database_url` may name PostgreSQL instead."""
         folder = settings.home / "inspector"
@@ -35,7 +45,12 @@ class InspectorConfig:
             database_url=database_url or f"sqlite:///{folder / 'inspector.db'}",
             secret_file=folder / "session.secret",
             cookie_secure=cookie_secure,
+            cheap_password_hashing=cheap_password_hashing,
         )
+
+    def hasher(self) -> PasswordHasher:
+        """The argon2 hasher for new and verified passwords."""
+        return password_hasher(self.cheap_password_hashing)
 
     def session_secret(self) -> str:
         """The secret signing session cookies, created once (owner-readable only)."""

@@ -72,7 +72,8 @@ def lists_by_port(
     dates = lists.list_dates(state(request).settings.zone("lists"))
     day = day or (dates[0] if dates else None)
     ports: list[dict[str, Any]] = []
-    if day is not None and (ranked := lists.load_list(state(request).settings.zone("lists"), day)):
+    ranked = lists.load_list(state(request).settings.zone("lists"), day) if day else None
+    if ranked is not None:
         visible = None if user.role != "inspector" else user.port_list
         ports = lists.port_overview(ranked, visible)
     log_event(request, user, "view_lists", str(day or ""))

@@ -39,7 +39,7 @@ def login(
     """Check the password; on success start a fresh session (new CSRF token, no fixation)."""
     username = username.strip().lower()
     with state(request).sessions() as session, session.begin():
-        user = authenticate(session, username, password)
+        user = authenticate(session, username, password, state(request).config.hasher())
         if user is None:
             audit.record(session, None, "login_failed", username=username[:64])
         else:
