@@ -176,16 +176,30 @@ def label_inspected(
 
 
 def time_split(
-    labelled: pl.DataFrame, validation_share: float
+    labelled: pl.DataFrame, validation_share: float, categories: Sequence[str] = CATEGORIES
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Train on earlier filing dates, validate on the latest `validation_share` of them."""
-    days = labelled.get_column("filed_at").dt.date().unique().sort()
-    if days.len() < 2:
+    """Train on earlier filing dates, validate on the latest ones.
+
+    The validation slice starts at the latest filing date from which it holds at least
+    `validation_share` of the rows and of each category's findings: with a few dozen
+    findings, a split by days alone often leaves one slice without any.
+    """
+    by_day = (
+        labelled.group_by(pl.col("filed_at").dt.date().alias("_day"))
+        .agg(pl.len().alias("rows"), *(pl.col(label_column(c)).sum() for c in categories))
+        .sort("_day", descending=True)
+    )
+    if by_day.height < 2:
         raise ValueError(
-            f"training needs inspected rows on at least two filing dates, found {days.len()}"
+            f"training needs inspected rows on at least two filing dates, found {by_day.height}"
         )
-    n_valid = min(days.len() - 1, max(1, math.ceil(days.len() * validation_share)))
-    first_valid = days[days.len() - n_valid]
+    counts = ["rows", *(label_column(c) for c in categories)]
+    # Running totals from the latest day backwards: what a slice starting that day would hold.
+    later = by_day.select("_day", *(pl.col(c).cum_sum() for c in counts))
+    totals = by_day.select(pl.col(c).sum() for c in counts).row(0, named=True)
+    enough = pl.all_horizontal(pl.col(c) >= math.ceil(validation_share * totals[c]) for c in counts)
+    candidates = later.head(by_day.height - 1).filter(enough)["_day"]
+    first_valid = candidates[0] if candidates.len() else by_day["_day"][-2]
     is_valid = pl.col("filed_at").dt.date() >= first_valid
     return labelled.filter(~is_valid), labelled.filter(is_valid)
 
@@ -282,7 +296,7 @@ def train_threat_models(
     """
     params = params or TrainingParams()
     names = tuple(feature_names)
-    train, valid = time_split(labelled, params.validation_share)
+    train, valid = time_split(labelled, params.validation_share, categories)
     models: dict[str, CategoryModel] = {}
     metrics: dict[str, Any] = {}
     for category in categories:

@@ -206,3 +206,21 @@ def test_scoring_refuses_text_feature_columns() -> None:
     features = _world().features.head(5).with_columns(pl.col("route_risk").cast(pl.String))
     with pytest.raises(ValueError, match="must be numeric: route_risk"):
         score(models, features)
+
+
+def test_validation_slice_holds_findings_of_every_category_when_they_are_scarce() -> None:
+    days = [datetime(2026, 1, d, tzinfo=UTC) for d in range(1, 11)]
+    labelled = pl.DataFrame(
+        {
+            "filed_at": days,
+            # The only SALW findings are on days 2 and 5: a split by days alone would leave
+            # the last quarter without any.
+            "label_salw": [0, 1, 0, 0, 1, 0, 0, 0, 0, 0],
+            "label_cbrn": [1, 0, 1, 0, 0, 0, 1, 0, 1, 0],
+        }
+    )
+    train, valid = time_split(labelled, 0.25)
+    assert train["label_salw"].sum() == 1
+    assert valid["label_salw"].sum() == 1
+    assert valid["label_cbrn"].sum() >= 1
+    assert train["filed_at"].max() < valid["filed_at"].min()  # type: ignore[operator]
