@@ -62,8 +62,8 @@ class Settings(BaseSettings):
     )
     currency_rates: Path | None = Field(
         default=None,
-        description="CSV (currency,units_per_usd,as_of) replacing the shipped indicative rate table; "
-        "see docs/reference-data.md.",
+        description="CSV (currency,units_per_usd,as_of) replacing the shipped indicative rate "
+        "table; see docs/reference-data.md.",
     )
     future_tolerance_days: int = Field(
         default=1, description="How far in the future a filed_at may lie before it is rejected."
@@ -71,6 +71,18 @@ class Settings(BaseSettings):
     max_rejected_share: float = Field(
         default=0.2,
         description="A batch with a larger share of rejected rows fails the run loudly.",
+    )
+    volume_window_days: int = Field(
+        default=14, ge=1, description="Days of staged volume a night's volume is compared with."
+    )
+    volume_min_history_days: int = Field(
+        default=7, ge=1, description="Fewest recent days needed before volume is checked."
+    )
+    volume_low_ratio: float = Field(
+        default=0.2, ge=0, description="A day below this share of the recent median stops the run."
+    )
+    volume_high_ratio: float = Field(
+        default=5.0, ge=1, description="A day above this multiple of the recent median stops it."
     )
     seed: int = Field(default=20261129, description="Seed for the synthetic world and sampling.")
     capacity_red_default: int = Field(

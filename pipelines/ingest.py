@@ -1,0 +1,180 @@
+"""Ingest stage: landing -> raw. Grain of raw: one row per row received, all values as strings.
+
+Every landing file is fingerprinted (SHA-256). A file whose fingerprint was loaded before is
+skipped, so a re-sent file is never loaded twice. Rows are split by the UTC date of their `filed_at`
+(parsed leniently; rows whose date cannot be read go to the day of arrival, whose validation then
+rejects them) and written as `raw/declarations/date=D/<sha256>.parquet`, with the source file, line,
+fingerprint and ingest time on every row. Raw is immutable: nothing rewrites a raw file.
+
+The landing source is a folder by default. Any other URI (`s3://…`, `sftp://…`, `file://…`) is read
+through Airflow's ObjectStoragePath with the configured Connection; its files are first copied into
+the landing zone as delivered, so landing always holds what was received.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+
+from contracts.reading import MalformedFileError, read_raw
+from pipelines.io import atomic_path, file_sha256, write_parquet, write_text
+from pipelines.settings import Settings
+
+DECLARATION_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".parquet")
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did, file by file."""
+
+    loaded: dict[str, int] = field(default_factory=dict)
+    """File name -> rows written to raw."""
+    skipped: list[str] = field(default_factory=list)
+    """Files whose fingerprint was loaded before."""
+    rejected: dict[str, str] = field(default_factory=dict)
+    """File name -> the one-line reason it could not be read at all."""
+    dates: set[str] = field(default_factory=set)
+    """Partitions (filing dates) that received rows."""
+
+    def as_dict(self) -> dict[str, object]:
+        """A small summary for logs and XCom."""
+        return {
+            "loaded": self.loaded,
+            "skipped": self.skipped,
+            "rejected": self.rejected,
+            "dates": sorted(self.dates),
+        }
+
+
+def raw_dir(settings: Settings) -> Path:
+    """The raw zone's declarations folder."""
+    return settings.zone("raw") / "declarations"
+
+
+def _ledger_dir(settings: Settings) -> Path:
+    return raw_dir(settings) / "_files"
+
+
+def landing_files(settings: Settings) -> list[Path]:
+    """Declaration files waiting in the landing zone, after fetching any remote source."""
+    landing = settings.zone("landing") / "declarations"
+    if settings.landing_uri:
+        fetch_remote(settings.landing_uri, settings.landing_conn_id, landing)
+    if not landing.exists():
+        return []
+    return sorted(p for p in landing.iterdir() if p.suffix.lower() in DECLARATION_SUFFIXES)
+
+
+def fetch_remote(uri: str, conn_id: str | None, landing: Path) -> list[Path]:
+    """Copy files from object storage or SFTP into the landing folder, unchanged.
+
+    Airflow is imported here only: the CLI on a local folder never needs it.
+    """
+    from airflow.sdk import ObjectStoragePath
+
+    source = ObjectStoragePath(uri, conn_id=conn_id) if conn_id else ObjectStoragePath(uri)
+    landing.mkdir(parents=True, exist_ok=True)
+    fetched = []
+    for remote in sorted(source.iterdir(), key=lambda p: p.name):
+        if not remote.is_file() or Path(remote.name).suffix.lower() not in DECLARATION_SUFFIXES:
+            continue
+        target = landing / remote.name
+        if target.exists():
+            continue
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(remote.read_bytes())
+        fetched.append(target)
+    return fetched
+
+
+def filing_dates(raw: pl.DataFrame, fallback: date) -> pl.Series:
+    """The UTC date of each row's `filed_at` as text, or `fallback` where it cannot be read.
+
+    Rows without a readable date land in the partition of the day they arrived, whose validation
+    then quarantines them with the reason.
+    """
+    if "filed_at" not in raw.columns:
+        return pl.Series("_filing_date", [fallback.isoformat()] * raw.height, dtype=pl.String)
+    parsed = (
+        pl.col("filed_at")
+        .str.strip_chars()
+        .str.to_datetime(time_zone="UTC", strict=False, time_unit="us")
+        .dt.date()
+        .cast(pl.String)
+    )
+    return raw.select(parsed.fill_null(fallback.isoformat()).alias("_filing_date")).to_series()
+
+
+def ingest_files(
+    paths: list[Path], settings: Settings, *, now: datetime | None = None
+) -> IngestReport:
+    """Load files into raw; skip files loaded before; reject unreadable files whole."""
+    report = IngestReport()
+    ingested_at = now or datetime.now(UTC)
+    for path in paths:
+        sha = file_sha256(path)
+        ledger = _ledger_dir(settings) / f"{sha}.json"
+        if ledger.exists():
+            report.skipped.append(path.name)
+            continue
+        try:
+            raw = read_raw(path)
+        except MalformedFileError as error:
+            report.rejected[path.name] = str(error)
+            _record(ledger, path, sha, ingested_at, status="rejected", reason=str(error))
+            continue
+        raw = raw.with_columns(
+            pl.lit(sha).alias("_sha256"),
+            pl.lit(ingested_at).dt.replace_time_zone("UTC").alias("_ingested_at"),
+            filing_dates(raw, ingested_at.date()),
+        )
+        rows_by_date = {}
+        for (day,), part in raw.group_by("_filing_date", maintain_order=True):
+            day_text = str(day)
+            target = raw_dir(settings) / f"date={day_text}" / f"{sha}.parquet"
+            write_parquet(part.drop("_filing_date"), target)
+            rows_by_date[day_text] = part.height
+            report.dates.add(day_text)
+        report.loaded[path.name] = raw.height
+        _record(ledger, path, sha, ingested_at, status="loaded", rows=rows_by_date)
+    return report
+
+
+def _record(
+    ledger: Path,
+    path: Path,
+    sha: str,
+    ingested_at: datetime,
+    *,
+    status: str,
+    reason: str | None = None,
+    rows: dict[str, int] | None = None,
+) -> None:
+    entry = {
+        "file": path.name,
+        "sha256": sha,
+        "ingested_at": ingested_at.isoformat(),
+        "status": status,
+        "reason": reason,
+        "rows_by_date": rows or {},
+    }
+    write_text(json.dumps(entry, indent=2, sort_keys=True), ledger)
+
+
+def ingest_landing(settings: Settings, *, now: datetime | None = None) -> IngestReport:
+    """Load every new file of the landing zone (the nightly ingest task)."""
+    return ingest_files(landing_files(settings), settings, now=now)
+
+
+def raw_partition(settings: Settings, day: str) -> pl.DataFrame | None:
+    """Every raw row filed on `day` (all files), in a stable order, or None when there are none."""
+    folder = raw_dir(settings) / f"date={day}"
+    files = sorted(folder.glob("*.parquet")) if folder.exists() else []
+    if not files:
+        return None
+    frames = [pl.read_parquet(f) for f in files]
+    return pl.concat(frames, how="diagonal_relaxed").sort("_ingested_at", "_source_file", "_line")

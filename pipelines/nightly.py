@@ -1,0 +1,165 @@
+"""One night, stage by stage: what each Airflow task and `cargo-risk run` calls.
+
+Every function takes the settings and the partition date and returns a small JSON-able summary
+(XCom carries these, never frames). Each stage reads its input partition and replaces its output
+partition whole, so a retry, a rerun or a backfill of a date gives the same files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from pipelines.io import write_parquet, write_text
+from pipelines.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+SELECTION_FILE = "selection.parquet"
+STAGES = ("ingest", "validate", "featurize", "score", "select", "publish")
+
+
+def settings() -> Settings:
+    """Settings for a task: built at the face, from the environment and CARGO_RISK_CONFIG."""
+    return load_settings()
+
+
+def _day(day: str | date) -> date:
+    return day if isinstance(day, date) else date.fromisoformat(day)
+
+
+def _stage_report(settings: Settings, day: date, stage: str, summary: dict[str, Any]) -> None:
+    """Keep each stage's summary beside the run report, so the report needs no XCom."""
+    target = settings.zone("reports") / "runs" / f"date={day.isoformat()}" / f"{stage}.json"
+    write_text(json.dumps(summary, indent=2, sort_keys=True, default=str), target)
+
+
+def _timed(stage: str) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
+    def wrap(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+        def run(settings: Settings, day: str | date) -> dict[str, Any]:
+            started = time.perf_counter()
+            summary = fn(settings, _day(day))
+            summary["seconds"] = round(time.perf_counter() - started, 3)
+            _stage_report(settings, _day(day), stage, summary)
+            log.info("%s %s: %s", stage, day, summary)
+            return summary
+
+        run.__name__ = fn.__name__
+        run.__doc__ = fn.__doc__
+        return run
+
+    return wrap
+
+
+@_timed("ingest")
+def ingest(settings: Settings, day: date) -> dict[str, Any]:
+    """Load every new landing file into raw (files seen before are skipped by fingerprint)."""
+    from pipelines.ingest import ingest_landing
+
+    return ingest_landing(settings).as_dict()
+
+
+@_timed("validate")
+def validate(settings: Settings, day: date) -> dict[str, Any]:
+    """Validate the raw partition of `day` into staging and quarantine, both replaced whole."""
+    from pipelines.staging import stage_declarations
+
+    return stage_declarations(settings, day)
+
+
+@_timed("featurize")
+def featurize(settings: Settings, day: date) -> dict[str, Any]:
+    """Point-in-time features of the day's declarations."""
+    from pipelines.featurize import featurize_day
+
+    path = featurize_day(settings, day)
+    return {"features": str(path), "rows": pl.scan_parquet(path).select(pl.len()).collect().item()}
+
+
+@_timed("score")
+def score(settings: Settings, day: date) -> dict[str, Any]:
+    """Model scores, rule hits and watch-list hits of the day."""
+    from pipelines.score import score_day
+
+    return score_day(settings, day)
+
+
+def run_id_for(settings: Settings, day: date) -> str:
+    """A run id that depends only on the inputs, so a rerun writes byte-identical lists."""
+    scores = settings.zone("scores") / f"date={day.isoformat()}"
+    digest = hashlib.sha256()
+    for path in sorted(scores.glob("*.parquet")):
+        if path.name != SELECTION_FILE:
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return f"{day.isoformat()}-{digest.hexdigest()[:12]}"
+
+
+@_timed("select")
+def select(settings: Settings, day: date) -> dict[str, Any]:
+    """Lanes and ranks per port within capacity; kept in the scores partition for publish."""
+    from pipelines.select import select_day
+
+    run_id = run_id_for(settings, day)
+    selection = select_day(settings, day, run_id)
+    target = settings.zone("scores") / f"date={day.isoformat()}" / SELECTION_FILE
+    write_parquet(selection.ranked, target)
+    return {
+        "run_id": run_id,
+        "rows": selection.ranked.height,
+        "notes": selection.notes,
+        "ports": {
+            p.port: {"rows": p.rows, "red": p.red, "yellow": p.yellow, "green": p.green}
+            for p in selection.ports
+        },
+    }
+
+
+@_timed("publish")
+def publish(settings: Settings, day: date) -> dict[str, Any]:
+    """Write the ranked lists (Parquet, CSV, HTML per port) and the run report."""
+    from pipelines.publish import publish_lists
+    from pipelines.report import write_run_report
+
+    source = settings.zone("scores") / f"date={day.isoformat()}" / SELECTION_FILE
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: no selection for {day}; run the select stage first")
+    published = publish_lists(pl.read_parquet(source), settings.zone("lists"), day)
+    summary = published.summary()
+    summary["report"] = str(write_run_report(settings, day))
+    return summary
+
+
+def run_night(settings: Settings, day: date) -> dict[str, dict[str, Any]]:
+    """The whole night without Airflow, stage after stage, in the DAG's order."""
+    return {
+        "ingest": ingest(settings, day),
+        "validate": validate(settings, day),
+        "featurize": featurize(settings, day),
+        "score": score(settings, day),
+        "select": select(settings, day),
+        "publish": publish(settings, day),
+    }
+
+
+def read_stage_reports(settings: Settings, day: date) -> dict[str, dict[str, Any]]:
+    """The stage summaries written so far for a date."""
+    folder = settings.zone("reports") / "runs" / f"date={day.isoformat()}"
+    return {
+        stage: json.loads((folder / f"{stage}.json").read_text(encoding="utf-8"))
+        for stage in STAGES
+        if (folder / f"{stage}.json").is_file()
+    }
+
+
+def stage_report_dir(settings: Settings, day: date) -> Path:
+    """Where a date's stage summaries and run report live."""
+    return settings.zone("reports") / "runs" / f"date={day.isoformat()}"

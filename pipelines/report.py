@@ -1,0 +1,79 @@
+"""The run report of one night: what came in, what was rejected and why, what was selected.
+
+Grain: one report per filing date (`reports/runs/date=D/report.md` and `report.json`), assembled
+from the stage summaries each stage leaves beside it, so it can be written without Airflow's XCom.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pipelines.io import write_text
+from pipelines.nightly import read_stage_reports, stage_report_dir
+from pipelines.settings import Settings
+
+
+def _lines_validate(summary: dict[str, Any]) -> list[str]:
+    lines = [
+        f"- rows read {summary['rows_read']}, staged {summary['rows_staged']}, rejected "
+        f"{summary['rows_rejected']}, superseded amendments {summary['amendments_superseded']}",
+    ]
+    rejections = summary.get("rejections", [])
+    if rejections:
+        lines += ["", "| field | reason | rows |", "|---|---|---|"]
+        lines += [f"| {r['field']} | {r['reason']} | {r['rows']} |" for r in rejections[:20]]
+    return lines
+
+
+def _lines_select(summary: dict[str, Any]) -> list[str]:
+    lines = [
+        f"- run id `{summary['run_id']}`, {summary['rows']} items ranked",
+        "",
+        "| port | items | red | yellow | green |",
+        "|---|---|---|---|---|",
+    ]
+    for port, counts in sorted(summary["ports"].items()):
+        lines.append(
+            f"| {port} | {counts['rows']} | {counts['red']} | {counts['yellow']} | "
+            f"{counts['green']} |"
+        )
+    lines += [f"- {note}" for note in summary.get("notes", [])]
+    return lines
+
+
+def render_run_report(day: date, stages: dict[str, dict[str, Any]]) -> str:
+    """Markdown for the stages that have run so far."""
+    lines = [f"# Run report {day.isoformat()}", ""]
+    if "ingest" in stages:
+        ingest = stages["ingest"]
+        lines += [
+            "## Ingest",
+            f"- files loaded: {len(ingest['loaded'])} ({sum(ingest['loaded'].values())} rows); "
+            f"skipped as already loaded: {len(ingest['skipped'])}",
+        ]
+        lines += [f"- REJECTED FILE {name}: {why}" for name, why in ingest["rejected"].items()]
+        lines.append("")
+    if "validate" in stages:
+        lines += ["## Validation", *_lines_validate(stages["validate"]), ""]
+    if "featurize" in stages:
+        lines += ["## Features", f"- {stages['featurize']['rows']} items featurized", ""]
+    if "score" in stages:
+        score = stages["score"]
+        lines += ["## Scores"] + [f"- {k}: {v}" for k, v in sorted(score.items()) if k != "seconds"]
+        lines.append("")
+    if "select" in stages:
+        lines += ["## Selection", *_lines_select(stages["select"]), ""]
+    timings = [f"{s} {stages[s]['seconds']} s" for s in stages if "seconds" in stages[s]]
+    lines += ["## Timings", "- " + ", ".join(timings), ""]
+    return "\n".join(lines)
+
+
+def write_run_report(settings: Settings, day: date) -> Path:
+    """Write `report.md` and `report.json` for a date; return the Markdown path."""
+    stages = read_stage_reports(settings, day)
+    folder = stage_report_dir(settings, day)
+    write_text(json.dumps(stages, indent=2, sort_keys=True, default=str), folder / "report.json")
+    return write_text(render_run_report(day, stages), folder / "report.md")

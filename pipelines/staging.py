@@ -1,0 +1,134 @@
+"""Nightly validation: the raw partition of a filing date -> staging + quarantine, both whole.
+
+Grain of staging: one row per declaration item filed on D, contract types, latest filing wins.
+Grain of quarantine: one row per (rejected row, broken rule), one file per source file.
+
+Row-level breaches go to quarantine and the night goes on. Batch-level breaches stop the night
+loudly, after quarantine is written and before staging is touched: a file whose columns no longer
+carry the contract (schema change), a day's volume far outside the recent range, or too large a
+share of rejected rows.
+"""
+
+from __future__ import annotations
+
+import statistics
+from datetime import date, timedelta
+from typing import Any
+
+import polars as pl
+
+from contracts.declarations import DECLARATIONS
+from contracts.reading import SOURCE_FILE, latest_filing
+from pipelines.ingest import raw_dir
+from pipelines.io import atomic_directory, write_parquet
+from pipelines.settings import Settings
+from pipelines.validate import (
+    QUARANTINE_SCHEMA,
+    quarantine_dir,
+    reference_sets,
+    staging_path,
+    validate_frame,
+)
+
+
+class BatchError(RuntimeError):
+    """The day's batch as a whole breaks the contract: the night stops with this message."""
+
+
+def _raw_files(settings: Settings, day: date) -> list[Any]:
+    folder = raw_dir(settings) / f"date={day.isoformat()}"
+    return sorted(folder.glob("*.parquet")) if folder.exists() else []
+
+
+def schema_breaches(settings: Settings, day: date) -> list[str]:
+    """One line per raw file of the day that lacks required contract columns."""
+    problems = []
+    for path in _raw_files(settings, day):
+        columns = set(pl.read_parquet_schema(path))
+        missing = [c for c in DECLARATIONS.required if c not in columns]
+        if missing:
+            source = pl.read_parquet(path, columns=[SOURCE_FILE])[SOURCE_FILE][0]
+            problems.append(f"{source}: schema changed, required columns missing: {missing}")
+    return problems
+
+
+def recent_volumes(settings: Settings, day: date, window: int) -> list[int]:
+    """Staged rows of each of the `window` days before `day` that have a partition."""
+    counts = []
+    for back in range(1, window + 1):
+        path = staging_path(settings, day - timedelta(days=back))
+        if path.exists():
+            counts.append(pl.scan_parquet(path).select(pl.len()).collect().item())
+    return counts
+
+
+def volume_breach(rows: int, recent: list[int], settings: Settings) -> str | None:
+    """A message when `rows` lies far outside the median of recent days, else None."""
+    if len(recent) < settings.volume_min_history_days:
+        return None
+    median = statistics.median(recent)
+    low, high = median * settings.volume_low_ratio, median * settings.volume_high_ratio
+    if low <= rows <= high:
+        return None
+    return (
+        f"volume {rows} rows is outside {low:.0f}..{high:.0f} "
+        f"(median of the last {len(recent)} days: {median:.0f})"
+    )
+
+
+def stage_declarations(settings: Settings, day: date) -> dict[str, Any]:
+    """Validate the raw partition of `day`: quarantine always, staging unless the batch fails."""
+    files = _raw_files(settings, day)
+    if not files:
+        raise BatchError(f"no declarations filed on {day} reached raw: nothing to validate")
+    problems = schema_breaches(settings, day)
+    raw = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed").sort(
+        "_ingested_at", SOURCE_FILE, "_line"
+    )
+    now = raw["_ingested_at"].max()
+    valid, rejected = validate_frame(
+        raw,
+        reference_sets(settings),
+        now,  # type: ignore[arg-type]
+        future_tolerance=timedelta(days=settings.future_tolerance_days),
+    )
+    with atomic_directory(quarantine_dir(settings) / f"date={day.isoformat()}") as tmp:
+        for (source,), part in rejected.group_by(SOURCE_FILE, maintain_order=True):
+            stem = str(source).rsplit("/", 1)[-1].rsplit(".", 1)[0]
+            write_parquet(part.sort("_line", "field", "rule"), tmp / f"{stem}.parquet")
+    rejected_rows = rejected.select(SOURCE_FILE, "_line").n_unique() if rejected.height else 0
+    share = rejected_rows / raw.height
+    if share > settings.max_rejected_share:
+        problems.append(
+            f"{rejected_rows} of {raw.height} rows rejected ({share:.1%} > "
+            f"{settings.max_rejected_share:.1%} allowed)"
+        )
+    staged = latest_filing(valid, DECLARATIONS).sort("filed_at", "declaration_id", "item_no")
+    breach = volume_breach(
+        staged.height, recent_volumes(settings, day, settings.volume_window_days), settings
+    )
+    if breach:
+        problems.append(breach)
+    if problems:
+        raise BatchError(
+            f"validation of {day} stopped, staging not written: {'; '.join(problems)}; "
+            f"quarantine: {quarantine_dir(settings) / f'date={day.isoformat()}'}"
+        )
+    target = write_parquet(staged, staging_path(settings, day))
+    reasons = (
+        rejected.unique(subset=[SOURCE_FILE, "_line", "field", "rule"])
+        .group_by("field", "reason")
+        .len()
+        .sort("len", "field", descending=[True, False])
+    )
+    return {
+        "rows_read": raw.height,
+        "rows_rejected": rejected_rows,
+        "rows_staged": staged.height,
+        "amendments_superseded": valid.height - staged.height,
+        "staging": str(target),
+        "rejections": [{"field": f, "reason": r, "rows": n} for f, r, n in reasons.iter_rows()],
+    }
+
+
+__all__ = ["QUARANTINE_SCHEMA", "BatchError", "stage_declarations"]

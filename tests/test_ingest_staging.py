@@ -1,0 +1,124 @@
+"""Landing -> raw (fingerprinted, immutable) -> staging + quarantine for one filing date."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from contracts.reading import read_raw
+from pipelines.ingest import ingest_files, ingest_landing, raw_dir
+from pipelines.settings import Settings, load_settings
+from pipelines.staging import BatchError, stage_declarations, volume_breach
+from pipelines.validate import staging_path
+
+FIXTURES = Path(__file__).parent / "data" / "declarations"
+DAY = date(2026, 11, 28)
+ARRIVED = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(environ={}, home=tmp_path / "home", max_rejected_share=0.9)
+
+
+def _land(settings: Settings, name: str) -> Path:
+    landing = settings.zone("landing") / "declarations"
+    landing.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy(FIXTURES / name, landing / name))
+
+
+def test_a_resent_file_is_not_loaded_twice(settings: Settings) -> None:
+    rows = read_raw(_land(settings, "mixed.csv")).height
+    first = ingest_landing(settings, now=ARRIVED)
+    second = ingest_landing(settings, now=ARRIVED)
+    assert first.loaded == {"mixed.csv": rows}
+    assert second.loaded == {} and second.skipped == ["mixed.csv"]
+    raw_rows = pl.scan_parquet(raw_dir(settings) / "date=*" / "*.parquet").collect()
+    assert raw_rows.height == rows
+    assert raw_rows["_sha256"].n_unique() == 1
+
+
+def test_unreadable_file_is_rejected_whole_and_named(settings: Settings, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes((FIXTURES / "mixed.csv").read_bytes()[:-40].replace(b"Tools", b"T\xe9ols"))
+    report = ingest_files([broken], settings, now=ARRIVED)
+    assert list(report.rejected) == ["broken.csv"]
+    assert "broken.csv" in report.rejected["broken.csv"]
+    assert not any(raw_dir(settings).glob("date=*/*.parquet"))
+
+
+def test_staging_keeps_good_rows_and_quarantines_bad_ones(settings: Settings) -> None:
+    _land(settings, "mixed.csv")
+    ingest_landing(settings, now=ARRIVED)
+    summary = stage_declarations(settings, DAY)
+    staged = pl.read_parquet(staging_path(settings, DAY))
+    quarantine = pl.read_parquet(settings.zone("quarantine") / "declarations" / f"date={DAY}")
+    assert summary["rows_staged"] == staged.height > 0
+    assert summary["rows_rejected"] == quarantine.select("_source_file", "_line").n_unique() > 0
+    assert set(staged["_line"]).isdisjoint(set(quarantine["_line"]))
+    assert summary["rows_staged"] + summary["rows_rejected"] + summary["amendments_superseded"] == (
+        summary["rows_read"]
+    )
+
+
+def test_rerun_of_a_date_is_byte_identical(settings: Settings) -> None:
+    _land(settings, "mixed.csv")
+    ingest_landing(settings, now=ARRIVED)
+    stage_declarations(settings, DAY)
+    first = staging_path(settings, DAY).read_bytes()
+    stage_declarations(settings, DAY)
+    assert staging_path(settings, DAY).read_bytes() == first
+
+
+def test_amendments_latest_filing_wins(settings: Settings) -> None:
+    _land(settings, "amendments.csv")
+    ingest_landing(settings, now=ARRIVED)
+    stage_declarations(settings, DAY)
+    staged = pl.read_parquet(staging_path(settings, DAY)).filter(
+        pl.col("declaration_id") == "D-0500"
+    )
+    assert staged["goods_description"].to_list() == ["Latest filing"]
+
+
+def test_a_file_without_required_columns_stops_the_night(settings: Settings) -> None:
+    landing = settings.zone("landing") / "declarations"
+    landing.mkdir(parents=True)
+    frame = pl.read_csv(FIXTURES / "amendments.csv", infer_schema=False).drop("hs_code")
+    frame.write_csv(landing / "renamed.csv")
+    ingest_landing(settings, now=ARRIVED)
+    with pytest.raises(BatchError, match=r"renamed\.csv: schema changed.*hs_code"):
+        stage_declarations(settings, DAY)
+    assert not staging_path(settings, DAY).exists()
+
+
+def test_too_many_rejections_stop_the_night_after_quarantine(tmp_path: Path) -> None:
+    strict = load_settings(environ={}, home=tmp_path / "home", max_rejected_share=0.01)
+    _land(strict, "mixed.csv")
+    ingest_landing(strict, now=ARRIVED)
+    with pytest.raises(BatchError, match="rows rejected"):
+        stage_declarations(strict, DAY)
+    assert any((strict.zone("quarantine") / "declarations" / f"date={DAY}").glob("*.parquet"))
+    assert not staging_path(strict, DAY).exists()
+
+
+def test_no_data_for_a_date_is_a_clear_error(settings: Settings) -> None:
+    with pytest.raises(BatchError, match="no declarations filed on 2026-11-28"):
+        stage_declarations(settings, DAY)
+
+
+@pytest.mark.parametrize(
+    ("rows", "breach"), [(100, False), (19, True), (501, True), (21, False), (499, False)]
+)
+def test_volume_far_outside_the_recent_range_is_a_breach(
+    settings: Settings, rows: int, breach: bool
+) -> None:
+    recent = [90, 100, 110, 100, 95, 105, 100]
+    assert (volume_breach(rows, recent, settings) is not None) is breach
+
+
+def test_volume_is_not_judged_without_enough_history(settings: Settings) -> None:
+    assert volume_breach(1, [100, 100], settings) is None
