@@ -306,3 +306,9 @@ def test_starter_rules_fit_the_declarations_contract_and_the_feature_registry() 
     check_rules(load_starter_rules(), schema)
     with pytest.raises(RuleError, match="consignee_n_items"):
         check_rules(load_starter_rules(), DECLARATIONS.polars_schema)
+
+
+def test_docs_describe_every_starter_rule() -> None:
+    docs = (Path(__file__).parent.parent / "docs" / "rules.md").read_text(encoding="utf-8")
+    for rule in load_starter_rules():
+        assert f"| {rule.id} | {rule.threat} |" in docs, f"docs/rules.md lacks {rule.id}"
