@@ -11,7 +11,16 @@ from typing import Annotated
 
 import typer
 
-from pipelines.cli import demo, exercise, mapping, reference, simulate, validate, watchlists
+from pipelines.cli import (
+    demo,
+    exercise,
+    mapping,
+    nightly,
+    reference,
+    simulate,
+    validate,
+    watchlists,
+)
 from pipelines.cli.common import state
 
 app = typer.Typer(
@@ -39,7 +48,7 @@ def _root(
     state.home = home
 
 
-for module in (reference, validate, mapping, simulate, exercise, watchlists, demo):
+for module in (reference, validate, nightly, mapping, simulate, exercise, watchlists, demo):
     module.register(app)
 
 

@@ -1,0 +1,115 @@
+"""The nightly verbs: `ingest`, `run` and `lists export`, the same stage calls the DAG makes."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from pipelines.cli.common import console, err_console, settings
+from pipelines.dates import date_range
+
+lists_app = typer.Typer(help="Published ranked lists.", no_args_is_help=True)
+
+
+def ingest(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(exists=True, dir_okay=False, help="Declaration files: CSV, JSONL, Parquet."),
+    ],
+) -> None:
+    """Load declaration files of any dates (e.g. history) into raw, then validate each date.
+
+    Files loaded before (same SHA-256) are skipped. Each filing date they touch is validated into
+    staging and quarantine; a date whose batch breaks the contract is reported and left unstaged.
+    """
+    from pipelines.ingest import ingest_files
+    from pipelines.staging import BatchError, stage_declarations
+
+    config = settings()
+    report = ingest_files(paths, config)
+    for name, why in report.rejected.items():
+        err_console.print(f"[red]rejected[/red] {name}: {why}")
+    if report.skipped:
+        console.print(f"already loaded, skipped: {', '.join(report.skipped)}")
+    grid = Table(title="Ingested filing dates")
+    for column in ("date", "read", "staged", "rejected", "status"):
+        grid.add_column(column)
+    failed = False
+    for day_text in sorted(report.dates):
+        try:
+            done = stage_declarations(config, date.fromisoformat(day_text))
+        except BatchError as error:
+            failed = True
+            grid.add_row(day_text, "", "", "", f"[red]{error}[/red]")
+            continue
+        grid.add_row(
+            day_text,
+            str(done["rows_read"]),
+            str(done["rows_staged"]),
+            str(done["rows_rejected"]),
+            "ok",
+        )
+    console.print(grid)
+    if report.rejected or failed:
+        raise typer.Exit(code=1)
+
+
+def run(
+    day: Annotated[
+        str | None, typer.Option("--date", help="Filing date to process (YYYY-MM-DD).")
+    ] = None,
+    first: Annotated[str | None, typer.Option("--from", help="First date of a backfill.")] = None,
+    last: Annotated[str | None, typer.Option("--to", help="Last date of a backfill.")] = None,
+) -> None:
+    """Run the whole night without Airflow: ingest, validate, featurize, score, select, publish."""
+    from pipelines.nightly import run_night
+
+    if day and (first or last):
+        raise typer.BadParameter("give --date, or --from and --to, not both")
+    if day:
+        days = [date.fromisoformat(day)]
+    elif first and last:
+        days = date_range(date.fromisoformat(first), date.fromisoformat(last))
+    else:
+        raise typer.BadParameter("give --date D, or --from D1 --to D2")
+    config = settings()
+    for one in days:
+        summary = run_night(config, one)
+        published = summary["publish"]
+        console.print(
+            f"{one}: {published['rows']} items in {published['ports']} port lists "
+            f"(red {published.get('lane_red', 0)}, yellow {published.get('lane_yellow', 0)}); "
+            f"report {published['report']}"
+        )
+        for note in summary["select"]["notes"]:
+            console.print(f"  [yellow]{note}[/yellow]")
+
+
+@lists_app.command("export")
+def export(
+    day: Annotated[str, typer.Option("--date", help="List date (YYYY-MM-DD).")],
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    port: Annotated[
+        list[str] | None, typer.Option("--port", help="Only these ports (repeatable).")
+    ] = None,
+) -> None:
+    """Write one CSV with the ranked lists of every port (or the given ports) for a date."""
+    from pipelines.publish import export_lists
+
+    try:
+        written = export_lists(settings().zone("lists"), date.fromisoformat(day), out, port)
+    except (FileNotFoundError, ValueError) as error:
+        err_console.print(f"[red]{error}[/red]")
+        raise typer.Exit(code=1) from error
+    console.print(f"wrote {written}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `ingest`, `run` and `lists export`."""
+    app.command("ingest")(ingest)
+    app.command("run")(run)
+    app.add_typer(lists_app, name="lists")
