@@ -111,9 +111,8 @@ def save_outcome(
     notes = (notes or "").strip() or None
     check_outcome(result, category, notes)
     try:
+        # Insert first: the unique key refuses a repeat, which is then looked up (the rare case).
         with transaction(factory) as session:
-            if (found := _existing(session, Outcome, key, item)) is not None:
-                return found, False
             outcome = Outcome(
                 idempotency_key=key,
                 list_date=item.list_date,
@@ -129,11 +128,12 @@ def save_outcome(
                 inspected_at=inspected_at or utc_now(),
             )
             session.add(outcome)
+            session.flush()
             detail = result + (f" ({category})" if category else "")
             audit.record(session, user, "record_outcome", item.target, detail)
         return outcome, True
     except IntegrityError:
-        # A concurrent retry with the same key won the race: return its record.
+        # The same form was posted before (a retry, a double click): return that record.
         with factory() as session:
             found = _existing(session, Outcome, key, item)
             if found is None:
@@ -155,8 +155,6 @@ def save_waiver(
         raise RecordError(f"reason: at most {MAX_NOTES} characters")
     try:
         with transaction(factory) as session:
-            if (found := _existing(session, Waiver, key, item)) is not None:
-                return found, False
             waiver = Waiver(
                 idempotency_key=key,
                 list_date=item.list_date,
@@ -170,6 +168,7 @@ def save_waiver(
                 user_id=user.id,
             )
             session.add(waiver)
+            session.flush()
             audit.record(session, user, "record_waiver", item.target, f"lane {item.lane}")
         return waiver, True
     except IntegrityError:

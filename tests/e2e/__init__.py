@@ -1,0 +1,1 @@
+"""Tests against a real inspector server: headless Chromium and concurrent HTTP clients."""
