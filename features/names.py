@@ -2,10 +2,11 @@
 
 Grain: one party or list name in, one normalised token tuple out. The steps, in order:
 transliterate any script to ASCII (anyascii), lower-case, drop periods and apostrophes
-("L.L.C." -> "llc", "Naval'nyy" -> "navalnyy"), turn other punctuation into spaces, drop legal-form
-tokens ("co ltd", "gmbh", "ooo"), and glue Arabic articles to the next word ("al-Qaida",
-"Al Qaida" and "Alqaida" all become "alqaida"). Word order is left alone here: the scorer aligns
-tokens without regard to order, and `order_free_key` gives an order-free key for de-duplication.
+("L.L.C." -> "llc", "Naval'nyy" -> "navalnyy"), turn other punctuation into spaces, drop
+legal-form tokens ("co ltd", "gmbh", "ooo"; the long ones even with one typo: "compnay"), and glue
+Arabic articles to the next word ("al-Qaida", "Al Qaida" and "Alqaida" all become "alqaida").
+Word order is left alone here: the scorer aligns tokens without regard to order, and
+`order_free_key` gives an order-free key for de-duplication.
 
 `fold_token` is a coarse phonetic fold used next to the spelling, so that the common romanisation
 variants of one name (Mohammed / Muhammad, Taher / Tahir, Qaeda / Qaida) meet.
@@ -17,6 +18,7 @@ import re
 from functools import lru_cache
 
 from anyascii import anyascii
+from rapidfuzz.distance import OSA
 
 LEGAL_FORMS: frozenset[str] = frozenset(
     {
@@ -24,9 +26,9 @@ LEGAL_FORMS: frozenset[str] = frozenset(
         "co", "company", "corp", "corporation", "inc", "incorporated", "llc", "llp", "lp", "ltd",
         "limited", "plc", "pte", "pty", "pvt", "private", "fze", "fzco", "fzc", "fzllc", "dmcc",
         # European
-        "gmbh", "ag", "kg", "ohg", "ug", "mbh", "sa", "sas", "sarl", "sl", "srl", "spa", "sro",
-        "bv", "nv", "oy", "oyj", "ab", "aps", "asa", "kft", "zrt", "doo", "ltda", "lda", "eood",
-        "ood", "sp", "zoo", "as",
+        "gmbh", "gmbkh", "ag", "kg", "ohg", "ug", "mbh", "sa", "sas", "sarl", "sl", "srl", "spa",
+        "sro", "bv", "nv", "oy", "oyj", "ab", "aps", "asa", "kft", "zrt", "doo", "ltda", "lda",
+        "eood", "ood", "sp", "zoo", "as",
         # Post-Soviet
         "ooo", "oao", "zao", "pao", "jsc", "ojsc", "cjsc", "pjsc", "tov", "too", "ip", "chp",
         # Asia and Middle East
@@ -51,9 +53,17 @@ ARTICLES: frozenset[str] = frozenset({"al", "el", "ul", "ur", "ud", "ad"})
 
 _APOSTROPHES = re.compile(r"[.'`´’‘ʼʻ]")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
+LONG_LEGAL_FORMS: tuple[str, ...] = ("company", "limited", "corporation", "incorporated")
+"""Legal-form words long enough to be recognised through one typo ("compnay", "limted")."""
+
 _FOLDS: tuple[tuple[str, str], ...] = (
+    ("dzh", "j"),
+    ("kh", "h"),
     ("ph", "f"),
+    ("ch", "\x00"),
     ("ck", "k"),
+    ("c", "k"),
+    ("\x00", "ch"),
     ("q", "k"),
     ("dj", "j"),
     ("dh", "d"),
@@ -83,6 +93,14 @@ def _strip_phrases(tokens: list[str]) -> list[str]:
     return out
 
 
+def _is_legal_form(token: str) -> bool:
+    if token in LEGAL_FORMS:
+        return True
+    return len(token) >= 6 and any(
+        OSA.distance(token, form, score_cutoff=1) <= 1 for form in LONG_LEGAL_FORMS
+    )
+
+
 def _glue_articles(tokens: list[str]) -> list[str]:
     out: list[str] = []
     pending = ""
@@ -104,7 +122,7 @@ def name_tokens(name: str) -> tuple[str, ...]:
     tokens = [t for t in _NON_ALNUM.split(text) if t]
     tokens = _strip_phrases(tokens)
     # A name made only of legal-form words keeps them: it has nothing else to match on.
-    kept = [t for t in tokens if t not in LEGAL_FORMS]
+    kept = [t for t in tokens if not _is_legal_form(t)]
     return tuple(_glue_articles(kept or tokens))
 
 

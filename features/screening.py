@@ -15,28 +15,32 @@ low-quality alias (UN "Low") is multiplied by `LOW_QUALITY_FACTOR`; a party coun
 entry's countries (nationality or address) adds `COUNTRY_BONUS`. `DEFAULT_THRESHOLD` was chosen
 from the evaluation curve (docs/watchlists.md).
 
-Blocking: a listed name is compared only with parties sharing a key (first or last three letters
-of a folded distinctive token), so a night of a million parties touches a few candidates each.
+Blocking: a listed name is compared only with parties sharing at least a quarter of its keys (the
+first and last three letters of each folded distinctive token, and the start of the glued name);
+the `CANDIDATE_CAP` closest of those (order-free whole-string similarity) are scored exactly.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import polars as pl
+from rapidfuzz import process
 from rapidfuzz.distance import OSA, Indel
 
 from features.names import fold_token, name_tokens, order_free_key
 
-DEFAULT_THRESHOLD = 0.86
+DEFAULT_THRESHOLD = 0.90
 COMPACT_FLOOR = 0.92
 LOW_QUALITY_FACTOR = 0.9
 COUNTRY_BONUS = 0.05
 MIN_NAME_LETTERS = 4
 MAX_POSTINGS = 400
-CANDIDATE_CAP = 60
+CANDIDATE_CAP = 30
+KEY_SHARE_DENOMINATOR = 4
 GENERIC_WEIGHT = 1.0
 
 GENERIC_WORDS: frozenset[str] = frozenset(
@@ -73,6 +77,7 @@ class _Name:
     folds: tuple[str, ...]
     weights: tuple[float, ...]
     compact: str
+    sorted_compact: str
 
 
 @dataclass
@@ -86,6 +91,8 @@ class WatchlistIndex:
     fold_weights: dict[str, float]
     unseen_weight: float
     skipped_short: int = 0
+    sorted_compacts: list[str] = field(default_factory=list)
+    key_counts: list[int] = field(default_factory=list)
     _cache: dict[str, _Name] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -103,7 +110,8 @@ class WatchlistIndex:
         if cached is None:
             tokens = name_tokens(name)
             folds = tuple(fold_token(t) for t in tokens)
-            cached = _Name(tokens, folds, tuple(self.weight(f) for f in folds), "".join(folds))
+            weights = tuple(self.weight(f) for f in folds)
+            cached = _Name(tokens, folds, weights, "".join(folds), "".join(sorted(folds)))
             if len(self._cache) < 1_000_000:
                 self._cache[name] = cached
         return cached
@@ -156,12 +164,15 @@ def build_index(entries: pl.DataFrame) -> WatchlistIndex:
     )
     for position, (tokens, folds) in enumerate(token_folds):
         weights = tuple(index.weight(f) for f in folds)
-        index.names.append(_Name(tokens, folds, weights, "".join(folds)))
-        for key in {k for f in folds if f not in GENERIC_WORDS for k in _block_keys(f)}:
-            index.postings[key].append(position)
+        index.names.append(_Name(tokens, folds, weights, "".join(folds), "".join(sorted(folds))))
+        keys = {k for f in folds if f not in GENERIC_WORDS for k in _block_keys(f)}
         # The whole name glued together is a key too: it finds spacing variants of one word.
-        index.postings["c" + "".join(folds)[:6]].append(position)
+        keys.add("c" + "".join(folds)[:6])
+        for key in sorted(keys):
+            index.postings[key].append(position)
+        index.key_counts.append(len(keys))
     index.postings = dict(index.postings)
+    index.sorted_compacts = [n.sorted_compact for n in index.names]
     return index
 
 
@@ -174,11 +185,14 @@ def allowed_edits(length: int) -> int:
     return 2 if length <= 11 else 3
 
 
+@lru_cache(maxsize=1 << 20)
 def token_similarity(a: str, a_fold: str, b: str, b_fold: str) -> float:
     """1 - edits/length (transpositions count once) of the closer of spelling and fold; 0 when
-    the edits exceed what the length tolerates."""
+    the edits exceed what the length tolerates, and for tokens with digits unless equal."""
     if a == b or a_fold == b_fold:
         return 1.0
+    if any(c.isdigit() for c in a + b):
+        return 0.0  # hull numbers, registration numbers: a digit off is another vessel
     best = 0.0
     for x, y in ((a, b), (a_fold, b_fold)):
         length = max(len(x), len(y))
@@ -194,11 +208,14 @@ def name_score(party: _Name, listed: _Name) -> float:
     if total == 0:
         return 0.0
     pairs: list[tuple[float, int, int]] = []
+    listed_folds = listed.folds
     for i, (a, a_fold) in enumerate(zip(party.tokens, party.folds, strict=True)):
-        for j, (b, b_fold) in enumerate(zip(listed.tokens, listed.folds, strict=True)):
-            similarity = token_similarity(a, a_fold, b, b_fold)
-            if similarity > 0:
+        for j, b in enumerate(listed.tokens):
+            similarity = token_similarity(a, a_fold, b, listed_folds[j])
+            if similarity:
                 pairs.append((similarity, i, j))
+    if not pairs and len(party.tokens) == len(listed.tokens):
+        return 0.0
     pairs.sort(reverse=True)
     used_party: set[int] = set()
     used_listed: set[int] = set()
@@ -224,10 +241,13 @@ def _candidates(index: WatchlistIndex, party: _Name) -> list[int]:
     selective = [p for p in postings if len(p) <= MAX_POSTINGS]
     # A name made only of very common tokens still gets screened, through its rarest key.
     chosen = selective or sorted(postings, key=len)[:1]
-    found: set[int] = set()
+    shared: Counter[int] = Counter()
     for posting in chosen:
-        found.update(posting)
-    return list(found)
+        shared.update(posting)
+    # A listed name sharing under a quarter of its keys (one common prefix, say) cannot reach a
+    # passing score: most of its weight would be unmatched.
+    key_counts = index.key_counts
+    return [p for p, count in shared.items() if count * KEY_SHARE_DENOMINATOR >= key_counts[p]]
 
 
 def score_name(index: WatchlistIndex, name: str, floor: float) -> list[tuple[int, float]]:
@@ -235,16 +255,17 @@ def score_name(index: WatchlistIndex, name: str, floor: float) -> list[tuple[int
     party = index.prepare(name)
     if not party.tokens:
         return []
-    found: list[tuple[int, float]] = []
     candidates = _candidates(index, party)
     if len(candidates) > CANDIDATE_CAP:
-        # Cheap order-free pre-ranking keeps the exact scorer on the most promising few.
-        ranked = sorted(
-            candidates,
-            key=lambda p: Indel.normalized_similarity(party.compact, index.names[p].compact),
-            reverse=True,
+        # A cheap order-free pre-ranking keeps the exact scorer on the most promising few.
+        ranked = process.extract(
+            party.sorted_compact,
+            [index.sorted_compacts[p] for p in candidates],
+            scorer=Indel.normalized_similarity,
+            limit=CANDIDATE_CAP,
         )
-        candidates = ranked[:CANDIDATE_CAP]
+        candidates = [candidates[found[2]] for found in ranked]
+    found: list[tuple[int, float]] = []
     for position in candidates:
         score = name_score(party, index.names[position])
         if score >= floor:
