@@ -224,3 +224,19 @@ def test_users_add_and_export_verbs(settings: Settings) -> None:
     exported = runner.invoke(_cli(), ["outcomes", "export-app"], env=env)
     assert exported.exit_code == 0
     assert "nothing new to export" in exported.output
+
+
+def test_demo_login_can_sign_in(settings: Settings) -> None:
+    from inspector.accounts import demo_login
+    from inspector.auth import authenticate
+    from inspector.db import make_engine, session_factory
+
+    name, password = demo_login(settings, ["NLRTM"])
+    again_name, new_password = demo_login(settings, ["NLRTM", "SGSIN"])
+    assert name == again_name and password != new_password
+    engine = make_engine(InspectorConfig.from_settings(settings).database_url)
+    with session_factory(engine)() as session:
+        assert authenticate(session, name, password) is None  # the old password is replaced
+        user = authenticate(session, name, new_password)
+        assert user is not None and user.port_list == ["NLRTM", "SGSIN"]
+    engine.dispose()
