@@ -54,6 +54,10 @@ class TrainingParams:
     seed: int = 20261129
     validation_share: float = 0.25
     weighting: Weighting = "inverse_rate"
+    weight_trees: bool = False
+    """Weight rows when growing trees too, not only when calibrating. Off: on the test world
+    the trees ranked better from the rows as inspected, and calibration alone fixed the rate
+    (docs/decisions/0007-training-labels.md)."""
     max_weight: float | None = 10.0
     """Cap on a row's weight in training and calibration: a random-sample finding weighing ~100
     rows made trees chase single rows (measured in docs/decisions/0007-training-labels.md)."""
@@ -233,17 +237,22 @@ def train_category(
     x_valid = feature_matrix(valid, feature_names)
     y_valid = _column(valid, label)
     w_valid = _capped(_column(valid, WEIGHT), params.max_weight)
+    # Trees may learn from the rows as inspected; calibration always sees the traffic's mix.
+    w_trees_train = _capped(_column(train, WEIGHT), params.max_weight)
+    w_trees_valid = w_valid
+    if not params.weight_trees:
+        w_trees_train, w_trees_valid = np.ones(train.height), np.ones(valid.height)
     train_set = lgb.Dataset(
         x_train,
         label=_column(train, label),
-        weight=_capped(_column(train, WEIGHT), params.max_weight),
+        weight=w_trees_train,
         feature_name=list(feature_names),
         free_raw_data=False,
     )
     valid_set = lgb.Dataset(
         x_valid,
         label=y_valid,
-        weight=w_valid,
+        weight=w_trees_valid,
         feature_name=list(feature_names),
         reference=train_set,
     )
