@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import polars as pl
 
-from features.description import description_table
+from features.description import DESCRIPTION_KEY, description_keys, description_table
 from features.history import ENTITY_BY_NAME, HistoryState, entity_keys, with_value_bins
 from features.parties import AS_OF, PRIOR_FINDING_RATE, PRIOR_INSPECTION_RATE
 from features.refs import References
 from features.registry import FEATURES, KEY_COLUMNS
-from features.route import ROW, hub_risk, route_legs
+from features.route import ROUTE, ROW, hub_risk, route_key, route_legs
 from features.strategic import strategic_threat
 from features.value import hs6_value_stats
 
@@ -54,46 +54,42 @@ def build_features(day_rows: pl.DataFrame, history: HistoryState, refs: Referenc
             pl.lit(finding_rate, pl.Float64).alias(PRIOR_FINDING_RATE),
             pl.lit(inspection_rate, pl.Float64).alias(PRIOR_INSPECTION_RATE),
             pl.lit(history.as_of, pl.Date).alias(AS_OF),
+            route_key(),
+            *description_keys(),
+            strategic_threat(pl.col("hs_code"), refs.strategic_hs).alias("_threat"),
         )
         .collect()
     )
-    # Each lookup is a narrow frame in the row order of `base` (left joins keep it), so the
-    # wide item frame is assembled once instead of being copied by every join.
-    states = [
-        base.lazy()
-        .select(keys := list(ENTITY_BY_NAME[name].keys))
-        .join(
-            history.table(name)
-            .lazy()
-            .select(*keys, *[pl.col(c).alias(f"{name}__{c}") for c in STATE_COLUMNS]),
-            on=keys,
-            how="left",
-            maintain_order="left",
-        )
-        .drop(keys)
-        for name in JOINED_ENTITIES
-    ]
     histogram = (
         history.table("hs6_value")
         .lazy()
         .join(base.lazy().select("hs6").unique(), on="hs6", how="semi")
     )
-    *lookups, value_stats, routes, hubs, descriptions = pl.collect_all(
+    side_tables: list[tuple[list[str], pl.LazyFrame]] = [
+        (
+            keys := list(ENTITY_BY_NAME[name].keys),
+            history.table(name)
+            .lazy()
+            .select(*keys, *[pl.col(c).alias(f"{name}__{c}") for c in STATE_COLUMNS]),
+        )
+        for name in JOINED_ENTITIES
+    ]
+    side_tables += [
+        (["hs6"], hs6_value_stats(histogram)),
+        ([ROUTE], route_legs(base.lazy(), refs.locations)),
+        ([ROW], hub_risk(base.lazy(), history.table("hub"))),
+        ([DESCRIPTION_KEY], description_table(base.lazy(), refs.hs6)),
+    ]
+    # Each side table is aligned to the rows of `base` as a narrow frame (left joins keep the
+    # order), so the wide item frame is assembled once instead of being copied by every join.
+    lookups = pl.collect_all(
         [
-            *states,
-            hs6_value_stats(histogram),
-            route_legs(base.lazy(), refs.locations),
-            hub_risk(base.lazy(), history.table("hub")),
-            description_table(base.lazy(), refs.hs6),
+            base.lazy()
+            .select(keys)
+            .join(table, on=keys, how="left", maintain_order="left")
+            .drop(keys)
+            for keys, table in side_tables
         ]
     )
-    items = (
-        pl.concat([base, *lookups], how="horizontal")
-        .lazy()
-        .join(value_stats.lazy(), on="hs6", how="left")
-        .join(routes.lazy(), on=ROW, how="left")
-        .join(hubs.lazy(), on=ROW, how="left")
-        .join(descriptions.lazy(), on=["goods_description", "hs6"], how="left")
-        .with_columns(strategic_threat(pl.col("hs_code"), refs.strategic_hs).alias("_threat"))
-    )
-    return items.sort(ROW).select(*KEY_COLUMNS, *[f.column() for f in FEATURES]).collect()
+    items = pl.concat([base, *lookups], how="horizontal")
+    return items.select(*KEY_COLUMNS, *[f.column() for f in FEATURES])

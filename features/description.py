@@ -63,33 +63,52 @@ def word_stems(text: pl.Expr) -> pl.Expr:
     )
 
 
+DESCRIPTION_KEY = "_desc_key"
+TEXT_KEY = "_text_key"
+
+
+def description_keys() -> list[pl.Expr]:
+    """64-bit hashes of the description and of (description, hs6): join keys within one run."""
+    return [
+        pl.col("goods_description").hash().alias(TEXT_KEY),
+        pl.struct("goods_description", "hs6").hash().alias(DESCRIPTION_KEY),
+    ]
+
+
 def description_table(items: pl.LazyFrame, hs6: pl.DataFrame) -> pl.LazyFrame:
     """Description measures per distinct (goods_description, hs6) pair of `items`.
 
-    Text work is done once per distinct pair (descriptions repeat a lot), then joined back:
-    `_desc_n_words`, `_desc_vague_share`, `_desc_hs_overlap`.
+    `items` carries the `description_keys`. Words are read once per distinct description
+    (descriptions repeat a lot) and matched to the HS text once per distinct pair; the result
+    is keyed by `_desc_key`: `_desc_n_words`, `_desc_vague_share`, `_desc_hs_overlap`.
     """
     hs_text = hs6.lazy().select(
         pl.col("hs6").cast(pl.String), word_stems(pl.col("description")).alias("_hs_tokens")
     )
-    words = pl.col("_desc_words")
+    words = description_words(pl.col("goods_description"))
     vague = words.list.eval(pl.element().is_in(sorted(VAGUE_WORDS)).cast(pl.Float64)).list.mean()
-    shared = pl.col("_desc_tokens").list.set_intersection(pl.col("_hs_tokens")).list.len()
-    known = pl.col("_desc_tokens").list.len()
-    return (
-        items.select("goods_description", "hs6")
-        .unique()
-        .join(hs_text, on="hs6", how="left")
-        .with_columns(
-            description_words(pl.col("goods_description")).alias("_desc_words"),
-            word_stems(pl.col("goods_description")).alias("_desc_tokens"),
-        )
+    texts = (
+        items.select(TEXT_KEY, "goods_description")
+        .unique(subset=[TEXT_KEY])
         .select(
-            "goods_description",
-            "hs6",
+            TEXT_KEY,
             words.list.len().alias("_desc_n_words"),
             # A description with no meaningful word at all is as vague as it gets.
             pl.when(words.list.len() == 0).then(1.0).otherwise(vague).alias("_desc_vague_share"),
+            word_stems(pl.col("goods_description")).alias("_desc_tokens"),
+        )
+    )
+    shared = pl.col("_desc_tokens").list.set_intersection(pl.col("_hs_tokens")).list.len()
+    known = pl.col("_desc_tokens").list.len()
+    return (
+        items.select(DESCRIPTION_KEY, TEXT_KEY, "hs6")
+        .unique(subset=[DESCRIPTION_KEY])
+        .join(texts, on=TEXT_KEY, how="left")
+        .join(hs_text, on="hs6", how="left")
+        .select(
+            DESCRIPTION_KEY,
+            "_desc_n_words",
+            "_desc_vague_share",
             pl.when(pl.col("_hs_tokens").is_null() | (known == 0))
             .then(None)
             .otherwise(shared.cast(pl.Float64) / known)

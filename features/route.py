@@ -1,7 +1,7 @@
 """Route features: transshipments, hub risk and the detour against the great circle.
 
-Grain: one row per declaration item; `route_legs` and `hub_risk` return one row per item row
-index (`_row`) to join back.
+Grain: one row per declaration item; `route_legs` returns one row per distinct route (`_route`)
+and `hub_risk` one row per item with a hub (`_row`), to be joined back.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from features.geo import great_circle_km
 from features.parties import PRIOR_FINDING_RATE, PRIOR_WEIGHT
 
 ROW = "_row"
+ROUTE = "_route"
 
 
 def _coordinates(locations: pl.DataFrame) -> pl.LazyFrame:
@@ -23,28 +24,40 @@ def _coordinates(locations: pl.DataFrame) -> pl.LazyFrame:
     )
 
 
-def route_legs(items: pl.LazyFrame, locations: pl.DataFrame) -> pl.LazyFrame:
-    """Direct and routed great-circle km per item: `_row`, `_direct_km`, `_route_km`.
+def route_key() -> pl.Expr:
+    """A 64-bit hash of the route (loading port, transshipment ports in order, discharge port).
 
-    The route runs loading port -> each transshipment port in order -> discharge port; it is
-    null when any port on it has no coordinates. Distances are worked out once per distinct
-    route (far fewer than items) and joined back.
+    Only a join key within one run; hashing is far cheaper than building a string per item.
     """
-    coords = _coordinates(locations)
+    return (
+        pl.struct("port_of_loading", "transshipment_ports", "port_of_discharge").hash().alias(ROUTE)
+    )
+
+
+def route_legs(items: pl.LazyFrame, locations: pl.DataFrame) -> pl.LazyFrame:
+    """Direct and routed great-circle km per distinct route: `_route`, `_direct_km`, `_route_km`.
+
+    `items` carries `_route` (`route_key`). The routed distance is null when any port on the
+    route has no coordinates. Worked out once per distinct route, far fewer than items.
+    """
     stops = pl.concat_list(
         pl.col("port_of_loading"),
         pl.col("transshipment_ports").fill_null(pl.lit([], pl.List(pl.String))),
         pl.col("port_of_discharge"),
     )
-    keyed = items.select(ROW, stops.list.join(">").alias("_route"))
-    routes = keyed.select("_route").unique()
     legs = (
-        routes.with_columns(
-            pl.col("_route").str.split(">").alias("_stop"),
-            pl.int_ranges(0, pl.col("_route").str.count_matches(">") + 1).alias("_stop_no"),
-        )
+        items.select(ROUTE, "port_of_loading", "transshipment_ports", "port_of_discharge")
+        .unique(subset=[ROUTE])
+        .select(ROUTE, stops.alias("_stop"))
+        .with_columns(pl.int_ranges(0, pl.col("_stop").list.len()).alias("_stop_no"))
         .explode("_stop", "_stop_no")
-        .join(coords, left_on="_stop", right_on="locode", how="left", maintain_order="left")
+        .join(
+            _coordinates(locations),
+            left_on="_stop",
+            right_on="locode",
+            how="left",
+            maintain_order="left",
+        )
         .with_columns(
             pl.when(pl.col("_stop_no") > 0)
             .then(
@@ -55,16 +68,15 @@ def route_legs(items: pl.LazyFrame, locations: pl.DataFrame) -> pl.LazyFrame:
             .alias("_leg_km")
         )
     )
-    per_route = legs.group_by("_route").agg(
+    return legs.group_by(ROUTE).agg(
+        great_circle_km(
+            pl.col("lat").first(), pl.col("lon").first(), pl.col("lat").last(), pl.col("lon").last()
+        ).alias("_direct_km"),
         pl.when(pl.col("lat").is_null().any() | pl.col("lon").is_null().any())
         .then(None)
         .otherwise(pl.col("_leg_km").sum())
         .alias("_route_km"),
-        great_circle_km(
-            pl.col("lat").first(), pl.col("lon").first(), pl.col("lat").last(), pl.col("lon").last()
-        ).alias("_direct_km"),
     )
-    return keyed.join(per_route, on="_route", how="left").select(ROW, "_direct_km", "_route_km")
 
 
 def hub_risk(items: pl.LazyFrame, hub_state: pl.DataFrame) -> pl.LazyFrame:

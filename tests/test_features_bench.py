@@ -1,7 +1,8 @@
 """Featurize timing on a synthetic world: `python -m tests.test_features_bench --rows 100000`.
 
-Writes staged declarations and outcomes for `--days` days into a scratch home, featurizes every
-night in order and prints each night's seconds, so the cost can be read against history length.
+Writes `--days` days of staged declarations and outcomes into a scratch home, featurizes every
+night in order, then jumps to nights with `--jump` days of history behind them (see `jump_to`),
+printing each night's wall and CPU seconds.
 Grain of a generated day: one row per declaration item (three items per declaration). Parties,
 lanes and HS codes come from fixed pools, so the population saturates as a real one does.
 The one test below only checks that a tiny generated world goes through the stage.
@@ -10,6 +11,8 @@ The one test below only checks that a tiny generated world goes through the stag
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -20,11 +23,13 @@ import polars as pl
 from contracts import reference
 from contracts.declarations import DECLARATIONS
 from contracts.outcomes import OUTCOMES
+from features.refs import References
 from pipelines.featurize import (
     declarations_path,
     featurize_day,
     load_references,
     outcomes_path,
+    snapshot_dir,
 )
 from pipelines.io import write_parquet
 from pipelines.settings import Settings, load_settings
@@ -67,14 +72,26 @@ def synthetic_day(day: date, rows: int, seed: int) -> pl.DataFrame:
     shipper = (SHIPPERS * rng.random(rows) ** 2).astype(np.int64)
     consignee = (shipper * 7 + rng.integers(0, 5, rows)) % CONSIGNEES
     wording = rng.random(rows)
+    # Free text is diverse: half the descriptions carry a lot number (about 30% distinct).
+    lot = pl.Series(rng.integers(0, 1000, rows))
+    described = pl.when(pl.Series(rng.random(rows) < 0.5)).then(
+        pl.format("{} lot {}", _pick(list(descriptions), hs_pick), lot)
+    )
     description = (
         pl.when(pl.Series(wording < 0.8))
-        .then(_pick(list(descriptions), hs_pick))
+        .then(described.otherwise(_pick(list(descriptions), hs_pick)))
         .when(pl.Series(wording < 0.9))
         .then(_pick(list(VAGUE), rng.integers(0, len(VAGUE), rows)))
         .otherwise(_pick(list(descriptions), rng.integers(0, len(codes), rows)))
     )
+    # A loading port's services call at fixed hubs; one item in five takes another routing.
+    pol = rng.integers(0, len(loading), rows)
+    usual = rng.random(rows) < 0.8
     no_hub: list[str | None] = [None]
+    hubs1 = HUBS + no_hub * len(HUBS)
+    hubs2 = HUBS + no_hub * 3 * len(HUBS)
+    hub1 = np.where(usual, pol % len(hubs1), rng.integers(0, len(hubs1), rows))
+    hub2 = np.where(usual, (pol * 7) % len(hubs2), rng.integers(0, len(hubs2), rows))
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     frame = pl.DataFrame(
         {
@@ -83,10 +100,10 @@ def synthetic_day(day: date, rows: int, seed: int) -> pl.DataFrame:
             "_shipper": shipper,
             "_consignee": consignee,
             "_declarant": rng.integers(0, DECLARANTS, rows),
-            "port_of_loading": _pick(list(loading), rng.integers(0, len(loading), rows)),
+            "port_of_loading": _pick(list(loading), pol),
             "port_of_discharge": _pick(list(DISCHARGE), rng.integers(0, len(DISCHARGE), rows)),
-            "_hub1": _pick(HUBS + no_hub * len(HUBS), rng.integers(0, 2 * len(HUBS), rows)),
-            "_hub2": _pick(HUBS + no_hub * 3 * len(HUBS), rng.integers(0, 4 * len(HUBS), rows)),
+            "_hub1": _pick(hubs1, hub1),
+            "_hub2": _pick(hubs2, hub2),
             "country_of_dispatch": _pick(["AE", "CN"], (rng.random(rows) >= 0.1).astype(int)),
             "hs_code": _pick(list(codes), hs_pick),
             "packages": rng.integers(1, 200, rows),
@@ -167,30 +184,71 @@ def test_a_generated_world_goes_through_the_stage(tmp_path: Path) -> None:
     assert frame["route_detour_ratio"].drop_nulls().min() >= 0.99  # type: ignore[operator]
 
 
+def _link(source: Path, target: Path) -> None:
+    if source.exists() and not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(source, target)
+
+
+def jump_to(
+    settings: Settings, first: date, *, distinct_days: int, history_days: int, rows: int, seed: int
+) -> date:
+    """Make `history_days` of staged history by re-linking the generated days, and start from
+    the newest real snapshot copied forward: a night's cost depends on the sizes of the state
+    and of the partitions it reads, which this keeps, not on the number of days behind it."""
+    night = first + timedelta(days=history_days)
+    if not declarations_path(settings, night).exists():
+        write_parquet(synthetic_day(night, rows, seed), declarations_path(settings, night))
+    for k in range(history_days + 1):
+        day = first + timedelta(days=k)
+        twin = first + timedelta(days=k % distinct_days)
+        _link(declarations_path(settings, twin), declarations_path(settings, day))
+        checked = first + timedelta(days=INSPECTION_DELAY_DAYS + k % distinct_days)
+        _link(outcomes_path(settings, checked), outcomes_path(settings, day))
+    newest = settings.home / "bench-seed-snapshot"
+    if not newest.exists():
+        shutil.copytree(snapshot_dir(settings, first + timedelta(days=distinct_days - 1)), newest)
+    target = snapshot_dir(settings, first + timedelta(days=history_days - 1))
+    if not target.exists():
+        shutil.copytree(newest, target)
+    return night
+
+
+def _timed_night(settings: Settings, day: date, history_days: int, refs: References) -> None:
+    before, started = os.times(), time.perf_counter()
+    featurize_day(settings, day, refs=refs)
+    after = os.times()
+    cpu = after.user - before.user + after.system - before.system
+    wall = time.perf_counter() - started
+    print(f"{day} history_days={history_days} wall_s={wall:.2f} cpu_s={cpu:.2f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--home", type=Path, default=Path("/tmp/cargo-risk-featurize-bench"))
-    parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--days", type=int, default=91)
+    parser.add_argument("--rows", type=int, default=100_000, help="items filed per day")
+    parser.add_argument("--days", type=int, default=7, help="distinct days generated and run")
+    parser.add_argument("--jump", type=int, nargs="*", default=[90, 365], help="history lengths")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--skip-staging", action="store_true")
     args = parser.parse_args()
     settings = load_settings(environ={}, home=args.home)
     first = date(2025, 1, 1)
-    if not args.skip_staging:
-        started = time.perf_counter()
-        stage_world(settings, first, args.days, args.rows, args.seed)
-        print(
-            f"staged {args.days} days x {args.rows} rows in {time.perf_counter() - started:.1f} s"
-        )
+    started = time.perf_counter()
+    stage_world(settings, first, args.days, args.rows, args.seed)
+    print(f"staged {args.days} days x {args.rows} rows in {time.perf_counter() - started:.1f} s")
     refs = load_references(settings)
     for offset in range(args.days):
-        day = first + timedelta(days=offset)
-        started = time.perf_counter()
-        featurize_day(settings, day, refs=refs)
-        print(
-            f"{day} history_days={offset} seconds={time.perf_counter() - started:.2f}", flush=True
+        _timed_night(settings, first + timedelta(days=offset), offset, refs)
+    for history_days in args.jump:
+        day = jump_to(
+            settings,
+            first,
+            distinct_days=args.days,
+            history_days=history_days,
+            rows=args.rows,
+            seed=args.seed,
         )
+        _timed_night(settings, day, history_days, refs)
 
 
 if __name__ == "__main__":
