@@ -86,10 +86,30 @@ def featurize(settings: Settings, day: date) -> dict[str, Any]:
 
 @_timed("score")
 def score(settings: Settings, day: date) -> dict[str, Any]:
-    """Model scores, rule hits and watch-list hits of the day."""
+    """Model scores, expert-rule hits and watch-list hits of the day, side by side."""
     from pipelines.score import score_day
+    from pipelines.select import WATCHLIST_HITS_FILE, WATCHLIST_HITS_SCHEMA, evaluate_rules_day
+    from pipelines.validate import staging_path
+    from pipelines.watchlists.screen import screen_declarations
 
-    return score_day(settings, day)
+    scores = pl.read_parquet(score_day(settings, day))
+    rule_hits = pl.read_parquet(evaluate_rules_day(settings, day))
+    declarations = pl.read_parquet(staging_path(settings, day))
+    watch_hits = screen_declarations(declarations, settings)
+    write_parquet(
+        watch_hits.select(list(WATCHLIST_HITS_SCHEMA)).sort(
+            "declaration_id", "item_no", "entry_id"
+        ),
+        settings.zone("scores") / f"date={day.isoformat()}" / WATCHLIST_HITS_FILE,
+    )
+    return {
+        "rows": scores.height,
+        "model_version": scores["model_version"][0] if scores.height else None,
+        "risk_score_p99": scores["risk_score"].quantile(0.99) if scores.height else None,
+        "rule_hits": rule_hits.height,
+        "rules_fired": sorted(rule_hits["rule_id"].unique().to_list()),
+        "watchlist_hits": watch_hits.height,
+    }
 
 
 def run_id_for(settings: Settings, day: date) -> str:
