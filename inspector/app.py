@@ -112,6 +112,8 @@ def _add_error_pages(app: FastAPI) -> None:
     @app.exception_handler(LoginRequiredError)
     async def login_required(request: Request, _error: Exception) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.method != "GET":
+            target = "/lists"  # a form posted after the session ended cannot be replayed
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
     @app.exception_handler(ForbiddenError)

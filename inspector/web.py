@@ -69,6 +69,8 @@ def csrf_token(request: Request) -> str:
 
 async def verify_csrf(request: Request) -> None:
     """Dependency of every form post: the form's token must match the session's."""
+    if "uid" not in request.session and request.url.path != "/login":
+        raise LoginRequiredError  # the session ended: sign in again rather than "bad form"
     form = await request.form()
     sent = form.get(CSRF_FIELD)
     expected = request.session.get(CSRF_FIELD)

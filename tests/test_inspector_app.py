@@ -305,3 +305,28 @@ def test_security_headers(app_client: TestClient) -> None:
     headers = app_client.get("/login").headers
     assert "default-src 'self'" in headers["content-security-policy"]
     assert headers["x-frame-options"] == "DENY"
+
+
+def test_xlsx_keeps_formula_like_text_as_text(app_client: TestClient) -> None:
+    import polars as pl
+
+    from inspector.routes.lists import _xlsx
+
+    login(app_client, "ina")
+    csv = app_client.get(f"/lists/{DAY}/NLRTM/export.csv?lane=red").text
+    frame = pl.read_csv(io.StringIO(csv), infer_schema=False).with_columns(
+        pl.lit('=HYPERLINK("http://x","y")').alias("reasons")
+    )
+    sheet = load_workbook(io.BytesIO(_xlsx(frame))).active
+    cell = sheet.cell(row=2, column=RANKED_LIST.names.index("reasons") + 1)
+    assert (cell.value, cell.data_type) == ('=HYPERLINK("http://x","y")', "s")
+
+
+def test_a_post_after_the_session_ended_goes_to_login_not_back_to_the_form(
+    app_client: TestClient,
+) -> None:
+    token = login(app_client, "ina")
+    app_client.post("/logout", data={"csrf_token": token})
+    answer = post_outcome(app_client, token, 1)
+    assert answer.status_code == 303  # type: ignore[attr-defined]
+    assert answer.headers["location"] == "/login?next=%2Flists"  # type: ignore[attr-defined]

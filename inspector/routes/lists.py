@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -169,10 +170,18 @@ def _xlsx(rows: pl.DataFrame) -> bytes:
     sheet = workbook.create_sheet("ranked_list")
     sheet.append(RANKED_LIST.names)
     for row in rows.select(RANKED_LIST.names).iter_rows():
-        sheet.append(list(row))
+        sheet.append([_cell(sheet, value) for value in row])
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def _cell(sheet: Any, value: object) -> Any:
+    # Text is stored as text: a value starting with "=" must never become a live formula.
+    cell = WriteOnlyCell(sheet, value=value)
+    if isinstance(value, str):
+        cell.data_type = "s"
+    return cell
 
 
 def item_context(
