@@ -77,6 +77,7 @@ class _Name:
     folds: tuple[str, ...]
     weights: tuple[float, ...]
     compact: str
+    """The spelled tokens glued: spacing variants compare whole, without the loose fold."""
     sorted_compact: str
 
 
@@ -111,7 +112,7 @@ class WatchlistIndex:
             tokens = name_tokens(name)
             folds = tuple(fold_token(t) for t in tokens)
             weights = tuple(self.weight(f) for f in folds)
-            cached = _Name(tokens, folds, weights, "".join(folds), "".join(sorted(folds)))
+            cached = _Name(tokens, folds, weights, "".join(tokens), "".join(sorted(folds)))
             if len(self._cache) < 1_000_000:
                 self._cache[name] = cached
         return cached
@@ -164,10 +165,10 @@ def build_index(entries: pl.DataFrame) -> WatchlistIndex:
     )
     for position, (tokens, folds) in enumerate(token_folds):
         weights = tuple(index.weight(f) for f in folds)
-        index.names.append(_Name(tokens, folds, weights, "".join(folds), "".join(sorted(folds))))
+        index.names.append(_Name(tokens, folds, weights, "".join(tokens), "".join(sorted(folds))))
         keys = {k for f in folds if f not in GENERIC_WORDS for k in _block_keys(f)}
         # The whole name glued together is a key too: it finds spacing variants of one word.
-        keys.add("c" + "".join(folds)[:6])
+        keys.add("c" + "".join(tokens)[:6])
         for key in sorted(keys):
             index.postings[key].append(position)
         index.key_counts.append(len(keys))
@@ -291,26 +292,30 @@ def screen(
     missing = [c for c in PARTY_COLUMNS if c not in parties.columns]
     if missing:
         raise ValueError(f"parties lack column(s): {', '.join(missing)}")
-    distinct = (
-        parties.select(
-            pl.col("party_key").cast(pl.String),
-            pl.col("name").cast(pl.String).fill_null(""),
-            pl.col("country").cast(pl.String).str.to_uppercase(),
-        )
-        .unique()
-        .with_columns(key=pl.col("name").map_elements(order_free_key, return_dtype=pl.String))
+    distinct = parties.select(
+        pl.col("party_key").cast(pl.String),
+        pl.col("name").cast(pl.String).fill_null(""),
+        pl.col("country").cast(pl.String).str.to_uppercase(),
+    ).unique()
+    # Each distinct spelling is normalised once, each normalised name scored once.
+    names = distinct.select("name").unique(maintain_order=True)
+    names = names.with_columns(
+        key=pl.col("name").map_elements(order_free_key, return_dtype=pl.String)
     )
     # The lowest score that could still pass once the country bonus is added.
     floor = threshold - COUNTRY_BONUS
     name_hits: dict[str, list[tuple[int, float]]] = {}
-    for key, name in distinct.group_by("key").agg(pl.col("name").first()).iter_rows():
+    for key, name in names.group_by("key").agg(pl.col("name").first()).iter_rows():
         hits = score_name(index, name, floor)
         if hits:
             name_hits[key] = hits
+    hit_rows = distinct.join(
+        names.filter(pl.col("key").is_in(list(name_hits))), on="name", how="inner"
+    )
     records: list[tuple[object, ...]] = []
     quality_column = index.rows.get_column("name_quality").to_list()
-    for party_key, _name, country, key in distinct.iter_rows():
-        for position, raw_score in name_hits.get(key, ()):
+    for party_key, _name, country, key in hit_rows.iter_rows():
+        for position, raw_score in name_hits[key]:
             quality = (quality_column[position] or "").lower()
             score = raw_score * (LOW_QUALITY_FACTOR if quality == "low" else 1.0)
             listed = index.countries[position]
