@@ -169,6 +169,15 @@ def select_lanes(
             f"scores: {duplicated.height} rows repeat a key, e.g. declaration_id="
             f"{first['declaration_id']!r} item_no={first['item_no']}"
         )
+    for column in ("risk_score", "cbrn_score", "salw_score"):
+        bad = scores.filter(~pl.col(column).is_between(0, 1) | pl.col(column).is_null())
+        if bad.height:
+            first = bad.row(0, named=True)
+            raise ValueError(
+                f"scores: {bad.height} rows with {column} missing or outside 0..1, e.g. "
+                f"declaration_id={first['declaration_id']!r} item_no={first['item_no']}: "
+                f"{first[column]!r}"
+            )
     frame = _attach_hits(scores, rule_hits, watchlist_hits, policy.rule_weight_factor)
     ranked = _assign_groups(frame, policy, day)
     return Selection(_to_contract(ranked, day, run_id), _summaries(ranked))
@@ -184,8 +193,10 @@ def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], what: str) 
 def _attach_hits(
     scores: pl.DataFrame, rule_hits: pl.DataFrame, watchlist_hits: pl.DataFrame, factor: float
 ) -> pl.DataFrame:
+    # A rule fires at most once per item: a repeated hit row must not count its weight twice.
     rules = (
-        rule_hits.sort([*KEY, "rule_id"])
+        rule_hits.unique([*KEY, "rule_id"])
+        .sort([*KEY, "rule_id"])
         .group_by(KEY, maintain_order=True)
         .agg(
             pl.col("rule_id").unique(maintain_order=True).alias("rule_hits"),

@@ -220,6 +220,14 @@ def test_rule_weight_lifts_an_item_into_red_with_reason_rule() -> None:
     assert unweighted.filter(pl.col("declaration_id") == "NLRTM-001")["lane"].item() == "green"
 
 
+def test_a_repeated_rule_hit_counts_once() -> None:
+    once = _rule_hits([("NLRTM-001", "SALW-003@1", 0.5, False)])
+    twice = pl.concat([once, once])
+    assert _select(_scores(), twice).ranked.equals(_select(_scores(), once).ranked)
+    row = _select(_scores(), twice).ranked.filter(pl.col("declaration_id") == "NLRTM-001")
+    assert row["rule_hits"].to_list() == [["SALW-003@1"]]
+
+
 def test_capacity_overrides_apply_per_port() -> None:
     scores = pl.concat([_scores(30, "NLRTM"), _scores(30, "BEANR")])
     policy = SelectionPolicy(
@@ -241,6 +249,10 @@ def test_bad_input_is_refused_with_the_column_named() -> None:
         _select(_scores().drop("risk_score"))
     with pytest.raises(ValueError, match=r"repeat a key.*NLRTM-000"):
         _select(pl.concat([_scores(3), _scores(3)]))
+    with pytest.raises(ValueError, match=r"risk_score missing or outside 0\.\.1.*NLRTM-002"):
+        _select(_scores(3).with_columns(risk_score=pl.Series([0.1, 0.2, 1.5])))
+    with pytest.raises(ValueError, match="cbrn_score missing"):
+        _select(_scores(3).with_columns(cbrn_score=pl.lit(None, pl.Float64)))
     with pytest.raises(ValueError, match="capacities must be >= 0"):
         SelectionPolicy(red_capacity=-1)
 
