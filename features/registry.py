@@ -49,9 +49,9 @@ def describe(name: str, value: float | int | bool | None) -> str:
     return found.describe(value)
 
 
-def registry_hash() -> str:
+def registry_hash(features: tuple[Feature, ...] = FEATURES) -> str:
     """Stable SHA-256 of the names, dtypes and sources: changes whenever a model's input does."""
-    payload = [[f.name, f.dtype, f.source] for f in FEATURES]
+    payload = [[f.name, f.dtype, f.source] for f in features]
     return hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()
 
 

@@ -147,11 +147,13 @@ def _attribution_items(
     ]
     if not paths:
         return empty
-    wanted = outcomes.select("declaration_id").unique()
+    wanted = outcomes.get_column("declaration_id").unique().implode()
+    # A filter (not a semi-join) is pushed into the Parquet scan: other columns are decoded
+    # only where an inspected declaration is.
     return (
         pl.scan_parquet(paths)
         .select(ATTRIBUTION_COLUMNS)
-        .join(wanted.lazy(), on="declaration_id", how="semi")
+        .filter(pl.col("declaration_id").is_in(wanted))
     )
 
 
