@@ -82,6 +82,8 @@ def stage_declarations(settings: Settings, day: date) -> dict[str, Any]:
     if not files:
         raise BatchError(f"no declarations filed on {day} reached raw: nothing to validate")
     problems = schema_breaches(settings, day)
+    if problems:
+        raise BatchError(f"validation of {day} stopped, nothing written: {'; '.join(problems)}")
     raw = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed").sort(
         "_ingested_at", SOURCE_FILE, "_line"
     )
