@@ -5,7 +5,7 @@ Grain: one `Feature` describes one column of the features table (one row per dec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import polars as pl
@@ -33,7 +33,7 @@ class Feature:
     meaning: str
     source: str
     phrase: str
-    expr: pl.Expr
+    expr: pl.Expr = field(compare=False, repr=False)
 
     def column(self) -> pl.Expr:
         """The expression, cast to the declared type and named."""
