@@ -203,6 +203,10 @@ def token_similarity(a: str, a_fold: str, b: str, b_fold: str) -> float:
     return best
 
 
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
 def name_score(party: _Name, listed: _Name) -> float:
     """Weighted share of both names covered by one-to-one token pairs (0-1, order-free)."""
     total = sum(party.weights) + sum(listed.weights)
@@ -228,7 +232,10 @@ def name_score(party: _Name, listed: _Name) -> float:
         used_listed.add(j)
         covered += similarity * (party.weights[i] + listed.weights[j])
     score = covered / total
-    if len(party.tokens) != len(listed.tokens):
+    # Only a different word count suggests a spacing variant ("Mohammed Ali" is not
+    # "Mohammed Wali", though glued they differ by one letter); digits must agree.
+    spaced_apart = len(party.tokens) != len(listed.tokens)
+    if spaced_apart and _digits(party.compact) == _digits(listed.compact):
         compact = Indel.normalized_similarity(party.compact, listed.compact)
         if compact >= COMPACT_FLOOR:
             score = max(score, compact)

@@ -22,6 +22,8 @@ def _entries() -> pl.DataFrame:
         ("ofac", "15831", "MOHAMMED, Wali", "primary", ["PK"]),
         ("ofac", "36", "AEROCARIBBEAN AIRLINES", "primary", ["CU"]),
         ("un", "QDe.069", "ASC", "good", []),
+        ("ofac", "7295", "VISCAYA LTDA.", "primary", []),
+        ("ofac", "25319", "YARD NO.2655 HYUNDAI M.D.", "primary", []),
     ]
     return pl.DataFrame(
         {
@@ -62,6 +64,12 @@ def test_transliteration_reordering_and_legal_form_still_match() -> None:
 def test_short_tokens_need_exact_spelling() -> None:
     assert token_similarity("ali", "ali", "wali", "vali") == 0.0
     assert _screen(["Mohammed Ali"]).is_empty()
+
+
+def test_glued_names_compare_by_spelling_and_numbers_exactly() -> None:
+    assert _screen(["Wei Kaya"]).is_empty()
+    assert _screen(["Yard No. 2657 Hyundai M.D."]).is_empty()
+    assert _screen(["Yard No. 2655 Hyundai M.D."]).get_column("entry_id").to_list() == ["25319"]
 
 
 def test_unrelated_company_does_not_hit() -> None:
