@@ -69,10 +69,16 @@ def ingest(settings: Settings, day: date) -> dict[str, Any]:
 
 @_timed("validate")
 def validate(settings: Settings, day: date) -> dict[str, Any]:
-    """Validate the raw partition of `day` into staging and quarantine, both replaced whole."""
+    """Validate the raw partition of `day` into staging and quarantine, both replaced whole.
+
+    New outcome files in landing are imported after it, so they can name today's declarations.
+    """
+    from pipelines.outcomes import import_landing_outcomes
     from pipelines.staging import stage_declarations
 
-    return stage_declarations(settings, day)
+    summary = stage_declarations(settings, day)
+    summary["outcomes"] = import_landing_outcomes(settings).as_dict()
+    return summary
 
 
 @_timed("featurize")

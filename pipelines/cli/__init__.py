@@ -14,10 +14,15 @@ import typer
 from pipelines.cli import (
     demo,
     exercise,
+    featurize,
     mapping,
     nightly,
+    outcomes,
     reference,
+    serve,
     simulate,
+    train,
+    users,
     validate,
     watchlists,
 )
@@ -48,7 +53,21 @@ def _root(
     state.home = home
 
 
-for module in (reference, validate, nightly, mapping, simulate, exercise, watchlists, demo):
+for module in (
+    reference,
+    validate,
+    nightly,
+    outcomes,
+    serve,
+    users,
+    featurize,
+    train,
+    mapping,
+    simulate,
+    exercise,
+    watchlists,
+    demo,
+):
     module.register(app)
 
 
