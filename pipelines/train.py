@@ -145,13 +145,24 @@ def train_models(
     outcomes = read_outcomes(settings, until)
     rows, sizes = read_inspected_features(settings, until, outcomes, feature_names)
     labelled = label_inspected(rows, outcomes, params.weighting, sizes=sizes)
-    log.info("training on %d inspected rows (%d outcomes)", labelled.height, outcomes.height)
+    unmatched = outcomes.join(rows, on="declaration_id", how="anti").height
+    log.info(
+        "training on %d inspected rows; %d of %d outcomes match no features row",
+        labelled.height,
+        unmatched,
+        outcomes.height,
+    )
     models, metadata = train_threat_models(labelled, feature_names, phrases or {}, params)
     metadata = {
         **metadata,
         "created_at": created_at.isoformat(),
         "trained_until": until.isoformat(),
         "registry_hash": registry_hash,
-        "rows": {**metadata["rows"], "traffic": int(sizes["_rows"].sum())},
+        "rows": {
+            **metadata["rows"],
+            "traffic": int(sizes["_rows"].sum()),
+            "outcomes": outcomes.height,
+            "outcomes_without_features": unmatched,
+        },
     }
     return save_version(settings, models, metadata, created_at)

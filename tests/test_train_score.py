@@ -98,6 +98,8 @@ def test_train_writes_a_version_folder_and_makes_it_champion(home: Settings) -> 
     assert metadata["feature_names"] == list(FEATURES)
     assert metadata["training_dates"]["last"] <= LAST_TRAIN_DAY.isoformat()
     assert metadata["rows"]["traffic"] == 2500 * (DAYS - 1)
+    assert metadata["rows"]["outcomes"] > metadata["rows"]["labelled"] * 0.9
+    assert metadata["rows"]["outcomes_without_features"] == 0
     assert metadata["metrics"]["cbrn"]["valid_positives"] > 0
     assert folder.name.startswith("20260201T030000Z-")
 
