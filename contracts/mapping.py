@@ -353,8 +353,10 @@ def _apply(raw: pl.DataFrame, specs: dict[str, FieldSpec], contract: Contract) -
     defaulted = (
         pl.concat_str(flags, separator=",", ignore_nulls=True) if flags else pl.lit("")
     ).alias(DEFAULTED)
-    bookkeeping = [pl.col(c) for c in raw.columns if c.startswith("_") and c != DEFAULTED]
-    return raw.select(*values, *bookkeeping, defaulted)
+    names = [c.name for c in contract.columns if c.name in specs]
+    bookkeeping = [c for c in raw.columns if c.startswith("_") and c != DEFAULTED]
+    # with_columns, not select: constants must repeat on every row, even with no source column.
+    return raw.with_columns(*values, defaulted).select(*names, *bookkeeping, DEFAULTED)
 
 
 def apply_mapping(raw: pl.DataFrame, mapping: ColumnMapping) -> pl.DataFrame:

@@ -131,6 +131,26 @@ def test_local_times_are_converted_to_utc(tmp_path: Path) -> None:
     assert mapped["filed_at"][0] == "2024-01-01T15:00:00Z"
 
 
+def test_constants_repeat_on_every_row(tiny: ColumnMapping) -> None:
+    outcomes_only_constants = ColumnMapping.model_validate(
+        {
+            **tiny.model_dump(exclude={"outcomes"}),
+            "outcomes": {
+                "declaration_id": {"constant": "D1"},
+                "inspected_at": {"constant": "2024-01-02T10:00:00Z"},
+                "selection_reason": {"constant": "random"},
+                "result": {"constant": "no_finding"},
+                "inspector_id": {"constant": "I9"},
+            },
+        }
+    )
+    outcomes = mapping_outcomes(_tiny_raw().drop("_source_file", "_line"), outcomes_only_constants)
+    assert outcomes is not None
+    assert outcomes.height == 3
+    assert outcomes["inspector_id"].to_list() == ["I9"] * 3
+    assert outcomes["finding_category"].null_count() == 3
+
+
 def test_missing_source_column_names_file_and_column(tiny: ColumnMapping) -> None:
     with pytest.raises(MappingError, match=r"tiny\.csv: .*'kg'"):
         apply_mapping(_tiny_raw().drop("kg"), tiny)
