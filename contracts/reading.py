@@ -278,7 +278,7 @@ def cast_to_contract(
     """
     if mapping is not None:
         # Imported on use: mappings are optional and live in their own module.
-        from contracts.mapping import apply_mapping  # noqa: PLC0415
+        from contracts.mapping import apply_mapping
 
         raw = apply_mapping(raw, mapping)
     _require_columns(raw, contract)
@@ -292,7 +292,7 @@ def cast_to_contract(
     typed = raw.with_columns(
         _cast_expr(c, sep).cast(c.dtype).alias(c.name) for c in contract.columns
     )
-    extras = [n for n in raw.columns if n not in contract.names and n not in BOOKKEEPING]
+    extras = [n for n in raw.columns if n not in contract.names and not n.startswith("_")]
     ordered = [*contract.names, *extras, *[n for n in raw.columns if n.startswith("_")]]
     typed = typed.select(ordered)
     return typed, _cast_failures(raw, typed, contract)

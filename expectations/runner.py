@@ -34,7 +34,7 @@ GE_EXPECTATIONS = {
 
 
 def _expectation(check: Check) -> Any:
-    import great_expectations.expectations as gxe  # noqa: PLC0415 (slow import, see module doc)
+    import great_expectations.expectations as gxe
 
     kwargs: dict[str, Any] = {"column": check.column, **check.kwargs}
     if check.kind == "true":
@@ -72,8 +72,8 @@ def run_suite(frame: pl.DataFrame, suite: Suite) -> pl.DataFrame:
     checked = prepare(frame, suite)
     if checked.height == 0 or not suite.checks:
         return pl.DataFrame(schema=FAILURE_SCHEMA)
-    import great_expectations as gx  # noqa: PLC0415 (slow import, see module doc)
-    from great_expectations.data_context.types.base import (  # noqa: PLC0415
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
         ProgressBarsConfig,
     )
 

@@ -120,13 +120,13 @@ def _scalar_checks(column: Column, refs: Mapping[str, Collection[str]]) -> list[
     if column.reference:
         helper = helper_name(name, "reference")
         value = pl.col(name)
-        known = pl.Series(sorted(_reference(refs, column.reference)), dtype=pl.String())
-        # The lookup runs in Polars and GE checks the flag: a 100k-code value_set inside a GE
-        # suite is re-serialised on every added expectation (minutes per run, measured).
+        known = _known(refs, column)
         # Only well-formed values are looked up, so a malformed code gets one reason, not two.
-        looked_up = reference_key(column, value).is_in(known.implode())
         out.append(
-            pl.when(_matches(column, value)).then(looked_up).otherwise(True).alias(helper)
+            pl.when(_matches(column, value))
+            .then(reference_key(column, value).is_in(known))
+            .otherwise(True)
+            .alias(helper)
         )
         out.append(
             Check(
@@ -157,9 +157,8 @@ def _list_checks(column: Column, refs: Mapping[str, Collection[str]]) -> list[Ch
         )
     if column.reference:
         helper = helper_name(name, "reference")
-        known = pl.Series(sorted(_reference(refs, column.reference)), dtype=pl.String())
         well_formed = _matches(column, pl.element())
-        looked_up = reference_key(column, pl.element()).is_in(known.implode())
+        looked_up = reference_key(column, pl.element()).is_in(_known(refs, column))
         ok = elements.list.eval(looked_up | ~well_formed).list.all()
         out.append(ok.fill_null(True).alias(helper))
         what = REFERENCE_NAMES[column.reference]
@@ -175,10 +174,12 @@ def _list_checks(column: Column, refs: Mapping[str, Collection[str]]) -> list[Ch
     return out
 
 
-def _reference(refs: Mapping[str, Collection[str]], name: str) -> Collection[str]:
-    if name not in refs:
-        raise KeyError(f"reference set {name!r} is needed by the contract but was not given")
-    return refs[name]
+def _known(refs: Mapping[str, Collection[str]], column: Column) -> pl.Expr:
+    """The reference set as one list literal, for `is_in`."""
+    name = column.reference
+    if name is None or name not in refs:
+        raise KeyError(f"reference set {name!r} is needed by {column.name} but was not given")
+    return pl.lit(pl.Series(sorted(refs[name]), dtype=pl.String()).implode())
 
 
 def contract_suite(contract: Contract, refs: Mapping[str, Collection[str]]) -> Suite:

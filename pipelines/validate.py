@@ -1,0 +1,372 @@
+"""Validate stage: declaration files (or a raw partition) -> staging + quarantine.
+
+Grain of staging: one row per declaration item filed on date D, in the contract's types, the latest
+filing of the day winning (`staging/declarations/date=D/declarations.parquet`). Grain of quarantine:
+one row per (rejected row, broken rule), with file, line, field, value, reason, rule and the row's
+original values as JSON (`quarantine/declarations/date=D/<file-stem>.parquet`; D is the row's
+filing date when it parses, else the run date). A file that cannot be parsed at all is reported
+and nothing of it is loaded.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from contracts.declarations import DECLARATIONS
+from contracts.reading import (
+    LINE,
+    ROW_ERROR,
+    SOURCE_FILE,
+    MalformedFileError,
+    cast_to_contract,
+    latest_filing,
+    read_raw,
+)
+from expectations.declarations import declarations_suite
+from expectations.runner import ROW, run_suite
+from pipelines.io import write_parquet
+from pipelines.settings import Settings
+
+if TYPE_CHECKING:
+    from contracts.mapping import ColumnMapping
+
+FILING_DATE = "_filing_date"
+QUARANTINE_SCHEMA = pl.Schema(
+    {
+        SOURCE_FILE: pl.String(),
+        LINE: pl.Int64(),
+        "field": pl.String(),
+        "value": pl.String(),
+        "reason": pl.String(),
+        "rule": pl.String(),
+        "original": pl.String(),
+        FILING_DATE: pl.Date(),
+    }
+)
+"""Rejected: one row per (rejected row, broken rule); `original` is the source row as JSON."""
+
+
+class RejectedShareError(RuntimeError):
+    """More of a batch was rejected than `settings.max_rejected_share` allows."""
+
+    def __init__(self, report: ValidationReport, limit: float) -> None:
+        super().__init__(
+            f"{report.rows_rejected} of {report.rows_read} rows rejected "
+            f"({report.rejected_share:.1%} > {limit:.1%} allowed): staging was not written; "
+            f"see the quarantine files {', '.join(str(p) for p in report.quarantine_paths)}"
+        )
+        self.report = report
+
+
+@dataclass
+class FileReport:
+    """What validation did with one file."""
+
+    path: Path
+    rows_read: int = 0
+    rows_kept: int = 0
+    rows_rejected: int = 0
+    reasons: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    """(field, rule, reason) -> rows rejected for it."""
+    error: str | None = None
+    """The one-line message when the file could not be parsed at all."""
+    quarantine_paths: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class ValidationReport:
+    """What one validation batch did, file by file, and where it wrote."""
+
+    files: list[FileReport] = field(default_factory=list)
+    staging_paths: list[Path] = field(default_factory=list)
+
+    @property
+    def rows_read(self) -> int:
+        """Rows read from the files that could be parsed."""
+        return sum(f.rows_read for f in self.files)
+
+    @property
+    def rows_kept(self) -> int:
+        """Rows that passed every check."""
+        return sum(f.rows_kept for f in self.files)
+
+    @property
+    def rows_rejected(self) -> int:
+        """Rows sent to quarantine."""
+        return sum(f.rows_rejected for f in self.files)
+
+    @property
+    def rejected_share(self) -> float:
+        """Rejected rows over rows read (0 when nothing was read)."""
+        return self.rows_rejected / self.rows_read if self.rows_read else 0.0
+
+    @property
+    def reasons(self) -> Counter[tuple[str, str, str]]:
+        """(field, rule, reason) -> rows rejected for it, over all files."""
+        total: Counter[tuple[str, str, str]] = Counter()
+        for report in self.files:
+            total.update(report.reasons)
+        return total
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """File -> one-line error, for files that could not be parsed at all."""
+        return {str(f.path): f.error for f in self.files if f.error is not None}
+
+    @property
+    def quarantine_paths(self) -> list[Path]:
+        """Every quarantine file written."""
+        return [p for f in self.files for p in f.quarantine_paths]
+
+
+def reference_sets(settings: Settings) -> dict[str, frozenset[str]]:
+    """The reference sets the declarations contract names, from the shipped reference data."""
+    from contracts import reference
+
+    return {
+        "locode": reference.locodes(),
+        "hs6": reference.hs6_codes(),
+        "country": reference.country_codes(),
+        "currency": reference.convertible_currencies(settings.currency_rates),
+    }
+
+
+def validate_frame(
+    raw: pl.DataFrame,
+    refs: Mapping[str, Collection[str]],
+    now: datetime,
+    *,
+    future_tolerance: timedelta = timedelta(days=1),
+    mapping: ColumnMapping | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split an all-String raw frame into (valid, rejected).
+
+    `raw` is what `read_raw` returns or a raw-zone partition (several files). `valid` has the
+    contract's columns and types, extra columns, `_source_file` and `_line`; `rejected` follows
+    QUARANTINE_SCHEMA. Latest-filing selection is left to the writer (it spans partitions).
+    """
+    source = raw.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64()))
+    if ROW_ERROR not in source.columns:
+        source = source.with_columns(pl.lit(None, pl.String()).alias(ROW_ERROR))
+    if mapping is not None:
+        from contracts.mapping import apply_mapping
+
+        mapped = apply_mapping(source, mapping)
+    else:
+        mapped = source
+    typed, cast_failures = cast_to_contract(mapped, DECLARATIONS)
+    suite = declarations_suite(refs, now, future_tolerance)
+    failures = _all_failures(typed, cast_failures, run_suite(typed, suite))
+    bad_rows = failures[ROW].unique()
+    valid = typed.filter(~pl.col(ROW).is_in(bad_rows.implode())).drop(ROW, ROW_ERROR)
+    rejected = _quarantine_rows(source, mapped, typed, failures)
+    return valid, rejected
+
+
+def _all_failures(
+    typed: pl.DataFrame, cast_failures: pl.DataFrame, check_failures: pl.DataFrame
+) -> pl.DataFrame:
+    """One frame of (row, field, rule, reason); a value that did not cast is blamed once."""
+    kinds = {c.name: c.kind for c in DECLARATIONS.columns}
+    cast = cast_failures.join(
+        typed.select(SOURCE_FILE, LINE, ROW), on=[SOURCE_FILE, LINE], nulls_equal=True
+    ).select(
+        ROW,
+        "field",
+        pl.col("field")
+        .replace_strict(kinds, default=None, return_dtype=pl.String())
+        .map_batches(lambda kind: "cast:" + kind, pl.String())
+        .fill_null("structure")
+        .alias("rule"),
+        "reason",
+    )
+    # The not-null check also fires for a value that did not cast: the cast reason says more.
+    checks = check_failures.join(cast.select(ROW, "field"), on=[ROW, "field"], how="anti")
+    return pl.concat([cast, checks.select(cast.columns)]).sort(ROW, "field", "rule")
+
+
+def _quarantine_rows(
+    source: pl.DataFrame, mapped: pl.DataFrame, typed: pl.DataFrame, failures: pl.DataFrame
+) -> pl.DataFrame:
+    if failures.height == 0:
+        return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    bad = failures[ROW].unique().implode()
+    originals = source.filter(pl.col(ROW).is_in(bad))
+    data_columns = [c for c in source.columns if not c.startswith("_")]
+    original = originals.select(
+        ROW,
+        SOURCE_FILE,
+        LINE,
+        pl.struct(data_columns).struct.json_encode().alias("original")
+        if data_columns
+        else pl.lit("{}").alias("original"),
+    )
+    checked = [c for c in DECLARATIONS.names if c in mapped.columns]
+    values = (
+        mapped.filter(pl.col(ROW).is_in(bad))
+        .select(ROW, *(pl.col(c).cast(pl.String()) for c in checked))
+        .unpivot(index=ROW, variable_name="field", value_name="value")
+    )
+    dates = typed.filter(pl.col(ROW).is_in(bad)).select(
+        ROW, pl.col("filed_at").dt.date().alias(FILING_DATE)
+    )
+    return (
+        failures.join(original, on=ROW)
+        .join(values, on=[ROW, "field"], how="left")
+        .join(dates, on=ROW)
+        .sort(ROW, "field", "rule")
+        .select(QUARANTINE_SCHEMA.names())
+        .cast(QUARANTINE_SCHEMA)
+    )
+
+
+def quarantine_dir(settings: Settings) -> Path:
+    """The quarantine zone's declarations folder."""
+    return settings.zone("quarantine") / "declarations"
+
+
+def staging_dir(settings: Settings) -> Path:
+    """The staging zone's declarations folder."""
+    return settings.zone("staging") / "declarations"
+
+
+def staging_path(settings: Settings, day: date) -> Path:
+    """The staging file of one filing date."""
+    return staging_dir(settings) / f"date={day.isoformat()}" / "declarations.parquet"
+
+
+def write_quarantine(
+    rejected: pl.DataFrame, settings: Settings, name: str, run_date: date
+) -> list[Path]:
+    """Write rejected rows as `<name>.parquet` in the partition of each row's date.
+
+    Earlier quarantine files of the same name in any partition are removed first, so a rerun of
+    a corrected file leaves no stale rejections behind.
+    """
+    for old in quarantine_dir(settings).glob(f"date=*/{name}.parquet"):
+        old.unlink()
+    if rejected.height == 0:
+        return []
+    dated = rejected.with_columns(pl.col(FILING_DATE).fill_null(run_date))
+    written: list[Path] = []
+    for (day,), part in dated.group_by(FILING_DATE, maintain_order=True):
+        assert isinstance(day, date)
+        target = quarantine_dir(settings) / f"date={day.isoformat()}" / f"{name}.parquet"
+        written.append(write_parquet(part.sort(SOURCE_FILE, LINE, "field"), target))
+    return sorted(written)
+
+
+def write_staging(valid: pl.DataFrame, settings: Settings, replaces: Sequence[str]) -> list[Path]:
+    """Merge valid rows into the staging partition of each filing date.
+
+    Rows an earlier run took from the files in `replaces` are dropped first, so rerunning a file
+    gives the same partition; rows of other files stay. The latest filing per key wins.
+    """
+    dated = valid.with_columns(pl.col("filed_at").dt.date().alias(FILING_DATE))
+    new_by_day = {
+        day: part.drop(FILING_DATE)
+        for (day,), part in dated.group_by(FILING_DATE, maintain_order=True)
+        if isinstance(day, date)
+    }
+    # A rerun may move a row to another date: partitions holding rows of these files change too.
+    days = set(new_by_day) | _days_holding(settings, replaces)
+    written: list[Path] = []
+    for day in sorted(days):
+        target = staging_path(settings, day)
+        parts = [new_by_day[day]] if day in new_by_day else []
+        if target.exists():
+            kept = pl.read_parquet(target).filter(~pl.col(SOURCE_FILE).is_in(list(replaces)))
+            parts.insert(0, kept)
+        merged = pl.concat(parts, how="diagonal_relaxed")
+        merged = latest_filing(merged, DECLARATIONS).sort("filed_at", "declaration_id", "item_no")
+        written.append(write_parquet(merged, target))
+    return written
+
+
+def _days_holding(settings: Settings, files: Sequence[str]) -> set[date]:
+    days: set[date] = set()
+    for path in staging_dir(settings).glob("date=*/declarations.parquet"):
+        sources = pl.read_parquet(path, columns=[SOURCE_FILE])[SOURCE_FILE]
+        if sources.is_in(list(files)).any():
+            days.add(date.fromisoformat(path.parent.name.removeprefix("date=")))
+    return days
+
+
+def validate_files(
+    paths: Sequence[Path],
+    settings: Settings,
+    mapping: ColumnMapping | None = None,
+    now: datetime | None = None,
+    *,
+    refs: Mapping[str, Collection[str]] | None = None,
+) -> ValidationReport:
+    """Validate files into staging and quarantine; report counts per file and reason.
+
+    A file that cannot be parsed is reported with its one-line error and the others go on. When
+    the rejected share of the batch exceeds `settings.max_rejected_share`, `RejectedShareError`
+    is raised after quarantine is written and before staging is touched.
+    """
+    from contracts.mapping import MappingError
+
+    moment = now or datetime.now(UTC)
+    if moment.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    references = refs if refs is not None else reference_sets(settings)
+    tolerance = timedelta(days=settings.future_tolerance_days)
+    report = ValidationReport()
+    valid_parts: list[pl.DataFrame] = []
+    for path in paths:
+        file_report = FileReport(path)
+        report.files.append(file_report)
+        try:
+            raw = read_raw(path.resolve())
+            valid, rejected = validate_frame(
+                raw, references, moment, future_tolerance=tolerance, mapping=mapping
+            )
+        except MalformedFileError as error:
+            file_report.error = str(error)
+            continue
+        except MappingError as error:
+            file_report.error = str(MalformedFileError(path, f"mapping does not fit: {error}"))
+            continue
+        file_report.rows_read = raw.height
+        file_report.rows_kept = valid.height
+        file_report.rows_rejected = rejected.select(SOURCE_FILE, LINE).n_unique()
+        per_row = rejected.unique(subset=[SOURCE_FILE, LINE, "field", "rule"])
+        file_report.reasons.update(
+            (row["field"], row["rule"], row["reason"]) for row in per_row.iter_rows(named=True)
+        )
+        file_report.quarantine_paths = write_quarantine(
+            rejected, settings, path.stem, moment.astimezone(UTC).date()
+        )
+        valid_parts.append(valid)
+    if report.rejected_share > settings.max_rejected_share:
+        raise RejectedShareError(report, settings.max_rejected_share)
+    if valid_parts:
+        valid_all = pl.concat(valid_parts, how="diagonal_relaxed")
+        replaced = [str(f.path.resolve()) for f in report.files if f.error is None]
+        report.staging_paths = write_staging(valid_all, settings, replaced)
+    return report
+
+
+def report_as_dict(report: ValidationReport) -> dict[str, object]:
+    """A small JSON-able summary for logs and XCom."""
+    return {
+        "rows_read": report.rows_read,
+        "rows_kept": report.rows_kept,
+        "rows_rejected": report.rows_rejected,
+        "errors": report.errors,
+        "reasons": [
+            {"field": f, "rule": r, "reason": why, "rows": n}
+            for (f, r, why), n in sorted(report.reasons.items())
+        ],
+        "staging": [str(p) for p in report.staging_paths],
+        "quarantine": [str(p) for p in report.quarantine_paths],
+    }
