@@ -330,3 +330,17 @@ def test_a_post_after_the_session_ended_goes_to_login_not_back_to_the_form(
     answer = post_outcome(app_client, token, 1)
     assert answer.status_code == 303  # type: ignore[attr-defined]
     assert answer.headers["location"] == "/login?next=%2Flists"  # type: ignore[attr-defined]
+
+
+def test_repeated_failed_logins_are_throttled(app_client: TestClient) -> None:
+    token = CSRF.search(app_client.get("/login").text)
+    assert token
+    for _ in range(5):
+        wrong = {"username": "ina", "password": "not the password", "csrf_token": token[1]}
+        assert app_client.post("/login", data=wrong).status_code == 401
+    right = {"username": "ina", "password": PASSWORD, "csrf_token": token[1]}
+    refused = app_client.post("/login", data=right)
+    assert refused.status_code == 429
+    assert "Too many failed sign-ins" in refused.text
+    assert actions(app_client)[-1] == "login_throttled"
+    assert login(app_client, "sam")  # other names are not affected

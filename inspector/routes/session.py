@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -14,6 +15,9 @@ from inspector.db import User
 from inspector.web import CSRF_FIELD, current_user, render, state, verify_csrf
 
 router = APIRouter()
+# Guessing passwords online: after this many failures a name waits out the window.
+THROTTLE_FAILURES = 5
+THROTTLE_WINDOW = timedelta(minutes=15)
 
 
 def _safe_next(target: str) -> str:
@@ -37,19 +41,29 @@ def login(
     next: Annotated[str, Form()] = "/lists",
 ) -> Response:
     """Check the password; on success start a fresh session (new CSRF token, no fixation)."""
-    username = username.strip().lower()
+    username = username.strip().lower()[:64]
     with state(request).sessions() as session, session.begin():
-        user = authenticate(session, username, password, state(request).config.hasher())
-        if user is None:
-            audit.record(session, None, "login_failed", username=username[:64])
+        if audit.recent_failures(session, username, THROTTLE_WINDOW) >= THROTTLE_FAILURES:
+            audit.record(session, None, "login_throttled", username=username)
+            throttled, user = True, None
         else:
-            audit.record(session, user, "login")
+            throttled = False
+            user = authenticate(session, username, password, state(request).config.hasher())
+            if user is None:
+                audit.record(session, None, "login_failed", username=username)
+            else:
+                audit.record(session, user, "login")
     if user is None:
+        error = (
+            f"Too many failed sign-ins: try again in {THROTTLE_WINDOW.seconds // 60} minutes."
+            if throttled
+            else "Wrong user name or password."
+        )
         return render(
             request,
             "login.html",
-            {"next": _safe_next(next), "error": "Wrong user name or password."},
-            status_code=401,
+            {"next": _safe_next(next), "error": error},
+            status_code=429 if throttled else 401,
         )
     request.session.clear()
     request.session.update(

@@ -87,7 +87,7 @@ def upgrade() -> None:
         "audit_events",
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("at", UTCDateTime, nullable=False, index=True),
-        sa.Column("username", sa.String(64), nullable=False),
+        sa.Column("username", sa.String(64), nullable=False, index=True),
         sa.Column("role", sa.String(16), nullable=False),
         sa.Column("action", sa.String(32), nullable=False, index=True),
         sa.Column("target", sa.String(256), nullable=False),
