@@ -35,6 +35,7 @@ from features.names import fold_token, name_tokens, order_free_key
 
 DEFAULT_THRESHOLD = 0.90
 COMPACT_FLOOR = 0.92
+FOLDED_COMPACT_MIN = 10
 LOW_QUALITY_FACTOR = 0.9
 COUNTRY_BONUS = 0.05
 MIN_NAME_LETTERS = 4
@@ -77,8 +78,16 @@ class _Name:
     folds: tuple[str, ...]
     weights: tuple[float, ...]
     compact: str
-    """The spelled tokens glued: spacing variants compare whole, without the loose fold."""
+    """The spelled tokens glued, for spacing variants."""
+    folded_compact: str
+    """The folds glued: trusted only for long names (the fold is loose: "Wei Kaya"/"Viscaya")."""
     sorted_compact: str
+
+
+def _make_name(
+    tokens: tuple[str, ...], folds: tuple[str, ...], weights: tuple[float, ...]
+) -> _Name:
+    return _Name(tokens, folds, weights, "".join(tokens), "".join(folds), "".join(sorted(folds)))
 
 
 @dataclass
@@ -112,7 +121,7 @@ class WatchlistIndex:
             tokens = name_tokens(name)
             folds = tuple(fold_token(t) for t in tokens)
             weights = tuple(self.weight(f) for f in folds)
-            cached = _Name(tokens, folds, weights, "".join(tokens), "".join(sorted(folds)))
+            cached = _make_name(tokens, folds, weights)
             if len(self._cache) < 1_000_000:
                 self._cache[name] = cached
         return cached
@@ -165,10 +174,10 @@ def build_index(entries: pl.DataFrame) -> WatchlistIndex:
     )
     for position, (tokens, folds) in enumerate(token_folds):
         weights = tuple(index.weight(f) for f in folds)
-        index.names.append(_Name(tokens, folds, weights, "".join(tokens), "".join(sorted(folds))))
+        index.names.append(_make_name(tokens, folds, weights))
         keys = {k for f in folds if f not in GENERIC_WORDS for k in _block_keys(f)}
         # The whole name glued together is a key too: it finds spacing variants of one word.
-        keys.add("c" + "".join(tokens)[:6])
+        keys.add("c" + "".join(folds)[:6])
         for key in sorted(keys):
             index.postings[key].append(position)
         index.key_counts.append(len(keys))
@@ -237,6 +246,10 @@ def name_score(party: _Name, listed: _Name) -> float:
     spaced_apart = len(party.tokens) != len(listed.tokens)
     if spaced_apart and _digits(party.compact) == _digits(listed.compact):
         compact = Indel.normalized_similarity(party.compact, listed.compact)
+        if min(len(party.folded_compact), len(listed.folded_compact)) >= FOLDED_COMPACT_MIN:
+            compact = max(
+                compact, Indel.normalized_similarity(party.folded_compact, listed.folded_compact)
+            )
         if compact >= COMPACT_FLOOR:
             score = max(score, compact)
     return score
@@ -244,7 +257,7 @@ def name_score(party: _Name, listed: _Name) -> float:
 
 def _candidates(index: WatchlistIndex, party: _Name) -> list[int]:
     keys = {k for f in party.folds if f not in GENERIC_WORDS for k in _block_keys(f)}
-    keys.add("c" + party.compact[:6])
+    keys.add("c" + party.folded_compact[:6])
     postings = [index.postings[k] for k in keys if k in index.postings]
     selective = [p for p in postings if len(p) <= MAX_POSTINGS]
     # A name made only of very common tokens still gets screened, through its rarest key.
