@@ -21,7 +21,11 @@ def typo(name: str, rng: np.random.Generator) -> str:
     if len(name) < 4:
         return name
     kind = int(rng.integers(0, 4))
-    i = int(rng.integers(1, len(name) - 2))
+    # Slips happen inside words: the position and its right neighbour are letters.
+    inside = [j for j in range(1, len(name) - 2) if name[j].isalpha() and name[j + 1].isalpha()]
+    if not inside:
+        return name
+    i = inside[int(rng.integers(0, len(inside)))]
     if kind == 0:
         return name[:i] + name[i + 1 :]
     if kind == 1:

@@ -74,7 +74,9 @@ def _value_per_kg(rows: pl.DataFrame, rates: pl.DataFrame, target: Path) -> Path
     groups = [values[family == i] for i in range(len(FAMILIES))]
     labels = [f.name for f in FAMILIES]
     figure, axis = plt.subplots(figsize=(10, 6))
-    axis.boxplot(groups, vert=False, tick_labels=labels, showfliers=False, whis=(1, 99))
+    axis.boxplot(
+        groups, orientation="horizontal", tick_labels=labels, showfliers=False, whis=(1, 99)
+    )
     axis.set_xlabel("log10 declared USD per kg (box: quartiles, whiskers: 1st-99th percentile)")
     axis.set_title("Value per kg by HS family")
     figure.tight_layout()

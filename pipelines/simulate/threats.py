@@ -86,9 +86,16 @@ def load_scenario(path: Path) -> Scenario:
     """Read and check one scenario file; errors name the file and the field."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise ValueError(f"{path}: cannot read threat scenario: {error}") from error
+    try:
         return Scenario.model_validate(data)
-    except (yaml.YAMLError, ValidationError) as error:
-        raise ValueError(f"{path}: not a valid threat scenario: {error}") from error
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc']) or '(file)'}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise ValueError(f"{path}: not a valid threat scenario: {problems}") from error
 
 
 def resolve_scenario(name_or_path: str) -> Scenario:
