@@ -185,7 +185,8 @@ def time_split(
     """Train on earlier filing dates, validate on the latest ones.
 
     The validation slice starts at the latest filing date from which it holds at least
-    `validation_share` of the rows and of each category's findings: with a few dozen
+    `validation_share` of each category's findings (at least one) while the earlier slice
+    keeps some too, and, where possible, `validation_share` of the rows: with a few dozen
     findings, a split by days alone often leaves one slice without any.
     """
     by_day = (
@@ -197,13 +198,27 @@ def time_split(
         raise ValueError(
             f"training needs inspected rows on at least two filing dates, found {by_day.height}"
         )
-    counts = ["rows", *(label_column(c) for c in categories)]
+    labels = [label_column(c) for c in categories]
     # Running totals from the latest day backwards: what a slice starting that day would hold.
-    later = by_day.select("_day", *(pl.col(c).cum_sum() for c in counts))
-    totals = by_day.select(pl.col(c).sum() for c in counts).row(0, named=True)
-    enough = pl.all_horizontal(pl.col(c) >= math.ceil(validation_share * totals[c]) for c in counts)
-    candidates = later.head(by_day.height - 1).filter(enough)["_day"]
-    first_valid = candidates[0] if candidates.len() else by_day["_day"][-2]
+    later = by_day.head(by_day.height - 1).select(
+        "_day", *(pl.col(c).cum_sum() for c in ("rows", *labels))
+    )
+    totals = by_day.select(pl.col(c).sum() for c in ("rows", *labels)).row(0, named=True)
+    # Findings first: each slice keeps some of every category; the row share is a preference.
+    findings = pl.all_horizontal(
+        *(pl.col(c) >= max(1, math.ceil(validation_share * totals[c])) for c in labels),
+        *(pl.col(c) < totals[c] for c in labels),
+    )
+    rows = pl.col("rows") >= math.ceil(validation_share * totals["rows"])
+    preferred = later.filter(findings & rows)["_day"]
+    acceptable = later.filter(findings)["_day"]
+    if preferred.len():
+        first_valid = preferred[0]
+    elif acceptable.len():
+        first_valid = acceptable[0]
+    else:
+        # No split serves every category; training then names the one that lacks findings.
+        first_valid = later["_day"][later.height - 1]
     is_valid = pl.col("filed_at").dt.date() >= first_valid
     return labelled.filter(~is_valid), labelled.filter(is_valid)
 

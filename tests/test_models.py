@@ -224,3 +224,17 @@ def test_validation_slice_holds_findings_of_every_category_when_they_are_scarce(
     assert valid["label_salw"].sum() == 1
     assert valid["label_cbrn"].sum() >= 1
     assert train["filed_at"].max() < valid["filed_at"].min()  # type: ignore[operator]
+
+
+def test_the_earlier_slice_keeps_a_finding_of_a_category_with_only_two() -> None:
+    days = [datetime(2026, 1, d, tzinfo=UTC) for d in range(1, 11)]
+    labelled = pl.DataFrame(
+        {
+            "filed_at": days,
+            "label_cbrn": [0, 0, 0, 0, 0, 0, 1, 0, 1, 0],
+            "label_salw": [1, 0, 1, 0, 1, 0, 0, 1, 1, 0],
+        }
+    )
+    train, valid = time_split(labelled, 0.25)
+    assert (train["label_cbrn"].sum(), valid["label_cbrn"].sum()) == (1, 1)
+    assert (train["label_salw"].sum(), valid["label_salw"].sum()) == (3, 2)
