@@ -62,14 +62,21 @@ def report_command(
     except FileNotFoundError as error:
         err_console.print(f"[red]exercise report: {error}[/red]")
         raise typer.Exit(2) from error
-    table = Table(title="Scenario exercises: caught at each inspection rate (per port)")
-    for column in report.columns:
-        table.add_column(
-            column, justify="left" if column in {"exercise_id", "scenario"} else "right"
-        )
-    for row in report.iter_rows():
-        table.add_row(*["-" if v is None else str(v) for v in row])
-    console.print(table)
+    labels = {
+        "injected": "injected", "listed": "in a ranked list", "caught_1pct": "caught at 1 %",
+        "caught_2pct": "caught at 2 %", "caught_5pct": "caught at 5 %",
+        "caught_10pct": "caught at 10 %", "red_lane": "red lane", "median_rank": "median rank",
+        "worst_rank": "worst rank",
+    }  # fmt: skip
+    for row in report.iter_rows(named=True):
+        # One narrow table per exercise: it stays readable in any terminal width.
+        table = Table(title=f"{row['exercise_id']} ({row['scenario']})")
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+        for column, label in labels.items():
+            value = row[column]
+            table.add_row(label, "-" if value is None else f"{value:g}")
+        console.print(table)
     target = config.zone("reports") / "exercises" / "exercise_report.csv"
     write_csv(report, target)
     console.print(f"written: {target}")
