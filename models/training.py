@@ -246,7 +246,8 @@ def train_category(
     if counts["train_positives"] == 0 or counts["valid_positives"] == 0:
         raise ValueError(
             f"{category}: cannot train without findings in both slices "
-            f"(train {counts['train_positives']}, validation {counts['valid_positives']})"
+            f"(train {counts['train_positives']}, validation {counts['valid_positives']}): "
+            "findings on at least two filing dates are needed; train on a longer history"
         )
     x_train = feature_matrix(train, feature_names)
     x_valid = feature_matrix(valid, feature_names)
