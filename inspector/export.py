@@ -1,7 +1,9 @@
 """The one path from the app to the pipeline: export new outcomes (and waivers) to landing.
 
-Grain of `app_outcomes_<n>.csv`: one inspection of one declaration item (the outcomes contract).
-Grain of `app_waivers_<n>.csv`: one waived selection of one list item (kept for the record).
+Grain of `landing/outcomes/app_outcomes_<n>.csv`: one inspection of one declaration item (the
+outcomes contract). Grain of `landing/waivers/app_waivers_<n>.csv`: one waived selection of one
+list item, kept for the record in its own folder, since the outcomes import reads every file in
+`landing/outcomes/`.
 Each export marks the rows it wrote with its number `n` inside one transaction, so a row is
 exported once; the files are written atomically before that transaction commits.
 """
@@ -79,7 +81,9 @@ def _waiver_frame(rows: list[Waiver]) -> pl.DataFrame:
     return pl.DataFrame(data, schema=dict.fromkeys(WAIVER_COLUMNS, pl.String()))
 
 
-def export_records(factory: sessionmaker[Session], landing_outcomes: Path) -> AppExport | None:
+def export_records(
+    factory: sessionmaker[Session], landing_outcomes: Path, landing_waivers: Path
+) -> AppExport | None:
     """Write outcomes and waivers not yet exported; None when there is nothing new."""
     with transaction(factory) as session:
         # Claim the rows first: the UPDATE takes SQLite's write lock, and on PostgreSQL the
@@ -103,7 +107,7 @@ def export_records(factory: sessionmaker[Session], landing_outcomes: Path) -> Ap
             )
         if waivers:
             waiver_file = write_csv(
-                _waiver_frame(waivers), landing_outcomes / f"app_waivers_{n}.csv"
+                _waiver_frame(waivers), landing_waivers / f"app_waivers_{n}.csv"
             )
         session.execute(update(Outcome).where(Outcome.export_n == claim).values(export_n=n))
         session.execute(update(Waiver).where(Waiver.export_n == claim).values(export_n=n))
@@ -129,12 +133,13 @@ def export_records(factory: sessionmaker[Session], landing_outcomes: Path) -> Ap
 def export_app_records(
     settings: Settings, config: InspectorConfig | None = None
 ) -> AppExport | None:
-    """Export from the app's database into `<home>/landing/outcomes/`."""
+    """Export from the app's database into `<home>/landing/outcomes/` and `landing/waivers/`."""
     config = config or InspectorConfig.from_settings(settings)
     engine = make_engine(config.database_url)
     try:
         upgrade(engine)
-        return export_records(session_factory(engine), settings.zone("landing") / "outcomes")
+        landing = settings.zone("landing")
+        return export_records(session_factory(engine), landing / "outcomes", landing / "waivers")
     finally:
         engine.dispose()
 
@@ -142,7 +147,7 @@ def export_app_records(
 def export_outcomes(settings: Settings, config: InspectorConfig | None = None) -> Path | None:
     """The outcomes CSV written by a new export, or None when no outcome was new.
 
-    Waivers recorded since the last export are written alongside as `app_waivers_<n>.csv`.
+    Waivers recorded since the last export go to `landing/waivers/app_waivers_<n>.csv`.
     """
     exported = export_app_records(settings, config)
     return exported.outcomes if exported else None

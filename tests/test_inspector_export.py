@@ -117,7 +117,7 @@ def test_outcomes_reach_landing_once_in_the_contract(
             None,
         ),
     ]
-    waivers = pl.read_csv(written.with_name("app_waivers_1.csv"))
+    waivers = pl.read_csv(settings.zone("landing") / "waivers" / "app_waivers_1.csv")
     assert waivers["reason"].to_list() == ["AEO trader, seal intact"]
     assert waivers["selection_reason"].to_list() == ["random"]
 
@@ -152,7 +152,7 @@ def test_concurrent_exports_write_each_outcome_once(
 
     def run() -> None:
         try:
-            export_records(factory, landing)
+            export_records(factory, landing, settings.zone("landing") / "waivers")
         except BaseException as error:  # collected: a thread's failure must fail the test
             errors.append(error)
 
@@ -240,3 +240,47 @@ def test_demo_login_can_sign_in(settings: Settings) -> None:
         user = authenticate(session, name, new_password)
         assert user is not None and user.port_list == ["NLRTM", "SGSIN"]
     engine.dispose()
+
+
+def test_exported_outcomes_pass_the_pipelines_import_into_staging(
+    settings: Settings, config: InspectorConfig
+) -> None:
+    from pipelines.outcomes import import_landing_outcomes
+
+    engine = make_engine(config.database_url)
+    factory = session_factory(engine)
+    with factory() as session:
+        user = session.scalars(select(User)).one()
+    save_outcome(
+        factory,
+        user,
+        _item(settings, 1),
+        result="finding",
+        category="cbrn",
+        notes=None,
+        key="import-0001",
+    )
+    save_outcome(
+        factory,
+        user,
+        _item(settings, 4),
+        result="no_finding",
+        category=None,
+        notes=None,
+        key="import-0002",
+    )
+    save_waiver(factory, user, _item(settings, 3), reason="seal intact", key="import-0003")
+    engine.dispose()
+    assert export_outcomes(settings, config) is not None
+
+    report = import_landing_outcomes(settings)
+    assert report.imported == {"app_outcomes_1.csv": 2}
+    assert not report.rejected_files and not report.rejected_rows  # waivers are not in the way
+    staged = pl.concat(
+        pl.read_parquet(p)
+        for p in (settings.zone("staging") / "outcomes").glob("date=*/outcomes.parquet")
+    ).filter(pl.col("inspector_id") == "ina")
+    assert sorted(staged.select("declaration_id", "result", "selection_reason").rows()) == [
+        (declaration_id("NLRTM", DAY, 1), "finding", "risk"),
+        (declaration_id("NLRTM", DAY, 4), "no_finding", "risk"),
+    ]
