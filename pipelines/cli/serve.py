@@ -61,7 +61,7 @@ def export_app_verb(
         typer.Option(help="SQLAlchemy URL (default: sqlite under <home>/inspector/)."),
     ] = None,
 ) -> None:
-    """Write outcomes and waivers recorded in the app since the last export to landing/outcomes."""
+    """Write outcomes (landing/outcomes) and waivers (landing/waivers) recorded in the app."""
     from inspector.config import InspectorConfig
     from inspector.export import export_app_records
 
