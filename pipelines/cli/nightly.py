@@ -25,6 +25,7 @@ def ingest(
 
     Files loaded before (same SHA-256) are skipped. Each filing date they touch is validated into
     staging and quarantine; a date whose batch breaks the contract is reported and left unstaged.
+    The nightly volume check does not apply here: history arrives in uneven batches.
     """
     from pipelines.ingest import ingest_files
     from pipelines.staging import BatchError, stage_declarations
@@ -41,7 +42,7 @@ def ingest(
     failed = False
     for day_text in sorted(report.dates):
         try:
-            done = stage_declarations(config, date.fromisoformat(day_text))
+            done = stage_declarations(config, date.fromisoformat(day_text), check_volume=False)
         except BatchError as error:
             failed = True
             grid.add_row(day_text, "", "", "", f"[red]{error}[/red]")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pipelines.cli.common import console, settings
+from pipelines.cli.common import console, err_console, settings
 
 
 def train(
@@ -27,7 +27,11 @@ def train(
         if not days:
             raise typer.BadParameter("no features yet: run `cargo-risk featurize run` first")
         until = days[-1]
-    folder = train_models(config, date.fromisoformat(until), datetime.now(UTC))
+    try:
+        folder = train_models(config, date.fromisoformat(until), datetime.now(UTC))
+    except (FileNotFoundError, ValueError) as error:
+        err_console.print(f"[red]cannot train:[/red] {error}")
+        raise typer.Exit(code=1) from error
     console.print(f"model version {folder.name} written to {folder} and made champion")
 
 
