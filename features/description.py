@@ -52,15 +52,16 @@ def description_words(text: pl.Expr) -> pl.Expr:
     )
 
 
-def word_stems(text: pl.Expr) -> pl.Expr:
+def stems_of_words(words: pl.Expr) -> pl.Expr:
     """Distinct stems of the words that can name goods (vague words cannot match a code)."""
-    return (
-        description_words(text)
-        .list.eval(
-            pl.element().filter(~pl.element().is_in(sorted(VAGUE_WORDS))).str.slice(0, STEM_LENGTH)
-        )
-        .list.unique()
-    )
+    return words.list.eval(
+        pl.element().filter(~pl.element().is_in(sorted(VAGUE_WORDS))).str.slice(0, STEM_LENGTH)
+    ).list.unique()
+
+
+def word_stems(text: pl.Expr) -> pl.Expr:
+    """Distinct stems of a text's words that can name goods."""
+    return stems_of_words(description_words(text))
 
 
 DESCRIPTION_KEY = "_desc_key"
@@ -85,17 +86,19 @@ def description_table(items: pl.LazyFrame, hs6: pl.DataFrame) -> pl.LazyFrame:
     hs_text = hs6.lazy().select(
         pl.col("hs6").cast(pl.String), word_stems(pl.col("description")).alias("_hs_tokens")
     )
-    words = description_words(pl.col("goods_description"))
+    words = pl.col("_desc_words")
     vague = words.list.eval(pl.element().is_in(sorted(VAGUE_WORDS)).cast(pl.Float64)).list.mean()
+    # The words are split once, then measured: expressions over the text would split it again.
     texts = (
         items.select(TEXT_KEY, "goods_description")
         .unique(subset=[TEXT_KEY])
+        .select(TEXT_KEY, description_words(pl.col("goods_description")).alias("_desc_words"))
         .select(
             TEXT_KEY,
             words.list.len().alias("_desc_n_words"),
             # A description with no meaningful word at all is as vague as it gets.
             pl.when(words.list.len() == 0).then(1.0).otherwise(vague).alias("_desc_vague_share"),
-            word_stems(pl.col("goods_description")).alias("_desc_tokens"),
+            stems_of_words(words).alias("_desc_tokens"),
         )
     )
     shared = pl.col("_desc_tokens").list.set_intersection(pl.col("_hs_tokens")).list.len()
