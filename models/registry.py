@@ -98,15 +98,25 @@ def load_version(folder: Path) -> ThreatModels:
     if not metadata_path.exists():
         raise FileNotFoundError(f"{metadata_path}: not a model version folder")
     metadata: dict[str, Any] = json.loads(metadata_path.read_text(encoding="utf-8"))
+    missing = [
+        k for k in ("version", "categories", "feature_names", "phrases") if k not in metadata
+    ]
+    if missing:
+        raise ValueError(f"{metadata_path}: missing field(s) {', '.join(missing)}")
     calibration = json.loads((folder / CALIBRATION_FILE).read_text(encoding="utf-8"))
     categories: dict[str, CategoryModel] = {}
     for name in metadata["categories"]:
-        text = (folder / f"{name}.txt").read_text(encoding="utf-8")
         if name not in calibration:
             raise ValueError(f"{folder / CALIBRATION_FILE}: no calibration for {name!r}")
+        model_path = folder / f"{name}.txt"
+        try:
+            booster = lgb.Booster(model_str=model_path.read_text(encoding="utf-8"))
+        except lgb.basic.LightGBMError as error:
+            raise ValueError(f"{model_path}: not a LightGBM text model ({error})") from error
+        if booster.feature_name() != list(metadata["feature_names"]):
+            raise ValueError(f"{model_path}: its features differ from {metadata_path}")
         categories[name] = CategoryModel(
-            booster=lgb.Booster(model_str=text),
-            calibrator=PlattCalibrator.from_dict(calibration[name]),
+            booster=booster, calibrator=PlattCalibrator.from_dict(calibration[name])
         )
     return ThreatModels(
         feature_names=tuple(metadata["feature_names"]),

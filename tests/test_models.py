@@ -238,3 +238,14 @@ def test_the_earlier_slice_keeps_a_finding_of_a_category_with_only_two() -> None
     train, valid = time_split(labelled, 0.25)
     assert (train["label_cbrn"].sum(), valid["label_cbrn"].sum()) == (1, 1)
     assert (train["label_salw"].sum(), valid["label_salw"].sum()) == (3, 2)
+
+
+def test_a_damaged_model_file_is_named(tmp_path: Path) -> None:
+    models, metadata = _trained()
+    folder = tmp_path / "v1"
+    folder.mkdir()
+    for name, text in version_files(replace(models, version="v1"), metadata).items():
+        (folder / name).write_text(text, encoding="utf-8")
+    (folder / "salw.txt").write_text("not a model", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"salw\.txt: not a LightGBM text model"):
+        load_version(folder)
