@@ -117,6 +117,31 @@ class Settings(BaseSettings):
         """The folder of one data zone (not created here)."""
         return self.home / name
 
+    @property
+    def airflow_home(self) -> Path:
+        """AIRFLOW_HOME used when cargo-risk itself starts Airflow (demo, tests)."""
+        return self.home / "airflow"
+
+
+def airflow_environment(settings: Settings, dags_folder: Path) -> dict[str, str]:
+    """The environment for an Airflow process that runs this project's DAGs on `settings`.
+
+    It inherits the caller's environment (PATH and friends) and pins what the DAGs need: the
+    data home, a private SQLite AIRFLOW_HOME, the DAG folder, and a small worker pool for a
+    2-core machine.
+    """
+    env = dict(os.environ)
+    env.update(
+        CARGO_RISK_HOME=str(settings.home.resolve()),
+        AIRFLOW_HOME=str(settings.airflow_home.resolve()),
+        AIRFLOW__CORE__DAGS_FOLDER=str(dags_folder.resolve()),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__PARALLELISM=env.get("AIRFLOW__CORE__PARALLELISM", "2"),
+        PYTHONPATH=str(dags_folder.resolve().parent),
+    )
+    env.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "cargo-risk-local-" + "0" * 64)
+    return env
+
 
 def load_settings(
     config_file: Path | None = None, environ: dict[str, str] | None = None, **overrides: Any

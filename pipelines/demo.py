@@ -1,0 +1,118 @@
+"""The demo: a quarter of synthetic trade, a trained model, and one night run by Airflow.
+
+Every step is a stage a user could run by hand; the demo only strings them together:
+simulate -> load the shipped watch lists -> ingest and validate the history -> import its
+outcomes -> featurize the history -> train -> the nightly DAG for the last day, through Airflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from pipelines import nightly
+from pipelines.airflow_run import migrate, run_dag_once
+from pipelines.ingest import ingest_files
+from pipelines.outcomes import import_outcome_files
+from pipelines.settings import Settings
+from pipelines.simulate.stage import simulate_world
+from pipelines.staging import stage_declarations
+from pipelines.train import train_models
+from pipelines.watchlists.shipped import load_shipped
+
+DEMO_START = date(2026, 1, 1)
+
+
+@dataclass
+class DemoResult:
+    """Where the demo left its outputs."""
+
+    night: date
+    model_folder: Path
+    airflow_log: Path
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    days: int = 90,
+    per_day: int = 2000,
+    threat_rate: float = 0.002,
+    step: Callable[[str], None] = lambda _: None,
+) -> DemoResult:
+    """Run the whole demo on `settings.home`; `step` is told each step as it starts."""
+    from datetime import UTC, datetime
+
+    step(f"simulating {days} days of trade, about {per_day} items a day")
+    world = simulate_world(settings, DEMO_START, days, per_day, threat_rate)
+    night = DEMO_START + timedelta(days=days - 1)
+    step("loading the shipped watch lists (UN, OFAC, a national sample)")
+    load_shipped(settings)
+    history = [p for p in world.declaration_files if night.isoformat() not in p.name]
+    step(f"ingesting and validating {len(history)} days of history")
+    ingested = ingest_files(history, settings)
+    for day_text in sorted(ingested.dates):
+        if date.fromisoformat(day_text) < night:
+            stage_declarations(settings, date.fromisoformat(day_text), check_volume=False)
+    step("importing the inspection outcomes of the history")
+    import_outcome_files(
+        [p for p in world.outcome_files if night.isoformat() not in p.name], settings
+    )
+    step("computing point-in-time features for the history")
+    for offset in range(days - 1):
+        day = DEMO_START + timedelta(days=offset)
+        if (settings.zone("staging") / "declarations" / f"date={day}").exists():
+            nightly.featurize(settings, day)
+    step("training the CBRN and SALW models")
+    model_folder = train_models(settings, night - timedelta(days=1), datetime.now(UTC))
+    step(f"running the nightly DAG for {night} through Airflow (airflow dags test)")
+    migrate(settings)
+    log = settings.zone("reports") / "runs" / f"date={night}" / "airflow.log"
+    run_dag_once(settings, "cargo_risk_nightly", night, log)
+    lists = settings.zone("lists") / f"date={night}"
+    return DemoResult(
+        night=night,
+        model_folder=model_folder,
+        airflow_log=log,
+        outputs={
+            "ranked lists (Parquet)": lists / "ranked_list.parquet",
+            "ranked lists (CSV)": lists / "ranked_list.csv",
+            "printable lists (HTML, one per port)": lists / "html",
+            "quarantine (rejected rows with reasons)": settings.zone("quarantine") / "declarations",
+            "run report": settings.zone("reports") / "runs" / f"date={night}" / "report.md",
+            "Airflow log of the run": log,
+            "model version": model_folder,
+            "simulation report": settings.zone("reports") / "simulation",
+            "ground truth (never read by the pipeline)": settings.zone("truth"),
+        },
+    )
+
+
+def top_of_busiest_port(settings: Settings, night: date, rows: int = 10) -> pl.DataFrame:
+    """The first rows of the list of the port with the most items that night."""
+    ranked = pl.read_parquet(settings.zone("lists") / f"date={night}" / "ranked_list.parquet")
+    port = (
+        ranked.group_by("port_of_discharge")
+        .len()
+        .sort("len", "port_of_discharge", descending=[True, False])
+    )["port_of_discharge"][0]
+    return (
+        ranked.filter(pl.col("port_of_discharge") == port)
+        .sort("rank")
+        .head(rows)
+        .select(
+            "port_of_discharge",
+            "rank",
+            "declaration_id",
+            "item_no",
+            "risk_score",
+            "lane",
+            "selection_reason",
+            "reasons",
+        )
+    )
