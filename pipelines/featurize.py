@@ -120,14 +120,14 @@ def day_rollup(
         log.warning("history gap: no declarations partition for %s, counted as empty", day)
         filed = DECLARATIONS.empty_frame()
     outcomes = _read_outcomes(outcomes_path(settings, day))
-    credited = attribute_outcomes(
-        outcomes, _attribution_items(settings, day, outcomes, lookback_days)
-    )
-    if credited.height < outcomes.height:
+    candidates = _attribution_items(settings, day, outcomes, lookback_days)
+    credited = attribute_outcomes(outcomes, candidates)
+    unknown = outcomes.join(credited.select("declaration_id"), on="declaration_id", how="anti")
+    if unknown.height:
         log.info(
-            "%s: %d inspection(s) of items not found in the last %d days of filings",
+            "%s: %d inspection(s) of declarations not filed in the %d days before, not counted",
             day,
-            outcomes.height - credited.height,
+            unknown.height,
             lookback_days,
         )
     return rollup_day(filed, credited, day, refs.currency_rates)

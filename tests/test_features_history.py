@@ -258,3 +258,24 @@ def test_a_day_without_staged_declarations_is_an_error(tmp_path: Path) -> None:
     settings = load_settings(environ={}, home=tmp_path)
     with pytest.raises(FileNotFoundError, match="no staged declarations for 2026-02-01"):
         featurize_day(settings, FIRST, refs=refs())
+
+
+def test_inspections_older_than_the_lookback_are_not_credited(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.test_features_data import declarations, outcomes
+
+    first = date(2026, 3, 1)
+    filed = {first + timedelta(days=k): declarations(first + timedelta(days=k), {}) for k in (0, 6)}
+    inspected = first + timedelta(days=4)
+    checked = {inspected: outcomes(inspected, {"result": "finding", "finding_category": "salw"})}
+    night = first + timedelta(days=6)
+    counts = {}
+    for lookback in (2, 60):
+        home = tmp_path / str(lookback)
+        settings = stage(home, filed, checked)
+        with caplog.at_level("INFO"):
+            featurize_day(settings, night, refs=refs(), lookback_days=lookback)
+        counts[lookback] = snapshot_table(settings, night, "global")["n_findings"].item()
+    assert counts == {2: 0, 60: 1}
+    assert "not filed in the 2 days before, not counted" in caplog.text
