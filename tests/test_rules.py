@@ -269,6 +269,39 @@ def test_starter_rules_load_and_fire_on_their_indicators() -> None:
     assert forced == {"SALW-001@1", "CBRN-002@1", "CBRN-005@1"}
 
 
+def test_starter_rules_on_steel_samples_dual_use_and_radiation_apparatus() -> None:
+    frame = pl.DataFrame(
+        {
+            "declaration_id": ["S1", "S2", "S3", "S4", "S5"],
+            "item_no": [1, 1, 1, 1, 1],
+            "hs_code": ["73269073", "722490", "902229", "852290", "902229"],
+            "goods_description": [
+                "Steel samples, no commercial value",
+                "vacuum pump parts",
+                "calibration equipment",
+                "parts and accessories, pick-up cartridges",
+                "gamma irradiator with source",
+            ],
+            "country_of_origin": ["PK", "TW", "TR", "JP", "CA"],
+            "country_of_dispatch": ["AE", "TR", "TR", "JP", "CA"],
+            "transshipment_ports": [None, None, ["DEFRA"], None, None],
+            "gross_mass_kg": [414.0, 250.0, 785.0, 2.0, 900.0],
+            "packages": [10, 5, 2, 1, 1],
+            "un_number": [None, None, None, None, "2916"],
+            "consignee_n_items": [5, 0, 0, 300, 40],
+        },
+        schema_overrides={"transshipment_ports": pl.List(pl.String())},
+    )
+    hits = evaluate_rules(load_starter_rules(), frame, DAY)
+    fired = {d: sorted(g["rule_id"]) for (d,), g in hits.group_by("declaration_id")}
+    assert fired == {
+        "S1": ["SALW-003@1"],  # steel samples at 41 kg a package
+        "S2": ["CBRN-004@1", "SALW-003@1"],  # alloy steel dispatched from a third country
+        "S3": ["CBRN-006@1"],  # radiation apparatus without a class 7 UN number
+        # S4: "cartridges" of a record player are no ammunition; S5 declares its source.
+    }
+
+
 def test_rules_do_not_apply_to_an_empty_frame() -> None:
     hits = evaluate_rules(load_starter_rules(), _frame().head(0), DAY)
     assert hits.height == 0
