@@ -59,8 +59,10 @@ class TrainingParams:
     the trees ranked better from the rows as inspected, and calibration alone fixed the rate
     (docs/decisions/0007-training-labels.md)."""
     max_weight: float | None = 10.0
-    """Cap on a row's weight in training and calibration: a random-sample finding weighing ~100
-    rows made trees chase single rows (measured in docs/decisions/0007-training-labels.md)."""
+    """Cap on a row's weight in calibration (and in the trees with `weight_trees`): a random
+    finding weighing ~100 rows made trees chase single rows (docs/decisions/0007)."""
+    min_findings: int = 10
+    """Fewer findings of a category than this (both slices) train, but with a warning."""
 
     def lightgbm(self) -> dict[str, Any]:
         """Parameters for `lgb.train`. No is_unbalance / scale_pos_weight: they would bend the
@@ -327,7 +329,15 @@ def train_threat_models(
     for category in categories:
         models[category], metrics[category] = train_category(train, valid, names, category, params)
     dates = labelled.get_column("filed_at").dt.date()
+    warnings = [
+        f"{category}: only {m['train_positives'] + m['valid_positives']} findings "
+        f"({m['train_positives']} train, {m['valid_positives']} validation); "
+        "its ranking rests on very few examples"
+        for category, m in metrics.items()
+        if m["train_positives"] + m["valid_positives"] < params.min_findings
+    ]
     metadata = {
+        "warnings": warnings,
         "params": asdict(params),
         "lightgbm_version": lgb.__version__,
         "training_dates": {"first": str(dates.min()), "last": str(dates.max())},

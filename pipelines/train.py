@@ -153,6 +153,8 @@ def train_models(
         outcomes.height,
     )
     models, metadata = train_threat_models(labelled, feature_names, phrases or {}, params)
+    for warning in metadata["warnings"]:
+        log.warning("%s", warning)
     metadata = {
         **metadata,
         "created_at": created_at.isoformat(),

@@ -249,3 +249,15 @@ def test_a_damaged_model_file_is_named(tmp_path: Path) -> None:
     (folder / "salw.txt").write_text("not a model", encoding="utf-8")
     with pytest.raises(ValueError, match=r"salw\.txt: not a LightGBM text model"):
         load_version(folder)
+
+
+def test_few_findings_train_with_a_warning_in_the_metadata() -> None:
+    _, metadata = _trained()
+    assert metadata["warnings"] == []
+    world = _world()
+    labelled = label_inspected(world.features, world.outcomes)
+    _, scarce = train_threat_models(
+        labelled, FEATURES, PHRASES, TrainingParams(min_findings=100_000)
+    )
+    assert [w.split(":")[0] for w in scarce["warnings"]] == ["cbrn", "salw"]
+    assert "findings" in scarce["warnings"][0]
