@@ -8,6 +8,7 @@ fired. Pure: rules come from paths or YAML text passed in; nothing here reads th
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -478,7 +479,9 @@ def _check_node(rule: Rule, node: Node, fields: Mapping[str, pl.DataType]) -> No
         return
     where = f"{rule.file}:{node.line}: rule {rule.rule_id}: field {node.field!r}"
     if node.field not in fields:
-        raise RuleError(f"{where} is not a column of the frame (known: {sorted(fields)})")
+        close = difflib.get_close_matches(node.field, list(fields), n=3)
+        hint = f"did you mean {', '.join(map(repr, close))}?" if close else "no similar name"
+        raise RuleError(f"{where} is not a column of the frame ({hint}; {len(fields)} known)")
     dtype = fields[node.field]
     base = dtype.inner if isinstance(dtype, pl.List) else dtype
     if node.op in _TEXT_OPS and base != pl.String:

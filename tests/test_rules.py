@@ -186,7 +186,9 @@ def test_unknown_field_names_the_file_line_and_field() -> None:
     )
     rules = parse_rules(text, "rules/salw.yaml")
     with pytest.raises(
-        RuleError, match=r"rules/salw\.yaml:14: rule TEST-001@1: field 'hs_cod' is not"
+        RuleError,
+        match=r"rules/salw\.yaml:14: rule TEST-001@1: field 'hs_cod' is not a column of the "
+        r"frame \(did you mean 'hs_code'\?",
     ):
         check_rules(rules, _frame().schema)
 
