@@ -14,13 +14,24 @@ from contracts.outcomes import OUTCOMES
 from pipelines.simulate.goods import FAMILIES
 from pipelines.simulate.world import World
 
-SENSITIVE_HS = r"^(93|36|2844|2845|2812|3002)"
+SENSITIVE_HS = r"^(93|2844|2845|2812|2930|2931|8401)"
 RISKY_COUNTRIES = ("IR", "KP", "SY", "RU", "BY", "AF", "LY", "YE", "SD", "MM", "VE", "PK")
-GENERIC_WORDS = r"(?i)\b(samples?|spare parts|general cargo|hardware|equipment|parts)\b"
+GENERIC_WORDS = (
+    r"(?i)\b(samples?|spare parts|general cargo|hardware|fasteners|no commercial value|"
+    r"used .*equipment)\b"
+)
+# How much each rule counts when a port's capacity is shared out (sensitive goods first).
+RULE_WEIGHTS = {
+    "sensitive_hs": 3,
+    "generic_words": 2,
+    "risky_country": 2,
+    "dense_parcel": 1,
+    "very_low_value": 1,
+}
 
 
 def legacy_rule_hits(rows: pl.DataFrame, world: World) -> pl.DataFrame:
-    """Rule hits per declaration (sensitive HS, risky country, generic words, very low value)."""
+    """Weighted rule hits per declaration (`hits`) and one flag per rule in RULE_WEIGHTS."""
     medians = {f"{c:02d}": family.usd_per_kg for family in FAMILIES for c in family.chapters}
     rates = pl.DataFrame(
         {"currency": list(world.rates), "_rate": list(world.rates.values())},
@@ -44,11 +55,17 @@ def legacy_rule_hits(rows: pl.DataFrame, world: World) -> pl.DataFrame:
             .alias("risky_country"),
             pl.col("goods_description").str.contains(GENERIC_WORDS).any().alias("generic_words"),
             (usd_per_kg < median * 0.05).any().alias("very_low_value"),
+            (
+                pl.col("mode").is_in(["air", "courier", "post"])
+                & (pl.col("gross_mass_kg") / pl.col("packages") > 40)
+            )
+            .any()
+            .alias("dense_parcel"),
         )
         .with_columns(
-            pl.sum_horizontal("sensitive_hs", "risky_country", "generic_words", "very_low_value")
-            .cast(pl.Int64)
-            .alias("hits")
+            pl.sum_horizontal(
+                pl.col(rule).cast(pl.Int64) * weight for rule, weight in RULE_WEIGHTS.items()
+            ).alias("hits")
         )
         .sort("declaration_id")
     )

@@ -74,15 +74,15 @@ def finding_notes(world: World) -> dict[str, str]:
     return {s.name: s.finding_note for s in world.scenarios}
 
 
-def simulate_world(
+def simulate_world(  # noqa: PLR0917 (the agreed stage signature)
     settings: Settings,
     start: date,
     days: int,
     declarations_per_day: int,
-    *,
     threat_rate: float = 1 / 5000,
     scenarios: tuple[str, ...] | None = None,
     seed: int | None = None,
+    *,
     params: WorldParameters | None = None,
     on_day: Callable[[date], None] | None = None,
 ) -> SimulationResult:
