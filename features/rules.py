@@ -245,11 +245,14 @@ def starter_rules_dir() -> Path:
     return Path(str(resources.files("features") / "rules_starter"))
 
 
-def load_rules(paths: Iterable[Path]) -> list[Rule]:
+def load_rules(
+    paths: Iterable[Path], schema: Mapping[str, pl.DataType] | None = None
+) -> list[Rule]:
     """Load rule files and folders (every `*.yaml`/`*.yml` inside, sorted) into validated rules.
 
     Raises RuleError naming file, line and field for bad YAML, unknown keys, bad values, a repeated
-    `ID@version` or two versions of one id whose validity windows overlap.
+    `ID@version` or two versions of one id whose validity windows overlap; with `schema`, also for
+    a field the frame will not have (`check_rules`).
     """
     files: list[Path] = []
     for path in paths:
@@ -265,12 +268,14 @@ def load_rules(paths: Iterable[Path]) -> list[Rule]:
             raise RuleError(f"{file}: cannot read rule file: {exc}") from exc
         rules.extend(parse_rules(text, str(file)))
     _check_unique(rules)
+    if schema is not None:
+        check_rules(rules, schema)
     return sorted(rules, key=lambda r: (r.id, r.version))
 
 
-def load_starter_rules() -> list[Rule]:
-    """The shipped starter set."""
-    return load_rules([starter_rules_dir()])
+def load_starter_rules(schema: Mapping[str, pl.DataType] | None = None) -> list[Rule]:
+    """The shipped starter set (checked against `schema` when given)."""
+    return load_rules([starter_rules_dir()], schema)
 
 
 def parse_rules(text: str, file: str = "<text>") -> list[Rule]:
