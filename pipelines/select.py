@@ -214,7 +214,8 @@ def _attach_hits(
         .otherwise(pl.format("watch list {} entry {}", "list_name", "entry_id"))
     )
     watch = (
-        watchlist_hits.sort([*KEY, "list_name", "entry_id"])
+        # Sorted on every column, so two hits of one entry (shipper and consignee) keep one order.
+        watchlist_hits.sort([*KEY, "list_name", "entry_id", "reason"], nulls_last=True)
         .group_by(KEY, maintain_order=True)
         .agg(
             pl.col("entry_id").unique(maintain_order=True).alias("watchlist_hits"),

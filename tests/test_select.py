@@ -220,6 +220,34 @@ def test_rule_weight_lifts_an_item_into_red_with_reason_rule() -> None:
     assert unweighted.filter(pl.col("declaration_id") == "NLRTM-001")["lane"].item() == "green"
 
 
+def test_hits_in_any_order_give_the_same_list() -> None:
+    watch = pl.DataFrame(
+        {
+            "declaration_id": ["NLRTM-005"] * 3,
+            "item_no": [1, 1, 1],
+            "entry_id": ["QDe.115", "QDe.115", "12345"],
+            "list_name": ["un", "un", "ofac"],
+            "reason": ["shipper matches UN QDe.115", "consignee matches UN QDe.115", "ofac hit"],
+        },
+        schema=WATCHLIST_HITS_SCHEMA,
+    )
+    rules = _rule_hits([("NLRTM-005", "SALW-003@1", 0.2, False), ("NLRTM-005", "X-1@1", 0.1, True)])
+    first = _select(_scores(), rules, watch).ranked
+    for seed in range(5):
+        shuffled = _select(
+            _scores().sample(fraction=1, shuffle=True, seed=seed),
+            rules.sample(fraction=1, shuffle=True, seed=seed),
+            watch.sample(fraction=1, shuffle=True, seed=seed),
+        ).ranked
+        assert shuffled.equals(first)
+    row = first.filter(pl.col("declaration_id") == "NLRTM-005").row(0, named=True)
+    assert row["watchlist_hits"] == ["12345", "QDe.115"]
+    assert row["reasons"].startswith(
+        "watch list: ofac hit; watch list: consignee matches UN QDe.115; "
+        "watch list: shipper matches UN QDe.115; rule SALW-003@1"
+    )
+
+
 def test_a_repeated_rule_hit_counts_once() -> None:
     once = _rule_hits([("NLRTM-001", "SALW-003@1", 0.5, False)])
     twice = pl.concat([once, once])
