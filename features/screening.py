@@ -122,7 +122,7 @@ class WatchlistIndex:
             folds = tuple(fold_token(t) for t in tokens)
             weights = tuple(self.weight(f) for f in folds)
             cached = _make_name(tokens, folds, weights)
-            if len(self._cache) < 1_000_000:
+            if len(self._cache) < 200_000:
                 self._cache[name] = cached
         return cached
 
@@ -195,7 +195,7 @@ def allowed_edits(length: int) -> int:
     return 2 if length <= 11 else 3
 
 
-@lru_cache(maxsize=1 << 20)
+@lru_cache(maxsize=1 << 18)
 def token_similarity(a: str, a_fold: str, b: str, b_fold: str) -> float:
     """1 - edits/length (transpositions count once) of the closer of spelling and fold; 0 when
     the edits exceed what the length tolerates, and for tokens with digits unless equal."""
