@@ -92,17 +92,30 @@ def _read_declarations(path: Path) -> pl.DataFrame:
 
 
 def _read_outcomes(path: Path) -> pl.DataFrame:
+    """Staged inspections in contract types (plus the filing's columns when staging added them)."""
     if not path.exists():
         return OUTCOMES.empty_frame()
     frame = pl.read_parquet(path)
     missing = [c for c in OUTCOMES.required if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing outcome column(s) {', '.join(missing)}")
-    return frame.select(
-        [
-            (pl.col(c) if c in frame.columns else pl.lit(None)).cast(t).alias(c)
-            for c, t in OUTCOMES.polars_schema.items()
+    columns = [
+        (pl.col(c) if c in frame.columns else pl.lit(None)).cast(t).alias(c)
+        for c, t in OUTCOMES.polars_schema.items()
+    ]
+    if _already_credited(frame):
+        columns += [
+            pl.col(c).cast(DECLARATIONS.polars_schema[c])
+            for c in ATTRIBUTION_COLUMNS
+            if c not in OUTCOMES.polars_schema
         ]
+    return frame.select(columns)
+
+
+def _already_credited(outcomes: pl.DataFrame) -> bool:
+    """Staging may store each inspected item with its filing's columns: no lookup needed then."""
+    return set(ATTRIBUTION_COLUMNS) <= set(outcomes.columns) and (
+        outcomes.get_column("item_no").null_count() == 0
     )
 
 
@@ -112,6 +125,8 @@ def day_rollup(
     """What `day` adds to history: its filed items and its inspections, credited to items.
 
     A missing declarations partition is a gap: it counts as a day with no filings (logged).
+    Staged outcomes that already carry the filing's `ATTRIBUTION_COLUMNS` (one row per inspected
+    item) are credited as they are; others are looked up in the last `lookback_days` of filings.
     """
     filed_path = declarations_path(settings, day)
     if filed_path.exists():
@@ -120,6 +135,9 @@ def day_rollup(
         log.warning("history gap: no declarations partition for %s, counted as empty", day)
         filed = DECLARATIONS.empty_frame()
     outcomes = _read_outcomes(outcomes_path(settings, day))
+    if _already_credited(outcomes):
+        credited = outcomes.select(*ATTRIBUTION_COLUMNS, "result", "finding_category")
+        return rollup_day(filed, credited, day, refs.currency_rates)
     candidates = _attribution_items(settings, day, outcomes, lookback_days)
     credited = attribute_outcomes(outcomes, candidates)
     unknown = outcomes.join(credited.select("declaration_id"), on="declaration_id", how="anti")

@@ -279,3 +279,20 @@ def test_inspections_older_than_the_lookback_are_not_credited(
         counts[lookback] = snapshot_table(settings, night, "global")["n_findings"].item()
     assert counts == {2: 0, 60: 1}
     assert "not filed in the 2 days before, not counted" in caplog.text
+
+
+def test_outcomes_staged_with_their_filing_need_no_lookup(tmp_path: Path) -> None:
+    from tests.test_features_data import declarations, outcomes
+
+    first = date(2026, 3, 1)
+    old = declarations(first, {"shipper_id": "OLD"})
+    night = first + timedelta(days=6)
+    inspected = first + timedelta(days=4)
+    enriched = outcomes(
+        inspected, {"item_no": 1, "result": "finding", "finding_category": "cbrn"}
+    ).join(old.drop("item_no"), on="declaration_id")
+    # With a lookback of 0 days the filing of day 1 cannot be found: only the outcome can tell.
+    settings = stage(tmp_path, {first: old, night: declarations(night, {})}, {inspected: enriched})
+    featurize_day(settings, night, refs=refs(), lookback_days=0)
+    shipper = snapshot_table(settings, night, "shipper").filter(pl.col("shipper_id") == "OLD")
+    assert shipper.select("n_inspected", "n_findings", "n_findings_cbrn").row(0) == (1, 1, 1)
