@@ -16,6 +16,8 @@ from pipelines.simulate.goods import (
     KG_PER_PACKAGE,
     MODES,
     PACKAGES_MEDIAN,
+    VAGUE_DESCRIPTIONS,
+    VAGUE_SHARE,
     family_of_chapter,
     sample_value_per_kg,
 )
@@ -226,10 +228,17 @@ def items_for_chapters(
     families = family_of_chapter(chapters)
     packages, mass, value = draw_quantities(families, modes, rng)
     n = chapters.size
+    description = catalogue.descriptions[index, variant]
+    vague = rng.random(n) < VAGUE_SHARE
+    for family_index, family in enumerate(FAMILIES):
+        phrases = VAGUE_DESCRIPTIONS.get(family.name)
+        hit = np.flatnonzero(vague & (families == family_index))
+        if phrases and hit.size:
+            description[hit] = rng.choice(np.array(phrases, dtype=object), size=hit.size)
     return ItemDraft(
         declaration=declaration.astype(np.int64),
         hs_code=catalogue.hs6[index],
-        description=catalogue.descriptions[index, variant],
+        description=description,
         packages=packages,
         gross_mass_kg=mass,
         usd_value=value,

@@ -64,6 +64,28 @@ FAMILIES: tuple[Family, ...] = (
     Family("art and antiques", (97,), 0.1, 500.0, 1.0, 0.5, (3, 4, 1, 2)),
 )
 
+# Vague descriptions honest traders use too, so a vague description is a weak signal, not a label.
+VAGUE_DESCRIPTIONS: dict[str, tuple[str, ...]] = {
+    "machinery and electrical": (
+        "MACHINE PARTS", "spare parts for industrial machinery", "SPARE PARTS",
+        "electronic components", "industrial control equipment", "frequency inverter",
+    ),
+    "base metals": (
+        "HARDWARE", "FASTENERS", "STEEL SAMPLES", "bolts and nuts, assorted",
+        "metal hardware parts", "alloy steel bar", "precision machined steel components",
+    ),
+    "chemicals": (
+        "chemical intermediate", "industrial solvent", "textile auxiliary agent", "SAMPLES",
+    ),
+    "instruments and clocks": (
+        "MEDICAL EQUIPMENT", "used hospital equipment", "calibration equipment",
+        "level gauge for process industry",
+    ),
+    "plastics and rubber": ("SAMPLES", "plastic parts"),
+    "miscellaneous manufactures": ("GENERAL CARGO", "samples, no commercial value"),
+}  # fmt: skip
+VAGUE_SHARE = 0.04
+
 # Typical kilograms per package and packages per item by mode: a pallet by sea, a box by air.
 KG_PER_PACKAGE = {"sea": 220.0, "air": 22.0, "post": 0.9, "courier": 3.5}
 PACKAGES_MEDIAN = {"sea": 30.0, "air": 4.0, "post": 1.0, "courier": 1.3}
