@@ -3,7 +3,8 @@
 
 Turns one day's cargo declarations into ranked risk lists per port of discharge.
 
-ingest (landing -> raw) -> validate (Great Expectations; quarantine) -> featurize (point-in-time
+ingest (landing -> raw) -> validate (Great Expectations; quarantine; outcomes, including those the
+inspector app exported) -> featurize (point-in-time
 history) -> score (CBRN and SALW models, rules, watch lists) -> select (capacity, random quota,
 lanes) -> publish (Parquet, CSV, HTML; the `cargo-risk://lists` asset).
 
@@ -42,13 +43,23 @@ def cargo_risk_nightly() -> None:
         return resolve_partition_date(requested, context.get("logical_date")).isoformat()
 
     @task
+    def export_app_outcomes() -> str | None:
+        # The inspector app is a face like this DAG; its export is the one path its outcomes
+        # take into landing/outcomes, which the validate task imports.
+        from inspector.export import export_outcomes
+        from pipelines import nightly
+
+        written = export_outcomes(nightly.settings())
+        return str(written) if written else None
+
+    @task
     def ingest(day: str) -> dict[str, Any]:
         from pipelines import nightly
 
         return nightly.ingest(nightly.settings(), day)
 
     @task
-    def validate(day: str, ingested: dict[str, Any]) -> dict[str, Any]:
+    def validate(day: str, ingested: dict[str, Any], exported: str | None) -> dict[str, Any]:
         from pipelines import nightly
 
         return nightly.validate(nightly.settings(), day)
@@ -79,7 +90,7 @@ def cargo_risk_nightly() -> None:
 
     day = resolve_date()
     ingested = ingest(day)
-    validated = validate(day, ingested)
+    validated = validate(day, ingested, export_app_outcomes())
     featurized = featurize(day, validated)
     scored = score(day, featurized)
     selected = select(day, scored)

@@ -71,7 +71,8 @@ def ingest(settings: Settings, day: date) -> dict[str, Any]:
 def validate(settings: Settings, day: date) -> dict[str, Any]:
     """Validate the raw partition of `day` into staging and quarantine, both replaced whole.
 
-    New outcome files in landing are imported after it, so they can name today's declarations.
+    New outcome files in landing are imported after it, so they can name today's declarations
+    (the DAG's `export_app_outcomes` task has put the inspector app's new outcomes there).
     """
     from pipelines.outcomes import import_landing_outcomes
     from pipelines.staging import stage_declarations

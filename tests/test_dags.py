@@ -22,6 +22,7 @@ dags = {{
         "tags": sorted(dag.tags),
         "retries": [t.retries for t in dag.tasks],
         "tasks": [t.task_id for t in dag.tasks],
+        "upstream": {{t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks}},
         "catchup": dag.catchup,
         "doc": bool(dag.doc_md),
     }}
@@ -62,13 +63,14 @@ def test_every_dag_has_tags_docs_and_retries(dagbag: dict[str, object]) -> None:
 
 
 def test_nightly_runs_the_stages_in_order(dagbag: dict[str, object]) -> None:
-    tasks = dagbag["dags"]["cargo_risk_nightly"]["tasks"]  # type: ignore[index]
-    assert tasks == [
-        "resolve_date",
-        "ingest",
-        "validate",
-        "featurize",
-        "score",
-        "select",
-        "publish",
-    ]
+    upstream = dagbag["dags"]["cargo_risk_nightly"]["upstream"]  # type: ignore[index]
+    assert upstream == {
+        "resolve_date": [],
+        "export_app_outcomes": [],
+        "ingest": ["resolve_date"],
+        "validate": ["export_app_outcomes", "ingest", "resolve_date"],
+        "featurize": ["resolve_date", "validate"],
+        "score": ["featurize", "resolve_date"],
+        "select": ["resolve_date", "score"],
+        "publish": ["resolve_date", "select"],
+    }
