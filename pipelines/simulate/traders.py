@@ -183,7 +183,8 @@ def build_traders(
             extra = _family_chapters(rng, np.where(same, family, other))
             keep = rng.random(n) < 0.55
             lines[:, line] = np.where(keep, extra, lines[:, 0])
-        size = rng.pareto(1.1, n) + 1.0
+        # Heavy tail, capped: the biggest trader files about 1-2 % of the traffic, not a tenth.
+        size = np.minimum(rng.pareto(1.1, n) + 1.0, 300.0)
         # Most traders exist before the world starts; the rest appear over the horizon.
         born_later = rng.random(n) < 0.25
         first_day = np.where(
