@@ -7,6 +7,7 @@ the checks read are converted. `great_expectations` is imported on use: it costs
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -33,9 +34,10 @@ GE_EXPECTATIONS = {
 """Check kind -> the GE 1.x expectation class that checks it."""
 
 
-def _expectation(check: Check) -> Any:
+def _expectation(check: Check, position: int) -> Any:
     import great_expectations.expectations as gxe
 
+    # GE does not return results in suite order: `meta` ties each result to its check.
     kwargs: dict[str, Any] = {"column": check.column, **check.kwargs}
     if check.kind == "true":
         kwargs["value_set"] = [True]
@@ -46,6 +48,9 @@ def _expectation(check: Check) -> Any:
             "or_equal": True,
             "ignore_row_if": "either_value_is_missing",
         }
+    if check.kind == "regex":
+        kwargs["regex"] = _without_groups(kwargs["regex"])
+    kwargs["meta"] = {"check": position}
     # GE does not re-export its expectation classes for type checkers, hence getattr.
     return getattr(gxe, GE_EXPECTATIONS[check.kind])(**kwargs)
 
@@ -86,8 +91,8 @@ def run_suite(frame: pl.DataFrame, suite: Suite) -> pl.DataFrame:
         .add_batch_definition_whole_dataframe(name)
     )
     gx_suite = context.suites.add(gx.ExpectationSuite(name=name))
-    for check in suite.checks:
-        gx_suite.add_expectation(_expectation(check))
+    for position, check in enumerate(suite.checks):
+        gx_suite.add_expectation(_expectation(check, position))
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=name, data=batch, suite=gx_suite)
     )
@@ -98,22 +103,46 @@ def run_suite(frame: pl.DataFrame, suite: Suite) -> pl.DataFrame:
     return _failures(suite, result.results)
 
 
+def _exception_message(info: Any) -> str | None:
+    """The message of an exception GE caught while checking, else None.
+
+    GE reports it either flat or per metric (a dict of such dicts), depending on where it arose.
+    """
+    if not isinstance(info, dict):
+        return None
+    if info.get("raised_exception"):
+        return str(info.get("exception_message"))
+    for value in info.values():
+        found = _exception_message(value)
+        if found is not None:
+            return found
+    return None
+
+
+def _without_groups(pattern: str) -> str:
+    """The pattern with capture groups made non-capturing (pandas warns about groups)."""
+    return re.sub(r"(?<!\\)\((?!\?)", "(?:", pattern)
+
+
 def _failures(suite: Suite, results: list[Any]) -> pl.DataFrame:
     if len(results) != len(suite.checks):
         raise RuntimeError(
             f"{suite.name}: GE returned {len(results)} results for {len(suite.checks)} checks"
         )
     parts: list[pl.DataFrame] = []
-    for check, outcome in zip(suite.checks, results, strict=True):
-        raised = (outcome.exception_info or {}).get("raised_exception")
-        if raised:
-            message = outcome.exception_info.get("exception_message")
+    for outcome in results:
+        check = suite.checks[int(outcome.expectation_config.meta["check"])]
+        problem = _exception_message(outcome.exception_info)
+        if problem is not None:
             raise RuntimeError(
-                f"{suite.name}: check {check.field}/{check.rule} failed to run: {message}"
+                f"{suite.name}: check {check.field}/{check.rule} did not run: {problem}"
             )
         if outcome.success:
             continue
         rows = [int(item[ROW]) for item in outcome.result.get("unexpected_index_list") or []]
+        if not rows:
+            # A failed check that names no row would silently let bad rows through.
+            raise RuntimeError(f"{suite.name}: check {check.field}/{check.rule} failed on no row")
         parts.append(
             pl.DataFrame({ROW: rows}, schema={ROW: pl.Int64()}).with_columns(
                 pl.lit(check.field).alias("field"),

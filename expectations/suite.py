@@ -104,7 +104,8 @@ def _scalar_checks(column: Column, refs: Mapping[str, Collection[str]]) -> list[
                 {"min_value": column.minimum, "strict_min": column.minimum_exclusive},
             )
         )
-    if column.min_length is not None or column.max_length is not None:
+    # Blank values are read as null, so "at least 1 character" is already the required check.
+    if column.max_length is not None or (column.min_length or 0) > 1:
         low, high = column.min_length, column.max_length
         words = f"{low or 0}-{high} characters" if high else f"at least {low} characters"
         out.append(

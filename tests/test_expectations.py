@@ -1,0 +1,213 @@
+"""Great Expectations suites built from the contracts: one failing example per rule."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from contracts.declarations import CONTAINER_PATTERN, DECLARATIONS
+from contracts.outcomes import OUTCOMES
+from contracts.reading import cast_to_contract, read_raw
+from expectations.declarations import declarations_suite
+from expectations.iso6346 import check_digit, container_number_valid
+from expectations.outcomes import outcomes_suite
+from expectations.runner import ROW, run_suite
+from expectations.suite import contract_suite
+
+GOOD_ROW = Path(__file__).parent / "data" / "declarations" / "mixed.csv"
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+REFS = {
+    "locode": {"CNSHA", "NLRTM", "SGSIN", "LKCMB"},
+    "hs6": {"847130", "841391"},
+    "country": {"CN", "NL"},
+    "currency": {"USD", "EUR"},
+}
+# One breach per (field, rule) of the declarations suite: the raw value that breaks only it.
+DECLARATION_BREACHES = [
+    ("declaration_id", "required", {"declaration_id": ""}),
+    ("declaration_id", "pattern", {"declaration_id": "D 0001"}),
+    ("item_no", "required", {"item_no": ""}),
+    ("item_no", "minimum", {"item_no": "0"}),
+    ("filed_at", "required", {"filed_at": ""}),
+    ("filed_at", "not_future", {"filed_at": "2026-11-30T03:00:01Z", "expected_arrival": ""}),
+    ("mode", "required", {"mode": ""}),
+    ("mode", "allowed", {"mode": "ship"}),
+    ("port_of_loading", "required", {"port_of_loading": ""}),
+    ("port_of_loading", "pattern", {"port_of_loading": "CNSH1"}),
+    ("port_of_loading", "reference:locode", {"port_of_loading": "CNXXX"}),
+    ("port_of_discharge", "required", {"port_of_discharge": ""}),
+    ("port_of_discharge", "pattern", {"port_of_discharge": "NL-RTM"}),
+    ("port_of_discharge", "reference:locode", {"port_of_discharge": "NLAMS"}),
+    ("transshipment_ports", "pattern", {"transshipment_ports": "SGSIN|lkcmb"}),
+    ("transshipment_ports", "reference:locode", {"transshipment_ports": "SGSIN|MYPKG"}),
+    ("expected_arrival", "not_before_filing", {"expected_arrival": "2026-11-26"}),
+    ("country_of_origin", "required", {"country_of_origin": ""}),
+    ("country_of_origin", "pattern", {"country_of_origin": "CHN"}),
+    ("country_of_origin", "reference:country", {"country_of_origin": "DE"}),
+    ("country_of_dispatch", "required", {"country_of_dispatch": ""}),
+    ("country_of_dispatch", "pattern", {"country_of_dispatch": "cn"}),
+    ("country_of_dispatch", "reference:country", {"country_of_dispatch": "XX"}),
+    ("shipper_id", "required", {"shipper_id": ""}),
+    ("shipper_name", "required", {"shipper_name": ""}),
+    ("shipper_country", "required", {"shipper_country": ""}),
+    ("shipper_country", "pattern", {"shipper_country": "C"}),
+    ("shipper_country", "reference:country", {"shipper_country": "ZZ"}),
+    ("consignee_id", "required", {"consignee_id": ""}),
+    ("consignee_name", "required", {"consignee_name": ""}),
+    ("consignee_country", "required", {"consignee_country": ""}),
+    ("consignee_country", "pattern", {"consignee_country": "N1"}),
+    ("consignee_country", "reference:country", {"consignee_country": "FR"}),
+    ("container_ids", "pattern", {"container_ids": "MSCU1234566|MSCX1234566"}),
+    ("container_ids", "iso6346_check_digit", {"container_ids": "TGHU9876541"}),
+    ("hs_code", "required", {"hs_code": ""}),
+    ("hs_code", "pattern", {"hs_code": "8471300"}),
+    ("hs_code", "reference:hs6", {"hs_code": "8471990000"}),
+    ("goods_description", "required", {"goods_description": ""}),
+    ("goods_description", "length", {"goods_description": "x" * 513}),
+    ("packages", "required", {"packages": ""}),
+    ("packages", "minimum", {"packages": "0"}),
+    ("gross_mass_kg", "required", {"gross_mass_kg": ""}),
+    ("gross_mass_kg", "minimum", {"gross_mass_kg": "0"}),
+    ("declared_value", "required", {"declared_value": ""}),
+    ("declared_value", "minimum", {"declared_value": "-0.01"}),
+    ("currency", "required", {"currency": ""}),
+    ("currency", "pattern", {"currency": "usd"}),
+    ("currency", "reference:currency", {"currency": "GBP"}),
+    ("un_number", "pattern", {"un_number": "123"}),
+]
+
+
+def _good_raw() -> pl.DataFrame:
+    return read_raw(GOOD_ROW).head(1)
+
+
+@pytest.fixture(scope="module")
+def declaration_failures() -> pl.DataFrame:
+    """Run the suite once over one good row plus one row per breach."""
+    good = _good_raw()
+    rows = [good] + [
+        good.with_columns(pl.lit(value).alias(name) for name, value in change.items())
+        for _, _, change in DECLARATION_BREACHES
+    ]
+    typed, cast_failures = cast_to_contract(pl.concat(rows), DECLARATIONS)
+    assert cast_failures.height == 0
+    return run_suite(typed, declarations_suite(REFS, NOW))
+
+
+def test_the_good_row_passes_every_check(declaration_failures: pl.DataFrame) -> None:
+    assert 0 not in declaration_failures[ROW].to_list()
+
+
+def test_every_check_of_the_suite_has_a_breach_here() -> None:
+    checks = {(c.field, c.rule) for c in declarations_suite(REFS, NOW).checks}
+    assert checks == {(field, rule) for field, rule, _ in DECLARATION_BREACHES}
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "rule"),
+    [(row, field, rule) for row, (field, rule, _) in enumerate(DECLARATION_BREACHES, start=1)],
+    ids=[f"{field}-{rule}" for field, rule, _ in DECLARATION_BREACHES],
+)
+def test_each_breach_fails_exactly_its_rule(
+    declaration_failures: pl.DataFrame, row: int, field: str, rule: str
+) -> None:
+    failed = declaration_failures.filter(pl.col(ROW) == row)
+    assert failed.select("field", "rule").rows() == [(field, rule)]
+    assert failed["reason"][0]
+
+
+def test_future_tolerance_is_an_argument() -> None:
+    typed, _ = cast_to_contract(
+        _good_raw().with_columns(pl.lit("2026-12-01T00:00:00Z").alias("filed_at")), DECLARATIONS
+    )
+    one_day = run_suite(typed, declarations_suite(REFS, NOW))
+    five_days = run_suite(typed, declarations_suite(REFS, NOW, timedelta(days=5)))
+    assert one_day.select("field", "rule").rows() == [("filed_at", "not_future")]
+    assert five_days.height == 0
+
+
+def test_naive_now_is_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        declarations_suite(REFS, datetime(2026, 11, 29))
+
+
+def test_a_missing_reference_set_is_named() -> None:
+    with pytest.raises(KeyError, match="hs6"):
+        contract_suite(DECLARATIONS, {k: v for k, v in REFS.items() if k != "hs6"})
+
+
+OUTCOME_GOOD = {
+    "declaration_id": "D-0001",
+    "item_no": "1",
+    "inspected_at": "2026-11-30T10:00:00+01:00",
+    "selection_reason": "random",
+    "result": "finding",
+    "finding_category": "salw",
+    "inspector_id": "INS-7",
+    "notes": "",
+}
+OUTCOME_BREACHES = [
+    ("declaration_id", "required", {"declaration_id": ""}),
+    ("declaration_id", "pattern", {"declaration_id": "D#1"}),
+    ("item_no", "minimum", {"item_no": "0"}),
+    ("inspected_at", "required", {"inspected_at": ""}),
+    ("selection_reason", "required", {"selection_reason": ""}),
+    ("selection_reason", "allowed", {"selection_reason": "hunch"}),
+    ("result", "required", {"result": ""}),
+    ("result", "allowed", {"result": "seized"}),
+    ("finding_category", "allowed", {"finding_category": "drugs"}),
+    ("finding_category", "required_when_finding", {"finding_category": ""}),
+    ("inspector_id", "required", {"inspector_id": ""}),
+]
+
+
+def test_outcomes_suite_fails_each_breach_on_its_rule_only() -> None:
+    rows = [OUTCOME_GOOD] + [{**OUTCOME_GOOD, **change} for _, _, change in OUTCOME_BREACHES]
+    # A finding-free inspection needs no category.
+    rows.append({**OUTCOME_GOOD, "result": "no_finding", "finding_category": ""})
+    raw = pl.DataFrame(rows).with_columns(
+        pl.lit("outcomes.csv").alias("_source_file"), pl.int_range(2, len(rows) + 2).alias("_line")
+    )
+    typed, cast_failures = cast_to_contract(raw, OUTCOMES)
+    assert cast_failures.height == 0
+    failures = run_suite(typed, outcomes_suite())
+    checks = {(c.field, c.rule) for c in outcomes_suite().checks}
+    assert checks == {(field, rule) for field, rule, _ in OUTCOME_BREACHES}
+    for row, (field, rule, _) in enumerate(OUTCOME_BREACHES, start=1):
+        assert failures.filter(pl.col(ROW) == row).select("field", "rule").rows() == [(field, rule)]
+    assert set(failures[ROW]) == set(range(1, len(OUTCOME_BREACHES) + 1))
+
+
+def test_outcome_timestamp_must_parse() -> None:
+    raw = pl.DataFrame([{**OUTCOME_GOOD, "inspected_at": "yesterday"}]).with_columns(
+        pl.lit("outcomes.csv").alias("_source_file"), pl.lit(2).alias("_line")
+    )
+    _, cast_failures = cast_to_contract(raw, OUTCOMES)
+    assert cast_failures.select("field", "value").rows() == [("inspected_at", "yesterday")]
+
+
+@pytest.mark.parametrize(
+    ("number", "valid"),
+    [
+        ("CSQU3054383", True),  # the standard's own example
+        ("MSCU1234566", True),
+        ("TGHU9876542", True),
+        ("CSQU3054384", False),
+        ("CSQU305438", False),
+        ("CSQX3054383", False),
+        ("csqu3054383", False),
+    ],
+)
+def test_iso6346_check_digit(number: str, valid: bool) -> None:
+    result = pl.select(container_number_valid(pl.lit(number))).item()
+    assert result is valid
+    if re.fullmatch(CONTAINER_PATTERN, number):
+        assert (check_digit(number) == int(number[10])) is valid
+
+
+def test_iso6346_leaves_null_alone() -> None:
+    assert pl.select(container_number_valid(pl.lit(None, pl.String()))).item() is None
