@@ -100,7 +100,7 @@ def score(settings: Settings, day: date) -> dict[str, Any]:
     from pipelines.watchlists.screen import screen_declarations
 
     scores = pl.read_parquet(score_day(settings, day))
-    rule_hits = pl.read_parquet(evaluate_rules_day(settings, day))
+    rule_hits = pl.read_parquet(evaluate_rules_day(settings, day, settings.rules_dirs or None))
     declarations = pl.read_parquet(staging_path(settings, day))
     watch_hits = screen_declarations(declarations, settings)
     write_parquet(

@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     rule_weight_factor: float = Field(
         default=1.0, ge=0, description="How much a fired rule's weight adds to the ranking score."
     )
+    rules_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Folders or files of expert-rule YAML; empty means the shipped starter set.",
+    )
     landing_uri: str | None = Field(
         default=None,
         description="Remote landing source (s3://..., sftp://..., file://...) read through "
