@@ -42,7 +42,7 @@ def run_demo(
     *,
     days: int = 90,
     per_day: int = 2000,
-    threat_rate: float = 0.002,
+    threat_rate: float = 0.01,
     step: Callable[[str], None] = lambda _: None,
 ) -> DemoResult:
     """Run the whole demo on `settings.home`; `step` is told each step as it starts."""

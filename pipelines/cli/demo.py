@@ -16,10 +16,10 @@ def demo(
     threat_rate: Annotated[
         float,
         typer.Option(
-            help="Planted threats per item. Higher than real life (default 1 in 500) so that a "
+            help="Planted threats per item. Far above real life (default 1 in 100) so that a "
             "quarter of outcomes holds enough findings to train on."
         ),
-    ] = 0.002,
+    ] = 0.01,
 ) -> None:
     """Simulate a quarter of trade, train, run the nightly DAG in Airflow, show the lists."""
     from pipelines.demo import run_demo, top_of_busiest_port
