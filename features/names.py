@@ -2,11 +2,12 @@
 
 Grain: one party or list name in, one normalised token tuple out. The steps, in order:
 transliterate any script to ASCII (anyascii), lower-case, drop periods and apostrophes
-("L.L.C." -> "llc", "Naval'nyy" -> "navalnyy"), turn other punctuation into spaces, drop
-legal-form tokens ("co ltd", "gmbh", "ooo"; the long ones even with one typo: "compnay"), and glue
-Arabic articles to the next word ("al-Qaida", "Al Qaida" and "Alqaida" all become "alqaida").
-Word order is left alone here: the scorer aligns tokens without regard to order, and
-`order_free_key` gives an order-free key for de-duplication.
+("L.L.C." -> "llc", "Naval'nyy" -> "navalnyy"), turn other punctuation into spaces, expand common
+abbreviations ("intl" -> "international"), drop legal-form tokens ("co ltd", "gmbh", "ooo"; the
+long ones even with one typo: "compnay"), and glue Arabic articles to the next word
+("al-Qaida", "Al Qaida" and "Alqaida" all become "alqaida"). Word order is left alone here: the
+scorer aligns tokens without regard to order, and `order_free_key` gives an order-free key for
+de-duplication.
 
 `fold_token` is a coarse phonetic fold used next to the spelling, so that the common romanisation
 variants of one name (Mohammed / Muhammad, Taher / Tahir, Qaeda / Qaida) meet.
@@ -32,7 +33,7 @@ LEGAL_FORMS: frozenset[str] = frozenset(
         # Post-Soviet
         "ooo", "oao", "zao", "pao", "jsc", "ojsc", "cjsc", "pjsc", "tov", "too", "ip", "chp",
         # Asia and Middle East
-        "kk", "bhd", "sdn", "tbk", "wll", "spc", "jv",
+        "kk", "bhd", "sdn", "tbk", "wll", "spc",
     }
 )  # fmt: skip
 """Tokens naming a company's legal form: they say nothing about who the company is."""
@@ -53,8 +54,23 @@ ARTICLES: frozenset[str] = frozenset({"al", "el", "ul", "ur", "ud", "ad"})
 
 _APOSTROPHES = re.compile(r"[.'`´’‘ʼʻ]")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
-LONG_LEGAL_FORMS: tuple[str, ...] = ("company", "limited", "corporation", "incorporated")
-"""Legal-form words long enough to be recognised through one typo ("compnay", "limted")."""
+_JOINT_VENTURE = re.compile(r"\bj\s*/\s*v\b")
+LONG_LEGAL_FORMS: tuple[str, ...] = ("company", "limited", "corporation", "incorporated", "corp")
+"""Legal-form words recognised through one typo in a word of 5+ letters ("compnay", "coorp")."""
+
+ABBREVIATIONS: dict[str, str] = {
+    "intl": "international",
+    "natl": "national",
+    "mfg": "manufacturing",
+    "assoc": "associated",
+    "bros": "brothers",
+    "dept": "department",
+    "mgmt": "management",
+    "trade": "trading",
+    "traders": "trading",
+    "jv": "joint venture",
+}
+"""Abbreviations and word forms written both ways in company names, mapped to one form."""
 
 _FOLDS: tuple[tuple[str, str], ...] = (
     ("dzh", "j"),
@@ -96,7 +112,7 @@ def _strip_phrases(tokens: list[str]) -> list[str]:
 def _is_legal_form(token: str) -> bool:
     if token in LEGAL_FORMS:
         return True
-    return len(token) >= 6 and any(
+    return len(token) >= 5 and any(
         OSA.distance(token, form, score_cutoff=1) <= 1 for form in LONG_LEGAL_FORMS
     )
 
@@ -119,7 +135,8 @@ def _glue_articles(tokens: list[str]) -> list[str]:
 def name_tokens(name: str) -> tuple[str, ...]:
     """The normalised tokens of a name, in their original order (empty for a blank name)."""
     text = _APOSTROPHES.sub("", anyascii(name).lower())
-    tokens = [t for t in _NON_ALNUM.split(text) if t]
+    text = _JOINT_VENTURE.sub(" jv ", text)
+    tokens = [w for t in _NON_ALNUM.split(text) if t for w in ABBREVIATIONS.get(t, t).split()]
     tokens = _strip_phrases(tokens)
     # A name made only of legal-form words keeps them: it has nothing else to match on.
     kept = [t for t in tokens if not _is_legal_form(t)]

@@ -7,8 +7,9 @@ Score (0-1). Both names are normalised (`features.names`) into tokens; each toke
 that grows with its rarity among listed names (a common given name or a generic word such as
 "trading" says little). Tokens are aligned one-to-one regardless of order; a pair counts with its
 similarity (1 - edits/length, transpositions counting once, the better of spelling and phonetic
-fold) only within the edits its length tolerates (`allowed_edits`: none up to four letters, one up
-to seven, two up to eleven), so "Bush" never half-matches "Habbash" nor "Ali" "Wali". The name
+fold) only within the edits its length tolerates (`allowed_edits`: none up to four letters, except
+one in a four-letter word when both names have three or more words; one up to seven letters, two
+up to eleven), so "Bush" never half-matches "Habbash" nor "Ali" "Wali". The name
 score is the weighted share of both names covered by aligned pairs. Names written with or without
 spaces ("AEROCARIBBEAN" / "AERO CARIBBEAN") are caught by a whole-string comparison. A
 low-quality alias (UN "Low") is multiplied by `LOW_QUALITY_FACTOR`; a party country among the
@@ -186,17 +187,20 @@ def build_index(entries: pl.DataFrame) -> WatchlistIndex:
     return index
 
 
-def allowed_edits(length: int) -> int:
-    """Typos tolerated in a token of this length: none up to 4 letters ("Ali" is not "Wali")."""
-    if length <= 4:
+def allowed_edits(length: int, long_names: bool = False) -> int:
+    """Typos tolerated in a token of this length: none up to 4 letters ("Ali" is not "Wali"),
+    except one in a 4-letter word when both names have 3+ words, whose others carry the match."""
+    if length <= 3 or (length == 4 and not long_names):
         return 0
+    if length == 4:
+        return 1
     if length <= 7:
         return 1
     return 2 if length <= 11 else 3
 
 
 @lru_cache(maxsize=1 << 18)
-def token_similarity(a: str, a_fold: str, b: str, b_fold: str) -> float:
+def token_similarity(a: str, a_fold: str, b: str, b_fold: str, long_names: bool = False) -> float:
     """1 - edits/length (transpositions count once) of the closer of spelling and fold; 0 when
     the edits exceed what the length tolerates, and for tokens with digits unless equal."""
     if a == b or a_fold == b_fold:
@@ -206,8 +210,9 @@ def token_similarity(a: str, a_fold: str, b: str, b_fold: str) -> float:
     best = 0.0
     for x, y in ((a, b), (a_fold, b_fold)):
         length = max(len(x), len(y))
-        edits = OSA.distance(x, y, score_cutoff=allowed_edits(length))
-        if edits <= allowed_edits(length):
+        allowed = allowed_edits(length, long_names)
+        edits = OSA.distance(x, y, score_cutoff=allowed)
+        if edits <= allowed:
             best = max(best, 1.0 - edits / length)
     return best
 
@@ -223,9 +228,10 @@ def name_score(party: _Name, listed: _Name) -> float:
         return 0.0
     pairs: list[tuple[float, int, int]] = []
     listed_folds = listed.folds
+    long_names = min(len(party.tokens), len(listed.tokens)) >= 3
     for i, (a, a_fold) in enumerate(zip(party.tokens, party.folds, strict=True)):
         for j, b in enumerate(listed.tokens):
-            similarity = token_similarity(a, a_fold, b, listed_folds[j])
+            similarity = token_similarity(a, a_fold, b, listed_folds[j], long_names)
             if similarity:
                 pairs.append((similarity, i, j))
     if not pairs and len(party.tokens) == len(listed.tokens):

@@ -23,6 +23,7 @@ def _entries() -> pl.DataFrame:
         ("ofac", "36", "AEROCARIBBEAN AIRLINES", "primary", ["CU"]),
         ("un", "QDe.069", "ASC", "good", []),
         ("ofac", "7295", "VISCAYA LTDA.", "primary", []),
+        ("un", "KPe.017", "LEADER (HONG KONG) INTERNATIONAL", "primary", ["HK"]),
         ("ofac", "25319", "YARD NO.2655 HYUNDAI M.D.", "primary", []),
     ]
     return pl.DataFrame(
@@ -61,9 +62,12 @@ def test_transliteration_reordering_and_legal_form_still_match() -> None:
     assert hits.get_column("score").min() >= DEFAULT_THRESHOLD
 
 
-def test_short_tokens_need_exact_spelling() -> None:
+def test_short_tokens_need_exact_spelling_unless_the_names_are_long() -> None:
     assert token_similarity("ali", "ali", "wali", "vali") == 0.0
     assert _screen(["Mohammed Ali"]).is_empty()
+    assert _screen(["George Bash"]).is_empty()
+    hits = _screen(["Leader (Hon Kong) Intl Ltd"])
+    assert hits.get_column("entry_id").to_list() == ["KPe.017"]
 
 
 def test_glued_names_compare_by_spelling_and_numbers_exactly() -> None:
