@@ -52,7 +52,7 @@ def test_hits_name_the_role_entry_and_score(settings: Settings) -> None:
     ]
     first = hits.row(0, named=True)
     assert first["reason"].startswith(
-        "shipper matches NATIONAL-XX NAT-0001 'Kestrel Dual-Use Components LLC' (1.0"
+        "shipper matches NATIONAL-XX NAT-0001 'Kestrel Dual-Use Components LLC' (1.00; name 1.00"
     )
     assert "country match AE" in first["reason"]
 

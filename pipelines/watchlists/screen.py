@@ -76,7 +76,7 @@ def screen_declarations(
                 pl.col("list_name").str.to_uppercase(),
                 "entry_id",
                 "matched_name",
-                pl.col("score").round(2),
+                pl.col("score").round(2).cast(pl.String).str.pad_end(4, "0"),
                 "evidence",
             )
         )
