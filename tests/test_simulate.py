@@ -300,3 +300,24 @@ def test_cli_rejects_a_bad_start_date(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["--home", str(tmp_path), "simulate", "--start", "1/2/26"])
     assert result.exit_code != 0
     assert not (tmp_path / "landing").exists()
+
+
+def test_reruns_in_fresh_processes_are_byte_identical(tmp_path: Path) -> None:
+    """Hash randomisation and thread scheduling differ between processes; the files must not."""
+    import os
+    import subprocess
+    import sys
+
+    homes = []
+    for hash_seed in ("1", "2"):
+        home = tmp_path / f"home{hash_seed}"
+        code = "from pipelines.cli import main; main()"
+        args = ["--home", str(home), "simulate", "--days", "2", "--per-day", "300", "--seed", "4"]
+        env = os.environ | {"PYTHONHASHSEED": hash_seed}
+        subprocess.run(
+            [sys.executable, "-c", code, *args], check=True, env=env, capture_output=True
+        )
+        homes.append(home)
+    first, second = (_files(h) for h in homes)
+    assert len(first) >= 7
+    assert first == second
