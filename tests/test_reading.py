@@ -132,3 +132,14 @@ def test_latest_filing_wins_and_ties_go_to_the_later_line() -> None:
     latest = latest_filing(typed, DECLARATIONS)
     descriptions = dict(zip(latest["declaration_id"], latest["goods_description"], strict=True))
     assert descriptions == {"D-0500": "Latest filing", "D-0501": "Tie, later line"}
+
+
+def test_docs_page_is_generated_from_the_contracts() -> None:
+    from contracts.docs import render_all
+
+    page = Path(__file__).parent.parent / "docs" / "contracts.md"
+    assert page.read_text(encoding="utf-8") == render_all(), (
+        "docs/contracts.md is stale: run .venv/bin/python -m contracts.docs > docs/contracts.md"
+    )
+    for name in DECLARATIONS.names:
+        assert f"| `{name}` |" in page.read_text(encoding="utf-8")
