@@ -214,7 +214,7 @@ def exercise_report(injected: pl.DataFrame, ranked: pl.DataFrame) -> pl.DataFram
     return (
         joined.group_by("exercise_id", "scenario")
         .agg(
-            pl.len().alias("injected"),
+            pl.len().cast(pl.Int64).alias("injected"),
             pl.col("rank").is_not_null().sum().cast(pl.Int64).alias("listed"),
             *caught,
             (pl.col("lane") == "red").sum().cast(pl.Int64).alias("red_lane"),
