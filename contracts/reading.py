@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 SOURCE_FILE = "_source_file"
 LINE = "_line"
 ROW_ERROR = "_row_error"
+ROW_ID = "_row"
+"""Optional caller's row id; when the raw frame has it, cast failures carry it too."""
 BOOKKEEPING = (SOURCE_FILE, LINE, ROW_ERROR)
 CSV_SUFFIXES = (".csv",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -39,7 +41,8 @@ FAILURE_SCHEMA = pl.Schema(
         "reason": pl.String(),
     }
 )
-"""Cast failures: one row per (row, field) whose value does not have the contract's type."""
+"""Cast failures: one row per (row, field) whose value does not have the contract's type (plus
+`_row` when the raw frame has one)."""
 
 
 class MalformedFileError(ValueError):
@@ -307,10 +310,11 @@ def _require_columns(raw: pl.DataFrame, contract: Contract) -> None:
 
 
 def _cast_failures(raw: pl.DataFrame, typed: pl.DataFrame, contract: Contract) -> pl.DataFrame:
+    # A caller's row id rides along, so failures join back even when lines repeat across files.
+    keys = [SOURCE_FILE, LINE, *([ROW_ID] if ROW_ID in raw.columns else [])]
     parts = [
         raw.filter(pl.col(ROW_ERROR).is_not_null()).select(
-            SOURCE_FILE,
-            LINE,
+            *keys,
             pl.lit("_row").alias("field"),
             pl.lit(None, pl.String()).alias("value"),
             pl.col(ROW_ERROR).alias("reason"),
@@ -323,14 +327,14 @@ def _cast_failures(raw: pl.DataFrame, typed: pl.DataFrame, contract: Contract) -
         broke = _blank_to_null(column.name).is_not_null() & typed[column.name].is_null()
         parts.append(
             raw.filter(broke).select(
-                SOURCE_FILE,
-                LINE,
+                *keys,
                 pl.lit(column.name).alias("field"),
                 pl.col(column.name).alias("value"),
                 pl.lit(reason).alias("reason"),
             )
         )
-    return pl.concat([p.cast(FAILURE_SCHEMA) for p in parts]).sort(LINE, "field")
+    schema = pl.Schema({**FAILURE_SCHEMA, **({ROW_ID: pl.Int64()} if ROW_ID in keys else {})})
+    return pl.concat([p.select(schema.names()).cast(schema) for p in parts]).sort(LINE, "field")
 
 
 def latest_filing(

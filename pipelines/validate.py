@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from contracts.declarations import DECLARATIONS
+from contracts.outcomes import OUTCOMES
 from contracts.reading import (
     LINE,
     ROW_ERROR,
@@ -29,8 +30,11 @@ from contracts.reading import (
     latest_filing,
     read_raw,
 )
+from contracts.schema import Contract
 from expectations.declarations import declarations_suite
+from expectations.outcomes import outcomes_suite
 from expectations.runner import ROW, run_suite
+from expectations.suite import Suite
 from pipelines.io import write_parquet
 from pipelines.settings import Settings
 
@@ -146,38 +150,58 @@ def validate_frame(
     future_tolerance: timedelta = timedelta(days=1),
     mapping: ColumnMapping | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split an all-String raw frame into (valid, rejected).
+    """Split an all-String raw declarations frame into (valid, rejected).
 
     `raw` is what `read_raw` returns or a raw-zone partition (several files). `valid` has the
     contract's columns and types, extra columns, `_source_file` and `_line`; `rejected` follows
     QUARANTINE_SCHEMA. Latest-filing selection is left to the writer (it spans partitions).
     """
-    source = raw.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64()))
-    if ROW_ERROR not in source.columns:
-        source = source.with_columns(pl.lit(None, pl.String()).alias(ROW_ERROR))
+    source = _numbered(raw)
     if mapping is not None:
         from contracts.mapping import apply_mapping
 
         mapped = apply_mapping(source, mapping)
     else:
         mapped = source
-    typed, cast_failures = cast_to_contract(mapped, DECLARATIONS)
     suite = declarations_suite(refs, now, future_tolerance)
-    failures = _all_failures(typed, cast_failures, run_suite(typed, suite))
+    return _split(source, mapped, DECLARATIONS, suite, "filed_at")
+
+
+def validate_outcomes_frame(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split an all-String raw outcomes frame into (valid, rejected), as `validate_frame` does.
+
+    Whether the declaration exists and was filed before `inspected_at` needs staging: the caller
+    checks that on `valid`. `_filing_date` of a rejected row holds its inspection date.
+    """
+    source = _numbered(raw)
+    return _split(source, source, OUTCOMES, outcomes_suite(), "inspected_at")
+
+
+def _numbered(raw: pl.DataFrame) -> pl.DataFrame:
+    source = raw.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64()))
+    if ROW_ERROR not in source.columns:
+        source = source.with_columns(pl.lit(None, pl.String()).alias(ROW_ERROR))
+    return source
+
+
+def _split(
+    source: pl.DataFrame, mapped: pl.DataFrame, contract: Contract, suite: Suite, dated_by: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    typed, cast_failures = cast_to_contract(mapped, contract)
+    failures = _all_failures(contract, cast_failures, run_suite(typed, suite))
     bad_rows = failures[ROW].unique()
     valid = typed.filter(~pl.col(ROW).is_in(bad_rows.implode())).drop(ROW, ROW_ERROR)
-    rejected = _quarantine_rows(source, mapped, typed, failures)
+    dates = typed.select(ROW, pl.col(dated_by).dt.date().alias(FILING_DATE))
+    rejected = _quarantine_rows(source, mapped, contract, dates, failures)
     return valid, rejected
 
 
 def _all_failures(
-    typed: pl.DataFrame, cast_failures: pl.DataFrame, check_failures: pl.DataFrame
+    contract: Contract, cast_failures: pl.DataFrame, check_failures: pl.DataFrame
 ) -> pl.DataFrame:
     """One frame of (row, field, rule, reason); a value that did not cast is blamed once."""
-    kinds = {c.name: c.kind for c in DECLARATIONS.columns}
-    cast = cast_failures.join(
-        typed.select(SOURCE_FILE, LINE, ROW), on=[SOURCE_FILE, LINE], nulls_equal=True
-    ).select(
+    kinds = {c.name: c.kind for c in contract.columns}
+    cast = cast_failures.select(
         ROW,
         "field",
         pl.col("field")
@@ -193,7 +217,11 @@ def _all_failures(
 
 
 def _quarantine_rows(
-    source: pl.DataFrame, mapped: pl.DataFrame, typed: pl.DataFrame, failures: pl.DataFrame
+    source: pl.DataFrame,
+    mapped: pl.DataFrame,
+    contract: Contract,
+    dates: pl.DataFrame,
+    failures: pl.DataFrame,
 ) -> pl.DataFrame:
     if failures.height == 0:
         return pl.DataFrame(schema=QUARANTINE_SCHEMA)
@@ -208,14 +236,11 @@ def _quarantine_rows(
         if data_columns
         else pl.lit("{}").alias("original"),
     )
-    checked = [c for c in DECLARATIONS.names if c in mapped.columns]
+    checked = [c for c in contract.names if c in mapped.columns]
     values = (
         mapped.filter(pl.col(ROW).is_in(bad))
         .select(ROW, *(pl.col(c).cast(pl.String()) for c in checked))
         .unpivot(index=ROW, variable_name="field", value_name="value")
-    )
-    dates = typed.filter(pl.col(ROW).is_in(bad)).select(
-        ROW, pl.col("filed_at").dt.date().alias(FILING_DATE)
     )
     return (
         failures.join(original, on=ROW)

@@ -16,11 +16,14 @@ from contracts.reading import LINE, SOURCE_FILE, read_raw
 from pipelines.cli import app
 from pipelines.settings import Settings, load_settings
 from pipelines.validate import (
+    FILING_DATE,
     QUARANTINE_SCHEMA,
     RejectedShareError,
     quarantine_dir,
     staging_path,
     validate_files,
+    validate_frame,
+    validate_outcomes_frame,
 )
 
 DATA = Path(__file__).parent / "data" / "declarations"
@@ -193,3 +196,57 @@ def test_cli_refuses_a_naive_now(tmp_path: Path, mixed: Path) -> None:
     )
     assert result.exit_code == 2
     assert "needs an offset" in result.output
+
+
+def test_a_partition_of_several_files_blames_the_right_file(tmp_path: Path) -> None:
+    rows = (DATA / "mixed.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text(rows[0] + rows[1], encoding="utf-8")
+    second.write_text(rows[0] + rows[1].replace(",10,1250.5,", ",ten,1250.5,"), encoding="utf-8")
+    # Same line numbers in both files, as in a raw-zone partition.
+    raw = pl.concat([read_raw(first), read_raw(second)])
+    valid, rejected = validate_frame(raw, REFS, NOW)
+    assert valid[SOURCE_FILE].to_list() == [str(first)]
+    assert rejected.select(SOURCE_FILE, LINE, "field", "rule").rows() == [
+        (str(second), 2, "packages", "cast:integer")
+    ]
+
+
+def test_a_foreign_layout_comes_in_through_its_mapping(settings: Settings) -> None:
+    from contracts.mapping import load_mapping
+
+    kcs = Path(__file__).parent / "data" / "kcs" / "df_syn_valid_eng_head500.csv"
+    report = validate_files([kcs], settings, mapping=load_mapping("kcs"), now=NOW)
+    assert report.errors == {}
+    assert report.rows_read == 500
+    assert report.rows_kept + report.rows_rejected == 500
+    assert report.rows_kept > 400
+    staged = _staged(settings)
+    assert staged["hs_code"].str.len_chars().min() == 6
+    if report.rows_rejected:
+        # The original is the row as delivered, in the foreign layout.
+        original = json.loads(_quarantined(settings)["original"][0])
+        assert "Declaration ID" in original
+
+
+def test_outcomes_frame_keeps_good_rows_and_quarantines_bad_ones() -> None:
+    raw = pl.DataFrame(
+        {
+            "declaration_id": ["D-1", "D-2", "D-3"],
+            "inspected_at": ["2026-11-30T10:00:00Z", "2026-11-30T11:00:00Z", "soon"],
+            "selection_reason": ["random", "risk", "risk"],
+            "result": ["finding", "finding", "no_finding"],
+            "finding_category": ["salw", "", ""],
+            "inspector_id": ["I-1", "I-1", "I-2"],
+        }
+    ).with_columns(pl.lit("outcomes.csv").alias(SOURCE_FILE), pl.int_range(2, 5).alias(LINE))
+    valid, rejected = validate_outcomes_frame(raw)
+    assert valid["declaration_id"].to_list() == ["D-1"]
+    assert valid["inspected_at"].dtype == pl.Datetime("us", "UTC")
+    assert rejected.select(LINE, "field", "rule").rows() == [
+        (3, "finding_category", "required_when_finding"),
+        (4, "inspected_at", "cast:timestamp"),
+    ]
+    assert rejected.filter(pl.col(LINE) == 3)[FILING_DATE].to_list() == [
+        datetime(2026, 11, 30).date()
+    ]

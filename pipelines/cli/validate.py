@@ -89,12 +89,20 @@ def _print(report: ValidationReport) -> None:
         for (field, rule, reason), count in sorted(report.reasons.items()):
             reasons.add_row(field, rule, reason, str(count))
         console.print(reasons)
-    for path in report.quarantine_paths:
-        console.print(f"quarantine: {path}", markup=False, highlight=False)
-    for path in report.staging_paths:
-        console.print(f"staging: {path}", markup=False, highlight=False)
+    _print_paths("quarantine", report.quarantine_paths)
+    _print_paths("staging", report.staging_paths)
     for error in report.errors.values():
         err_console.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _print_paths(zone: str, paths: list[Path]) -> None:
+    if len(paths) > 3:
+        # Many filing dates: name the zone folder, not every partition.
+        folder = paths[0].parent.parent
+        console.print(f"{zone}: {len(paths)} files under {folder}", markup=False, soft_wrap=True)
+        return
+    for path in paths:
+        console.print(f"{zone}: {path}", markup=False, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
