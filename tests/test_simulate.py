@@ -302,6 +302,7 @@ def test_cli_rejects_a_bad_start_date(tmp_path: Path) -> None:
     assert not (tmp_path / "landing").exists()
 
 
+@pytest.mark.slow
 def test_reruns_in_fresh_processes_are_byte_identical(tmp_path: Path) -> None:
     """Hash randomisation and thread scheduling differ between processes; the files must not."""
     import os
