@@ -15,8 +15,10 @@ $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# Bytecode is compiled at install time: where PYTHONDONTWRITEBYTECODE is set, every process would
+# otherwise recompile great_expectations and airflow on import (about a minute each, measured).
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 setup: $(VENV)/.synced
