@@ -143,3 +143,22 @@ def test_docs_page_is_generated_from_the_contracts() -> None:
     )
     for name in DECLARATIONS.names:
         assert f"| `{name}` |" in page.read_text(encoding="utf-8")
+
+
+def test_windows_line_endings_and_a_bom_read_like_plain_utf8(tmp_path: Path) -> None:
+    text = MIXED.read_text(encoding="utf-8")
+    windows = tmp_path / "windows.csv"
+    windows.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
+    plain, crlf = read_raw(MIXED), read_raw(windows)
+    assert crlf.columns == plain.columns
+    assert crlf[LINE].to_list() == plain[LINE].to_list()
+    assert crlf["goods_description"][1] == "Spare parts\r\nfor centrifugal pumps"
+
+
+def test_a_truncated_parquet_file_is_refused_whole(tmp_path: Path) -> None:
+    whole = tmp_path / "whole.parquet"
+    read_raw(MIXED).drop(SOURCE_FILE, LINE, "_row_error").write_parquet(whole)
+    cut = tmp_path / "cut.parquet"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(MalformedFileError, match=r"cut\.parquet: not a readable Parquet file"):
+        read_raw(cut)
