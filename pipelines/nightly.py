@@ -102,7 +102,7 @@ def score(settings: Settings, day: date) -> dict[str, Any]:
     scores = pl.read_parquet(score_day(settings, day))
     rule_hits = pl.read_parquet(evaluate_rules_day(settings, day, settings.rules_dirs or None))
     declarations = pl.read_parquet(staging_path(settings, day))
-    watch_hits = screen_declarations(declarations, settings)
+    watch_hits = screen_declarations(declarations, settings, settings.watchlist_threshold)
     write_parquet(
         watch_hits.select(list(WATCHLIST_HITS_SCHEMA)).sort(
             "declaration_id", "item_no", "entry_id"
@@ -112,7 +112,7 @@ def score(settings: Settings, day: date) -> dict[str, Any]:
     return {
         "rows": scores.height,
         "model_version": scores["model_version"][0] if scores.height else None,
-        "risk_score_p99": scores["risk_score"].quantile(0.99) if scores.height else None,
+        "risk_score_p99": round(scores["risk_score"].quantile(0.99) or 0.0, 4),
         "rule_hits": rule_hits.height,
         "rules_fired": sorted(rule_hits["rule_id"].unique().to_list()),
         "watchlist_hits": watch_hits.height,

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     rule_weight_factor: float = Field(
         default=1.0, ge=0, description="How much a fired rule's weight adds to the ranking score."
     )
+    watchlist_threshold: float = Field(
+        default=0.90,
+        ge=0,
+        le=1,
+        description="Watch-list hit score threshold (0-1); see docs/watchlists.md for the curve.",
+    )
     rules_dirs: list[Path] = Field(
         default_factory=list,
         description="Folders or files of expert-rule YAML; empty means the shipped starter set.",
