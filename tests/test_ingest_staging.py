@@ -60,8 +60,9 @@ def test_staging_keeps_good_rows_and_quarantines_bad_ones(settings: Settings) ->
     assert summary["rows_staged"] == staged.height > 0
     assert summary["rows_rejected"] == quarantine.select("_source_file", "_line").n_unique() > 0
     assert set(staged["_line"]).isdisjoint(set(quarantine["_line"]))
-    assert summary["rows_staged"] + summary["rows_rejected"] + summary["amendments_superseded"] == (
-        summary["rows_read"]
+    assert (
+        summary["rows_staged"] + summary["rows_rejected"] + summary["amendments_superseded"]
+        == (summary["rows_read"])
     )
 
 
