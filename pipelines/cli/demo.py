@@ -51,6 +51,13 @@ def demo(
     console.print("[bold]Outputs[/bold]")
     for name, path in result.outputs.items():
         console.print(f"  {name}: {path}")
+    from inspector.accounts import demo_login
+
+    port = str(top["port_of_discharge"][0])
+    user, password = demo_login(config, [port])
+    console.print("[bold]Inspector app[/bold]")
+    console.print(f"  start it: CARGO_RISK_HOME={config.home} .venv/bin/cargo-risk serve")
+    console.print(f"  open http://127.0.0.1:8000/ and log in as {user} / {password} ({port})")
 
 
 def register(app: typer.Typer) -> None:
