@@ -1,8 +1,9 @@
-"""The `train` verb: the CBRN and SALW threat models from featurized history and outcomes."""
+"""The `train` verb (the CBRN and SALW threat models) and `reproduce kcs` (the public benchmark)."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -35,6 +36,71 @@ def train(
     console.print(f"model version {folder.name} written to {folder} and made champion")
 
 
+reproduce_app = typer.Typer(
+    help="Reproduce public benchmarks with the project's training.", no_args_is_help=True
+)
+
+
+@reproduce_app.command("kcs")
+def reproduce_kcs(  # noqa: PLR0917 (each parameter is a Typer option)
+    train_file: Annotated[
+        Path, typer.Option("--train", help="Labelled KCS CSV to learn from (df_syn_train_eng).")
+    ],
+    valid_file: Annotated[
+        Path, typer.Option("--valid", help="Labelled KCS CSV to measure on (df_syn_valid_eng).")
+    ],
+    test_file: Annotated[
+        Path | None, typer.Option("--test", help="Labelled KCS test quarter, measured too.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="CSV of scores per declaration (test file, else valid)."),
+    ] = None,
+    plain: Annotated[
+        bool, typer.Option("--plain", help="Only the KCS columns, no point-in-time features.")
+    ] = False,
+    history: Annotated[
+        str,
+        typer.Option(
+            "--history",
+            help="frozen: entity rates from the training file's labels only; rolling: also "
+            "from the evaluated files' earlier days.",
+        ),
+    ] = "frozen",
+) -> None:
+    """Train on KCS through the shipped mapping; precision at 1, 2, 5, 10 % per label."""
+    from pipelines.io import write_csv
+    from pipelines.reproduce import run_kcs
+
+    if history not in ("frozen", "rolling"):
+        raise typer.BadParameter("--history must be frozen or rolling")
+    evaluated = {"valid": valid_file, **({"test": test_file} if test_file else {})}
+    try:
+        result = run_kcs(
+            train_file,
+            evaluated,
+            careful=not plain,
+            history="rolling" if history == "rolling" else "frozen",
+        )
+    except (FileNotFoundError, ValueError) as error:
+        err_console.print(f"[red]cannot reproduce:[/red] {error}")
+        raise typer.Exit(code=1) from error
+    for name, path in evaluated.items():
+        console.print(f"{name} ({path}):")
+        part = result.precision.filter(file=name)
+        for label in part["label"].unique(maintain_order=True):
+            rows = part.filter(label=label)
+            figures = "  ".join(
+                f"P@{r['rate']:.0%} {r['precision']:.3f}" for r in rows.iter_rows(named=True)
+            )
+            console.print(f"  {label:<20} {figures}  PR-AUC {rows['pr_auc'][0]:.3f}")
+    if out is not None:
+        written = result.scores["test" if test_file else "valid"]
+        write_csv(written, out)
+        console.print(f"scores of {written.height} declarations written to {out}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add `train`."""
+    """Add `train` and `reproduce`."""
     app.command("train")(train)
+    app.add_typer(reproduce_app, name="reproduce")
