@@ -38,5 +38,10 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Nightly-run benchmark at 10 k and 100 k a day (BENCH_ARGS=--full adds 1 M); results in
+# benchmarks/results/nightly.md. Takes long: it simulates a year of history per size.
+bench: setup
+	$(BIN)/python -m benchmarks.nightly $(BENCH_ARGS)
+
 clean:
 	rm -rf .tools $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-home

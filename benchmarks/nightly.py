@@ -1,0 +1,279 @@
+"""Nightly-run benchmark: wall time, CPU time and peak RSS per stage at 10 k, 100 k (and 1 M) a day.
+
+Run: `make bench` or `.venv/bin/python -m benchmarks.nightly [--full] [--runs 3]`.
+Grain of the results table: one row per (declarations a day, history days, stage), with the
+median over `--runs` runs. Every stage of every run is a fresh Python process on a fresh
+hard-linked copy of the prepared home, as an Airflow task would be, so its peak RSS is its own.
+The pandas baseline (benchmarks/pandas_baseline.py) runs on the same home in the same run.
+Results are printed and written to benchmarks/results/nightly.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipelines.io import write_text
+
+if TYPE_CHECKING:
+    from benchmarks.world import BenchWorld
+
+RESULTS = Path(__file__).parent / "results" / "nightly.md"
+STAGES = ("ingest", "validate", "featurize", "score", "select", "publish")
+TRAINING_DAYS = 28
+"""History days featurized in the smallest world to train the one model every size scores with."""
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One stage of one run: seconds on the wall clock and of CPU, peak resident memory."""
+
+    wall: float
+    cpu: float
+    rss_mb: float
+    rows: int | None = None
+
+
+# --- inside the measured child process ---------------------------------------------------------
+
+
+def _run_stage(stage: str, home: Path, night: date) -> int | None:
+    from pipelines import nightly
+    from pipelines.settings import load_settings
+
+    settings = load_settings(environ={}, home=home)
+    if stage == "night":
+        nightly.run_night(settings, night)
+        return None
+    if stage == "pandas":
+        from benchmarks.pandas_baseline import score_night
+
+        return len(score_night(settings, night))
+    if stage in ("predict", "explain"):
+        return _scoring_only(settings, night, explain=stage == "explain")
+    summary: dict[str, Any] = getattr(nightly, stage)(settings, night)
+    rows = summary.get("rows")
+    return int(rows) if isinstance(rows, int) else None
+
+
+def _scoring_only(settings: Any, night: date, *, explain: bool) -> int:
+    """Both models over the night's features: raw predictions only, or the full `score`."""
+    import polars as pl
+
+    from models.registry import load_version, read_champion
+    from models.scoring import feature_matrix, raw_scores, score
+
+    root = settings.zone("models")
+    models = load_version(root / read_champion(root))
+    features = pl.read_parquet(
+        settings.zone("features") / f"date={night.isoformat()}" / "features.parquet"
+    )
+    started = time.perf_counter()
+    if explain:
+        score(models, features)
+    else:
+        raw_scores(models, feature_matrix(features, models.feature_names))
+    # The child reports the stage's own time; loading is not part of scoring.
+    _STAGE_CLOCK["wall"] = time.perf_counter() - started
+    return features.height
+
+
+_STAGE_CLOCK: dict[str, float] = {}
+
+
+def child_main(stage: str, home: Path, night: date) -> None:
+    """Run one stage and print its measure as one JSON line."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    rows = _run_stage(stage, home, night)
+    measure = Measure(
+        wall=_STAGE_CLOCK.get("wall", time.perf_counter() - wall),
+        cpu=time.process_time() - cpu,
+        rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        rows=rows,
+    )
+    print(json.dumps(measure.__dict__))
+
+
+# --- the driver -------------------------------------------------------------------------------
+
+
+def measure_in_child(stage: str, home: Path, night: date) -> Measure:
+    """Run `stage` in a fresh interpreter and read back its measure."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.nightly", "child", stage, str(home), night.isoformat()],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).parent.parent,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"stage {stage} on {home} failed:\n{done.stderr[-3000:]}")
+    return Measure(**json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def measure_world(world: BenchWorld, work: Path, runs: int) -> dict[str, list[Measure]]:
+    """Every stage, the whole night, scoring alone and the pandas baseline, `runs` times each."""
+    from benchmarks.world import link_copy
+
+    found: dict[str, list[Measure]] = {}
+
+    def add(stage: str, measure: Measure) -> None:
+        found.setdefault(stage, []).append(measure)
+
+    for run in range(runs):
+        home = link_copy(world.home, work / f"run{run}")
+        for stage in STAGES:
+            add(stage, measure_in_child(stage, home, world.night))
+        # Scoring alone and the baseline read what the stages above left (features, staging).
+        for stage in ("predict", "explain", "pandas"):
+            add(stage, measure_in_child(stage, home, world.night))
+        home = link_copy(world.home, work / f"run{run}")
+        add("night", measure_in_child("night", home, world.night))
+    shutil.rmtree(work / f"run{runs - 1}", ignore_errors=True)
+    for run in range(runs - 1):
+        shutil.rmtree(work / f"run{run}", ignore_errors=True)
+    return found
+
+
+def median(measures: list[Measure], field: Callable[[Measure], float]) -> float:
+    """Median of one field over the runs."""
+    return statistics.median(field(m) for m in measures)
+
+
+def machine() -> str:
+    """nproc, memory and CPU model, in one line."""
+    cpu = "unknown CPU"
+    info = Path("/proc/cpuinfo")
+    if info.exists():
+        for line in info.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB memory, Python "
+        f"{platform.python_version()}, {platform.system()} {platform.release()}"
+    )
+
+
+def table(results: dict[tuple[int, int], dict[str, list[Measure]]]) -> str:
+    """The Markdown table of medians, with rows/s and the pandas ratio per world."""
+    lines = [
+        "| rows/day | history days | stage | wall s | CPU s | peak RSS MB | rows/s (wall) |",
+        "|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for (rows, days), stages in sorted(results.items()):
+        for stage in (*STAGES, "night", "predict", "explain", "pandas"):
+            if stage not in stages:
+                continue
+            wall = median(stages[stage], lambda m: m.wall)
+            label = {
+                "night": "**whole night**",
+                "predict": "scoring only: both models, predict",
+                "explain": "scoring only: both models, predict + reasons",
+                "pandas": "pandas baseline: features + scoring",
+            }.get(stage, stage)
+            lines.append(
+                f"| {rows:,} | {days} | {label} | {wall:.2f} | "
+                f"{median(stages[stage], lambda m: m.cpu):.2f} | "
+                f"{median(stages[stage], lambda m: m.rss_mb):,.0f} | {rows / wall:,.0f} |"
+            )
+    return "\n".join(lines)
+
+
+def ratios(results: dict[tuple[int, int], dict[str, list[Measure]]]) -> str:
+    """pandas baseline against the stack's featurize + score, per world (median wall times)."""
+    lines = [
+        "| rows/day | history days | featurize + score s | pandas baseline s | ratio |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for (rows, days), stages in sorted(results.items()):
+        ours = median(stages["featurize"], lambda m: m.wall) + median(
+            stages["score"], lambda m: m.wall
+        )
+        theirs = median(stages["pandas"], lambda m: m.wall)
+        lines.append(f"| {rows:,} | {days} | {ours:.2f} | {theirs:.2f} | {theirs / ours:.1f}x |")
+    return "\n".join(lines)
+
+
+def report(
+    results: dict[tuple[int, int], dict[str, list[Measure]]], runs: int, command: str
+) -> str:
+    """The whole results file."""
+    return "\n\n".join(
+        [
+            "# Nightly-run benchmark",
+            f"Command: `{command}`  \nMachine: {machine()}; load average "
+            f"{os.getloadavg()[0]:.1f} at the end; "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Medians of {runs} runs; "
+            "each stage is a fresh process on a fresh copy of the prepared home (times exclude "
+            "interpreter start, include the stage's own imports; peak RSS is the process's). "
+            "The machine was shared with other work: CPU seconds are the steadier measure.",
+            "## Stages",
+            table(results),
+            "## Against the pandas baseline (same data, same model)",
+            ratios(results),
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Build the worlds, measure them, print and write the report."""
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in[:1] == ["child"]:
+        child_main(args_in[1], Path(args_in[2]), date.fromisoformat(args_in[3]))
+        return
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--history", type=int, nargs="+", default=[90, 365])
+    parser.add_argument("--full", action="store_true", help="add 1 M a day (see --full-history)")
+    parser.add_argument("--full-history", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--work", type=Path, default=Path("bench-home"))
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(args_in)
+
+    # The world builder imports the simulator and training: the measured children must not.
+    from benchmarks.world import build_bench_world, install_model, train_bench_model
+
+    plan = [(rows, days) for rows in args.sizes for days in args.history]
+    if args.full:
+        plan.append((1_000_000, args.full_history))
+    started = time.perf_counter()
+    trainer = build_bench_world(
+        args.work / "train", min(args.sizes), TRAINING_DAYS + 2, featurize_last=TRAINING_DAYS
+    )
+    train_bench_model(trainer)
+    print(f"model trained in {time.perf_counter() - started:.0f} s", flush=True)
+    results: dict[tuple[int, int], dict[str, list[Measure]]] = {}
+    for rows, days in plan:
+        built = time.perf_counter()
+        world = build_bench_world(args.work / f"w{rows}-{days}", rows, days)
+        install_model(trainer, world)
+        print(
+            f"{rows:,}/day, {days} days: built in {time.perf_counter() - built:.0f} s", flush=True
+        )
+        results[(rows, days)] = measure_world(world, args.work / "runs", args.runs)
+        shutil.rmtree(world.home, ignore_errors=True)
+        print(table({(rows, days): results[(rows, days)]}), flush=True)
+    command = "python -m benchmarks.nightly " + " ".join(args_in)
+    text = report(results, args.runs, command.strip())
+    write_text(text + "\n", args.out)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
