@@ -2,9 +2,17 @@
 
 Grain: one output row per input row (one declaration item), in input order, with
 `cbrn_score`, `salw_score`, `risk_score` and `reasons` added.
+
+Reasons cost about ten times the scores (LightGBM's `pred_contrib` walks every tree per feature),
+and only the rows a port can inspect are read. By default they are computed for the riskiest rows
+of each port of discharge (`ExplainTop`); every other row gets a null `reasons`, which the
+selection completes with its own words (watch list, rule, random draw, the scores).
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -14,6 +22,44 @@ from models.explain import top_reasons
 from models.registry import ThreatModels
 
 SCORE_COLUMNS = ("cbrn_score", "salw_score", "risk_score", "reasons")
+GROUP_COLUMN = "port_of_discharge"
+
+
+@dataclass(frozen=True)
+class ExplainTop:
+    """Which rows get reasons: per port, the `rows` riskiest, or the top `share` if more.
+
+    Rows tied with the last one taken are taken too, so a tie-break downstream never ranks an
+    unexplained row above an explained one with the same score. The defaults (1,000 rows, 2 %)
+    are far above a port's daily inspection capacity (tens of items); a port whose red plus
+    yellow capacity comes near them needs a larger `rows`.
+    """
+
+    rows: int = 1000
+    share: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.rows < 0 or not 0 <= self.share <= 1:
+            raise ValueError("ExplainTop needs rows >= 0 and a share between 0 and 1")
+
+    def mask(
+        self, risk: npt.NDArray[np.float64], groups: pl.Series | None
+    ) -> npt.NDArray[np.bool_]:
+        """True for the rows to explain, given each row's risk score and port."""
+        frame = pl.DataFrame(
+            {
+                "risk": risk,
+                "group": groups if groups is not None else pl.repeat("", len(risk), eager=True),
+            }
+        )
+        group = pl.col("group")
+        wanted = pl.max_horizontal(
+            pl.lit(self.rows, dtype=pl.Int64),
+            (pl.len().over(group) * self.share).ceil().cast(pl.Int64),
+        )
+        # NaN scores never come from a booster; ranked last they are only explained if taken.
+        rank = pl.col("risk").fill_nan(-math.inf).rank("min", descending=True).over(group)
+        return frame.select(rank <= wanted).to_series().to_numpy().astype(bool)
 
 
 def feature_matrix(
@@ -50,11 +96,17 @@ def raw_scores(
     }
 
 
-def score(models: ThreatModels, features: pl.DataFrame, top_n: int = 3) -> pl.DataFrame:
+def score(
+    models: ThreatModels,
+    features: pl.DataFrame,
+    top_n: int = 3,
+    explain: ExplainTop | None = ExplainTop(),
+) -> pl.DataFrame:
     """Add calibrated per-category scores, `risk_score` and `reasons` to `features`.
 
     risk_score = 1 - prod(1 - category score): the chance of any finding, treating categories
-    as independent. Reasons come from the category with the highest calibrated score.
+    as independent. Reasons come from the category with the highest calibrated score, for the
+    rows `explain` picks per port (every row when it is None); the others get null reasons.
     """
     matrix = feature_matrix(features, models.feature_names)
     if matrix.shape[0] == 0:
@@ -70,7 +122,12 @@ def score(models: ThreatModels, features: pl.DataFrame, top_n: int = 3) -> pl.Da
     names = list(calibrated)
     stacked = np.vstack([calibrated[name] for name in names]) if names else np.empty((0, 0))
     risk = 1.0 - np.prod(1.0 - stacked, axis=0) if names else np.zeros(features.height)
-    reasons = _reasons(models, matrix, stacked, names, top_n)
+    if explain is None:
+        chosen = np.ones(matrix.shape[0], dtype=bool)
+    else:
+        groups = features.get_column(GROUP_COLUMN) if GROUP_COLUMN in features.columns else None
+        chosen = explain.mask(risk, groups)
+    reasons = _reasons(models, matrix, stacked, names, top_n, chosen=chosen)
     return features.with_columns(
         *(pl.Series(f"{name}_score", calibrated[name], dtype=pl.Float64) for name in names),
         pl.Series("risk_score", risk, dtype=pl.Float64),
@@ -84,14 +141,16 @@ def _reasons(
     stacked: npt.NDArray[np.float64],
     names: list[str],
     top_n: int,
-) -> list[str]:
-    reasons = [""] * matrix.shape[0]
+    *,
+    chosen: npt.NDArray[np.bool_],
+) -> list[str | None]:
+    reasons: list[str | None] = [None] * matrix.shape[0]
     if matrix.shape[0] == 0 or not names:
-        return reasons
+        return [""] * matrix.shape[0]
     # Ties go to the first category listed, so the same row always gets the same reasons.
     driver = np.argmax(stacked, axis=0)
     for index, name in enumerate(names):
-        rows = np.flatnonzero(driver == index)
+        rows = np.flatnonzero((driver == index) & chosen)
         if rows.size == 0:
             continue
         contrib = np.asarray(
