@@ -154,3 +154,118 @@ def evaluate(
         "recall",
         "precision",
     )
+
+
+def bootstrap_precision_recall(
+    scores: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    rate: float,
+    *,
+    resamples: int = 300,
+    seed: int = 0,
+    level: float = 0.9,
+) -> dict[str, float]:
+    """Precision and recall at `rate`, each with a percentile bootstrap interval over rows.
+
+    Resampling rows (with replacement) and re-ranking each sample gives the spread a budget's
+    precision would show on another draw of the same traffic.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    n = y.size
+    k = inspected_count(n, rate)
+    found = expected_found(s, y, k)
+    positives = float(y.sum())
+    rng = np.random.default_rng(seed)
+    precisions = np.empty(resamples)
+    recalls = np.empty(resamples)
+    for i in range(resamples):
+        pick = rng.integers(0, n, n) if n else np.empty(0, dtype=np.int64)
+        ys = y[pick]
+        hit = expected_found(s[pick], ys, k)
+        precisions[i] = hit / k if k else np.nan
+        recalls[i] = hit / ys.sum() if ys.sum() else np.nan
+    tail = (1.0 - level) / 2 * 100
+
+    def _interval(values: FloatArray) -> tuple[float, float]:
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            return math.nan, math.nan
+        low, high = np.percentile(finite, [tail, 100 - tail])
+        return float(low), float(high)
+
+    p_low, p_high = _interval(precisions)
+    r_low, r_high = _interval(recalls)
+    return {
+        "rate": rate,
+        "inspected": k,
+        "precision": found / k if k else math.nan,
+        "precision_low": p_low,
+        "precision_high": p_high,
+        "recall": found / positives if positives else math.nan,
+        "recall_low": r_low,
+        "recall_high": r_high,
+    }
+
+
+def reliability(
+    probabilities: npt.ArrayLike, labels: npt.ArrayLike, bins: int = 10
+) -> pl.DataFrame:
+    """Reliability curve: rows ranked by score into `bins` equal-count bins.
+
+    Grain: one row per bin, with its mean predicted probability, observed rate and rows.
+    Equal-count bins, because at a base rate near 1 % equal-width bins leave all but one empty.
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    parts = [part for part in np.array_split(order, bins) if part.size]
+    return pl.DataFrame(
+        {
+            "bin": list(range(len(parts))),
+            "predicted": [float(p[part].mean()) for part in parts],
+            "observed": [float(y[part].mean()) for part in parts],
+            "rows": [int(part.size) for part in parts],
+        }
+    )
+
+
+def calibration_ratio(probabilities: npt.ArrayLike, labels: npt.ArrayLike) -> float:
+    """Mean predicted probability over the observed rate (1 = calibrated on average)."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    observed = float(y.mean()) if y.size else math.nan
+    return float(p.mean()) / observed if observed and observed > 0 else math.nan
+
+
+def version_metrics(
+    probabilities: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    rates: Sequence[float] = INSPECTION_RATES,
+    *,
+    resamples: int = 300,
+    seed: int = 0,
+) -> dict[str, object]:
+    """Everything the gate and the model card read for one category on one evaluation set."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    pr_auc = average_precision(p, y)
+    return {
+        "rows": int(y.size),
+        "positives": int(y.sum()),
+        "pr_auc": None if math.isnan(pr_auc) else pr_auc,
+        "calibration_ratio": _none_if_nan(calibration_ratio(p, y)),
+        "at_rates": [
+            {
+                key: _none_if_nan(value) if isinstance(value, float) else value
+                for key, value in bootstrap_precision_recall(
+                    p, y, r, resamples=resamples, seed=seed
+                ).items()
+            }
+            for r in rates
+        ],
+    }
+
+
+def _none_if_nan(value: float) -> float | None:
+    return None if math.isnan(value) else value

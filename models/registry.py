@@ -129,3 +129,110 @@ def load_version(folder: Path) -> ThreatModels:
 
 def _json(values: Any) -> str:
     return json.dumps(values, indent=2, sort_keys=True) + "\n"
+
+
+DECISIONS_FILE = "decisions.jsonl"
+CARD_FILE = "card.html"
+EVALUATION_FILE = "evaluation.json"
+CALIBRATION_BAND = (0.5, 2.0)
+"""Mean score over observed rate a promoted model must keep: within a factor of two."""
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """Whether a challenger may replace the champion, and why, per category."""
+
+    promote: bool
+    reasons: tuple[str, ...]
+
+
+def _at_rate(metrics: Mapping[str, Any], budget: float) -> Mapping[str, Any]:
+    for row in metrics["at_rates"]:
+        if abs(float(row["rate"]) - budget) < 1e-9:
+            return dict(row)
+    raise ValueError(f"no metrics at the inspection budget {budget:.0%}")
+
+
+def gate(
+    challenger: Mapping[str, Mapping[str, Any]],
+    champion: Mapping[str, Mapping[str, Any]] | None,
+    budget: float,
+    calibration_band: tuple[float, float] = CALIBRATION_BAND,
+) -> GateResult:
+    """The champion/challenger rule, per category, on metrics from `version_metrics`.
+
+    Pass when, for every category, the challenger's precision at `budget` is not worse than the
+    champion's within the challenger's bootstrap interval (its upper bound reaches the
+    champion's precision), and its calibration ratio lies within `calibration_band`.
+    """
+    reasons: list[str] = []
+    ok = True
+    low, high = calibration_band
+    for category, metrics in sorted(challenger.items()):
+        mine = _at_rate(metrics, budget)
+        ratio = metrics.get("calibration_ratio")
+        if ratio is None or not low <= float(ratio) <= high:
+            ok = False
+            reasons.append(
+                f"{category}: calibration fails (mean score / observed rate "
+                f"{'n/a' if ratio is None else f'{float(ratio):.3g}'}, "
+                f"allowed {low}-{high})"
+            )
+        else:
+            reasons.append(f"{category}: calibration holds (ratio {float(ratio):.2f})")
+        if champion is None or category not in champion:
+            reasons.append(f"{category}: no champion to compare with")
+            continue
+        theirs = _at_rate(champion[category], budget)
+        upper, reference = mine.get("precision_high"), theirs.get("precision")
+        line = (
+            f"{category}: precision at {budget:.0%} {_fmt(mine.get('precision'))} "
+            f"[{_fmt(mine.get('precision_low'))}, {_fmt(upper)}] vs champion {_fmt(reference)}"
+        )
+        if reference is not None and (upper is None or float(upper) < float(reference)):
+            ok = False
+            reasons.append(line + ": worse")
+        else:
+            reasons.append(line + ": not worse")
+    return GateResult(promote=ok, reasons=tuple(reasons))
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):.3f}"
+
+
+def decision_line(record: Mapping[str, Any]) -> str:
+    """One line of decisions.jsonl: compact, keys sorted, newline-terminated."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def read_decisions(models_root: Path) -> list[dict[str, Any]]:
+    """Every logged decision, oldest first; a broken line is named by its number."""
+    path = models_root / DECISIONS_FILE
+    if not path.exists():
+        return []
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}:{number}: not a JSON line ({error.msg})") from None
+    return records
+
+
+def version_folders(models_root: Path) -> list[Path]:
+    """Folders of saved versions, oldest first (version ids sort by time)."""
+    if not models_root.is_dir():
+        return []
+    return sorted(p for p in models_root.iterdir() if p.is_dir() and (p / METADATA_FILE).is_file())
+
+
+def read_metadata(folder: Path) -> dict[str, Any]:
+    """metadata.json of a version folder."""
+    path = folder / METADATA_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model version")
+    values: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return values

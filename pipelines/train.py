@@ -7,6 +7,8 @@ scoring uses. Only inspected rows are loaded; every row is counted for the sampl
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -20,13 +22,23 @@ import polars as pl
 from contracts.outcomes import OUTCOMES
 from models.registry import (
     CHAMPION_FILE,
+    DECISIONS_FILE,
     ThreatModels,
     champion_text,
+    decision_line,
     model_texts,
+    read_champion,
     version_files,
     version_id,
 )
-from models.training import TrainingParams, label_inspected, stratum_sizes, train_threat_models
+from models.training import (
+    KEY,
+    WEIGHT,
+    TrainingParams,
+    label_inspected,
+    stratum_sizes,
+    train_threat_models,
+)
 from pipelines.io import atomic_directory, write_text
 from pipelines.settings import Settings
 
@@ -116,8 +128,48 @@ def save_version(
         for name, text in version_files(models, metadata).items():
             (tmp / name).write_text(text, encoding="utf-8")
     if promote:
+        previous = read_champion(root) if (root / CHAMPION_FILE).exists() else None
         write_text(champion_text(version), root / CHAMPION_FILE)
+        append_decision(
+            settings,
+            {
+                "at": created_at.isoformat(),
+                "action": "promote",
+                "version": version,
+                "previous": previous,
+                "promoted": True,
+                "gate_passed": None,
+                "forced": False,
+                "reasons": ["promoted by training, without the gate"],
+            },
+        )
     return target
+
+
+def append_decision(settings: Settings, record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Add one line to models/decisions.jsonl, rewritten whole and atomically: never half a line."""
+    path = settings.zone("models") / DECISIONS_FILE
+    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    if existing and not existing.endswith("\n"):
+        existing += "\n"
+    write_text(existing + decision_line(record), path)
+    return record
+
+
+def training_fingerprint(labelled: pl.DataFrame) -> str:
+    """SHA-256 of the labelled rows' keys, labels and weights, in key order: same data, same
+    fingerprint, whatever order the partitions were read in."""
+    wanted = [c for c in labelled.columns if c in (*KEY, WEIGHT) or c.startswith("label_")]
+    table = labelled.select(sorted(wanted)).sort(list(KEY))
+    return hashlib.sha256(table.write_csv().encode()).hexdigest()
+
+
+def code_version() -> str:
+    """The installed cargo-risk version (the package's, as built from pyproject.toml)."""
+    try:
+        return importlib.metadata.version("cargo-risk")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def train_models(
@@ -128,11 +180,13 @@ def train_models(
     *,
     feature_names: Sequence[str] | None = None,
     phrases: Mapping[str, str] | None = None,
+    promote: bool = True,
 ) -> Path:
     """Train both threat models on everything filed and inspected up to `until`.
 
     Feature names and phrases default to the feature registry; passing them trains on another
-    set of columns (then no registry hash is recorded). Returns the new version's folder.
+    set of columns (then no registry hash is recorded). With `promote` off the version is a
+    challenger, left for `pipelines.lifecycle.promote` to gate. Returns the new version's folder.
     """
     registry_hash: str | None = None
     if feature_names is None:
@@ -160,6 +214,8 @@ def train_models(
         "created_at": created_at.isoformat(),
         "trained_until": until.isoformat(),
         "registry_hash": registry_hash,
+        "training_fingerprint": training_fingerprint(labelled),
+        "code_version": code_version(),
         "rows": {
             **metadata["rows"],
             "traffic": int(sizes["_rows"].sum()),
@@ -167,4 +223,4 @@ def train_models(
             "outcomes_without_features": unmatched,
         },
     }
-    return save_version(settings, models, metadata, created_at)
+    return save_version(settings, models, metadata, created_at, promote=promote)

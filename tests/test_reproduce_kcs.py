@@ -57,7 +57,7 @@ def test_frozen_history_hides_evaluated_labels() -> None:
 def test_read_kcs_names_the_file_of_a_bad_layout(tmp_path: Path) -> None:
     bad = tmp_path / "broken.csv"
     bad.write_text("Declaration ID,Date\n1,2020-01-01\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="broken.csv"):
+    with pytest.raises(ValueError, match=r"broken\.csv"):
         read_kcs(bad)
 
 

@@ -16,6 +16,7 @@ from pipelines.cli import (
     exercise,
     featurize,
     mapping,
+    models,
     nightly,
     outcomes,
     reference,
@@ -67,6 +68,7 @@ for module in (
     exercise,
     watchlists,
     demo,
+    models,
 ):
     module.register(app)
 

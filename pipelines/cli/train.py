@@ -18,6 +18,13 @@ def train(
             "--until", help="Last filing date to learn from (default: latest featurized)."
         ),
     ] = None,
+    challenger: Annotated[
+        bool,
+        typer.Option(
+            "--challenger",
+            help="Do not make it champion: leave it for `cargo-risk models promote` to gate.",
+        ),
+    ] = False,
 ) -> None:
     """Train the CBRN and SALW models on inspected items up to a date; make them the champion."""
     from pipelines.train import train_models
@@ -29,11 +36,14 @@ def train(
             raise typer.BadParameter("no features yet: run `cargo-risk featurize run` first")
         until = days[-1]
     try:
-        folder = train_models(config, date.fromisoformat(until), datetime.now(UTC))
+        folder = train_models(
+            config, date.fromisoformat(until), datetime.now(UTC), promote=not challenger
+        )
     except (FileNotFoundError, ValueError) as error:
         err_console.print(f"[red]cannot train:[/red] {error}")
         raise typer.Exit(code=1) from error
-    console.print(f"model version {folder.name} written to {folder} and made champion")
+    role = "a challenger: gate it with `cargo-risk models promote`" if challenger else "champion"
+    console.print(f"model version {folder.name} written to {folder}; it is {role}")
 
 
 reproduce_app = typer.Typer(

@@ -1,0 +1,297 @@
+"""Model lifecycle stage: evaluate versions side by side, gate promotions, roll back, log it all.
+
+Grain: `evaluation.json` in a version folder is one evaluation of that version (and of the
+champion it was compared with) on the version's own validation window; `models/decisions.jsonl`
+holds one line per decision (promote, refuse, rollback), appended and never rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from models.evaluation import INSPECTION_RATES, reliability, version_metrics
+from models.registry import (
+    CARD_FILE,
+    CHAMPION_FILE,
+    DECISIONS_FILE,
+    EVALUATION_FILE,
+    ThreatModels,
+    champion_text,
+    gate,
+    load_version,
+    read_champion,
+    read_decisions,
+    read_metadata,
+    version_folders,
+)
+from models.scoring import feature_matrix, raw_scores
+from models.training import label_column, label_inspected
+from pipelines.io import write_text
+from pipelines.settings import Settings
+from pipelines.train import append_decision, read_inspected_features, read_outcomes
+
+log = logging.getLogger(__name__)
+
+GATE_BUDGET = 0.05
+"""Inspection rate the gate compares precision at (until settings carry one)."""
+BOOTSTRAP_RESAMPLES = 300
+CURVE_POINTS = 50
+
+
+def models_root(settings: Settings) -> Path:
+    """The folder holding the version folders, champion.json and decisions.jsonl."""
+    return settings.zone("models")
+
+
+def current_champion(settings: Settings) -> str | None:
+    """The champion's version, or None before the first model."""
+    root = models_root(settings)
+    return read_champion(root) if (root / CHAMPION_FILE).exists() else None
+
+
+def list_versions(settings: Settings) -> list[dict[str, Any]]:
+    """One summary per saved version, oldest first."""
+    champion = current_champion(settings)
+    out = []
+    for folder in version_folders(models_root(settings)):
+        meta = read_metadata(folder)
+        evaluation = _read_evaluation(folder)
+        own = (evaluation or {}).get("versions", {}).get(folder.name, {})
+        out.append(
+            {
+                "version": folder.name,
+                "champion": folder.name == champion,
+                "created_at": meta.get("created_at"),
+                "trained_until": meta.get("trained_until"),
+                "registry_hash": meta.get("registry_hash"),
+                "precision_at_budget": {
+                    category: _precision_at(metrics, GATE_BUDGET)
+                    for category, metrics in own.get("categories", {}).items()
+                },
+                "has_card": (folder / CARD_FILE).is_file(),
+            }
+        )
+    return out
+
+
+def _precision_at(metrics: dict[str, Any], rate: float) -> float | None:
+    for row in metrics.get("at_rates", []):
+        if abs(row["rate"] - rate) < 1e-9:
+            value = row.get("precision")
+            return None if value is None else float(value)
+    return None
+
+
+def _read_evaluation(folder: Path) -> dict[str, Any] | None:
+    path = folder / EVALUATION_FILE
+    if not path.is_file():
+        return None
+    values: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return values
+
+
+def evaluation_set(
+    settings: Settings, version: str, extra_features: tuple[str, ...] = ()
+) -> pl.DataFrame:
+    """Inspected rows of the version's validation window, labelled per category.
+
+    The champion scores the same rows. When it was trained on them too, the comparison
+    favours the champion: the gate errs towards keeping it.
+    """
+    meta = read_metadata(models_root(settings) / version)
+    until = date.fromisoformat(meta["trained_until"])
+    since = date.fromisoformat(meta["validation_from"])
+    names = tuple(dict.fromkeys((*meta["feature_names"], *extra_features)))
+    outcomes = read_outcomes(settings, until)
+    rows, sizes = read_inspected_features(settings, until, outcomes, names)
+    labelled = label_inspected(rows, outcomes, sizes=sizes, categories=meta["categories"])
+    return labelled.filter(pl.col("filed_at").dt.date() >= since)
+
+
+def probabilities(models: ThreatModels, frame: pl.DataFrame) -> dict[str, npt.NDArray[np.float64]]:
+    """Calibrated probability per category for each row of `frame`."""
+    matrix = feature_matrix(frame, models.feature_names)
+    return {
+        name: models.categories[name].calibrator.apply(raw)
+        for name, raw in raw_scores(models, matrix).items()
+    }
+
+
+def _curves(p: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> dict[str, Any]:
+    """PR curve and precision/recall at k, thinned to CURVE_POINTS, plus reliability bins."""
+    order = np.argsort(-p, kind="stable")
+    hits = np.cumsum(y[order])
+    k = np.arange(1, y.size + 1)
+    positives = max(float(y.sum()), 1.0)
+    picks = np.unique(np.linspace(0, y.size - 1, min(CURVE_POINTS, y.size)).astype(int))
+    return {
+        "share_inspected": (k[picks] / y.size).tolist(),
+        "precision": (hits[picks] / k[picks]).tolist(),
+        "recall": (hits[picks] / positives).tolist(),
+        "reliability": reliability(p, y, bins=10).to_dicts(),
+    }
+
+
+def evaluate_version(
+    settings: Settings, version: str, champion: str | None, evaluated_at: datetime
+) -> dict[str, Any]:
+    """Metrics of `version` (and of `champion`, on the same rows), saved in the version folder."""
+    root = models_root(settings)
+    challenger_models = load_version(root / version)
+    compared = {version: challenger_models}
+    if champion is not None and champion != version:
+        compared[champion] = load_version(root / champion)
+    extra = tuple(n for m in compared.values() for n in m.feature_names)
+    frame = evaluation_set(settings, version, extra)
+    ports = frame.get_column("port_of_discharge").cast(pl.String).fill_null("?").to_numpy()
+    result: dict[str, Any] = {
+        "evaluated_at": evaluated_at.isoformat(),
+        "rows": frame.height,
+        "window_from": read_metadata(root / version)["validation_from"],
+        "window_until": read_metadata(root / version)["trained_until"],
+        "budget": GATE_BUDGET,
+        "versions": {},
+    }
+    for name, models in compared.items():
+        per_category: dict[str, Any] = {}
+        for category, p in probabilities(models, frame).items():
+            if label_column(category) not in frame.columns:
+                continue
+            y = frame.get_column(label_column(category)).cast(pl.Float64).to_numpy()
+            metrics = version_metrics(
+                p, y, INSPECTION_RATES, resamples=BOOTSTRAP_RESAMPLES, seed=settings.seed
+            )
+            metrics["curves"] = _curves(p, y)
+            metrics["per_port"] = {
+                str(port): version_metrics(
+                    p[ports == port], y[ports == port], (GATE_BUDGET,), resamples=0
+                )
+                for port in sorted(set(ports.tolist()))
+            }
+            per_category[category] = metrics
+        importance = {
+            category: dict(
+                zip(
+                    models.feature_names,
+                    (float(v) for v in m.booster.feature_importance(importance_type="gain")),
+                    strict=True,
+                )
+            )
+            for category, m in models.categories.items()
+        }
+        result["versions"][name] = {"categories": per_category, "importance": importance}
+    write_text(
+        json.dumps(result, indent=2, sort_keys=True) + "\n", root / version / EVALUATION_FILE
+    )
+    return result
+
+
+def promote(
+    settings: Settings, version: str, decided_at: datetime, *, force: bool = False
+) -> dict[str, Any]:
+    """Gate `version` against the champion; promote it when it passes (or when forced).
+
+    Returns the logged decision. The first model of a home is promoted without comparison.
+    """
+    root = models_root(settings)
+    if not (root / version).is_dir():
+        raise FileNotFoundError(f"{root / version}: no such model version")
+    champion = current_champion(settings)
+    if champion == version:
+        return dict(
+            append_decision(
+                settings,
+                {
+                    "at": decided_at.isoformat(),
+                    "action": "none",
+                    "version": version,
+                    "previous": champion,
+                    "promoted": False,
+                    "reasons": ["already the champion"],
+                },
+            )
+        )
+    evaluation = evaluate_version(settings, version, champion, decided_at)
+    mine = evaluation["versions"][version]["categories"]
+    theirs = evaluation["versions"][champion]["categories"] if champion else None
+    verdict = gate(mine, theirs, GATE_BUDGET)
+    promoted = verdict.promote or force
+    if promoted:
+        write_text(champion_text(version), root / CHAMPION_FILE)
+    reasons = list(verdict.reasons) + (["forced by hand"] if force and not verdict.promote else [])
+    log.info("promotion of %s: %s", version, "done" if promoted else "refused")
+    return dict(
+        append_decision(
+            settings,
+            {
+                "at": decided_at.isoformat(),
+                "action": "promote" if promoted else "refuse",
+                "version": version,
+                "previous": champion,
+                "promoted": promoted,
+                "gate_passed": verdict.promote,
+                "forced": force,
+                "budget": GATE_BUDGET,
+                "reasons": reasons,
+            },
+        )
+    )
+
+
+def rollback(settings: Settings, decided_at: datetime) -> dict[str, Any]:
+    """Make the champion's predecessor champion again, from the decisions log."""
+    champion = current_champion(settings)
+    if champion is None:
+        raise FileNotFoundError(f"{models_root(settings)}: no champion to roll back")
+    previous = None
+    for record in reversed(read_decisions(models_root(settings))):
+        # Only promotions name a predecessor: rolling back twice goes two steps back.
+        if record.get("version") == champion and record.get("action") == "promote":
+            previous = record.get("previous")
+            break
+    if not previous:
+        raise ValueError(f"no earlier champion of {champion} is logged in {DECISIONS_FILE}")
+    if not (models_root(settings) / previous).is_dir():
+        raise FileNotFoundError(f"{models_root(settings) / previous}: earlier champion is gone")
+    write_text(champion_text(previous), models_root(settings) / CHAMPION_FILE)
+    return dict(
+        append_decision(
+            settings,
+            {
+                "at": decided_at.isoformat(),
+                "action": "rollback",
+                "version": previous,
+                "previous": champion,
+                "promoted": True,
+                "reasons": [f"rolled back from {champion}"],
+            },
+        )
+    )
+
+
+def write_card(settings: Settings, version: str) -> Path:
+    """Write `card.html` into the version folder from its metadata and evaluation."""
+    from models.card import render_card
+
+    folder = models_root(settings) / version
+    evaluation = _read_evaluation(folder)
+    if evaluation is None:
+        raise FileNotFoundError(
+            f"{folder / EVALUATION_FILE}: not evaluated yet; run `cargo-risk models card`"
+        )
+    others = [name for name in evaluation["versions"] if name != version]
+    champion = evaluation["versions"][others[0]]["categories"] if others else None
+    verdict = gate(
+        evaluation["versions"][version]["categories"], champion, float(evaluation["budget"])
+    )
+    against = f"against {others[0]}" if others else "without a champion to compare with"
+    lines = [f"gate {'passes' if verdict.promote else 'refuses'} {against}", *verdict.reasons]
+    return write_text(render_card(read_metadata(folder), evaluation, lines), folder / CARD_FILE)

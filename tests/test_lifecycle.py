@@ -1,0 +1,129 @@
+"""Model lifecycle: metrics with intervals, the champion/challenger gate, promotion, card."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from models.evaluation import bootstrap_precision_recall, reliability, version_metrics
+from models.registry import gate, read_decisions
+from models.training import TrainingParams
+from pipelines.cli import app
+from pipelines.lifecycle import current_champion, list_versions, promote, rollback, write_card
+from pipelines.settings import Settings
+from pipelines.train import train_models
+from tests.test_models_world import FEATURES, PHRASES
+from tests.test_train_score import CREATED, LAST_TRAIN_DAY, _world, _write_home
+
+LATER = datetime(2026, 2, 2, 3, 0, tzinfo=UTC)
+
+
+def _metrics(precision: float, high: float, ratio: float) -> dict[str, Any]:
+    row = {"rate": 0.05, "precision": precision, "precision_low": 0.0, "precision_high": high}
+    return {"at_rates": [row], "calibration_ratio": ratio}
+
+
+def test_gate_passes_an_equal_model_and_refuses_a_worse_or_miscalibrated_one() -> None:
+    champion = {"cbrn": _metrics(0.30, 0.40, 1.0)}
+    assert gate({"cbrn": _metrics(0.28, 0.35, 1.1)}, champion, 0.05).promote
+    worse = gate({"cbrn": _metrics(0.10, 0.20, 1.0)}, champion, 0.05)
+    assert not worse.promote
+    assert any("worse" in r and "not worse" not in r for r in worse.reasons)
+    miscalibrated = gate({"cbrn": _metrics(0.50, 0.60, 3.0)}, champion, 0.05)
+    assert not miscalibrated.promote
+    assert any("calibration fails" in r for r in miscalibrated.reasons)
+    assert gate({"cbrn": _metrics(0.1, 0.2, 1.0)}, None, 0.05).promote
+
+
+def test_bootstrap_interval_holds_the_estimate_and_narrows_with_rows() -> None:
+    rng = np.random.default_rng(1)
+
+    def width(n: int) -> float:
+        scores = rng.random(n)
+        labels = (rng.random(n) < scores * 0.2).astype(float)
+        m = bootstrap_precision_recall(scores, labels, 0.05, resamples=200, seed=2)
+        assert m["precision_low"] <= m["precision"] <= m["precision_high"]
+        return m["precision_high"] - m["precision_low"]
+
+    assert width(20_000) < width(1_000)
+
+
+def test_reliability_bins_and_metrics_of_a_calibrated_score() -> None:
+    rng = np.random.default_rng(3)
+    p = rng.random(50_000) * 0.2
+    y = (rng.random(p.size) < p).astype(float)
+    bins = reliability(p, y, bins=10)
+    assert bins["rows"].sum() == p.size
+    assert np.allclose(bins["predicted"], bins["observed"], atol=0.01)
+    metrics = version_metrics(p, y, resamples=50)
+    assert 0.9 < metrics["calibration_ratio"] < 1.1  # type: ignore[operator]
+    assert len(metrics["at_rates"]) == 4  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Settings:
+    world = _world()
+    return _write_home(tmp_path, world.features, world.outcomes)
+
+
+def _train(settings: Settings, names: tuple[str, ...], created: datetime, champion: bool) -> str:
+    params = TrainingParams(num_boost_round=150)
+    phrases = {n: p for n, p in PHRASES.items() if n in names}
+    folder = train_models(
+        settings,
+        LAST_TRAIN_DAY,
+        created,
+        params,
+        feature_names=names,
+        phrases=phrases,
+        promote=champion,
+    )
+    return folder.name
+
+
+def test_a_blind_challenger_is_refused_and_logged_with_a_card(home: Settings) -> None:
+    champion = _train(home, FEATURES, CREATED, champion=True)
+    blind = _train(home, ("noise_a", "noise_b"), LATER, champion=False)
+    assert current_champion(home) == champion
+    decision = promote(home, blind, LATER)
+    assert decision["action"] == "refuse"
+    assert current_champion(home) == champion
+    log = read_decisions(home.zone("models"))
+    assert [r["action"] for r in log] == ["promote", "refuse"]
+    metadata = json.loads((home.zone("models") / blind / "metadata.json").read_text())
+    assert len(metadata["training_fingerprint"]) == 64
+    card = write_card(home, blind).read_text()
+    assert "Is it better at the inspection budget?" in card
+    assert card.count("data:image/png;base64,") == 8  # four plots per category
+    assert "gate refuses" in card
+    listed = {v["version"]: v for v in list_versions(home)}
+    assert listed[champion]["champion"]
+    assert listed[blind]["precision_at_budget"]["cbrn"] is not None
+
+
+def test_cli_promote_forced_then_rollback_restores_the_champion(home: Settings) -> None:
+    champion = _train(home, FEATURES, CREATED, champion=True)
+    blind = _train(home, ("noise_a", "noise_b"), LATER, champion=False)
+    root = ["--home", str(home.home)]
+    runner = CliRunner()
+    refused = runner.invoke(app, [*root, "models", "promote", blind])
+    assert refused.exit_code == 2, refused.output
+    assert "NOT promoted" in refused.output
+    forced = runner.invoke(app, [*root, "models", "promote", blind, "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert current_champion(home) == blind
+    listed = runner.invoke(app, [*root, "models", "list"])
+    assert f"* {blind}" in listed.output
+    back = runner.invoke(app, [*root, "models", "rollback"])
+    assert back.exit_code == 0, back.output
+    assert current_champion(home) == champion
+    actions = [r["action"] for r in read_decisions(home.zone("models"))]
+    assert actions == ["promote", "refuse", "promote", "rollback"]
+    with pytest.raises(ValueError, match="no earlier champion"):
+        rollback(home, LATER)
