@@ -35,6 +35,11 @@ def _img(figure: Figure, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{_png(figure)}">'
 
 
+def _short(version: str) -> str:
+    # Versions of one day share their timestamp's start; the content hash tells them apart.
+    return version.rsplit("-", 1)[-1]
+
+
 def _curve_plot(versions: Mapping[str, Any], category: str, kind: str) -> Figure:
     figure, axis = plt.subplots(figsize=(4.6, 3.4))
     for name, entry in versions.items():
@@ -42,13 +47,13 @@ def _curve_plot(versions: Mapping[str, Any], category: str, kind: str) -> Figure
         if not curves:
             continue
         if kind == "pr":
-            axis.plot(curves["recall"], curves["precision"], label=name[:24])
+            axis.plot(curves["recall"], curves["precision"], label=_short(name))
             axis.set_xlabel("recall")
             axis.set_ylabel("precision")
         else:
             share = [100 * s for s in curves["share_inspected"]]
-            axis.plot(share, curves["precision"], label=f"precision {name[:16]}")
-            axis.plot(share, curves["recall"], linestyle="--", label=f"recall {name[:16]}")
+            axis.plot(share, curves["precision"], label=f"precision {_short(name)}")
+            axis.plot(share, curves["recall"], linestyle="--", label=f"recall {_short(name)}")
             axis.set_xscale("log")
             axis.set_xlabel("share inspected (%)")
     axis.set_title(f"{category}: {'PR curve' if kind == 'pr' else 'precision and recall at k'}")

@@ -131,7 +131,8 @@ def _curves(p: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> dict[str,
     hits = np.cumsum(y[order])
     k = np.arange(1, y.size + 1)
     positives = max(float(y.sum()), 1.0)
-    picks = np.unique(np.linspace(0, y.size - 1, min(CURVE_POINTS, y.size)).astype(int))
+    # Geometric steps: the budgets that matter (1-10 %) are the curve's first tenth.
+    picks = np.unique(np.geomspace(1, max(y.size, 1), CURVE_POINTS).astype(int) - 1)
     return {
         "share_inspected": (k[picks] / y.size).tolist(),
         "precision": (hits[picks] / k[picks]).tolist(),
