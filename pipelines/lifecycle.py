@@ -296,3 +296,22 @@ def write_card(settings: Settings, version: str) -> Path:
     against = f"against {others[0]}" if others else "without a champion to compare with"
     lines = [f"gate {'passes' if verdict.promote else 'refuses'} {against}", *verdict.reasons]
     return write_text(render_card(read_metadata(folder), evaluation, lines), folder / CARD_FILE)
+
+
+def latest_featurized_day(settings: Settings) -> date:
+    """The last filing date with features: what a retrain without a date learns up to."""
+    days = sorted(p.name.removeprefix("date=") for p in settings.zone("features").glob("date=*"))
+    if not days:
+        raise FileNotFoundError(f"{settings.zone('features')}: no features to train on")
+    return date.fromisoformat(days[-1])
+
+
+def train_challenger(settings: Settings, until: date, created_at: datetime) -> str:
+    """Train a version on everything up to `until` without promoting it; return its id.
+
+    With no champion yet there is nothing to gate against and it becomes the first champion.
+    """
+    from pipelines.train import train_models
+
+    first = current_champion(settings) is None
+    return train_models(settings, until, created_at, promote=first).name

@@ -74,3 +74,12 @@ def test_nightly_runs_the_stages_in_order(dagbag: dict[str, object]) -> None:
         "select": ["resolve_date", "score"],
         "publish": ["resolve_date", "select"],
     }
+
+
+def test_retrain_trains_then_decides_then_writes_the_card(dagbag: dict[str, object]) -> None:
+    upstream = dagbag["dags"]["cargo_risk_retrain"]["upstream"]  # type: ignore[index]
+    assert upstream == {
+        "train_challenger": [],
+        "decide": ["train_challenger"],
+        "card": ["decide", "train_challenger"],
+    }
