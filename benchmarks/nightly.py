@@ -19,6 +19,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -124,8 +125,13 @@ def measure_in_child(stage: str, home: Path, night: date) -> Measure:
     return Measure(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def measure_world(world: BenchWorld, work: Path, runs: int) -> dict[str, list[Measure]]:
-    """Every stage, the whole night, scoring alone and the pandas baseline, `runs` times each."""
+def measure_world(
+    world: BenchWorld, work: Path, runs: int, *, keep: bool = False
+) -> dict[str, list[Measure]]:
+    """Every stage, the whole night, scoring alone and the pandas baseline, `runs` times each.
+
+    The homes of the runs are deleted afterwards unless `keep`.
+    """
     from benchmarks.world import link_copy
 
     found: dict[str, list[Measure]] = {}
@@ -142,9 +148,9 @@ def measure_world(world: BenchWorld, work: Path, runs: int) -> dict[str, list[Me
             add(stage, measure_in_child(stage, home, world.night))
         home = link_copy(world.home, work / f"run{run}")
         add("night", measure_in_child("night", home, world.night))
-    shutil.rmtree(work / f"run{runs - 1}", ignore_errors=True)
-    for run in range(runs - 1):
-        shutil.rmtree(work / f"run{run}", ignore_errors=True)
+    for run in range(runs):
+        if not keep:
+            shutil.rmtree(work / f"run{run}", ignore_errors=True)
     return found
 
 
@@ -236,38 +242,55 @@ def main(argv: list[str] | None = None) -> None:
     if args_in[:1] == ["child"]:
         child_main(args_in[1], Path(args_in[2]), date.fromisoformat(args_in[3]))
         return
+    # The world builder imports the simulator and training: the measured children must not.
+    from benchmarks.world import (
+        THREAT_RATE,
+        build_bench_world,
+        install_model,
+        train_bench_model,
+    )
+
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--history", type=int, nargs="+", default=[90, 365])
     parser.add_argument("--full", action="store_true", help="add 1 M a day (see --full-history)")
     parser.add_argument("--full-history", type=int, default=30)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--work", type=Path, default=Path("bench-home"))
+    parser.add_argument("--training-days", type=int, default=TRAINING_DAYS)
+    parser.add_argument("--threat-rate", type=float, default=THREAT_RATE)
+    parser.add_argument(
+        "--work", type=Path, default=Path(tempfile.gettempdir()) / "cargo-risk-bench"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--keep", action="store_true", help="keep the homes of the runs")
     args = parser.parse_args(args_in)
-
-    # The world builder imports the simulator and training: the measured children must not.
-    from benchmarks.world import build_bench_world, install_model, train_bench_model
 
     plan = [(rows, days) for rows in args.sizes for days in args.history]
     if args.full:
         plan.append((1_000_000, args.full_history))
     started = time.perf_counter()
     trainer = build_bench_world(
-        args.work / "train", min(args.sizes), TRAINING_DAYS + 2, featurize_last=TRAINING_DAYS
+        args.work / "train",
+        min(args.sizes),
+        args.training_days + 2,
+        featurize_last=args.training_days,
+        threat_rate=args.threat_rate,
     )
     train_bench_model(trainer)
     print(f"model trained in {time.perf_counter() - started:.0f} s", flush=True)
     results: dict[tuple[int, int], dict[str, list[Measure]]] = {}
     for rows, days in plan:
         built = time.perf_counter()
-        world = build_bench_world(args.work / f"w{rows}-{days}", rows, days)
+        world = build_bench_world(
+            args.work / f"w{rows}-{days}", rows, days, threat_rate=args.threat_rate
+        )
         install_model(trainer, world)
         print(
             f"{rows:,}/day, {days} days: built in {time.perf_counter() - built:.0f} s", flush=True
         )
-        results[(rows, days)] = measure_world(world, args.work / "runs", args.runs)
-        shutil.rmtree(world.home, ignore_errors=True)
+        results[(rows, days)] = measure_world(world, args.work / "runs", args.runs, keep=args.keep)
+        if not args.keep:
+            shutil.rmtree(world.home, ignore_errors=True)
         print(table({(rows, days): results[(rows, days)]}), flush=True)
     command = "python -m benchmarks.nightly " + " ".join(args_in)
     text = report(results, args.runs, command.strip())

@@ -86,6 +86,7 @@ def build_bench_world(
     *,
     seed: int = SEED,
     featurize_last: int = 0,
+    threat_rate: float = THREAT_RATE,
 ) -> BenchWorld:
     """Simulate `history_days` of history plus one night into a fresh `home`.
 
@@ -97,7 +98,7 @@ def build_bench_world(
     settings = bench_settings(home)
     night = START + timedelta(days=history_days)
     world = build_world(
-        seed, START, history_days + 1, params=WorldParameters(threat_rate=THREAT_RATE)
+        seed, START, history_days + 1, params=WorldParameters(threat_rate=threat_rate)
     )
     notes = finding_notes(world)
     outcomes: list[pl.DataFrame] = []

@@ -1,0 +1,83 @@
+"""Smoke test of the nightly benchmark at a tiny size: it runs, reports every stage, and the pandas
+baseline computes the same features as the pipeline. No timing is asserted.
+
+The run spawns a fresh interpreter per stage (about 40 s in all), so those tests are marked slow.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from benchmarks import nightly
+from benchmarks.pandas_baseline import night_features
+from benchmarks.world import START, bench_settings
+
+ROWS, HISTORY = 200, 6
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    work = tmp_path_factory.mktemp("bench")
+    out = work / "nightly.md"
+    nightly.main(
+        [
+            *("--sizes", str(ROWS), "--history", str(HISTORY), "--runs", "1"),
+            *("--training-days", "10", "--threat-rate", "0.05"),
+            *("--work", str(work), "--out", str(out), "--keep"),
+        ]
+    )
+    return out.read_text(encoding="utf-8"), work
+
+
+@pytest.mark.slow
+def test_every_stage_the_night_and_the_baseline_are_reported(report: tuple[str, Path]) -> None:
+    text, _ = report
+    assert "cores" in text and "GiB memory" in text
+    for stage in (*nightly.STAGES, "**whole night**", "pandas baseline: features + scoring"):
+        rows = [line for line in text.splitlines() if f"| {stage} |" in line]
+        assert len(rows) == 1, stage
+        wall, cpu, rss = (float(v.replace(",", "")) for v in rows[0].split("|")[4:7])
+        assert wall > 0 and cpu > 0 and rss > 50  # an interpreter alone takes more than 50 MB
+    assert re.search(rf"\| {ROWS} \| {HISTORY} \| [\d.]+ \| [\d.]+ \| [\d.]+x \|", text)
+
+
+@pytest.mark.slow
+def test_the_baseline_computes_the_pipelines_features(report: tuple[str, Path]) -> None:
+    _, work = report
+    home = work / "runs" / "run0"
+    night = START + timedelta(days=HISTORY)
+    settings = bench_settings(home)
+    night_rows, theirs = night_features(settings, night)
+    ours = pl.read_parquet(settings.zone("features") / f"date={night}" / "features.parquet")
+    assert ours.height == len(night_rows) > 0
+    theirs = pl.from_pandas(
+        theirs.assign(declaration_id=night_rows["declaration_id"], item_no=night_rows["item_no"])
+    )
+    joined = ours.join(theirs, on=["declaration_id", "item_no"], suffix="_pandas")
+    assert joined.height == ours.height
+    reproduced = [c for c in theirs.columns if c not in ("declaration_id", "item_no")]
+    assert len(reproduced) == 47
+    for column in reproduced:
+        ours_value = pl.col(column).cast(pl.Float64)
+        theirs_value = pl.col(f"{column}_pandas").cast(pl.Float64)
+        same = ((ours_value - theirs_value).abs() < 1e-9) | (
+            ours_value.is_null() & theirs_value.is_null()
+        )
+        assert joined.select(same.all()).item(), column
+
+
+def test_the_table_gives_medians_rows_per_second_and_the_ratio() -> None:
+    measures = {
+        stage: [nightly.Measure(wall=w, cpu=w, rss_mb=100.0) for w in (1.0, 2.0, 9.0)]
+        for stage in (*nightly.STAGES, "pandas")
+    }
+    results = {(1000, 90): measures}
+    table = nightly.table(results)
+    assert "| 1,000 | 90 | featurize | 2.00 | 2.00 | 100 | 500 |" in table
+    # featurize + score = 2 + 2 s against the baseline's 2 s.
+    assert "| 1,000 | 90 | 4.00 | 2.00 | 0.5x |" in nightly.ratios(results)
