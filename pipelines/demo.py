@@ -16,6 +16,7 @@ import polars as pl
 
 from pipelines import nightly
 from pipelines.airflow_run import migrate, run_dag_once
+from pipelines.evaluate import evaluate_range
 from pipelines.ingest import ingest_files
 from pipelines.outcomes import import_outcome_files
 from pipelines.settings import Settings
@@ -74,6 +75,8 @@ def run_demo(
     migrate(settings)
     log = settings.zone("reports") / "runs" / f"date={night}" / "airflow.log"
     run_dag_once(settings, "cargo_risk_nightly", night, log)
+    step("evaluating the night against the planted threats (the pipeline never reads them)")
+    _, evaluation = evaluate_range(settings, night, night)
     lists = settings.zone("lists") / f"date={night}"
     return DemoResult(
         night=night,
@@ -85,6 +88,7 @@ def run_demo(
             "printable lists (HTML, one per port)": lists / "html",
             "quarantine (rejected rows with reasons)": settings.zone("quarantine") / "declarations",
             "run report": settings.zone("reports") / "runs" / f"date={night}" / "report.md",
+            "evaluation against the planted threats": evaluation,
             "Airflow log of the run": log,
             "model version": model_folder,
             "simulation report": settings.zone("reports") / "simulation",

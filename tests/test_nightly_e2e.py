@@ -144,3 +144,22 @@ def test_bad_rows_of_the_night_are_quarantined_with_reasons(world: Path, tmp_pat
     staged = pl.read_parquet(settings.zone("staging") / "declarations" / f"date={NIGHT}")
     assert "LATE-3" in staged["declaration_id"].to_list()
     assert summary["rows_rejected"] == quarantine.select("_source_file", "_line").n_unique()
+
+
+def test_evaluation_counts_the_planted_threats_of_the_night(world: Path, tmp_path: Path) -> None:
+    from pipelines.evaluate import evaluate_range
+
+    settings = _copy(world, tmp_path)
+    nightly.run_night(settings, NIGHT)
+    result, report = evaluate_range(settings, NIGHT, NIGHT)
+    truth = pl.read_parquet(settings.zone("truth") / "ground_truth.parquet").filter(
+        pl.col("filed_date") == NIGHT
+    )
+    scored = pl.read_parquet(settings.zone("scores") / f"date={NIGHT}" / "scores.parquet")
+    planted = truth.join(scored, on=["declaration_id", "item_no"]).group_by("threat_category").len()
+    for category, count in planted.iter_rows():
+        rows = result.filter((pl.col("category") == category) & (pl.col("method") == "model"))
+        assert rows["positives"].to_list() == [count, count]
+    assert set(result["method"]) == {"model", "rules only", "random"}
+    assert result["recall"].drop_nulls().is_between(0, 1).all()
+    assert "| cbrn |" in report.read_text()

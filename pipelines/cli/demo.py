@@ -48,6 +48,7 @@ def demo(
             row["reasons"] or "",
         )
     console.print(grid)
+    console.print(result.outputs["evaluation against the planted threats"].read_text())
     console.print("[bold]Outputs[/bold]")
     for name, path in result.outputs.items():
         console.print(f"  {name}: {path}")
