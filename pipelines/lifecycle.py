@@ -315,3 +315,46 @@ def train_challenger(settings: Settings, until: date, created_at: datetime) -> s
 
     first = current_champion(settings) is None
     return train_models(settings, until, created_at, promote=first).name
+
+
+DRIFT_THRESHOLD = 0.25
+"""PSI above which a column's shift is warned about in the run report."""
+
+
+def drift_report(settings: Settings, day: date) -> dict[str, Any]:
+    """PSI of each model input and score of one night against the scoring model's training.
+
+    The profile is the one of the version that scored the night (its `model_version`), so a
+    promotion between nights compares each night with its own model's training.
+    """
+    from models.drift import compare
+    from pipelines.score import scores_path
+
+    scores_file = scores_path(settings, day)
+    features_file = settings.zone("features") / f"date={day.isoformat()}" / "features.parquet"
+    for path in (scores_file, features_file):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: not there, so no drift for {day}")
+    scores = pl.read_parquet(scores_file)
+    versions = scores.get_column("model_version").drop_nulls().unique().to_list()
+    version = versions[0] if len(versions) == 1 else current_champion(settings)
+    if version is None:
+        raise FileNotFoundError(f"{models_root(settings)}: no model, so no drift")
+    reference = read_metadata(models_root(settings) / version).get("drift_profile")
+    if not reference:
+        raise FileNotFoundError(f"model {version} has no drift profile (trained before drift)")
+    night = pl.read_parquet(features_file, columns=None)
+    values = {**compare(reference, night), **compare(reference, scores)}
+    ranked = dict(sorted(values.items(), key=lambda item: -item[1]))
+    warnings = [
+        f"{column}: PSI {value:.2f} above {DRIFT_THRESHOLD}"
+        for column, value in ranked.items()
+        if value > DRIFT_THRESHOLD
+    ]
+    return {
+        "version": version,
+        "threshold": DRIFT_THRESHOLD,
+        "rows": night.height,
+        "psi": {k: round(v, 4) for k, v in ranked.items()},
+        "warnings": warnings,
+    }

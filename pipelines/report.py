@@ -44,6 +44,32 @@ def _lines_select(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _lines_drift(drift: dict[str, Any]) -> list[str]:
+    if "unavailable" in drift:
+        return [f"- not measured: {drift['unavailable']}"]
+    psi: dict[str, float] = drift["psi"]
+    above = [c for c, v in psi.items() if v > drift["threshold"]]
+    lines = (
+        [
+            f"- WARNING: {len(above)} column(s) shifted, PSI above {drift['threshold']}: "
+            + ", ".join(above)
+        ]
+        if above
+        else []
+    )
+    lines += [f"- {c}: PSI {v:.3f}" for c, v in psi.items() if c.endswith("_score")]
+    top = list(psi.items())[:10]
+    lines += [
+        f"- PSI against the training traffic of model `{drift['version']}` "
+        f"(warning above {drift['threshold']}); the 10 largest:",
+        "",
+        "| column | PSI |",
+        "|---|---|",
+        *(f"| {column} | {value:.3f} |" for column, value in top),
+    ]
+    return lines
+
+
 def render_run_report(day: date, stages: dict[str, dict[str, Any]]) -> str:
     """Markdown for the stages that have run so far."""
     lines = [f"# Run report {day.isoformat()}", ""]
@@ -66,14 +92,27 @@ def render_run_report(day: date, stages: dict[str, dict[str, Any]]) -> str:
         lines.append("")
     if "select" in stages:
         lines += ["## Selection", *_lines_select(stages["select"]), ""]
+    if "drift" in stages:
+        lines += ["## Drift", *_lines_drift(stages["drift"]), ""]
     timings = [f"{s} {stages[s]['seconds']} s" for s in stages if "seconds" in stages[s]]
     lines += ["## Timings", "- " + ", ".join(timings), ""]
     return "\n".join(lines)
 
 
+def _drift(settings: Settings, day: date) -> dict[str, Any]:
+    from pipelines.lifecycle import drift_report
+
+    try:
+        return drift_report(settings, day)
+    except FileNotFoundError as error:
+        return {"unavailable": str(error)}
+
+
 def write_run_report(settings: Settings, day: date) -> Path:
     """Write `report.md` and `report.json` for a date; return the Markdown path."""
     stages = read_stage_reports(settings, day)
+    if "score" in stages:
+        stages["drift"] = _drift(settings, day)
     folder = stage_report_dir(settings, day)
     write_text(json.dumps(stages, indent=2, sort_keys=True, default=str), folder / "report.json")
     return write_text(render_run_report(day, stages), folder / "report.md")

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from contracts.outcomes import OUTCOMES
@@ -164,6 +165,36 @@ def training_fingerprint(labelled: pl.DataFrame) -> str:
     return hashlib.sha256(table.write_csv().encode()).hexdigest()
 
 
+PROFILE_ROWS = 50_000
+"""Rows of the training traffic the drift profile is drawn from (every n-th row)."""
+
+
+def drift_profile(
+    settings: Settings, until: date, models: ThreatModels, traffic: int
+) -> dict[str, Any]:
+    """Decile profile of each input and score over the training traffic, for nightly PSI.
+
+    All rows, not only inspected ones: a night is compared with the traffic the model was
+    trained in, whatever the old policy picked.
+    """
+    from models.drift import profile
+    from models.scoring import feature_matrix, raw_scores
+
+    paths = partitions(settings.zone("features"), "features.parquet", until)
+    step = max(1, traffic // PROFILE_ROWS)
+    rows = pl.scan_parquet(paths).select(models.feature_names).gather_every(step).collect()
+    calibrated = {
+        f"{name}_score": models.categories[name].calibrator.apply(raw)
+        for name, raw in raw_scores(models, feature_matrix(rows, models.feature_names)).items()
+    }
+    risk = 1.0 - np.prod([1.0 - p for p in calibrated.values()], axis=0)
+    scored = rows.with_columns(
+        *(pl.Series(name, values) for name, values in calibrated.items()),
+        pl.Series("risk_score", risk),
+    )
+    return profile(scored, [*models.feature_names, *calibrated, "risk_score"])
+
+
 def code_version() -> str:
     """The installed cargo-risk version (the package's, as built from pyproject.toml)."""
     try:
@@ -207,6 +238,7 @@ def train_models(
         outcomes.height,
     )
     models, metadata = train_threat_models(labelled, feature_names, phrases or {}, params)
+    traffic = int(sizes["_rows"].sum())
     for warning in metadata["warnings"]:
         log.warning("%s", warning)
     metadata = {
@@ -216,9 +248,10 @@ def train_models(
         "registry_hash": registry_hash,
         "training_fingerprint": training_fingerprint(labelled),
         "code_version": code_version(),
+        "drift_profile": drift_profile(settings, until, models, traffic),
         "rows": {
             **metadata["rows"],
-            "traffic": int(sizes["_rows"].sum()),
+            "traffic": traffic,
             "outcomes": outcomes.height,
             "outcomes_without_features": unmatched,
         },

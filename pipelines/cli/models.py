@@ -53,6 +53,7 @@ def show(version: Annotated[str, typer.Argument(help="Version id (see `models li
     except FileNotFoundError as error:
         raise _fail("cannot show", error) from error
     meta.pop("phrases", None)
+    meta.pop("drift_profile", None)
     evaluation = folder / "evaluation.json"
     if evaluation.is_file():
         meta["evaluation"] = json.loads(evaluation.read_text(encoding="utf-8"))

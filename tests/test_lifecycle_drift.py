@@ -1,0 +1,56 @@
+"""Drift: PSI of inputs and scores between the training traffic and one night."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from models.drift import compare, profile, psi
+from pipelines.lifecycle import drift_report
+from pipelines.report import render_run_report
+from pipelines.score import score_day
+from pipelines.settings import Settings
+from pipelines.train import train_models
+from tests.test_models_world import FEATURES, PHRASES
+from tests.test_train_score import CREATED, LAST_TRAIN_DAY, SCORE_DAY, _world, _write_home
+
+
+def test_psi_is_near_zero_for_the_same_distribution_and_large_for_a_shift() -> None:
+    rng = np.random.default_rng(4)
+    train = pl.DataFrame({"x": rng.normal(size=20_000), "flag": rng.random(20_000) < 0.2})
+    reference = profile(train, ["x", "flag"])
+    same = pl.DataFrame({"x": rng.normal(size=5_000), "flag": rng.random(5_000) < 0.2})
+    shifted = pl.DataFrame({"x": rng.normal(1.0, 1.0, 5_000), "flag": rng.random(5_000) < 0.6})
+    assert max(compare(reference, same).values()) < 0.02
+    moved = compare(reference, shifted)
+    assert moved["x"] > 0.25
+    assert moved["flag"] > 0.25
+
+
+def test_missing_values_count_as_their_own_bin() -> None:
+    reference = profile(pl.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]}), ["x"])
+    assert compare(reference, pl.DataFrame({"x": [None, None, 1.0, 2.0]}))["x"] > 0.25
+    with pytest.raises(ValueError, match="same bins"):
+        psi([0.5, 0.5], [1.0])
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Settings:
+    world = _world()
+    return _write_home(tmp_path, world.features, world.outcomes)
+
+
+def test_a_night_is_compared_with_its_models_training_in_the_report(home: Settings) -> None:
+    train_models(home, LAST_TRAIN_DAY, CREATED, feature_names=FEATURES, phrases=PHRASES)
+    score_day(home, SCORE_DAY)
+    drift = drift_report(home, SCORE_DAY)
+    assert {"cbrn_score", "salw_score", "risk_score", "noise_a"} <= set(drift["psi"])
+    # The world draws every day from one distribution: nothing shifts.
+    assert drift["warnings"] == []
+    assert drift["psi"]["noise_a"] < 0.1
+    text = render_run_report(SCORE_DAY, {"drift": drift})
+    assert "## Drift" in text
+    assert "risk_score: PSI" in text
