@@ -106,6 +106,14 @@ def _rates_table(versions: Mapping[str, Any], category: str) -> str:
             f"mean score / observed rate {_fmt(metrics['calibration_ratio'])}, "
             f"{metrics['positives']} findings in {metrics['rows']} rows</td></tr>"
         )
+        sample = metrics.get("random_sample")
+        if sample and sample["rows"]:
+            at = sample["at_rates"][0]
+            rows.append(
+                f"<tr><td>{html.escape(name)}</td><td colspan=4>random sample only (unbiased, "
+                f"small): {sample['positives']} findings in {sample['rows']} rows, precision at "
+                f"{at['rate']:.0%} {_fmt(at['precision'])}, recall {_fmt(at['recall'])}</td></tr>"
+            )
     head = (
         "<tr><th>version</th><th>inspected</th><th>rows</th>"
         "<th>precision [90% CI]</th><th>recall [90% CI]</th></tr>"

@@ -230,12 +230,21 @@ def reliability(
     )
 
 
-def calibration_ratio(probabilities: npt.ArrayLike, labels: npt.ArrayLike) -> float:
-    """Mean predicted probability over the observed rate (1 = calibrated on average)."""
+def calibration_ratio(
+    probabilities: npt.ArrayLike, labels: npt.ArrayLike, weights: npt.ArrayLike | None = None
+) -> float:
+    """Mean predicted probability over the observed rate (1 = calibrated on average).
+
+    `weights` (the training set's importance weights) make both means stand for the traffic,
+    as calibration was fitted, rather than for the rows the old policy chose.
+    """
     p = np.asarray(probabilities, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
-    observed = float(y.mean()) if y.size else math.nan
-    return float(p.mean()) / observed if observed and observed > 0 else math.nan
+    if y.size == 0:
+        return math.nan
+    w = np.ones(y.size) if weights is None else np.asarray(weights, dtype=np.float64)
+    observed = float(np.average(y, weights=w))
+    return float(np.average(p, weights=w)) / observed if observed > 0 else math.nan
 
 
 def version_metrics(
@@ -243,10 +252,15 @@ def version_metrics(
     labels: npt.ArrayLike,
     rates: Sequence[float] = INSPECTION_RATES,
     *,
+    weights: npt.ArrayLike | None = None,
     resamples: int = 300,
     seed: int = 0,
 ) -> dict[str, object]:
-    """Everything the gate and the model card read for one category on one evaluation set."""
+    """Everything the gate and the model card read for one category on one evaluation set.
+
+    Precision and recall count the rows as given (inspected rows: what can be checked);
+    `weights` apply to the calibration ratio only.
+    """
     p = np.asarray(probabilities, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
     pr_auc = average_precision(p, y)
@@ -254,7 +268,7 @@ def version_metrics(
         "rows": int(y.size),
         "positives": int(y.sum()),
         "pr_auc": None if math.isnan(pr_auc) else pr_auc,
-        "calibration_ratio": _none_if_nan(calibration_ratio(p, y)),
+        "calibration_ratio": _none_if_nan(calibration_ratio(p, y, weights)),
         "at_rates": [
             {
                 key: _none_if_nan(value) if isinstance(value, float) else value

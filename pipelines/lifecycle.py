@@ -33,7 +33,7 @@ from models.registry import (
     version_folders,
 )
 from models.scoring import feature_matrix, raw_scores
-from models.training import label_column, label_inspected
+from models.training import SAMPLE, WEIGHT, label_column, label_inspected
 from pipelines.io import write_text
 from pipelines.settings import Settings
 from pipelines.train import append_decision, read_inspected_features, read_outcomes
@@ -153,6 +153,11 @@ def evaluate_version(
     extra = tuple(n for m in compared.values() for n in m.feature_names)
     frame = evaluation_set(settings, version, extra)
     ports = frame.get_column("port_of_discharge").cast(pl.String).fill_null("?").to_numpy()
+    # Capped as when the calibration was fitted (TrainingParams.max_weight).
+    cap = read_metadata(root / version).get("params", {}).get("max_weight")
+    weights = frame.get_column(WEIGHT).cast(pl.Float64).to_numpy()
+    weights = np.minimum(weights, cap) if cap else weights
+    random_rows = (frame.get_column(SAMPLE) == "random").to_numpy()
     result: dict[str, Any] = {
         "evaluated_at": evaluated_at.isoformat(),
         "rows": frame.height,
@@ -168,7 +173,16 @@ def evaluate_version(
                 continue
             y = frame.get_column(label_column(category)).cast(pl.Float64).to_numpy()
             metrics = version_metrics(
-                p, y, INSPECTION_RATES, resamples=BOOTSTRAP_RESAMPLES, seed=settings.seed
+                p,
+                y,
+                INSPECTION_RATES,
+                weights=weights,
+                resamples=BOOTSTRAP_RESAMPLES,
+                seed=settings.seed,
+            )
+            # The random sample alone is unbiased but small: shown beside, not gated on.
+            metrics["random_sample"] = version_metrics(
+                p[random_rows], y[random_rows], (GATE_BUDGET,), resamples=0
             )
             metrics["curves"] = _curves(p, y)
             metrics["per_port"] = {

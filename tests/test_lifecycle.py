@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from models.evaluation import bootstrap_precision_recall, reliability, version_metrics
+from models.evaluation import (
+    bootstrap_precision_recall,
+    calibration_ratio,
+    reliability,
+    version_metrics,
+)
 from models.registry import gate, read_decisions
 from models.training import TrainingParams
 from pipelines.cli import app
@@ -64,6 +69,14 @@ def test_reliability_bins_and_metrics_of_a_calibrated_score() -> None:
     metrics = version_metrics(p, y, resamples=50)
     assert 0.9 < metrics["calibration_ratio"] < 1.1  # type: ignore[operator]
     assert len(metrics["at_rates"]) == 4  # type: ignore[arg-type]
+
+
+def test_weights_make_the_calibration_ratio_speak_for_the_traffic() -> None:
+    # Two policy rows (found 1 of 2) and one random row standing for 10 clean rows.
+    p, y, w = [0.5, 0.5, 0.0], [1.0, 0.0, 0.0], [1.0, 1.0, 10.0]
+    assert calibration_ratio(p, y) == pytest.approx(1 / 3 / (1 / 3))
+    assert calibration_ratio(p, y, w) == pytest.approx((1 / 12) / (1 / 12))
+    assert calibration_ratio([0.5, 0.5, 0.5], y, w) == pytest.approx(6.0)
 
 
 @pytest.fixture
