@@ -95,6 +95,20 @@ def _scoring_only(settings: Any, night: date, *, explain: bool) -> int:
 _STAGE_CLOCK: dict[str, float] = {}
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB.
+
+    /proc's VmHWM belongs to the process image: `ru_maxrss` would also count the parent's
+    memory at fork time, which Linux carries over into the child.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child_main(stage: str, home: Path, night: date) -> None:
     """Run one stage and print its measure as one JSON line."""
     wall, cpu = time.perf_counter(), time.process_time()
@@ -102,7 +116,7 @@ def child_main(stage: str, home: Path, night: date) -> None:
     measure = Measure(
         wall=_STAGE_CLOCK.get("wall", time.perf_counter() - wall),
         cpu=time.process_time() - cpu,
-        rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        rss_mb=peak_rss_mb(),
         rows=rows,
     )
     print(json.dumps(measure.__dict__))

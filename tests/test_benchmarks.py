@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 
 from benchmarks import nightly
+from benchmarks.compiled_trees import compile_booster, compiler
 from benchmarks.pandas_baseline import night_features
 from benchmarks.world import START, bench_settings
 
@@ -81,3 +82,24 @@ def test_the_table_gives_medians_rows_per_second_and_the_ratio() -> None:
     assert "| 1,000 | 90 | featurize | 2.00 | 2.00 | 100 | 500 |" in table
     # featurize + score = 2 + 2 s against the baseline's 2 s.
     assert "| 1,000 | 90 | 4.00 | 2.00 | 0.5x |" in nightly.ratios(results)
+
+
+@pytest.mark.skipif(compiler() is None, reason="no C compiler")
+def test_compiled_trees_give_lightgbms_raw_scores_bit_for_bit() -> None:
+    import lightgbm as lgb
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3000, 6))
+    x[rng.random(x.shape) < 0.1] = np.nan  # NaN splits with a default direction
+    x[:, 5] = np.round(x[:, 5])  # many exact zeros
+    y = ((np.nan_to_num(x[:, 0]) + x[:, 5] > 0.5) ^ (rng.random(3000) < 0.1)).astype(int)
+    params = {"objective": "binary", "num_leaves": 7, "verbose": -1, "seed": 1}
+    for extra in ({}, {"zero_as_missing": True}, {"use_missing": False}):
+        booster = lgb.train(params | extra, lgb.Dataset(x, y), num_boost_round=40)
+        compiled = compile_booster(booster.dump_model(), x.shape[1])
+        assert compiled is not None
+        expected = booster.predict(x, raw_score=True)
+        assert np.array_equal(compiled.raw_score(x), expected), extra
+    with pytest.raises(ValueError, match="features"):
+        compiled.raw_score(x[:, :3])
