@@ -123,3 +123,14 @@ def test_volume_far_outside_the_recent_range_is_a_breach(
 
 def test_volume_is_not_judged_without_enough_history(settings: Settings) -> None:
     assert volume_breach(1, [100, 100], settings) is None
+
+
+def test_a_remote_landing_source_is_read_through_object_storage(tmp_path: Path) -> None:
+    remote = tmp_path / "remote-export"
+    remote.mkdir()
+    shutil.copy(FIXTURES / "amendments.csv", remote / "amendments.csv")
+    settings = load_settings(environ={}, home=tmp_path / "home", landing_uri=f"file://{remote}")
+    report = ingest_landing(settings, now=ARRIVED)
+    landed = settings.zone("landing") / "declarations" / "amendments.csv"
+    assert landed.read_bytes() == (remote / "amendments.csv").read_bytes()
+    assert report.loaded == {"amendments.csv": read_raw(landed).height}

@@ -163,3 +163,19 @@ def test_evaluation_counts_the_planted_threats_of_the_night(world: Path, tmp_pat
     assert set(result["method"]) == {"model", "rules only", "random"}
     assert result["recall"].drop_nulls().is_between(0, 1).all()
     assert "| cbrn |" in report.read_text()
+
+
+def test_backfill_of_a_range_from_the_cli(world: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    settings = _copy(world, tmp_path)
+    first = NIGHT - timedelta(days=1)
+    done = CliRunner().invoke(
+        app, ["--home", str(settings.home), "run", "--from", str(first), "--to", str(NIGHT)]
+    )
+    assert done.exit_code == 0, done.output
+    for day in (first, NIGHT):
+        ranked = pl.read_parquet(settings.zone("lists") / f"date={day}" / "ranked_list.parquet")
+        assert ranked["list_date"].unique().to_list() == [day]
