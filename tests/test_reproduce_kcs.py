@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.reproduce import LABELS, feature_names, kcs_features, read_kcs
+from pipelines.reproduce import LABELS, KcsParams, feature_names, kcs_features, read_kcs, run_kcs
 
 KCS_DIR = Path(__file__).parent / "data" / "kcs"
 TRAIN = KCS_DIR / "df_syn_train_eng_head2000.csv"
@@ -81,6 +81,14 @@ def test_reproduce_verb_prints_precision_and_writes_scores(tmp_path: Path) -> No
         on="Declaration ID",
     ).sort("score_fraud", descending=True)
     assert top.head(50)["fraud"].mean() > 89 / 500  # type: ignore[operator]
+
+
+def test_careful_option_trains_on_the_point_in_time_features() -> None:
+    careful = run_kcs(TRAIN, {"valid": VALID}, careful=True, params=KcsParams(num_boost_round=50))
+    assert "importer_fraud_rate" in careful.feature_names
+    figures = careful.precision.filter(label="Fraud")
+    assert figures["precision"].is_between(0, 1).all()
+    assert figures["rows"].to_list() == [500] * 4
 
 
 def test_careful_features_extend_the_plain_ones() -> None:

@@ -66,15 +66,20 @@ def reproduce_kcs(  # noqa: PLR0917 (each parameter is a Typer option)
         Path | None,
         typer.Option("--out", help="CSV of scores per declaration (test file, else valid)."),
     ] = None,
-    plain: Annotated[
-        bool, typer.Option("--plain", help="Only the KCS columns, no point-in-time features.")
+    careful: Annotated[
+        bool,
+        typer.Option(
+            "--careful",
+            help="Add point-in-time entity fraud rates and price positions (lower on the "
+            "synthetic KCS files; see docs/reproduce-kcs.md).",
+        ),
     ] = False,
     history: Annotated[
         str,
         typer.Option(
             "--history",
-            help="frozen: entity rates from the training file's labels only; rolling: also "
-            "from the evaluated files' earlier days.",
+            help="With --careful. frozen: entity rates from the training file's labels only; "
+            "rolling: also from the evaluated files' earlier days.",
         ),
     ] = "frozen",
 ) -> None:
@@ -89,7 +94,7 @@ def reproduce_kcs(  # noqa: PLR0917 (each parameter is a Typer option)
         result = run_kcs(
             train_file,
             evaluated,
-            careful=not plain,
+            careful=careful,
             history="rolling" if history == "rolling" else "frozen",
         )
     except (FileNotFoundError, ValueError) as error:
