@@ -18,11 +18,10 @@ from pathlib import Path
 import polars as pl
 
 from contracts.outcomes import OUTCOMES
-from contracts.reading import LINE, SOURCE_FILE, MalformedFileError, cast_to_contract, read_raw
-from expectations.outcomes import outcomes_suite
-from expectations.runner import ROW, run_suite
+from contracts.reading import LINE, SOURCE_FILE, MalformedFileError, read_raw
 from pipelines.io import file_sha256, write_parquet, write_text
 from pipelines.settings import Settings
+from pipelines.validate import FILING_DATE, QUARANTINE_SCHEMA, validate_outcomes_frame
 
 OUTCOME_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".parquet")
 KEY = ["declaration_id", "item_no", "inspected_at"]
@@ -70,72 +69,60 @@ def staged_declarations(settings: Settings) -> pl.DataFrame:
     )
 
 
-def staging_failures(typed: pl.DataFrame, declarations: pl.DataFrame) -> pl.DataFrame:
-    """Rows whose declaration (or item) is unknown, or that were inspected before filing."""
+def staging_failures(valid: pl.DataFrame, declarations: pl.DataFrame) -> pl.DataFrame:
+    """Quarantine rows for outcomes whose declaration (or item) is not staged, or that were
+    inspected before the declaration was filed; `valid` carries a row index `_i`."""
     first_filed = declarations.group_by("declaration_id").agg(pl.col("filed_at").min())
-    items = declarations.select("declaration_id", "item_no").unique()
-    checked = typed.join(first_filed, on="declaration_id", how="left").join(
-        items.with_columns(pl.lit(True).alias("_item_known")),
-        on=["declaration_id", "item_no"],
-        how="left",
+    items = declarations.select("declaration_id", "item_no").unique().with_columns(_known=True)
+    checked = valid.join(first_filed, on="declaration_id", how="left").join(
+        items, on=["declaration_id", "item_no"], how="left"
     )
-    unknown = checked.filter(pl.col("filed_at").is_null()).select(
-        ROW,
-        pl.lit("declaration_id").alias("field"),
-        pl.lit("exists").alias("rule"),
-        pl.lit("declaration not found in staging").alias("reason"),
+    known = pl.col("filed_at").is_not_null()
+    problems = [
+        (~known, "declaration_id", "exists", "declaration not found in staging"),
+        (
+            known & pl.col("item_no").is_not_null() & pl.col("_known").is_null(),
+            "item_no",
+            "exists",
+            "item not found in the declaration",
+        ),
+        (
+            pl.col("inspected_at") < pl.col("filed_at"),
+            "inspected_at",
+            "after_filing",
+            "inspected before the declaration was filed",
+        ),
+    ]
+    names = [c for c in OUTCOMES.names if c in valid.columns]
+    return pl.concat(
+        [
+            checked.filter(broken).select(
+                "_i",
+                SOURCE_FILE,
+                LINE,
+                pl.lit(field).alias("field"),
+                pl.col(field).cast(pl.String).alias("value"),
+                pl.lit(reason).alias("reason"),
+                pl.lit(rule).alias("rule"),
+                pl.struct(pl.col(names).cast(pl.String)).struct.json_encode().alias("original"),
+                pl.col("inspected_at").dt.date().alias(FILING_DATE),
+            )
+            for broken, field, rule, reason in problems
+        ]
     )
-    unknown_item = checked.filter(
-        pl.col("filed_at").is_not_null()
-        & pl.col("item_no").is_not_null()
-        & pl.col("_item_known").is_null()
-    ).select(
-        ROW,
-        pl.lit("item_no").alias("field"),
-        pl.lit("exists").alias("rule"),
-        pl.lit("item not found in the declaration").alias("reason"),
-    )
-    early = checked.filter(pl.col("inspected_at") < pl.col("filed_at")).select(
-        ROW,
-        pl.lit("inspected_at").alias("field"),
-        pl.lit("after_filing").alias("rule"),
-        pl.lit("inspected before the declaration was filed").alias("reason"),
-    )
-    return pl.concat([unknown, unknown_item, early])
 
 
 def validate_outcomes(
     raw: pl.DataFrame, declarations: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split raw outcome rows into (valid, rejected: file, line, field, value, reason, rule)."""
-    source = raw.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64()))
-    typed, cast_failures = cast_to_contract(source, OUTCOMES)
-    casts = cast_failures.join(
-        typed.select(SOURCE_FILE, LINE, ROW), on=[SOURCE_FILE, LINE], nulls_equal=True
-    ).select(ROW, "field", pl.lit("cast").alias("rule"), "reason")
-    checks = run_suite(typed, outcomes_suite()).join(
-        casts.select(ROW, "field"), on=[ROW, "field"], how="anti"
-    )
-    failures = pl.concat([casts, checks.select(casts.columns)])
-    failed_rows = failures[ROW].unique().implode()
-    clean = typed.filter(~pl.col(ROW).is_in(failed_rows))
-    failures = pl.concat([failures, staging_failures(clean, declarations)])
-    bad = failures[ROW].unique().implode()
-    values = source.select(
-        ROW, SOURCE_FILE, LINE, *[pl.col(c) for c in OUTCOMES.names if c in source.columns]
-    )
-    rejected = (
-        failures.join(values, on=ROW)
-        .with_columns(
-            pl.struct([c for c in OUTCOMES.names if c in source.columns])
-            .struct.json_encode()
-            .alias("original")
-        )
-        .select(SOURCE_FILE, LINE, "field", "rule", "reason", "original")
-        .sort(LINE, "field")
-    )
-    valid = typed.filter(~pl.col(ROW).is_in(bad)).drop(ROW)
-    return valid, rejected
+    """Split raw outcome rows into (valid, rejected in QUARANTINE_SCHEMA): the contract first
+    (Great Expectations), then staging."""
+    valid, rejected = validate_outcomes_frame(raw)
+    numbered = valid.with_row_index("_i")
+    failures = staging_failures(numbered, declarations)
+    kept = numbered.filter(~pl.col("_i").is_in(failures["_i"].implode())).drop("_i")
+    rejected = pl.concat([rejected, failures.drop("_i").cast(QUARANTINE_SCHEMA)])
+    return kept, rejected.sort(LINE, "field")
 
 
 def _merge_into_staging(settings: Settings, valid: pl.DataFrame) -> set[str]:

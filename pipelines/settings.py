@@ -33,22 +33,6 @@ Zone = Literal[
     "exercises",
     "truth",
 ]
-ZONES: tuple[Zone, ...] = (
-    "landing",
-    "raw",
-    "quarantine",
-    "staging",
-    "history",
-    "features",
-    "scores",
-    "lists",
-    "models",
-    "reports",
-    "watchlists",
-    "outcomes",
-    "exercises",
-    "truth",
-)
 
 
 class Settings(BaseSettings):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from pipelines.cli.common import console, err_console, settings
-from pipelines.dates import date_range
+from pipelines.dates import dates_from_options
 
 featurize_app = typer.Typer(
     help="Point-in-time features: history snapshots and one features partition per filing date.",
@@ -28,14 +27,10 @@ def run(
     """Write features/date=D/features.parquet for each date, in order, advancing the history."""
     from pipelines.featurize import featurize_day, load_references
 
-    if day and (first or last):
-        raise typer.BadParameter("give --date, or --from and --to, not both")
-    if day:
-        days = [date.fromisoformat(day)]
-    elif first and last:
-        days = date_range(date.fromisoformat(first), date.fromisoformat(last))
-    else:
-        raise typer.BadParameter("give --date D, or --from D1 --to D2")
+    try:
+        days = dates_from_options(day, first, last)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
     config = settings()
     refs = load_references(config)
     for one in days:

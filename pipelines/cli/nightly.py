@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from pipelines.cli.common import console, err_console, settings
-from pipelines.dates import date_range
+from pipelines.dates import dates_from_options
 
 lists_app = typer.Typer(help="Published ranked lists.", no_args_is_help=True)
 
@@ -69,14 +69,10 @@ def run(
     """Run the whole night without Airflow: ingest, validate, featurize, score, select, publish."""
     from pipelines.nightly import run_night
 
-    if day and (first or last):
-        raise typer.BadParameter("give --date, or --from and --to, not both")
-    if day:
-        days = [date.fromisoformat(day)]
-    elif first and last:
-        days = date_range(date.fromisoformat(first), date.fromisoformat(last))
-    else:
-        raise typer.BadParameter("give --date D, or --from D1 --to D2")
+    try:
+        days = dates_from_options(day, first, last)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
     config = settings()
     for one in days:
         summary = run_night(config, one)

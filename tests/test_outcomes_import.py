@@ -1,0 +1,75 @@
+"""Outcomes import: contract checks, then checks against staging; bad rows to quarantine."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pipelines.ingest import ingest_landing
+from pipelines.outcomes import import_outcome_files, outcomes_staging
+from pipelines.settings import Settings, load_settings
+from pipelines.staging import stage_declarations
+
+FIXTURES = Path(__file__).parent / "data" / "declarations"
+
+HEADER = "declaration_id,item_no,inspected_at,selection_reason,result,finding_category,inspector_id"
+OUTCOMES_CSV = (
+    HEADER
+    + """,notes
+D-0500,1,2026-11-29T09:00:00Z,risk,no_finding,,INSP-1,
+D-0500,,2026-11-29T10:00:00Z,random,finding,salw,INSP-2,rifle parts
+NOPE-1,1,2026-11-29T09:00:00Z,risk,no_finding,,INSP-1,
+D-0500,7,2026-11-29T09:00:00Z,risk,no_finding,,INSP-1,
+D-0500,1,2026-11-27T09:00:00Z,manual,no_finding,,INSP-1,
+D-0500,1,2026-11-29T11:00:00Z,risk,finding,,INSP-3,
+D-0500,1,2026-11-29T12:00:00Z,luck,no_finding,,INSP-3,
+"""
+)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    settings = load_settings(environ={}, home=tmp_path / "home")
+    landing = settings.zone("landing") / "declarations"
+    landing.mkdir(parents=True)
+    shutil.copy(FIXTURES / "amendments.csv", landing / "amendments.csv")
+    ingest_landing(settings, now=datetime(2026, 11, 29, 1, tzinfo=UTC))
+    stage_declarations(settings, date(2026, 11, 28))
+    return settings
+
+
+def test_good_outcomes_are_staged_and_bad_ones_quarantined(
+    settings: Settings, tmp_path: Path
+) -> None:
+    source = tmp_path / "outcomes.csv"
+    source.write_text(OUTCOMES_CSV)
+    report = import_outcome_files([source], settings)
+    staged = pl.read_parquet(outcomes_staging(settings, "2026-11-29"))
+    assert sorted(staged["inspector_id"]) == ["INSP-1", "INSP-2"]
+    assert report.imported == {"outcomes.csv": 2}
+    quarantine = pl.read_parquet(settings.zone("quarantine") / "outcomes" / "outcomes.parquet")
+    assert sorted(zip(quarantine["_line"], quarantine["field"], strict=True)) == [
+        (4, "declaration_id"),
+        (5, "item_no"),
+        (6, "inspected_at"),
+        (7, "finding_category"),
+        (8, "selection_reason"),
+    ]
+    assert set(quarantine["reason"]) >= {
+        "declaration not found in staging",
+        "item not found in the declaration",
+        "inspected before the declaration was filed",
+    }
+
+
+def test_the_same_file_is_imported_once(settings: Settings, tmp_path: Path) -> None:
+    source = tmp_path / "outcomes.csv"
+    source.write_text(OUTCOMES_CSV)
+    import_outcome_files([source], settings)
+    again = import_outcome_files([source], settings)
+    assert again.skipped == ["outcomes.csv"] and again.imported == {}
+    assert pl.read_parquet(outcomes_staging(settings, "2026-11-29")).height == 2
