@@ -63,11 +63,21 @@ def test_read_kcs_names_the_file_of_a_bad_layout(tmp_path: Path) -> None:
 
 def test_reproduce_verb_prints_precision_and_writes_scores(tmp_path: Path) -> None:
     out = tmp_path / "scores.csv"
+    # The test quarter is not shipped; any labelled KCS file stands in, by path.
+    test = tmp_path / "test.csv"
+    test.write_bytes(VALID.read_bytes())
     result = CliRunner().invoke(
         app,
-        ["reproduce", "kcs", "--train", str(TRAIN), "--valid", str(VALID), "--out", str(out)],
+        [
+            "reproduce",
+            "kcs",
+            *("--train", str(TRAIN), "--valid", str(VALID), "--test", str(test)),
+            *("--out", str(out)),
+        ],
     )
     assert result.exit_code == 0, result.output
+    assert "valid (" in result.output
+    assert "test (" in result.output
     for label in LABELS.values():
         assert label in result.output
     assert "P@5% 0." in result.output
