@@ -20,6 +20,7 @@ from pipelines.evaluate import evaluate_range
 from pipelines.ingest import ingest_files
 from pipelines.outcomes import import_outcome_files
 from pipelines.settings import Settings
+from pipelines.simulate.report import build_report
 from pipelines.simulate.stage import simulate_world
 from pipelines.staging import stage_declarations
 from pipelines.train import train_models
@@ -51,6 +52,7 @@ def run_demo(
 
     step(f"simulating {days} days of trade, about {per_day} items a day")
     world = simulate_world(settings, DEMO_START, days, per_day, threat_rate)
+    simulation_report = build_report(settings)
     night = DEMO_START + timedelta(days=days - 1)
     step("loading the shipped watch lists (UN, OFAC, a national sample)")
     load_shipped(settings)
@@ -91,7 +93,7 @@ def run_demo(
             "evaluation against the planted threats": evaluation,
             "Airflow log of the run": log,
             "model version": model_folder,
-            "simulation report": settings.zone("reports") / "simulation",
+            "simulation report (plots of the synthetic trade)": simulation_report.index,
             "ground truth (never read by the pipeline)": settings.zone("truth"),
         },
     )

@@ -35,8 +35,9 @@ def demo(
     )
     top = top_of_busiest_port(config, result.night)
     grid = Table(title=f"Top of the {top['port_of_discharge'][0]} list for {result.night}")
-    for column in ("rank", "declaration_id", "item_no", "risk_score", "lane", "why", "reasons"):
-        grid.add_column(column, overflow="fold")
+    for column in ("rank", "declaration", "item", "risk", "lane", "why"):
+        grid.add_column(column, no_wrap=True)
+    grid.add_column("first reasons", overflow="fold")
     for row in top.iter_rows(named=True):
         grid.add_row(
             str(row["rank"]),
@@ -45,7 +46,7 @@ def demo(
             f"{row['risk_score']:.3f}",
             row["lane"],
             row["selection_reason"] or "",
-            row["reasons"] or "",
+            "; ".join((row["reasons"] or "").split("; ")[:2]),
         )
     console.print(grid)
     console.print(result.outputs["evaluation against the planted threats"].read_text())
