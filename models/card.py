@@ -121,16 +121,16 @@ def _rates_table(versions: Mapping[str, Any], category: str) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def _port_table(metrics: Mapping[str, Any], budget: float) -> str:
+def _group_table(metrics: Mapping[str, Any], key: str, title: str, budget: float) -> str:
     rows = []
-    for port, m in sorted(metrics.get("per_port", {}).items()):
+    for port, m in sorted(metrics.get(key, {}).items()):
         at = m["at_rates"][0]
         rows.append(
             f"<tr><td>{html.escape(port)}</td><td>{m['rows']}</td><td>{m['positives']}</td>"
             f"<td>{_fmt(at['precision'])}</td><td>{_fmt(at['recall'])}</td></tr>"
         )
     head = (
-        f"<tr><th>port</th><th>rows</th><th>findings</th><th>precision at {budget:.0%}</th>"
+        f"<tr><th>{title}</th><th>rows</th><th>findings</th><th>precision at {budget:.0%}</th>"
         f"<th>recall at {budget:.0%}</th></tr>"
     )
     return f"<table>{head}{''.join(rows)}</table>"
@@ -185,8 +185,13 @@ def render_card(
                 _importance_plot(mine["importance"].get(category, {}), category),
                 f"{category} top features",
             ),
-            "<h3>Per port</h3>",
-            _port_table(metrics, budget),
+            "<h3>Per port (each port's own top share)</h3>",
+            _group_table(metrics, "per_port", "port", budget),
         ]
+        if "per_origin_region" in metrics:
+            parts += [
+                "<h3>Per origin region</h3>",
+                _group_table(metrics, "per_origin_region", "region", budget),
+            ]
     parts.append("</body></html>\n")
     return "\n".join(parts)

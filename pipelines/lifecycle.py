@@ -141,6 +141,48 @@ def _curves(p: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> dict[str,
     }
 
 
+def origin_regions(settings: Settings, frame: pl.DataFrame) -> npt.NDArray[np.str_] | None:
+    """UN region of each row's country of origin, from staged declarations; None without them."""
+    from contracts.reference import countries
+
+    days = sorted({d.isoformat() for d in frame.get_column("filed_at").dt.date().unique()})
+    folder = settings.zone("staging") / "declarations"
+    paths = [p for d in days if (p := folder / f"date={d}" / "declarations.parquet").is_file()]
+    if not paths:
+        return None
+    origins = (
+        pl.scan_parquet(paths)
+        .select(
+            pl.col("declaration_id").cast(pl.String),
+            pl.col("item_no").cast(pl.Int64),
+            pl.col("country_of_origin").cast(pl.String),
+        )
+        .unique(["declaration_id", "item_no"], keep="last")
+        .collect()
+    )
+    regions = countries().select(
+        pl.col("alpha2").alias("country_of_origin"), pl.col("region").alias("_region")
+    )
+    joined = frame.select(
+        pl.col("declaration_id").cast(pl.String), pl.col("item_no").cast(pl.Int64)
+    ).join(
+        origins.join(regions, on="country_of_origin", how="left"),
+        on=["declaration_id", "item_no"],
+        how="left",
+        maintain_order="left",
+    )
+    return joined.get_column("_region").fill_null("unknown").to_numpy().astype(str)
+
+
+def _per_group(
+    p: npt.NDArray[np.float64], y: npt.NDArray[np.float64], groups: npt.NDArray[np.str_]
+) -> dict[str, Any]:
+    return {
+        str(g): version_metrics(p[groups == g], y[groups == g], (GATE_BUDGET,), resamples=0)
+        for g in sorted(set(groups.tolist()))
+    }
+
+
 def evaluate_version(
     settings: Settings, version: str, champion: str | None, evaluated_at: datetime
 ) -> dict[str, Any]:
@@ -156,6 +198,7 @@ def evaluate_version(
     # Capped as when the calibration was fitted (TrainingParams.max_weight).
     cap = read_metadata(root / version).get("params", {}).get("max_weight")
     weights = frame.get_column(WEIGHT).cast(pl.Float64).to_numpy()
+    regions = origin_regions(settings, frame)
     weights = np.minimum(weights, cap) if cap else weights
     random_rows = (frame.get_column(SAMPLE) == "random").to_numpy()
     result: dict[str, Any] = {
@@ -185,12 +228,9 @@ def evaluate_version(
                 p[random_rows], y[random_rows], (GATE_BUDGET,), resamples=0
             )
             metrics["curves"] = _curves(p, y)
-            metrics["per_port"] = {
-                str(port): version_metrics(
-                    p[ports == port], y[ports == port], (GATE_BUDGET,), resamples=0
-                )
-                for port in sorted(set(ports.tolist()))
-            }
+            metrics["per_port"] = _per_group(p, y, ports)
+            if regions is not None:
+                metrics["per_origin_region"] = _per_group(p, y, regions)
             per_category[category] = metrics
         importance = {
             category: dict(

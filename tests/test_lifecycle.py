@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -20,6 +21,7 @@ from models.evaluation import (
 from models.registry import gate, read_decisions
 from models.training import TrainingParams
 from pipelines.cli import app
+from pipelines.io import write_parquet
 from pipelines.lifecycle import current_champion, list_versions, promote, rollback, write_card
 from pipelines.settings import Settings
 from pipelines.train import train_models
@@ -100,10 +102,26 @@ def _train(settings: Settings, names: tuple[str, ...], created: datetime, champi
     return folder.name
 
 
+def _stage_origins(settings: Settings) -> None:
+    """Staged declarations with a country of origin: odd rows from CN, even rows from DE."""
+    rows = _world().features.select("declaration_id", "item_no", "filed_at").with_row_index()
+    rows = rows.with_columns(
+        pl.when(pl.col("index") % 2 == 1)
+        .then(pl.lit("CN"))
+        .otherwise(pl.lit("DE"))
+        .alias("country_of_origin"),
+        pl.col("filed_at").dt.date().alias("_day"),
+    ).drop("index")
+    for (day,), part in rows.partition_by("_day", as_dict=True, include_key=False).items():
+        target = settings.zone("staging") / "declarations" / f"date={day}"
+        write_parquet(part, target / "declarations.parquet")
+
+
 def test_a_blind_challenger_is_refused_and_logged_with_a_card(home: Settings) -> None:
     champion = _train(home, FEATURES, CREATED, champion=True)
     blind = _train(home, ("noise_a", "noise_b"), LATER, champion=False)
     assert current_champion(home) == champion
+    _stage_origins(home)
     decision = promote(home, blind, LATER)
     assert decision["action"] == "refuse"
     assert current_champion(home) == champion
@@ -115,6 +133,11 @@ def test_a_blind_challenger_is_refused_and_logged_with_a_card(home: Settings) ->
     assert "Is it better at the inspection budget?" in card
     assert card.count("data:image/png;base64,") == 8  # four plots per category
     assert "gate refuses" in card
+    evaluation = json.loads((home.zone("models") / blind / "evaluation.json").read_text())
+    regions = evaluation["versions"][blind]["categories"]["cbrn"]["per_origin_region"]
+    assert set(regions) == {"Asia", "Europe"}
+    assert sum(r["rows"] for r in regions.values()) == evaluation["rows"]
+    assert "Per origin region" in card
     listed = {v["version"]: v for v in list_versions(home)}
     assert listed[champion]["champion"]
     assert listed[blind]["precision_at_budget"]["cbrn"] is not None
