@@ -37,7 +37,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
 
 @pytest.mark.slow
 def test_every_stage_the_night_and_the_baseline_are_reported(report: tuple[str, Path]) -> None:
-    text, _ = report
+    text, work = report
+    out = work / "nightly.md"
     assert "cores" in text and "GiB memory" in text
     for stage in (*nightly.STAGES, "**whole night**", "pandas baseline: features + scoring"):
         rows = [line for line in text.splitlines() if f"| {stage} |" in line]
@@ -45,6 +46,7 @@ def test_every_stage_the_night_and_the_baseline_are_reported(report: tuple[str, 
         wall, cpu, rss = (float(v.replace(",", "")) for v in rows[0].split("|")[4:7])
         assert wall > 0 and cpu > 0 and rss > 50  # an interpreter alone takes more than 50 MB
     assert re.search(rf"\| {ROWS} \| {HISTORY} \| [\d.]+ \| [\d.]+ \| [\d.]+x \|", text)
+    assert (out.with_suffix(".json")).is_file()
 
 
 @pytest.mark.slow
@@ -81,7 +83,7 @@ def test_the_table_gives_medians_rows_per_second_and_the_ratio() -> None:
     table = nightly.table(results)
     assert "| 1,000 | 90 | featurize | 2.00 | 2.00 | 100 | 500 |" in table
     # featurize + score = 2 + 2 s against the baseline's 2 s.
-    assert "| 1,000 | 90 | 4.00 | 2.00 | 0.5x |" in nightly.ratios(results)
+    assert "| 1,000 | 90 | 4.00 | 2.00 | 0.5x | 4.00 | 0.5x |" in nightly.ratios(results)
 
 
 @pytest.mark.skipif(compiler() is None, reason="no C compiler")
