@@ -37,7 +37,9 @@ def list_models() -> None:
         )
         summary = f"precision at {GATE_BUDGET:.0%}: {figures}" if figures else "not evaluated"
         console.print(
-            f"{mark} {v['version']}  trained until {v['trained_until']}  {summary}", highlight=False
+            f"{mark} {v['version']}  trained until {v['trained_until']}  {summary}",
+            highlight=False,
+            soft_wrap=True,
         )
 
 

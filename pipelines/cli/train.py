@@ -108,7 +108,9 @@ def reproduce_kcs(  # noqa: PLR0917 (each parameter is a Typer option)
             figures = "  ".join(
                 f"P@{r['rate']:.0%} {r['precision']:.3f}" for r in rows.iter_rows(named=True)
             )
-            console.print(f"  {label:<20} {figures}  PR-AUC {rows['pr_auc'][0]:.3f}")
+            console.print(
+                f"  {label:<20} {figures}  PR-AUC {rows['pr_auc'][0]:.3f}", soft_wrap=True
+            )
     if out is not None:
         written = result.scores["test" if test_file else "valid"]
         write_csv(written, out)
