@@ -139,10 +139,19 @@ def measure_in_child(stage: str, home: Path, night: date) -> Measure:
     return Measure(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+EXTRAS = ("predict", "explain", "pandas")
+"""Measured after the stages, on what they left: scoring alone and the pandas baseline."""
+
+
 def measure_world(
-    world: BenchWorld, work: Path, runs: int, *, keep: bool = False
+    world: BenchWorld,
+    work: Path,
+    runs: int,
+    *,
+    keep: bool = False,
+    extras: tuple[str, ...] = EXTRAS,
 ) -> dict[str, list[Measure]]:
-    """Every stage, the whole night, scoring alone and the pandas baseline, `runs` times each.
+    """Every stage, the whole night and the `extras`, `runs` times each.
 
     The homes of the runs are deleted afterwards unless `keep`.
     """
@@ -158,7 +167,7 @@ def measure_world(
         for stage in STAGES:
             add(stage, measure_in_child(stage, home, world.night))
         # Scoring alone and the baseline read what the stages above left (features, staging).
-        for stage in ("predict", "explain", "pandas"):
+        for stage in extras:
             add(stage, measure_in_child(stage, home, world.night))
         home = link_copy(world.home, work / f"run{run}")
         add("night", measure_in_child("night", home, world.night))
@@ -226,6 +235,8 @@ def ratios(results: dict[tuple[int, int], dict[str, list[Measure]]]) -> str:
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for (rows, days), stages in sorted(results.items()):
+        if "pandas" not in stages:
+            continue
         featurize = median(stages["featurize"], lambda m: m.wall)
         scoring = featurize + median(stages.get("explain", stages["score"]), lambda m: m.wall)
         stage = featurize + median(stages["score"], lambda m: m.wall)
@@ -285,6 +296,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--keep", action="store_true", help="keep the homes of the runs")
+    parser.add_argument(
+        "--extras", nargs="*", default=list(EXTRAS), choices=EXTRAS,
+        help="what to measure beside the stages and the night (default: all)",
+    )  # fmt: skip
     args = parser.parse_args(args_in)
 
     plan = [(rows, days) for rows in args.sizes for days in args.history]
