@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, get_args
 
 import polars as pl
 import yaml
@@ -36,19 +36,7 @@ Operator = Literal[
     "contains_any",
     "is_null",
 ]
-OPERATORS: tuple[str, ...] = (
-    "==",
-    "!=",
-    "in",
-    "not_in",
-    ">",
-    ">=",
-    "<",
-    "<=",
-    "startswith",
-    "contains_any",
-    "is_null",
-)
+OPERATORS: tuple[str, ...] = get_args(Operator)
 _ORDER_OPS = frozenset({">", ">=", "<", "<="})
 _TEXT_OPS = frozenset({"startswith", "contains_any"})
 _SET_OPS = frozenset({"in", "not_in"})
