@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,25 @@ from models.registry import gate, read_decisions
 from models.training import TrainingParams
 from pipelines.cli import app
 from pipelines.io import write_parquet
-from pipelines.lifecycle import current_champion, list_versions, promote, rollback, write_card
+from pipelines.lifecycle import (
+    current_champion,
+    latest_featurized_day,
+    list_versions,
+    promote,
+    rollback,
+    train_challenger,
+    write_card,
+)
 from pipelines.settings import Settings
 from pipelines.train import train_models
 from tests.test_models_world import FEATURES, PHRASES
-from tests.test_train_score import CREATED, LAST_TRAIN_DAY, _world, _write_home
+from tests.test_train_score import (
+    CREATED,
+    LAST_TRAIN_DAY,
+    _registry_frame,
+    _world,
+    _write_home,
+)
 
 LATER = datetime(2026, 2, 2, 3, 0, tzinfo=UTC)
 
@@ -156,6 +170,12 @@ def test_cli_promote_forced_then_rollback_restores_the_champion(home: Settings) 
     assert current_champion(home) == blind
     listed = runner.invoke(app, [*root, "models", "list"])
     assert f"* {blind}" in listed.output
+    shown = runner.invoke(app, [*root, "models", "show", blind])
+    assert shown.exit_code == 0, shown.output
+    details = json.loads(shown.output)
+    assert details["version"] == blind
+    assert "drift_profile" not in details
+    assert set(details["evaluation"]["versions"]) == {blind, champion}
     back = runner.invoke(app, [*root, "models", "rollback"])
     assert back.exit_code == 0, back.output
     assert current_champion(home) == champion
@@ -163,3 +183,14 @@ def test_cli_promote_forced_then_rollback_restores_the_champion(home: Settings) 
     assert actions == ["promote", "refuse", "promote", "rollback"]
     with pytest.raises(ValueError, match="no earlier champion"):
         rollback(home, LATER)
+
+
+def test_the_dags_challenger_is_champion_only_when_there_is_none(tmp_path: Path) -> None:
+    world = _world()
+    home = _write_home(tmp_path, _registry_frame(world), world.outcomes)
+    first = train_challenger(home, LAST_TRAIN_DAY, CREATED)
+    assert current_champion(home) == first
+    second = train_challenger(home, LAST_TRAIN_DAY - timedelta(days=1), LATER)
+    assert second != first
+    assert current_champion(home) == first
+    assert latest_featurized_day(home) == LAST_TRAIN_DAY + timedelta(days=1)
