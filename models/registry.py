@@ -158,12 +158,15 @@ def gate(
     champion: Mapping[str, Mapping[str, Any]] | None,
     budget: float,
     calibration_band: tuple[float, float] = CALIBRATION_BAND,
+    paired: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> GateResult:
     """The champion/challenger rule, per category, on metrics from `version_metrics`.
 
     Pass when, for every category, the challenger's precision at `budget` is not worse than the
-    champion's within the challenger's bootstrap interval (its upper bound reaches the
-    champion's precision), and its calibration ratio lies within `calibration_band`.
+    champion's within the bootstrap interval, and its calibration ratio lies within
+    `calibration_band`. With `paired` (per category, from `paired_precision_difference` on the
+    same rows) "not worse" means the difference's upper bound reaches 0; without, that the
+    challenger's own upper bound reaches the champion's precision.
     """
     reasons: list[str] = []
     ok = True
@@ -184,6 +187,17 @@ def gate(
             reasons.append(f"{category}: no champion to compare with")
             continue
         theirs = _at_rate(champion[category], budget)
+        pair = (paired or {}).get(category)
+        if pair is not None and pair.get("high") is not None:
+            line = (
+                f"{category}: precision at {budget:.0%} {_fmt(mine.get('precision'))} vs "
+                f"champion {_fmt(theirs.get('precision'))}, difference "
+                f"{_fmt(pair.get('difference'))} [{_fmt(pair.get('low'))}, {_fmt(pair['high'])}]"
+            )
+            worse = float(pair["high"]) < 0
+            ok = ok and not worse
+            reasons.append(line + (": worse" if worse else ": not worse"))
+            continue
         upper, reference = mine.get("precision_high"), theirs.get("precision")
         line = (
             f"{category}: precision at {budget:.0%} {_fmt(mine.get('precision'))} "

@@ -17,7 +17,12 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from models.evaluation import INSPECTION_RATES, reliability, version_metrics
+from models.evaluation import (
+    INSPECTION_RATES,
+    paired_precision_difference,
+    reliability,
+    version_metrics,
+)
 from models.registry import (
     CARD_FILE,
     CHAMPION_FILE,
@@ -183,6 +188,10 @@ def _per_group(
     }
 
 
+def _finite_or_none(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
 def evaluate_version(
     settings: Settings, version: str, champion: str | None, evaluated_at: datetime
 ) -> dict[str, Any]:
@@ -209,9 +218,11 @@ def evaluate_version(
         "budget": GATE_BUDGET,
         "versions": {},
     }
+    scored: dict[str, dict[str, npt.NDArray[np.float64]]] = {}
     for name, models in compared.items():
         per_category: dict[str, Any] = {}
         for category, p in probabilities(models, frame).items():
+            scored.setdefault(category, {})[name] = p
             if label_column(category) not in frame.columns:
                 continue
             y = frame.get_column(label_column(category)).cast(pl.Float64).to_numpy()
@@ -243,6 +254,22 @@ def evaluate_version(
             for category, m in models.categories.items()
         }
         result["versions"][name] = {"categories": per_category, "importance": importance}
+    if champion is not None and champion != version:
+        result["paired"] = {
+            category: {
+                key: _finite_or_none(value)
+                for key, value in paired_precision_difference(
+                    both[version],
+                    both[champion],
+                    frame.get_column(label_column(category)).cast(pl.Float64).to_numpy(),
+                    GATE_BUDGET,
+                    resamples=BOOTSTRAP_RESAMPLES,
+                    seed=settings.seed,
+                ).items()
+            }
+            for category, both in scored.items()
+            if version in both and champion in both and label_column(category) in frame.columns
+        }
     write_text(
         json.dumps(result, indent=2, sort_keys=True) + "\n", root / version / EVALUATION_FILE
     )
@@ -277,7 +304,7 @@ def promote(
     evaluation = evaluate_version(settings, version, champion, decided_at)
     mine = evaluation["versions"][version]["categories"]
     theirs = evaluation["versions"][champion]["categories"] if champion else None
-    verdict = gate(mine, theirs, GATE_BUDGET)
+    verdict = gate(mine, theirs, GATE_BUDGET, paired=evaluation.get("paired"))
     promoted = verdict.promote or force
     if promoted:
         write_text(champion_text(version), root / CHAMPION_FILE)
@@ -345,7 +372,10 @@ def write_card(settings: Settings, version: str) -> Path:
     others = [name for name in evaluation["versions"] if name != version]
     champion = evaluation["versions"][others[0]]["categories"] if others else None
     verdict = gate(
-        evaluation["versions"][version]["categories"], champion, float(evaluation["budget"])
+        evaluation["versions"][version]["categories"],
+        champion,
+        float(evaluation["budget"]),
+        paired=evaluation.get("paired"),
     )
     against = f"against {others[0]}" if others else "without a champion to compare with"
     lines = [f"gate {'passes' if verdict.promote else 'refuses'} {against}", *verdict.reasons]

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from models.evaluation import (
     bootstrap_precision_recall,
     calibration_ratio,
+    paired_precision_difference,
     reliability,
     version_metrics,
 )
@@ -60,6 +61,28 @@ def test_gate_passes_an_equal_model_and_refuses_a_worse_or_miscalibrated_one() -
     assert not miscalibrated.promote
     assert any("calibration fails" in r for r in miscalibrated.reasons)
     assert gate({"cbrn": _metrics(0.1, 0.2, 1.0)}, None, 0.05).promote
+
+
+def test_paired_gate_judges_the_difference_on_the_same_rows() -> None:
+    champion = {"cbrn": _metrics(0.30, 0.40, 1.0)}
+    mine = {"cbrn": _metrics(0.29, 0.45, 1.0)}
+    worse = {"cbrn": {"difference": -0.05, "low": -0.08, "high": -0.01}}
+    level = {"cbrn": {"difference": -0.01, "low": -0.04, "high": 0.02}}
+    # Unpaired, the wide intervals overlap; paired, a consistent loss shows.
+    assert gate(mine, champion, 0.05).promote
+    assert not gate(mine, champion, 0.05, paired=worse).promote
+    assert gate(mine, champion, 0.05, paired=level).promote
+
+
+def test_paired_difference_is_zero_for_one_model_and_positive_for_a_better_one() -> None:
+    rng = np.random.default_rng(5)
+    y = (rng.random(5_000) < 0.05).astype(float)
+    good = y + rng.random(y.size)  # every finding ranks above every clean row
+    noise = rng.random(y.size)
+    same = paired_precision_difference(noise, noise, y, 0.05, resamples=100)
+    assert same["difference"] == same["low"] == same["high"] == 0
+    better = paired_precision_difference(good, noise, y, 0.05, resamples=100)
+    assert better["low"] > 0.5
 
 
 def test_bootstrap_interval_holds_the_estimate_and_narrows_with_rows() -> None:
@@ -138,6 +161,7 @@ def test_a_blind_challenger_is_refused_and_logged_with_a_card(home: Settings) ->
     _stage_origins(home)
     decision = promote(home, blind, LATER)
     assert decision["action"] == "refuse"
+    assert any("difference" in reason for reason in decision["reasons"])
     assert current_champion(home) == champion
     log = read_decisions(home.zone("models"))
     assert [r["action"] for r in log] == ["promote", "refuse"]

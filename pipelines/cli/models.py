@@ -83,9 +83,9 @@ def promote_verb(
     except (FileNotFoundError, ValueError) as error:
         raise _fail("cannot promote", error) from error
     for reason in decision["reasons"]:
-        console.print(f"- {reason}", highlight=False)
+        console.print(f"- {reason}", highlight=False, soft_wrap=True)
     verdict = "promoted to champion" if decision["promoted"] else "NOT promoted"
-    console.print(f"{version}: {verdict}; model card {card}", highlight=False)
+    console.print(f"{version}: {verdict}; model card {card}", highlight=False, soft_wrap=True)
     if not decision["promoted"] and decision["action"] == "refuse":
         raise typer.Exit(code=2)
 
