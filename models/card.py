@@ -115,7 +115,7 @@ def _rates_table(versions: Mapping[str, Any], category: str) -> str:
                 f"{at['rate']:.0%} {_fmt(at['precision'])}, recall {_fmt(at['recall'])}</td></tr>"
             )
     head = (
-        "<tr><th>version</th><th>inspected</th><th>rows</th>"
+        "<tr><th>version</th><th>rate</th><th>items inspected</th>"
         "<th>precision [90% CI]</th><th>recall [90% CI]</th></tr>"
     )
     return f"<table>{head}{''.join(rows)}</table>"
@@ -167,7 +167,9 @@ def render_card(
         f"<li>feature registry hash {html.escape(str(metadata.get('registry_hash')))}; "
         f"training data fingerprint {html.escape(str(metadata.get('training_fingerprint')))}; "
         f"code {html.escape(str(metadata.get('code_version')))}</li>",
-        f"<li>rows {html.escape(str(metadata.get('rows')))}</li>",
+        "<li>rows: "
+        + html.escape(", ".join(f"{k} {v}" for k, v in sorted(metadata.get("rows", {}).items())))
+        + "</li>",
         *(f"<li>warning: {html.escape(w)}</li>" for w in metadata.get("warnings", [])),
         "</ul>",
     ]
