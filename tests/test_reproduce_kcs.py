@@ -105,3 +105,14 @@ def test_careful_features_extend_the_plain_ones() -> None:
     plain, careful = feature_names(False), feature_names(True)
     assert set(plain) < set(careful)
     assert "importer_declarant_fraud_rate" in careful
+
+
+def test_reproduce_verb_refuses_an_unknown_history_and_a_missing_file(tmp_path: Path) -> None:
+    runner = CliRunner()
+    base = ["reproduce", "kcs", "--train", str(TRAIN), "--valid", str(VALID)]
+    assert runner.invoke(app, [*base, "--careful", "--history", "later"]).exit_code == 2
+    missing = runner.invoke(
+        app, ["reproduce", "kcs", "--train", str(tmp_path / "no.csv"), "--valid", str(VALID)]
+    )
+    assert missing.exit_code == 1
+    assert "no.csv" in missing.output
