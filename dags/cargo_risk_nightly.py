@@ -3,14 +3,17 @@
 
 Turns one day's cargo declarations into ranked risk lists per port of discharge.
 
-ingest (landing -> raw) -> validate (Great Expectations; quarantine; outcomes, including those the
-inspector app exported) -> featurize (point-in-time
+ingest (landing -> raw) -> validate (Great Expectations; quarantine) -> featurize (point-in-time
 history) -> score (CBRN and SALW models, rules, watch lists) -> select (capacity, random quota,
 lanes) -> publish (Parquet, CSV, HTML; the `cargo-risk://lists` asset).
 
 The partition is the filing date. A scheduled run at 02:00 UTC processes the previous day; a manual
 run or a backfill takes `{"date": "YYYY-MM-DD"}` in its conf. Every task reads and writes its own
 partition atomically, so a retry or a rerun replaces it whole.
+
+Beside the chain, new inspection outcomes (files in landing, and what the inspector app exported)
+are imported after validation; when any arrived, the `cargo-risk://outcomes` asset is updated and
+`cargo_risk_retrain` runs.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
 RANKED_LISTS = Asset("cargo-risk://lists/ranked_list")
+# Updated whenever validation imports outcomes; cargo_risk_retrain listens to it.
+OUTCOMES = Asset("cargo-risk://outcomes")
 
 
 @dag(
@@ -59,10 +64,24 @@ def cargo_risk_nightly() -> None:
         return nightly.ingest(nightly.settings(), day)
 
     @task
-    def validate(day: str, ingested: dict[str, Any], exported: str | None) -> dict[str, Any]:
+    def validate(day: str, ingested: dict[str, Any]) -> dict[str, Any]:
         from pipelines import nightly
 
         return nightly.validate(nightly.settings(), day)
+
+    @task(outlets=[OUTCOMES])
+    def import_outcomes(
+        day: str, validated: dict[str, Any], exported: str | None
+    ) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from pipelines import nightly
+
+        summary = nightly.import_outcomes(nightly.settings(), day)
+        if not any(summary["imported"].values()):
+            # Skipped, so the outcomes asset is not updated and no retraining is triggered.
+            raise AirflowSkipException("no new outcomes in landing")
+        return summary
 
     @task
     def featurize(day: str, validated: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +109,8 @@ def cargo_risk_nightly() -> None:
 
     day = resolve_date()
     ingested = ingest(day)
-    validated = validate(day, ingested, export_app_outcomes())
+    validated = validate(day, ingested)
+    import_outcomes(day, validated, export_app_outcomes())
     featurized = featurize(day, validated)
     scored = score(day, featurized)
     selected = select(day, scored)

@@ -24,7 +24,7 @@ from pipelines.settings import Settings, load_settings
 log = logging.getLogger(__name__)
 
 SELECTION_FILE = "selection.parquet"
-STAGES = ("ingest", "validate", "featurize", "score", "select", "publish")
+STAGES = ("ingest", "validate", "outcomes", "featurize", "score", "select", "publish")
 
 
 def settings() -> Settings:
@@ -69,17 +69,19 @@ def ingest(settings: Settings, day: date) -> dict[str, Any]:
 
 @_timed("validate")
 def validate(settings: Settings, day: date) -> dict[str, Any]:
-    """Validate the raw partition of `day` into staging and quarantine, both replaced whole.
-
-    New outcome files in landing are imported after it, so they can name today's declarations
-    (the DAG's `export_app_outcomes` task has put the inspector app's new outcomes there).
-    """
-    from pipelines.outcomes import import_landing_outcomes
+    """Validate the raw partition of `day` into staging and quarantine, both replaced whole."""
     from pipelines.staging import stage_declarations
 
-    summary = stage_declarations(settings, day)
-    summary["outcomes"] = import_landing_outcomes(settings).as_dict()
-    return summary
+    return stage_declarations(settings, day)
+
+
+@_timed("outcomes")
+def import_outcomes(settings: Settings, day: date) -> dict[str, Any]:
+    """Import new outcome files from landing (after validation, so they can name today's
+    declarations; the DAG's `export_app_outcomes` task has put the inspector app's there)."""
+    from pipelines.outcomes import import_landing_outcomes
+
+    return import_landing_outcomes(settings).as_dict()
 
 
 @_timed("featurize")
@@ -170,6 +172,7 @@ def run_night(settings: Settings, day: date) -> dict[str, dict[str, Any]]:
     return {
         "ingest": ingest(settings, day),
         "validate": validate(settings, day),
+        "outcomes": import_outcomes(settings, day),
         "featurize": featurize(settings, day),
         "score": score(settings, day),
         "select": select(settings, day),

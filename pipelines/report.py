@@ -84,6 +84,16 @@ def render_run_report(day: date, stages: dict[str, dict[str, Any]]) -> str:
         lines.append("")
     if "validate" in stages:
         lines += ["## Validation", *_lines_validate(stages["validate"]), ""]
+    if "outcomes" in stages:
+        outcomes = stages["outcomes"]
+        lines += [
+            "## Outcomes",
+            f"- imported {sum(outcomes['imported'].values())} inspection results from "
+            f"{len(outcomes['imported'])} new files; rejected rows: "
+            f"{sum(outcomes['rejected_rows'].values())}",
+        ]
+        lines += [f"  - {n} rejected: {reason}" for reason, n in outcomes["reasons"].items()]
+        lines.append("")
     if "featurize" in stages:
         lines += ["## Features", f"- {stages['featurize']['rows']} items featurized", ""]
     if "score" in stages:
