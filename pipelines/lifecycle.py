@@ -45,8 +45,6 @@ from pipelines.train import append_decision, read_inspected_features, read_outco
 
 log = logging.getLogger(__name__)
 
-GATE_BUDGET = 0.05
-"""Inspection rate the gate compares precision at (until settings carry one)."""
 BOOTSTRAP_RESAMPLES = 300
 CURVE_POINTS = 50
 
@@ -78,7 +76,7 @@ def list_versions(settings: Settings) -> list[dict[str, Any]]:
                 "trained_until": meta.get("trained_until"),
                 "registry_hash": meta.get("registry_hash"),
                 "precision_at_budget": {
-                    category: _precision_at(metrics, GATE_BUDGET)
+                    category: _precision_at(metrics, settings.model_gate_budget)
                     for category, metrics in own.get("categories", {}).items()
                 },
                 "has_card": (folder / CARD_FILE).is_file(),
@@ -180,10 +178,13 @@ def origin_regions(settings: Settings, frame: pl.DataFrame) -> npt.NDArray[np.st
 
 
 def _per_group(
-    p: npt.NDArray[np.float64], y: npt.NDArray[np.float64], groups: npt.NDArray[np.str_]
+    p: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    groups: npt.NDArray[np.str_],
+    budget: float,
 ) -> dict[str, Any]:
     return {
-        str(g): version_metrics(p[groups == g], y[groups == g], (GATE_BUDGET,), resamples=0)
+        str(g): version_metrics(p[groups == g], y[groups == g], (budget,), resamples=0)
         for g in sorted(set(groups.tolist()))
     }
 
@@ -215,7 +216,7 @@ def evaluate_version(
         "rows": frame.height,
         "window_from": read_metadata(root / version)["validation_from"],
         "window_until": read_metadata(root / version)["trained_until"],
-        "budget": GATE_BUDGET,
+        "budget": settings.model_gate_budget,
         "versions": {},
     }
     scored: dict[str, dict[str, npt.NDArray[np.float64]]] = {}
@@ -236,12 +237,12 @@ def evaluate_version(
             )
             # The random sample alone is unbiased but small: shown beside, not gated on.
             metrics["random_sample"] = version_metrics(
-                p[random_rows], y[random_rows], (GATE_BUDGET,), resamples=0
+                p[random_rows], y[random_rows], (settings.model_gate_budget,), resamples=0
             )
             metrics["curves"] = _curves(p, y)
-            metrics["per_port"] = _per_group(p, y, ports)
+            metrics["per_port"] = _per_group(p, y, ports, settings.model_gate_budget)
             if regions is not None:
-                metrics["per_origin_region"] = _per_group(p, y, regions)
+                metrics["per_origin_region"] = _per_group(p, y, regions, settings.model_gate_budget)
             per_category[category] = metrics
         importance = {
             category: dict(
@@ -262,7 +263,7 @@ def evaluate_version(
                     both[version],
                     both[champion],
                     frame.get_column(label_column(category)).cast(pl.Float64).to_numpy(),
-                    GATE_BUDGET,
+                    settings.model_gate_budget,
                     resamples=BOOTSTRAP_RESAMPLES,
                     seed=settings.seed,
                 ).items()
@@ -304,7 +305,7 @@ def promote(
     evaluation = evaluate_version(settings, version, champion, decided_at)
     mine = evaluation["versions"][version]["categories"]
     theirs = evaluation["versions"][champion]["categories"] if champion else None
-    verdict = gate(mine, theirs, GATE_BUDGET, paired=evaluation.get("paired"))
+    verdict = gate(mine, theirs, settings.model_gate_budget, paired=evaluation.get("paired"))
     promoted = verdict.promote or force
     if promoted:
         write_text(champion_text(version), root / CHAMPION_FILE)
@@ -321,7 +322,7 @@ def promote(
                 "promoted": promoted,
                 "gate_passed": verdict.promote,
                 "forced": force,
-                "budget": GATE_BUDGET,
+                "budget": settings.model_gate_budget,
                 "reasons": reasons,
             },
         )
@@ -401,7 +402,6 @@ def train_challenger(settings: Settings, until: date, created_at: datetime) -> s
     return train_models(settings, until, created_at, promote=first).name
 
 
-DRIFT_THRESHOLD = 0.25
 """PSI above which a column's shift is warned about in the run report."""
 
 
@@ -431,13 +431,13 @@ def drift_report(settings: Settings, day: date) -> dict[str, Any]:
     values = {**compare(reference, night), **compare(reference, scores)}
     ranked = dict(sorted(values.items(), key=lambda item: -item[1]))
     warnings = [
-        f"{column}: PSI {value:.2f} above {DRIFT_THRESHOLD}"
+        f"{column}: PSI {value:.2f} above {settings.drift_psi_threshold}"
         for column, value in ranked.items()
-        if value > DRIFT_THRESHOLD
+        if value > settings.drift_psi_threshold
     ]
     return {
         "version": version,
-        "threshold": DRIFT_THRESHOLD,
+        "threshold": settings.drift_psi_threshold,
         "rows": night.height,
         "psi": {k: round(v, 4) for k, v in ranked.items()},
         "warnings": warnings,

@@ -94,6 +94,16 @@ class Settings(BaseSettings):
         le=1,
         description="Watch-list hit score threshold (0-1); see docs/watchlists.md for the curve.",
     )
+    model_gate_budget: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description="Inspection rate at which a challenger's precision must not be worse "
+        "than the champion's to be promoted.",
+    )
+    drift_psi_threshold: float = Field(
+        default=0.25, gt=0, description="PSI above which the run report warns of drift."
+    )
     rules_dirs: list[Path] = Field(
         default_factory=list,
         description="Folders or files of expert-rule YAML; empty means the shipped starter set.",

@@ -23,9 +23,10 @@ def _fail(what: str, error: Exception) -> typer.Exit:
 @app.command("list")
 def list_models() -> None:
     """Every saved version, oldest first; * marks the champion."""
-    from pipelines.lifecycle import GATE_BUDGET, list_versions
+    from pipelines.lifecycle import list_versions
 
-    versions = list_versions(settings())
+    config = settings()
+    versions = list_versions(config)
     if not versions:
         console.print("no model versions yet: run `cargo-risk train`")
         return
@@ -35,7 +36,8 @@ def list_models() -> None:
             f"{c} {p:.3f}" if p is not None else f"{c} n/a"
             for c, p in sorted(v["precision_at_budget"].items())
         )
-        summary = f"precision at {GATE_BUDGET:.0%}: {figures}" if figures else "not evaluated"
+        budget = f"{config.model_gate_budget:.0%}"
+        summary = f"precision at {budget}: {figures}" if figures else "not evaluated"
         console.print(
             f"{mark} {v['version']}  trained until {v['trained_until']}  {summary}",
             highlight=False,
