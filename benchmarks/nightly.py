@@ -290,6 +290,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--full-history", type=int, default=30)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--training-days", type=int, default=TRAINING_DAYS)
+    parser.add_argument(
+        "--training-rows", type=int, default=None, help="rows a day, training world"
+    )
     parser.add_argument("--threat-rate", type=float, default=THREAT_RATE)
     parser.add_argument(
         "--work", type=Path, default=Path(tempfile.gettempdir()) / "cargo-risk-bench"
@@ -308,7 +311,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     trainer = build_bench_world(
         args.work / "train",
-        min(args.sizes),
+        args.training_rows or min(args.sizes),
         args.training_days + 2,
         featurize_last=args.training_days,
         threat_rate=args.threat_rate,
