@@ -328,7 +328,9 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"{rows:,}/day, {days} days: built in {time.perf_counter() - built:.0f} s", flush=True
         )
-        results[(rows, days)] = measure_world(world, args.work / "runs", args.runs, keep=args.keep)
+        results[(rows, days)] = measure_world(
+            world, args.work / "runs", args.runs, keep=args.keep, extras=tuple(args.extras)
+        )
         if not args.keep:
             shutil.rmtree(world.home, ignore_errors=True)
         print(table({(rows, days): results[(rows, days)]}), flush=True)
