@@ -56,16 +56,22 @@ def outcomes_staging(settings: Settings, day: date | str) -> Path:
     return settings.zone("staging") / "outcomes" / f"date={text}" / "outcomes.parquet"
 
 
-def staged_declarations(settings: Settings) -> pl.DataFrame:
-    """declaration_id, item_no and filed_at of every staged declaration item."""
+def staged_declarations(settings: Settings, ids: pl.Series) -> pl.DataFrame:
+    """declaration_id, item_no and filed_at of the staged items of the declarations `ids`.
+
+    Only the named declarations are kept while scanning, so memory does not grow with history.
+    """
     folder = settings.zone("staging") / "declarations"
     files = sorted(folder.glob("date=*/declarations.parquet"))
     if not files:
         return pl.DataFrame(
             schema={"declaration_id": pl.String, "item_no": pl.Int64, "filed_at": pl.Datetime}
         )
-    return pl.concat(
-        [pl.read_parquet(f, columns=["declaration_id", "item_no", "filed_at"]) for f in files]
+    return (
+        pl.scan_parquet(files)
+        .select("declaration_id", "item_no", "filed_at")
+        .filter(pl.col("declaration_id").is_in(ids.unique().implode()))
+        .collect()
     )
 
 
@@ -141,7 +147,6 @@ def _merge_into_staging(settings: Settings, valid: pl.DataFrame) -> set[str]:
 def import_outcome_files(paths: list[Path], settings: Settings) -> OutcomesReport:
     """Import outcome files into staging; quarantine what breaks the contract."""
     report = OutcomesReport()
-    declarations = staged_declarations(settings)
     ledger_dir = settings.zone("raw") / "outcomes" / "_files"
     for path in paths:
         sha = file_sha256(path)
@@ -150,7 +155,10 @@ def import_outcome_files(paths: list[Path], settings: Settings) -> OutcomesRepor
             report.skipped.append(path.name)
             continue
         try:
-            valid, rejected = validate_outcomes(read_raw(path.resolve()), declarations)
+            raw = read_raw(path.resolve())
+            ids = raw["declaration_id"] if "declaration_id" in raw.columns else raw[LINE]
+            declarations = staged_declarations(settings, ids.cast(pl.String))
+            valid, rejected = validate_outcomes(raw, declarations)
         except MalformedFileError as error:
             report.rejected_files[path.name] = str(error)
             continue
