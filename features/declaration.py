@@ -28,7 +28,7 @@ FEATURES: tuple[Feature, ...] = (
         "float",
         "log10 of the gross mass in kg",
         "declaration",
-        "gross mass about 10^{value:.1f} kg",
+        "gross mass about {exp10:,.0f} kg",
         pl.col("gross_mass_kg").log10(),
     ),
     Feature(

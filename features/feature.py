@@ -43,4 +43,6 @@ class Feature:
         """The phrase for one value (an empty string when the value is missing)."""
         if value is None:
             return ""
-        return self.phrase.format(value=value)
+        # {exp10} undoes a log10 feature, so the reader sees kilograms, not their logarithm.
+        exp10 = 10.0 ** float(value) if float(value) < 300 else float("inf")
+        return self.phrase.format(value=value, exp10=exp10)

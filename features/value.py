@@ -108,7 +108,7 @@ FEATURES: tuple[Feature, ...] = (
         "float",
         "log10 of the declared value in USD (null for zero value or unknown currency)",
         "declaration + reference:currency_rates",
-        "declared value about 10^{value:.1f} USD",
+        "declared value about {exp10:,.0f} USD",
         pl.when(value_usd() > 0).then(value_usd().log10()).otherwise(None),
     ),
     Feature(

@@ -27,6 +27,10 @@ def is_flag(template: str | None) -> bool:
     return template is not None and "{value" not in template
 
 
+def _exp10(value: float) -> float:
+    return 10.0**value if value < 300 else math.inf
+
+
 def phrase(template: str | None, name: str, value: float) -> str:
     """One reason: the template filled with the value, or `name = value` when none fits."""
     if math.isnan(value):
@@ -37,7 +41,8 @@ def phrase(template: str | None, name: str, value: float) -> str:
         # gets it trimmed, so "3 days" does not read "3.0 days".
         shown = value if "{value:" in template else format_value(value)
         try:
-            return template.format(value=shown)
+            # {exp10} undoes a log10 feature: "gross mass about {exp10:,.0f} kg".
+            return template.format(value=shown, exp10=_exp10(value))
         except (ValueError, KeyError, IndexError):
             pass  # a template that does not take this value still deserves a readable reason
     return f"{name} = {format_value(value)}"

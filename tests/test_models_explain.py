@@ -53,3 +53,9 @@ def test_values_read_without_trailing_zeros() -> None:
     assert format_value(3.0) == 3
     assert format_value(0.0004567) == 0.000457
     assert format_value(1234.5678) == 1230.0
+
+
+def test_a_log10_feature_is_phrased_in_its_own_unit() -> None:
+    from models.explain import phrase
+
+    assert phrase("gross mass about {exp10:,.0f} kg", "mass", 3.0) == "gross mass about 1,000 kg"
