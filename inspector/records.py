@@ -94,6 +94,32 @@ def _existing(session: Session, model: type[Record], key: str, item: ListItem) -
     return found
 
 
+def _insert_once(
+    factory: sessionmaker[Session],
+    record: Record,
+    item: ListItem,
+    audit_event: tuple[User, str, str],
+) -> tuple[Record, bool]:
+    """Store `record` with its audit event, or return the record an earlier post stored.
+
+    Insert first: the unique idempotency key refuses a repeat (a retry, a double click), which
+    is then looked up; that is the rare case, so the common one costs one transaction.
+    """
+    user, action, detail = audit_event
+    try:
+        with transaction(factory) as session:
+            session.add(record)
+            session.flush()
+            audit.record(session, user, action, item.target, detail)
+        return record, True
+    except IntegrityError:
+        with factory() as session:
+            found = _existing(session, type(record), record.idempotency_key, item)
+            if found is None:
+                raise
+            return found, False
+
+
 def save_outcome(
     factory: sessionmaker[Session],
     user: User,
@@ -110,35 +136,22 @@ def save_outcome(
     category = category or None
     notes = (notes or "").strip() or None
     check_outcome(result, category, notes)
-    try:
-        # Insert first: the unique key refuses a repeat, which is then looked up (the rare case).
-        with transaction(factory) as session:
-            outcome = Outcome(
-                idempotency_key=key,
-                list_date=item.list_date,
-                port_of_discharge=item.port_of_discharge,
-                declaration_id=item.declaration_id,
-                item_no=item.item_no,
-                selection_reason=item.outcome_selection_reason,
-                result=result,
-                finding_category=category,
-                notes=notes,
-                inspector_id=user.username,
-                user_id=user.id,
-                inspected_at=inspected_at or utc_now(),
-            )
-            session.add(outcome)
-            session.flush()
-            detail = result + (f" ({category})" if category else "")
-            audit.record(session, user, "record_outcome", item.target, detail)
-        return outcome, True
-    except IntegrityError:
-        # The same form was posted before (a retry, a double click): return that record.
-        with factory() as session:
-            found = _existing(session, Outcome, key, item)
-            if found is None:
-                raise
-            return found, False
+    outcome = Outcome(
+        idempotency_key=key,
+        list_date=item.list_date,
+        port_of_discharge=item.port_of_discharge,
+        declaration_id=item.declaration_id,
+        item_no=item.item_no,
+        selection_reason=item.outcome_selection_reason,
+        result=result,
+        finding_category=category,
+        notes=notes,
+        inspector_id=user.username,
+        user_id=user.id,
+        inspected_at=inspected_at or utc_now(),
+    )
+    detail = result + (f" ({category})" if category else "")
+    return _insert_once(factory, outcome, item, (user, "record_outcome", detail))
 
 
 def save_waiver(
@@ -153,30 +166,19 @@ def save_waiver(
         raise RecordError("reason: a waiver needs a stated reason")
     if len(reason) > MAX_NOTES:
         raise RecordError(f"reason: at most {MAX_NOTES} characters")
-    try:
-        with transaction(factory) as session:
-            waiver = Waiver(
-                idempotency_key=key,
-                list_date=item.list_date,
-                port_of_discharge=item.port_of_discharge,
-                declaration_id=item.declaration_id,
-                item_no=item.item_no,
-                lane=item.lane,
-                selection_reason=item.outcome_selection_reason,
-                reason=reason,
-                waived_by=user.username,
-                user_id=user.id,
-            )
-            session.add(waiver)
-            session.flush()
-            audit.record(session, user, "record_waiver", item.target, f"lane {item.lane}")
-        return waiver, True
-    except IntegrityError:
-        with factory() as session:
-            found = _existing(session, Waiver, key, item)
-            if found is None:
-                raise
-            return found, False
+    waiver = Waiver(
+        idempotency_key=key,
+        list_date=item.list_date,
+        port_of_discharge=item.port_of_discharge,
+        declaration_id=item.declaration_id,
+        item_no=item.item_no,
+        lane=item.lane,
+        selection_reason=item.outcome_selection_reason,
+        reason=reason,
+        waived_by=user.username,
+        user_id=user.id,
+    )
+    return _insert_once(factory, waiver, item, (user, "record_waiver", f"lane {item.lane}"))
 
 
 def item_records(

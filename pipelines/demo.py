@@ -17,12 +17,11 @@ import polars as pl
 from pipelines import nightly
 from pipelines.airflow_run import migrate, run_dag_once
 from pipelines.evaluate import evaluate_range
-from pipelines.ingest import ingest_files
 from pipelines.outcomes import import_outcome_files
 from pipelines.settings import Settings
 from pipelines.simulate.report import build_report
 from pipelines.simulate.stage import simulate_world
-from pipelines.staging import stage_declarations
+from pipelines.staging import ingest_and_stage
 from pipelines.train import train_models
 from pipelines.watchlists.shipped import load_shipped
 
@@ -58,10 +57,10 @@ def run_demo(
     load_shipped(settings)
     history = [p for p in world.declaration_files if night.isoformat() not in p.name]
     step(f"ingesting and validating {len(history)} days of history")
-    ingested = ingest_files(history, settings)
-    for day_text in sorted(ingested.dates):
-        if date.fromisoformat(day_text) < night:
-            stage_declarations(settings, date.fromisoformat(day_text), check_volume=False)
+    _, staged = ingest_and_stage(history, settings)
+    for outcome in staged.values():
+        if isinstance(outcome, Exception):
+            raise outcome
     step("importing the inspection outcomes of the history")
     import_outcome_files(
         [p for p in world.outcome_files if night.isoformat() not in p.name], settings

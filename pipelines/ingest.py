@@ -170,10 +170,15 @@ def ingest_landing(settings: Settings, *, now: datetime | None = None) -> Ingest
     return ingest_files(landing_files(settings), settings, now=now)
 
 
-def raw_partition(settings: Settings, day: str) -> pl.DataFrame | None:
+def raw_files(settings: Settings, day: date) -> list[Path]:
+    """The raw files holding rows filed on `day`, in name order."""
+    folder = raw_dir(settings) / f"date={day.isoformat()}"
+    return sorted(folder.glob("*.parquet")) if folder.exists() else []
+
+
+def raw_partition(settings: Settings, day: date) -> pl.DataFrame | None:
     """Every raw row filed on `day` (all files), in a stable order, or None when there are none."""
-    folder = raw_dir(settings) / f"date={day}"
-    files = sorted(folder.glob("*.parquet")) if folder.exists() else []
+    files = raw_files(settings, day)
     if not files:
         return None
     frames = [pl.read_parquet(f) for f in files]

@@ -12,18 +12,18 @@ share of rejected rows.
 from __future__ import annotations
 
 import statistics
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from contracts.declarations import DECLARATIONS
 from contracts.reading import SOURCE_FILE, latest_filing
-from pipelines.ingest import raw_dir
+from pipelines.ingest import IngestReport, ingest_files, raw_files, raw_partition
 from pipelines.io import atomic_directory, write_parquet
 from pipelines.settings import Settings
 from pipelines.validate import (
-    QUARANTINE_SCHEMA,
     quarantine_dir,
     reference_sets,
     staging_path,
@@ -35,15 +35,10 @@ class BatchError(RuntimeError):
     """The day's batch as a whole breaks the contract: the night stops with this message."""
 
 
-def _raw_files(settings: Settings, day: date) -> list[Any]:
-    folder = raw_dir(settings) / f"date={day.isoformat()}"
-    return sorted(folder.glob("*.parquet")) if folder.exists() else []
-
-
 def schema_breaches(settings: Settings, day: date) -> list[str]:
     """One line per raw file of the day that lacks required contract columns."""
     problems = []
-    for path in _raw_files(settings, day):
+    for path in raw_files(settings, day):
         columns = set(pl.read_parquet_schema(path))
         missing = [c for c in DECLARATIONS.required if c not in columns]
         if missing:
@@ -84,15 +79,12 @@ def stage_declarations(
     `check_volume` is for the nightly feed; loading history or late files skips it, since a date
     that receives a handful of late rows is not a broken feed.
     """
-    files = _raw_files(settings, day)
-    if not files:
-        raise BatchError(f"no declarations filed on {day} reached raw: nothing to validate")
     problems = schema_breaches(settings, day)
     if problems:
         raise BatchError(f"validation of {day} stopped, nothing written: {'; '.join(problems)}")
-    raw = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed").sort(
-        "_ingested_at", SOURCE_FILE, "_line"
-    )
+    raw = raw_partition(settings, day)
+    if raw is None:
+        raise BatchError(f"no declarations filed on {day} reached raw: nothing to validate")
     now = raw["_ingested_at"].max()
     valid, rejected = validate_frame(
         raw,
@@ -139,4 +131,20 @@ def stage_declarations(
     }
 
 
-__all__ = ["QUARANTINE_SCHEMA", "BatchError", "stage_declarations"]
+def ingest_and_stage(
+    paths: list[Path], settings: Settings, *, now: datetime | None = None
+) -> tuple[IngestReport, dict[date, dict[str, Any] | BatchError]]:
+    """Load files of any dates (history, late files) and validate every date they touch.
+
+    The nightly volume check does not apply: history arrives in uneven batches. A date whose
+    batch breaks the contract is returned with its error and left unstaged; the others go on.
+    """
+    report = ingest_files(paths, settings, now=now)
+    staged: dict[date, dict[str, Any] | BatchError] = {}
+    for day_text in sorted(report.dates):
+        day = date.fromisoformat(day_text)
+        try:
+            staged[day] = stage_declarations(settings, day, check_volume=False)
+        except BatchError as error:
+            staged[day] = error
+    return report, staged

@@ -15,11 +15,10 @@ import pytest
 
 from contracts.ranked_list import RANKED_LIST
 from pipelines import nightly
-from pipelines.ingest import ingest_files
 from pipelines.outcomes import import_outcome_files
 from pipelines.settings import Settings, load_settings
 from pipelines.simulate.stage import simulate_world
-from pipelines.staging import stage_declarations
+from pipelines.staging import ingest_and_stage
 from pipelines.train import train_models
 from pipelines.watchlists.shipped import load_shipped
 from tests.airflow_support import airflow_env, run_airflow
@@ -43,10 +42,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = simulate_world(settings, START, DAYS, 400, threat_rate=0.03, seed=7)
     load_shipped(settings)
     history = [p for p in result.declaration_files if NIGHT.isoformat() not in p.name]
-    ingested = ingest_files(history, settings, now=datetime(2026, 1, 21, 1, tzinfo=UTC))
-    for day_text in sorted(ingested.dates):
-        if date.fromisoformat(day_text) < NIGHT:
-            stage_declarations(settings, date.fromisoformat(day_text), check_volume=False)
+    ingest_and_stage(history, settings, now=datetime(2026, 1, 21, 1, tzinfo=UTC))
     import_outcome_files(
         [p for p in result.outcome_files if NIGHT.isoformat() not in p.name], settings
     )

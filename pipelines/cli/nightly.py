@@ -27,11 +27,9 @@ def ingest(
     staging and quarantine; a date whose batch breaks the contract is reported and left unstaged.
     The nightly volume check does not apply here: history arrives in uneven batches.
     """
-    from pipelines.ingest import ingest_files
-    from pipelines.staging import BatchError, stage_declarations
+    from pipelines.staging import BatchError, ingest_and_stage
 
-    config = settings()
-    report = ingest_files(paths, config)
+    report, staged = ingest_and_stage(paths, settings())
     for name, why in report.rejected.items():
         err_console.print(f"[red]rejected[/red] {name}: {why}")
     if report.skipped:
@@ -40,15 +38,13 @@ def ingest(
     for column in ("date", "read", "staged", "rejected", "status"):
         grid.add_column(column)
     failed = False
-    for day_text in sorted(report.dates):
-        try:
-            done = stage_declarations(config, date.fromisoformat(day_text), check_volume=False)
-        except BatchError as error:
+    for day, done in staged.items():
+        if isinstance(done, BatchError):
             failed = True
-            grid.add_row(day_text, "", "", "", f"[red]{error}[/red]")
+            grid.add_row(str(day), "", "", "", f"[red]{done}[/red]")
             continue
         grid.add_row(
-            day_text,
+            str(day),
             str(done["rows_read"]),
             str(done["rows_staged"]),
             str(done["rows_rejected"]),
