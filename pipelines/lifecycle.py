@@ -405,6 +405,19 @@ def train_challenger(settings: Settings, until: date, created_at: datetime) -> s
 """PSI above which a column's shift is warned about in the run report."""
 
 
+DRIFT_SAMPLE_ROWS = 200_000
+"""Rows a night's PSI is computed from at most. A bin's share from 200,000 rows drawn at random
+is off by under 0.002 (two standard errors at a share of 0.5): far below the PSI of 0.1 at which
+a shift starts to count, and a 1 M-row night's drift costs a fifth."""
+
+
+def _drift_sample(frame: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """At most DRIFT_SAMPLE_ROWS rows, the same ones on every rerun of the night."""
+    if frame.height <= DRIFT_SAMPLE_ROWS:
+        return frame
+    return frame.sample(n=DRIFT_SAMPLE_ROWS, seed=seed)
+
+
 def drift_report(settings: Settings, day: date) -> dict[str, Any]:
     """PSI of each model input and score of one night against the scoring model's training.
 
@@ -427,8 +440,13 @@ def drift_report(settings: Settings, day: date) -> dict[str, Any]:
     reference = read_metadata(models_root(settings) / version).get("drift_profile")
     if not reference:
         raise FileNotFoundError(f"model {version} has no drift profile (trained before drift)")
-    night = pl.read_parquet(features_file, columns=None)
-    values = {**compare(reference, night), **compare(reference, scores)}
+    # Only the profiled columns: a night's features frame is mostly columns drift does not read.
+    present = pl.read_parquet_schema(features_file)
+    night = pl.read_parquet(features_file, columns=[c for c in reference if c in present])
+    values = {
+        **compare(reference, _drift_sample(night, settings.seed)),
+        **compare(reference, _drift_sample(scores, settings.seed)),
+    }
     ranked = dict(sorted(values.items(), key=lambda item: -item[1]))
     warnings = [
         f"{column}: PSI {value:.2f} above {settings.drift_psi_threshold}"
@@ -439,6 +457,7 @@ def drift_report(settings: Settings, day: date) -> dict[str, Any]:
         "version": version,
         "threshold": settings.drift_psi_threshold,
         "rows": night.height,
+        "psi_rows": min(night.height, DRIFT_SAMPLE_ROWS),
         "psi": {k: round(v, 4) for k, v in ranked.items()},
         "warnings": warnings,
     }

@@ -8,8 +8,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from models.drift import compare, profile, psi
-from pipelines.lifecycle import drift_report
+from models.drift import bin_edges, compare, frame_shares, profile, psi, shares
+from pipelines.lifecycle import DRIFT_SAMPLE_ROWS, _drift_sample, drift_report
 from pipelines.report import render_run_report
 from pipelines.score import score_day
 from pipelines.settings import Settings
@@ -35,6 +35,34 @@ def test_missing_values_count_as_their_own_bin() -> None:
     assert compare(reference, pl.DataFrame({"x": [None, None, 1.0, 2.0]}))["x"] > 0.25
     with pytest.raises(ValueError, match="same bins"):
         psi([0.5, 0.5], [1.0])
+
+
+def test_frame_shares_equal_the_column_by_column_shares() -> None:
+    rng = np.random.default_rng(9)
+    x = rng.lognormal(size=5_000).round(1)
+    x[rng.random(5_000) < 0.1] = np.nan
+    x[:3] = [np.inf, -np.inf, 0.0]
+    frame = pl.DataFrame({"x": x, "n": rng.integers(0, 4, 5_000), "b": rng.random(5_000) < 0.3})
+    frame = frame.with_columns(
+        pl.when(pl.col("n") == 3).then(None).otherwise(pl.col("n")).alias("n")
+    )
+    edges = {c: bin_edges(frame[c].cast(pl.Float64).to_numpy()) for c in frame.columns}
+    together = frame_shares(frame, {**edges, "absent": [1.0]})
+    assert set(together) == {"x", "n", "b"}
+    for column in frame.columns:
+        alone = shares(frame[column].cast(pl.Float64).to_numpy(), edges[column])
+        assert together[column] == pytest.approx(alone, abs=1e-12)
+        assert sum(together[column]) == pytest.approx(1.0)
+
+
+def test_a_large_night_is_sampled_the_same_way_on_every_rerun() -> None:
+    big = pl.DataFrame({"i": np.arange(DRIFT_SAMPLE_ROWS + 5_000)})
+    first, again = _drift_sample(big, 7), _drift_sample(big, 7)
+    assert first.height == DRIFT_SAMPLE_ROWS
+    assert first.equals(again)
+    assert not first.equals(_drift_sample(big, 8))
+    small = big.head(10)
+    assert _drift_sample(small, 7).equals(small)
 
 
 @pytest.fixture
