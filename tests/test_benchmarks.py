@@ -86,6 +86,30 @@ def test_the_table_gives_medians_rows_per_second_and_the_ratio() -> None:
     assert "| 1,000 | 90 | 4.00 | 2.00 | 0.5x | 4.00 | 0.5x |" in nightly.ratios(results)
 
 
+def test_the_targets_table_says_which_targets_are_met() -> None:
+    def measured(
+        wall: float, cpu: float | None = None, rss: float = 100.0
+    ) -> list[nightly.Measure]:
+        return [nightly.Measure(wall=wall, cpu=cpu or wall, rss_mb=rss)]
+
+    small = {"featurize": measured(0.5), "score": measured(2.0), "explain": measured(0.5)}
+    results = {
+        (10_000, 90): {**small, "pandas": measured(12.0), "night": measured(5.0, 4.0)},
+        (10_000, 365): {**small, "pandas": measured(8.0), "night": measured(6.0, 6.0)},
+        (1_000_000, 3): {"night": measured(29.0, rss=4500.0), "predict": measured(2.5)},
+    }
+    lines = nightly.targets(results).splitlines()
+    assert "| 1 M a day: night <= 30 s | 1,000,000 x 3 d | 29.0 s | yes |" in lines
+    assert "| 1 M a day: peak RSS <= 4 GB | 1,000,000 x 3 d | 4,500 MB | **no** |" in lines
+    assert "| >= 10x the pandas baseline | 10,000 x 90 d | 12.0x | yes |" in lines
+    assert "| >= 10x the pandas baseline | 10,000 x 365 d | 8.0x | **no** |" in lines
+    speed = "| scoring >= 500 k rows/s, both models | 1,000,000 x 3 d | 400,000 rows/s | **no** |"
+    assert speed in lines
+    assert (
+        "| night's cost flat in history | 10,000: 90 vs 365 d | 1.50x the CPU s | **no** |" in lines
+    )
+
+
 @pytest.mark.skipif(compiler() is None, reason="no C compiler")
 def test_compiled_trees_give_lightgbms_raw_scores_bit_for_bit() -> None:
     import lightgbm as lgb
