@@ -94,12 +94,22 @@ _FOLDS: tuple[tuple[str, str], ...] = (
 _REPEATS = re.compile(r"(.)\1+")
 
 
+def _phrases_by_first_word() -> dict[str, tuple[tuple[str, ...], ...]]:
+    by_first: dict[str, list[tuple[str, ...]]] = {}
+    for phrase in sorted(LEGAL_PHRASES, key=len, reverse=True):
+        by_first.setdefault(phrase[0], []).append(phrase)
+    return {first: tuple(phrases) for first, phrases in by_first.items()}
+
+
+_PHRASES_BY_FIRST = _phrases_by_first_word()
+"""Legal phrases keyed by their first word, longest first: most tokens start none."""
+
+
 def _strip_phrases(tokens: list[str]) -> list[str]:
-    phrases = sorted(LEGAL_PHRASES, key=len, reverse=True)
     out: list[str] = []
     i = 0
     while i < len(tokens):
-        for phrase in phrases:
+        for phrase in _PHRASES_BY_FIRST.get(tokens[i], ()):
             if tuple(tokens[i : i + len(phrase)]) == phrase:
                 i += len(phrase)
                 break
@@ -109,6 +119,7 @@ def _strip_phrases(tokens: list[str]) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=1 << 16)
 def _is_legal_form(token: str) -> bool:
     if token in LEGAL_FORMS:
         return True

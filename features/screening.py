@@ -24,10 +24,11 @@ the `CANDIDATE_CAP` closest of those (order-free whole-string similarity) are sc
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import numpy as np
 import polars as pl
 from rapidfuzz import process
 from rapidfuzz.distance import OSA, Indel
@@ -83,12 +84,28 @@ class _Name:
     folded_compact: str
     """The folds glued: trusted only for long names (the fold is loose: "Wei Kaya"/"Viscaya")."""
     sorted_compact: str
+    has_digit: tuple[bool, ...]
+    """Per token: whether it holds a digit (such tokens match only when equal)."""
+    digits: str
+    """The digits of the whole name, in order: spacing variants must agree on them."""
+    weight_sum: float
 
 
 def _make_name(
     tokens: tuple[str, ...], folds: tuple[str, ...], weights: tuple[float, ...]
 ) -> _Name:
-    return _Name(tokens, folds, weights, "".join(tokens), "".join(folds), "".join(sorted(folds)))
+    compact = "".join(tokens)
+    return _Name(
+        tokens,
+        folds,
+        weights,
+        compact,
+        "".join(folds),
+        "".join(sorted(folds)),
+        tuple(any(c.isdigit() for c in t) for t in tokens),
+        _digits(compact),
+        sum(weights),
+    )
 
 
 @dataclass
@@ -98,12 +115,13 @@ class WatchlistIndex:
     rows: pl.DataFrame
     names: list[_Name]
     countries: list[frozenset[str]]
-    postings: dict[str, list[int]]
+    postings: dict[str, np.ndarray]
     fold_weights: dict[str, float]
     unseen_weight: float
     skipped_short: int = 0
     sorted_compacts: list[str] = field(default_factory=list)
     key_counts: list[int] = field(default_factory=list)
+    key_count_array: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     _cache: dict[str, _Name] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -168,21 +186,24 @@ def build_index(entries: pl.DataFrame) -> WatchlistIndex:
         rows=pl.DataFrame(rows, schema=dict.fromkeys(ENTRY_COLUMNS, pl.String())),
         names=[],
         countries=countries,
-        postings=defaultdict(list),
+        postings={},
         fold_weights=fold_weights,
         unseen_weight=1.0 + math.log(total),
         skipped_short=skipped,
     )
+    postings: dict[str, list[int]] = defaultdict(list)
     for position, (tokens, folds) in enumerate(token_folds):
         weights = tuple(index.weight(f) for f in folds)
         index.names.append(_make_name(tokens, folds, weights))
         keys = {k for f in folds if f not in GENERIC_WORDS for k in _block_keys(f)}
         # The whole name glued together is a key too: it finds spacing variants of one word.
         keys.add("c" + "".join(folds)[:6])
-        for key in sorted(keys):
-            index.postings[key].append(position)
+        for key in keys:
+            postings[key].append(position)
         index.key_counts.append(len(keys))
-    index.postings = dict(index.postings)
+    # Arrays: a party's shared-key counts are then one numpy pass instead of a Python loop.
+    index.postings = {k: np.array(v, dtype=np.int32) for k, v in postings.items()}
+    index.key_count_array = np.array(index.key_counts, dtype=np.int32)
     index.sorted_compacts = [n.sorted_compact for n in index.names]
     return index
 
@@ -199,7 +220,6 @@ def allowed_edits(length: int, long_names: bool = False) -> int:
     return 2 if length <= 11 else 3
 
 
-@lru_cache(maxsize=1 << 18)
 def token_similarity(a: str, a_fold: str, b: str, b_fold: str, long_names: bool = False) -> float:
     """1 - edits/length (transpositions count once) of the closer of spelling and fold; 0 when
     the edits exceed what the length tolerates, and for tokens with digits unless equal."""
@@ -207,6 +227,12 @@ def token_similarity(a: str, a_fold: str, b: str, b_fold: str, long_names: bool 
         return 1.0
     if any(c.isdigit() for c in a + b):
         return 0.0  # hull numbers, registration numbers: a digit off is another vessel
+    return _edit_similarity(a, a_fold, b, b_fold, long_names)
+
+
+@lru_cache(maxsize=1 << 18)
+def _edit_similarity(a: str, a_fold: str, b: str, b_fold: str, long_names: bool) -> float:
+    """`token_similarity` of two different digit-free tokens (cached: nights repeat pairs)."""
     best = 0.0
     for x, y in ((a, b), (a_fold, b_fold)):
         length = max(len(x), len(y))
@@ -223,17 +249,24 @@ def _digits(text: str) -> str:
 
 def name_score(party: _Name, listed: _Name) -> float:
     """Weighted share of both names covered by one-to-one token pairs (0-1, order-free)."""
-    total = sum(party.weights) + sum(listed.weights)
+    total = party.weight_sum + listed.weight_sum
     if total == 0:
         return 0.0
     pairs: list[tuple[float, int, int]] = []
-    listed_folds = listed.folds
-    long_names = min(len(party.tokens), len(listed.tokens)) >= 3
-    for i, (a, a_fold) in enumerate(zip(party.tokens, party.folds, strict=True)):
-        for j, b in enumerate(listed.tokens):
-            similarity = token_similarity(a, a_fold, b, listed_folds[j], long_names)
-            if similarity:
-                pairs.append((similarity, i, j))
+    listed_tokens, listed_folds, listed_digit = listed.tokens, listed.folds, listed.has_digit
+    long_names = min(len(party.tokens), len(listed_tokens)) >= 3
+    # `token_similarity` inlined: this loop runs for every candidate pair of the night.
+    for i, a in enumerate(party.tokens):
+        a_fold = party.folds[i]
+        a_digit = party.has_digit[i]
+        for j, b in enumerate(listed_tokens):
+            b_fold = listed_folds[j]
+            if a == b or a_fold == b_fold:
+                pairs.append((1.0, i, j))
+            elif not (a_digit or listed_digit[j]):
+                similarity = _edit_similarity(a, a_fold, b, b_fold, long_names)
+                if similarity:
+                    pairs.append((similarity, i, j))
     if not pairs and len(party.tokens) == len(listed.tokens):
         return 0.0
     pairs.sort(reverse=True)
@@ -250,7 +283,7 @@ def name_score(party: _Name, listed: _Name) -> float:
     # Only a different word count suggests a spacing variant ("Mohammed Ali" is not
     # "Mohammed Wali", though glued they differ by one letter); digits must agree.
     spaced_apart = len(party.tokens) != len(listed.tokens)
-    if spaced_apart and _digits(party.compact) == _digits(listed.compact):
+    if spaced_apart and party.digits == listed.digits:
         compact = Indel.normalized_similarity(party.compact, listed.compact)
         if min(len(party.folded_compact), len(listed.folded_compact)) >= FOLDED_COMPACT_MIN:
             compact = max(
@@ -262,19 +295,22 @@ def name_score(party: _Name, listed: _Name) -> float:
 
 
 def _candidates(index: WatchlistIndex, party: _Name) -> list[int]:
+    """Index positions sharing enough blocking keys with the party, in ascending order."""
     keys = {k for f in party.folds if f not in GENERIC_WORDS for k in _block_keys(f)}
     keys.add("c" + party.folded_compact[:6])
-    postings = [index.postings[k] for k in keys if k in index.postings]
+    # Sorted keys: which posting is "the rarest" among equals must not depend on hash order.
+    postings = [index.postings[k] for k in sorted(keys) if k in index.postings]
     selective = [p for p in postings if len(p) <= MAX_POSTINGS]
     # A name made only of very common tokens still gets screened, through its rarest key.
     chosen = selective or sorted(postings, key=len)[:1]
-    shared: Counter[int] = Counter()
-    for posting in chosen:
-        shared.update(posting)
+    if not chosen:
+        return []
+    positions, shared = np.unique(np.concatenate(chosen), return_counts=True)
     # A listed name sharing under a quarter of its keys (one common prefix, say) cannot reach a
     # passing score: most of its weight would be unmatched.
-    key_counts = index.key_counts
-    return [p for p, count in shared.items() if count * KEY_SHARE_DENOMINATOR >= key_counts[p]]
+    enough = shared * KEY_SHARE_DENOMINATOR >= index.key_count_array[positions]
+    result: list[int] = positions[enough].tolist()
+    return result
 
 
 def score_name(index: WatchlistIndex, name: str, floor: float) -> list[tuple[int, float]]:
@@ -355,11 +391,16 @@ def screen(
                 (party_key, row[0], row[1], row[2], row[3], quality, raw_score, score, evidence)
             )
     found = pl.DataFrame(records, schema=HIT_SCHEMA, orient="row")
-    # One row per party and entry: the entry's best-matching name.
+    # One row per party and entry: the entry's best-matching name (of equals, the first in
+    # alphabetical order, so the reported name does not depend on the order of candidates).
     return (
         found.sort(
-            ["party_key", "list_name", "entry_id", "score"], descending=[False, False, False, True]
+            ["party_key", "list_name", "entry_id", "score", "matched_name"],
+            descending=[False, False, False, True, False],
         )
         .unique(["party_key", "list_name", "entry_id"], keep="first", maintain_order=True)
-        .sort(["party_key", "score"], descending=[False, True])
+        .sort(
+            ["party_key", "score", "list_name", "entry_id"],
+            descending=[False, True, False, False],
+        )
     )

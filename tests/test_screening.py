@@ -121,3 +121,22 @@ def test_missing_columns_are_named() -> None:
         build_index(_entries().drop("name_quality"))
     with pytest.raises(ValueError, match="country"):
         screen(pl.DataFrame({"party_key": ["1"], "name": ["x"]}), build_index(_entries()))
+
+
+def test_an_entry_whose_names_tie_reports_the_same_name_whatever_their_order() -> None:
+    names = ["NAMCHONGANG TRADING CORPORATION", "NAMCHONGANG TRADING"]
+    reported = []
+    for ordered in (names, names[::-1]):
+        entries = pl.DataFrame(
+            {
+                "list_name": ["un", "un"],
+                "list_version": ["v1", "v1"],
+                "entry_id": ["KPe.004", "KPe.004"],
+                "name": ordered,
+                "name_quality": ["good", "good"],
+            }
+        )
+        parties = pl.DataFrame({"party_key": ["p"], "name": ["Namchongang Trading Co"]})
+        hits = screen(parties.with_columns(country=pl.lit(None, pl.String)), build_index(entries))
+        reported.append(hits.select("matched_name", "score").rows())
+    assert reported[0] == reported[1] == [("NAMCHONGANG TRADING", 1.0)]
