@@ -133,7 +133,7 @@ DERIVED_FIELDS: tuple[Derived, ...] = (
         "country of origin is not the country of dispatch",
     ),
 )
-_DERIVED_BY_NAME = {d.name: d for d in DERIVED_FIELDS}
+DERIVED_BY_NAME: dict[str, Derived] = {d.name: d for d in DERIVED_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -573,15 +573,17 @@ def evaluate_rules(rules: Sequence[Rule], frame: pl.DataFrame, day: date) -> pl.
     fields = available_schema(frame.schema)
     used = {f for rule in active for f in rule.fields()}
     derived = [
-        _DERIVED_BY_NAME[name].expr.alias(name)
+        DERIVED_BY_NAME[name].expr.alias(name)
         for name in sorted(used)
-        if name not in frame.columns and name in _DERIVED_BY_NAME
+        if name not in frame.columns and name in DERIVED_BY_NAME
     ]
     flags = [compile_node(rule.conditions, fields).alias(f"_r{i}") for i, rule in enumerate(active)]
     fired = (
         frame.lazy()
         .with_columns(derived)
         .select(pl.col("declaration_id"), pl.col("item_no").cast(pl.Int64), *flags)
+        # Few items fire any rule: unpivot those only, not (items x rules) rows.
+        .filter(pl.any_horizontal(pl.col(f"_r{i}") for i in range(len(active))))
         .unpivot(index=list(KEY_COLUMNS), variable_name="_rule", value_name="_fired")
         .filter(pl.col("_fired"))
         .select(*KEY_COLUMNS, pl.col("_rule").str.slice(2).cast(pl.Int64).alias("_index"))

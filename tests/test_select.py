@@ -23,7 +23,7 @@ from pipelines.select import (
     select_day,
     select_lanes,
 )
-from pipelines.settings import load_settings
+from pipelines.settings import Settings, load_settings
 
 DAY = date(2026, 3, 1)
 
@@ -363,3 +363,80 @@ def test_rules_stage_writes_the_days_hits_beside_the_scores(tmp_path: Path) -> N
     assert set(hits["declaration_id"]) == {"A-1"}
     with pytest.raises(FileNotFoundError, match="run the validate stage first"):
         evaluate_rules_day(settings, date(2026, 3, 2))
+
+
+def _rules_home(tmp_path: Path, features: pl.DataFrame) -> Settings:
+    settings = load_settings(environ={}, home=tmp_path)
+    stamp = "date=2026-03-01"
+    write_parquet(
+        _declarations(),
+        settings.zone("staging") / "declarations" / stamp / "declarations.parquet",
+    )
+    write_parquet(features, settings.zone("features") / stamp / "features.parquet")
+    return settings
+
+
+_RULE_YAML = """
+id: TEST-001
+version: 1
+title: Arms chapter, light parcels, shipper new to us
+description: test rule
+threat: salw
+weight: 0.3
+owner: tests
+valid_from: 2026-01-01
+force: none
+conditions:
+  all:
+    - {field: hs_chapter, op: "==", value: "93"}
+    - {field: mass_per_package_kg, op: "<", value: 50}
+    - {field: FIELD, op: ">=", value: 1}
+"""
+
+
+def test_rules_stage_reads_stored_and_derived_fields_only_as_needed(tmp_path: Path) -> None:
+    from pipelines.select import evaluate_rules_day
+
+    features = pl.DataFrame(
+        {
+            "declaration_id": ["A-1", "B-1"],
+            "item_no": [1, 1],
+            "shipper_is_new": [1, 1],
+            # A feature column named like a declaration column: the declaration's value counts.
+            "hs_code": ["000000", "930100"],
+        }
+    )
+    settings = _rules_home(tmp_path, features)
+    rule_file = tmp_path / "rule.yaml"
+    rule_file.write_text(_RULE_YAML.replace("FIELD", "shipper_is_new"), encoding="utf-8")
+    hits = pl.read_parquet(evaluate_rules_day(settings, DAY, [rule_file]))
+    assert hits.select("declaration_id", "rule_id").rows() == [("A-1", "TEST-001@1")]
+
+
+def test_rules_stage_names_a_misspelt_field_with_its_neighbours(tmp_path: Path) -> None:
+    from features.rules import RuleError
+    from pipelines.select import evaluate_rules_day
+
+    features = pl.DataFrame({"declaration_id": ["A-1"], "item_no": [1], "shipper_is_new": [1]})
+    settings = _rules_home(tmp_path, features)
+    rule_file = tmp_path / "rule.yaml"
+    rule_file.write_text(_RULE_YAML.replace("FIELD", "shipper_is_nwe"), encoding="utf-8")
+    with pytest.raises(RuleError, match=r"rule.yaml:\d+: .*'shipper_is_nwe'.*'shipper_is_new'"):
+        evaluate_rules_day(settings, DAY, [rule_file])
+
+
+def test_rules_stage_before_any_rule_is_valid_writes_empty_hits(tmp_path: Path) -> None:
+    from pipelines.select import evaluate_rules_day
+
+    settings = load_settings(environ={}, home=tmp_path)
+    early = date(2025, 1, 4)
+    stamp = f"date={early.isoformat()}"
+    write_parquet(
+        _declarations(),
+        settings.zone("staging") / "declarations" / stamp / "declarations.parquet",
+    )
+    features = pl.DataFrame({"declaration_id": ["A-1"], "item_no": [1]})
+    write_parquet(features, settings.zone("features") / stamp / "features.parquet")
+    hits = pl.read_parquet(evaluate_rules_day(settings, early))
+    assert hits.is_empty()
+    assert hits.schema == pl.Schema(HITS_SCHEMA)
