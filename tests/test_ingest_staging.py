@@ -16,6 +16,7 @@ from pipelines.staging import BatchError, stage_declarations, volume_breach
 from pipelines.validate import staging_path
 
 FIXTURES = Path(__file__).parent / "data" / "declarations"
+EXPECTED = Path(__file__).parent / "data" / "validate"
 DAY = date(2026, 11, 28)
 ARRIVED = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
 
@@ -64,6 +65,20 @@ def test_staging_keeps_good_rows_and_quarantines_bad_ones(settings: Settings) ->
         summary["rows_staged"] + summary["rows_rejected"] + summary["amendments_superseded"]
         == (summary["rows_read"])
     )
+
+
+def test_staged_and_quarantined_rows_are_exactly_the_recorded_ones(settings: Settings) -> None:
+    """Every staged and quarantined value of the mixed sample, as the stage first wrote them."""
+    _land(settings, "mixed.csv")
+    ingest_landing(settings, now=ARRIVED)
+    stage_declarations(settings, DAY)
+    file_name = pl.col("_source_file").str.split("/").list.last()
+    staged = pl.read_parquet(staging_path(settings, DAY)).with_columns(file_name)
+    quarantine = pl.read_parquet(
+        settings.zone("quarantine") / "declarations" / f"date={DAY}"
+    ).with_columns(file_name)
+    assert staged.write_ndjson() == (EXPECTED / "mixed_staged.jsonl").read_text()
+    assert quarantine.write_ndjson() == (EXPECTED / "mixed_quarantine.jsonl").read_text()
 
 
 def test_rerun_of_a_date_is_byte_identical(settings: Settings) -> None:
