@@ -67,3 +67,53 @@ def test_threshold_is_respected(settings: Settings) -> None:
     strict = screen_declarations(_declarations(), settings, threshold=1.0)
     assert set(strict.get_column("entry_id")) <= {"NAT-0001", "NAT-0004"}
     assert (strict.get_column("score") >= 1.0).all()
+
+
+def _cache_files(settings: Settings) -> list[Path]:
+    from pipelines.watchlists.index_cache import cache_folder
+
+    return sorted(cache_folder(settings).glob("*.pickle"))
+
+
+def test_index_is_kept_on_disk_and_reused_until_a_list_changes(settings: Settings) -> None:
+    from pipelines.watchlists.index_cache import cached_index, index_fingerprint
+
+    first = screen_declarations(_declarations(), settings)
+    (kept,) = _cache_files(settings)
+    assert kept.stem == index_fingerprint(settings)
+    written = kept.stat().st_mtime_ns
+    assert len(cached_index(settings)) > 0
+    assert screen_declarations(_declarations(), settings).equals(first)
+    assert kept.stat().st_mtime_ns == written  # loaded, not rebuilt
+    store_list(load_national(NATIONAL_SAMPLE, "national-yy", "2026-11-02"), settings)
+    assert index_fingerprint(settings) != kept.stem
+    screen_declarations(_declarations(), settings)
+    (replaced,) = _cache_files(settings)
+    assert replaced.stem == index_fingerprint(settings) != kept.stem
+    assert not kept.exists()
+
+
+def test_unreadable_cached_index_is_rebuilt(settings: Settings) -> None:
+    expected = screen_declarations(_declarations(), settings)
+    (kept,) = _cache_files(settings)
+    kept.write_bytes(b"not a pickle")
+    assert screen_declarations(_declarations(), settings).equals(expected)
+    assert kept.read_bytes() != b"not a pickle"
+
+
+def test_screen_day_reads_the_staged_partition(settings: Settings) -> None:
+    from datetime import date
+
+    from pipelines.io import write_parquet
+    from pipelines.watchlists.screen import screen_day
+
+    day = date(2026, 11, 2)
+    staged = _declarations().with_columns(pl.lit("sea").alias("mode"))
+    write_parquet(
+        staged,
+        settings.zone("staging") / "declarations" / f"date={day}" / "declarations.parquet",
+    )
+    hits = screen_day(settings, day)
+    assert hits.equals(screen_declarations(_declarations(), settings))
+    with pytest.raises(FileNotFoundError, match="run the validate stage first"):
+        screen_day(settings, date(2026, 11, 3))

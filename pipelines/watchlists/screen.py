@@ -8,13 +8,21 @@ feature and a forced-red reason.
 
 from __future__ import annotations
 
+from datetime import date
+
 import polars as pl
 
-from features.screening import DEFAULT_THRESHOLD, WatchlistIndex, build_index, screen
+from features.screening import DEFAULT_THRESHOLD, WatchlistIndex, screen
 from pipelines.settings import Settings
-from pipelines.watchlists.store import entries_in_force
+from pipelines.watchlists.index_cache import cached_index
 
 ROLES = ("shipper", "consignee")
+DECLARATION_COLUMNS = (
+    "declaration_id",
+    "item_no",
+    *(f"{role}_{part}" for role in ROLES for part in ("name", "country")),
+)
+"""The only declaration columns screening reads."""
 DECLARATION_HIT_SCHEMA: dict[str, pl.DataType] = {
     "declaration_id": pl.String(),
     "item_no": pl.Int64(),
@@ -32,8 +40,8 @@ DECLARATION_HIT_SCHEMA: dict[str, pl.DataType] = {
 
 
 def index_in_force(settings: Settings) -> WatchlistIndex:
-    """A screening index over every list's version in force."""
-    return build_index(entries_in_force(settings))
+    """A screening index over every list's version in force (cached on disk per version)."""
+    return cached_index(settings)
 
 
 def screen_declarations(
@@ -87,3 +95,23 @@ def screen_declarations(
             descending=[False, False, False, True],
         )
     )
+
+
+def screen_day(
+    settings: Settings,
+    day: date,
+    threshold: float | None = None,
+    index: WatchlistIndex | None = None,
+) -> pl.DataFrame:
+    """Watch-list hits of the day's staged declarations (threshold from the settings by default).
+
+    Reads only the key and party columns of the staging partition, not the whole file.
+    """
+    path = (
+        settings.zone("staging") / "declarations" / f"date={day.isoformat()}"
+    ) / "declarations.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing for {day}; run the validate stage first")
+    declarations = pl.read_parquet(path, columns=list(DECLARATION_COLUMNS))
+    chosen = settings.watchlist_threshold if threshold is None else threshold
+    return screen_declarations(declarations, settings, chosen, index)
