@@ -209,8 +209,8 @@ def _field_counts(data: Bytes, ends: Positions, opens: Positions, closes: Positi
 def read_vouched(path: Path, layout: CsvLayout, names: list[str]) -> pl.DataFrame:
     """Read a vouched file with Polars: the exact reader's values, ragged and blank lines fixed.
 
-    Returns the data columns (named `names`) plus `_line` and `_row_error`; raises `UnvouchedError`
-    when Polars disagrees with the scan after all.
+    Returns the data columns (named `names`) plus `_source_file`, `_line` and `_row_error`;
+    raises `UnvouchedError` when Polars disagrees with the scan after all.
     """
     try:
         # Strict unless the scan found ragged records: then Polars' refusal of a record longer
@@ -237,8 +237,12 @@ def read_vouched(path: Path, layout: CsvLayout, names: list[str]) -> pl.DataFram
     frame = raw.rename(dict(zip(raw.columns, names, strict=True)))
     if frame.height and not all(dtype == pl.String for dtype in frame.dtypes):
         raise UnvouchedError("a column was not read as text")
-    frame = frame.with_columns(pl.int_range(2, frame.height + 2, dtype=pl.Int64()).alias("_line"))
-    frame = frame.with_columns(pl.lit(None, pl.String()).alias("_row_error"))
+    # One with_columns: a second one would see chunks misaligned and copy the whole frame.
+    frame = frame.with_columns(
+        pl.lit(str(path), pl.String()).alias("_source_file"),
+        pl.int_range(2, frame.height + 2, dtype=pl.Int64()).alias("_line"),
+        pl.lit(None, pl.String()).alias("_row_error"),
+    )
     if layout.ragged:
         frame = _mark_ragged(frame, layout.ragged, names)
     if layout.blank:

@@ -132,7 +132,7 @@ def read_csv(path: Path, *, fast: bool = True) -> pl.DataFrame:
         return _read_csv_exact(path)
     if not layout.ends_with_newline and frame.height and frame[ROW_ERROR][-1] is not None:
         return _read_csv_exact(path)  # which refuses the file as truncated
-    return frame.select(*header, pl.lit(str(path), pl.String()).alias(SOURCE_FILE), LINE, ROW_ERROR)
+    return frame
 
 
 def _header_problem(path: Path, header: Sequence[str]) -> bool:

@@ -21,10 +21,11 @@ from pathlib import Path
 import polars as pl
 
 from contracts.reading import MalformedFileError, read_raw
-from pipelines.io import atomic_path, file_sha256, write_parquet, write_text
+from pipelines.io import atomic_path, file_sha256, write_text
 from pipelines.settings import Settings
 
 DECLARATION_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".parquet")
+FILING_DATE = "_filing_date"
 
 
 @dataclass
@@ -97,8 +98,13 @@ def filing_dates(raw: pl.DataFrame, fallback: date) -> pl.Series:
     Rows without a readable date land in the partition of the day they arrived, whose validation
     then quarantines them with the reason.
     """
+    return raw.select(filing_date(raw, fallback)).to_series()
+
+
+def filing_date(raw: pl.DataFrame, fallback: date) -> pl.Expr:
+    """`filing_dates` as an expression named `_filing_date`, to add beside other columns."""
     if "filed_at" not in raw.columns:
-        return pl.Series("_filing_date", [fallback.isoformat()] * raw.height, dtype=pl.String)
+        return pl.lit(fallback.isoformat(), pl.String()).alias(FILING_DATE)
     parsed = (
         pl.col("filed_at")
         .str.strip_chars()
@@ -106,7 +112,7 @@ def filing_dates(raw: pl.DataFrame, fallback: date) -> pl.Series:
         .dt.date()
         .cast(pl.String)
     )
-    return raw.select(parsed.fill_null(fallback.isoformat()).alias("_filing_date")).to_series()
+    return parsed.fill_null(fallback.isoformat()).alias(FILING_DATE)
 
 
 def ingest_files(
@@ -127,21 +133,33 @@ def ingest_files(
             report.rejected[path.name] = str(error)
             _record(ledger, path, sha, ingested_at, status="rejected", reason=str(error))
             continue
+        # One with_columns: a second would find the columns' chunks misaligned and copy them all.
         raw = raw.with_columns(
             pl.lit(sha).alias("_sha256"),
             pl.lit(ingested_at).dt.replace_time_zone("UTC").alias("_ingested_at"),
-            filing_dates(raw, ingested_at.date()),
+            filing_date(raw, ingested_at.date()),
         )
-        rows_by_date = {}
-        for (day,), part in raw.group_by("_filing_date", maintain_order=True):
-            day_text = str(day)
-            target = raw_dir(settings) / f"date={day_text}" / f"{sha}.parquet"
-            write_parquet(part.drop("_filing_date"), target)
-            rows_by_date[day_text] = part.height
-            report.dates.add(day_text)
+        rows_by_date = _write_by_date(raw, raw_dir(settings), sha)
+        report.dates.update(rows_by_date)
         report.loaded[path.name] = raw.height
         _record(ledger, path, sha, ingested_at, status="loaded", rows=rows_by_date)
     return report
+
+
+def _write_by_date(raw: pl.DataFrame, folder: Path, sha: str) -> dict[str, int]:
+    """Write each filing date's rows to `folder/date=D/<sha>.parquet`; rows written per date.
+
+    Each date streams out of the frame (a lazy filter sunk to Parquet) instead of being copied
+    into a frame of its own first: at a million rows a copy doubles the stage's peak memory.
+    """
+    counts = raw.group_by(FILING_DATE, maintain_order=True).len()
+    rows_by_date: dict[str, int] = {}
+    for day, rows in counts.iter_rows():
+        part = raw.lazy().filter(pl.col(FILING_DATE) == day).drop(FILING_DATE)
+        with atomic_path(folder / f"date={day}" / f"{sha}.parquet") as tmp:
+            part.sink_parquet(tmp, compression="zstd", statistics=True)
+        rows_by_date[str(day)] = rows
+    return rows_by_date
 
 
 def _record(
