@@ -4,6 +4,11 @@ Grain of what it writes: `scores/date=D/scores.parquet` holds one row per declar
 on D: key columns, `cbrn_score`, `salw_score`, `risk_score` (calibrated, 0-1), `reasons` (the
 model's top factors, "; "-separated) and `model_version`. The file is replaced atomically; the
 rule and watch-list hits beside it in the partition are left alone.
+
+The trees are scored by compiled C (models/compiled.py) built once into `models/_compiled/`,
+shared by all versions: a library is named by a digest of its trees' code and the machine, so
+identical trees reuse it and a retrained model never meets a stale one. Scoring falls back to
+LightGBM, bit for bit the same scores, where no C compiler is found.
 """
 
 from __future__ import annotations
@@ -13,18 +18,25 @@ from pathlib import Path
 
 import polars as pl
 
-from models.registry import load_version, read_champion
+from models.registry import load_version, read_champion, with_compiled_trees
 from models.scoring import score
 from pipelines.io import write_parquet
 from pipelines.settings import Settings
 
 KEY_COLUMNS = ("declaration_id", "item_no", "port_of_discharge", "filed_at")
 SCORES_FILE = "scores.parquet"
+COMPILED_FOLDER = "_compiled"
+"""Folder under the models zone holding compiled trees (never a version: no metadata.json)."""
 
 
 def scores_path(settings: Settings, day: date) -> Path:
     """Where the model scores of items filed on `day` live."""
     return settings.zone("scores") / f"date={day.isoformat()}" / SCORES_FILE
+
+
+def compiled_trees_folder(settings: Settings) -> Path:
+    """Where compiled trees of every model version are cached."""
+    return settings.zone("models") / COMPILED_FOLDER
 
 
 def score_day(settings: Settings, day: date, version: str | None = None) -> Path:
@@ -44,6 +56,7 @@ def score_day(settings: Settings, day: date, version: str | None = None) -> Path
                 f"model {version} was trained on another feature registry "
                 f"({expected[:12]}, now {registry_hash()[:12]}): retrain with `cargo-risk train`"
             )
+    models = with_compiled_trees(models, compiled_trees_folder(settings))
     features = pl.read_parquet(source)
     missing = [c for c in KEY_COLUMNS if c not in features.columns]
     if missing:
