@@ -1,22 +1,28 @@
-"""The fast CSV path: Polars' reader, taken only when a byte scan vouches it equals the exact one.
+"""The fast CSV path: Polars' reader, taken only where a byte scan vouches it equals the exact one.
 
-Grain of the frame it returns: one row per data record of the file, as in `contracts.reading`
-(every value a string, no bookkeeping columns yet). `vouch` scans the file's bytes in chunks with
-numpy and returns `None` for anything Polars' reader might read differently from Python's `csv`
-module (then the caller takes the exact reader); otherwise it returns the file's layout: where
-each data record starts, which lines are blank and which records have the wrong number of fields.
+Grain of the frame `read` returns: one row per data record of the file, every value a string,
+plus `_source_file`, `_line` and `_row_error`, exactly as `contracts.reading`'s exact reader
+(Python's `csv` module) returns it. The file is read once, in chunks of whole lines: numpy scans
+each chunk's bytes, then Polars parses that chunk. Anything the scan cannot vouch for makes
+`read` return None, and the caller takes the exact reader for the whole file.
 
-What the scan proves, and why it suffices: with no NUL bytes, valid UTF-8, no BOM after the
-first byte, no carriage return outside a CRLF pair, lines shorter than the `csv` field limit,
-and every quote either opening a field, closing it (followed by separator or line end), or
-doubled inside it, no quoted field crosses a line. Then every record is exactly one physical
-line, so its line number is its position, and its field count is the number of separators
-outside quotes on that line plus one.
+What the scan proves, and why it suffices. With no NUL bytes, valid UTF-8, no BOM after the
+first byte, no carriage return outside a CRLF pair, lines shorter than the `csv` field limit, and
+every quote either opening a field, closing it (then a separator or the line end follows) or
+doubled inside it, no quoted field crosses a line: every record is one physical line, so a
+record's line number is its position and a blank line is a line with nothing on it. A record's
+field count is the separators outside quotes on its line plus one. The scan totals those per
+chunk; when the total is the header's width times the records and Polars' strict parse (which
+refuses any record longer than the header) succeeds, no record can be shorter either. Otherwise
+the chunk is counted line by line and its ragged records are fixed up as the exact reader has
+them: missing fields null, extra fields dropped, the reason in `_row_error`.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +31,7 @@ import numpy.typing as npt
 import polars as pl
 
 CHUNK_BYTES = 16 << 20
-"""The scan's read size; its working memory is a few times this, whatever the file's size."""
+"""Read size: the scan's working memory is a few times this, whatever the file's size."""
 SEPARATOR = ord(",")
 QUOTE = ord('"')
 NEWLINE = ord("\n")
@@ -34,102 +40,144 @@ BOM = b"\xef\xbb\xbf"
 
 Positions = npt.NDArray[np.int64]
 Bytes = npt.NDArray[np.uint8]
-
-
-@dataclass
-class CsvLayout:
-    """What the scan learned about a file it vouches for."""
-
-    header: list[str]
-    """The header's fields as the `csv` module splits them (not yet stripped)."""
-    lines: int = 0
-    """Physical lines after the header, blank ones included."""
-    blank: list[int] = field(default_factory=list)
-    """0-based indexes (among the lines after the header) of blank lines, which hold no record."""
-    ragged: dict[int, int] = field(default_factory=dict)
-    """0-based line index -> number of fields, for records whose count differs from the header's
-    (filled by the per-line scan only)."""
-    separators: int = 0
-    """Separators outside quotes after the header (totalled by the quick scan only)."""
-    per_line: bool = False
-    """Whether fields were counted line by line (else `ragged` is unknown: only totals)."""
-    ends_with_newline: bool = True
+HeaderCheck = Callable[[list[str]], list[str] | None]
+"""Given the header's fields, the column names to use, or None to leave the file to the exact
+reader (which then names the header's problem)."""
 
 
 class UnvouchedError(Exception):
     """The file has something the fast path cannot vouch for: take the exact reader."""
 
 
-def vouch(path: Path, *, per_line: bool = False) -> CsvLayout | None:
-    """Scan `path`; return its layout when Polars' reader gives the exact frame, else None.
+@dataclass
+class ChunkScan:
+    """What the scan learned about one chunk of whole lines."""
 
-    By default the scan only totals the separators outside quotes; when the total is not the
-    header's width times the records, it scans again counting per line (`per_line=True`) to
-    find the ragged records.
-    """
+    lines: int
+    blank: list[int]
+    """Indexes (within the chunk) of blank lines, which hold no record."""
+    separators: int = 0
+    """Separators outside quotes (totalled by the quick scan)."""
+    ragged: dict[int, int] = field(default_factory=dict)
+    """Line index -> fields, for records whose count differs from the header's (per-line scan)."""
+    per_line: bool = False
+    ends_with_newline: bool = True
+
+    def balanced(self, width: int) -> bool:
+        """Whether the separator total fits every record having `width` fields."""
+        return self.per_line or self.separators == (width - 1) * (self.lines - len(self.blank))
+
+
+@dataclass
+class CsvLayout:
+    """What the scan learned about a whole file (`vouch`)."""
+
+    header: list[str]
+    """The header's fields as the `csv` module splits them (not yet stripped)."""
+    lines: int = 0
+    """Physical lines after the header, blank ones included."""
+    blank: list[int] = field(default_factory=list)
+    """Indexes (among the lines after the header) of blank lines."""
+    ragged: dict[int, int] = field(default_factory=dict)
+    """Line index -> fields for ragged records, where the separator totals showed them."""
+    ends_with_newline: bool = True
+
+
+def read(path: Path, header_check: HeaderCheck) -> pl.DataFrame | None:
+    """The exact reader's frame of `path`, through Polars; None when the scan cannot vouch."""
     try:
-        layout = _scan(path, per_line=per_line)
-        expected = (len(layout.header) - 1) * (layout.lines - len(layout.blank))
-        if not per_line and layout.separators != expected:
-            layout = _scan(path, per_line=True)
+        return _read(path, header_check)
+    except (UnvouchedError, OSError):
+        return None
+
+
+def vouch(path: Path) -> CsvLayout | None:
+    """Scan `path` without parsing it: its layout, or None when the fast path would step aside."""
+    try:
+        header, _, chunks = _open(path)
+        layout = CsvLayout(header=header)
+        for chunk in chunks:
+            scan = _scan(chunk, len(header), per_line=False)
+            if not scan.balanced(len(header)):
+                scan = _scan(chunk, len(header), per_line=True)
+            layout.blank += [layout.lines + i for i in scan.blank]
+            layout.ragged |= {layout.lines + i: n for i, n in scan.ragged.items()}
+            layout.lines += scan.lines
+            layout.ends_with_newline = scan.ends_with_newline
     except (UnvouchedError, OSError):
         return None
     return layout
 
 
-def _scan(path: Path, *, per_line: bool) -> CsvLayout:
+def _read(path: Path, header_check: HeaderCheck) -> pl.DataFrame:
+    header, header_line, chunks = _open(path)
+    names = header_check(header)
+    if names is None:
+        raise UnvouchedError("the header has a problem for the exact reader to name")
+    frames: list[pl.DataFrame] = []
+    scan: ChunkScan | None = None
+    next_line = 2
+    for chunk in chunks:
+        frame, scan = _parse(path, header_line, chunk, names, next_line)
+        frames.append(frame)
+        next_line += scan.lines
+    if not frames:
+        return _bookkeeping(pl.DataFrame(schema=dict.fromkeys(names, pl.String())), path, 2)
+    last = frames[-1]
+    if scan and not scan.ends_with_newline and last.height and last["_row_error"][-1] is not None:
+        raise UnvouchedError("a truncated last record: the exact reader refuses the file")
+    return pl.concat(frames)
+
+
+def _open(path: Path) -> tuple[list[str], bytes, Iterator[bytes]]:
+    """The header's fields, its line (newline included) and the chunks of lines after it."""
+    chunks = _chunks(path)
+    first = next(chunks, None)
+    if first is None:
+        raise UnvouchedError("an empty file")
+    header, header_line, rest = _split_header(first)
+    return header, header_line, itertools.chain([rest] if rest else [], chunks)
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    """The file in pieces of whole lines; only the last may lack its newline."""
     field_limit = csv.field_size_limit()
-    layout: CsvLayout | None = None
     carry = b""
     with path.open("rb") as handle:
-        while True:
-            block = handle.read(CHUNK_BYTES)
+        while block := handle.read(CHUNK_BYTES):
             data = carry + block if carry else block
-            if block:
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:
-                    if len(data) >= field_limit:
-                        raise UnvouchedError("a line longer than the csv field limit")
-                    carry = data
-                    continue
-                chunk, carry = data[:cut], data[cut:]
-            else:
-                chunk, carry = data, b""
-            if chunk and layout is None:
-                layout, chunk = _header(chunk)
-                layout.per_line = per_line
-            if chunk and layout is not None:
-                _scan_lines(chunk, layout, field_limit, last=not block, per_line=per_line)
-            if not block:
-                break
-    if layout is None:
-        raise UnvouchedError("empty file")
-    return layout
+            cut = data.rfind(b"\n") + 1
+            if cut == 0 and len(data) >= field_limit:
+                raise UnvouchedError("a line longer than the csv field limit")
+            carry = data[cut:]
+            if cut:
+                yield data[:cut]
+    if carry:
+        yield carry
 
 
-def _header(chunk: bytes) -> tuple[CsvLayout, bytes]:
-    end = chunk.find(b"\n")
-    line = chunk if end < 0 else chunk[:end]
-    rest = b"" if end < 0 else chunk[end + 1 :]
+def _split_header(chunk: bytes) -> tuple[list[str], bytes, bytes]:
+    """The header's fields, its line (newline included) and the rest of the chunk."""
+    end = chunk.find(b"\n") + 1 or len(chunk)
+    line, rest = chunk[:end], chunk[end:]
     try:
-        text = line.decode("utf-8-sig")
-        fields = next(csv.reader([text.removesuffix("\r")], strict=True))
+        text = line.decode("utf-8-sig").removesuffix("\n").removesuffix("\r")
+        fields = next(csv.reader([text], strict=True))
     except (UnicodeDecodeError, csv.Error, StopIteration):
-        raise UnvouchedError("header line") from None
-    if not text.strip() or any(odd in text.removesuffix("\r") for odd in "\r\x00\ufeff"):
-        raise UnvouchedError("blank or odd header line")
-    data = np.frombuffer(line.removeprefix(BOM) + b"\n", np.uint8)
+        raise UnvouchedError("the header line") from None
+    if not text.strip() or any(odd in text for odd in "\r\x00\ufeff"):
+        raise UnvouchedError("a blank or odd header line")
+    data = np.frombuffer(line.removeprefix(BOM).rstrip(b"\r\n") + b"\n", np.uint8)
     # The header's own field count, measured the way every other line's is.
     ends = np.flatnonzero(data == NEWLINE)
     opens, closes = _checked_quotes(data, ends)
     if _field_counts(data, ends, opens, closes)[0] != len(fields):
-        raise UnvouchedError("header quoting")
-    return CsvLayout(header=fields, ends_with_newline=end >= 0), rest
+        raise UnvouchedError("the header's quoting")
+    return fields, line if line.endswith(b"\n") else line + b"\n", rest
 
 
-def _scan_lines(
-    chunk: bytes, layout: CsvLayout, field_limit: int, *, last: bool, per_line: bool
-) -> None:
+def _scan(chunk: bytes, width: int, *, per_line: bool) -> ChunkScan:
+    """Check a chunk of whole lines; total its separators, or count them per line."""
     if b"\x00" in chunk:
         raise UnvouchedError("a NUL byte")
     if not chunk.isascii():
@@ -141,31 +189,30 @@ def _scan_lines(
             raise UnvouchedError("not UTF-8") from None
     if b"\r" in chunk and chunk.count(b"\r") != chunk.count(b"\r\n"):
         raise UnvouchedError("a carriage return outside a CRLF line end")
-    layout.ends_with_newline = chunk.endswith(b"\n")
-    if not layout.ends_with_newline:
-        if not last:
-            raise AssertionError("chunks are cut after a newline")
+    ends_with_newline = chunk.endswith(b"\n")
+    if not ends_with_newline:
         chunk += b"\n"
     data = np.frombuffer(chunk, np.uint8)
     ends = np.flatnonzero(data == NEWLINE)
     starts = np.concatenate(([0], ends[:-1] + 1))
     lengths = ends - starts
-    if lengths.size and int(lengths.max()) >= field_limit:
+    if int(lengths.max()) >= csv.field_size_limit():
         raise UnvouchedError("a line longer than the csv field limit")
     crlf = data[np.maximum(ends - 1, 0)] == CARRIAGE_RETURN
-    blank = (lengths - (crlf & (lengths > 0))) == 0
+    blank = np.flatnonzero((lengths - (crlf & (lengths > 0))) == 0)
     opens, closes = _checked_quotes(data, ends)
+    scan = ChunkScan(int(ends.size), blank.tolist(), ends_with_newline=ends_with_newline)
     if per_line:
         counts = _field_counts(data, ends, opens, closes)
-        ragged = np.flatnonzero((counts != len(layout.header)) & ~blank)
-        found = counts[ragged].tolist()
-        layout.ragged.update(zip((ragged + layout.lines).tolist(), found, strict=True))
+        counts[blank] = width
+        ragged = np.flatnonzero(counts != width)
+        scan.ragged = dict(zip(ragged.tolist(), counts[ragged].tolist(), strict=True))
+        scan.per_line = True
     else:
         quoted = map(slice, (opens + 1).tolist(), closes.tolist())
         inside = b"".join(map(chunk.__getitem__, quoted)).count(b",")
-        layout.separators += chunk.count(b",") - inside
-    layout.blank.extend((np.flatnonzero(blank) + layout.lines).tolist())
-    layout.lines += int(ends.size)
+        scan.separators = int(np.count_nonzero(data == SEPARATOR)) - inside
+    return scan
 
 
 def _checked_quotes(data: Bytes, ends: Positions) -> tuple[Positions, Positions]:
@@ -206,49 +253,52 @@ def _field_counts(data: Bytes, ends: Positions, opens: Positions, closes: Positi
     return counts - inside
 
 
-def read_vouched(path: Path, layout: CsvLayout, names: list[str]) -> pl.DataFrame:
-    """Read a vouched file with Polars: the exact reader's values, ragged and blank lines fixed.
-
-    Returns the data columns (named `names`) plus `_source_file`, `_line` and `_row_error`;
-    raises `UnvouchedError` when Polars disagrees with the scan after all.
-    """
+def _parse(
+    path: Path, header_line: bytes, chunk: bytes, names: list[str], first_line: int
+) -> tuple[pl.DataFrame, ChunkScan]:
+    """One scanned chunk through Polars, fixed up to the exact reader's frame."""
+    width = len(names)
+    scan = _scan(chunk, width, per_line=False)
+    if not scan.balanced(width):
+        scan = _scan(chunk, width, per_line=True)
     try:
-        # Strict unless the scan found ragged records: then Polars' refusal of a record longer
-        # than the header, with the scan's separator total, proves no record is shorter either.
-        raw = pl.read_csv(
-            path,
-            has_header=True,
-            infer_schema=False,
-            empty_string_is_null=False,
-            truncate_ragged_lines=bool(layout.ragged),
-            raise_if_empty=False,
-            quote_char='"',
-        )
+        raw = _polars_csv(header_line + chunk, truncate=bool(scan.ragged))
     except pl.exceptions.PolarsError as error:
-        if layout.per_line:
+        if scan.per_line:
             raise UnvouchedError(f"Polars could not read it ({error})") from None
-        # The total matched, yet a record is too long: another is too short. Find them.
-        again = vouch(path, per_line=True)
-        if again is None or not again.ragged:
-            raise UnvouchedError(f"Polars could not read it ({error})") from None
-        return read_vouched(path, again, names)
-    if raw.width != len(names) or raw.height != layout.lines:
+        # The total fitted, yet a record is too long, so another is too short: find them.
+        scan = _scan(chunk, width, per_line=True)
+        raw = _polars_csv(header_line + chunk, truncate=True)
+    if raw.shape != (scan.lines, width) or any(t != pl.String for t in raw.dtypes):
         raise UnvouchedError("Polars read a different shape than the scan")
-    frame = raw.rename(dict(zip(raw.columns, names, strict=True)))
-    if frame.height and not all(dtype == pl.String for dtype in frame.dtypes):
-        raise UnvouchedError("a column was not read as text")
-    # One with_columns: a second one would see chunks misaligned and copy the whole frame.
-    frame = frame.with_columns(
+    frame = _bookkeeping(raw.rename(dict(zip(raw.columns, names, strict=True))), path, first_line)
+    if scan.ragged:
+        frame = _mark_ragged(frame, scan.ragged, names)
+    if scan.blank:
+        # Blank lines hold no record but keep their line numbers, as in the csv module.
+        frame = frame.filter(~pl.int_range(pl.len()).is_in(scan.blank))
+    return frame, scan
+
+
+def _polars_csv(data: bytes, *, truncate: bool) -> pl.DataFrame:
+    return pl.read_csv(
+        data,
+        has_header=True,
+        infer_schema=False,
+        empty_string_is_null=False,
+        truncate_ragged_lines=truncate,
+        raise_if_empty=False,
+        quote_char='"',
+    )
+
+
+def _bookkeeping(frame: pl.DataFrame, path: Path, first_line: int) -> pl.DataFrame:
+    # One with_columns: a second one would find chunks misaligned and copy the whole frame.
+    return frame.with_columns(
         pl.lit(str(path), pl.String()).alias("_source_file"),
-        pl.int_range(2, frame.height + 2, dtype=pl.Int64()).alias("_line"),
+        pl.int_range(first_line, first_line + frame.height, dtype=pl.Int64()).alias("_line"),
         pl.lit(None, pl.String()).alias("_row_error"),
     )
-    if layout.ragged:
-        frame = _mark_ragged(frame, layout.ragged, names)
-    if layout.blank:
-        # Blank lines hold no record but keep their line numbers, as in the csv module.
-        frame = frame.filter(~pl.int_range(pl.len()).is_in(layout.blank))
-    return frame
 
 
 def _mark_ragged(frame: pl.DataFrame, ragged: dict[int, int], names: list[str]) -> pl.DataFrame:

@@ -114,33 +114,23 @@ def _check_header(path: Path, header: Sequence[str]) -> None:
 
 
 def read_csv(path: Path, *, fast: bool = True) -> pl.DataFrame:
-    """Read a CSV into the raw frame: Polars' reader when a byte scan vouches that it gives the
+    """Read a CSV into the raw frame: Polars' reader where a byte scan vouches that it gives the
     exact frame (`contracts.fast_csv`), else (or with `fast=False`) Python's csv module.
 
     The exact reader is also the one that raises: whatever would make it fail stops the scan first,
     so a malformed file always gets the exact reader's message.
     """
-    layout = fast_csv.vouch(path) if fast else None
-    if layout is None:
-        return _read_csv_exact(path)
-    header = [name.strip() for name in layout.header]
-    if _header_problem(path, header):
-        return _read_csv_exact(path)
-    try:
-        frame = fast_csv.read_vouched(path, layout, header)
-    except fast_csv.UnvouchedError:
-        return _read_csv_exact(path)
-    if not layout.ends_with_newline and frame.height and frame[ROW_ERROR][-1] is not None:
-        return _read_csv_exact(path)  # which refuses the file as truncated
-    return frame
+    frame = fast_csv.read(path, lambda header: _usable_header(path, header)) if fast else None
+    return frame if frame is not None else _read_csv_exact(path)
 
 
-def _header_problem(path: Path, header: Sequence[str]) -> bool:
+def _usable_header(path: Path, fields: list[str]) -> list[str] | None:
+    header = [name.strip() for name in fields]
     try:
         _check_header(path, header)
     except MalformedFileError:
-        return True
-    return False
+        return None
+    return header
 
 
 def _read_csv_exact(path: Path) -> pl.DataFrame:

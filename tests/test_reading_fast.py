@@ -104,7 +104,12 @@ def _tricky_csv(rng: random.Random) -> bytes:
     return data
 
 
-def test_generated_tricky_files_read_the_same_on_both_paths(tmp_path: Path) -> None:
+@pytest.mark.parametrize("chunk_bytes", [fast_csv.CHUNK_BYTES, 61])
+def test_generated_tricky_files_read_the_same_on_both_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_bytes: int
+) -> None:
+    # Small chunks put chunk edges between records, blank lines and ragged ones.
+    monkeypatch.setattr(fast_csv, "CHUNK_BYTES", chunk_bytes)
     rng = random.Random(20261129)
     vouched: list[fast_csv.CsvLayout] = []
     for number in range(1000):
