@@ -1,8 +1,11 @@
 """Run a `Suite` with Great Expectations 1.x on a frame and list every failing (row, check).
 
 Grain of the result: one row per (frame row, failed check), identified by the frame's `_row`
-column. GE runs on pandas (it does not accept Polars) in an ephemeral context; only the columns
-the checks read are converted. `great_expectations` is imported on use: it costs ~5 s.
+column. GE runs on pandas (it does not accept Polars) in an ephemeral context. Every check is a
+rule on one value (or a pair) of a row, so GE validates the distinct values of the columns each
+check reads, one small batch per column, and failing values map back to their rows in Polars:
+the same verdicts at a fraction of the rows (docs/decisions/0013-validate-speed.md).
+`great_expectations` is imported on use: it costs ~3-5 s.
 """
 
 from __future__ import annotations
@@ -16,6 +19,13 @@ import polars as pl
 from expectations.suite import Check, Suite
 
 ROW = "_row"
+VALUE = "_value"
+RESULT_FORMAT: dict[str, Any] = {
+    "result_format": "COMPLETE",
+    "unexpected_index_column_names": [VALUE],
+    # The pandas query text repeats the index list and costs a filter of the whole batch.
+    "return_unexpected_index_query": False,
+}
 FAILURE_SCHEMA = pl.Schema(
     {ROW: pl.Int64(), "field": pl.String(), "rule": pl.String(), "reason": pl.String()}
 )
@@ -55,13 +65,16 @@ def _expectation(check: Check, position: int) -> Any:
     return getattr(gxe, GE_EXPECTATIONS[check.kind])(**kwargs)
 
 
+def _read_columns(check: Check) -> tuple[str, ...]:
+    """The columns one check reads: its column, and the other one of a pair rule."""
+    other = check.kwargs.get("other")
+    return (check.column, other) if isinstance(other, str) else (check.column,)
+
+
 def _input_columns(suite: Suite) -> list[str]:
     names: list[str] = [ROW]
     for check in suite.checks:
-        names.append(check.column)
-        other = check.kwargs.get("other")
-        if isinstance(other, str):
-            names.append(other)
+        names.extend(_read_columns(check))
     return list(dict.fromkeys(names))
 
 
@@ -72,11 +85,30 @@ def prepare(frame: pl.DataFrame, suite: Suite) -> pl.DataFrame:
     return frame.with_columns(suite.helpers).select(_input_columns(suite))
 
 
+def value_tables(checked: pl.DataFrame, suite: Suite) -> dict[tuple[str, ...], pl.DataFrame]:
+    """One table per set of columns the checks read: its distinct values, numbered by `_value`.
+
+    Grain: one row per distinct value (or pair of values) of those columns, null included.
+    """
+    tables: dict[tuple[str, ...], pl.DataFrame] = {}
+    for check in suite.checks:
+        columns = _read_columns(check)
+        if columns not in tables:
+            distinct = checked.select(columns).unique(maintain_order=True)
+            tables[columns] = distinct.with_row_index(VALUE).with_columns(
+                pl.col(VALUE).cast(pl.Int64())
+            )
+    return tables
+
+
 def run_suite(frame: pl.DataFrame, suite: Suite) -> pl.DataFrame:
     """Validate `frame` (typed, with a unique Int64 `_row`) and return its failures."""
     checked = prepare(frame, suite)
     if checked.height == 0 or not suite.checks:
         return pl.DataFrame(schema=FAILURE_SCHEMA)
+    # Every check is a rule on one value (or one pair of values) of a row, so GE checks each
+    # distinct value once; the failing values are mapped back to their rows in Polars.
+    tables = value_tables(checked, suite)
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         ProgressBarsConfig,
@@ -90,18 +122,25 @@ def run_suite(frame: pl.DataFrame, suite: Suite) -> pl.DataFrame:
         .add_dataframe_asset(name)
         .add_batch_definition_whole_dataframe(name)
     )
-    # Expectations go in with the suite: adding them one by one re-serialises the whole suite
-    # each time (a third of a validation's time, measured with py-spy).
-    expectations = [_expectation(check, i) for i, check in enumerate(suite.checks)]
-    gx_suite = context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=name, data=batch, suite=gx_suite)
-    )
-    result = definition.run(
-        batch_parameters={"dataframe": checked.to_pandas()},
-        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [ROW]},
-    )
-    return _failures(suite, result.results)
+    results: list[Any] = []
+    for number, (columns, table) in enumerate(tables.items()):
+        # Expectations go in with the suite: adding them one by one re-serialises the whole
+        # suite each time (a third of a validation's time, measured with py-spy).
+        expectations = [
+            _expectation(check, position)
+            for position, check in enumerate(suite.checks)
+            if _read_columns(check) == columns
+        ]
+        part = f"{name}-{number}"
+        gx_suite = context.suites.add(gx.ExpectationSuite(name=part, expectations=expectations))
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=part, data=batch, suite=gx_suite)
+        )
+        result = definition.run(
+            batch_parameters={"dataframe": table.to_pandas()}, result_format=RESULT_FORMAT
+        )
+        results.extend(result.results)
+    return _failures(suite, results, checked, tables)
 
 
 def _exception_message(info: Any) -> str | None:
@@ -125,7 +164,12 @@ def _without_groups(pattern: str) -> str:
     return re.sub(r"(?<!\\)\((?!\?)", "(?:", pattern)
 
 
-def _failures(suite: Suite, results: list[Any]) -> pl.DataFrame:
+def _failures(
+    suite: Suite,
+    results: list[Any],
+    checked: pl.DataFrame,
+    tables: dict[tuple[str, ...], pl.DataFrame],
+) -> pl.DataFrame:
     if len(results) != len(suite.checks):
         raise RuntimeError(
             f"{suite.name}: GE returned {len(results)} results for {len(suite.checks)} checks"
@@ -140,12 +184,18 @@ def _failures(suite: Suite, results: list[Any]) -> pl.DataFrame:
             )
         if outcome.success:
             continue
-        rows = [int(item[ROW]) for item in outcome.result.get("unexpected_index_list") or []]
-        if not rows:
-            # A failed check that names no row would silently let bad rows through.
+        values = [int(item[VALUE]) for item in outcome.result.get("unexpected_index_list") or []]
+        if not values:
+            # A failed check that names no value would silently let bad rows through.
             raise RuntimeError(f"{suite.name}: check {check.field}/{check.rule} failed on no row")
+        columns = _read_columns(check)
+        failing = tables[columns].filter(pl.col(VALUE).is_in(values)).drop(VALUE)
+        rows = checked.select(ROW, *columns).join(
+            failing, on=list(columns), how="semi", nulls_equal=True
+        )
         parts.append(
-            pl.DataFrame({ROW: rows}, schema={ROW: pl.Int64()}).with_columns(
+            rows.select(
+                ROW,
                 pl.lit(check.field).alias("field"),
                 pl.lit(check.rule).alias("rule"),
                 pl.lit(check.reason).alias("reason"),
