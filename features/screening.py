@@ -280,18 +280,121 @@ def name_score(party: _Name, listed: _Name) -> float:
         used_listed.add(j)
         covered += similarity * (party.weights[i] + listed.weights[j])
     score = covered / total
+    compact = _compact_similarity(party, listed)
+    if compact >= COMPACT_FLOOR:
+        score = max(score, compact)
+    return score
+
+
+def _compact_similarity(party: _Name, listed: _Name) -> float:
+    """Similarity of the glued names, or 0 when they are not a possible spacing variant."""
     # Only a different word count suggests a spacing variant ("Mohammed Ali" is not
     # "Mohammed Wali", though glued they differ by one letter); digits must agree.
-    spaced_apart = len(party.tokens) != len(listed.tokens)
-    if spaced_apart and party.digits == listed.digits:
-        compact = Indel.normalized_similarity(party.compact, listed.compact)
-        if min(len(party.folded_compact), len(listed.folded_compact)) >= FOLDED_COMPACT_MIN:
-            compact = max(
-                compact, Indel.normalized_similarity(party.folded_compact, listed.folded_compact)
-            )
-        if compact >= COMPACT_FLOOR:
-            score = max(score, compact)
-    return score
+    if len(party.tokens) == len(listed.tokens) or party.digits != listed.digits:
+        return 0.0
+    compact = Indel.normalized_similarity(party.compact, listed.compact)
+    if min(len(party.folded_compact), len(listed.folded_compact)) >= FOLDED_COMPACT_MIN:
+        compact = max(
+            compact, Indel.normalized_similarity(party.folded_compact, listed.folded_compact)
+        )
+    return compact
+
+
+def _allowed_long(lengths: np.ndarray) -> np.ndarray:
+    """`allowed_edits(length, long_names=True)` of every length in an array."""
+    return np.searchsorted(np.array([3, 7, 11]), lengths, side="left")
+
+
+class _Bound:
+    """A cheap upper bound of `name_score` of one party against many listed names.
+
+    Every aligned pair covers at most its two tokens' weights, so a name scores at most the
+    weight share of the tokens that have any similar token on the other side. Which party tokens
+    a listed token is similar to is worked out once per listed token (with the more tolerant
+    long-name edits, so the bound never falls below the score). On a busy night over 99% of the
+    blocked candidates fall below the floor on this bound alone and skip the exact alignment.
+    """
+
+    def __init__(self, party: _Name, listed_names: list[_Name]) -> None:
+        self.party = party
+        tokens: dict[str, tuple[str, bool]] = {}
+        for listed in listed_names:
+            for token, fold, has_digit in zip(
+                listed.tokens, listed.folds, listed.has_digit, strict=True
+            ):
+                tokens[token] = (fold, has_digit)
+        self.masks = self._masks(list(tokens), [f for f, _ in tokens.values()], tokens)
+
+    def _masks(
+        self, tokens: list[str], folds: list[str], flags: dict[str, tuple[str, bool]]
+    ) -> dict[str, int]:
+        """Per listed token, bit i set when party token i could pair with it (`_edit_similarity`
+        with long-name tolerance, equal tokens or folds, digits only when equal), computed for
+        all pairs at once in C."""
+        party = self.party
+        if not tokens:
+            return {}
+        if len(party.tokens) > 62:
+            return {t: self._mask_slowly(t, flags[t][0], flags[t][1]) for t in tokens}
+        spelled = process.cdist(
+            party.tokens, tokens, scorer=OSA.distance, score_cutoff=3, dtype=np.int8
+        )
+        folded = process.cdist(
+            party.folds, folds, scorer=OSA.distance, score_cutoff=3, dtype=np.int8
+        )
+        equal = (spelled == 0) | (folded == 0)
+        spelled_allowed = _allowed_long(
+            np.maximum.outer([len(t) for t in party.tokens], [len(t) for t in tokens])
+        )
+        folded_allowed = _allowed_long(
+            np.maximum.outer([len(f) for f in party.folds], [len(f) for f in folds])
+        )
+        digits = np.logical_or.outer(
+            np.array(party.has_digit, dtype=bool), np.array([flags[t][1] for t in tokens])
+        )
+        close = (spelled <= spelled_allowed) | (folded <= folded_allowed)
+        pairable = equal | (~digits & close)
+        bits = np.left_shift(np.uint64(1), np.arange(len(party.tokens), dtype=np.uint64))
+        masks = (pairable.astype(np.uint64) * bits[:, None]).sum(axis=0, dtype=np.uint64)
+        return dict(zip(tokens, masks.tolist(), strict=True))
+
+    def _mask_slowly(self, token: str, fold: str, has_digit: bool) -> int:
+        party = self.party
+        mask = 0
+        for i, a in enumerate(party.tokens):
+            a_fold = party.folds[i]
+            if (
+                a == token
+                or a_fold == fold
+                or (
+                    not (has_digit or party.has_digit[i])
+                    and _edit_similarity(a, a_fold, token, fold, True)
+                )
+            ):
+                mask |= 1 << i
+        return mask
+
+    def may_reach(self, listed: _Name, floor: float) -> bool:
+        """False only when `name_score(party, listed)` is surely below `floor`."""
+        party = self.party
+        total = party.weight_sum + listed.weight_sum
+        if total == 0:
+            return False
+        union = 0
+        listed_covered = 0.0
+        masks = self.masks
+        for j, token in enumerate(listed.tokens):
+            mask = masks[token]
+            if mask:
+                union |= mask
+                listed_covered += listed.weights[j]
+        slack = 1e-9  # the bound sums in another order than the score: never cut a tie
+        if (party.weight_sum + listed_covered) / total + slack >= floor:
+            party_covered = sum(w for i, w in enumerate(party.weights) if union >> i & 1)
+            if (party_covered + listed_covered) / total + slack >= floor:
+                return True
+        compact = _compact_similarity(party, listed)
+        return compact >= COMPACT_FLOOR and compact + slack >= floor
 
 
 def _candidates(index: WatchlistIndex, party: _Name) -> list[int]:
@@ -329,8 +432,12 @@ def score_name(index: WatchlistIndex, name: str, floor: float) -> list[tuple[int
         )
         candidates = [candidates[found[2]] for found in ranked]
     found: list[tuple[int, float]] = []
-    for position in candidates:
-        score = name_score(party, index.names[position])
+    listed_names = [index.names[position] for position in candidates]
+    bound = _Bound(party, listed_names)
+    for position, listed in zip(candidates, listed_names, strict=True):
+        if not bound.may_reach(listed, floor):
+            continue
+        score = name_score(party, listed)
         if score >= floor:
             found.append((position, score))
     return found
