@@ -149,3 +149,71 @@ def test_a_remote_landing_source_is_read_through_object_storage(tmp_path: Path) 
     landed = settings.zone("landing") / "declarations" / "amendments.csv"
     assert landed.read_bytes() == (remote / "amendments.csv").read_bytes()
     assert report.loaded == {"amendments.csv": read_raw(landed).height}
+
+
+def _write_multi_day_csv(path: Path) -> None:
+    """Rows filed on three days, one without a readable date, a blank line and a ragged row."""
+    lines = (FIXTURES / "amendments.csv").read_text(encoding="utf-8").splitlines()
+    header, row = lines[0], lines[1]
+    rows = [
+        row.replace("2026-11-28T07:00:00Z", "2026-11-27T23:30:00-02:00"),  # 01:30 UTC on the 28th
+        row.replace("2026-11-28T07:00:00Z", "2026-11-26T10:00:00Z"),
+        "",
+        row.replace("2026-11-28T07:00:00Z", "not a time"),
+        row.rsplit(",", 3)[0],
+        row.replace("2026-11-28T07:00:00Z", "2026-11-27T10:00:00Z"),
+    ]
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+
+
+def test_ingest_splits_a_file_by_filing_date_keeping_the_exact_readers_rows(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from contracts import fast_csv
+    from contracts.reading import read_csv
+
+    path = tmp_path / "days.csv"
+    _write_multi_day_csv(path)
+    assert fast_csv.vouch(path) is not None  # blank line and ragged row included
+    report = ingest_files([path], settings, now=ARRIVED)
+    assert report.dates == {"2026-11-26", "2026-11-27", "2026-11-28", "2026-11-29"}
+    raw = pl.read_parquet(raw_dir(settings) / "date=*" / "*.parquet", hive_partitioning=True)
+    by_date = dict(raw.group_by("date").len().sort("date").iter_rows())
+    # The unreadable time goes to the day the file arrived; the short row keeps its filed_at.
+    assert {str(day): rows for day, rows in by_date.items()} == {
+        "2026-11-26": 1,
+        "2026-11-27": 1,
+        "2026-11-28": 2,
+        "2026-11-29": 1,
+    }
+    assert report.loaded == {"days.csv": 5}
+    exact = read_csv(path, fast=False)
+    written = raw.sort("_line").drop("date", "_sha256", "_ingested_at")
+    assert written.to_dicts() == exact.to_dicts()
+    assert raw["_line"].sort().to_list() == [2, 3, 5, 6, 7]
+    assert raw["_ingested_at"].unique().to_list() == [ARRIVED]
+
+
+def test_ingest_writes_the_same_raw_columns_on_the_fast_and_exact_paths(
+    settings: Settings,
+) -> None:
+    from contracts import fast_csv
+
+    fast, exact = _land(settings, "amendments.csv"), _land(settings, "mixed.csv")
+    assert fast_csv.vouch(fast) is not None
+    assert fast_csv.vouch(exact) is None  # a description spans two lines
+    ingest_landing(settings, now=ARRIVED)
+    schemas = {
+        path.name: pl.read_parquet_schema(path) for path in raw_dir(settings).glob("date=*/*")
+    }
+    bookkeeping = ["_source_file", "_line", "_row_error", "_sha256", "_ingested_at"]
+    fast_schema, exact_schema = (
+        {name: schema[name] for name in bookkeeping} for schema in schemas.values()
+    )
+    assert len(schemas) == 2 and fast_schema == exact_schema
+    assert all(
+        dtype == pl.String
+        for schema in schemas.values()
+        for name, dtype in schema.items()
+        if not name.startswith("_")
+    )
