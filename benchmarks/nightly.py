@@ -371,6 +371,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--keep", action="store_true", help="keep the homes of the runs")
     parser.add_argument(
+        "--reuse-worlds",
+        action="store_true",
+        help="reuse (and keep) worlds built before in --work with the same parameters",
+    )
+    parser.add_argument(
         "--extras", nargs="*", default=list(EXTRAS), choices=EXTRAS,
         help="what to measure beside the stages and the night (default: all)",
     )  # fmt: skip
@@ -386,6 +391,7 @@ def main(argv: list[str] | None = None) -> None:
         args.training_days + 2,
         featurize_last=args.training_days,
         threat_rate=args.threat_rate,
+        reuse=args.reuse_worlds,
     )
     train_bench_model(trainer)
     print(f"model trained in {time.perf_counter() - started:.0f} s", flush=True)
@@ -393,7 +399,11 @@ def main(argv: list[str] | None = None) -> None:
     for rows, days in plan:
         built = time.perf_counter()
         world = build_bench_world(
-            args.work / f"w{rows}-{days}", rows, days, threat_rate=args.threat_rate
+            args.work / f"w{rows}-{days}",
+            rows,
+            days,
+            threat_rate=args.threat_rate,
+            reuse=args.reuse_worlds,
         )
         install_model(trainer, world)
         print(
@@ -402,7 +412,7 @@ def main(argv: list[str] | None = None) -> None:
         results[(rows, days)] = measure_world(
             world, args.work / "runs", args.runs, keep=args.keep, extras=tuple(args.extras)
         )
-        if not args.keep:
+        if not (args.keep or args.reuse_worlds):
             shutil.rmtree(world.home, ignore_errors=True)
         print(table({(rows, days): results[(rows, days)]}), flush=True)
     command = "python -m benchmarks.nightly " + " ".join(args_in)

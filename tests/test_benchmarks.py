@@ -129,3 +129,20 @@ def test_compiled_trees_give_lightgbms_raw_scores_bit_for_bit() -> None:
         assert np.array_equal(compiled.raw_score(x), expected), extra
     with pytest.raises(ValueError, match="features"):
         compiled.raw_score(x[:, :3])
+
+
+def test_a_world_is_reused_only_when_built_whole_with_the_same_parameters(tmp_path: Path) -> None:
+    from benchmarks.world import WORLD_MARKER, build_bench_world
+
+    home = tmp_path / "w"
+    build_bench_world(home, 50, 2)
+    landing = sorted((home / "landing").rglob("*.csv"))
+    stamp = landing[0].stat().st_mtime_ns
+    build_bench_world(home, 50, 2, reuse=True)
+    assert landing[0].stat().st_mtime_ns == stamp  # untouched: reused
+    build_bench_world(home, 60, 2, reuse=True)
+    assert landing[0].stat().st_mtime_ns != stamp  # other parameters: rebuilt
+    (home / WORLD_MARKER).unlink()  # as a build cut short leaves it
+    stamp = landing[0].stat().st_mtime_ns
+    build_bench_world(home, 60, 2, reuse=True)
+    assert landing[0].stat().st_mtime_ns != stamp
