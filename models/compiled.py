@@ -97,9 +97,10 @@ def _bits(value: float) -> str:
 def _goes_left(node: Mapping[str, Any]) -> str:
     """C expression (0 or 1) for 'row i goes left at `node`', as LightGBM's NumericalDecision.
 
-    LightGBM turns NaN into 0 unless missing values have their own direction, sends zeros (and
-    so NaN) the default way when missing means zero, else compares `x <= threshold`. Each case
-    is rewritten without branches; `!(x > t)` is true for NaN, `x <= t` false.
+    LightGBM reads values within +-kZeroThreshold as 0, turns NaN into 0 unless missing values
+    have their own direction, sends zeros (and so NaN) the default way when missing means zero,
+    else compares `x <= threshold`. Each case is rewritten without branches; `!(x > t)` is true
+    for NaN, `x <= t` false.
     """
     if node.get("decision_type") != "<=":
         raise UnsupportedModelError(f"decision type {node.get('decision_type')!r}")
@@ -108,15 +109,20 @@ def _goes_left(node: Mapping[str, Any]) -> str:
     t = _double(threshold)
     default_left = bool(node.get("default_left", False))
     missing = node.get("missing_type", "None")
-    if missing == "NaN":
-        return f"!({x} > {t})" if default_left else f"({x} <= {t})"
-    if missing == "None":
-        return f"!({x} > {t})" if threshold >= 0.0 else f"({x} <= {t})"
+    z = _double(_ZERO_THRESHOLD)
+    is_zero = f"(({x} >= -{z}) & ({x} <= {z}))"
     if missing == "Zero":
-        z = _double(_ZERO_THRESHOLD)
-        is_zero = f"(({x} >= -{z}) & ({x} <= {z}))"
         return f"(!({x} > {t}) | {is_zero})" if default_left else f"(({x} <= {t}) & !{is_zero})"
-    raise UnsupportedModelError(f"missing type {missing!r}")
+    if missing == "NaN":
+        compare = f"!({x} > {t})" if default_left else f"({x} <= {t})"
+    elif missing == "None":
+        compare = f"!({x} > {t})" if threshold >= 0.0 else f"({x} <= {t})"
+    else:
+        raise UnsupportedModelError(f"missing type {missing!r}")
+    if not -_ZERO_THRESHOLD <= threshold < _ZERO_THRESHOLD:
+        return compare  # a value read as 0 falls on the same side as its own value
+    # A threshold inside the zero band: values read as 0 go where 0 goes.
+    return f"({compare} | {is_zero})" if threshold >= 0.0 else f"({compare} & !{is_zero})"
 
 
 def _leaves(node: Mapping[str, Any]) -> int:
