@@ -2,20 +2,22 @@
 
 Grain of the frame `read` returns: one row per data record of the file, every value a string,
 plus `_source_file`, `_line` and `_row_error`, exactly as `contracts.reading`'s exact reader
-(Python's `csv` module) returns it. The file is read once, in chunks of whole lines: numpy scans
+(Python's `csv` module) returns it. The file is read once, in chunks of whole records: numpy scans
 each chunk's bytes, then Polars parses that chunk. Anything the scan cannot vouch for makes
 `read` return None, and the caller takes the exact reader for the whole file.
 
-What the scan proves, and why it suffices. With no NUL bytes, valid UTF-8, no BOM after the
-first byte, no carriage return outside a CRLF pair, lines shorter than the `csv` field limit, and
-every quote either opening a field, closing it (then a separator or the line end follows) or
-doubled inside it, no quoted field crosses a line: every record is one physical line, so a
-record's line number is its position and a blank line is a line with nothing on it. A record's
-field count is the separators outside quotes on its line plus one. The scan totals those per
-chunk; when the total is the header's width times the records and Polars' strict parse (which
-refuses any record longer than the header) succeeds, no record can be shorter either. Otherwise
-the chunk is counted line by line and its ragged records are fixed up as the exact reader has
-them: missing fields null, extra fields dropped, the reason in `_row_error`.
+What the scan proves, and why it suffices. The file has no NUL bytes, is valid UTF-8, has no BOM
+after its first byte and no carriage return outside a CRLF pair, and every quote opens a field,
+closes it (a separator or the line end follows) or is doubled inside it. Then quotes pair up in
+order, and a newline is inside a quoted field exactly when an odd number of quotes precede it: the
+other newlines end records. A record's line is one more than the newlines before it (the `csv`
+module counts physical lines the same way); a blank record holds nothing and is skipped; no
+record reaches the `csv` field limit. A record's field count is its separators outside quotes
+plus one. The scan totals those per chunk; when the total is the header's width times the records
+and Polars' strict parse (which refuses any record longer than the header) succeeds, no record can
+be shorter either. Otherwise the chunk is counted record by record and its ragged records are
+fixed up as the exact reader has them: missing fields null, extra ones dropped, the reason in
+`_row_error`.
 """
 
 from __future__ import annotations
@@ -51,21 +53,30 @@ class UnvouchedError(Exception):
 
 @dataclass
 class ChunkScan:
-    """What the scan learned about one chunk of whole lines."""
+    """What the scan learned about one chunk of whole records."""
 
     lines: int
+    """Physical lines (newlines) in the chunk."""
+    record_lines: Positions
+    """For each record, the physical lines before it within the chunk."""
     blank: list[int]
-    """Indexes (within the chunk) of blank lines, which hold no record."""
+    """Indexes of blank records (empty lines), which the exact reader skips."""
     separators: int = 0
     """Separators outside quotes (totalled by the quick scan)."""
     ragged: dict[int, int] = field(default_factory=dict)
-    """Line index -> fields, for records whose count differs from the header's (per-line scan)."""
-    per_line: bool = False
+    """Record index -> fields, for records whose count differs from the header's (per-record
+    scan)."""
+    per_record: bool = False
     ends_with_newline: bool = True
+
+    @property
+    def records(self) -> int:
+        """Records in the chunk, blank ones included."""
+        return int(self.record_lines.size)
 
     def balanced(self, width: int) -> bool:
         """Whether the separator total fits every record having `width` fields."""
-        return self.per_line or self.separators == (width - 1) * (self.lines - len(self.blank))
+        return self.per_record or self.separators == (width - 1) * (self.records - len(self.blank))
 
 
 @dataclass
@@ -75,11 +86,13 @@ class CsvLayout:
     header: list[str]
     """The header's fields as the `csv` module splits them (not yet stripped)."""
     lines: int = 0
-    """Physical lines after the header, blank ones included."""
+    """Physical lines after the header."""
+    records: int = 0
+    """Records after the header, blank ones included."""
     blank: list[int] = field(default_factory=list)
-    """Indexes (among the lines after the header) of blank lines."""
+    """Indexes (among the records) of blank records."""
     ragged: dict[int, int] = field(default_factory=dict)
-    """Line index -> fields for ragged records, where the separator totals showed them."""
+    """Record index -> fields for ragged records, where the separator totals showed them."""
     ends_with_newline: bool = True
 
 
@@ -97,11 +110,12 @@ def vouch(path: Path) -> CsvLayout | None:
         header, _, chunks = _open(path)
         layout = CsvLayout(header=header)
         for chunk in chunks:
-            scan = _scan(chunk, len(header), per_line=False)
+            scan = _scan(chunk, len(header), per_record=False)
             if not scan.balanced(len(header)):
-                scan = _scan(chunk, len(header), per_line=True)
-            layout.blank += [layout.lines + i for i in scan.blank]
-            layout.ragged |= {layout.lines + i: n for i, n in scan.ragged.items()}
+                scan = _scan(chunk, len(header), per_record=True)
+            layout.blank += [layout.records + i for i in scan.blank]
+            layout.ragged |= {layout.records + i: n for i, n in scan.ragged.items()}
+            layout.records += scan.records
             layout.lines += scan.lines
             layout.ends_with_newline = scan.ends_with_newline
     except (UnvouchedError, OSError):
@@ -122,7 +136,8 @@ def _read(path: Path, header_check: HeaderCheck) -> pl.DataFrame:
         frames.append(frame)
         next_line += scan.lines
     if not frames:
-        return _bookkeeping(pl.DataFrame(schema=dict.fromkeys(names, pl.String())), path, 2)
+        empty = pl.DataFrame(schema=dict.fromkeys(names, pl.String()))
+        return _bookkeeping(empty, path, pl.Series("_line", [], pl.Int64()))
     last = frames[-1]
     if scan and not scan.ends_with_newline and last.height and last["_row_error"][-1] is not None:
         raise UnvouchedError("a truncated last record: the exact reader refuses the file")
@@ -140,20 +155,36 @@ def _open(path: Path) -> tuple[list[str], bytes, Iterator[bytes]]:
 
 
 def _chunks(path: Path) -> Iterator[bytes]:
-    """The file in pieces of whole lines; only the last may lack its newline."""
+    """The file in pieces of whole records; only the last may lack its newline."""
     field_limit = csv.field_size_limit()
     carry = b""
     with path.open("rb") as handle:
         while block := handle.read(CHUNK_BYTES):
             data = carry + block if carry else block
-            cut = data.rfind(b"\n") + 1
-            if cut == 0 and len(data) >= field_limit:
-                raise UnvouchedError("a line longer than the csv field limit")
+            cut = _last_record_end(data, field_limit)
             carry = data[cut:]
             if cut:
                 yield data[:cut]
     if carry:
         yield carry
+
+
+def _last_record_end(data: bytes, field_limit: int) -> int:
+    """Just past the last newline with an even number of quotes before it (0 if none).
+
+    Quotes that pass the scan pair up in order, so that newline is outside any quoted field. What
+    follows it is the start of a record; at the field limit or beyond, the exact reader would
+    refuse that record, so the fast path steps aside.
+    """
+    cut = data.rfind(b"\n") + 1
+    inside = data.count(b'"', 0, cut) % 2
+    while inside and cut and len(data) - cut < field_limit:
+        earlier = data.rfind(b"\n", 0, cut - 1) + 1
+        inside ^= data.count(b'"', earlier, cut) % 2
+        cut = earlier
+    if len(data) - cut >= field_limit:
+        raise UnvouchedError("a record as long as the csv field limit")
+    return cut
 
 
 def _split_header(chunk: bytes) -> tuple[list[str], bytes, bytes]:
@@ -168,16 +199,16 @@ def _split_header(chunk: bytes) -> tuple[list[str], bytes, bytes]:
     if not text.strip() or any(odd in text for odd in "\r\x00\ufeff"):
         raise UnvouchedError("a blank or odd header line")
     data = np.frombuffer(line.removeprefix(BOM).rstrip(b"\r\n") + b"\n", np.uint8)
-    # The header's own field count, measured the way every other line's is.
+    # The header's own field count, measured the way every other record's is.
+    opens, closes = _checked_quotes(data)
     ends = np.flatnonzero(data == NEWLINE)
-    opens, closes = _checked_quotes(data, ends)
-    if _field_counts(data, ends, opens, closes)[0] != len(fields):
+    if ends.size != 1 or _field_counts(data, ends, opens, closes)[0] != len(fields):
         raise UnvouchedError("the header's quoting")
     return fields, line if line.endswith(b"\n") else line + b"\n", rest
 
 
-def _scan(chunk: bytes, width: int, *, per_line: bool) -> ChunkScan:
-    """Check a chunk of whole lines; total its separators, or count them per line."""
+def _scan(chunk: bytes, width: int, *, per_record: bool) -> ChunkScan:
+    """Check a chunk of whole records; total its separators, or count them per record."""
     if b"\x00" in chunk:
         raise UnvouchedError("a NUL byte")
     if not chunk.isascii():
@@ -188,26 +219,36 @@ def _scan(chunk: bytes, width: int, *, per_line: bool) -> ChunkScan:
         except UnicodeDecodeError:
             raise UnvouchedError("not UTF-8") from None
     if b"\r" in chunk and chunk.count(b"\r") != chunk.count(b"\r\n"):
-        raise UnvouchedError("a carriage return outside a CRLF line end")
+        raise UnvouchedError("a carriage return outside a CRLF pair")
     ends_with_newline = chunk.endswith(b"\n")
     if not ends_with_newline:
         chunk += b"\n"
     data = np.frombuffer(chunk, np.uint8)
-    ends = np.flatnonzero(data == NEWLINE)
+    opens, closes = _checked_quotes(data)
+    newlines = np.flatnonzero(data == NEWLINE)
+    ends = newlines
+    if opens.size:
+        # A newline between an opening quote and its closing one is inside a field.
+        outside = np.searchsorted(opens, newlines) == np.searchsorted(closes, newlines)
+        ends = newlines[outside]
     starts = np.concatenate(([0], ends[:-1] + 1))
     lengths = ends - starts
     if int(lengths.max()) >= csv.field_size_limit():
-        raise UnvouchedError("a line longer than the csv field limit")
+        raise UnvouchedError("a record as long as the csv field limit")
     crlf = data[np.maximum(ends - 1, 0)] == CARRIAGE_RETURN
     blank = np.flatnonzero((lengths - (crlf & (lengths > 0))) == 0)
-    opens, closes = _checked_quotes(data, ends)
-    scan = ChunkScan(int(ends.size), blank.tolist(), ends_with_newline=ends_with_newline)
-    if per_line:
+    scan = ChunkScan(
+        lines=int(newlines.size),
+        record_lines=np.searchsorted(newlines, starts),
+        blank=blank.tolist(),
+        ends_with_newline=ends_with_newline,
+    )
+    if per_record:
         counts = _field_counts(data, ends, opens, closes)
         counts[blank] = width
         ragged = np.flatnonzero(counts != width)
         scan.ragged = dict(zip(ragged.tolist(), counts[ragged].tolist(), strict=True))
-        scan.per_line = True
+        scan.per_record = True
     else:
         quoted = map(slice, (opens + 1).tolist(), closes.tolist())
         inside = b"".join(map(chunk.__getitem__, quoted)).count(b",")
@@ -215,18 +256,16 @@ def _scan(chunk: bytes, width: int, *, per_line: bool) -> ChunkScan:
     return scan
 
 
-def _checked_quotes(data: Bytes, ends: Positions) -> tuple[Positions, Positions]:
-    """Opening and closing quotes of `data` (whole lines); refuses quotes the fast path can't read.
+def _checked_quotes(data: Bytes) -> tuple[Positions, Positions]:
+    """Opening and closing quotes of `data` (whole records), refusing any it cannot vouch for.
 
-    Every quote must open a field, close it (then a separator or the line end follows), or be
-    doubled inside it; no quoted field may cross a line end.
+    Every quote must open a field (at a record's start or after a separator), close it (then a
+    separator or the line end follows), or be doubled inside it.
     """
     quotes = np.flatnonzero(data == QUOTE)
     if quotes.size % 2:
-        raise UnvouchedError("a quoted field crosses a line end")
+        raise UnvouchedError("a quoted field left open")
     opens, closes = quotes[0::2], quotes[1::2]
-    if not np.array_equal(np.searchsorted(ends, opens), np.searchsorted(ends, closes)):
-        raise UnvouchedError("a quoted field crosses a line end")
     before = data[np.maximum(opens - 1, 0)]
     opens_field = (opens == 0) | (before == SEPARATOR) | (before == NEWLINE)
     after_close = np.zeros(opens.size, dtype=bool)
@@ -243,7 +282,7 @@ def _checked_quotes(data: Bytes, ends: Positions) -> tuple[Positions, Positions]
 
 
 def _field_counts(data: Bytes, ends: Positions, opens: Positions, closes: Positions) -> Positions:
-    """Fields per line: separators outside quotes, plus one."""
+    """Fields per record (`ends`: where records end): separators outside quotes, plus one."""
     separators = np.flatnonzero(data == SEPARATOR)
     line_of_separator = np.searchsorted(ends, separators)
     counts = np.bincount(line_of_separator, minlength=ends.size).astype(np.int64) + 1
@@ -258,20 +297,21 @@ def _parse(
 ) -> tuple[pl.DataFrame, ChunkScan]:
     """One scanned chunk through Polars, fixed up to the exact reader's frame."""
     width = len(names)
-    scan = _scan(chunk, width, per_line=False)
+    scan = _scan(chunk, width, per_record=False)
     if not scan.balanced(width):
-        scan = _scan(chunk, width, per_line=True)
+        scan = _scan(chunk, width, per_record=True)
     try:
         raw = _polars_csv(header_line + chunk, truncate=bool(scan.ragged))
     except pl.exceptions.PolarsError as error:
-        if scan.per_line:
+        if scan.per_record:
             raise UnvouchedError(f"Polars could not read it ({error})") from None
         # The total fitted, yet a record is too long, so another is too short: find them.
-        scan = _scan(chunk, width, per_line=True)
+        scan = _scan(chunk, width, per_record=True)
         raw = _polars_csv(header_line + chunk, truncate=True)
-    if raw.shape != (scan.lines, width) or any(t != pl.String for t in raw.dtypes):
+    if raw.shape != (scan.records, width) or any(t != pl.String for t in raw.dtypes):
         raise UnvouchedError("Polars read a different shape than the scan")
-    frame = _bookkeeping(raw.rename(dict(zip(raw.columns, names, strict=True))), path, first_line)
+    lines = pl.Series("_line", scan.record_lines + first_line, pl.Int64())
+    frame = _bookkeeping(raw.rename(dict(zip(raw.columns, names, strict=True))), path, lines)
     if scan.ragged:
         frame = _mark_ragged(frame, scan.ragged, names)
     if scan.blank:
@@ -292,11 +332,11 @@ def _polars_csv(data: bytes, *, truncate: bool) -> pl.DataFrame:
     )
 
 
-def _bookkeeping(frame: pl.DataFrame, path: Path, first_line: int) -> pl.DataFrame:
+def _bookkeeping(frame: pl.DataFrame, path: Path, lines: pl.Series) -> pl.DataFrame:
     # One with_columns: a second one would find chunks misaligned and copy the whole frame.
     return frame.with_columns(
         pl.lit(str(path), pl.String()).alias("_source_file"),
-        pl.int_range(first_line, first_line + frame.height, dtype=pl.Int64()).alias("_line"),
+        pl.lit(lines).alias("_line"),
         pl.lit(None, pl.String()).alias("_row_error"),
     )
 
