@@ -27,6 +27,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -74,27 +75,36 @@ HIT_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-@dataclass(frozen=True)
-class _Name:
+class _Name(NamedTuple):
+    """A name prepared for scoring (a named tuple: the cached index of ~25 k of them loads
+    four times faster than as dataclasses)."""
+
     tokens: tuple[str, ...]
     folds: tuple[str, ...]
     weights: tuple[float, ...]
+    # The spelled tokens glued, for spacing variants.
     compact: str
-    """The spelled tokens glued, for spacing variants."""
+    # The folds glued: trusted only for long names (the fold is loose: "Wei Kaya"/"Viscaya").
     folded_compact: str
-    """The folds glued: trusted only for long names (the fold is loose: "Wei Kaya"/"Viscaya")."""
     sorted_compact: str
+    # Per token: whether it holds a digit (such tokens match only when equal).
     has_digit: tuple[bool, ...]
-    """Per token: whether it holds a digit (such tokens match only when equal)."""
+    # The digits of the whole name, in order: spacing variants must agree on them.
     digits: str
-    """The digits of the whole name, in order: spacing variants must agree on them."""
     weight_sum: float
+    # Per token: the edits its spelling and its fold tolerate in a long name (for `_Bound`).
+    tolerance: tuple[tuple[int, int], ...]
 
 
 def _make_name(
     tokens: tuple[str, ...], folds: tuple[str, ...], weights: tuple[float, ...]
 ) -> _Name:
     compact = "".join(tokens)
+    has_digit = tuple(any(c.isdigit() for c in t) for t in tokens)
+    tolerance = tuple(
+        (allowed_edits(len(t), True), allowed_edits(len(f), True))
+        for t, f in zip(tokens, folds, strict=True)
+    )
     return _Name(
         tokens,
         folds,
@@ -102,10 +112,14 @@ def _make_name(
         compact,
         "".join(folds),
         "".join(sorted(folds)),
-        tuple(any(c.isdigit() for c in t) for t in tokens),
+        has_digit,
         _digits(compact),
         sum(weights),
+        tolerance,
     )
+
+
+_TokenInfo = dict[str, tuple[str, bool, tuple[int, int]]]
 
 
 @dataclass
@@ -123,6 +137,7 @@ class WatchlistIndex:
     key_counts: list[int] = field(default_factory=list)
     key_count_array: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     _cache: dict[str, _Name] = field(default_factory=dict, repr=False)
+    _token_info: dict[int, _TokenInfo] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -132,6 +147,22 @@ class WatchlistIndex:
         if fold in GENERIC_WORDS:
             return GENERIC_WEIGHT
         return self.fold_weights.get(fold, self.unseen_weight)
+
+    def token_info(self, position: int) -> _TokenInfo:
+        """Token -> (fold, has digit, tolerance) of one listed name, made on first use (a night
+        touches a fraction of the names; kept out of the cached index to keep it quick to load)."""
+        info = self._token_info.get(position)
+        if info is None:
+            name = self.names[position]
+            info = dict(
+                zip(
+                    name.tokens,
+                    zip(name.folds, name.has_digit, name.tolerance, strict=True),
+                    strict=True,
+                )
+            )
+            self._token_info[position] = info
+        return info
 
     def prepare(self, name: str) -> _Name:
         """Tokens, folds and weights of a party name (cached: nights repeat names)."""
@@ -300,11 +331,6 @@ def _compact_similarity(party: _Name, listed: _Name) -> float:
     return compact
 
 
-def _allowed_long(lengths: np.ndarray) -> np.ndarray:
-    """`allowed_edits(length, long_names=True)` of every length in an array."""
-    return np.searchsorted(np.array([3, 7, 11]), lengths, side="left")
-
-
 class _Bound:
     """A cheap upper bound of `name_score` of one party against many listed names.
 
@@ -315,19 +341,14 @@ class _Bound:
     blocked candidates fall below the floor on this bound alone and skip the exact alignment.
     """
 
-    def __init__(self, party: _Name, listed_names: list[_Name]) -> None:
+    def __init__(self, party: _Name, index: WatchlistIndex, positions: list[int]) -> None:
         self.party = party
-        tokens: dict[str, tuple[str, bool]] = {}
-        for listed in listed_names:
-            for token, fold, has_digit in zip(
-                listed.tokens, listed.folds, listed.has_digit, strict=True
-            ):
-                tokens[token] = (fold, has_digit)
-        self.masks = self._masks(list(tokens), [f for f, _ in tokens.values()], tokens)
+        tokens: _TokenInfo = {}
+        for position in positions:
+            tokens.update(index.token_info(position))
+        self.masks = self._masks(tokens)
 
-    def _masks(
-        self, tokens: list[str], folds: list[str], flags: dict[str, tuple[str, bool]]
-    ) -> dict[str, int]:
+    def _masks(self, tokens: _TokenInfo) -> dict[str, int]:
         """Per listed token, bit i set when party token i could pair with it (`_edit_similarity`
         with long-name tolerance, equal tokens or folds, digits only when equal), computed for
         all pairs at once in C."""
@@ -335,28 +356,32 @@ class _Bound:
         if not tokens:
             return {}
         if len(party.tokens) > 62:
-            return {t: self._mask_slowly(t, flags[t][0], flags[t][1]) for t in tokens}
+            return {t: self._mask_slowly(t, fold, digit) for t, (fold, digit, _) in tokens.items()}
+        listed = list(tokens)
+        info = list(tokens.values())
         spelled = process.cdist(
-            party.tokens, tokens, scorer=OSA.distance, score_cutoff=3, dtype=np.int8
+            party.tokens, listed, scorer=OSA.distance, score_cutoff=3, dtype=np.int8
         )
         folded = process.cdist(
-            party.folds, folds, scorer=OSA.distance, score_cutoff=3, dtype=np.int8
+            party.folds, [i[0] for i in info], scorer=OSA.distance, score_cutoff=3, dtype=np.int8
         )
-        equal = (spelled == 0) | (folded == 0)
-        spelled_allowed = _allowed_long(
-            np.maximum.outer([len(t) for t in party.tokens], [len(t) for t in tokens])
+        # The tolerance of a pair is that of its longer token: the larger of the two.
+        party_tolerance = np.array(party.tolerance, dtype=np.int8)
+        listed_tolerance = np.array([i[2] for i in info], dtype=np.int8)
+        pairable = (spelled <= np.maximum.outer(party_tolerance[:, 0], listed_tolerance[:, 0])) | (
+            folded <= np.maximum.outer(party_tolerance[:, 1], listed_tolerance[:, 1])
         )
-        folded_allowed = _allowed_long(
-            np.maximum.outer([len(f) for f in party.folds], [len(f) for f in folds])
-        )
-        digits = np.logical_or.outer(
-            np.array(party.has_digit, dtype=bool), np.array([flags[t][1] for t in tokens])
-        )
-        close = (spelled <= spelled_allowed) | (folded <= folded_allowed)
-        pairable = equal | (~digits & close)
-        bits = np.left_shift(np.uint64(1), np.arange(len(party.tokens), dtype=np.uint64))
-        masks = (pairable.astype(np.uint64) * bits[:, None]).sum(axis=0, dtype=np.uint64)
-        return dict(zip(tokens, masks.tolist(), strict=True))
+        if any(party.has_digit) or any(i[1] for i in info):
+            digits = np.logical_or.outer(
+                np.array(party.has_digit, dtype=bool), np.array([i[1] for i in info])
+            )
+            pairable = (pairable & ~digits) | (spelled == 0) | (folded == 0)
+        if len(party.tokens) <= 8:
+            masks: list[int] = np.packbits(pairable, axis=0, bitorder="little")[0].tolist()
+        else:
+            bits = np.left_shift(np.uint64(1), np.arange(len(party.tokens), dtype=np.uint64))
+            masks = (pairable.astype(np.uint64) * bits[:, None]).sum(axis=0).tolist()
+        return dict(zip(listed, masks, strict=True))
 
     def _mask_slowly(self, token: str, fold: str, has_digit: bool) -> int:
         party = self.party
@@ -432,9 +457,9 @@ def score_name(index: WatchlistIndex, name: str, floor: float) -> list[tuple[int
         )
         candidates = [candidates[found[2]] for found in ranked]
     found: list[tuple[int, float]] = []
-    listed_names = [index.names[position] for position in candidates]
-    bound = _Bound(party, listed_names)
-    for position, listed in zip(candidates, listed_names, strict=True):
+    bound = _Bound(party, index, candidates)
+    for position in candidates:
+        listed = index.names[position]
         if not bound.may_reach(listed, floor):
             continue
         score = name_score(party, listed)

@@ -140,3 +140,38 @@ def test_an_entry_whose_names_tie_reports_the_same_name_whatever_their_order() -
         hits = screen(parties.with_columns(country=pl.lit(None, pl.String)), build_index(entries))
         reported.append(hits.select("matched_name", "score").rows())
     assert reported[0] == reported[1] == [("NAMCHONGANG TRADING", 1.0)]
+
+
+def test_the_pruning_bound_never_drops_a_name_the_exact_score_would_keep() -> None:
+    from features.screening import _Bound, name_score
+
+    index = build_index(_entries())
+    parties = [
+        "George Habbash",
+        "Anwari, Mohammad Tahir",
+        "Al Qaeda Ltd",
+        "Aero Caribbean Airlines S.A.",
+        "AEROCARIBBEAN",
+        "Leader (Hon Kong) Intl Ltd",
+        "Yard No. 2655 Hyundai M.D.",
+        "Yard No. 2657 Hyundai M.D.",
+        "Wali Mohammed Trading",
+        "Haji Mudir Tahir",
+        "Viscaya",
+        "Mohammed Ali",
+    ]
+    positions = list(range(len(index)))
+    checked = 0
+    for name in parties:
+        party = index.prepare(name)
+        bound = _Bound(party, index, positions)
+        for position in positions:
+            listed = index.names[position]
+            score = name_score(party, listed)
+            for floor in (0.5, 0.85, 0.9):
+                if score >= floor:
+                    checked += 1
+                    assert bound.may_reach(listed, floor), (name, position, floor, score)
+    assert checked > 10
+    far = index.prepare("Hamburg Maschinenbau")
+    assert not any(_Bound(far, index, positions).may_reach(n, 0.85) for n in index.names)
