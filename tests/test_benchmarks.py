@@ -14,7 +14,6 @@ import polars as pl
 import pytest
 
 from benchmarks import nightly
-from benchmarks.compiled_trees import compile_booster, compiler
 from benchmarks.pandas_baseline import night_features
 from benchmarks.world import START, bench_settings
 
@@ -108,27 +107,6 @@ def test_the_targets_table_says_which_targets_are_met() -> None:
     assert (
         "| night's cost flat in history | 10,000: 90 vs 365 d | 1.50x the CPU s | **no** |" in lines
     )
-
-
-@pytest.mark.skipif(compiler() is None, reason="no C compiler")
-def test_compiled_trees_give_lightgbms_raw_scores_bit_for_bit() -> None:
-    import lightgbm as lgb
-    import numpy as np
-
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(3000, 6))
-    x[rng.random(x.shape) < 0.1] = np.nan  # NaN splits with a default direction
-    x[:, 5] = np.round(x[:, 5])  # many exact zeros
-    y = ((np.nan_to_num(x[:, 0]) + x[:, 5] > 0.5) ^ (rng.random(3000) < 0.1)).astype(int)
-    params = {"objective": "binary", "num_leaves": 7, "verbose": -1, "seed": 1}
-    for extra in ({}, {"zero_as_missing": True}, {"use_missing": False}):
-        booster = lgb.train(params | extra, lgb.Dataset(x, y), num_boost_round=40)
-        compiled = compile_booster(booster.dump_model(), x.shape[1])
-        assert compiled is not None
-        expected = booster.predict(x, raw_score=True)
-        assert np.array_equal(compiled.raw_score(x), expected), extra
-    with pytest.raises(ValueError, match="features"):
-        compiled.raw_score(x[:, :3])
 
 
 def test_a_world_is_reused_only_when_built_whole_with_the_same_parameters(tmp_path: Path) -> None:
