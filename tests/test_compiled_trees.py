@@ -234,3 +234,20 @@ def test_score_is_the_same_with_and_without_compiled_trees(cache_folder: Path) -
     features = make_world(days=2, rows_per_day=3000, seed=12).features
     explain = ExplainTop(rows=30, share=0.0)
     assert score(fast, features, explain=explain).equals(score(models, features, explain=explain))
+
+
+@needs_compiler
+def test_training_compiles_so_the_first_night_only_loads(
+    tmp_path: Path, compiler_calls: list[list[str]]
+) -> None:
+    from pipelines.score import compiled_trees_folder, score_day
+    from tests.test_train_score import SCORE_DAY, _train, _world, _write_home
+
+    world = _world()
+    settings = _write_home(tmp_path, world.features, world.outcomes)
+    _train(settings)
+    libraries = sorted(compiled_trees_folder(settings).glob("trees-*.so"))
+    assert len(libraries) == 2 and compiler_calls  # one library per category
+    built = len(compiler_calls)
+    score_day(settings, SCORE_DAY)
+    assert len(compiler_calls) == built
