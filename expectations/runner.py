@@ -90,15 +90,16 @@ def value_tables(checked: pl.DataFrame, suite: Suite) -> dict[tuple[str, ...], p
 
     Grain: one row per distinct value (or pair of values) of those columns, null included.
     """
-    tables: dict[tuple[str, ...], pl.DataFrame] = {}
-    for check in suite.checks:
-        columns = _read_columns(check)
-        if columns not in tables:
-            distinct = checked.select(columns).unique(maintain_order=True)
-            tables[columns] = distinct.with_row_index(VALUE).with_columns(
-                pl.col(VALUE).cast(pl.Int64())
-            )
-    return tables
+    groups = list(dict.fromkeys(_read_columns(check) for check in suite.checks))
+    lazy = checked.lazy()
+    # One collect for all: Polars finds the distinct values of every column in parallel.
+    distinct = pl.collect_all(
+        [lazy.select(columns).unique(maintain_order=True) for columns in groups]
+    )
+    return {
+        columns: table.with_row_index(VALUE).with_columns(pl.col(VALUE).cast(pl.Int64()))
+        for columns, table in zip(groups, distinct, strict=True)
+    }
 
 
 def run_suite(frame: pl.DataFrame, suite: Suite) -> pl.DataFrame:

@@ -27,6 +27,7 @@ from pipelines.validate import (
     quarantine_dir,
     reference_sets,
     staging_path,
+    start_importing_great_expectations,
     validate_frame,
 )
 
@@ -71,6 +72,28 @@ def volume_breach(rows: int, recent: list[int], settings: Settings) -> str | Non
     )
 
 
+def _latest_filings(valid: pl.DataFrame) -> pl.DataFrame:
+    """The rows `latest_filing` keeps, sorted by filing time and key.
+
+    Amendments are a few rows in a thousand, so only keys filed more than once go through
+    `latest_filing`; the sort on (filed_at, key) orders the kept rows whole either way.
+    """
+    position = "__position"
+    repeated = pl.struct(DECLARATIONS.key).is_duplicated()
+    refiled = valid.with_row_index(position).filter(repeated)
+    kept = latest_filing(refiled, DECLARATIONS)[position]
+    # Only the key columns are sorted; the wide frame is then gathered once, in that order.
+    order = (
+        valid.lazy()
+        .with_row_index(position)
+        .filter(~repeated | pl.col(position).is_in(kept.implode()))
+        .select(pl.col(position).sort_by("filed_at", "declaration_id", "item_no"))
+        .collect()
+        .to_series()
+    )
+    return valid.select(pl.all().gather(order))
+
+
 def stage_declarations(
     settings: Settings, day: date, *, check_volume: bool = True
 ) -> dict[str, Any]:
@@ -82,28 +105,33 @@ def stage_declarations(
     problems = schema_breaches(settings, day)
     if problems:
         raise BatchError(f"validation of {day} stopped, nothing written: {'; '.join(problems)}")
+    start_importing_great_expectations()
     raw = raw_partition(settings, day)
     if raw is None:
         raise BatchError(f"no declarations filed on {day} reached raw: nothing to validate")
     now = raw["_ingested_at"].max()
+    rows_read = raw.height
     valid, rejected = validate_frame(
         raw,
         reference_sets(settings),
         now,  # type: ignore[arg-type]
         future_tolerance=timedelta(days=settings.future_tolerance_days),
     )
+    del raw  # the all-String copy of the day is the largest frame: free it before staging
     with atomic_directory(quarantine_dir(settings) / f"date={day.isoformat()}") as tmp:
         for (source,), part in rejected.group_by(SOURCE_FILE, maintain_order=True):
             stem = str(source).rsplit("/", 1)[-1].rsplit(".", 1)[0]
             write_parquet(part.sort("_line", "field", "rule"), tmp / f"{stem}.parquet")
     rejected_rows = rejected.select(SOURCE_FILE, "_line").n_unique() if rejected.height else 0
-    share = rejected_rows / raw.height
+    share = rejected_rows / rows_read
     if share > settings.max_rejected_share:
         problems.append(
-            f"{rejected_rows} of {raw.height} rows rejected ({share:.1%} > "
+            f"{rejected_rows} of {rows_read} rows rejected ({share:.1%} > "
             f"{settings.max_rejected_share:.1%} allowed)"
         )
-    staged = latest_filing(valid, DECLARATIONS).sort("filed_at", "declaration_id", "item_no")
+    staged = _latest_filings(valid)
+    superseded = valid.height - staged.height
+    del valid
     if check_volume:
         recent = recent_volumes(settings, day, settings.volume_window_days)
         breach = volume_breach(staged.height, recent, settings)
@@ -122,10 +150,10 @@ def stage_declarations(
         .sort("len", "field", descending=[True, False])
     )
     return {
-        "rows_read": raw.height,
+        "rows_read": rows_read,
         "rows_rejected": rejected_rows,
         "rows_staged": staged.height,
-        "amendments_superseded": valid.height - staged.height,
+        "amendments_superseded": superseded,
         "staging": str(target),
         "rejections": [{"field": f, "reason": r, "rows": n} for f, r, n in reasons.iter_rows()],
     }

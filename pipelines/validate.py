@@ -10,6 +10,8 @@ and nothing of it is loaded.
 
 from __future__ import annotations
 
+import importlib
+import threading
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -128,6 +130,19 @@ class ValidationReport:
     def quarantine_paths(self) -> list[Path]:
         """Every quarantine file written."""
         return [p for f in self.files for p in f.quarantine_paths]
+
+
+def start_importing_great_expectations() -> threading.Thread:
+    """Import Great Expectations in the background while Polars reads and casts the batch.
+
+    The import is 3-5 s of pure Python; Polars' work releases the GIL, so the two overlap. An
+    `import` of it later waits for this one to finish (Python locks a module being imported).
+    """
+    thread = threading.Thread(
+        target=importlib.import_module, args=("great_expectations",), daemon=True
+    )
+    thread.start()
+    return thread
 
 
 def reference_sets(settings: Settings) -> dict[str, frozenset[str]]:
