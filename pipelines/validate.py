@@ -358,6 +358,7 @@ def validate_files(
     moment = now or datetime.now(UTC)
     if moment.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    start_importing_great_expectations()
     references = refs if refs is not None else reference_sets(settings)
     tolerance = timedelta(days=settings.future_tolerance_days)
     report = ValidationReport()
