@@ -523,12 +523,13 @@ def screen(
                 (party_key, row[0], row[1], row[2], row[3], quality, raw_score, score, evidence)
             )
     found = pl.DataFrame(records, schema=HIT_SCHEMA, orient="row")
-    # One row per party and entry: the entry's best-matching name (of equals, the first in
-    # alphabetical order, so the reported name does not depend on the order of candidates).
+    # One row per party and entry: the entry's best-matching name (of equal scores, capped at
+    # 1 with the country bonus, the closer name, then the first in alphabetical order, so the
+    # reported name does not depend on the order of candidates).
     return (
         found.sort(
-            ["party_key", "list_name", "entry_id", "score", "matched_name"],
-            descending=[False, False, False, True, False],
+            ["party_key", "list_name", "entry_id", "score", "name_score", "matched_name"],
+            descending=[False, False, False, True, True, False],
         )
         .unique(["party_key", "list_name", "entry_id"], keep="first", maintain_order=True)
         .sort(

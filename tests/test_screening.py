@@ -175,3 +175,26 @@ def test_the_pruning_bound_never_drops_a_name_the_exact_score_would_keep() -> No
     assert checked > 10
     far = index.prepare("Hamburg Maschinenbau")
     assert not any(_Bound(far, index, positions).may_reach(n, 0.85) for n in index.names)
+
+
+def test_of_names_capped_at_one_by_the_country_bonus_the_closer_one_is_reported() -> None:
+    entries = pl.DataFrame(
+        {
+            "list_name": ["un", "un"],
+            "list_version": ["v1", "v1"],
+            "entry_id": ["KPe.017", "KPe.017"],
+            "name": [
+                "Leader (Hong Kong) International Trading Limited",
+                "leader (hong kong) international",
+            ],
+            "name_quality": ["good", "good"],
+            "countries": [["HK"], ["HK"]],
+        }
+    )
+    parties = pl.DataFrame(
+        {"party_key": ["p"], "name": ["Leader (Hong Kong) International"], "country": ["HK"]}
+    )
+    hits = screen(parties, build_index(entries))
+    assert hits.select("matched_name", "name_score", "score").rows() == [
+        ("leader (hong kong) international", 1.0, 1.0)
+    ]
