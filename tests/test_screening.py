@@ -184,7 +184,7 @@ def test_of_names_capped_at_one_by_the_country_bonus_the_closer_one_is_reported(
             "list_version": ["v1", "v1"],
             "entry_id": ["KPe.017", "KPe.017"],
             "name": [
-                "Leader (Hong Kong) International Trading Limited",
+                "Leader (Hong Kong) Internationel",
                 "leader (hong kong) international",
             ],
             "name_quality": ["good", "good"],
