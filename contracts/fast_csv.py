@@ -99,9 +99,38 @@ class CsvLayout:
 def read(path: Path, header_check: HeaderCheck) -> pl.DataFrame | None:
     """The exact reader's frame of `path`, through Polars; None when the scan cannot vouch."""
     try:
-        return _read(path, header_check)
+        return pl.concat(list(batches(path, header_check)))
     except (UnvouchedError, OSError):
         return None
+
+
+def batches(path: Path, header_check: HeaderCheck) -> Iterator[pl.DataFrame]:
+    """`read`'s frame in batches of whole records, in file order (one batch per chunk).
+
+    Raises `UnvouchedError` (or `OSError`) where the fast path steps aside, which may be after
+    some batches were yielded: the caller then discards them and takes the exact reader.
+    """
+    header, header_line, chunks = _open(path)
+    names = header_check(header)
+    if names is None:
+        raise UnvouchedError("the header has a problem for the exact reader to name")
+    held: pl.DataFrame | None = None
+    scan: ChunkScan | None = None
+    next_line = 2
+    for chunk in chunks:
+        frame, scan = _parse(path, header_line, chunk, names, next_line)
+        next_line += scan.lines
+        if held is not None:
+            yield held
+        # Held back one chunk: the last batch is yielded only once the file's end is checked.
+        held = frame
+    if held is None:
+        empty = pl.DataFrame(schema=dict.fromkeys(names, pl.String()))
+        yield _bookkeeping(empty, path, pl.Series("_line", [], pl.Int64()))
+        return
+    if scan and not scan.ends_with_newline and held.height and held["_row_error"][-1] is not None:
+        raise UnvouchedError("a truncated last record: the exact reader refuses the file")
+    yield held
 
 
 def vouch(path: Path) -> CsvLayout | None:
@@ -121,27 +150,6 @@ def vouch(path: Path) -> CsvLayout | None:
     except (UnvouchedError, OSError):
         return None
     return layout
-
-
-def _read(path: Path, header_check: HeaderCheck) -> pl.DataFrame:
-    header, header_line, chunks = _open(path)
-    names = header_check(header)
-    if names is None:
-        raise UnvouchedError("the header has a problem for the exact reader to name")
-    frames: list[pl.DataFrame] = []
-    scan: ChunkScan | None = None
-    next_line = 2
-    for chunk in chunks:
-        frame, scan = _parse(path, header_line, chunk, names, next_line)
-        frames.append(frame)
-        next_line += scan.lines
-    if not frames:
-        empty = pl.DataFrame(schema=dict.fromkeys(names, pl.String()))
-        return _bookkeeping(empty, path, pl.Series("_line", [], pl.Int64()))
-    last = frames[-1]
-    if scan and not scan.ends_with_newline and last.height and last["_row_error"][-1] is not None:
-        raise UnvouchedError("a truncated last record: the exact reader refuses the file")
-    return pl.concat(frames)
 
 
 def _open(path: Path) -> tuple[list[str], bytes, Iterator[bytes]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,32 @@ class MalformedFileError(ValueError):
         self.path = str(path)
         self.line = line
         self.problem = problem
+
+
+def read_raw_batches(
+    path: Path, list_separator: str = "|", *, fast: bool = True
+) -> Iterator[pl.DataFrame]:
+    """`read_raw(path)` in batches of whole records, in file order: concatenated, the same frame.
+
+    A CSV file the fast path vouches for streams chunk by chunk, so a caller that writes each batch
+    out never holds the whole file. Where the fast path steps aside before the first batch, the
+    exact reader's frame comes as one batch; if it steps aside later, `fast_csv.UnvouchedError`
+    is raised: discard the batches and read again with `fast=False`.
+    """
+    if not fast and path.suffix.lower() in CSV_SUFFIXES:
+        yield _read_csv_exact(path)
+        return
+    if path.suffix.lower() in CSV_SUFFIXES:
+        stream = fast_csv.batches(path, lambda header: _usable_header(path, header))
+        try:
+            first = next(stream)
+        except (fast_csv.UnvouchedError, OSError):
+            yield _read_csv_exact(path)
+            return
+        yield first
+        yield from stream
+        return
+    yield read_raw(path, list_separator)
 
 
 def read_raw(path: Path, list_separator: str = "|") -> pl.DataFrame:

@@ -14,13 +14,19 @@ the landing zone as delivered, so landing always holds what was received.
 from __future__ import annotations
 
 import json
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no type hints
 
-from contracts.reading import MalformedFileError, read_raw
+from contracts.fast_csv import UnvouchedError
+from contracts.reading import MalformedFileError, read_raw_batches
 from pipelines.io import atomic_path, file_sha256, write_text
 from pipelines.settings import Settings
 
@@ -128,38 +134,70 @@ def ingest_files(
             report.skipped.append(path.name)
             continue
         try:
-            raw = read_raw(path)
+            rows_by_date = _load(path, raw_dir(settings), sha, ingested_at)
         except MalformedFileError as error:
             report.rejected[path.name] = str(error)
             _record(ledger, path, sha, ingested_at, status="rejected", reason=str(error))
             continue
-        # One with_columns: a second would find the columns' chunks misaligned and copy them all.
-        raw = raw.with_columns(
-            pl.lit(sha).alias("_sha256"),
-            pl.lit(ingested_at).dt.replace_time_zone("UTC").alias("_ingested_at"),
-            filing_date(raw, ingested_at.date()),
-        )
-        rows_by_date = _write_by_date(raw, raw_dir(settings), sha)
         report.dates.update(rows_by_date)
-        report.loaded[path.name] = raw.height
+        report.loaded[path.name] = sum(rows_by_date.values())
         _record(ledger, path, sha, ingested_at, status="loaded", rows=rows_by_date)
     return report
 
 
-def _write_by_date(raw: pl.DataFrame, folder: Path, sha: str) -> dict[str, int]:
-    """Write each filing date's rows to `folder/date=D/<sha>.parquet`; rows written per date.
+def _load(path: Path, folder: Path, sha: str, ingested_at: datetime) -> dict[str, int]:
+    """Write one landing file's rows to raw, by filing date; rows written per date."""
+    try:
+        return _write_by_date(read_raw_batches(path), folder, sha, ingested_at)
+    except UnvouchedError:
+        # The fast CSV path stepped aside part-way; nothing it wrote was moved into place.
+        return _write_by_date(read_raw_batches(path, fast=False), folder, sha, ingested_at)
 
-    Each date streams out of the frame (a lazy filter sunk to Parquet) instead of being copied
-    into a frame of its own first: at a million rows a copy doubles the stage's peak memory.
+
+def _write_by_date(
+    batches: Iterator[pl.DataFrame], folder: Path, sha: str, ingested_at: datetime
+) -> dict[str, int]:
+    """Stream batches into `folder/date=D/<sha>.parquet`, one file per filing date.
+
+    Each batch is split by date and appended to that date's file as it comes, so the stage never
+    holds a whole file's rows (at a million rows that frame alone is over half a gigabyte). The
+    files are moved into place only when every batch is written: an error leaves none behind.
     """
-    counts = raw.group_by(FILING_DATE, maintain_order=True).len()
     rows_by_date: dict[str, int] = {}
-    for day, rows in counts.iter_rows():
-        part = raw.lazy().filter(pl.col(FILING_DATE) == day).drop(FILING_DATE)
-        with atomic_path(folder / f"date={day}" / f"{sha}.parquet") as tmp:
-            part.sink_parquet(tmp, compression="zstd", statistics=True)
-        rows_by_date[str(day)] = rows
+    with ExitStack() as files, ThreadPoolExecutor(max_workers=1) as encoder:
+        writers: dict[str, pq.ParquetWriter] = {}
+        # Encoding (zstd) runs beside the next batch's parsing; two batches queued at most.
+        pending: deque[Future[None]] = deque()
+        for batch in batches:
+            dated = batch.with_columns(
+                pl.lit(sha).alias("_sha256"),
+                pl.lit(ingested_at).dt.replace_time_zone("UTC").alias("_ingested_at"),
+                filing_date(batch, ingested_at.date()),
+            )
+            for day_text, part in _by_date(dated):
+                table = part.to_arrow()
+                if day_text not in writers:
+                    target = folder / f"date={day_text}" / f"{sha}.parquet"
+                    tmp = files.enter_context(atomic_path(target))
+                    writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
+                    writers[day_text] = files.enter_context(closing(writer))
+                pending.append(encoder.submit(writers[day_text].write_table, table))
+                rows_by_date[day_text] = rows_by_date.get(day_text, 0) + part.height
+            while len(pending) > 2:
+                pending.popleft().result()
+        while pending:
+            pending.popleft().result()
     return rows_by_date
+
+
+def _by_date(dated: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
+    """A batch's rows per filing date, in order of appearance, without the date column."""
+    days = dated[FILING_DATE]
+    if days.n_unique() == 1:
+        # Nearly every batch of a night holds one date: no need to copy it into groups.
+        return [(str(days[0]), dated.drop(FILING_DATE))]
+    groups = dated.group_by(FILING_DATE, maintain_order=True)
+    return [(str(day), part.drop(FILING_DATE)) for (day,), part in groups]
 
 
 def _record(
