@@ -128,7 +128,8 @@ def batches(path: Path, header_check: HeaderCheck) -> Iterator[pl.DataFrame]:
         empty = pl.DataFrame(schema=dict.fromkeys(names, pl.String()))
         yield _bookkeeping(empty, path, pl.Series("_line", [], pl.Int64()))
         return
-    if scan and not scan.ends_with_newline and held.height and held["_row_error"][-1] is not None:
+    last_error = held["_row_error"][-1] if held.height else None
+    if scan is not None and not scan.ends_with_newline and last_error is not None:
         raise UnvouchedError("a truncated last record: the exact reader refuses the file")
     yield held
 

@@ -166,7 +166,7 @@ def _write_by_date(
     rows_by_date: dict[str, int] = {}
     with ExitStack() as files, ThreadPoolExecutor(max_workers=1) as encoder:
         writers: dict[str, pq.ParquetWriter] = {}
-        # Encoding (zstd) runs beside the next batch's parsing; two batches queued at most.
+        # Encoding (zstd) runs beside the next batch's parsing, with two writes queued at most.
         pending: deque[Future[None]] = deque()
         for batch in batches:
             dated = batch.with_columns(

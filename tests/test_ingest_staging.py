@@ -220,3 +220,46 @@ def test_ingest_writes_the_same_raw_columns_on_the_fast_and_exact_paths(
         for name, dtype in schema.items()
         if not name.startswith("_")
     )
+
+
+def _amendment_rows(count: int) -> str:
+    lines = (FIXTURES / "amendments.csv").read_text(encoding="utf-8").splitlines()
+    row = lines[1]
+    return "\n".join([lines[0], *[row.replace("D-0500", f"D-{i:04d}") for i in range(count)]])
+
+
+def test_a_late_refusal_of_the_fast_path_loads_the_exact_readers_rows(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contracts import fast_csv
+    from contracts.reading import read_csv
+
+    # Small reads: the lone carriage return sits chunks after the first batch was written.
+    monkeypatch.setattr(fast_csv, "CHUNK_BYTES", 2_000)
+    path = tmp_path / "late.csv"
+    path.write_text(_amendment_rows(200).replace("D-0150", "D-\r0150") + "\n")
+    assert fast_csv.vouch(path) is None
+    report = ingest_files([path], settings, now=ARRIVED)
+    expected = read_csv(path, fast=False)
+    # The csv module ends a line at the lone carriage return: 201 records, two of them ragged.
+    assert report.loaded == {"late.csv": expected.height} == {"late.csv": 201}
+    raw = pl.read_parquet(raw_dir(settings) / "date=*" / "*.parquet").sort("_line")
+    assert raw.drop("_sha256", "_ingested_at").to_dicts() == expected.to_dicts()
+    assert report.dates == {"2026-11-28", "2026-11-29"}
+    assert len(list(raw_dir(settings).rglob("*.parquet"))) == 2
+    assert not list(raw_dir(settings).rglob("*.tmp"))
+
+
+def test_a_file_refused_after_its_first_batches_leaves_nothing_in_raw(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contracts import fast_csv
+
+    monkeypatch.setattr(fast_csv, "CHUNK_BYTES", 2_000)
+    path = tmp_path / "cut.csv"
+    rows = _amendment_rows(200).encode()
+    path.write_bytes(rows + b'\nD-9999,1,"2026-11-28T07:00:00Z,sea')  # cut inside a quote
+    report = ingest_files([path], settings, now=ARRIVED)
+    assert "cut.csv:202: cannot be parsed as CSV" in report.rejected["cut.csv"]
+    assert not list(raw_dir(settings).rglob("*.parquet"))
+    assert not list(raw_dir(settings).rglob("*.tmp"))
