@@ -15,7 +15,7 @@ from contracts.reading import cast_to_contract, read_raw
 from expectations.declarations import declarations_suite
 from expectations.iso6346 import check_digit, container_number_valid
 from expectations.outcomes import outcomes_suite
-from expectations.runner import ROW, run_suite
+from expectations.runner import ROW, VALUE, prepare, run_suite, value_tables
 from expectations.suite import contract_suite
 
 GOOD_ROW = Path(__file__).parent / "data" / "declarations" / "mixed.csv"
@@ -118,6 +118,44 @@ def test_each_breach_fails_exactly_its_rule(
     failed = declaration_failures.filter(pl.col(ROW) == row)
     assert failed.select("field", "rule").rows() == [(field, rule)]
     assert failed["reason"][0]
+
+
+def test_every_row_holding_a_bad_value_fails_and_each_of_its_breaches_is_named() -> None:
+    """GE sees each distinct value once: the verdict must still reach every row holding it."""
+    good = _good_raw()
+    bad = {"mode": "ship", "packages": "0", "port_of_loading": "CNSH1", "expected_arrival": ""}
+    rows = [
+        good,
+        good.with_columns(pl.lit(value).alias(name) for name, value in bad.items()),
+        good.with_columns(pl.lit("-0").alias("gross_mass_kg")),
+        good,
+        good.with_columns(pl.lit(value).alias(name) for name, value in bad.items()),
+        good.with_columns(pl.lit("0").alias("gross_mass_kg")),
+    ]
+    typed, _ = cast_to_contract(pl.concat(rows), DECLARATIONS)
+    failures = run_suite(typed, declarations_suite(REFS, NOW))
+    breaches = [("mode", "allowed"), ("packages", "minimum"), ("port_of_loading", "pattern")]
+    assert failures.select(ROW, "field", "rule").rows() == [
+        *((1, field, rule) for field, rule in breaches),
+        (2, "gross_mass_kg", "minimum"),
+        *((4, field, rule) for field, rule in breaches),
+        (5, "gross_mass_kg", "minimum"),
+    ]
+
+
+def test_value_tables_hold_each_distinct_value_once_null_included() -> None:
+    typed, _ = cast_to_contract(
+        pl.concat([_good_raw()] * 3).with_columns(
+            pl.Series("un_number", ["1203", None, "1203"]), pl.Series("currency", ["USD"] * 3)
+        ),
+        DECLARATIONS,
+    )
+    suite = declarations_suite(REFS, NOW)
+    tables = value_tables(prepare(typed, suite), suite)
+    assert tables[("un_number",)].sort(VALUE)["un_number"].to_list() == ["1203", None]
+    assert tables[("currency",)]["currency"].to_list() == ["USD"]
+    pair = ("expected_arrival", "_expected_arrival__earliest")
+    assert tables[pair].height == 1
 
 
 def test_future_tolerance_is_an_argument() -> None:
