@@ -85,7 +85,12 @@ def _record(rng: random.Random, width: int, values: list[str]) -> str:
 
 
 def _tricky_csv(rng: random.Random) -> bytes:
-    header = ",".join(f" {n}" if rng.random() < 0.1 else n for n in HEADER)
+    names = [
+        rng.choice([n, f" {n}", f'"{n}"', f'"{n}, x"']) if rng.random() < 0.2 else n for n in HEADER
+    ]
+    if rng.random() < 0.03:
+        names[-1] = names[0]  # a repeated column: the exact reader names it
+    header = ",".join(names)
     values = VALUES
     if rng.random() < 0.4:
         # Files as most systems write them: no line breaks inside values.
