@@ -98,13 +98,11 @@ def score(settings: Settings, day: date) -> dict[str, Any]:
     """Model scores, expert-rule hits and watch-list hits of the day, side by side."""
     from pipelines.score import score_day
     from pipelines.select import WATCHLIST_HITS_FILE, WATCHLIST_HITS_SCHEMA, evaluate_rules_day
-    from pipelines.validate import staging_path
-    from pipelines.watchlists.screen import screen_declarations
+    from pipelines.watchlists.screen import screen_day
 
     scores = pl.read_parquet(score_day(settings, day))
     rule_hits = pl.read_parquet(evaluate_rules_day(settings, day, settings.rules_dirs or None))
-    declarations = pl.read_parquet(staging_path(settings, day))
-    watch_hits = screen_declarations(declarations, settings, settings.watchlist_threshold)
+    watch_hits = screen_day(settings, day)
     write_parquet(
         watch_hits.select(list(WATCHLIST_HITS_SCHEMA)).sort(
             "declaration_id", "item_no", "entry_id"

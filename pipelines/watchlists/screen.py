@@ -107,9 +107,9 @@ def screen_day(
 
     Reads only the key and party columns of the staging partition, not the whole file.
     """
-    path = (
-        settings.zone("staging") / "declarations" / f"date={day.isoformat()}"
-    ) / "declarations.parquet"
+    from pipelines.validate import staging_path
+
+    path = staging_path(settings, day)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing for {day}; run the validate stage first")
     declarations = pl.read_parquet(path, columns=list(DECLARATION_COLUMNS))
