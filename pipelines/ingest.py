@@ -104,21 +104,31 @@ def filing_dates(raw: pl.DataFrame, fallback: date) -> pl.Series:
     Rows without a readable date land in the partition of the day they arrived, whose validation
     then quarantines them with the reason.
     """
-    return raw.select(filing_date(raw, fallback)).to_series()
+    return FilingDates(fallback)(raw)
 
 
-def filing_date(raw: pl.DataFrame, fallback: date) -> pl.Expr:
-    """`filing_dates` as an expression named `_filing_date`, to add beside other columns."""
-    if "filed_at" not in raw.columns:
-        return pl.lit(fallback.isoformat(), pl.String()).alias(FILING_DATE)
-    parsed = (
-        pl.col("filed_at")
-        .str.strip_chars()
-        .str.to_datetime(time_zone="UTC", strict=False, time_unit="us")
-        .dt.date()
-        .cast(pl.String)
-    )
-    return parsed.fill_null(fallback.isoformat()).alias(FILING_DATE)
+class FilingDates:
+    """`filing_dates` batch by batch, giving what it gives on the whole file at once.
+
+    Polars infers the timestamp format from the first value it can read and parses every value
+    with it, so a batch on its own could infer another format than its file. Each batch is
+    therefore parsed behind the file's first readable value.
+    """
+
+    def __init__(self, fallback: date) -> None:
+        self.fallback = fallback
+        self.lead = pl.Series("filed_at", [], pl.String())
+
+    def __call__(self, batch: pl.DataFrame) -> pl.Series:
+        """The filing dates of `batch` (the file's next rows), named `_filing_date`."""
+        if "filed_at" not in batch.columns:
+            return pl.repeat(self.fallback.isoformat(), batch.height, eager=True).alias(FILING_DATE)
+        text = pl.concat([self.lead, batch["filed_at"].str.strip_chars()])
+        parsed = text.str.to_datetime(time_zone="UTC", strict=False, time_unit="us")
+        if self.lead.is_empty() and parsed.is_not_null().any():
+            self.lead = text.filter(parsed.is_not_null()).head(1)
+        days = parsed.slice(text.len() - batch.height).dt.date().cast(pl.String)
+        return days.fill_null(self.fallback.isoformat()).alias(FILING_DATE)
 
 
 def ingest_files(
@@ -164,6 +174,7 @@ def _write_by_date(
     files are moved into place only when every batch is written: an error leaves none behind.
     """
     rows_by_date: dict[str, int] = {}
+    filing_dates_of = FilingDates(ingested_at.date())
     with ExitStack() as files, ThreadPoolExecutor(max_workers=1) as encoder:
         writers: dict[str, pq.ParquetWriter] = {}
         # Encoding (zstd) runs beside the next batch's parsing, with two writes queued at most.
@@ -172,7 +183,7 @@ def _write_by_date(
             dated = batch.with_columns(
                 pl.lit(sha).alias("_sha256"),
                 pl.lit(ingested_at).dt.replace_time_zone("UTC").alias("_ingested_at"),
-                filing_date(batch, ingested_at.date()),
+                filing_dates_of(batch),
             )
             for day_text, part in _by_date(dated):
                 table = part.to_arrow()

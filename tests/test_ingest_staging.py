@@ -263,3 +263,25 @@ def test_a_file_refused_after_its_first_batches_leaves_nothing_in_raw(
     assert "cut.csv:202: cannot be parsed as CSV" in report.rejected["cut.csv"]
     assert not list(raw_dir(settings).rglob("*.parquet"))
     assert not list(raw_dir(settings).rglob("*.tmp"))
+
+
+def test_filing_dates_of_a_streamed_file_are_those_of_the_whole_file(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contracts import fast_csv
+    from contracts.reading import read_csv
+    from pipelines.ingest import filing_dates
+
+    # Polars infers one timestamp format from the first readable value: a naive first filed_at
+    # makes every `Z` value unreadable, in every batch, as when the file is read whole.
+    monkeypatch.setattr(fast_csv, "CHUNK_BYTES", 2_000)
+    path = tmp_path / "formats.csv"
+    path.write_text(_amendment_rows(60).replace("2026-11-28T07:00:00Z", "2026-11-27T07:00:00", 1))
+    whole = filing_dates(read_csv(path, fast=False), ARRIVED.date()).value_counts()
+    report = ingest_files([path], settings, now=ARRIVED)
+    assert {day: rows for day, rows in whole.iter_rows()} == {"2026-11-27": 1, "2026-11-29": 59}
+    raw = pl.read_parquet(raw_dir(settings) / "date=*" / "*.parquet", hive_partitioning=True)
+    assert dict(raw.group_by(pl.col("date").cast(pl.String)).len().iter_rows()) == dict(
+        whole.iter_rows()
+    )
+    assert report.dates == {"2026-11-27", "2026-11-29"}
