@@ -284,13 +284,16 @@ def compile_booster(
         return None
     try:
         source = c_source(dump)
-    except UnsupportedModelError as error:
+    except (KeyError, TypeError, ValueError) as error:  # UnsupportedModelError is a ValueError
         log.warning("compiled trees: model not supported (%s); scoring with LightGBM", error)
         return None
     library = cache_folder / f"trees-{cache_key(source, cc)}{_SUFFIX}"
     loaded = _load_checked(library)
     if loaded is None:
-        failure = _build(cc, source, library)
+        try:
+            failure = _build(cc, source, library)
+        except OSError as error:  # a read-only or full cache folder
+            failure = f"cannot write {library} ({error})"
         if failure is not None:
             log.warning("compiled trees: %s; scoring with LightGBM", failure)
             return None

@@ -212,6 +212,13 @@ def test_a_failing_compiler_or_an_unknown_split_falls_back(
     assert "broken compiler" in caplog.text
     assert not list((tmp_path / "cache").glob("trees-*"))
 
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be", encoding="utf-8")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="models.compiled"):
+        assert compile_booster(dump, 6, blocked / "cache", compiler=str(failing)) is None
+    assert "cannot write" in caplog.text
+
     rng = np.random.default_rng(2)
     x = np.column_stack([rng.integers(0, 5, 2000), rng.normal(size=2000)]).astype(float)
     y = (x[:, 0] == 3).astype(int)
@@ -222,7 +229,8 @@ def test_a_failing_compiler_or_an_unknown_split_falls_back(
     )
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="models.compiled"):
-        assert compile_booster(categorical.dump_model(), 2, tmp_path / "cache") is None
+        unknown = categorical.dump_model()
+        assert compile_booster(unknown, 2, tmp_path / "cache", compiler=str(failing)) is None
     assert "not supported" in caplog.text
 
 
