@@ -334,7 +334,9 @@ def _cpu_features() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
             for line in info:
-                if line.startswith(("flags", "Features", "model name")):
+                # The instruction sets (x86 "flags", Arm "Features"), not a model name that
+                # virtual machines often report as a generic "Xeon".
+                if line.startswith(("flags", "Features")):
                     return line.strip()
     except OSError:
         pass
