@@ -23,7 +23,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no type hints
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hints
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from contracts.fast_csv import UnvouchedError
 from contracts.reading import MalformedFileError, read_raw_batches
@@ -32,6 +33,8 @@ from pipelines.settings import Settings
 
 DECLARATION_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".parquet")
 FILING_DATE = "_filing_date"
+MAX_OPEN_WRITERS = 32
+"""Raw files written at once while streaming; a nightly file touches a handful of dates."""
 
 
 @dataclass
@@ -170,10 +173,13 @@ def _write_by_date(
     """Stream batches into `folder/date=D/<sha>.parquet`, one file per filing date.
 
     Each batch is split by date and appended to that date's file as it comes, so the stage never
-    holds a whole file's rows (at a million rows that frame alone is over half a gigabyte). The
-    files are moved into place only when every batch is written: an error leaves none behind.
+    holds a whole file's rows (at a million rows that frame alone is over half a gigabyte). A
+    history file touching more than `MAX_OPEN_WRITERS` dates keeps the rows of the further dates
+    in memory and writes them at the end, one file open at a time. The files are moved into place
+    only when every batch is written: an error leaves none behind.
     """
     rows_by_date: dict[str, int] = {}
+    held: dict[str, list[pa.Table]] = {}
     filing_dates_of = FilingDates(ingested_at.date())
     with ExitStack() as files, ThreadPoolExecutor(max_workers=1) as encoder:
         writers: dict[str, pq.ParquetWriter] = {}
@@ -187,18 +193,29 @@ def _write_by_date(
             )
             for day_text, part in _by_date(dated):
                 table = part.to_arrow()
+                rows_by_date[day_text] = rows_by_date.get(day_text, 0) + part.height
+                if day_text not in writers and len(writers) >= MAX_OPEN_WRITERS:
+                    held.setdefault(day_text, []).append(table)
+                    continue
                 if day_text not in writers:
-                    target = folder / f"date={day_text}" / f"{sha}.parquet"
-                    tmp = files.enter_context(atomic_path(target))
+                    tmp = files.enter_context(atomic_path(_raw_file(folder, day_text, sha)))
                     writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
                     writers[day_text] = files.enter_context(closing(writer))
                 pending.append(encoder.submit(writers[day_text].write_table, table))
-                rows_by_date[day_text] = rows_by_date.get(day_text, 0) + part.height
             while len(pending) > 2:
                 pending.popleft().result()
         while pending:
             pending.popleft().result()
+        for day_text, tables in held.items():
+            tmp = files.enter_context(atomic_path(_raw_file(folder, day_text, sha)))
+            with pq.ParquetWriter(tmp, tables[0].schema, compression="zstd") as writer:
+                for table in tables:
+                    writer.write_table(table)
     return rows_by_date
+
+
+def _raw_file(folder: Path, day_text: str, sha: str) -> Path:
+    return folder / f"date={day_text}" / f"{sha}.parquet"
 
 
 def _by_date(dated: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:

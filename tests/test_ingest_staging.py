@@ -166,11 +166,16 @@ def _write_multi_day_csv(path: Path) -> None:
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
 
 
+@pytest.mark.parametrize("open_writers", [32, 1])
 def test_ingest_splits_a_file_by_filing_date_keeping_the_exact_readers_rows(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, open_writers: int
 ) -> None:
     from contracts import fast_csv
     from contracts.reading import read_csv
+    from pipelines import ingest
+
+    # With one writer open, three of the four dates are held and written at the end.
+    monkeypatch.setattr(ingest, "MAX_OPEN_WRITERS", open_writers)
 
     path = tmp_path / "days.csv"
     _write_multi_day_csv(path)
