@@ -10,6 +10,7 @@ and nothing of it is loaded.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import threading
 from collections import Counter
@@ -138,11 +139,15 @@ def start_importing_great_expectations() -> threading.Thread:
     The import is 3-5 s of pure Python; Polars' work releases the GIL, so the two overlap. An
     `import` of it later waits for this one to finish (Python locks a module being imported).
     """
-    thread = threading.Thread(
-        target=importlib.import_module, args=("great_expectations",), daemon=True
-    )
+    thread = threading.Thread(target=_import_quietly, args=("great_expectations",), daemon=True)
     thread.start()
     return thread
+
+
+def _import_quietly(module: str) -> None:
+    # A failure here is raised again, with its traceback, by the import that needs the module.
+    with contextlib.suppress(Exception):
+        importlib.import_module(module)
 
 
 def reference_sets(settings: Settings) -> dict[str, frozenset[str]]:
