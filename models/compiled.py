@@ -69,7 +69,7 @@ _HEADER = """#include <stdint.h>
 #endif
 /* Picks a's bits where the mask is all ones, b's where it is zero: a select without a branch. */
 #define SEL(m, a, b) (((a) & (m)) | ((b) & ~(m)))
-typedef void (*group_fn)(const double* restrict, long, long, long, double* restrict);
+typedef void (*group_fn)(const double* restrict, int64_t, int64_t, int64_t, double* restrict);
 """
 
 
@@ -199,9 +199,9 @@ def c_source(dump: Mapping[str, Any]) -> str:
     groups = _groups(trees)
     for number, members in enumerate(groups):
         lines = [
-            f"static void group_{number}(const double* restrict X, long n, long start, long end,"
-            " double* restrict out) {",
-            "  for (long i = start; i < end; i++) {",
+            f"static void group_{number}(const double* restrict X, int64_t n,"
+            " int64_t start, int64_t end, double* restrict out) {",
+            "  for (int64_t i = start; i < end; i++) {",
             "    double acc = out[i];",
         ]
         for index in members:
@@ -215,10 +215,11 @@ def c_source(dump: Mapping[str, Any]) -> str:
     # Trees are summed into each row in LightGBM's order, from 0.0, so the sums are the same
     # doubles; blocks only change which rows are in cache.
     parts.append(
-        "EXPORT void predict(const double* X, long n, long start, long end, double* out) {\n"
-        "  for (long i = start; i < end; i++) out[i] = 0.0;\n"
-        f"  for (long s = start; s < end; s += {BLOCK_ROWS}) {{\n"
-        f"    long e = s + {BLOCK_ROWS} < end ? s + {BLOCK_ROWS} : end;\n"
+        "EXPORT void predict(const double* X, int64_t n, int64_t start, int64_t end,"
+        " double* out) {\n"
+        "  for (int64_t i = start; i < end; i++) out[i] = 0.0;\n"
+        f"  for (int64_t s = start; s < end; s += {BLOCK_ROWS}) {{\n"
+        f"    int64_t e = s + {BLOCK_ROWS} < end ? s + {BLOCK_ROWS} : end;\n"
         f"    for (int g = 0; g < {len(groups)}; g++) GROUPS[g](X, n, s, e, out);\n"
         "  }\n"
         "}"
@@ -366,9 +367,9 @@ def _load_checked(library: Path) -> ctypes.CDLL | None:
     predict.restype = None
     predict.argtypes = [
         ctypes.c_void_p,
-        ctypes.c_long,
-        ctypes.c_long,
-        ctypes.c_long,
+        ctypes.c_int64,
+        ctypes.c_int64,
+        ctypes.c_int64,
         ctypes.c_void_p,
     ]
     return loaded
