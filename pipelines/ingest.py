@@ -23,8 +23,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hints
-import pyarrow.parquet as pq  # type: ignore[import-untyped]
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from contracts.fast_csv import UnvouchedError
 from contracts.reading import MalformedFileError, read_raw_batches
