@@ -266,4 +266,8 @@ def raw_partition(settings: Settings, day: date) -> pl.DataFrame | None:
     if not files:
         return None
     frames = [pl.read_parquet(f) for f in files]
+    # One raw file holds one landing file's rows (one source, one ingest time) written in line
+    # order: sorting it again would copy every column for nothing (0.5 s at 1 M rows).
+    if len(frames) == 1 and frames[0].get_column("_line").is_sorted():
+        return frames[0]
     return pl.concat(frames, how="diagonal_relaxed").sort("_ingested_at", "_source_file", "_line")
