@@ -77,17 +77,21 @@ def _scoring_only(settings: Any, night: date, *, explain: bool) -> int:
     """Both models over the night's features: raw predictions only, or the full `score`."""
     import polars as pl
 
-    from models.registry import load_version, read_champion
+    from models.registry import load_version, read_champion, with_compiled_trees
     from models.scoring import feature_matrix, raw_scores, score
+    from pipelines.score import compiled_trees_folder, explain_top
 
     root = settings.zone("models")
-    models = load_version(root / read_champion(root))
+    # As the score stage scores: compiled trees (cached at training), reasons for the top rows.
+    models = with_compiled_trees(
+        load_version(root / read_champion(root)), compiled_trees_folder(settings)
+    )
     features = pl.read_parquet(
         settings.zone("features") / f"date={night.isoformat()}" / "features.parquet"
     )
     started = time.perf_counter()
     if explain:
-        score(models, features)
+        score(models, features, explain=explain_top(settings))
     else:
         raw_scores(models, feature_matrix(features, models.feature_names))
     # The child reports the stage's own time; loading is not part of scoring.

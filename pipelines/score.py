@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 
 from models.registry import load_version, read_champion, with_compiled_trees
-from models.scoring import score
+from models.scoring import ExplainTop, score
 from pipelines.io import write_parquet
 from pipelines.settings import Settings
 
@@ -37,6 +37,24 @@ def scores_path(settings: Settings, day: date) -> Path:
 def compiled_trees_folder(settings: Settings) -> Path:
     """Where compiled trees of every model version are cached."""
     return settings.zone("models") / COMPILED_FOLDER
+
+
+EXPLAIN_CAPACITY_FACTOR = 10
+"""Rows explained per port, as a multiple of the largest port's red plus yellow capacity."""
+
+
+def explain_top(settings: Settings) -> ExplainTop:
+    """Reasons for at least ten times the rows any port can put in its red and yellow lanes.
+
+    Rows selected beyond them (forced by a rule, a watch-list hit or the random draw) get their
+    reasons from the selection; the publish stage refuses a red or yellow row without reasons.
+    """
+    capacities = [
+        (settings.capacity_red_default, settings.capacity_yellow_default),
+        *settings.capacity_overrides.values(),
+    ]
+    most = max(red + yellow for red, yellow in capacities)
+    return ExplainTop(rows=max(ExplainTop.rows, EXPLAIN_CAPACITY_FACTOR * most))
 
 
 def score_day(settings: Settings, day: date, version: str | None = None) -> Path:
@@ -61,7 +79,7 @@ def score_day(settings: Settings, day: date, version: str | None = None) -> Path
     missing = [c for c in KEY_COLUMNS if c not in features.columns]
     if missing:
         raise ValueError(f"{source}: missing key column(s) {', '.join(missing)}")
-    scored = score(models, features).select(
+    scored = score(models, features, explain=explain_top(settings)).select(
         *KEY_COLUMNS,
         *(f"{name}_score" for name in models.categories),
         "risk_score",

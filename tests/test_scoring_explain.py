@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -91,3 +92,15 @@ def test_every_red_and_yellow_row_has_reasons_after_selection() -> None:
     by_risk = listed.filter(pl.col("selection_reason") == "risk")
     assert by_risk.height > 0
     assert not by_risk["reasons"].str.starts_with("risk score").any()
+
+
+def test_the_score_stage_explains_ten_times_the_largest_ports_capacity(tmp_path: Path) -> None:
+    from pipelines.score import explain_top
+    from pipelines.settings import load_settings
+
+    default = explain_top(load_settings(environ={}, home=tmp_path))
+    assert (default.rows, default.share) == (1000, 0.0)  # 10 x (20 + 40) is under the floor
+    wide = load_settings(
+        environ={}, home=tmp_path, capacity_overrides={"NLRTM": (500, 300), "BEANR": (5, 5)}
+    )
+    assert explain_top(wide).rows == 8000
