@@ -315,7 +315,7 @@ def model_line(home: Path) -> str:
         for path in sorted(version.glob("*.txt"))
     }
     counts = ", ".join(f"{name} {count} trees" for name, count in trees.items())
-    return f"Model: one champion for every world, trained on the smallest world ({counts})."
+    return f"Model: one champion for every world, trained on the training world ({counts})."
 
 
 def report(
@@ -338,8 +338,11 @@ def report(
             "The machine was shared with other work: CPU seconds are the steadier measure.",
             "## Stages",
             table(results),
-            "## Against the pandas baseline (same data, same model)",
-            ratios(results),
+            *(
+                ["## Against the pandas baseline (same data, same model)", ratios(results)]
+                if any("pandas" in stages for stages in results.values())
+                else []
+            ),
         ]
     )
 
