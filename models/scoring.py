@@ -32,9 +32,9 @@ class ExplainTop:
     Rows tied with the last one taken are taken too, so a tie-break downstream never ranks an
     unexplained row above an explained one with the same score. The default, 1,000 rows a
     port, is far above a port's daily inspection capacity (tens of items); the score stage
-    widens it for ports whose capacity is larger (`pipelines.score.explain_top`). No share by
-    default: what an inspector reads is bounded by capacity, not by the day's volume, and
-    reasons cost about ten times the scores (a 2 % share explained 20,000 rows at 1 M a day).
+    sets it from the capacities (`pipelines.score.explain_top`). No share by default: what an
+    inspector reads is bounded by capacity, not by the day's volume, and reasons cost about ten
+    times the scores (a 2 % share explained 20,000 rows at 1 M a day).
     """
 
     rows: int = 1000

@@ -44,17 +44,19 @@ EXPLAIN_CAPACITY_FACTOR = 10
 
 
 def explain_top(settings: Settings) -> ExplainTop:
-    """Reasons for at least ten times the rows any port can put in its red and yellow lanes.
+    """Reasons for ten times the rows any port can put in its red and yellow lanes (600 rows a
+    port with the default capacities).
 
     Rows selected beyond them (forced by a rule, a watch-list hit or the random draw) get their
-    reasons from the selection; the publish stage refuses a red or yellow row without reasons.
+    reasons from the selection, in words of the hit or of the scores; the publish stage refuses
+    a red or yellow row without reasons.
     """
     capacities = [
         (settings.capacity_red_default, settings.capacity_yellow_default),
         *settings.capacity_overrides.values(),
     ]
     most = max(red + yellow for red, yellow in capacities)
-    return ExplainTop(rows=max(ExplainTop.rows, EXPLAIN_CAPACITY_FACTOR * most))
+    return ExplainTop(rows=EXPLAIN_CAPACITY_FACTOR * most)
 
 
 def score_day(settings: Settings, day: date, version: str | None = None) -> Path:

@@ -99,7 +99,7 @@ def test_the_score_stage_explains_ten_times_the_largest_ports_capacity(tmp_path:
     from pipelines.settings import load_settings
 
     default = explain_top(load_settings(environ={}, home=tmp_path))
-    assert (default.rows, default.share) == (1000, 0.0)  # 10 x (20 + 40) is under the floor
+    assert (default.rows, default.share) == (600, 0.0)  # 10 x (20 red + 40 yellow)
     wide = load_settings(
         environ={}, home=tmp_path, capacity_overrides={"NLRTM": (500, 300), "BEANR": (5, 5)}
     )
