@@ -38,8 +38,10 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Nightly-run benchmark at 10 k and 100 k a day (BENCH_ARGS=--full adds 1 M); results in
-# benchmarks/results/nightly.md. Takes long: it simulates a year of history per size.
+# Nightly-run benchmark: 10 k and 100 k a day with 90 and 365 days of history, and 1 M a day with
+# 30 days (--full); results in benchmarks/results/nightly.md. Takes about 1.5 hours on 2 cores,
+# most of it simulating history; BENCH_ARGS="--sizes 10000 --history 90 --runs 1" for a quick look.
+BENCH_ARGS ?= --full
 bench: setup
 	$(BIN)/python -m benchmarks.nightly $(BENCH_ARGS)
 
