@@ -39,8 +39,9 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 # Nightly-run benchmark: 10 k and 100 k a day with 90 and 365 days of history, and 1 M a day with
-# 30 days (--full); results in benchmarks/results/nightly.md. Takes about 1.5 hours on 2 cores,
-# most of it simulating history; BENCH_ARGS="--sizes 10000 --history 90 --runs 1" for a quick look.
+# 30 days (--full); results in benchmarks/results/nightly.md. About 75 min on 2 cores (54 min of
+# it simulating history, summed from separate runs). For a quick look:
+# make bench BENCH_ARGS="--sizes 10000 --history 90 --runs 1"
 BENCH_ARGS ?= --full
 bench: setup
 	$(BIN)/python -m benchmarks.nightly $(BENCH_ARGS)

@@ -402,13 +402,10 @@ def train_challenger(settings: Settings, until: date, created_at: datetime) -> s
     return train_models(settings, until, created_at, promote=first).name
 
 
-"""PSI above which a column's shift is warned about in the run report."""
-
-
 DRIFT_SAMPLE_ROWS = 200_000
 """Rows a night's PSI is computed from at most. A bin's share from 200,000 rows drawn at random
 is off by under 0.002 (two standard errors at a share of 0.5): far below the PSI of 0.1 at which
-a shift starts to count, and a 1 M-row night's drift costs a fifth."""
+a shift starts to count, and drift's cost stops growing with the night's volume."""
 
 
 def _drift_sample(frame: pl.DataFrame, seed: int) -> pl.DataFrame:

@@ -27,7 +27,6 @@ from models.registry import (
     ThreatModels,
     champion_text,
     decision_line,
-    load_version,
     model_texts,
     read_champion,
     version_files,
@@ -261,5 +260,5 @@ def train_models(
     }
     folder = save_version(settings, models, metadata, created_at, promote=promote)
     # Compiled now (5-20 s), the first night scores with the cached library instead.
-    with_compiled_trees(load_version(folder), compiled_trees_folder(settings))
+    with_compiled_trees(models, compiled_trees_folder(settings))
     return folder
