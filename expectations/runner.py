@@ -3,8 +3,8 @@
 Grain of the result: one row per (frame row, failed check), identified by the frame's `_row`
 column. GE runs on pandas (it does not accept Polars) in an ephemeral context. Every check is a
 rule on one value (or a pair) of a row, so GE validates the distinct values of the columns each
-check reads, one small batch per column, and failing values map back to their rows in Polars:
-the same verdicts at a fraction of the rows (docs/decisions/0013-validate-speed.md).
+check reads, one small batch per set of columns, and failing values map back to their rows in
+Polars: the same verdicts at a fraction of the rows (docs/decisions/0013-validate-speed.md).
 `great_expectations` is imported on use: it costs ~3-5 s.
 """
 
@@ -107,8 +107,6 @@ def run_suite(frame: pl.DataFrame, suite: Suite) -> pl.DataFrame:
     checked = prepare(frame, suite)
     if checked.height == 0 or not suite.checks:
         return pl.DataFrame(schema=FAILURE_SCHEMA)
-    # Every check is a rule on one value (or one pair of values) of a row, so GE checks each
-    # distinct value once; the failing values are mapped back to their rows in Polars.
     tables = value_tables(checked, suite)
     import great_expectations as gx
     from great_expectations.data_context.types.base import (

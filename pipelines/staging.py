@@ -19,11 +19,12 @@ from typing import Any
 import polars as pl
 
 from contracts.declarations import DECLARATIONS
-from contracts.reading import SOURCE_FILE, latest_filing
+from contracts.reading import SOURCE_FILE
 from pipelines.ingest import IngestReport, ingest_files, raw_files, raw_partition
 from pipelines.io import atomic_directory, write_parquet
 from pipelines.settings import Settings
 from pipelines.validate import (
+    latest_filings,
     quarantine_dir,
     reference_sets,
     staging_path,
@@ -72,28 +73,6 @@ def volume_breach(rows: int, recent: list[int], settings: Settings) -> str | Non
     )
 
 
-def _latest_filings(valid: pl.DataFrame) -> pl.DataFrame:
-    """The rows `latest_filing` keeps, sorted by filing time and key.
-
-    Amendments are a few rows in a thousand, so only keys filed more than once go through
-    `latest_filing`; the sort on (filed_at, key) orders the kept rows whole either way.
-    """
-    position = "__position"
-    repeated = pl.struct(DECLARATIONS.key).is_duplicated()
-    refiled = valid.with_row_index(position).filter(repeated)
-    kept = latest_filing(refiled, DECLARATIONS)[position]
-    # Only the key columns are sorted; the wide frame is then gathered once, in that order.
-    order = (
-        valid.lazy()
-        .with_row_index(position)
-        .filter(~repeated | pl.col(position).is_in(kept.implode()))
-        .select(pl.col(position).sort_by("filed_at", "declaration_id", "item_no"))
-        .collect()
-        .to_series()
-    )
-    return valid.select(pl.all().gather(order))
-
-
 def stage_declarations(
     settings: Settings, day: date, *, check_volume: bool = True
 ) -> dict[str, Any]:
@@ -129,7 +108,7 @@ def stage_declarations(
             f"{rejected_rows} of {rows_read} rows rejected ({share:.1%} > "
             f"{settings.max_rejected_share:.1%} allowed)"
         )
-    staged = _latest_filings(valid)
+    staged = latest_filings(valid)
     superseded = valid.height - staged.height
     del valid
     if check_volume:

@@ -133,15 +133,13 @@ class ValidationReport:
         return [p for f in self.files for p in f.quarantine_paths]
 
 
-def start_importing_great_expectations() -> threading.Thread:
+def start_importing_great_expectations() -> None:
     """Import Great Expectations in the background while Polars reads and casts the batch.
 
     The import is 3-5 s of pure Python; Polars' work releases the GIL, so the two overlap. An
     `import` of it later waits for this one to finish (Python locks a module being imported).
     """
-    thread = threading.Thread(target=_import_quietly, args=("great_expectations",), daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=_import_quietly, args=("great_expectations",), daemon=True).start()
 
 
 def _import_quietly(module: str) -> None:
@@ -308,6 +306,28 @@ def write_quarantine(
     return sorted(written)
 
 
+def latest_filings(valid: pl.DataFrame) -> pl.DataFrame:
+    """The latest filing of each key (`latest_filing`), sorted by filing time and key.
+
+    Amendments are a few rows in a thousand, so only keys filed more than once go through
+    `latest_filing`; the sort on (filed_at, key) orders the kept rows whole either way.
+    """
+    position = "__position"
+    repeated = pl.struct(DECLARATIONS.key).is_duplicated()
+    refiled = valid.with_row_index(position).filter(repeated)
+    kept = latest_filing(refiled, DECLARATIONS)[position]
+    # Only the key columns are sorted; the wide frame is then gathered once, in that order.
+    order = (
+        valid.lazy()
+        .with_row_index(position)
+        .filter(~repeated | pl.col(position).is_in(kept.implode()))
+        .select(pl.col(position).sort_by("filed_at", *DECLARATIONS.key))
+        .collect()
+        .to_series()
+    )
+    return valid.select(pl.all().gather(order))
+
+
 def write_staging(valid: pl.DataFrame, settings: Settings, replaces: Sequence[str]) -> list[Path]:
     """Merge valid rows into the staging partition of each filing date.
 
@@ -330,8 +350,7 @@ def write_staging(valid: pl.DataFrame, settings: Settings, replaces: Sequence[st
             kept = pl.read_parquet(target).filter(~pl.col(SOURCE_FILE).is_in(list(replaces)))
             parts.insert(0, kept)
         merged = pl.concat(parts, how="diagonal_relaxed")
-        merged = latest_filing(merged, DECLARATIONS).sort("filed_at", "declaration_id", "item_no")
-        written.append(write_parquet(merged, target))
+        written.append(write_parquet(latest_filings(merged), target))
     return written
 
 
