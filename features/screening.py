@@ -134,8 +134,8 @@ class WatchlistIndex:
     unseen_weight: float
     skipped_short: int = 0
     sorted_compacts: list[str] = field(default_factory=list)
-    key_counts: list[int] = field(default_factory=list)
-    key_count_array: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    key_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    """Per listed name, how many blocking keys it has."""
     _cache: dict[str, _Name] = field(default_factory=dict, repr=False)
     _token_info: dict[int, _TokenInfo] = field(default_factory=dict, repr=False)
 
@@ -223,6 +223,7 @@ def build_index(entries: pl.DataFrame) -> WatchlistIndex:
         skipped_short=skipped,
     )
     postings: dict[str, list[int]] = defaultdict(list)
+    key_counts: list[int] = []
     for position, (tokens, folds) in enumerate(token_folds):
         weights = tuple(index.weight(f) for f in folds)
         index.names.append(_make_name(tokens, folds, weights))
@@ -231,10 +232,10 @@ def build_index(entries: pl.DataFrame) -> WatchlistIndex:
         keys.add("c" + "".join(folds)[:6])
         for key in keys:
             postings[key].append(position)
-        index.key_counts.append(len(keys))
+        key_counts.append(len(keys))
     # Arrays: a party's shared-key counts are then one numpy pass instead of a Python loop.
     index.postings = {k: np.array(v, dtype=np.int32) for k, v in postings.items()}
-    index.key_count_array = np.array(index.key_counts, dtype=np.int32)
+    index.key_counts = np.array(key_counts, dtype=np.int32)
     index.sorted_compacts = [n.sorted_compact for n in index.names]
     return index
 
@@ -356,7 +357,7 @@ class _Bound:
         if not tokens:
             return {}
         if len(party.tokens) > 62:
-            return {t: self._mask_slowly(t, fold, digit) for t, (fold, digit, _) in tokens.items()}
+            return {t: self._mask_slowly(t, fold) for t, (fold, _, _) in tokens.items()}
         listed = list(tokens)
         info = list(tokens.values())
         spelled = process.cdist(
@@ -383,19 +384,11 @@ class _Bound:
             masks = (pairable.astype(np.uint64) * bits[:, None]).sum(axis=0).tolist()
         return dict(zip(listed, masks, strict=True))
 
-    def _mask_slowly(self, token: str, fold: str, has_digit: bool) -> int:
+    def _mask_slowly(self, token: str, fold: str) -> int:
         party = self.party
         mask = 0
-        for i, a in enumerate(party.tokens):
-            a_fold = party.folds[i]
-            if (
-                a == token
-                or a_fold == fold
-                or (
-                    not (has_digit or party.has_digit[i])
-                    and _edit_similarity(a, a_fold, token, fold, True)
-                )
-            ):
+        for i, (a, a_fold) in enumerate(zip(party.tokens, party.folds, strict=True)):
+            if token_similarity(a, a_fold, token, fold, long_names=True):
                 mask |= 1 << i
         return mask
 
@@ -436,7 +429,7 @@ def _candidates(index: WatchlistIndex, party: _Name) -> list[int]:
     positions, shared = np.unique(np.concatenate(chosen), return_counts=True)
     # A listed name sharing under a quarter of its keys (one common prefix, say) cannot reach a
     # passing score: most of its weight would be unmatched.
-    enough = shared * KEY_SHARE_DENOMINATOR >= index.key_count_array[positions]
+    enough = shared * KEY_SHARE_DENOMINATOR >= index.key_counts[positions]
     result: list[int] = positions[enough].tolist()
     return result
 
