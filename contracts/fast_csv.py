@@ -135,14 +135,16 @@ def batches(path: Path, header_check: HeaderCheck) -> Iterator[pl.DataFrame]:
 
 
 def vouch(path: Path) -> CsvLayout | None:
-    """Scan `path` without parsing it: its layout, or None when the fast path would step aside."""
+    """Scan `path` without parsing it: its layout, or None when the byte scan refuses it.
+
+    The header's names, Polars' own read and a truncated last record are checked only by
+    `batches`, so the fast path may still step aside for a file given a layout here.
+    """
     try:
         header, _, chunks = _open(path)
         layout = CsvLayout(header=header)
         for chunk in chunks:
-            scan = _scan(chunk, len(header), per_record=False)
-            if not scan.balanced(len(header)):
-                scan = _scan(chunk, len(header), per_record=True)
+            scan = _scan_records(chunk, len(header))
             layout.blank += [layout.records + i for i in scan.blank]
             layout.ragged |= {layout.records + i: n for i, n in scan.ragged.items()}
             layout.records += scan.records
@@ -214,6 +216,12 @@ def _split_header(chunk: bytes) -> tuple[list[str], bytes, bytes]:
     if ends.size != 1 or _field_counts(data, ends, opens, closes)[0] != len(fields):
         raise UnvouchedError("the header's quoting")
     return fields, line if line.endswith(b"\n") else line + b"\n", rest
+
+
+def _scan_records(chunk: bytes, width: int) -> ChunkScan:
+    """The quick scan of a chunk, or the per-record one when its separator total does not fit."""
+    scan = _scan(chunk, width, per_record=False)
+    return scan if scan.balanced(width) else _scan(chunk, width, per_record=True)
 
 
 def _scan(chunk: bytes, width: int, *, per_record: bool) -> ChunkScan:
@@ -306,9 +314,7 @@ def _parse(
 ) -> tuple[pl.DataFrame, ChunkScan]:
     """One scanned chunk through Polars, fixed up to the exact reader's frame."""
     width = len(names)
-    scan = _scan(chunk, width, per_record=False)
-    if not scan.balanced(width):
-        scan = _scan(chunk, width, per_record=True)
+    scan = _scan_records(chunk, width)
     try:
         raw = _polars_csv(header_line + chunk, truncate=bool(scan.ragged))
     except pl.exceptions.PolarsError as error:

@@ -67,20 +67,20 @@ def read_raw_batches(
     exact reader's frame comes as one batch; if it steps aside later, `fast_csv.UnvouchedError`
     is raised: discard the batches and read again with `fast=False`.
     """
-    if not fast and path.suffix.lower() in CSV_SUFFIXES:
-        yield _read_csv_exact(path)
+    if path.suffix.lower() not in CSV_SUFFIXES:
+        yield read_raw(path, list_separator)
         return
-    if path.suffix.lower() in CSV_SUFFIXES:
+    if fast:
         stream = fast_csv.batches(path, lambda header: _usable_header(path, header))
         try:
             first = next(stream)
         except (fast_csv.UnvouchedError, OSError):
-            yield _read_csv_exact(path)
+            pass
+        else:
+            yield first
+            yield from stream
             return
-        yield first
-        yield from stream
-        return
-    yield read_raw(path, list_separator)
+    yield _read_csv_exact(path)
 
 
 def read_raw(path: Path, list_separator: str = "|") -> pl.DataFrame:
