@@ -17,7 +17,7 @@ import json
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack, closing
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -172,8 +172,9 @@ def _write_by_date(
 ) -> dict[str, int]:
     """Stream batches into `folder/date=D/<sha>.parquet`, one file per filing date.
 
-    Each batch is split by date and appended to that date's file as it comes, so the stage never
-    holds a whole file's rows (at a million rows that frame alone is over half a gigabyte). A
+    Each batch is split by date and appended to that date's file as it comes, so a CSV file on
+    the fast path is never held whole (at a million rows that frame alone is over half a
+    gigabyte); other files, and CSV files the exact reader takes, come as one batch. A
     history file touching more than `MAX_OPEN_WRITERS` dates keeps the rows of the further dates
     in memory and writes them at the end, one file open at a time. The files are moved into place
     only when every batch is written: an error leaves none behind.
@@ -200,7 +201,7 @@ def _write_by_date(
                 if day_text not in writers:
                     tmp = files.enter_context(atomic_path(_raw_file(folder, day_text, sha)))
                     writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
-                    writers[day_text] = files.enter_context(closing(writer))
+                    writers[day_text] = files.enter_context(writer)
                 pending.append(encoder.submit(writers[day_text].write_table, table))
             while len(pending) > 2:
                 pending.popleft().result()
