@@ -19,7 +19,6 @@ import polars as pl
 
 from contracts.declarations import DECLARATIONS
 from contracts.outcomes import OUTCOMES
-from contracts.reading import latest_filing
 from pipelines import nightly
 from pipelines.featurize import declarations_path, history_before, load_references
 from pipelines.io import write_parquet, write_text
@@ -32,6 +31,7 @@ from pipelines.simulate.world import WorldParameters, build_world
 from pipelines.simulate.writer import declarations_path as landing_declarations
 from pipelines.simulate.writer import write_declarations
 from pipelines.train import train_models
+from pipelines.validate import latest_filings
 from pipelines.watchlists.shipped import load_shipped
 
 START = date(2025, 1, 1)
@@ -66,8 +66,7 @@ def _stage_history_day(settings: Settings, frame: pl.DataFrame, day: date) -> No
     valid = frame.filter(
         pl.col("_invalid").is_null() & (pl.col("filed_at").dt.date() == day)
     ).select([pl.col(c).cast(t) for c, t in DECLARATIONS.polars_schema.items()])
-    staged = latest_filing(valid, DECLARATIONS).sort("filed_at", "declaration_id", "item_no")
-    write_parquet(staged, declarations_path(settings, day))
+    write_parquet(latest_filings(valid), declarations_path(settings, day))
 
 
 def _stage_outcomes(settings: Settings, outcomes: list[pl.DataFrame]) -> None:

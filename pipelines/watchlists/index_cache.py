@@ -13,6 +13,7 @@ import hashlib
 import logging
 import pickle
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import polars as pl
@@ -38,9 +39,13 @@ _CODE = (features.names, features.screening)
 """Modules whose logic shapes the index: a change to either makes a cached index stale."""
 
 
+_NORMALISING_LIBRARIES = ("anyascii", "rapidfuzz")
+
+
 def index_fingerprint(settings: Settings) -> str:
     """A digest of everything the index is built from: each list's version in force and its
-    entries file, the screening code, and the Python and Polars versions (pickle format)."""
+    entries file, the screening code, the Python and Polars versions (pickle format), and the
+    versions of the libraries that normalise names (an upgrade may spell a name otherwise)."""
     digest = hashlib.sha256()
     for list_name in stored_lists(settings):
         version = current_version(settings, list_name) or ""
@@ -50,6 +55,7 @@ def index_fingerprint(settings: Settings) -> str:
     for module in _CODE:
         digest.update(Path(str(module.__file__)).read_bytes())
     digest.update(f"{sys.version_info[:3]}|{pl.__version__}".encode())
+    digest.update("|".join(metadata.version(name) for name in _NORMALISING_LIBRARIES).encode())
     return digest.hexdigest()[:24]
 
 
