@@ -23,7 +23,7 @@ listed name ("HORIZON") does not hit a longer party name that merely contains it
 Industrial"), only the bare name with legal forms or a spacing variant of it.
 
 Hold: a hit is a mandatory hold unless the listed name is weak by shape (one distinctive token,
-or at least half of its tokens generic trade words); such a name holds only on an exact
+or more than half of its tokens generic trade words); such a name holds only on an exact
 normalised-name match with a party country among the entry's countries. Other hits are kept
 (they lift the rank) with `hold` false.
 
@@ -278,9 +278,14 @@ def _entry_type(value: object) -> str:
 
 def weak_by_shape(listed: _Name) -> bool:
     """A listed name too plain to hold on its own: one distinctive token (legal forms are
-    already gone), or at least half of its tokens generic trade words ("GLOBAL TRADING GROUP")."""
-    distinctive = [f for f in listed.folds if f not in GENERIC_WORDS]
-    return len(distinctive) <= 1 or 2 * len(distinctive) <= len(listed.tokens)
+    already gone), or more than half of its tokens generic trade words ("GLOBAL TRADING GROUP")."""
+    # The spelling decides: folds of generic words ("global") need not be generic words.
+    distinctive = [
+        t
+        for t, f in zip(listed.tokens, listed.folds, strict=True)
+        if t not in GENERIC_WORDS and f not in GENERIC_WORDS
+    ]
+    return len(distinctive) <= 1 or 2 * len(distinctive) < len(listed.tokens)
 
 
 def allowed_edits(length: int, long_names: bool = False) -> int:

@@ -10,6 +10,7 @@ from features.screening import (
     build_index,
     screen,
     token_similarity,
+    weak_by_shape,
 )
 
 
@@ -266,3 +267,21 @@ def test_typo_of_a_listed_entity_still_holds_with_its_country() -> None:
     )
     assert hits.get_column("entry_id").to_list() == ["KPe.030", "KPe.030"]
     assert hits.get_column("hold").to_list() == [True, True]
+
+
+def test_list_names_made_of_trade_words_are_weak_by_shape() -> None:
+    index = build_index(_typed_index())
+    weak = {
+        name: weak_by_shape(index.prepare(name))
+        for name in ("GLOBAL TRADING GROUP", "GREEN INDUSTRIES LTD", "PIONEER", "MUHAMMAD TAHER")
+    }
+    assert weak == {
+        "GLOBAL TRADING GROUP": True,
+        "GREEN INDUSTRIES LTD": True,
+        "PIONEER": True,
+        "MUHAMMAD TAHER": False,
+    }
+    # The exact name still hits (it lifts the rank), but holds only with the entry's country.
+    hits = _screen_typed(["Global Trading Group", "Global Trading Group"], ["CN", "SY"])
+    assert hits.get_column("entry_id").to_list() == ["9003", "9003"]
+    assert hits.sort("party_key").get_column("hold").to_list() == [False, True]
