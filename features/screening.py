@@ -16,6 +16,17 @@ low-quality alias (UN "Low") is multiplied by `LOW_QUALITY_FACTOR`; a party coun
 entry's countries (nationality or address) adds `COUNTRY_BONUS`. `DEFAULT_THRESHOLD` was chosen
 from the evaluation curve (docs/watchlists.md).
 
+Entity type: vessel and aircraft entries (OFAC sdnType Vessel/Aircraft, their former names
+included) are left out of the index: a declaration names the carrier only by `carrier_code`, and
+a ship called PIONEER says nothing about a shipper called "Pioneer Industrial Ltd". A one-token
+listed name ("HORIZON") does not hit a longer party name that merely contains it ("Horizon
+Industrial"), only the bare name with legal forms or a spacing variant of it.
+
+Hold: a hit is a mandatory hold unless the listed name is weak by shape (one distinctive token,
+or more than half of its tokens generic trade words); such a name holds only on an exact
+normalised-name match with a party country among the entry's countries. Other hits are kept
+(they lift the rank) with `hold` false.
+
 Blocking: a listed name is compared only with parties sharing at least a quarter of its keys (the
 first and last three letters of each folded distinctive token, and the start of the glued name);
 the `CANDIDATE_CAP` closest of those (order-free whole-string similarity) are scored exactly.
@@ -61,6 +72,9 @@ GENERIC_WORDS: frozenset[str] = frozenset(
 """Words common in company names everywhere: they weigh little, and never open a block."""
 
 ENTRY_COLUMNS = ("list_name", "list_version", "entry_id", "name", "name_quality")
+NON_PARTY_TYPES: frozenset[str] = frozenset({"vessel", "aircraft"})
+"""Entry types never matched against shipper/consignee names (declarations carry no vessel name)."""
+ENTRY_TYPES: frozenset[str] = frozenset({"individual", "entity", "vessel", "aircraft"})
 PARTY_COLUMNS = ("party_key", "name", "country")
 HIT_SCHEMA: dict[str, pl.DataType] = {
     "party_key": pl.String(),
@@ -72,6 +86,8 @@ HIT_SCHEMA: dict[str, pl.DataType] = {
     "name_score": pl.Float64(),
     "score": pl.Float64(),
     "evidence": pl.String(),
+    "entry_type": pl.String(),
+    "hold": pl.Boolean(),
 }
 
 
@@ -133,6 +149,10 @@ class WatchlistIndex:
     fold_weights: dict[str, float]
     unseen_weight: float
     skipped_short: int = 0
+    skipped_non_party: int = 0
+    """Vessel and aircraft names left out (`NON_PARTY_TYPES`)."""
+    entry_types: list[str] = field(default_factory=list)
+    """Per listed name, its entry's type (individual, entity or unknown)."""
     sorted_compacts: list[str] = field(default_factory=list)
     key_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     """Per listed name, how many blocking keys it has."""
@@ -188,17 +208,25 @@ def build_index(entries: pl.DataFrame) -> WatchlistIndex:
 
     Needs columns list_name, list_version, entry_id, name, name_quality; an optional `countries`
     column (list of ISO alpha-2 codes) is used as supporting evidence. Names with fewer than
-    `MIN_NAME_LETTERS` letters (bare acronyms like "ASC") are left out: they hit on noise.
+    `MIN_NAME_LETTERS` letters (bare acronyms like "ASC") are left out: they hit on noise; so
+    are names of entries whose optional `entity_type` is vessel or aircraft.
     """
     missing = [c for c in ENTRY_COLUMNS if c not in entries.columns]
     if missing:
         raise ValueError(f"watch-list entries lack column(s): {', '.join(missing)}")
     with_countries = "countries" in entries.columns
+    with_types = "entity_type" in entries.columns
+    entry_types: list[str] = []
+    skipped_non_party = 0
     rows: list[dict[str, object]] = []
     token_folds: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
     countries: list[frozenset[str]] = []
     skipped = 0
     for row in entries.iter_rows(named=True):
+        entry_type = _entry_type(row["entity_type"] if with_types else None)
+        if entry_type in NON_PARTY_TYPES:
+            skipped_non_party += 1
+            continue
         tokens = name_tokens(row["name"] or "")
         if sum(len(t) for t in tokens) < MIN_NAME_LETTERS:
             skipped += 1
@@ -207,6 +235,7 @@ def build_index(entries: pl.DataFrame) -> WatchlistIndex:
         token_folds.append((tokens, tuple(fold_token(t) for t in tokens)))
         codes = row["countries"] if with_countries else None
         countries.append(frozenset(codes or ()))
+        entry_types.append(entry_type)
     document_frequency: dict[str, int] = defaultdict(int)
     for _, folds in token_folds:
         for fold in set(folds):
@@ -221,6 +250,8 @@ def build_index(entries: pl.DataFrame) -> WatchlistIndex:
         fold_weights=fold_weights,
         unseen_weight=1.0 + math.log(total),
         skipped_short=skipped,
+        skipped_non_party=skipped_non_party,
+        entry_types=entry_types,
     )
     postings: dict[str, list[int]] = defaultdict(list)
     key_counts: list[int] = []
@@ -238,6 +269,23 @@ def build_index(entries: pl.DataFrame) -> WatchlistIndex:
     index.key_counts = np.array(key_counts, dtype=np.int32)
     index.sorted_compacts = [n.sorted_compact for n in index.names]
     return index
+
+
+def _entry_type(value: object) -> str:
+    text = str(value or "").strip().lower()
+    return text if text in ENTRY_TYPES else "unknown"
+
+
+def weak_by_shape(listed: _Name) -> bool:
+    """A listed name too plain to hold on its own: one distinctive token (legal forms are
+    already gone), or more than half of its tokens generic trade words ("GLOBAL TRADING GROUP")."""
+    # The spelling decides: folds of generic words ("global") need not be generic words.
+    distinctive = [
+        t
+        for t, f in zip(listed.tokens, listed.folds, strict=True)
+        if t not in GENERIC_WORDS and f not in GENERIC_WORDS
+    ]
+    return len(distinctive) <= 1 or 2 * len(distinctive) < len(listed.tokens)
 
 
 def allowed_edits(length: int, long_names: bool = False) -> int:
@@ -455,10 +503,30 @@ def score_name(index: WatchlistIndex, name: str, floor: float) -> list[tuple[int
         listed = index.names[position]
         if not bound.may_reach(listed, floor):
             continue
+        if _only_contains(party, listed):
+            continue
         score = name_score(party, listed)
         if score >= floor:
             found.append((position, score))
     return found
+
+
+def _only_contains(party: _Name, listed: _Name) -> bool:
+    """A one-token listed name inside a longer party name ("HORIZON" in "Horizon Industrial"),
+    not a spacing variant of it: the party is another company that shares a word."""
+    if len(listed.tokens) != 1 or len(party.tokens) <= 1:
+        return False
+    return _compact_similarity(party, listed) < COMPACT_FLOOR
+
+
+def _holds(
+    party: _Name, listed: _Name, country: str | None, listed_countries: frozenset[str]
+) -> bool:
+    """Whether a hit (already at or above the threshold) is a mandatory hold."""
+    if not weak_by_shape(listed):
+        return True
+    exact = sorted(party.tokens) == sorted(listed.tokens)
+    return exact and bool(country) and country in listed_countries
 
 
 def _evidence(score: float, quality: str, country: str | None, listed: frozenset[str]) -> str:
@@ -501,7 +569,7 @@ def screen(
     )
     records: list[tuple[object, ...]] = []
     quality_column = index.rows.get_column("name_quality").to_list()
-    for party_key, _name, country, key in hit_rows.iter_rows():
+    for party_key, name, country, key in hit_rows.iter_rows():
         for position, raw_score in name_hits[key]:
             quality = (quality_column[position] or "").lower()
             score = raw_score * (LOW_QUALITY_FACTOR if quality == "low" else 1.0)
@@ -512,9 +580,16 @@ def screen(
                 continue
             row = index.rows.row(position)
             evidence = _evidence(raw_score, quality, country, listed)
+            hold = _holds(index.prepare(name), index.names[position], country, listed)
+            if not hold:
+                evidence += "; no hold: list name weak by shape"
+            entry_type = index.entry_types[position] if index.entry_types else "unknown"
             records.append(
-                (party_key, row[0], row[1], row[2], row[3], quality, raw_score, score, evidence)
-            )
+                (
+                    party_key, row[0], row[1], row[2], row[3], quality, raw_score, score,
+                    evidence, entry_type, hold,
+                )
+            )  # fmt: skip
     found = pl.DataFrame(records, schema=HIT_SCHEMA, orient="row")
     # One row per party and entry: the entry's best-matching name (of equal scores, capped at
     # 1 with the country bonus, the closer name, then the first in alphabetical order, so the

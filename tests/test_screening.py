@@ -10,6 +10,7 @@ from features.screening import (
     build_index,
     screen,
     token_similarity,
+    weak_by_shape,
 )
 
 
@@ -198,3 +199,89 @@ def test_of_names_capped_at_one_by_the_country_bonus_the_closer_one_is_reported(
     assert hits.select("matched_name", "name_score", "score").rows() == [
         ("leader (hong kong) international", 1.0, 1.0)
     ]
+
+
+def _typed_index() -> pl.DataFrame:
+    rows = [
+        ("ofac", "9001", "PIONEER", "vessel", []),
+        ("ofac", "9001", "SUNRISE", "vessel", []),
+        ("ofac", "9002", "PIONEER", "entity", ["IR"]),
+        ("ofac", "9003", "GLOBAL TRADING GROUP", "entity", ["SY"]),
+        ("un", "KPe.030", "KOREA MINING DEVELOPMENT TRADING CORPORATION", "entity", ["KP"]),
+    ]
+    return pl.DataFrame(
+        {
+            "list_name": [r[0] for r in rows],
+            "list_version": ["v1"] * len(rows),
+            "entry_id": [r[1] for r in rows],
+            "name": [r[2] for r in rows],
+            "name_quality": ["primary"] * len(rows),
+            "entity_type": [r[3] for r in rows],
+            "countries": [r[4] for r in rows],
+        }
+    )
+
+
+def _screen_typed(names: list[str], countries: list[str | None]) -> pl.DataFrame:
+    parties = pl.DataFrame(
+        {"party_key": [str(i) for i in range(len(names))], "name": names, "country": countries},
+        schema={"party_key": pl.String, "name": pl.String, "country": pl.String},
+    )
+    return screen(parties, build_index(_typed_index()), DEFAULT_THRESHOLD)
+
+
+def test_vessel_entries_never_hit_a_party() -> None:
+    index = build_index(_typed_index())
+    assert index.skipped_non_party == 2
+    hits = _screen_typed(["Sunrise JSC", "Pioneer"], [None, None])
+    assert "9001" not in hits.get_column("entry_id").to_list()
+    assert hits.filter(pl.col("party_key") == "0").is_empty()
+
+
+def test_ordinary_names_sharing_a_word_with_a_weak_list_name_do_not_hold() -> None:
+    hits = _screen_typed(
+        ["Pioneer Industrial Limited", "Pioneer Company Limited", "Global Industrial Group"],
+        ["CN", "CN", "CN"],
+    )
+    # A one-token list name inside a longer party name is no hit at all.
+    assert hits.filter(pl.col("party_key") == "0").is_empty()
+    # The bare name with legal forms still hits the entity (it lifts the rank) but, without a
+    # country match, does not hold.
+    bare = hits.filter(pl.col("party_key") == "1")
+    assert bare.get_column("entry_id").to_list() == ["9002"]
+    assert bare.get_column("entry_type").to_list() == ["entity"]
+    assert bare.get_column("hold").to_list() == [False]
+    assert not hits.get_column("hold").any()
+
+
+def test_weak_list_name_holds_on_exact_name_and_country() -> None:
+    hits = _screen_typed(["Pioneer Co., Ltd.", "Global Trading Group LLC"], ["IR", "SY"])
+    assert sorted(hits.get_column("entry_id").to_list()) == ["9002", "9003"]
+    assert hits.get_column("hold").all()
+
+
+def test_typo_of_a_listed_entity_still_holds_with_its_country() -> None:
+    hits = _screen_typed(
+        ["Korea Minning Developmnet Trading Corp", "Korea Minning Developmnet Trading Corp"],
+        ["KP", "CN"],
+    )
+    assert hits.get_column("entry_id").to_list() == ["KPe.030", "KPe.030"]
+    assert hits.get_column("hold").to_list() == [True, True]
+
+
+def test_list_names_made_of_trade_words_are_weak_by_shape() -> None:
+    index = build_index(_typed_index())
+    weak = {
+        name: weak_by_shape(index.prepare(name))
+        for name in ("GLOBAL TRADING GROUP", "GREEN INDUSTRIES LTD", "PIONEER", "MUHAMMAD TAHER")
+    }
+    assert weak == {
+        "GLOBAL TRADING GROUP": True,
+        "GREEN INDUSTRIES LTD": True,
+        "PIONEER": True,
+        "MUHAMMAD TAHER": False,
+    }
+    # The exact name still hits (it lifts the rank), but holds only with the entry's country.
+    hits = _screen_typed(["Global Trading Group", "Global Trading Group"], ["CN", "SY"])
+    assert hits.get_column("entry_id").to_list() == ["9003", "9003"]
+    assert hits.sort("party_key").get_column("hold").to_list() == [False, True]

@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 INDEX_FOLDER = "_index"
 SUFFIX = ".pickle"
 _CODE = (features.names, features.screening)
-"""Modules whose logic shapes the index: a change to either makes a cached index stale."""
+"""Modules whose logic shapes the index: a change to either makes a cached index stale (so
+leaving vessels out, or keeping entry types in the index, gave a new fingerprint)."""
 
 
 _NORMALISING_LIBRARIES = ("anyascii", "rapidfuzz")

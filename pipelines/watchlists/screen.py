@@ -36,7 +36,12 @@ DECLARATION_HIT_SCHEMA: dict[str, pl.DataType] = {
     "score": pl.Float64(),
     "evidence": pl.String(),
     "reason": pl.String(),
+    "entry_type": pl.String(),
+    "hold": pl.Boolean(),
 }
+"""entry_type: individual, entity or unknown (vessels and aircraft are never screened against
+parties). hold: whether the hit is a mandatory hold; false for a list name weak by shape (one
+distinctive word, or mostly trade words) without an exact name and country match."""
 
 
 def index_in_force(settings: Settings) -> WatchlistIndex:
