@@ -178,8 +178,8 @@ def test_html_page_per_port_is_printable_and_escaped(tmp_path: Path) -> None:
     assert "@page" in page  # print layout
     assert "Arms via an &lt;embargoed&gt; route" in page  # rule titles are escaped
     assert "Vague &amp; heavy" in page
-    assert page.count('<td class="check">') == 4 + 1 + 3  # red capacity, the random item on top, yellow
-    assert "items released, ranks 8 to 25" in page
+    assert page.count('<td class="check">') == 4 + 1 + 3  # red, random on top, yellow
+    assert "items released, ranks 9 to 25" in page
     beanr = (published.partition / "html" / "BEANR.html").read_text(encoding="utf-8")
     assert "QDe.115" in beanr and "watchlist" in beanr
     assert "NLRTM/" not in beanr
