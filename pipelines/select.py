@@ -4,10 +4,18 @@ Output grain: one row per declaration item scored in one nightly run (the ranked
 contracts/ranked_list.py), ranked 1..n within each port of discharge and list date. The core
 (`select_lanes`) is pure; `select_day` reads the scores partition and calls it.
 
-Order inside a port: forced reds (watch-list hits, then rules with `force: red`), the random quota,
-the rest of the red capacity by ranking score, then yellow by ranking score, then green. The ranking
-score is the model's risk_score plus `rule_weight_factor` times the summed weights of the rules that
-fired (docs/decisions/0008-selection-policy.md).
+Order inside a port: forced reds (watch-list hits marked `hold`, then rules with `force: red`, an
+officer's legal hold), the random quota, the red capacity by ranking score, then yellow by ranking
+score, then green. The random quota comes on top of the red capacity left after forced reds, so it
+never pushes a high-risk item out of red.
+
+The ranking score estimates the chance of a finding per inspection: the maximum of the model's
+risk_score, the rule lift and the watch-list lift. The rule lift of an item is the largest weight of
+the rules that fired, times `rule_weight_factor`, clipped to 0..1: a rule's weight is read as its
+prior precision, not added on top of the risk. The watch-list lift is the match score times
+WATCHLIST_LIFT (0.5: a non-hold name match is a lead, not a finding). An item whose rule or
+watch-list lift decided its rank has selection_reason "rule" or "watchlist", otherwise "risk"
+(docs/decisions/0015-ranking-expected-finding.md, which replaces the additive score of 0008).
 """
 
 from __future__ import annotations
@@ -55,8 +63,20 @@ WATCHLIST_HITS_SCHEMA: dict[str, pl.DataType] = {
     "entry_id": pl.String(),
     "list_name": pl.String(),
     "reason": pl.String(),
+    "hold": pl.Boolean(),
+    "score": pl.Float64(),
 }
-"""Watch-list hits: one row per (declaration item, list entry) that matched a party."""
+"""Watch-list hits: one row per (declaration item, list entry) that matched a party.
+
+`hold` (the hit is a mandatory hold, forced red) and `score` (match strength 0..1) are optional:
+an older hits file without them reads as hold=True, score=1.0, the behaviour before they existed.
+"""
+
+OPTIONAL_DEFAULTS: dict[str, object] = {"hold": True, "score": 1.0}
+"""Defaults of the optional input columns, used when a column is absent or a value is null."""
+
+WATCHLIST_LIFT = 0.5
+"""Expected finding rate of a non-hold watch-list hit of match score 1.0."""
 
 SCORES_FILE = "scores.parquet"
 RULE_HITS_FILE = "rule_hits.parquet"
@@ -79,7 +99,7 @@ class SelectionPolicy:
     random_quota_share: float = 0.015
     """Share of the red capacity drawn at random; at least one item when the capacity is > 0."""
     rule_weight_factor: float = 1.0
-    """How much a fired rule's weight adds to the ranking score (0 = rules only force red)."""
+    """Scales a rule's weight, read as its precision, into the rule lift (0 = rules only force)."""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -131,8 +151,8 @@ class PortSelection:
 
     @property
     def over_capacity(self) -> int:
-        """Red items beyond the red capacity (forced reds and the random quota still go red)."""
-        return max(0, self.red - self.red_capacity)
+        """Forced reds beyond the red capacity (they still go red; the random quota is on top)."""
+        return max(0, self.red - self.random - self.red_capacity)
 
 
 @dataclass(frozen=True)
@@ -146,9 +166,9 @@ class Selection:
     def notes(self) -> list[str]:
         """Lines for the run output; a port over its red capacity is always named."""
         return [
-            f"{p.port}: {p.red} red items exceed the red capacity of {p.red_capacity} by "
-            f"{p.over_capacity} ({p.watchlist} watch-list and {p.rule} rule hits forced red, "
-            f"{p.random} random); all of them stay red"
+            f"{p.port}: {p.red - p.random} forced red items exceed the red capacity of "
+            f"{p.red_capacity} by {p.over_capacity} ({p.watchlist} watch-list holds and {p.rule} "
+            f"rule holds forced red, plus {p.random} random); all of them stay red"
             for p in self.ports
             if p.over_capacity
         ]
@@ -195,10 +215,21 @@ def select_lanes(
 
 
 def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], what: str) -> pl.DataFrame:
-    missing = [name for name in schema if name not in frame.columns]
+    missing = [
+        name for name in schema if name not in frame.columns and name not in OPTIONAL_DEFAULTS
+    ]
     if missing:
         raise ValueError(f"{what}: missing column(s) {missing}")
-    return frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
+    return frame.select(
+        (
+            pl.col(name).cast(dtype).fill_null(OPTIONAL_DEFAULTS[name])
+            if name in frame.columns
+            else pl.lit(OPTIONAL_DEFAULTS[name], dtype=dtype).alias(name)
+        )
+        if name in OPTIONAL_DEFAULTS
+        else pl.col(name).cast(dtype)
+        for name, dtype in schema.items()
+    )
 
 
 def _attach_hits(
@@ -211,7 +242,7 @@ def _attach_hits(
         .group_by(KEY, maintain_order=True)
         .agg(
             pl.col("rule_id").unique(maintain_order=True).alias("rule_hits"),
-            pl.col("weight").sum().alias("_rule_weight"),
+            (factor * pl.col("weight")).clip(0.0, 1.0).max().alias("_rule_lift"),
             pl.col("force_red").any().alias("_force_rule"),
             pl.format("rule {}: {}", "rule_id", "title")
             .unique(maintain_order=True)
@@ -231,6 +262,8 @@ def _attach_hits(
         .agg(
             pl.col("entry_id").unique(maintain_order=True).alias("watchlist_hits"),
             watch_text.unique(maintain_order=True).str.join("; ").alias("_watch_text"),
+            pl.col("hold").any().alias("_force_watch"),
+            (WATCHLIST_LIFT * pl.col("score")).clip(0.0, 1.0).max().alias("_watch_lift"),
         )
     )
     empty_list = pl.lit([], dtype=pl.List(pl.String()))
@@ -240,13 +273,22 @@ def _attach_hits(
         .with_columns(
             pl.col("rule_hits").fill_null(empty_list),
             pl.col("watchlist_hits").fill_null(empty_list),
-            pl.col("_rule_weight").fill_null(0.0),
+            pl.col("_rule_lift").fill_null(0.0),
+            pl.col("_watch_lift").fill_null(0.0),
             pl.col("_force_rule").fill_null(False),
+            pl.col("_force_watch").fill_null(False),
         )
         .with_columns(
-            (pl.col("risk_score") + factor * pl.col("_rule_weight")).alias("_ranking_score"),
-            (pl.col("watchlist_hits").list.len() > 0).alias("_force_watch"),
-            (factor * pl.col("_rule_weight") > 0).alias("_rule_lifted"),
+            pl.max_horizontal("risk_score", "_rule_lift", "_watch_lift").alias("_ranking_score"),
+            # The lift that decided the rank names the reason; ties go to the model's risk.
+            (
+                (pl.col("_watch_lift") > pl.col("risk_score"))
+                & (pl.col("_watch_lift") > pl.col("_rule_lift"))
+            ).alias("_watch_lifted"),
+            (
+                (pl.col("_rule_lift") > pl.col("risk_score"))
+                & (pl.col("_rule_lift") >= pl.col("_watch_lift"))
+            ).alias("_rule_lifted"),
         )
     )
 
@@ -310,8 +352,8 @@ def _assign_groups(frame: pl.DataFrame, policy: SelectionPolicy, day: date) -> p
         open_row.cast(pl.Int64).cum_sum().over(port).alias("_open_rank"),
         pl.max_horizontal(
             pl.lit(0, dtype=pl.Int64),
-            pl.col("_red_capacity")
-            - (pl.col("_forced") | pl.col("_random")).cast(pl.Int64).sum().over(port),
+            # The random quota comes on top: only forced reds use up red capacity.
+            pl.col("_red_capacity") - pl.col("_forced").cast(pl.Int64).sum().over(port),
         ).alias("_risk_slots"),
     ).with_columns(
         pl.when(pl.col("_force_watch"))
@@ -406,6 +448,8 @@ def _to_contract(ranked: pl.DataFrame, day: date, run_id: str) -> pl.DataFrame:
         .then(pl.lit("rule"))
         .when(group == _RANDOM)
         .then(pl.lit("random"))
+        .when((group <= _YELLOW) & pl.col("_watch_lifted"))
+        .then(pl.lit("watchlist"))
         .when((group <= _YELLOW) & pl.col("_rule_lifted"))
         .then(pl.lit("rule"))
         .when(group <= _YELLOW)

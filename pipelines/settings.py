@@ -86,7 +86,7 @@ class Settings(BaseSettings):
         description="Share of the red capacity drawn at random: the unbiased sample for training.",
     )
     rule_weight_factor: float = Field(
-        default=1.0, ge=0, description="How much a fired rule's weight adds to the ranking score."
+        default=1.0, ge=0, description="Scales a rule's weight (a precision) into its lift."
     )
     watchlist_threshold: float = Field(
         default=0.90,

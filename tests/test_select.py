@@ -59,7 +59,7 @@ def _rule_hits(rows: list[tuple[str, str, float, bool]]) -> pl.DataFrame:
     )
 
 
-def _watch_hits(ids: list[str]) -> pl.DataFrame:
+def _watch_hits(ids: list[str], *, hold: bool = True, score: float = 1.0) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "declaration_id": ids,
@@ -67,6 +67,8 @@ def _watch_hits(ids: list[str]) -> pl.DataFrame:
             "entry_id": [f"QDi.{i}" for i in range(len(ids))],
             "list_name": ["un"] * len(ids),
             "reason": [f"consignee matches UN QDi.{i}" for i in range(len(ids))],
+            "hold": [hold] * len(ids),
+            "score": [score] * len(ids),
         },
         schema=WATCHLIST_HITS_SCHEMA,
     )
@@ -106,10 +108,12 @@ def test_output_is_exactly_the_ranked_list_contract() -> None:
 
 def test_capacity_is_respected_and_lanes_follow_risk() -> None:
     ranked = _select(_scores()).ranked
-    assert _lane(ranked, "red").height == 6
+    # The random item comes on top of the red capacity: all 6 slots still go to risk.
+    assert _lane(ranked, "red").height == 7
     assert _lane(ranked, "yellow").height == 5
-    assert _lane(ranked, "green").height == 40 - 11
+    assert _lane(ranked, "green").height == 40 - 12
     risk_red = _lane(ranked, "red").filter(pl.col("selection_reason") == "risk")
+    assert risk_red.height == 6
     # Everything ranked by risk outside red scores below every risk-selected red item.
     others = ranked.filter(pl.col("selection_reason").is_null() | (pl.col("lane") == "yellow"))
     assert risk_red["risk_score"].min() > others["risk_score"].max()  # type: ignore[operator]
@@ -163,10 +167,10 @@ def test_forced_reds_beyond_capacity_still_go_red_and_are_reported() -> None:
     # The random sample is reserved even when forced items fill the capacity.
     assert red["selection_reason"].to_list().count("random") == 1
     assert red.height == 11
-    assert selection.ports[0].over_capacity == 7
+    assert selection.ports[0].over_capacity == 6
     assert selection.notes == [
-        "NLRTM: 11 red items exceed the red capacity of 4 by 7 (10 watch-list and 0 rule hits "
-        "forced red, 1 random); all of them stay red"
+        "NLRTM: 10 forced red items exceed the red capacity of 4 by 6 (10 watch-list holds and "
+        "0 rule holds forced red, plus 1 random); all of them stay red"
     ]
 
 
@@ -220,6 +224,61 @@ def test_rule_weight_lifts_an_item_into_red_with_reason_rule() -> None:
     assert unweighted.filter(pl.col("declaration_id") == "NLRTM-001")["lane"].item() == "green"
 
 
+def test_a_weak_rule_hit_ranks_by_expected_precision_not_above_risk() -> None:
+    # NLRTM-000 gets risk 0.002; its rule's weight 0.31 is its expected precision, below 0.43.
+    scores = _scores().with_columns(
+        risk_score=pl.when(pl.col("declaration_id") == "NLRTM-000")
+        .then(0.002)
+        .otherwise(pl.col("risk_score"))
+    )
+    hits = _rule_hits([("NLRTM-000", "R-1@1", 0.31, False)])
+    ranked = _select(scores, hits, random_quota_share=0, red_capacity=30).ranked
+    row = ranked.filter(pl.col("declaration_id") == "NLRTM-000").row(0, named=True)
+    assert row["selection_reason"] == "rule"
+    above = ranked.filter(pl.col("rank") < row["rank"])["risk_score"]
+    below = ranked.filter(pl.col("rank") > row["rank"])["risk_score"]
+    assert above.min() > 0.31 > below.max()  # type: ignore[operator]
+    # Weights are not added on top of the risk: a rule weaker than the risk leaves it "risk".
+    hits = _rule_hits([("NLRTM-039", "R-1@1", 0.3, False)])
+    top = _select(scores, hits, random_quota_share=0).ranked.sort("rank").row(0, named=True)
+    assert (top["declaration_id"], top["selection_reason"]) == ("NLRTM-039", "risk")
+
+
+def test_a_non_hold_watch_list_hit_is_ranked_not_forced() -> None:
+    # score 1.0 times 0.5: ranks right after the 20 items with risk >= 0.5 (a tie goes to risk).
+    watch = _watch_hits(["NLRTM-001"], hold=False)
+    ranked = _select(_scores(), watch_hits=watch, random_quota_share=0, red_capacity=30).ranked
+    row = ranked.filter(pl.col("declaration_id") == "NLRTM-001").row(0, named=True)
+    assert (row["rank"], row["lane"], row["selection_reason"]) == (21, "red", "watchlist")
+    small = _select(_scores(), watch_hits=watch, random_quota_share=0).ranked
+    assert small.filter(pl.col("declaration_id") == "NLRTM-001")["lane"].item() == "green"
+    # A weak match on a high-risk item: the risk decided the rank.
+    weak = _watch_hits(["NLRTM-030"], hold=False, score=0.2)
+    ranked = _select(_scores(), watch_hits=weak, random_quota_share=0).ranked
+    row = ranked.filter(pl.col("declaration_id") == "NLRTM-030").row(0, named=True)
+    assert (row["rank"], row["selection_reason"], row["watchlist_hits"]) == (10, "risk", ["QDi.0"])
+
+
+def test_holds_stay_forced_and_random_does_not_take_risk_slots() -> None:
+    hits = _rule_hits([("NLRTM-001", "SALW-001@1", 0.01, True)])
+    watch = _watch_hits(["NLRTM-002"], hold=True, score=0.1)
+    selection = _select(_scores(), hits, watch, random_quota_share=0.5)
+    ranked = selection.ranked.sort("rank")
+    assert ranked.head(2)["selection_reason"].to_list() == ["watchlist", "rule"]
+    red = _lane(ranked, "red")
+    # 6 red slots - 2 forced = 4 by risk, plus 3 random (50% of 6) on top.
+    assert red["selection_reason"].value_counts(sort=True).sort("selection_reason").rows() == [
+        ("random", 3),
+        ("risk", 4),
+        ("rule", 1),
+        ("watchlist", 1),
+    ]
+    assert red.filter(pl.col("selection_reason") == "risk")["declaration_id"].to_list() == [
+        f"NLRTM-{i:03d}" for i in (39, 38, 37, 36)
+    ]
+    assert selection.notes == []
+
+
 def test_hits_in_any_order_give_the_same_list() -> None:
     watch = pl.DataFrame(
         {
@@ -229,7 +288,8 @@ def test_hits_in_any_order_give_the_same_list() -> None:
             "list_name": ["un", "un", "ofac"],
             "reason": ["shipper matches UN QDe.115", "consignee matches UN QDe.115", "ofac hit"],
         },
-        schema=WATCHLIST_HITS_SCHEMA,
+        # An older hits file without hold/score: read as mandatory holds.
+        schema={k: v for k, v in WATCHLIST_HITS_SCHEMA.items() if k not in ("hold", "score")},
     )
     rules = _rule_hits([("NLRTM-005", "SALW-003@1", 0.2, False), ("NLRTM-005", "X-1@1", 0.1, True)])
     first = _select(_scores(), rules, watch).ranked
@@ -242,6 +302,7 @@ def test_hits_in_any_order_give_the_same_list() -> None:
         assert shuffled.equals(first)
     row = first.filter(pl.col("declaration_id") == "NLRTM-005").row(0, named=True)
     assert row["watchlist_hits"] == ["12345", "QDe.115"]
+    assert (row["rank"], row["selection_reason"]) == (1, "watchlist")
     assert row["reasons"].startswith(
         "watch list: ofac hit; watch list: consignee matches UN QDe.115; "
         "watch list: shipper matches UN QDe.115; rule SALW-003@1"
@@ -268,8 +329,9 @@ def test_capacity_overrides_apply_per_port() -> None:
         .select(pl.concat_str("port_of_discharge", "lane", separator="/"), "len")
         .iter_rows()
     )
-    assert counts == {"NLRTM/red": 5, "NLRTM/yellow": 5, "NLRTM/green": 20,
-                      "BEANR/red": 2, "BEANR/green": 28}  # fmt: skip
+    # Red capacity plus the one random item per port.
+    assert counts == {"NLRTM/red": 6, "NLRTM/yellow": 5, "NLRTM/green": 19,
+                      "BEANR/red": 3, "BEANR/green": 27}  # fmt: skip
 
 
 def test_bad_input_is_refused_with_the_column_named() -> None:
