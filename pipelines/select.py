@@ -15,7 +15,7 @@ the rules that fired, times `rule_weight_factor`, clipped to 0..1: a rule's weig
 prior precision, not added on top of the risk. The watch-list lift is the match score times
 WATCHLIST_LIFT (0.5: a non-hold name match is a lead, not a finding). An item whose rule or
 watch-list lift decided its rank has selection_reason "rule" or "watchlist", otherwise "risk"
-(docs/decisions/0015-ranking-expected-finding.md, which replaces the additive score of 0008).
+(docs/decisions/0016-ranking-expected-finding.md, which replaces the additive score of 0008).
 """
 
 from __future__ import annotations
