@@ -3,7 +3,9 @@ the first row changed or removed behind the triggers' back."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from alembic import command
 from sqlalchemy import Engine
 
 from inspector import audit
+from inspector.config import InspectorConfig
 from inspector.db import make_engine, session_factory, transaction
 from inspector.migrate import alembic_config, upgrade
 
@@ -104,3 +107,18 @@ def test_the_migration_chains_rows_written_before_it(tmp_path: Path) -> None:
     check = _verify(engine)
     assert check.intact
     assert check.rows == 5
+
+
+def test_database_and_session_secret_are_owner_only(tmp_path: Path) -> None:
+    previous = os.umask(0o022)  # a usual umask, which would make files world-readable
+    try:
+        engine = _engine(tmp_path)
+        _write_events(engine, 2)
+        config = InspectorConfig(
+            database_url=str(engine.url), secret_file=tmp_path / "app" / "session.secret"
+        )
+        assert len(config.session_secret()) >= 32
+    finally:
+        os.umask(previous)
+    for path in (tmp_path / "inspector.db", tmp_path / "inspector.db-wal", config.secret_file):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
