@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 from alembic import command
 from sqlalchemy import Engine
+from typer.testing import CliRunner
 
 from inspector import audit
 from inspector.config import InspectorConfig
 from inspector.db import make_engine, session_factory, transaction
 from inspector.migrate import alembic_config, upgrade
+from pipelines.cli import app as cli_app
 
 
 def _engine(tmp_path: Path) -> Engine:
@@ -122,3 +124,21 @@ def test_database_and_session_secret_are_owner_only(tmp_path: Path) -> None:
         os.umask(previous)
     for path in (tmp_path / "inspector.db", tmp_path / "inspector.db-wal", config.secret_file):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_audit_verify_verb_reports_the_first_broken_row(tmp_path: Path) -> None:
+    engine = _engine(tmp_path)
+    _write_events(engine, 4)
+    engine.dispose()
+    runner = CliRunner()
+    url = f"sqlite:///{tmp_path / 'inspector.db'}"
+    args = ["--home", str(tmp_path), "audit", "verify", "--database-url", url]
+    intact = runner.invoke(cli_app, args)
+    assert intact.exit_code == 0, intact.output
+    assert "audit log intact: 4 rows" in intact.output
+    with sqlite3.connect(tmp_path / "inspector.db") as raw:
+        raw.execute("DROP TRIGGER audit_events_no_update")
+        raw.execute("UPDATE audit_events SET username = 'eve' WHERE id = 2")
+    broken = runner.invoke(cli_app, args)
+    assert broken.exit_code == 1
+    assert "audit log broken at row id 2" in broken.output
