@@ -7,11 +7,13 @@ and deletes). The trail lives in the database, never in the process logs, which 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from inspector import audit_chain
 from inspector.db import AuditEvent, User, utc_now
 
 SYSTEM = "system"
@@ -72,3 +74,37 @@ def recent(
     if action:
         query = query.where(AuditEvent.action == action)
     return session.scalars(query).all()
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """The result of walking the hash chain: rows checked and the first broken row, if any."""
+
+    rows: int
+    broken_id: int | None
+    newest_hash: str
+
+    @property
+    def intact(self) -> bool:
+        return self.broken_id is None
+
+
+def verify(session: Session) -> ChainCheck:
+    """Recompute the chain oldest first; report the first row whose stored hash differs."""
+    previous = audit_chain.GENESIS
+    rows = 0
+    for event in session.scalars(select(AuditEvent).order_by(AuditEvent.id)):
+        content = audit_chain.canonical(
+            event.at,
+            username=event.username,
+            role=event.role,
+            action=event.action,
+            target=event.target,
+            detail=event.detail,
+        )
+        expected = audit_chain.chain_hash(previous, content)
+        if event.chain_hash != expected:
+            return ChainCheck(rows=rows, broken_id=event.id, newest_hash=previous)
+        previous = expected
+        rows += 1
+    return ChainCheck(rows=rows, broken_id=None, newest_hash=previous)

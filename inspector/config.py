@@ -6,17 +6,31 @@ home folder: `<home>/inspector/inspector.db` and `<home>/inspector/session.secre
 
 from __future__ import annotations
 
+import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from argon2 import PasswordHasher
 
 from inspector.auth import password_hasher
-from pipelines.io import write_text
 from pipelines.settings import Settings
 
 SESSION_HOURS = 8
+
+
+def _write_owner_only(text: str, target: Path) -> None:
+    """Write a file atomically that is owner-readable from its first byte (mode 0600)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # mkstemp creates the file 0600; pipelines.io.atomic_path would widen it to the umask.
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp_name, target)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -55,8 +69,7 @@ class InspectorConfig:
     def session_secret(self) -> str:
         """The secret signing session cookies, created once (owner-readable only)."""
         if not self.secret_file.is_file():
-            write_text(secrets.token_urlsafe(48), self.secret_file)
-            self.secret_file.chmod(0o600)
+            _write_owner_only(secrets.token_urlsafe(48), self.secret_file)
         secret = self.secret_file.read_text(encoding="utf-8").strip()
         if len(secret) < 32:
             raise ValueError(f"{self.secret_file}: session secret must be at least 32 characters")

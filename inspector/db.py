@@ -8,6 +8,7 @@ SQLite (WAL, busy timeout) by default, PostgreSQL by URL; the schema is made by 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -26,12 +27,16 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
+    select,
 )
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from inspector import audit_chain
 
 ROLES = ("inspector", "supervisor", "admin")
 BUSY_TIMEOUT_MS = 30_000
+_PENDING_HASH = "audit_chain_pending_hash"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -138,6 +143,37 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(32), index=True)
     target: Mapped[str] = mapped_column(String(256), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
+    chain_hash: Mapped[str] = mapped_column(String(64), default="", server_default="")
+
+
+@event.listens_for(AuditEvent, "before_insert")
+def _chain_audit_event(_mapper: Any, connection: Connection, target: AuditEvent) -> None:
+    # Hash in the inserting transaction, after the newest row: on SQLite (WAL) a writer whose
+    # snapshot went stale is refused, so two rows cannot chain onto the same predecessor.
+    # SQLAlchemy calls this for every row of a flush before it inserts any, so the flush's own
+    # newest hash is kept on the connection until the flush ends.
+    previous = connection.info.get(_PENDING_HASH) or connection.scalar(
+        select(AuditEvent.chain_hash).order_by(AuditEvent.id.desc()).limit(1)
+    )
+    target.at = target.at or utc_now()
+    content = audit_chain.canonical(
+        target.at,
+        username=target.username,
+        role=target.role,
+        action=target.action,
+        target=target.target or "",
+        detail=target.detail or "",
+    )
+    target.chain_hash = audit_chain.chain_hash(previous or audit_chain.GENESIS, content)
+    connection.info[_PENDING_HASH] = target.chain_hash
+
+
+@event.listens_for(Session, "before_flush")
+@event.listens_for(Session, "after_flush")
+def _forget_pending_hash(session: Session, _context: Any, *_instances: Any) -> None:
+    # Cleared before as well as after: a failed flush must not leave its hash on a pooled
+    # connection.
+    session.connection().info.pop(_PENDING_HASH, None)
 
 
 class ExportRun(Base):
@@ -170,6 +206,9 @@ def make_engine(database_url: str) -> Engine:
         path = database_url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # Created owner-only before SQLite opens it; SQLite gives its -wal and -shm files
+            # the database file's mode.
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         engine = create_engine(
             database_url,
             connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},

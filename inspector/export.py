@@ -22,7 +22,7 @@ from inspector import audit
 from inspector.config import InspectorConfig
 from inspector.db import ExportRun, Outcome, Waiver, make_engine, session_factory, transaction
 from inspector.migrate import upgrade
-from pipelines.io import write_csv
+from pipelines.csv_safe import write_safe_csv
 from pipelines.settings import Settings
 
 WAIVER_COLUMNS = (
@@ -102,11 +102,11 @@ def export_records(
         n = (session.scalar(select(func.max(ExportRun.n))) or 0) + 1
         outcome_file = waiver_file = None
         if outcomes:
-            outcome_file = write_csv(
+            outcome_file = write_safe_csv(
                 _outcome_frame(outcomes), landing_outcomes / f"app_outcomes_{n}.csv"
             )
         if waivers:
-            waiver_file = write_csv(
+            waiver_file = write_safe_csv(
                 _waiver_frame(waivers), landing_waivers / f"app_waivers_{n}.csv"
             )
         session.execute(update(Outcome).where(Outcome.export_n == claim).values(export_n=n))

@@ -20,7 +20,8 @@ import polars as pl
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from contracts.ranked_list import LANES, RANKED_LIST
-from pipelines.io import atomic_directory, write_csv, write_parquet, write_text
+from pipelines.csv_safe import write_safe_csv
+from pipelines.io import atomic_directory, write_parquet, write_text
 from pipelines.select import Selection, SelectionPolicy, select_day
 from pipelines.settings import Settings
 
@@ -167,7 +168,7 @@ def publish_lists(ranked: pl.DataFrame, lists_dir: Path, day: date) -> Published
     }
     with atomic_directory(target) as tmp:
         write_parquet(ranked, tmp / PARQUET_FILE)
-        write_csv(to_csv_frame(ranked), tmp / CSV_FILE)
+        write_safe_csv(to_csv_frame(ranked), tmp / CSV_FILE)
         for port, page in pages.items():
             write_text(page, tmp / HTML_DIR / f"{port}.html")
     counts = dict(ranked["lane"].value_counts().iter_rows())
@@ -198,7 +199,7 @@ def export_lists(lists_dir: Path, day: date, out: Path, ports: Sequence[str] | N
         if unknown:
             raise ValueError(f"no list for port(s) {unknown} on {day}")
         ranked = ranked.filter(pl.col("port_of_discharge").is_in(list(ports)))
-    return write_csv(to_csv_frame(ranked.sort("port_of_discharge", "rank")), out)
+    return write_safe_csv(to_csv_frame(ranked.sort("port_of_discharge", "rank")), out)
 
 
 def publish_day(

@@ -284,3 +284,30 @@ def test_exported_outcomes_pass_the_pipelines_import_into_staging(
         (declaration_id("NLRTM", DAY, 1), "finding", "risk"),
         (declaration_id("NLRTM", DAY, 4), "no_finding", "risk"),
     ]
+
+
+def test_formulas_in_notes_and_waiver_reasons_are_neutralised(
+    settings: Settings, config: InspectorConfig
+) -> None:
+    factory = session_factory(make_engine(config.database_url))
+    with factory() as session:
+        user = session.scalars(select(User)).one()
+    formula = '=HYPERLINK("x")'
+    save_outcome(
+        factory,
+        user,
+        _item(settings, 1),
+        result="no_finding",
+        category=None,
+        notes=formula,
+        key="formula-0001",
+    )
+    save_waiver(factory, user, _item(settings, 3), reason=formula, key="formula-0002")
+    written = export_outcomes(settings, config)
+    assert written is not None
+    outcomes = pl.read_csv(written, infer_schema=False)
+    waivers = pl.read_csv(
+        settings.zone("landing") / "waivers" / "app_waivers_1.csv", infer_schema=False
+    )
+    assert outcomes["notes"].to_list() == ["'" + formula]
+    assert waivers["reason"].to_list() == ["'" + formula]

@@ -107,7 +107,7 @@ def test_a_run_killed_mid_way_and_rerun_gives_the_same_lists(
     def die(*_: object, **__: object) -> None:
         raise KeyboardInterrupt("killed while publishing")
 
-    monkeypatch.setattr("pipelines.publish.write_csv", die)
+    monkeypatch.setattr("pipelines.publish.write_safe_csv", die)
     with pytest.raises(KeyboardInterrupt):
         nightly.run_night(crashed, NIGHT)
     assert not (crashed.zone("lists") / f"date={NIGHT}").exists()

@@ -231,3 +231,21 @@ def test_publish_day_selects_from_the_scores_partition(tmp_path: Path) -> None:
     assert read_lists(settings.zone("lists"), DAY).equals(_ranked())
     assert selection.notes == []
     assert published.summary()["lane_red"] == 10
+
+
+def test_a_formula_in_a_watch_list_entry_id_is_neutralised_in_every_csv(tmp_path: Path) -> None:
+    ranked = _ranked()
+    hit = pl.col("watchlist_hits").list.len() > 0
+    assert ranked.filter(hit).height > 0
+    ranked = ranked.with_columns(
+        pl.when(hit)
+        .then(pl.lit(['=HYPERLINK("x")'], dtype=pl.List(pl.String)))
+        .otherwise(pl.col("watchlist_hits"))
+        .alias("watchlist_hits")
+    )
+    published = publish_lists(ranked, tmp_path / "lists", DAY)
+    exported = export_lists(tmp_path / "lists", DAY, tmp_path / "all.csv")
+    for csv in (published.csv, exported):
+        cells = pl.read_csv(csv, infer_schema=False)["watchlist_hits"].to_list()
+        assert '\'=HYPERLINK("x")' in cells
+        assert not any(cell.startswith("=") for cell in cells if cell)

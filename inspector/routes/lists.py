@@ -29,6 +29,7 @@ from inspector.web import (
     require_port,
     state,
 )
+from pipelines.csv_safe import safe_csv_text
 from pipelines.publish import to_csv_frame
 
 router = APIRouter()
@@ -157,7 +158,7 @@ def export_list(
     name = f"ranked_list_{port}_{day}.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if fmt == "csv":
-        return Response(rows.write_csv(), media_type="text/csv; charset=utf-8", headers=headers)
+        return Response(safe_csv_text(rows), media_type="text/csv; charset=utf-8", headers=headers)
     return Response(
         _xlsx(rows),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

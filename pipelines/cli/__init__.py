@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from pipelines.cli import (
+    audit,
     demo,
     exercise,
     featurize,
@@ -69,6 +70,7 @@ for module in (
     watchlists,
     demo,
     models,
+    audit,
 ):
     module.register(app)
 

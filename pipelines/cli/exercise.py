@@ -53,7 +53,7 @@ def report_command(
     ] = None,
 ) -> None:
     """Per scenario: injected, caught at 1/2/5/10 % inspection per port, red lanes, ranks."""
-    from pipelines.io import write_csv
+    from pipelines.csv_safe import write_safe_csv
     from pipelines.simulate.exercise import report_for
 
     config = settings()
@@ -78,7 +78,7 @@ def report_command(
             table.add_row(label, "-" if value is None else f"{value:g}")
         console.print(table)
     target = config.zone("reports") / "exercises" / "exercise_report.csv"
-    write_csv(report, target)
+    write_safe_csv(report, target)
     console.print(f"written: {target}")
 
 

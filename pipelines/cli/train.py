@@ -84,7 +84,7 @@ def reproduce_kcs(  # noqa: PLR0917 (each parameter is a Typer option)
     ] = "frozen",
 ) -> None:
     """Train on KCS through the shipped mapping; precision at 1, 2, 5, 10 % per label."""
-    from pipelines.io import write_csv
+    from pipelines.csv_safe import write_safe_csv
     from pipelines.reproduce import run_kcs
 
     if history not in ("frozen", "rolling"):
@@ -113,7 +113,7 @@ def reproduce_kcs(  # noqa: PLR0917 (each parameter is a Typer option)
             )
     if out is not None:
         written = result.scores["test" if test_file else "valid"]
-        write_csv(written, out)
+        write_safe_csv(written, out)
         console.print(f"scores of {written.height} declarations written to {out}")
 
 
