@@ -15,7 +15,7 @@ import polars as pl
 
 from pipelines.io import atomic_path
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# A cell starting with = + - @, a tab or a carriage return (OWASP's list).
 _FORMULA_START = r"^[=+\-@\t\r]"
 
 

@@ -104,8 +104,7 @@ def score(settings: Settings, day: date) -> dict[str, Any]:
     rule_hits = pl.read_parquet(evaluate_rules_day(settings, day, settings.rules_dirs or None))
     watch_hits = screen_day(settings, day)
     write_parquet(
-        # hold/score are optional until screening writes them; selection fills the defaults.
-        watch_hits.select([c for c in WATCHLIST_HITS_SCHEMA if c in watch_hits.columns]).sort(
+        watch_hits.select(list(WATCHLIST_HITS_SCHEMA)).sort(
             "declaration_id", "item_no", "entry_id"
         ),
         settings.zone("scores") / f"date={day.isoformat()}" / WATCHLIST_HITS_FILE,
