@@ -570,6 +570,7 @@ def screen(
     records: list[tuple[object, ...]] = []
     quality_column = index.rows.get_column("name_quality").to_list()
     for party_key, name, country, key in hit_rows.iter_rows():
+        party = index.prepare(name)
         for position, raw_score in name_hits[key]:
             quality = (quality_column[position] or "").lower()
             score = raw_score * (LOW_QUALITY_FACTOR if quality == "low" else 1.0)
@@ -580,7 +581,7 @@ def screen(
                 continue
             row = index.rows.row(position)
             evidence = _evidence(raw_score, quality, country, listed)
-            hold = _holds(index.prepare(name), index.names[position], country, listed)
+            hold = _holds(party, index.names[position], country, listed)
             if not hold:
                 evidence += "; no hold: list name weak by shape"
             entry_type = index.entry_types[position] if index.entry_types else "unknown"
