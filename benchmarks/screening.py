@@ -30,7 +30,6 @@ import yaml
 
 from features.screening import DEFAULT_THRESHOLD, WatchlistIndex, build_index, screen
 from pipelines.io import write_text
-from pipelines.simulate.names import name_variant
 from pipelines.watchlists.entries import SHIPPED
 from pipelines.watchlists.evaluation import (
     COMPANY_WORDS,
@@ -44,6 +43,7 @@ from pipelines.watchlists.evaluation import (
 from pipelines.watchlists.ofac import load_ofac
 from pipelines.watchlists.shipped import OFAC_FOLDER, OFAC_VERSION
 from pipelines.watchlists.un import load_un
+from simulator.names import name_variant
 
 RESULTS = Path(__file__).parent / "results" / "screening.md"
 SCENARIO = "watchlist-party-variant.yaml"
@@ -91,7 +91,7 @@ def _night(rows: int, distinct: int, variants: list[str], seed: int) -> pl.DataF
 
 def _simulator_recall(index: WatchlistIndex, seed: int, per_entry: int = 100) -> tuple[int, int]:
     """Found / generated disguised names of the simulator's watch-list scenario."""
-    scenario_file = resources.files("pipelines.simulate") / "scenarios" / SCENARIO
+    scenario_file = resources.files("simulator") / "scenarios" / SCENARIO
     listed = yaml.safe_load(scenario_file.read_text(encoding="utf-8"))["watchlist"]
     rng = np.random.default_rng(seed)
     rows = [

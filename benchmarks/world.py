@@ -24,15 +24,15 @@ from pipelines.featurize import declarations_path, history_before, load_referenc
 from pipelines.io import write_parquet, write_text
 from pipelines.outcomes import outcomes_staging
 from pipelines.settings import Settings, load_settings
-from pipelines.simulate.day import generate_day
-from pipelines.simulate.inspections import inspect_day
-from pipelines.simulate.stage import INSPECTION, TRAFFIC, day_rng, finding_notes
-from pipelines.simulate.world import WorldParameters, build_world
-from pipelines.simulate.writer import declarations_path as landing_declarations
-from pipelines.simulate.writer import write_declarations
 from pipelines.train import train_models
 from pipelines.validate import latest_filings
 from pipelines.watchlists.shipped import load_shipped
+from simulator.day import generate_day
+from simulator.inspections import inspect_day
+from simulator.stage import INSPECTION, TRAFFIC, day_rng, finding_notes
+from simulator.world import WorldParameters, build_world
+from simulator.writer import declarations_path as landing_declarations
+from simulator.writer import write_declarations
 
 START = date(2025, 1, 1)
 SEED = 20261129

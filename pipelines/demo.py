@@ -16,14 +16,14 @@ import polars as pl
 
 from pipelines import nightly
 from pipelines.airflow_run import migrate, run_dag_once
-from pipelines.evaluate import evaluate_range
 from pipelines.outcomes import import_outcome_files
 from pipelines.settings import Settings
-from pipelines.simulate.report import build_report
-from pipelines.simulate.stage import simulate_world
 from pipelines.staging import ingest_and_stage
 from pipelines.train import train_models
 from pipelines.watchlists.shipped import load_shipped
+from simulator.evaluate import evaluate_range
+from simulator.report import build_report
+from simulator.stage import simulate_world
 
 DEMO_START = date(2026, 1, 1)
 

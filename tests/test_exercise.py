@@ -13,10 +13,10 @@ from contracts.declarations import DECLARATIONS
 from contracts.reading import cast_to_contract, read_raw
 from pipelines.io import write_parquet
 from pipelines.settings import Settings, load_settings
-from pipelines.simulate.exercise import exercise_report, inject, read_injected
-from pipelines.simulate.stage import simulate_world
-from pipelines.simulate.threats import resolve_scenario
-from pipelines.simulate.world import WorldParameters
+from simulator.exercise import exercise_report, inject, read_injected
+from simulator.stage import simulate_world
+from simulator.threats import resolve_scenario
+from simulator.world import WorldParameters
 
 DAY = date(2026, 2, 3)
 SMALL = WorldParameters(shippers=200, consignees=150, declarants=8)

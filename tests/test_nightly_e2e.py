@@ -17,10 +17,10 @@ from contracts.ranked_list import RANKED_LIST
 from pipelines import nightly
 from pipelines.outcomes import import_outcome_files
 from pipelines.settings import Settings, load_settings
-from pipelines.simulate.stage import simulate_world
 from pipelines.staging import ingest_and_stage
 from pipelines.train import train_models
 from pipelines.watchlists.shipped import load_shipped
+from simulator.stage import simulate_world
 from tests.airflow_support import airflow_env, run_airflow
 
 START = date(2026, 1, 1)
@@ -143,7 +143,7 @@ def test_bad_rows_of_the_night_are_quarantined_with_reasons(world: Path, tmp_pat
 
 
 def test_evaluation_counts_the_planted_threats_of_the_night(world: Path, tmp_path: Path) -> None:
-    from pipelines.evaluate import evaluate_range
+    from simulator.evaluate import evaluate_range
 
     settings = _copy(world, tmp_path)
     nightly.run_night(settings, NIGHT)

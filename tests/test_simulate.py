@@ -16,13 +16,13 @@ from contracts.declarations import DECLARATIONS
 from contracts.outcomes import OUTCOMES
 from contracts.reading import LINE, cast_to_contract, read_raw
 from pipelines.settings import Settings, load_settings
-from pipelines.simulate.day import generate_day
-from pipelines.simulate.names import name_variant
-from pipelines.simulate.rows import check_remainders, container_numbers
-from pipelines.simulate.stage import simulate_world
-from pipelines.simulate.threats import load_scenario, load_scenarios, shipped_scenario_paths
-from pipelines.simulate.traders import SHIPPER
-from pipelines.simulate.world import World, WorldParameters, build_world
+from simulator.day import generate_day
+from simulator.names import name_variant
+from simulator.rows import check_remainders, container_numbers
+from simulator.stage import simulate_world
+from simulator.threats import load_scenario, load_scenarios, shipped_scenario_paths
+from simulator.traders import SHIPPER
+from simulator.world import World, WorldParameters, build_world
 
 START = date(2026, 1, 5)
 # ISO 6346 letter values (multiples of 11 are skipped), written out independently of the code.

@@ -31,8 +31,8 @@ def inject_command(
     seed: Annotated[int | None, typer.Option(help="Seed (default: settings seed).")] = None,
 ) -> None:
     """Add threat rows to a day's landing data and record them under exercises/<id>/."""
-    from pipelines.simulate.exercise import inject
-    from pipelines.simulate.threats import resolve_scenario
+    from simulator.exercise import inject
+    from simulator.threats import resolve_scenario
 
     try:
         chosen = resolve_scenario(scenario)
@@ -54,7 +54,7 @@ def report_command(
 ) -> None:
     """Per scenario: injected, caught at 1/2/5/10 % inspection per port, red lanes, ranks."""
     from pipelines.csv_safe import write_safe_csv
-    from pipelines.simulate.exercise import report_for
+    from simulator.exercise import report_for
 
     config = settings()
     try:

@@ -88,7 +88,7 @@ def evaluate(
 ) -> None:
     """Recall of the simulator's planted threats at 1 % and 5 % inspection, per category,
     for the models, the rules alone and random selection (synthetic worlds only)."""
-    from pipelines.evaluate import evaluate_range
+    from simulator.evaluate import evaluate_range
 
     try:
         _, report = evaluate_range(settings(), date.fromisoformat(first), date.fromisoformat(last))

@@ -45,7 +45,7 @@ def simulate(
     """Simulate DAYS days of traffic from START (`simulate report` writes the report only)."""
     if ctx.invoked_subcommand is not None:
         return
-    from pipelines.simulate.stage import simulate_world
+    from simulator.stage import simulate_world
 
     config = settings()
     first = _parse_day(start)
@@ -89,7 +89,7 @@ def simulate(
 
 
 def _write_report() -> None:
-    from pipelines.simulate.report import build_report
+    from simulator.report import build_report
 
     try:
         built = build_report(settings())

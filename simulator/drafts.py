@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipelines.simulate.goods import (
+from simulator.goods import (
     FAMILIES,
     KG_PER_PACKAGE,
     MODES,
@@ -21,10 +21,10 @@ from pipelines.simulate.goods import (
     family_of_chapter,
     sample_value_per_kg,
 )
-from pipelines.simulate.routes import zipf_pick
+from simulator.routes import zipf_pick
 
 if TYPE_CHECKING:
-    from pipelines.simulate.world import World
+    from simulator.world import World
 
 # Dangerous-goods numbers a trader in these chapters commonly declares.
 UN_NUMBERS: dict[int, tuple[str, ...]] = {

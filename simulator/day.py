@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from contracts.declarations import DECLARATIONS
-from pipelines.simulate.drafts import (
+from simulator.drafts import (
     DeclarationDraft,
     ItemDraft,
     concat_declarations,
@@ -22,10 +22,10 @@ from pipelines.simulate.drafts import (
     draw_routes,
     items_for_chapters,
 )
-from pipelines.simulate.goods import FAMILIES, family_of_chapter, season_factor
-from pipelines.simulate.names import typo
-from pipelines.simulate.noise import add_amendments, break_rows
-from pipelines.simulate.rows import (
+from simulator.goods import FAMILIES, family_of_chapter, season_factor
+from simulator.names import typo
+from simulator.noise import add_amendments, break_rows
+from simulator.rows import (
     MICROS_PER_DAY,
     carrier_codes,
     container_numbers,
@@ -33,9 +33,9 @@ from pipelines.simulate.rows import (
     list_series,
     transit_days,
 )
-from pipelines.simulate.threats import ThreatContext, draft_threats
-from pipelines.simulate.traders import CONSIGNEE, DECLARANT, LINES, SHIPPER
-from pipelines.simulate.world import World
+from simulator.threats import ThreatContext, draft_threats
+from simulator.traders import CONSIGNEE, DECLARANT, LINES, SHIPPER
+from simulator.world import World
 
 TRUTH_SCHEMA = {
     "declaration_id": pl.String(),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from pipelines.simulate.goods import FAMILIES
+from simulator.goods import FAMILIES
 
 SHIPPER, CONSIGNEE, DECLARANT = 0, 1, 2
 LINES = 3

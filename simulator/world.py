@@ -14,10 +14,10 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.simulate.goods import Catalogue, build_catalogue
-from pipelines.simulate.routes import PortBook, build_port_book
-from pipelines.simulate.threats import Scenario, load_scenarios
-from pipelines.simulate.traders import CONSIGNEE, DECLARANT, SHIPPER, Traders, build_traders
+from simulator.goods import Catalogue, build_catalogue
+from simulator.routes import PortBook, build_port_book
+from simulator.threats import Scenario, load_scenarios
+from simulator.traders import CONSIGNEE, DECLARANT, SHIPPER, Traders, build_traders
 
 # Relative share of declarations by the shipper's country (imports into the home countries).
 SHIPPER_COUNTRIES: dict[str, float] = {

@@ -1,4 +1,4 @@
-"""Time one synthetic day: `python -m pipelines.simulate.bench --rows 1000000`.
+"""Time one synthetic day: `python -m simulator.bench --rows 1000000`.
 
 Prints the world build time, the day's generation time and its rows per second (no files).
 """
@@ -11,8 +11,8 @@ from datetime import date
 
 import numpy as np
 
-from pipelines.simulate.day import generate_day
-from pipelines.simulate.world import build_world
+from simulator.day import generate_day
+from simulator.world import build_world
 
 
 def main(argv: list[str] | None = None) -> None:

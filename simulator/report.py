@@ -22,7 +22,7 @@ import polars as pl
 from contracts import reference
 from pipelines.io import atomic_path, write_text
 from pipelines.settings import Settings
-from pipelines.simulate.goods import FAMILIES, family_of_hs
+from simulator.goods import FAMILIES, family_of_hs
 
 _COLUMNS = (
     "declaration_id", "item_no", "filed_at", "mode", "port_of_loading", "port_of_discharge",

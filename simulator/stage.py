@@ -19,10 +19,10 @@ import polars as pl
 
 from pipelines.io import write_parquet, write_text
 from pipelines.settings import Settings
-from pipelines.simulate.day import TRUTH_SCHEMA, generate_day
-from pipelines.simulate.inspections import inspect_day
-from pipelines.simulate.world import World, WorldParameters, build_world
-from pipelines.simulate.writer import (
+from simulator.day import TRUTH_SCHEMA, generate_day
+from simulator.inspections import inspect_day
+from simulator.world import World, WorldParameters, build_world
+from simulator.writer import (
     declarations_path,
     outcomes_path,
     write_declarations,

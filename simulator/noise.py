@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from pipelines.simulate.rows import container_numbers
+from simulator.rows import container_numbers
 
 INVALID_KINDS: tuple[str, ...] = (
     "missing_shipper_name",

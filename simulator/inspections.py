@@ -11,8 +11,8 @@ import numpy as np
 import polars as pl
 
 from contracts.outcomes import OUTCOMES
-from pipelines.simulate.goods import FAMILIES
-from pipelines.simulate.world import World
+from simulator.goods import FAMILIES
+from simulator.world import World
 
 SENSITIVE_HS = r"^(93|2844|2845|2812|2930|2931|8401)"
 RISKY_COUNTRIES = ("IR", "KP", "SY", "RU", "BY", "AF", "LY", "YE", "SD", "MM", "VE", "PK")

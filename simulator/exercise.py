@@ -18,10 +18,10 @@ import yaml
 from contracts.reading import read_raw
 from pipelines.io import write_parquet, write_text
 from pipelines.settings import Settings
-from pipelines.simulate.day import render
-from pipelines.simulate.threats import Parties, Scenario, ThreatContext, draft_threats
-from pipelines.simulate.world import build_world
-from pipelines.simulate.writer import declarations_path, write_declarations
+from simulator.day import render
+from simulator.threats import Parties, Scenario, ThreatContext, draft_threats
+from simulator.world import build_world
+from simulator.writer import declarations_path, write_declarations
 
 INSPECTION_RATES = (1, 2, 5, 10)
 EXERCISE_PURPOSE = 3

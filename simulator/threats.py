@@ -17,7 +17,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipelines.simulate.drafts import (
+from simulator.drafts import (
     DeclarationDraft,
     ItemDraft,
     concat_items,
@@ -25,12 +25,12 @@ from pipelines.simulate.drafts import (
     draw_routes,
     items_for_chapters,
 )
-from pipelines.simulate.goods import FAMILIES
-from pipelines.simulate.names import name_variant
-from pipelines.simulate.traders import CONSIGNEE, DECLARANT, SHIPPER, company_name
+from simulator.goods import FAMILIES
+from simulator.names import name_variant
+from simulator.traders import CONSIGNEE, DECLARANT, SHIPPER, company_name
 
 if TYPE_CHECKING:
-    from pipelines.simulate.world import World
+    from simulator.world import World
 
 PartyKind = Literal["established", "new", "front", "watchlist"]
 Mode = Literal["sea", "air", "post", "courier"]
@@ -78,7 +78,7 @@ class Scenario(BaseModel):
 
 def shipped_scenario_paths() -> list[Path]:
     """The scenario YAML files that ship with the package, in name order."""
-    folder = resources.files("pipelines.simulate") / "scenarios"
+    folder = resources.files("simulator") / "scenarios"
     return sorted(Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml"))
 
 
