@@ -55,9 +55,18 @@ class Match:
         return f"{self.party_role}|{self.list_name}|{self.entry_id}"
 
 
-def item_matches(settings: Settings, declaration: dict[str, Any]) -> list[Match]:
-    """The watch-list matches of a staged declaration item against the lists in force, each
-    with the active clearance that suppresses it, if any."""
+NIGHT_MARGIN = 0.1
+"""Screened alone, an item lacks the night's trade weights (`WatchlistIndex.set_trade_names`), so
+its scores can differ a little: entries the night reported are looked for this far below the
+threshold."""
+
+
+def item_matches(
+    settings: Settings, declaration: dict[str, Any], night_entries: Sequence[str] = ()
+) -> list[Match]:
+    """The watch-list matches of a staged declaration item against the lists in force (at the
+    threshold, or down to `NIGHT_MARGIN` below it for `night_entries`, the entry ids the night
+    reported), each with the active clearance that suppresses it, if any."""
     from pipelines.watchlists.screen import DECLARATION_COLUMNS, screen_declarations
 
     row = {
@@ -65,7 +74,10 @@ def item_matches(settings: Settings, declaration: dict[str, Any]) -> list[Match]
     }
     frame = pl.DataFrame([row], schema=dict.fromkeys(DECLARATION_COLUMNS, pl.String()))
     frame = frame.with_columns(pl.col("item_no").cast(pl.Int64))
-    hits = screen_declarations(frame, settings)
+    threshold = settings.watchlist_threshold
+    hits = screen_declarations(frame, settings, threshold - NIGHT_MARGIN).filter(
+        (pl.col("score") >= threshold) | pl.col("entry_id").is_in(list(night_entries))
+    )
     return [
         Match(
             party_role=h["party_role"],

@@ -207,7 +207,8 @@ def item_context(
         cleared = clearances.active_for_parties(session, detail) if detail is not None else []
     # Screening the item again costs the index load: only for items with a hit or a clearance.
     if detail is not None and (row.get("watchlist_hits") or cleared):
-        matches = clearances.item_matches(state(request).settings, detail)
+        night = row.get("watchlist_hits") or []
+        matches = clearances.item_matches(state(request).settings, detail, night)
     return {
         "matches": matches,
         "clearances": cleared,

@@ -138,7 +138,10 @@ def post_clear(
     detail = lists.declaration(app.settings.zone("staging"), day, declaration_id, item_no)
     if detail is None:
         raise BadFormError(f"{declaration_id} item {item_no} is not in staging for {day}.")
-    chosen = [m for m in clearances.item_matches(app.settings, detail) if m.key == match]
+    row = lists.list_row(_ranked(request, day), port, declaration_id, item_no) or {}
+    night = row.get("watchlist_hits") or []
+    matches = clearances.item_matches(app.settings, detail, night)
+    chosen = [m for m in matches if m.key == match]
     try:
         if not chosen:
             raise clearances.ClearanceError("match: this item has no such watch-list match now")

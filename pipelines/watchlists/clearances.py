@@ -14,8 +14,10 @@ fingerprint digests the party's name as filed (case and spacing aside), its coun
 registry id (the declarations contract has no party address, so the id stands in for it): any
 change makes it another party. Either change brings the hold back.
 
-Point in time: the night of day D applies the clearances made before D+1 00:00 UTC and not
-withdrawn by then, so a rerun of a past night gives the same result whatever was cleared since.
+A night applies the clearances active when it runs (not those in force on the filing date: an
+exercise replaying past dates must see today's clearances). The export is an input of the night
+like the declarations: a rerun after a clearance or a withdrawal gives another hits file, hence
+another run id.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -87,16 +88,9 @@ def read_export(settings: Settings) -> pl.DataFrame:
     return frame.select(list(CLEARANCE_SCHEMA)).cast(CLEARANCE_SCHEMA)  # type: ignore[arg-type]
 
 
-def in_force(clearances: pl.DataFrame, day: date | None) -> pl.DataFrame:
-    """Clearances in force for the night of `day` (made before its end, not withdrawn by then);
-    every active one when `day` is None."""
-    if day is None:
-        return clearances.filter(pl.col("withdrawn_at").is_null())
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
-    return clearances.filter(
-        (pl.col("cleared_at") < end)
-        & (pl.col("withdrawn_at").is_null() | (pl.col("withdrawn_at") >= end))
-    )
+def active(clearances: pl.DataFrame) -> pl.DataFrame:
+    """The clearances not withdrawn."""
+    return clearances.filter(pl.col("withdrawn_at").is_null())
 
 
 def apply(hits: pl.DataFrame, clearances: pl.DataFrame) -> pl.DataFrame:

@@ -69,10 +69,10 @@ def screen_declarations(
     clearances: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Watch-list hits of the shipper and consignee of each declaration item, with the given
-    clearances applied (default: those in force in the export, `clearances.in_force`)."""
+    clearances applied (default: the active ones in the export)."""
     index = index if index is not None else index_in_force(settings)
     if clearances is None:
-        clearances = clearance_store.in_force(clearance_store.read_export(settings), None)
+        clearances = clearance_store.active(clearance_store.read_export(settings))
 
     def party_id(role: str) -> pl.Expr:
         column = f"{role}_id"
@@ -160,5 +160,4 @@ def screen_day(
     columns = [c for c in DECLARATION_COLUMNS if c in schema or not c.endswith("_id")]
     declarations = pl.read_parquet(path, columns=columns)
     chosen = settings.watchlist_threshold if threshold is None else threshold
-    cleared = clearance_store.in_force(clearance_store.read_export(settings), day)
-    return screen_declarations(declarations, settings, chosen, index, cleared)
+    return screen_declarations(declarations, settings, chosen, index)
