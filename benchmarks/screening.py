@@ -5,10 +5,14 @@ Uses the list copies shipped in contracts/data/watchlists (UN 2024-09-26 and OFA
 the evaluation set from them (pipelines/watchlists/evaluation.py), prints the tables and writes
 them to benchmarks/results/screening.md.
 
-Ordinary names (`--sets-only` runs just these, in seconds): the share of ordinary trade names
-(common trade words x legal forms x a few cities/regions, incl. the issue-12 examples such as
-"Pioneer Industrial Limited") that hit, and the share that would be held; and the share of typo
-and transposition variants of short UN individual names that are still found, and held.
+Name sets (`--sets-only` runs just these, in seconds): the share of ordinary trade names
+(common trade words x legal forms x a few cities/regions, names of trade words only, the issue-12
+examples such as "Pioneer Industrial Limited"; spellings of listed parties left out) that hit,
+and the share that would be held; the share of typo and transposition variants of short UN
+individual names, and of UN entity names as filers type them (typos, dropped letters, case,
+legal forms, word order), that are still found, and held. Each variant set is screened together
+with the ordinary names as one night, so the night's own word counts weigh tokens. Everything is
+built from the shipped lists and generated names.
 
 Throughput: a night of `--rows` parties drawn with a heavy-tailed repeat pattern (a few traders
 file most declarations) from `--distinct` synthetic names, plus 0.1% variants of listed names.

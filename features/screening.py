@@ -131,12 +131,18 @@ class _Name(NamedTuple):
     weight_sum: float
     # Per token: the edits its spelling and its fold tolerate in a long name (for `_Bound`).
     tolerance: tuple[tuple[int, int], ...]
+    # `compact` and `folded_compact` without trade words (all tokens when all are trade words).
+    core: str
+    folded_core: str
 
 
 def _make_name(
     tokens: tuple[str, ...], folds: tuple[str, ...], weights: tuple[float, ...]
 ) -> _Name:
     compact = "".join(tokens)
+    # Glued without trade words too: "Weisun Trading" is no spacing variant of "WEST SUN TRADE",
+    # though with the shared "trading" glued on the two differ by 3 letters in 27.
+    distinctive = [i for i, f in enumerate(folds) if f not in GENERIC_FOLDS] or range(len(folds))
     has_digit = tuple(any(c.isdigit() for c in t) for t in tokens)
     tolerance = tuple(
         (allowed_edits(len(t), True), allowed_edits(len(f), True))
@@ -153,6 +159,8 @@ def _make_name(
         _digits(compact),
         sum(weights),
         tolerance,
+        "".join(tokens[i] for i in distinctive),
+        "".join(folds[i] for i in distinctive),
     )
 
 
@@ -466,12 +474,21 @@ def _compact_similarity(party: _Name, listed: _Name) -> float:
     # "Mohammed Wali", though glued they differ by one letter); digits must agree.
     if len(party.tokens) == len(listed.tokens) or party.digits != listed.digits:
         return 0.0
-    compact = Indel.normalized_similarity(party.compact, listed.compact)
-    if min(len(party.folded_compact), len(listed.folded_compact)) >= FOLDED_COMPACT_MIN:
-        compact = max(
-            compact, Indel.normalized_similarity(party.folded_compact, listed.folded_compact)
-        )
-    return compact
+    whole = _glued_similarity(
+        party.compact, party.folded_compact, listed.compact, listed.folded_compact
+    )
+    if whole < COMPACT_FLOOR or (party.core == party.compact and listed.core == listed.compact):
+        return whole
+    # Shared trade words must not carry it: the names glued without them must agree as well.
+    core = _glued_similarity(party.core, party.folded_core, listed.core, listed.folded_core)
+    return min(whole, core)
+
+
+def _glued_similarity(a: str, a_folded: str, b: str, b_folded: str) -> float:
+    similarity = Indel.normalized_similarity(a, b)
+    if min(len(a_folded), len(b_folded)) >= FOLDED_COMPACT_MIN:
+        similarity = max(similarity, Indel.normalized_similarity(a_folded, b_folded))
+    return similarity
 
 
 class _Bound:

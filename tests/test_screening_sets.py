@@ -118,3 +118,15 @@ def test_one_misspelling_helper_serves_evaluation_and_benchmark() -> None:
     assert evaluation.misspell("Ali Bin", rng) is None
     with pytest.raises(ValueError, match="unknown typo kind"):
         evaluation.misspell("Kestrel", rng, "smudge")
+
+
+def test_shared_trade_words_do_not_make_a_spacing_variant(index: WatchlistIndex) -> None:
+    # Glued, "weisuntrading" and "westsuntrading" differ by 3 letters in 27; without the shared
+    # trade word, "weisun" and "westsun" are far apart. A simulated world's busiest importer
+    # was held 186 times against OFAC's WEST SUN TRADE before.
+    parties = pl.DataFrame(
+        {"party_key": ["1", "2"], "name": ["Weisun Trading Corp.", "West Sun Trading"]}
+    ).with_columns(country=pl.lit("CN"))
+    hits = screen(parties, index, DEFAULT_THRESHOLD)
+    assert hits.filter(pl.col("party_key") == "1").is_empty()
+    assert "11645" in hits.filter(pl.col("party_key") == "2").get_column("entry_id").to_list()

@@ -250,3 +250,16 @@ def test_the_cli_clears_lists_and_withdraws_with_an_audited_account(home: Settin
         ]
         assert verify(session).intact
     engine.dispose()
+
+
+def test_an_entry_fingerprint_ignores_the_version_but_not_a_new_alias() -> None:
+    from features.screening import entry_fingerprints
+
+    entries = load_national(NATIONAL_SAMPLE, "national-xx", "2026-11-01").entries
+    before = entry_fingerprints(entries)
+    republished = entry_fingerprints(entries.with_columns(list_version=pl.lit("2027-01-01")))
+    assert republished == before
+    alias = entries.filter(pl.col("entry_id") == "NAT-0001").head(1)
+    grown = entry_fingerprints(pl.concat([entries, alias.with_columns(name=pl.lit("Kestrel FZE"))]))
+    assert grown[("national-xx", "NAT-0001")] != before[("national-xx", "NAT-0001")]
+    assert grown[("national-xx", "NAT-0002")] == before[("national-xx", "NAT-0002")]
