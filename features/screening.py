@@ -204,7 +204,10 @@ class WatchlistIndex:
         weighs more; a generic trade word weighs `GENERIC_WEIGHT`."""
         if fold in GENERIC_FOLDS:
             return GENERIC_WEIGHT
-        weight = self.fold_weights.get(fold, self.unseen_weight)
+        weight = self.fold_weights.get(fold)
+        if weight is None:
+            # A word no list has: a misspelt trade word ("tradnig") is still a trade word.
+            weight = GENERIC_WEIGHT if _near_generic(fold) else self.unseen_weight
         trade = self.trade_weights.get(fold)
         return weight if trade is None else min(weight, trade)
 
@@ -272,6 +275,22 @@ class WatchlistIndex:
             if len(self._cache) < 200_000:
                 self._cache[name] = cached
         return cached
+
+
+_GENERIC_SPELLINGS: tuple[str, ...] = tuple(
+    sorted(
+        {f for f in GENERIC_FOLDS if len(f) >= 5}
+        | {fold_token(w) for w in GENERIC_WORDS if len(w) >= 5}
+    )
+)
+
+
+@lru_cache(maxsize=1 << 16)
+def _near_generic(fold: str) -> bool:
+    """Whether a folded word of 5+ letters is one edit (a swap counting once) from a trade word."""
+    return len(fold) >= 5 and any(
+        OSA.distance(fold, word, score_cutoff=1) <= 1 for word in _GENERIC_SPELLINGS
+    )
 
 
 def _block_keys(fold: str) -> tuple[str, ...]:

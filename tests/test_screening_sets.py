@@ -130,3 +130,12 @@ def test_shared_trade_words_do_not_make_a_spacing_variant(index: WatchlistIndex)
     hits = screen(parties, index, DEFAULT_THRESHOLD)
     assert hits.filter(pl.col("party_key") == "1").is_empty()
     assert "11645" in hits.filter(pl.col("party_key") == "2").get_column("entry_id").to_list()
+
+
+def test_a_misspelt_trade_word_still_weighs_as_a_trade_word(index: WatchlistIndex) -> None:
+    index.set_trade_names([])
+    assert index.prepare("Namchonang Tradnig").weights[1] == GENERIC_WEIGHT
+    parties = pl.DataFrame(
+        {"party_key": ["1"], "name": ["Namchongang Tradnig Corporation"], "country": ["CN"]}
+    )
+    assert "KPe.004" in screen(parties, index, DEFAULT_THRESHOLD).get_column("entry_id").to_list()
