@@ -4,17 +4,20 @@ Input grain: one row per party (party_key, name, country). Output grain: one row
 (party_key, list_name, entry_id) whose best-matching listed name scores at or above the threshold.
 
 Score (0-1). Both names are normalised (`features.names`) into tokens; each token carries a weight
-that grows with its rarity among listed names (a common given name or a generic word such as
-"trading" says little). Tokens are aligned one-to-one regardless of order; a pair counts with its
-similarity (1 - edits/length, transpositions counting once, the better of spelling and phonetic
-fold) only within the edits its length tolerates (`allowed_edits`: none up to four letters, except
-one in a four-letter word when both names have three or more words; one up to seven letters, two
-up to eleven), so "Bush" never half-matches "Habbash" nor "Ali" "Wali". The name
-score is the weighted share of both names covered by aligned pairs. Names written with or without
-spaces ("AEROCARIBBEAN" / "AERO CARIBBEAN") are caught by a whole-string comparison. A
-low-quality alias (UN "Low") is multiplied by `LOW_QUALITY_FACTOR`; a party country among the
-entry's countries (nationality or address) adds `COUNTRY_BONUS`. `DEFAULT_THRESHOLD` was chosen
-from the evaluation curve (docs/watchlists.md).
+that grows with its rarity among listed names and, on a batch of 200+ distinct party names (a
+night), among those names too (`WatchlistIndex.set_trade_names`): a common given name, a word
+common in the night's trade, or a generic word such as "trading" (`GENERIC_WORDS`, compared as
+folds; a word no list has one edit from one of them counts as one) says little. Tokens are
+aligned one-to-one regardless of order; a pair counts with its similarity (1 - edits/length,
+transpositions counting once, the better of spelling and phonetic fold) only within the edits
+its length tolerates (`allowed_edits`: none up to four letters, except one in a four-letter word
+when both names have three or more words; one up to seven letters, two up to eleven), so "Bush"
+never half-matches "Habbash" nor "Ali" "Wali". The name score is the weighted share of both names
+covered by aligned pairs. Names written with or without spaces ("AEROCARIBBEAN" / "AERO
+CARIBBEAN") are caught by a whole-string comparison, which must also hold without the trade words
+("Weisun Trading" is not "WEST SUN TRADE"). A low-quality alias (UN "Low") is multiplied by
+`LOW_QUALITY_FACTOR`; a party country among the entry's countries (nationality or address) adds
+`COUNTRY_BONUS`. `DEFAULT_THRESHOLD` was chosen from the evaluation curve (docs/watchlists.md).
 
 Entity type: vessel and aircraft entries (OFAC sdnType Vessel/Aircraft, their former names
 included) are left out of the index: a declaration names the carrier only by `carrier_code`, and
@@ -23,12 +26,14 @@ listed name ("HORIZON") does not hit a longer party name that merely contains it
 Industrial"), only the bare name with legal forms or a spacing variant of it.
 
 Hold: a hit is a mandatory hold unless the listed name is weak by shape (one distinctive token,
-or more than half of its tokens generic trade words); such a name holds only on an exact
-normalised-name match with a party country among the entry's countries. Other hits are kept
+distinctive tokens of `SHORT_NAME_LETTERS` letters or fewer, or more than half of its tokens
+generic trade words); such a name holds only on an exact normalised-name match with a party
+country among the entry's countries. Other hits are kept
 (they lift the rank) with `hold` false.
 
-Blocking: a listed name is compared only with parties sharing at least a quarter of its keys (the
-first and last three letters of each folded distinctive token, and the start of the glued name);
+Blocking: a listed name is compared only with parties sharing at least a quarter of its selective
+keys (the first and last three letters of each folded distinctive token, and the start of the
+glued name; a key shared by over `MAX_POSTINGS` names is not selective);
 the `CANDIDATE_CAP` closest of those (order-free whole-string similarity) are scored exactly.
 """
 
