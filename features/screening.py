@@ -75,6 +75,7 @@ GENERIC_WORDS: frozenset[str] = frozenset(
         "investments", "management", "partners", "products", "solutions", "supply", "systems",
         "manufacturing", "engineering", "agency", "center", "centre", "office", "branch",
         "worldwide", "overseas", "universal", "national", "united", "world", "corporate",
+        "grupo", "groupe", "gruppo", "comercial", "internacional", "industria", "industrias",
     }
 )  # fmt: skip
 """Words common in company names everywhere: they weigh little, and never open a block."""
