@@ -640,7 +640,7 @@ def score_name(index: WatchlistIndex, name: str, floor: float) -> list[tuple[int
         listed = index.listed(position)
         if not bound.may_reach(listed, floor):
             continue
-        if _only_contains(party, listed):
+        if _only_contains(party, listed) or _other_trade_words(party, listed):
             continue
         score = name_score(party, listed)
         if score >= floor:
@@ -654,6 +654,29 @@ def _only_contains(party: _Name, listed: _Name) -> bool:
     if len(listed.tokens) != 1 or len(party.tokens) <= 1:
         return False
     return _compact_similarity(party, listed) < COMPACT_FLOOR
+
+
+def _is_trade_word(fold: str) -> bool:
+    return fold in GENERIC_FOLDS or _near_generic(fold)
+
+
+def _other_trade_words(party: _Name, listed: _Name) -> bool:
+    """A listed name of one distinctive word with other trade words than the party's ("Weisa
+    Trading" against "GRUPO WISA"): two firms sharing a word. Each trade word on either side
+    needs a similar one (a typo aside) on the other."""
+    listed_trade = [
+        (t, f) for t, f in zip(listed.tokens, listed.folds, strict=True) if _is_trade_word(f)
+    ]
+    if len(listed.tokens) - len(listed_trade) != 1:
+        return False
+    party_trade = [
+        (t, f) for t, f in zip(party.tokens, party.folds, strict=True) if _is_trade_word(f)
+    ]
+
+    def paired(one: list[tuple[str, str]], other: list[tuple[str, str]]) -> bool:
+        return all(any(token_similarity(t, f, u, g) > 0 for u, g in other) for t, f in one)
+
+    return not (paired(party_trade, listed_trade) and paired(listed_trade, party_trade))
 
 
 def _holds(
