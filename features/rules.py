@@ -21,7 +21,8 @@ from typing import Any, Literal, TypeAlias, get_args
 import polars as pl
 import yaml
 
-Threat = Literal["cbrn", "salw"]
+from contracts import threats
+
 Force = Literal["red", "none"]
 Operator = Literal[
     "==",
@@ -182,7 +183,8 @@ class Rule:
     title: str
     description: str
     source: str
-    threat: Threat
+    threat: str
+    """A threat category name (contracts/threats.py)."""
     weight: float
     owner: str
     valid_from: date
@@ -309,8 +311,10 @@ def _parse_rule(raw: Any, file: str) -> Rule:
         if not isinstance(value, str) or (key != "source" and not value.strip()):
             raise RuleError(f"{where}: field {key!r} must be a non-empty string")
     threat = raw["threat"]
-    if threat not in ("cbrn", "salw"):
-        raise RuleError(f"{where}: field 'threat' must be cbrn or salw (got {threat!r})")
+    if threat not in threats.NAMES:
+        raise RuleError(
+            f"{where}: field 'threat' must be {threats.spoken_list(threats.NAMES)} (got {threat!r})"
+        )
     weight = raw["weight"]
     if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 1:
         raise RuleError(f"{where}: field 'weight' must be a number from 0 to 1 (got {weight!r})")

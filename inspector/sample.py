@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from contracts import threats
 from contracts.declarations import DECLARATIONS
 from contracts.outcomes import OUTCOMES
 from contracts.ranked_list import RANKED_LIST
@@ -99,8 +100,11 @@ def _ranked(day: date) -> pl.DataFrame:
                     "declaration_id": declaration_id(port, day, n),
                     "item_no": 1,
                     "risk_score": max(risk, 0.01),
-                    "cbrn_score": round(max(risk, 0.01) / 3, 3),
-                    "salw_score": round(max(risk, 0.01) / 2, 3),
+                    # Each category a share of the risk, the last one the largest.
+                    **{
+                        t.score_column: round(max(risk, 0.01) / (len(threats.THREATS) + 1 - i), 3)
+                        for i, t in enumerate(threats.THREATS)
+                    },
                     "lane": lane,
                     "selection_reason": reason,
                     "reasons": None

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
+from contracts.threats import THREATS, spoken_list
 from pipelines import nightly
 from pipelines.airflow_run import migrate, run_dag_once
 from pipelines.outcomes import import_outcome_files
@@ -70,7 +71,7 @@ def run_demo(
         day = DEMO_START + timedelta(days=offset)
         if (settings.zone("staging") / "declarations" / f"date={day}").exists():
             nightly.featurize(settings, day)
-    step("training the CBRN and SALW models")
+    step(f"training the {spoken_list(tuple(t.label for t in THREATS), 'and')} models")
     model_folder = train_models(settings, night - timedelta(days=1), datetime.now(UTC))
     step(f"running the nightly DAG for {night} through Airflow (airflow dags test)")
     migrate(settings)

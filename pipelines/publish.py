@@ -19,6 +19,7 @@ from typing import Any
 import polars as pl
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from contracts import threats
 from contracts.ranked_list import LANES, RANKED_LIST
 from pipelines.csv_safe import write_safe_csv
 from pipelines.io import atomic_directory, write_parquet, write_text
@@ -154,6 +155,7 @@ def render_port_html(ranked_port: pl.DataFrame, port: str, day: date) -> str:
         reason_counts=list(reason_counts.iter_rows()),
         selected=selected.to_dicts(),
         green=green_summary,
+        threats=threats.THREATS,
     )
 
 

@@ -1,9 +1,9 @@
 """Score stage: one day's features partition -> that day's model scores.
 
 Grain of what it writes: `scores/date=D/scores.parquet` holds one row per declaration item filed
-on D: key columns, `cbrn_score`, `salw_score`, `risk_score` (calibrated, 0-1), `reasons` (the
-model's top factors, "; "-separated) and `model_version`. The file is replaced atomically; the
-rule and watch-list hits beside it in the partition are left alone.
+on D: key columns, a `<name>_score` per threat category (contracts/threats.py), `risk_score`
+(calibrated, 0-1), `reasons` (the model's top factors, "; "-separated) and `model_version`. The
+file is replaced atomically; the rule and watch-list hits beside it in the partition are left alone.
 
 The trees are scored by compiled C (models/compiled.py) built once into `models/_compiled/`,
 shared by all versions: a library is named by a digest of its trees' code and the machine, so

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from contracts import threats
 from contracts.ranked_list import RANKED_LIST
 from features.rules import (
     DERIVED_BY_NAME,
@@ -50,8 +51,7 @@ SCORES_SCHEMA: dict[str, pl.DataType] = {
     "item_no": pl.Int64(),
     "port_of_discharge": pl.String(),
     "risk_score": pl.Float64(),
-    "cbrn_score": pl.Float64(),
-    "salw_score": pl.Float64(),
+    **{column: pl.Float64() for column in threats.SCORE_COLUMNS},
     "reasons": pl.String(),
     "model_version": pl.String(),
 }
@@ -200,7 +200,7 @@ def select_lanes(
             f"scores: {duplicated.height} rows repeat a key, e.g. declaration_id="
             f"{first['declaration_id']!r} item_no={first['item_no']}"
         )
-    for column in ("risk_score", "cbrn_score", "salw_score"):
+    for column in ("risk_score", *threats.SCORE_COLUMNS):
         bad = scores.filter(~pl.col(column).is_between(0, 1) | pl.col(column).is_null())
         if bad.height:
             first = bad.row(0, named=True)
@@ -458,10 +458,9 @@ def _to_contract(ranked: pl.DataFrame, day: date, run_id: str) -> pl.DataFrame:
     )
     model_reasons = pl.when(pl.col("reasons").str.strip_chars() != "").then(pl.col("reasons"))
     score_words = pl.format(
-        "risk score {} (CBRN {}, SALW {})",
+        "risk score {} (" + ", ".join(f"{t.label} {{}}" for t in threats.THREATS) + ")",
         pl.col("risk_score").round(2),
-        pl.col("cbrn_score").round(2),
-        pl.col("salw_score").round(2),
+        *(pl.col(t.score_column).round(2) for t in threats.THREATS),
     )
     # Inspectors read why an item is on the list first, then what drives its score.
     reasons = pl.concat_str(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
+from contracts import threats
 from models.evaluation import evaluate
 from pipelines.dates import date_range
 from pipelines.io import write_text
@@ -20,7 +21,7 @@ from pipelines.settings import Settings
 
 KEY = ["declaration_id", "item_no"]
 RATES = (0.01, 0.05)
-CATEGORIES = ("cbrn", "salw")
+CATEGORIES = threats.NAMES
 
 
 def evaluation_frame(settings: Settings, days: list[date]) -> pl.DataFrame:
