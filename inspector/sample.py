@@ -18,6 +18,7 @@ from contracts import threats
 from contracts.declarations import DECLARATIONS
 from contracts.outcomes import OUTCOMES
 from contracts.ranked_list import RANKED_LIST
+from pipelines import layout
 from pipelines.io import write_parquet
 from pipelines.publish import publish_lists
 
@@ -147,11 +148,9 @@ def build_sample_home(home: Path, day: date, history: int = 2) -> SampleHome:
     for each in (*earlier, day):
         write_parquet(
             _declarations(each),
-            staging / "declarations" / f"date={each.isoformat()}" / "declarations.parquet",
+            layout.partition(staging / "declarations", each) / layout.DECLARATIONS_FILE,
         )
     for each, outcomes in _past_outcomes(earlier).items():
-        write_parquet(
-            outcomes, staging / "outcomes" / f"date={each.isoformat()}" / "outcomes.parquet"
-        )
+        write_parquet(outcomes, layout.partition(staging / "outcomes", each) / layout.OUTCOMES_FILE)
     publish_lists(_ranked(day), home / "lists", day)
     return SampleHome(home=home, day=day, history_days=earlier)

@@ -20,18 +20,13 @@ import polars as pl
 
 from models.registry import load_version, read_champion, with_compiled_trees
 from models.scoring import ExplainTop, score
+from pipelines import layout
 from pipelines.io import write_parquet
 from pipelines.settings import Settings
 
 KEY_COLUMNS = ("declaration_id", "item_no", "port_of_discharge", "filed_at")
-SCORES_FILE = "scores.parquet"
 COMPILED_FOLDER = "_compiled"
 """Folder under the models zone holding compiled trees (never a version: no metadata.json)."""
-
-
-def scores_path(settings: Settings, day: date) -> Path:
-    """Where the model scores of items filed on `day` live."""
-    return settings.zone("scores") / f"date={day.isoformat()}" / SCORES_FILE
 
 
 def compiled_trees_folder(settings: Settings) -> Path:
@@ -61,7 +56,7 @@ def explain_top(settings: Settings) -> ExplainTop:
 
 def score_day(settings: Settings, day: date, version: str | None = None) -> Path:
     """Score the items filed on `day` with the champion model (or `version`)."""
-    source = settings.zone("features") / f"date={day.isoformat()}" / "features.parquet"
+    source = layout.features_file(settings, day)
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no features for {day}; run featurize first")
     root = settings.zone("models")
@@ -88,4 +83,4 @@ def score_day(settings: Settings, day: date, version: str | None = None) -> Path
         "reasons",
         pl.lit(version, dtype=pl.String).alias("model_version"),
     )
-    return write_parquet(scored, scores_path(settings, day))
+    return write_parquet(scored, layout.scores_file(settings, day))

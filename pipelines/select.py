@@ -43,7 +43,9 @@ from features.rules import (
     rules_valid_on,
 )
 from features.rules import KEY_COLUMNS as RULE_KEY_COLUMNS
+from pipelines import layout
 from pipelines.io import write_parquet
+from pipelines.layout import RULE_HITS_FILE, SCORES_FILE, WATCHLIST_HITS_FILE
 from pipelines.settings import Settings
 
 SCORES_SCHEMA: dict[str, pl.DataType] = {
@@ -78,9 +80,6 @@ OPTIONAL_DEFAULTS: dict[str, object] = {"hold": True, "score": 1.0}
 WATCHLIST_LIFT = 0.5
 """Expected finding rate of a non-hold watch-list hit of match score 1.0."""
 
-SCORES_FILE = "scores.parquet"
-RULE_HITS_FILE = "rule_hits.parquet"
-WATCHLIST_HITS_FILE = "watchlist_hits.parquet"
 RANDOM_REASON = "random selection for the unbiased sample"
 KEY = ["declaration_id", "item_no"]
 
@@ -498,7 +497,7 @@ def read_day_inputs(
     scores_zone: Path, day: date
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Scores, rule hits and watch-list hits of one day's scores partition (hits may be absent)."""
-    partition = scores_zone / f"date={day.isoformat()}"
+    partition = layout.partition(scores_zone, day)
     scores_path = partition / SCORES_FILE
     if not scores_path.is_file():
         raise FileNotFoundError(f"{scores_path}: no scores for {day}; run the score stage first")
@@ -520,7 +519,7 @@ def select_day(
     settings: Settings, day: date, run_id: str, policy: SelectionPolicy | None = None
 ) -> Selection:
     """The stage: read the day's scores partition and select lanes (writes nothing)."""
-    scores, rule_hits, watchlist_hits = read_day_inputs(settings.zone("scores"), day)
+    scores, rule_hits, watchlist_hits = read_day_inputs(layout.scores_table(settings), day)
     return select_lanes(
         scores,
         rule_hits,
@@ -540,14 +539,13 @@ def evaluate_rules_day(
     `scores/date=D/rule_hits.parquet` (HITS_SCHEMA) atomically and returns its path. Rules come
     from `rule_paths` (files or folders of YAML), else the shipped starter set.
     """
-    stamp = f"date={day.isoformat()}"
-    declarations_path = settings.zone("staging") / "declarations" / stamp / "declarations.parquet"
-    features_path = settings.zone("features") / stamp / "features.parquet"
+    declarations_path = layout.staged_declarations_file(settings, day)
+    features_path = layout.features_file(settings, day)
     for path, stage in ((declarations_path, "validate"), (features_path, "featurize")):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: missing for {day}; run the {stage} stage first")
     rules = rules_valid_on(load_rules(rule_paths) if rule_paths else load_starter_rules(), day)
-    target = settings.zone("scores") / stamp / RULE_HITS_FILE
+    target = layout.scores_dir(settings, day) / RULE_HITS_FILE
     if not rules:
         return write_parquet(pl.DataFrame(schema=HITS_SCHEMA), target)
     declaration_schema = pl.read_parquet_schema(declarations_path)

@@ -13,7 +13,8 @@ from features.registry import FEATURES as REGISTRY
 from features.registry import registry_hash
 from models.training import TrainingParams
 from pipelines.io import write_parquet
-from pipelines.score import score_day, scores_path
+from pipelines.layout import scores_file
+from pipelines.score import score_day
 from pipelines.settings import Settings, load_settings
 from pipelines.train import train_models
 from tests.test_models_world import FEATURES, PHRASES, START, World, make_world
@@ -115,7 +116,7 @@ def test_training_the_same_inputs_twice_gives_the_same_version(home: Settings) -
 def test_score_day_writes_scores_with_reasons_and_version(home: Settings) -> None:
     version = _train(home).name
     path = score_day(home, SCORE_DAY)
-    assert path == scores_path(home, SCORE_DAY)
+    assert path == scores_file(home, SCORE_DAY)
     scores = pl.read_parquet(path)
     assert scores.columns == [
         "declaration_id",
