@@ -29,10 +29,13 @@ demo: setup
 test: setup
 	$(BIN)/pytest
 
+# The floors (imports only downwards, no process or file handling in the pure floor): import-linter,
+# contracts in pyproject.toml (decision 0017).
 check: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: setup
 	$(BIN)/ruff format .
@@ -47,4 +50,4 @@ bench: setup
 	$(BIN)/python -m benchmarks.nightly $(BENCH_ARGS)
 
 clean:
-	rm -rf .tools $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-home
+	rm -rf .tools $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache demo-home

@@ -37,8 +37,6 @@ from features.rules import (
     Rule,
     check_rules,
     evaluate_rules,
-    load_rules,
-    load_starter_rules,
     rule_input,
     rules_valid_on,
 )
@@ -46,6 +44,7 @@ from features.rules import KEY_COLUMNS as RULE_KEY_COLUMNS
 from pipelines import layout
 from pipelines.io import write_parquet
 from pipelines.layout import RULE_HITS_FILE, SCORES_FILE, WATCHLIST_HITS_FILE
+from pipelines.rules import load_rules, load_starter_rules
 from pipelines.settings import Settings
 
 SCORES_SCHEMA: dict[str, pl.DataType] = {
