@@ -16,7 +16,7 @@ from pipelines.cli import featurize as featurize_verbs
 from pipelines.io import write_parquet
 from pipelines.layout import features_file, staged_declarations_file
 from pipelines.settings import load_settings
-from tests.test_features_data import world
+from tests.factories.feature_world import world
 
 DAY = date(2026, 5, 1)
 

@@ -31,7 +31,7 @@ from pipelines.layout import (
     staged_outcomes_file,
 )
 from pipelines.settings import Settings, load_settings
-from tests.test_features_data import Partitions, refs, world
+from tests.factories.feature_world import Partitions, refs, world
 
 FIRST = date(2026, 2, 1)
 DAYS = 8
@@ -263,7 +263,7 @@ def test_a_day_without_staged_declarations_is_an_error(tmp_path: Path) -> None:
 def test_inspections_older_than_the_lookback_are_not_credited(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from tests.test_features_data import declarations, outcomes
+    from tests.factories.feature_world import declarations, outcomes
 
     first = date(2026, 3, 1)
     filed = {first + timedelta(days=k): declarations(first + timedelta(days=k), {}) for k in (0, 6)}
@@ -282,7 +282,7 @@ def test_inspections_older_than_the_lookback_are_not_credited(
 
 
 def test_outcomes_staged_with_their_filing_need_no_lookup(tmp_path: Path) -> None:
-    from tests.test_features_data import declarations, outcomes
+    from tests.factories.feature_world import declarations, outcomes
 
     first = date(2026, 3, 1)
     old = declarations(first, {"shipper_id": "OLD"})

@@ -20,7 +20,7 @@ from pipelines.featurize import featurize_day
 from pipelines.io import write_parquet
 from pipelines.layout import features_file, staged_declarations_file, staged_outcomes_file
 from pipelines.settings import Settings, load_settings
-from tests.test_features_data import declarations, outcomes, refs, world
+from tests.factories.feature_world import declarations, outcomes, refs, world
 
 FIRST = date(2026, 4, 1)
 DAYS = 6
