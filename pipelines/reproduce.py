@@ -1,9 +1,12 @@
-"""The KCS public benchmark: train on one labelled KCS file, report precision at inspection rates.
+"""The KCS public benchmark: train on one labelled KCS file, report precision and recall at
+inspection rates for `Fraud` and `Critical Fraud == 2`.
 
 Grain: `kcs_features` gives one row per KCS declaration (each KCS row is one goods item of its
-own declaration) with point-in-time features; `precision_table` one row per (file, label,
-inspection rate). Files arrive in the KCS layout and go through the shipped mapping
-(contracts/mappings/kcs.yaml); labels come back from the mapped outcomes (`kcs_labels`).
+own declaration) with point-in-time features; `KcsResult.precision` one row per (file, method,
+label, inspection rate); `report_table` one row per (file, method, label). Files arrive in the
+KCS layout and go through the shipped mapping (contracts/mappings/kcs.yaml); labels come back
+from the mapped outcomes (`kcs_labels`). Training, early stopping and calibration are the
+project's own (`models.training.train_threat_models`).
 """
 
 from __future__ import annotations
