@@ -6,7 +6,7 @@ own declaration) with point-in-time features; `KcsResult.precision` one row per 
 label, inspection rate); `report_table` one row per (file, method, label). Files arrive in the
 KCS layout and go through the shipped mapping (contracts/mappings/kcs.yaml); labels come back
 from the mapped outcomes (`kcs_labels`). Training, early stopping and calibration are the
-project's own (`models.training.train_threat_models`).
+project's own (`models.training.time_split` and `train_category`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from models.training import (
     TrainingParams,
     Weighting,
     label_column,
-    train_threat_models,
+    time_split,
+    train_category,
 )
 
 LABELS: dict[str, str] = {"fraud": "Fraud", "critical_fraud": "Critical Fraud == 2"}
@@ -346,6 +347,18 @@ def probabilities(models: ThreatModels, rows: pl.DataFrame) -> dict[str, npt.NDA
     return {lb: models.categories[lb].calibrator.apply(r) for lb, r in raw.items()}
 
 
+def train_labels(rows: pl.DataFrame, names: Sequence[str], params: KcsParams) -> ThreatModels:
+    """One calibrated booster per label, by the project's training: `time_split` keeps the
+    latest `validation_share` of the file (and of each label's positives) to stop the boosting
+    and fit the Platt calibration; `train_category` does the rest.
+
+    Not `train_threat_models`: KCS has no champion to gate, so no date is held back for a gate
+    window, and each label keeps its own trees (decision 0022)."""
+    fit, stop = time_split(rows, params.validation_share, tuple(LABELS))
+    models = {lb: train_category(fit, stop, tuple(names), lb, params)[0] for lb in LABELS}
+    return ThreatModels(feature_names=tuple(names), phrases={}, categories=models)
+
+
 def precision_at_rates(
     scores: npt.NDArray[np.float64],
     labels: npt.NDArray[np.float64],
@@ -393,8 +406,8 @@ def run_kcs(
     best: dict[str, dict[str, int]] = {}
     for method, names in methods.items():
         rows = [labelled_rows(f, names, codes) for f in featured]
-        models, metadata = train_threat_models(rows[0], names, {}, params, tuple(LABELS))
-        best[method] = {lb: m["best_iteration"] for lb, m in metadata["metrics"].items()}
+        models = train_labels(rows[0], names, params)
+        best[method] = {lb: m.booster.current_iteration() for lb, m in models.categories.items()}
         for name, evaluated in zip(eval_paths, rows[1:], strict=True):
             scores = probabilities(models, evaluated)
             for label, s in scores.items():
