@@ -109,8 +109,9 @@ class KcsParams(TrainingParams):
     weigh 1. The last `validation_share` of the training file stops the boosting and fits the
     calibration (`models.training.time_split`).
 
-    Measured on the valid file (docs/reproduce-kcs.md): at learning rate 0.03 and 31 leaves the
-    model was still improving at 8,000 trees; 0.1 and 63 leaves stop near 3,100 and rank best."""
+    Measured on the valid file before issue 12 (docs/reproduce-kcs.md): at learning rate 0.03
+    and 31 leaves the model was still improving at 8,000 trees; 0.1 and 63 leaves stop near
+    3,100 and rank best."""
 
     learning_rate: float = 0.1
     num_leaves: int = 63
@@ -453,8 +454,8 @@ def run_kcs(
 PAPER_FILE = "paper (test quarter)"
 PAPER_METHOD = "paper LightGBM"
 PAPER: dict[tuple[str, float], float] = {("Fraud", 0.05): 0.762, ("Fraud", 0.10): 0.641}
-"""Precision the paper reports for its LightGBM on the test quarter 2021-04..06 (Jeong et al.,
-arXiv 2208.02484); it gives no figure at 1 or 2 %, nor for `Critical Fraud == 2`."""
+"""Precision of the paper's LightGBM on the test quarter 2021-04..06 (Jeong et al., arXiv
+2208.02484), the figures docs/reproduce-kcs.md quotes; the other cells stay blank."""
 
 
 def report_table(result: KcsResult) -> pl.DataFrame:
