@@ -2,7 +2,9 @@
 
 Grains: `users` one row per login account; `outcomes` one row per inspection result recorded for
 one list item; `waivers` one row per waived selection of one list item; `audit_events` one row per
-view or change, never updated or deleted; `export_runs` one row per export to the landing zone.
+view or change, never updated or deleted; `export_runs` one row per export to the landing zone;
+`login_attempts` one row per sign-in attempt let through to the password check (kept two
+throttle windows, then deleted).
 SQLite (WAL, busy timeout) by default, PostgreSQL by URL; the schema is made by Alembic migrations.
 """
 
@@ -87,6 +89,11 @@ class User(Base):
     def may_see_port(self, port: str) -> bool:
         """Inspectors see their own ports only; supervisors and admins see every port."""
         return self.role != "inspector" or port in self.port_list
+
+    @property
+    def visible_ports(self) -> list[str] | None:
+        """The ports whose data this account may see; None for every port."""
+        return self.port_list if self.role == "inspector" else None
 
 
 class Outcome(Base):
@@ -205,6 +212,18 @@ class ExportRun(Base):
     waivers: Mapped[int] = mapped_column(Integer)
     outcomes_file: Mapped[str | None] = mapped_column(String(512), nullable=True)
     waivers_file: Mapped[str | None] = mapped_column(String(512), nullable=True)
+
+
+class LoginAttempt(Base):
+    """One sign-in attempt let through to the password check: pending, then failed or ok."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(8))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

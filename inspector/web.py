@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from inspector import audit
 from inspector.config import InspectorConfig
 from inspector.db import User
+from inspector.login import HashingGate
 from pipelines.settings import Settings
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -34,6 +35,7 @@ class AppState:
     engine: Engine
     sessions: sessionmaker[Session]
     templates: Jinja2Templates
+    login_gate: HashingGate
 
 
 class LoginRequiredError(Exception):
