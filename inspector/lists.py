@@ -2,7 +2,9 @@
 
 Grain of the frames returned: the ranked list, one row per declaration item scored in one nightly
 run; declaration details, one row per declaration item. Nothing here writes; paths come in as
-arguments (the lists and staging zones of the home folder).
+arguments (the lists and staging zones of the home folder). Every reader of past declarations
+takes `ports`, the ports the user may see (None for every port), and reads nothing else: an
+inspector must not learn another port's declarations, goods or parties' counts.
 """
 
 from __future__ import annotations
@@ -133,25 +135,32 @@ def list_row(
 
 
 def declaration(
-    staging: Path, day: date, declaration_id: str, item_no: int
+    staging: Path, day: date, port: str, declaration_id: str, item_no: int
 ) -> dict[str, Any] | None:
-    """Every field of one declaration item as filed on `day` (the staging partition), or None."""
+    """Every field of one declaration item for `port` as filed on `day` (staging), or None."""
     path = staging / "declarations" / f"date={day.isoformat()}" / DECLARATIONS_FILE
     if not path.is_file():
         return None
     rows = (
         pl.scan_parquet(path)
-        .filter((pl.col("declaration_id") == declaration_id) & (pl.col("item_no") == item_no))
+        .filter(
+            (pl.col("declaration_id") == declaration_id)
+            & (pl.col("item_no") == item_no)
+            & (pl.col("port_of_discharge") == port)
+        )
         .collect()
     )
     return rows.row(0, named=True) if rows.height else None
 
 
-def _declarations_before(staging: Path, day: date) -> pl.LazyFrame | None:
+def _declarations_before(staging: Path, day: date, ports: list[str] | None) -> pl.LazyFrame | None:
     files = [p for d, p in _partitions(staging / "declarations", DECLARATIONS_FILE) if d < day]
     if not files:
         return None
-    return pl.scan_parquet(files).select(
+    declarations = pl.scan_parquet(files)
+    if ports is not None:
+        declarations = declarations.filter(pl.col("port_of_discharge").is_in(ports))
+    return declarations.select(
         "declaration_id",
         "item_no",
         "filed_at",
@@ -183,11 +192,14 @@ def _inspected(declarations: pl.LazyFrame, outcomes: pl.LazyFrame) -> pl.LazyFra
     )
 
 
-def party_history(staging: Path, day: date, shipper_id: str, consignee_id: str) -> dict[str, Any]:
-    """Before `day`: declarations, first filing, inspections and findings of each party and pair."""
+def party_history(
+    staging: Path, day: date, shipper_id: str, consignee_id: str, *, ports: list[str] | None
+) -> dict[str, Any]:
+    """Before `day`, at `ports`: declarations, first filing, inspections and findings of each
+    party and of the pair (outcomes count through the declarations they inspected)."""
     empty = {"declarations": 0, "first_seen": None, "inspections": 0, "findings": 0}
     history = {"shipper": dict(empty), "consignee": dict(empty), "pair": dict(empty)}
-    declarations = _declarations_before(staging, day)
+    declarations = _declarations_before(staging, day, ports)
     if declarations is None:
         return history
     selectors = {
@@ -218,10 +230,18 @@ def party_history(staging: Path, day: date, shipper_id: str, consignee_id: str) 
 
 
 def similar_findings(
-    staging: Path, day: date, hs_code: str, shipper_id: str, consignee_id: str, *, limit: int = 10
+    staging: Path,
+    day: date,
+    hs_code: str,
+    shipper_id: str,
+    consignee_id: str,
+    *,
+    ports: list[str] | None,
+    limit: int = 10,
 ) -> list[dict[str, Any]]:
-    """Past findings on the same HS heading or with the same shipper or consignee, newest first."""
-    declarations = _declarations_before(staging, day)
+    """Past findings at `ports` on the same HS heading or with the same shipper or consignee,
+    newest first."""
+    declarations = _declarations_before(staging, day, ports)
     outcomes = _outcomes(staging)
     if declarations is None or outcomes is None:
         return []
