@@ -276,8 +276,8 @@ def render(outcomes: list[Outcome], args: argparse.Namespace, started: datetime)
         "Page time: a signed-in inspector opening an item page every 0.25 s.",
         "",
         "| scenario | flood requests | 401 checked | 429 throttled | 503 busy | other | "
-        "no answer | server RSS before → peak | page ms median / p95 / max (loads), idle | under flood "
-        "| page failures |",
+        "no answer | server RSS before → peak | page ms median / p95 / max (loads), idle "
+        "| under flood | page failures |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for o in outcomes:
