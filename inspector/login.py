@@ -29,7 +29,9 @@ T = TypeVar("T")
 
 def default_slots() -> int:
     """Sign-ins checked at once: the cores less one, so a flood leaves a core to signed-in users."""
-    return max(1, (os.cpu_count() or 1) - 1)
+    # The cores this process may run on (a container or taskset may allow fewer than the host's).
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) - 1)
 
 
 class GateFullError(Exception):
