@@ -2,9 +2,7 @@
 
 Grains: `users` one row per login account; `outcomes` one row per inspection result recorded for
 one list item; `waivers` one row per waived selection of one list item; `audit_events` one row per
-view or change, never updated or deleted; `export_runs` one row per export to the landing zone;
-`login_attempts` one row per sign-in attempt let through to the password check (kept two
-throttle windows, then deleted).
+view or change, never updated or deleted; `export_runs` one row per export to the landing zone.
 SQLite (WAL, busy timeout) by default, PostgreSQL by URL; the schema is made by Alembic migrations.
 """
 
@@ -215,7 +213,10 @@ class ExportRun(Base):
 
 
 class LoginAttempt(Base):
-    """One sign-in attempt let through to the password check: pending, then failed or ok."""
+    """One sign-in attempt let through to the password check: pending, then failed or ok.
+
+    Grain: one row per attempt checked; rows older than two throttle windows are deleted.
+    """
 
     __tablename__ = "login_attempts"
 

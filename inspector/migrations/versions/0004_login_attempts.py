@@ -1,8 +1,11 @@
 """Sign-in attempts for the throttle (per account, per address, per pair), apart from the audit.
 
-Revision ID: 0003
+Revision ID: 0004
 Revises: 0002
 Create Date: 2026-12-06
+
+Numbered 0004, not 0003: the watch-list clearances branch adds its own 0003 from 0002. Once both
+are merged, set `down_revision = "0003"` here so the history stays one line.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from alembic import op
 
 from inspector.db import UTCDateTime
 
-revision = "0003"
+revision = "0004"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
