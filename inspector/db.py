@@ -89,9 +89,9 @@ class User(Base):
         return self.role != "inspector" or port in self.port_list
 
     @property
-    def visible_ports(self) -> list[str] | None:
+    def visible_ports(self) -> tuple[str, ...] | None:
         """The ports whose data this account may see; None for every port."""
-        return self.port_list if self.role == "inspector" else None
+        return tuple(self.port_list) if self.role == "inspector" else None
 
 
 class Outcome(Base):

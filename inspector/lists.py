@@ -2,9 +2,8 @@
 
 Grain of the frames returned: the ranked list, one row per declaration item scored in one nightly
 run; declaration details, one row per declaration item. Nothing here writes; paths come in as
-arguments (the lists and staging zones of the home folder). Every reader of past declarations
-takes `ports`, the ports the user may see (None for every port), and reads nothing else: an
-inspector must not learn another port's declarations, goods or parties' counts.
+arguments (the lists and staging zones of the home folder). Staging is read through a
+`StagingView` that carries the ports the user may see, so no reader can forget the scope.
 """
 
 from __future__ import annotations
@@ -134,33 +133,49 @@ def list_row(
     return rows.row(0, named=True) if rows.height else None
 
 
+@dataclass(frozen=True)
+class StagingView:
+    """The staging zone as one user may read it: the declarations of `ports` only (None: all).
+
+    An inspector's item page must not show another port's declarations, goods or counts of its
+    parties; outcomes are reached only through the declarations they inspected, so they follow.
+    """
+
+    folder: Path
+    ports: tuple[str, ...] | None = None
+
+    def scan_declarations(self, files: list[Path]) -> pl.LazyFrame:
+        """The declarations in `files` that this view may see."""
+        frame = pl.scan_parquet(files)
+        if self.ports is not None:
+            frame = frame.filter(pl.col("port_of_discharge").is_in(list(self.ports)))
+        return frame
+
+
 def declaration(
-    staging: Path, day: date, port: str, declaration_id: str, item_no: int
+    staging: Path | StagingView, day: date, declaration_id: str, item_no: int
 ) -> dict[str, Any] | None:
-    """Every field of one declaration item for `port` as filed on `day` (staging), or None."""
-    path = staging / "declarations" / f"date={day.isoformat()}" / DECLARATIONS_FILE
+    """Every field of one declaration item as filed on `day` (the staging partition), or None.
+
+    A bare path reads every port."""
+    view = staging if isinstance(staging, StagingView) else StagingView(staging)
+    path = view.folder / "declarations" / f"date={day.isoformat()}" / DECLARATIONS_FILE
     if not path.is_file():
         return None
     rows = (
-        pl.scan_parquet(path)
-        .filter(
-            (pl.col("declaration_id") == declaration_id)
-            & (pl.col("item_no") == item_no)
-            & (pl.col("port_of_discharge") == port)
-        )
+        view.scan_declarations([path])
+        .filter((pl.col("declaration_id") == declaration_id) & (pl.col("item_no") == item_no))
         .collect()
     )
     return rows.row(0, named=True) if rows.height else None
 
 
-def _declarations_before(staging: Path, day: date, ports: list[str] | None) -> pl.LazyFrame | None:
-    files = [p for d, p in _partitions(staging / "declarations", DECLARATIONS_FILE) if d < day]
+def _declarations_before(staging: StagingView, day: date) -> pl.LazyFrame | None:
+    folder = staging.folder / "declarations"
+    files = [p for d, p in _partitions(folder, DECLARATIONS_FILE) if d < day]
     if not files:
         return None
-    declarations = pl.scan_parquet(files)
-    if ports is not None:
-        declarations = declarations.filter(pl.col("port_of_discharge").is_in(ports))
-    return declarations.select(
+    return staging.scan_declarations(files).select(
         "declaration_id",
         "item_no",
         "filed_at",
@@ -172,8 +187,9 @@ def _declarations_before(staging: Path, day: date, ports: list[str] | None) -> p
     )
 
 
-def _outcomes(staging: Path) -> pl.LazyFrame | None:
-    files = [p for _, p in _partitions(staging / "outcomes", OUTCOMES_FILE)]
+def _outcomes(staging: StagingView) -> pl.LazyFrame | None:
+    # Every port's outcomes: they only show joined to the view's declarations (`_inspected`).
+    files = [p for _, p in _partitions(staging.folder / "outcomes", OUTCOMES_FILE)]
     if not files:
         return None
     return pl.scan_parquet(files).select(
@@ -193,13 +209,13 @@ def _inspected(declarations: pl.LazyFrame, outcomes: pl.LazyFrame) -> pl.LazyFra
 
 
 def party_history(
-    staging: Path, day: date, shipper_id: str, consignee_id: str, *, ports: list[str] | None
+    staging: StagingView, day: date, shipper_id: str, consignee_id: str
 ) -> dict[str, Any]:
-    """Before `day`, at `ports`: declarations, first filing, inspections and findings of each
-    party and of the pair (outcomes count through the declarations they inspected)."""
+    """Before `day`, at the view's ports: declarations, first filing, inspections and findings
+    of each party and of the pair."""
     empty = {"declarations": 0, "first_seen": None, "inspections": 0, "findings": 0}
     history = {"shipper": dict(empty), "consignee": dict(empty), "pair": dict(empty)}
-    declarations = _declarations_before(staging, day, ports)
+    declarations = _declarations_before(staging, day)
     if declarations is None:
         return history
     selectors = {
@@ -230,18 +246,17 @@ def party_history(
 
 
 def similar_findings(
-    staging: Path,
+    staging: StagingView,
     day: date,
     hs_code: str,
     shipper_id: str,
     consignee_id: str,
     *,
-    ports: list[str] | None,
     limit: int = 10,
 ) -> list[dict[str, Any]]:
-    """Past findings at `ports` on the same HS heading or with the same shipper or consignee,
-    newest first."""
-    declarations = _declarations_before(staging, day, ports)
+    """Past findings at the view's ports on the same HS heading or with the same shipper or
+    consignee, newest first."""
+    declarations = _declarations_before(staging, day)
     outcomes = _outcomes(staging)
     if declarations is None or outcomes is None:
         return []

@@ -182,25 +182,17 @@ def save_waiver(
 
 
 def item_records(
-    session: Session, port: str, declaration_id: str, item_no: int
+    session: Session, declaration_id: str, item_no: int
 ) -> tuple[list[Outcome], list[Waiver]]:
-    """Outcomes and waivers recorded for one item at one port, oldest first."""
+    """Outcomes and waivers recorded for one item, oldest first."""
     outcomes = session.scalars(
         select(Outcome)
-        .where(
-            Outcome.port_of_discharge == port,
-            Outcome.declaration_id == declaration_id,
-            Outcome.item_no == item_no,
-        )
+        .where(Outcome.declaration_id == declaration_id, Outcome.item_no == item_no)
         .order_by(Outcome.id)
     ).all()
     waivers = session.scalars(
         select(Waiver)
-        .where(
-            Waiver.port_of_discharge == port,
-            Waiver.declaration_id == declaration_id,
-            Waiver.item_no == item_no,
-        )
+        .where(Waiver.declaration_id == declaration_id, Waiver.item_no == item_no)
         .order_by(Waiver.id)
     ).all()
     return list(outcomes), list(waivers)

@@ -193,19 +193,17 @@ def item_context(
     row = lists.list_row(_ranked(request, day), port, declaration_id, item_no)
     if row is None:
         raise BadFormError(f"{declaration_id} item {item_no} is not on the {port} list of {day}.")
-    staging = state(request).settings.zone("staging")
-    detail = lists.declaration(staging, day, port, declaration_id, item_no)
+    # Only the ports the user may see: history and findings must not show another port's.
+    staging = lists.StagingView(state(request).settings.zone("staging"), user.visible_ports)
+    detail = lists.declaration(staging, day, declaration_id, item_no)
     history = similar = None
     if detail is not None:
-        # Only the ports the user may see: history and findings must not show another port's.
-        ports = user.visible_ports
-        shipper, consignee = detail["shipper_id"], detail["consignee_id"]
-        history = lists.party_history(staging, day, shipper, consignee, ports=ports)
+        history = lists.party_history(staging, day, detail["shipper_id"], detail["consignee_id"])
         similar = lists.similar_findings(
-            staging, day, detail["hs_code"], shipper, consignee, ports=ports
+            staging, day, detail["hs_code"], detail["shipper_id"], detail["consignee_id"]
         )
     with state(request).sessions() as session:
-        outcomes, waivers = item_records(session, port, declaration_id, item_no)
+        outcomes, waivers = item_records(session, declaration_id, item_no)
     return {
         "day": day,
         "port": port,
