@@ -248,3 +248,24 @@ def test_the_gate_runs_one_check_at_a_time_and_refuses_beyond_its_queue() -> Non
     assert sorted(outcomes) == ["checked", "checked", "refused", "refused", "refused"]
     assert most == 1
     assert gate.admitted == 0
+
+
+@pytest.mark.slow
+def test_the_login_flood_benchmark_runs_and_writes_its_table(tmp_path: Path) -> None:
+    """A tiny run of benchmarks/login_flood.py: it reports every column (no time is asserted)."""
+    from benchmarks import login_flood
+
+    out = tmp_path / "login_flood.md"
+    text = login_flood.main(
+        [
+            *("--clients", "4", "--seconds", "3", "--idle-seconds", "1"),
+            *("--scenarios", "many-addresses", "--out", str(out)),
+        ]
+    )
+    assert out.read_text(encoding="utf-8") == text
+    row = next(line for line in text.splitlines() if line.startswith("| many-addresses"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert len(cells) == 11
+    requests, checked, throttled, busy, other, unanswered = map(int, cells[1:7])
+    assert requests == checked + throttled + busy + other + unanswered > 0
+    assert re.fullmatch(r"\d+ → \d+ MB", cells[7])
