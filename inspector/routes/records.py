@@ -135,7 +135,8 @@ def post_clear(
     not held again until either changes."""
     item = _item(request, user, day, port, declaration_id=declaration_id, item_no=item_no)
     app = request.app.state.inspector
-    detail = lists.declaration(app.settings.zone("staging"), day, declaration_id, item_no)
+    staging = lists.StagingView(app.settings.zone("staging"), user.visible_ports)
+    detail = lists.declaration(staging, day, declaration_id, item_no)
     if detail is None:
         raise BadFormError(f"{declaration_id} item {item_no} is not in staging for {day}.")
     row = lists.list_row(_ranked(request, day), port, declaration_id, item_no) or {}
