@@ -686,3 +686,47 @@ def test_settings_choose_the_share_floor_ceiling_and_priors() -> None:
     policy = policy_from_settings(settings)
     assert [policy.capacity("X", n)[0] for n in (10, 100, 1_000)] == [3, 5, 9]
     assert (policy.prior_strength, policy.watchlist_prior) == (25, 0.1)
+
+
+def test_the_run_report_shows_each_slice_and_what_it_found(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from pipelines.nightly import stage_report_dir
+    from pipelines.report import render_run_report, slice_findings
+    from pipelines.select import record_selection
+
+    settings = load_settings(
+        environ={}, home=tmp_path, seed=7, capacity_red_share=0.1, capacity_yellow_share=0.1
+    )
+    partition = settings.zone("scores") / f"date={DAY.isoformat()}"
+    write_parquet(_scores(), partition / SCORES_FILE)
+    write_parquet(_rule_hits([("NLRTM-004", "LEGAL-1@1", 0.6, True)]), partition / RULE_HITS_FILE)
+    folder = stage_report_dir(settings, DAY)
+    selection, summary = record_selection(settings, DAY, "run-1", folder)
+    port = summary["ports"]["NLRTM"]  # type: ignore[index]
+    # 10% of 40 items = 4 red: 1 legal hold + 3 by risk, then 1 random on top.
+    assert (port["red_capacity"], port["hold"], port["risk"], port["random"]) == (4, 1, 3, 1)
+    assert port["red_share"] == 0.1
+    red = selection.slices.sort("slice")
+    assert red["slice"].to_list() == ["hold", "random", "risk", "risk", "risk"]
+    # Outcomes of the list: the hold and one risk item inspected, the risk item found a threat.
+    risk_ids = red.filter(pl.col("slice") == "risk")["declaration_id"].to_list()
+    outcomes = pl.DataFrame(
+        {
+            "declaration_id": ["NLRTM-004", risk_ids[0], "NLRTM-010"],
+            "item_no": [1, 1, 1],
+            "inspected_at": [datetime(2026, 3, 2, 10, tzinfo=UTC)] * 3,
+            "selection_reason": ["rule", "risk", "manual"],
+            "result": ["no_finding", "finding", "finding"],
+            "finding_category": [None, "cbrn", "salw"],
+            "inspector_id": ["i1"] * 3,
+        }
+    )
+    write_parquet(outcomes, settings.zone("staging") / "outcomes/date=2026-03-02/outcomes.parquet")
+    found = slice_findings(settings, DAY)
+    assert found == {
+        "NLRTM": {"hold": {"inspected": 1, "found": 0}, "risk": {"inspected": 1, "found": 1}}
+    }
+    text = render_run_report(DAY, {"select": {**summary, "found": found}})
+    assert "| NLRTM | 40 | 4 | 10.0% | 1/1/0 | 3/1/1 | 1 | 5 | 4 | 31 |" in text
+    assert "| LEGAL-1@1 |" not in text  # only the night's rule files are listed
