@@ -112,6 +112,15 @@ def _rule_counts(counts: dict[str, tuple[int, int]]) -> pl.DataFrame:
     )
 
 
+def _watch_counts(cells: list[tuple[bool, str, int, int]]) -> pl.DataFrame:
+    """Evidence rows of entity hits: (hold, band, inspected, findings)."""
+    return pl.DataFrame(
+        [(hold, "entity", band, inspected, found) for hold, band, inspected, found in cells],
+        schema=WATCH_STATS_SCHEMA,
+        orient="row",
+    )
+
+
 def _lane(frame: pl.DataFrame, lane: str) -> pl.DataFrame:
     return frame.filter(pl.col("lane") == lane)
 
@@ -559,26 +568,14 @@ def test_a_legal_hold_stays_forced_whatever_its_measured_precision() -> None:
     watch = _watch_hits(["NLRTM-004"], hold=True, score=0.91)
     never_found = Evidence(
         rules=_rule_counts({"LEGAL-1@1": (500, 0)}),
-        watchlist=pl.DataFrame(
-            {
-                "hold": [True],
-                "entry_type": ["entity"],
-                "band": ["close"],
-                "inspected": [300],
-                "findings": [0],
-            },
-            schema=WATCH_STATS_SCHEMA,
-        ),  # fmt: skip
+        watchlist=_watch_counts([(True, "close", 300, 0)]),
     )
     selection = _select(_scores(), hits, watch, evidence=never_found, red_capacity=2)
     top = selection.ranked.sort("rank").head(2)
     assert top["declaration_id"].to_list() == ["NLRTM-004", "NLRTM-003"]
     assert top["lane"].to_list() == ["red", "red"]
-    assert (selection.ports[0].watchlist, selection.ports[0].rule, selection.ports[0].risk) == (
-        1,
-        1,
-        0,
-    )
+    port = selection.ports[0]
+    assert (port.watchlist, port.rule, port.risk) == (1, 1, 0)
 
 
 def test_watch_list_hits_weigh_by_match_strength_and_their_measured_cell() -> None:
@@ -589,11 +586,7 @@ def test_watch_list_hits_weigh_by_match_strength_and_their_measured_cell() -> No
     rank = dict(zip(ranked["declaration_id"], ranked["rank"], strict=True))
     assert rank["NLRTM-001"] < rank["NLRTM-002"]  # 0.50 before 0.46
     # 148 inspected exact entity matches found 4 threats: (10 x 0.5 + 4) / 158 = 0.057.
-    cells = pl.DataFrame(
-        {"hold": [False], "entry_type": ["entity"], "band": ["exact"], "inspected": [148],
-         "findings": [4]},
-        schema=WATCH_STATS_SCHEMA,
-    )  # fmt: skip
+    cells = _watch_counts([(False, "exact", 148, 4)])
     measured = _select(
         _scores(),
         watch_hits=both,
