@@ -20,7 +20,14 @@ from pathlib import Path
 
 import polars as pl
 
-from features.rules import HITS_SCHEMA, Rule, evaluate_rules, rule_input, rules_valid_on
+from features.rules import (
+    DERIVED_BY_NAME,
+    HITS_SCHEMA,
+    Rule,
+    evaluate_rules,
+    rule_input,
+    rules_valid_on,
+)
 from pipelines.settings import Settings
 
 KEY = ["declaration_id", "item_no"]
@@ -211,8 +218,12 @@ def measure_evidence(
     )
     if not declaration_paths:
         return Evidence(since=since)
+    active = rules_valid_on(rules, day)
+    wanted = _wanted_columns(active, screen)
+    scan = pl.scan_parquet(declaration_paths, missing_columns="insert", extra_columns="ignore")
     declarations = (
-        pl.scan_parquet(declaration_paths, missing_columns="insert", extra_columns="ignore")
+        # Only the columns rules and screening read: a year of declarations is large.
+        scan.select([c for c in scan.collect_schema().names() if c in wanted])
         .join(ids, on="declaration_id", how="semi")
         .collect()
         .with_columns(pl.col("item_no").cast(pl.Int64))
@@ -220,12 +231,15 @@ def measure_evidence(
         .unique(KEY, keep="last", maintain_order=True)
     )
     inspected = inspected_items(outcomes, declarations)
-    active = rules_valid_on(rules, day)
     rule_stats = pl.DataFrame(schema=RULE_STATS_SCHEMA)
     if active and not inspected.is_empty():
         feature_paths = _dated_partitions(settings.zone("features"), "features.parquet", since, day)
+        scan = pl.scan_parquet(feature_paths, missing_columns="insert", extra_columns="ignore")
+        stored = set(declarations.columns) - set(KEY)
         features = (
-            pl.scan_parquet(feature_paths, missing_columns="insert", extra_columns="ignore")
+            scan.select(
+                [c for c in scan.collect_schema().names() if c in wanted and c not in stored]
+            )
             .join(ids, on="declaration_id", how="semi")
             .collect()
             .with_columns(pl.col("item_no").cast(pl.Int64))
@@ -249,3 +263,19 @@ def measure_evidence(
             )
             watch_stats = watch_counts(hits, inspected)
     return Evidence(rule_stats, watch_stats, inspected.height, since)
+
+
+def _wanted_columns(rules: Sequence[Rule], screen: bool) -> set[str]:
+    """Columns the rules read (a derived field's inputs too) and, when screening, the parties."""
+    wanted = set(KEY)
+    for rule in rules:
+        for name in rule.fields():
+            wanted.add(name)
+            derived = DERIVED_BY_NAME.get(name)
+            if derived is not None:
+                wanted.update(derived.needs)
+    if screen:
+        from pipelines.watchlists.screen import DECLARATION_COLUMNS
+
+        wanted.update(DECLARATION_COLUMNS)
+    return wanted
