@@ -70,13 +70,19 @@ def _lines_precision(precision: dict[str, Any]) -> list[str]:
         f"{precision['inspected_items']} items inspected since {precision['since']} and before "
         f"the list date; prior worth {precision['prior_strength']} inspections:",
         "",
-        "| rule | prior (weight) | legal hold | inspected | findings | precision used |",
-        "|---|---|---|---|---|---|",
+        "| rule | prior (weight) | legal hold | inspected | findings | precision | ranks by |",
+        "|---|---|---|---|---|---|---|",
     ]
     lines += [
         f"| {r['rule_id']} | {r['weight']:.2f} | {'yes' if r['force_red'] else 'no'} | "
-        f"{r['inspected']} | {r['findings']} | {r['precision']:.3f} |"
+        f"{r['inspected']} | {r['findings']} | {r['precision']:.3f} | "
+        f"{'hold' if r['force_red'] else format(r.get('lift', r['precision']), '.3f')} |"
         for r in precision["rules"]
+    ]
+    lines += [
+        "",
+        "A rule ranks by the prior's part of its precision, weight x strength / (strength + "
+        "inspected): the model learnt the outcomes' part from the same inspections.",
     ]
     if precision["watchlist"]:
         lines += [

@@ -330,16 +330,25 @@ def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], what: str) 
 def rule_precision(
     rule_hits: pl.DataFrame, evidence: Evidence, policy: SelectionPolicy
 ) -> pl.DataFrame:
-    """Per rule of `rule_hits`: its prior (weight), measured counts and posterior precision."""
+    """Per rule of `rule_hits`: its prior (weight), measured counts, posterior precision, and the
+    lift it ranks by.
+
+    The posterior mean splits in two: strength x weight / (strength + n), the officer's prior,
+    and findings / (strength + n), the outcomes. The model was trained on those same outcomes,
+    over fields the rule reads too, so its risk_score already carries the second part, item by
+    item; the lift is the first part alone, the knowledge the model has not seen. A new rule
+    ranks by its weight; as its hits are inspected the model takes over.
+    """
+    strength = policy.prior_strength
+    inspected = pl.col("inspected")
     return (
         rule_hits.group_by("rule_id")
         .agg(pl.col("weight").max())
         .join(evidence.rules, on="rule_id", how="left")
-        .with_columns(pl.col("inspected").fill_null(0), pl.col("findings").fill_null(0))
+        .with_columns(inspected.fill_null(0), pl.col("findings").fill_null(0))
         .with_columns(
-            beta_mean(
-                pl.col("weight"), policy.prior_strength, pl.col("inspected"), pl.col("findings")
-            ).alias("precision")
+            beta_mean(pl.col("weight"), strength, inspected, pl.col("findings")).alias("precision"),
+            (pl.col("weight").clip(0.0, 1.0) * strength / (strength + inspected)).alias("lift"),
         )
         .sort("rule_id")
     )
@@ -372,16 +381,16 @@ def _attach_hits(
     policy: SelectionPolicy,
     evidence: Evidence,
 ) -> pl.DataFrame:
-    precision = rule_precision(rule_hits, evidence, policy).select("rule_id", "precision")
+    lifts = rule_precision(rule_hits, evidence, policy).select("rule_id", "lift")
     # A rule fires at most once per item: a repeated hit row must not count twice.
     rules = (
         rule_hits.unique([*KEY, "rule_id"])
-        .join(precision, on="rule_id", how="left")
+        .join(lifts, on="rule_id", how="left")
         .sort([*KEY, "rule_id"])
         .group_by(KEY, maintain_order=True)
         .agg(
             pl.col("rule_id").unique(maintain_order=True).alias("rule_hits"),
-            pl.col("precision").max().alias("_rule_lift"),
+            pl.col("lift").max().alias("_rule_lift"),
             pl.col("force_red").any().alias("_force_rule"),
             pl.format("rule {}: {}", "rule_id", "title")
             .unique(maintain_order=True)
@@ -737,9 +746,9 @@ def precision_report(
         "prior_strength": policy.prior_strength,
         "watchlist_prior": policy.watchlist_prior,
         "rules": [
-            {**row, "precision": round(row["precision"], 4)}
+            {**row, "precision": round(row["precision"], 4), "lift": round(row["lift"], 4)}
             for row in rule_rows.select(
-                "rule_id", "weight", "force_red", "inspected", "findings", "precision"
+                "rule_id", "weight", "force_red", "inspected", "findings", "precision", "lift"
             ).iter_rows(named=True)
         ],
         "watchlist": [

@@ -436,5 +436,6 @@ def test_the_run_report_shows_rule_precision_with_its_prior(tmp_path: Path) -> N
     report = precision_report(rules, evidence, SelectionPolicy(prior_strength=10))
     by_rule = {r["rule_id"]: r for r in report["rules"]}  # type: ignore[attr-defined]
     assert by_rule["TEST-001@1"]["precision"] == round(6 / 15, 4)
+    assert by_rule["TEST-001@1"]["lift"] == round(0.5 * 10 / 15, 4)  # the prior's part
     # A rule nothing was inspected for keeps its weight.
     assert (by_rule["NEW-001@1"]["inspected"], by_rule["NEW-001@1"]["precision"]) == (0, 0.25)

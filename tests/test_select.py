@@ -22,6 +22,7 @@ from pipelines.select import (
     SelectionPolicy,
     policy_from_settings,
     port_seed,
+    rule_precision,
     select_day,
     select_lanes,
 )
@@ -543,7 +544,8 @@ def test_rules_stage_before_any_rule_is_valid_writes_empty_hits(tmp_path: Path) 
 
 def test_a_measured_low_precision_rule_does_not_outrank_a_high_risk_item() -> None:
     # NLRTM-000 (risk 0.0) fires a rule of weight 0.9, but 90 past inspections found 2 threats:
-    # (10 x 0.9 + 2) / (10 + 90) = 0.11, below NLRTM-017 (risk 0.425).
+    # precision (10 x 0.9 + 2) / (10 + 90) = 0.11; it ranks by the prior's part, 9 / 100 = 0.09
+    # (the model learnt the 2 findings), below NLRTM-017 (risk 0.425).
     hits = _rule_hits([("NLRTM-000", "R-9@1", 0.9, False)])
     prior_only = _select(_scores(), hits, random_quota_share=0).ranked
     # Prior only: its weight 0.9 ties NLRTM-036 (risk 0.9), and a tie goes to the risk.
@@ -552,15 +554,27 @@ def test_a_measured_low_precision_rule_does_not_outrank_a_high_risk_item() -> No
     ranked = _select(_scores(), hits, random_quota_share=0, evidence=measured).ranked
     rank = dict(zip(ranked["declaration_id"], ranked["rank"], strict=True))
     assert rank["NLRTM-017"] < rank["NLRTM-000"]
-    # It sits exactly where its precision says: after every item with risk above 0.11.
-    assert rank["NLRTM-000"] == 1 + sum(1 for i in range(40) if i / 40 > 0.11)
-    # Measured precision can also raise a rule above its weight.
-    good = Evidence(rules=_rule_counts({"R-9@1": (90, 88)}))  # (0.5 + 88) / 100 = 0.885
-    hits = _rule_hits([("NLRTM-000", "R-9@1", 0.05, False)])
+    assert rank["NLRTM-000"] == 1 + sum(1 for i in range(40) if i / 40 > 0.09)
+    # The precision and the lift, side by side.
+    table = rule_precision(hits, measured, SelectionPolicy()).row(0, named=True)
+    assert table["precision"] == pytest.approx(0.11)
+    assert table["lift"] == pytest.approx(0.09)
+
+
+def test_a_well_inspected_rule_leaves_the_ranking_to_the_model() -> None:
+    # 88 findings in 90 inspections: the model was trained on those outcomes, so the item ranks
+    # by its own risk (0.1) and the rule keeps only its prior's part, 0.5 x 10 / 100 = 0.05.
+    good = Evidence(rules=_rule_counts({"R-9@1": (90, 88)}))
+    hits = _rule_hits([("NLRTM-004", "R-9@1", 0.5, False)])
     ranked = _select(_scores(), hits, random_quota_share=0, evidence=good).ranked
-    row = ranked.filter(pl.col("declaration_id") == "NLRTM-000").row(0, named=True)
-    assert (row["lane"], row["selection_reason"]) == ("red", "rule")
-    assert row["rank"] == 1 + sum(1 for i in range(40) if i / 40 > 0.885)
+    row = ranked.filter(pl.col("declaration_id") == "NLRTM-004").row(0, named=True)
+    assert row["selection_reason"] is None  # green: ranked by its risk, below every item above 0.1
+    assert row["rank"] == 1 + sum(1 for i in range(40) if i / 40 > 0.1)
+    # Without outcomes the same rule lifts the item to its weight.
+    fresh = _select(_scores(), hits, random_quota_share=0, red_capacity=30).ranked
+    row = fresh.filter(pl.col("declaration_id") == "NLRTM-004").row(0, named=True)
+    assert row["rank"] == 1 + sum(1 for i in range(40) if i / 40 >= 0.5)
+    assert row["selection_reason"] == "rule"
 
 
 def test_a_legal_hold_stays_forced_whatever_its_measured_precision() -> None:
