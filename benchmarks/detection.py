@@ -29,10 +29,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import shutil
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -339,6 +341,8 @@ def run_world(
     start = 0
     if reuse and marker.is_file() and json.loads(marker.read_text(encoding="utf-8")) == recipe:
         start = PHASES.index(redo)
+    elif redo == "evaluate":
+        raise MissingWorldError(f"{home}: no complete world of this recipe; build it first")
     seconds: dict[str, float] = {}
     steps: dict[str, Callable[[], object]] = {
         "build": lambda: build(spec, plan, home),
@@ -358,6 +362,7 @@ def run_world(
     began = time.perf_counter()
     table = evaluate_world(spec, plan, home)
     seconds["evaluate"] = time.perf_counter() - began
+    seconds["load"] = os.getloadavg()[1]
     return table, seconds
 
 
@@ -365,7 +370,12 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def report(table: pl.DataFrame, timings: dict[str, dict[str, float]], plan: Plan) -> str:
+def report(
+    table: pl.DataFrame,
+    timings: dict[str, dict[str, float]],
+    plan: Plan,
+    failed: dict[str, str] | None = None,
+) -> str:
     """The Markdown report: held-out and tuning groups, then per world, per kind and per port."""
     worlds = sorted(set(table["world"].to_list()), key=lambda w: (w.split("/")[1], w))
     split_of = dict(table.select("world", "split").unique().iter_rows())
@@ -410,8 +420,13 @@ def report(table: pl.DataFrame, timings: dict[str, dict[str, float]], plan: Plan
         summarise(ports, ["world_port"]), "world_port", sorted(set(ports["world_port"].to_list()))
     )
     lines += ["", "## Worlds and minutes", ""]
-    lines += ["| world | split | items a night | " + " | ".join(PHASES) + " | total |"]
-    lines += ["|" + "---|" * (len(PHASES) + 4)]
+    lines += [
+        "Wall minutes per phase on this machine (2 cores shared with other jobs; load is the "
+        "5-minute load average when the world finished).",
+        "",
+        "| world | split | items a night | " + " | ".join(PHASES) + " | total | load |",
+        "|" + "---|" * (len(PHASES) + 5),
+    ]
     for world in worlds:
         spent = timings.get(world, {})
         per_night = (
@@ -422,13 +437,20 @@ def report(table: pl.DataFrame, timings: dict[str, dict[str, float]], plan: Plan
             / plan.nights
         )
         cells = [f"{spent[p] / 60:.1f}" if p in spent else "-" for p in PHASES]
-        total = sum(spent.values()) / 60
+        total = sum(spent.get(p, 0.0) for p in PHASES) / 60
+        load = f"{spent['load']:.0f}" if "load" in spent else "-"
         lines.append(
             f"| {world} | {split_of[world]} | {per_night:.0f} | "
             + " | ".join(cells)
-            + f" | {total:.1f} |"
+            + f" | {total:.1f} | {load} |"
         )
+    for world, why in (failed or {}).items():
+        lines.append(f"| {world} | failed: {why} |")
     return "\n".join(lines) + "\n"
+
+
+class MissingWorldError(Exception):
+    """--eval-only found no complete world of the requested recipe."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -474,13 +496,24 @@ def main(argv: list[str] | None = None) -> int:
     redo = "evaluate" if args.eval_only else args.redo
     tables: list[pl.DataFrame] = []
     timings: dict[str, dict[str, float]] = {}
+    failed: dict[str, str] = {}
     for spec in specs:
         _say(f"{spec.name} ({spec.split})")
-        table, seconds = run_world(spec, plan, args.homes, reuse=reuse, redo=redo)
+        try:
+            table, seconds = run_world(spec, plan, args.homes, reuse=reuse, redo=redo)
+        except MissingWorldError as error:
+            parser.error(str(error))
+        except Exception as error:  # one broken world must not sink the others
+            traceback.print_exc()
+            failed[spec.name] = f"{type(error).__name__}: {error}".splitlines()[0]
+            continue
         tables.append(table)
         timings[spec.name] = seconds
+    if not tables:
+        _say("no world could be evaluated")
+        return 1
     table = pl.concat(tables, how="diagonal_relaxed")
-    text = report(table, timings, plan)
+    text = report(table, timings, plan, failed)
     write_text(text, args.out)
     write_parquet(table, args.out.with_suffix(".parquet"))
     print(text)

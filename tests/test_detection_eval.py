@@ -153,3 +153,26 @@ def test_a_world_spec_names_a_known_preset_family_and_seed() -> None:
         WorldSpec.parse("mars/ordinary-wording/1")
     with pytest.raises(ValueError, match="preset/family/seed"):
         WorldSpec.parse("east-africa/ordinary-wording")
+
+
+def test_the_harness_report_keeps_held_out_and_tuning_apart(frame: pl.DataFrame) -> None:
+    from benchmarks.detection import Plan, report
+
+    table = detection_table(frame, methods=("rank", "risk"), rates=(0.01, 0.05))
+    held_out = table.filter(pl.col("port") == "A").with_columns(
+        world=pl.lit("east-africa/ordinary-wording/4"), split=pl.lit("held_out")
+    )
+    tuning = table.filter(pl.col("port") == "B").with_columns(
+        world=pl.lit("eu-default/tell-tale/1"), split=pl.lit("tuning")
+    )
+    text = report(
+        pl.concat([held_out, tuning]),
+        {"eu-default/tell-tale/1": {"build": 60.0, "load": 9.0}},
+        Plan(nights=1),
+        {"gulf-hub/listed-parties/6": "ValueError: no findings"},
+    )
+    # Port A alone is held out: 3 threats, rank finds 1 at 1 %; port B alone is tuning.
+    assert "| held_out | rank | 3 | 0.33 (1.000) | 0.67 (0.400) |" in text
+    assert "| tuning | rank | 1 | 0.00 (0.000) | 1.00 (0.333) |" in text
+    assert text.index("## held-out") < text.index("## tuning")
+    assert "| gulf-hub/listed-parties/6 | failed: ValueError: no findings |" in text

@@ -162,6 +162,15 @@ def test_evaluation_counts_the_planted_threats_of_the_night(world: Path, tmp_pat
     assert pooled["precision"].drop_nulls().is_between(0, 1).all()
     text = evaluation.report.read_text()
     assert "| cbrn | rank |" in text and "## Per port" in text
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    shown = CliRunner().invoke(
+        app, ["--home", str(settings.home), "evaluate", "--from", str(NIGHT), "--to", str(NIGHT)]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "| all | risk |" in shown.output
 
 
 def test_backfill_of_a_range_from_the_cli(world: Path, tmp_path: Path) -> None:

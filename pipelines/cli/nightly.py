@@ -98,7 +98,8 @@ def evaluate(
     except FileNotFoundError as error:
         err_console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=1) from error
-    console.print(report.read_text(encoding="utf-8"))
+    # Plain output: the Markdown table must not be re-wrapped to the terminal's width.
+    typer.echo(report.read_text(encoding="utf-8"))
     console.print(f"written to {report}")
 
 
