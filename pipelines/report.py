@@ -68,13 +68,15 @@ def _lines_precision(precision: dict[str, Any]) -> list[str]:
         "",
         f"Measured precision (share of inspected hits with a CBRN/SALW finding), on "
         f"{precision['inspected_items']} items inspected since {precision['since']} and before "
-        f"the list date; prior worth {precision['prior_strength']} inspections:",
+        f"the list date; a rule's prior is its weight x {precision.get('rule_prior_scale', 1.0)}, "
+        f"worth {precision['prior_strength']} inspections:",
         "",
-        "| rule | prior (weight) | legal hold | inspected | findings | precision | ranks by |",
-        "|---|---|---|---|---|---|---|",
+        "| rule | weight | prior | legal hold | inspected | findings | precision | ranks by |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r['rule_id']} | {r['weight']:.2f} | {'yes' if r['force_red'] else 'no'} | "
+        f"| {r['rule_id']} | {r['weight']:.2f} | {r.get('prior', r['weight']):.3f} | "
+        f"{'yes' if r['force_red'] else 'no'} | "
         f"{r['inspected']} | {r['findings']} | {r['precision']:.3f} | "
         f"{'hold' if r['force_red'] else format(r.get('lift', r['precision']), '.3f')} |"
         for r in precision["rules"]

@@ -122,6 +122,8 @@ class SelectionPolicy:
     """How many inspections a rule's weight (or a watch-list prior) counts for against outcomes."""
     watchlist_prior: float = 0.2
     """Prior precision of a non-hold watch-list hit of match score 1.0 (times the score)."""
+    rule_prior_scale: float = 1.0
+    """A rule's prior precision is its weight times this (weights state relative belief)."""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -132,7 +134,8 @@ class SelectionPolicy:
         ]
         if any(red < 0 or yellow < 0 for red, yellow in capacities):
             raise ValueError("capacities and floors must be >= 0")
-        for name in ("red_share", "yellow_share", "random_quota_share", "watchlist_prior"):
+        shares = ("red_share", "yellow_share", "random_quota_share", "watchlist_prior")
+        for name in (*shares, "rule_prior_scale"):
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 1:
                 raise ValueError(f"{name} must be between 0 and 1")
@@ -174,6 +177,7 @@ def policy_from_settings(settings: Settings) -> SelectionPolicy:
         random_quota_share=settings.random_quota_share,
         prior_strength=settings.precision_prior_strength,
         watchlist_prior=settings.watchlist_prior_precision,
+        rule_prior_scale=settings.rule_prior_scale,
         seed=settings.seed,
     )
 
@@ -341,14 +345,16 @@ def rule_precision(
     """
     strength = policy.prior_strength
     inspected = pl.col("inspected")
+    prior = (pl.col("weight") * policy.rule_prior_scale).clip(0.0, 1.0)
     return (
         rule_hits.group_by("rule_id")
         .agg(pl.col("weight").max())
         .join(evidence.rules, on="rule_id", how="left")
         .with_columns(inspected.fill_null(0), pl.col("findings").fill_null(0))
         .with_columns(
-            beta_mean(pl.col("weight"), strength, inspected, pl.col("findings")).alias("precision"),
-            (pl.col("weight").clip(0.0, 1.0) * strength / (strength + inspected)).alias("lift"),
+            prior.alias("prior"),
+            beta_mean(prior, strength, inspected, pl.col("findings")).alias("precision"),
+            (prior * strength / (strength + inspected)).alias("lift"),
         )
         .sort("rule_id")
     )
@@ -744,11 +750,19 @@ def precision_report(
         "since": evidence.since.isoformat() if evidence.since else None,
         "inspected_items": evidence.inspected_items,
         "prior_strength": policy.prior_strength,
+        "rule_prior_scale": policy.rule_prior_scale,
         "watchlist_prior": policy.watchlist_prior,
         "rules": [
-            {**row, "precision": round(row["precision"], 4), "lift": round(row["lift"], 4)}
+            {**row, **{k: round(row[k], 4) for k in ("prior", "precision", "lift")}}
             for row in rule_rows.select(
-                "rule_id", "weight", "force_red", "inspected", "findings", "precision", "lift"
+                "rule_id",
+                "weight",
+                "prior",
+                "force_red",
+                "inspected",
+                "findings",
+                "precision",
+                "lift",
             ).iter_rows(named=True)
         ],
         "watchlist": [

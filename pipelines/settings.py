@@ -118,6 +118,13 @@ class Settings(BaseSettings):
         le=1,
         description="Prior chance of a finding for a non-hold watch-list hit of match score 1.0.",
     )
+    rule_prior_scale: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="A rule's prior precision is its weight times this, until outcomes measure "
+        "it; chosen on the tuning worlds (docs/decisions/0020-ranking-measured-precision.md).",
+    )
     precision_window_days: int = Field(
         default=365,
         ge=1,
