@@ -737,3 +737,19 @@ def test_the_run_report_shows_each_slice_and_what_it_found(tmp_path: Path) -> No
     text = render_run_report(DAY, {"select": {**summary, "found": found}})
     assert "| NLRTM | 40 | 4 | 10.0% | 1/1/0 | 3/1/1 | 1 | 5 | 4 | 31 |" in text
     assert "| LEGAL-1@1 |" not in text  # only the night's rule files are listed
+
+
+def test_an_unmeasured_rule_ranks_by_its_weight_times_the_prior_scale() -> None:
+    hits = _rule_hits([("NLRTM-000", "NEW-1@1", 0.5, False)])
+    full = _select(_scores(), hits, random_quota_share=0).ranked
+    scaled = _select(_scores(), hits, random_quota_share=0, rule_prior_scale=0.1).ranked
+    rank_full = full.filter(pl.col("declaration_id") == "NLRTM-000")["rank"].item()
+    rank_scaled = scaled.filter(pl.col("declaration_id") == "NLRTM-000")["rank"].item()
+    assert rank_full == 1 + sum(1 for i in range(40) if i / 40 >= 0.5)
+    assert rank_scaled == 1 + sum(1 for i in range(40) if i / 40 >= 0.05)
+    table = rule_precision(hits, Evidence(), SelectionPolicy(rule_prior_scale=0.1)).row(
+        0, named=True
+    )
+    assert (table["weight"], table["prior"], table["lift"]) == (0.5, 0.05, 0.05)
+    with pytest.raises(ValueError, match="rule_prior_scale must be between 0 and 1"):
+        SelectionPolicy(rule_prior_scale=2)
