@@ -12,10 +12,11 @@ capacity); yellow and green follow by ranking score. The random slice comes afte
 one, so it never pushes a risk-ranked item out of the budget, in the lanes or in the order.
 
 The ranking score is the expected chance of a finding per inspection: the largest of the model's
-calibrated risk_score, the measured precision of the rules that fired, and the measured precision
-of the item's non-hold watch-list cell. Precisions are Beta posteriors over inspections recorded
-before the list's date (pipelines/evidence.py): a rule starts at its configured weight, a
-watch-list hit at `watchlist_prior` x match score, each worth `prior_strength` inspections.
+calibrated risk_score, the lift of the rules that fired, and the measured precision of the item's
+watch-list cell. Precisions are Beta posteriors over inspections recorded before the list's date
+(pipelines/evidence.py): a rule's prior is its weight x `rule_prior_scale`, a watch-list hit's
+`watchlist_prior` x match score, each worth `prior_strength` inspections. A rule ranks by the
+prior's part of its posterior only (see `rule_precision`).
 (docs/decisions/0020-ranking-measured-precision.md, which supersedes 0016 where they differ.)
 
 Capacity follows the port: red and yellow capacity are shares of the port's items that day,
@@ -120,9 +121,9 @@ class SelectionPolicy:
     """Share of the red capacity drawn at random; at least one item when the capacity is > 0."""
     prior_strength: float = 10.0
     """How many inspections a rule's weight (or a watch-list prior) counts for against outcomes."""
-    watchlist_prior: float = 0.2
+    watchlist_prior: float = 0.01
     """Prior precision of a non-hold watch-list hit of match score 1.0 (times the score)."""
-    rule_prior_scale: float = 1.0
+    rule_prior_scale: float = 0.03
     """A rule's prior precision is its weight times this (weights state relative belief)."""
     seed: int = 0
 

@@ -113,13 +113,13 @@ class Settings(BaseSettings):
         "counts for against measured outcomes.",
     )
     watchlist_prior_precision: float = Field(
-        default=0.2,
+        default=0.01,
         ge=0,
         le=1,
         description="Prior chance of a finding for a non-hold watch-list hit of match score 1.0.",
     )
     rule_prior_scale: float = Field(
-        default=1.0,
+        default=0.03,
         ge=0,
         le=1,
         description="A rule's prior precision is its weight times this, until outcomes measure "

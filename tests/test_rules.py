@@ -433,7 +433,9 @@ def test_the_run_report_shows_rule_precision_with_its_prior(tmp_path: Path) -> N
     rules = parse_rules(_rule("field: hs_chapter\nop: ==\nvalue: '93'", weight="0.5"))
     rules += parse_rules(_rule("field: hs_chapter\nop: ==\nvalue: '28'", id="NEW-001"))
     evidence = measure_evidence(settings, DAY, rules, window_days=30, screen=False)
-    report = precision_report(rules, evidence, SelectionPolicy(prior_strength=10))
+    report = precision_report(
+        rules, evidence, SelectionPolicy(prior_strength=10, rule_prior_scale=1)
+    )
     by_rule = {r["rule_id"]: r for r in report["rules"]}  # type: ignore[attr-defined]
     assert by_rule["TEST-001@1"]["precision"] == round(6 / 15, 4)
     assert by_rule["TEST-001@1"]["lift"] == round(0.5 * 10 / 15, 4)  # the prior's part

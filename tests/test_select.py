@@ -89,7 +89,9 @@ def _select(
     evidence: Evidence | None = None,
     **policy: float,
 ) -> Selection:
-    settings = {"red_capacity": 6, "yellow_capacity": 5, "seed": 7, **policy}
+    # A rule's prior is its weight itself here (scale 1), so tests read weights as priors.
+    base = {"red_capacity": 6, "yellow_capacity": 5, "seed": 7, "rule_prior_scale": 1.0}
+    settings = {**base, "watchlist_prior": 0.2, **policy}
     return select_lanes(
         scores,
         rule_hits,
@@ -556,7 +558,7 @@ def test_a_measured_low_precision_rule_does_not_outrank_a_high_risk_item() -> No
     assert rank["NLRTM-017"] < rank["NLRTM-000"]
     assert rank["NLRTM-000"] == 1 + sum(1 for i in range(40) if i / 40 > 0.09)
     # The precision and the lift, side by side.
-    table = rule_precision(hits, measured, SelectionPolicy()).row(0, named=True)
+    table = rule_precision(hits, measured, SelectionPolicy(rule_prior_scale=1)).row(0, named=True)
     assert table["precision"] == pytest.approx(0.11)
     assert table["lift"] == pytest.approx(0.09)
 
