@@ -148,8 +148,12 @@ class Plan:
 
     def recipe(self, spec: WorldSpec) -> dict[str, Any]:
         """What a built home was made from (compared by --reuse)."""
+        family = load_scenarios(disguise_family(spec.family).scenarios)
         return {
             "world": spec.name,
+            # A changed preset or scenario file makes a new recipe: the home is rebuilt.
+            "parameters": preset(spec.preset).world_parameters().model_dump(mode="json"),
+            "scenarios": [s.model_dump(mode="json") for s in family],
             "start": START.isoformat(),
             "history_days": self.history_days,
             "nights": self.nights,
@@ -332,7 +336,13 @@ def evaluate_world(spec: WorldSpec, plan: Plan, home: Path) -> pl.DataFrame:
 
 
 def run_world(
-    spec: WorldSpec, plan: Plan, homes: Path, *, reuse: bool, redo: str
+    spec: WorldSpec,
+    plan: Plan,
+    homes: Path,
+    *,
+    reuse: bool,
+    redo: str,
+    require_built: bool = False,
 ) -> tuple[pl.DataFrame, dict[str, float]]:
     """Build (or reuse) one world and evaluate it; returns its table and seconds per phase."""
     home = homes / spec.folder
@@ -341,7 +351,7 @@ def run_world(
     start = 0
     if reuse and marker.is_file() and json.loads(marker.read_text(encoding="utf-8")) == recipe:
         start = PHASES.index(redo)
-    elif redo == "evaluate":
+    elif require_built:
         raise MissingWorldError(f"{home}: no complete world of this recipe; build it first")
     seconds: dict[str, float] = {}
     steps: dict[str, Callable[[], object]] = {
@@ -500,7 +510,9 @@ def main(argv: list[str] | None = None) -> int:
     for spec in specs:
         _say(f"{spec.name} ({spec.split})")
         try:
-            table, seconds = run_world(spec, plan, args.homes, reuse=reuse, redo=redo)
+            table, seconds = run_world(
+                spec, plan, args.homes, reuse=reuse, redo=redo, require_built=args.eval_only
+            )
         except MissingWorldError as error:
             parser.error(str(error))
         except Exception as error:  # one broken world must not sink the others
