@@ -83,7 +83,7 @@ def _lines_precision(precision: dict[str, Any]) -> list[str]:
     ]
     lines += [
         "",
-        "A rule ranks by the prior's part of its precision, weight x strength / (strength + "
+        "A rule ranks by the prior's part of its precision, prior x strength / (strength + "
         "inspected): the model learnt the outcomes' part from the same inspections.",
     ]
     if precision["watchlist"]:
