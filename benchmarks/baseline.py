@@ -14,7 +14,7 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
-from pipelines.featurize import declarations_path
+from pipelines.layout import staged_declarations_file as declarations_path
 from pipelines.settings import Settings
 
 KEY = ["declaration_id", "item_no"]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
+from contracts import threats
 from features.rules import (
     DERIVED_BY_NAME,
     HITS_SCHEMA,
@@ -28,10 +29,11 @@ from features.rules import (
     rule_input,
     rules_valid_on,
 )
+from pipelines import layout
 from pipelines.settings import Settings
 
 KEY = ["declaration_id", "item_no"]
-THREAT_CATEGORIES = ("cbrn", "salw")
+THREAT_CATEGORIES = threats.NAMES
 """Finding categories that count as a finding here: the threats risk_score estimates."""
 
 EXACT_MATCH = 0.99
@@ -141,23 +143,15 @@ def watch_counts(hits: pl.DataFrame, inspected: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _dated_partitions(folder: Path, name: str, since: date, before: date) -> list[Path]:
-    """`folder/date=D/name` for since <= D < before, oldest first."""
-    found = []
-    for child in folder.glob("date=*"):
-        try:
-            day = date.fromisoformat(child.name.removeprefix("date="))
-        except ValueError:
-            continue
-        if since <= day < before and (child / name).is_file():
-            found.append((day, child / name))
-    return [path for _, path in sorted(found)]
+def _dated_partitions(table: Path, name: str, since: date, before: date) -> list[Path]:
+    """`table/date=D/name` for since <= D < before, oldest first."""
+    return [path for day, path in layout.partition_files(table, name) if since <= day < before]
 
 
 def past_outcomes(settings: Settings, day: date, window_days: int) -> pl.DataFrame:
     """Inspections recorded before `day` (UTC midnight), at most `window_days` back."""
     since = day - timedelta(days=window_days)
-    paths = _dated_partitions(settings.zone("staging") / "outcomes", "outcomes.parquet", since, day)
+    paths = _dated_partitions(layout.staged_outcomes(settings), layout.OUTCOMES_FILE, since, day)
     columns = ["declaration_id", "item_no", "inspected_at", "result", "finding_category"]
     if not paths:
         return pl.DataFrame(
@@ -214,7 +208,7 @@ def measure_evidence(
         return Evidence(since=since)
     ids = outcomes.select("declaration_id").unique().lazy()
     declaration_paths = _dated_partitions(
-        settings.zone("staging") / "declarations", "declarations.parquet", since, day
+        layout.staged_declarations(settings), layout.DECLARATIONS_FILE, since, day
     )
     if not declaration_paths:
         return Evidence(since=since)
@@ -233,7 +227,9 @@ def measure_evidence(
     inspected = inspected_items(outcomes, declarations)
     rule_stats = pl.DataFrame(schema=RULE_STATS_SCHEMA)
     if active and not inspected.is_empty():
-        feature_paths = _dated_partitions(settings.zone("features"), "features.parquet", since, day)
+        feature_paths = _dated_partitions(
+            layout.features_table(settings), layout.FEATURES_FILE, since, day
+        )
         scan = pl.scan_parquet(feature_paths, missing_columns="insert", extra_columns="ignore")
         stored = set(declarations.columns) - set(KEY)
         features = (

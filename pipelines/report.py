@@ -14,7 +14,8 @@ from typing import Any
 import polars as pl
 
 from pipelines.io import write_text
-from pipelines.nightly import read_stage_reports, stage_report_dir
+from pipelines.layout import OUTCOMES_FILE, partition_files, run_report_dir, staged_outcomes
+from pipelines.nightly import read_stage_reports
 from pipelines.settings import Settings
 
 
@@ -108,13 +109,12 @@ def slice_findings(settings: Settings, day: date) -> dict[str, dict[str, dict[st
     from pipelines.evidence import inspected_items
     from pipelines.select import SLICES_FILE
 
-    slices_path = stage_report_dir(settings, day) / SLICES_FILE
-    folder = settings.zone("staging") / "outcomes"
-    paths = sorted(
-        p / "outcomes.parquet"
-        for p in folder.glob("date=*")
-        if p.name.removeprefix("date=") >= day.isoformat() and (p / "outcomes.parquet").is_file()
-    )
+    slices_path = run_report_dir(settings, day) / SLICES_FILE
+    paths = [
+        path
+        for staged, path in partition_files(staged_outcomes(settings), OUTCOMES_FILE)
+        if staged >= day
+    ]
     if not slices_path.is_file() or not paths:
         return {}
     slices = pl.read_parquet(slices_path)
@@ -222,6 +222,6 @@ def write_run_report(settings: Settings, day: date) -> Path:
         stages["select"]["found"] = slice_findings(settings, day)
     if "score" in stages:
         stages["drift"] = _drift(settings, day)
-    folder = stage_report_dir(settings, day)
+    folder = run_report_dir(settings, day)
     write_text(json.dumps(stages, indent=2, sort_keys=True, default=str), folder / "report.json")
     return write_text(render_run_report(day, stages), folder / "report.md")

@@ -16,7 +16,6 @@ from pipelines.select import (
     RANDOM_REASON,
     RULE_HITS_FILE,
     SCORES_FILE,
-    WATCHLIST_HIT_EXTRAS,
     WATCHLIST_HITS_SCHEMA,
     Selection,
     SelectionPolicy,
@@ -27,6 +26,8 @@ from pipelines.select import (
     select_lanes,
 )
 from pipelines.settings import Settings, load_settings
+from tests.factories.hits import rule_hits as _rule_hits
+from tests.factories.hits import watch_hits as _watch_hits
 
 DAY = date(2026, 3, 1)
 
@@ -44,37 +45,6 @@ def _scores(n: int = 40, port: str = "NLRTM") -> pl.DataFrame:
             "reasons": [None if i % 7 == 0 else f"factor {i}" for i in range(n)],
             "model_version": ["v1"] * n,
         }
-    )
-
-
-def _rule_hits(rows: list[tuple[str, str, float, bool]]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "declaration_id": [r[0] for r in rows],
-            "item_no": [1] * len(rows),
-            "rule_id": [r[1] for r in rows],
-            "threat": ["salw"] * len(rows),
-            "weight": [r[2] for r in rows],
-            "force_red": [r[3] for r in rows],
-            "title": [f"title of {r[1]}" for r in rows],
-        },
-        schema=HITS_SCHEMA,
-    )
-
-
-def _watch_hits(ids: list[str], *, hold: bool = True, score: float = 1.0) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "declaration_id": ids,
-            "item_no": [1] * len(ids),
-            "entry_id": [f"QDi.{i}" for i in range(len(ids))],
-            "list_name": ["un"] * len(ids),
-            "reason": [f"consignee matches UN QDi.{i}" for i in range(len(ids))],
-            "hold": [hold] * len(ids),
-            "score": [score] * len(ids),
-            "entry_type": ["entity"] * len(ids),
-        },
-        schema={**WATCHLIST_HITS_SCHEMA, **WATCHLIST_HIT_EXTRAS},
     )
 
 
@@ -700,7 +670,7 @@ def test_settings_choose_the_share_floor_ceiling_and_priors() -> None:
 def test_the_run_report_shows_each_slice_and_what_it_found(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from pipelines.nightly import stage_report_dir
+    from pipelines.layout import run_report_dir
     from pipelines.report import render_run_report, slice_findings
     from pipelines.select import record_selection
 
@@ -710,7 +680,7 @@ def test_the_run_report_shows_each_slice_and_what_it_found(tmp_path: Path) -> No
     partition = settings.zone("scores") / f"date={DAY.isoformat()}"
     write_parquet(_scores(), partition / SCORES_FILE)
     write_parquet(_rule_hits([("NLRTM-004", "LEGAL-1@1", 0.6, True)]), partition / RULE_HITS_FILE)
-    folder = stage_report_dir(settings, DAY)
+    folder = run_report_dir(settings, DAY)
     selection, summary = record_selection(settings, DAY, "run-1", folder)
     port = summary["ports"]["NLRTM"]  # type: ignore[index]
     # 10% of 40 items = 4 red: 1 legal hold + 3 by risk, then 1 random on top.
