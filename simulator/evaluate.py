@@ -193,7 +193,7 @@ def evaluation_table(settings: Settings, first: date, last: date) -> pl.DataFram
 def evaluate_range(settings: Settings, first: date, last: date) -> Evaluation:
     """Recall and precision at 1/2/5 % per port and per threat kind, written as Markdown."""
     table = evaluation_table(settings, first, last)
-    title = f"Detection of the planted threats, {first} to {last}"
+    title = f"Evaluation against the planted threats, {first} to {last}"
     text = markdown_report(table, title)
     target = settings.zone("reports") / "evaluation" / f"{first}_{last}.md"
     return Evaluation(table, write_text(text, target))
