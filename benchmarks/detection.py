@@ -265,14 +265,14 @@ def history_threats(family: tuple[Scenario, ...]) -> tuple[Scenario, ...]:
 
 
 def _staged_declarations(settings: Settings, day: date) -> Path:
-    from pipelines.featurize import declarations_path
+    from pipelines import layout
 
-    return declarations_path(settings, day)
+    return layout.staged_declarations_file(settings, day)
 
 
 def _stage_outcomes(settings: Settings, outcomes: list[pl.DataFrame], before: date) -> None:
     """Inspections made before the first night, one staging partition per inspection day."""
-    from pipelines.outcomes import outcomes_staging
+    from pipelines import layout
 
     frame = pl.concat(outcomes).select(
         [pl.col(c).cast(t) for c, t in OUTCOMES.polars_schema.items()]
@@ -282,7 +282,8 @@ def _stage_outcomes(settings: Settings, outcomes: list[pl.DataFrame], before: da
     )
     for (day,), part in dated.group_by("_day", maintain_order=True):
         write_parquet(
-            part.drop("_day").sort("declaration_id", "item_no"), outcomes_staging(settings, day)
+            part.drop("_day").sort("declaration_id", "item_no"),
+            layout.staged_outcomes_file(settings, day),
         )
 
 
@@ -291,8 +292,10 @@ def featurize_history(plan: Plan, home: Path) -> None:
     from pipelines import nightly
 
     settings = _settings(home)
-    for zone in ("features", "history"):
-        shutil.rmtree(settings.zone(zone), ignore_errors=True)
+    from pipelines import layout
+
+    for table in (layout.features_table(settings), layout.snapshots(settings)):
+        shutil.rmtree(table, ignore_errors=True)
     for day in plan.history():
         nightly.featurize(settings, day)
 

@@ -15,9 +15,11 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from contracts import threats
 from inspector import audit
 from inspector.config import InspectorConfig
 from inspector.db import User
+from inspector.login import HashingGate
 from pipelines.settings import Settings
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -34,6 +36,14 @@ class AppState:
     engine: Engine
     sessions: sessionmaker[Session]
     templates: Jinja2Templates
+    login_gate: HashingGate
+
+
+def page_templates() -> Jinja2Templates:
+    """The pages' templates; list and item pages loop over the threat categories."""
+    templates = Jinja2Templates(directory=TEMPLATES)
+    templates.env.globals["threats"] = threats.THREATS
+    return templates
 
 
 class LoginRequiredError(Exception):
