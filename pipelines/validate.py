@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from contracts.mapping import ColumnMapping
 
 FILING_DATE = "_filing_date"
+INGESTED_AT = "_ingested_at"
 QUARANTINE_SCHEMA = pl.Schema(
     {
         SOURCE_FILE: pl.String(),
@@ -181,7 +182,9 @@ def validate_frame(
         mapped = apply_mapping(source, mapping)
     else:
         mapped = source
-    suite = declarations_suite(refs, now, future_tolerance)
+    # Raw partitions carry each row's arrival: a row is judged against the moment it came.
+    arrived = INGESTED_AT if INGESTED_AT in source.columns else None
+    suite = declarations_suite(refs, now, future_tolerance, arrived=arrived)
     return _split(source, mapped, DECLARATIONS, suite, "filed_at")
 
 
