@@ -19,13 +19,14 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from contracts.declarations import EARLIEST_FILING
 from contracts.fast_csv import UnvouchedError
 from contracts.reading import MalformedFileError, read_raw_batches
 from pipelines.io import atomic_path, file_sha256, write_text
@@ -118,9 +119,14 @@ class FilingDates:
     therefore parsed behind the file's first readable value.
     """
 
-    def __init__(self, fallback: date) -> None:
+    def __init__(self, fallback: date, future_days: int | None = None) -> None:
         self.fallback = fallback
         self.lead = pl.Series("filed_at", [], pl.String())
+        # A date validation will refuse anyway (before 2000, or beyond the future tolerance)
+        # goes to the day of arrival, so tonight's quarantine shows it instead of a far-off
+        # partition that no night may ever validate.
+        self.earliest = EARLIEST_FILING.date()
+        self.latest = None if future_days is None else fallback + timedelta(days=future_days)
 
     def __call__(self, batch: pl.DataFrame) -> pl.Series:
         """The filing dates of `batch` (the file's next rows), named `_filing_date`."""
@@ -130,8 +136,12 @@ class FilingDates:
         parsed = text.str.to_datetime(time_zone="UTC", strict=False, time_unit="us")
         if self.lead.is_empty() and parsed.is_not_null().any():
             self.lead = text.filter(parsed.is_not_null()).head(1)
-        days = parsed.slice(text.len() - batch.height).dt.date().cast(pl.String)
-        return days.fill_null(self.fallback.isoformat()).alias(FILING_DATE)
+        days = parsed.slice(text.len() - batch.height).dt.date()
+        plausible = days >= self.earliest
+        if self.latest is not None:
+            plausible &= days <= self.latest
+        days = pl.select(pl.when(plausible).then(days)).to_series()
+        return days.cast(pl.String).fill_null(self.fallback.isoformat()).alias(FILING_DATE)
 
 
 def ingest_files(
@@ -147,7 +157,9 @@ def ingest_files(
             report.skipped.append(path.name)
             continue
         try:
-            rows_by_date = _load(path, raw_dir(settings), sha, ingested_at)
+            rows_by_date = _load(
+                path, raw_dir(settings), sha, ingested_at, settings.future_tolerance_days
+            )
         except MalformedFileError as error:
             report.rejected[path.name] = str(error)
             _record(ledger, path, sha, ingested_at, status="rejected", reason=str(error))
@@ -158,17 +170,24 @@ def ingest_files(
     return report
 
 
-def _load(path: Path, folder: Path, sha: str, ingested_at: datetime) -> dict[str, int]:
+def _load(
+    path: Path, folder: Path, sha: str, ingested_at: datetime, future_days: int
+) -> dict[str, int]:
     """Write one landing file's rows to raw, by filing date; rows written per date."""
     try:
-        return _write_by_date(read_raw_batches(path), folder, sha, ingested_at)
+        return _write_by_date(read_raw_batches(path), folder, sha, ingested_at, future_days)
     except UnvouchedError:
         # The fast CSV path stepped aside part-way; nothing it wrote was moved into place.
-        return _write_by_date(read_raw_batches(path, fast=False), folder, sha, ingested_at)
+        batches = read_raw_batches(path, fast=False)
+        return _write_by_date(batches, folder, sha, ingested_at, future_days)
 
 
 def _write_by_date(
-    batches: Iterator[pl.DataFrame], folder: Path, sha: str, ingested_at: datetime
+    batches: Iterator[pl.DataFrame],
+    folder: Path,
+    sha: str,
+    ingested_at: datetime,
+    future_days: int | None = None,
 ) -> dict[str, int]:
     """Stream batches into `folder/date=D/<sha>.parquet`, one file per filing date.
 
@@ -181,7 +200,7 @@ def _write_by_date(
     """
     rows_by_date: dict[str, int] = {}
     held: dict[str, list[pa.Table]] = {}
-    filing_dates_of = FilingDates(ingested_at.date())
+    filing_dates_of = FilingDates(ingested_at.date(), future_days)
     with ExitStack() as files, ThreadPoolExecutor(max_workers=1) as encoder:
         writers: dict[str, pq.ParquetWriter] = {}
         # Encoding (zstd) runs beside the next batch's parsing, with two writes queued at most.

@@ -11,6 +11,7 @@ share of rejected rows.
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -35,6 +36,13 @@ from pipelines.validate import (
 
 class BatchError(RuntimeError):
     """The day's batch as a whole breaks the contract: the night stops with this message."""
+
+
+def quarantine_file_name(source: str) -> str:
+    """`<file stem>-<8 hex of the source path>.parquet`: files of the same name delivered from
+    two folders (`a/day.csv`, `b/day.csv`) keep one quarantine file each."""
+    stem = source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return f"{stem}-{hashlib.sha256(source.encode()).hexdigest()[:8]}.parquet"
 
 
 def schema_breaches(settings: Settings, day: date) -> list[str]:
@@ -99,8 +107,8 @@ def stage_declarations(
     del raw  # the all-String copy of the day is the largest frame: free it before staging
     with atomic_directory(quarantine_dir(settings) / f"date={day.isoformat()}") as tmp:
         for (source,), part in rejected.group_by(SOURCE_FILE, maintain_order=True):
-            stem = str(source).rsplit("/", 1)[-1].rsplit(".", 1)[0]
-            write_parquet(part.sort("_line", "field", "rule"), tmp / f"{stem}.parquet")
+            name = quarantine_file_name(str(source))
+            write_parquet(part.sort("_line", "field", "rule"), tmp / name)
     rejected_rows = rejected.select(SOURCE_FILE, "_line").n_unique() if rejected.height else 0
     share = rejected_rows / rows_read
     if share > settings.max_rejected_share:
