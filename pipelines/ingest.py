@@ -119,14 +119,17 @@ class FilingDates:
     therefore parsed behind the file's first readable value.
     """
 
-    def __init__(self, fallback: date, future_days: int | None = None) -> None:
+    def __init__(
+        self, fallback: date, future_days: int | None = None, *, arrived: date | None = None
+    ) -> None:
         self.fallback = fallback
         self.lead = pl.Series("filed_at", [], pl.String())
         # A date validation will refuse anyway (before 2000, or beyond the future tolerance)
-        # goes to the day of arrival, so tonight's quarantine shows it instead of a far-off
+        # goes to the fallback day, so tonight's quarantine shows it instead of a far-off
         # partition that no night may ever validate.
         self.earliest = EARLIEST_FILING.date()
-        self.latest = None if future_days is None else fallback + timedelta(days=future_days)
+        base = arrived or fallback
+        self.latest = None if future_days is None else base + timedelta(days=future_days)
 
     def __call__(self, batch: pl.DataFrame) -> pl.Series:
         """The filing dates of `batch` (the file's next rows), named `_filing_date`."""
@@ -145,11 +148,20 @@ class FilingDates:
 
 
 def ingest_files(
-    paths: list[Path], settings: Settings, *, now: datetime | None = None
+    paths: list[Path],
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    fallback_day: date | None = None,
 ) -> IngestReport:
-    """Load files into raw; skip files loaded before; reject unreadable files whole."""
+    """Load files into raw; skip files loaded before; reject unreadable files whole.
+
+    Rows without a plausible filing date go to `fallback_day` (the night's date, so tonight's
+    quarantine shows them), else to the day of arrival.
+    """
     report = IngestReport()
     ingested_at = now or datetime.now(UTC)
+    dating = Dating(fallback_day or ingested_at.date(), ingested_at, settings.future_tolerance_days)
     for path in paths:
         sha = file_sha256(path)
         ledger = _ledger_dir(settings) / f"{sha}.json"
@@ -157,9 +169,7 @@ def ingest_files(
             report.skipped.append(path.name)
             continue
         try:
-            rows_by_date = _load(
-                path, raw_dir(settings), sha, ingested_at, settings.future_tolerance_days
-            )
+            rows_by_date = _load(path, raw_dir(settings), sha, dating)
         except MalformedFileError as error:
             report.rejected[path.name] = str(error)
             _record(ledger, path, sha, ingested_at, status="rejected", reason=str(error))
@@ -170,24 +180,26 @@ def ingest_files(
     return report
 
 
-def _load(
-    path: Path, folder: Path, sha: str, ingested_at: datetime, future_days: int
-) -> dict[str, int]:
+@dataclass(frozen=True)
+class Dating:
+    """How one ingest dates rows: when they arrived, and where rows of no plausible date go."""
+
+    fallback: date
+    ingested_at: datetime
+    future_days: int | None = None
+
+
+def _load(path: Path, folder: Path, sha: str, dating: Dating) -> dict[str, int]:
     """Write one landing file's rows to raw, by filing date; rows written per date."""
     try:
-        return _write_by_date(read_raw_batches(path), folder, sha, ingested_at, future_days)
+        return _write_by_date(read_raw_batches(path), folder, sha, dating)
     except UnvouchedError:
         # The fast CSV path stepped aside part-way; nothing it wrote was moved into place.
-        batches = read_raw_batches(path, fast=False)
-        return _write_by_date(batches, folder, sha, ingested_at, future_days)
+        return _write_by_date(read_raw_batches(path, fast=False), folder, sha, dating)
 
 
 def _write_by_date(
-    batches: Iterator[pl.DataFrame],
-    folder: Path,
-    sha: str,
-    ingested_at: datetime,
-    future_days: int | None = None,
+    batches: Iterator[pl.DataFrame], folder: Path, sha: str, dating: Dating
 ) -> dict[str, int]:
     """Stream batches into `folder/date=D/<sha>.parquet`, one file per filing date.
 
@@ -200,7 +212,10 @@ def _write_by_date(
     """
     rows_by_date: dict[str, int] = {}
     held: dict[str, list[pa.Table]] = {}
-    filing_dates_of = FilingDates(ingested_at.date(), future_days)
+    ingested_at = dating.ingested_at
+    filing_dates_of = FilingDates(
+        dating.fallback, dating.future_days, arrived=dating.ingested_at.date()
+    )
     with ExitStack() as files, ThreadPoolExecutor(max_workers=1) as encoder:
         writers: dict[str, pq.ParquetWriter] = {}
         # Encoding (zstd) runs beside the next batch's parsing, with two writes queued at most.
@@ -269,9 +284,11 @@ def _record(
     write_text(json.dumps(entry, indent=2, sort_keys=True), ledger)
 
 
-def ingest_landing(settings: Settings, *, now: datetime | None = None) -> IngestReport:
-    """Load every new file of the landing zone (the nightly ingest task)."""
-    return ingest_files(landing_files(settings), settings, now=now)
+def ingest_landing(
+    settings: Settings, *, now: datetime | None = None, night: date | None = None
+) -> IngestReport:
+    """Load every new file of the landing zone (the nightly ingest task of `night`)."""
+    return ingest_files(landing_files(settings), settings, now=now, fallback_day=night)
 
 
 def raw_files(settings: Settings, day: date) -> list[Path]:

@@ -120,7 +120,7 @@ def ingest(settings: Settings, day: date) -> dict[str, Any]:
         if taken:
             sweep_leftovers(raw_dir(settings))
             sweep_leftovers(settings.zone("landing"))
-        return ingest_landing(settings).as_dict()
+        return ingest_landing(settings, night=day).as_dict()
 
 
 @_timed("validate")

@@ -136,7 +136,7 @@ def test_bad_rows_of_the_night_are_quarantined_with_reasons(world: Path, tmp_pat
         (2, "port_of_loading"),
         (3, "gross_mass_kg"),
     ]
-    assert late["reason"].to_list() == ["unknown UN/LOCODE", "must be > 0"]
+    assert late["reason"].to_list() == ["unknown UN/LOCODE", "must be >= 0.001"]
     staged = pl.read_parquet(settings.zone("staging") / "declarations" / f"date={NIGHT}")
     assert "LATE-3" in staged["declaration_id"].to_list()
     assert summary["rows_rejected"] == quarantine.select("_source_file", "_line").n_unique()
