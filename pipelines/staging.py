@@ -23,6 +23,7 @@ from contracts.declarations import DECLARATIONS
 from contracts.reading import SOURCE_FILE
 from pipelines.ingest import IngestReport, ingest_files, raw_files, raw_partition
 from pipelines.io import atomic_directory, write_parquet
+from pipelines.locks import INGEST, date_lock_name, run_lock
 from pipelines.settings import Settings
 from pipelines.validate import (
     latest_filings,
@@ -154,12 +155,15 @@ def ingest_and_stage(
     The nightly volume check does not apply: history arrives in uneven batches. A date whose
     batch breaks the contract is returned with its error and left unstaged; the others go on.
     """
-    report = ingest_files(paths, settings, now=now)
+    # The same locks as a night's: a history load and a night never write one date at once.
+    with run_lock(settings, INGEST):
+        report = ingest_files(paths, settings, now=now)
     staged: dict[date, dict[str, Any] | BatchError] = {}
     for day_text in sorted(report.dates):
         day = date.fromisoformat(day_text)
         try:
-            staged[day] = stage_declarations(settings, day, check_volume=False)
+            with run_lock(settings, date_lock_name(day)):
+                staged[day] = stage_declarations(settings, day, check_volume=False)
         except BatchError as error:
             staged[day] = error
     return report, staged
