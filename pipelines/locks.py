@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from pipelines import layout
 from pipelines.settings import Settings
 
 INGEST = "ingest"
@@ -37,7 +38,7 @@ def lock_path(settings: Settings, name: str) -> Path:
 
 def date_lock_name(day: date) -> str:
     """The lock of one filing date's run."""
-    return f"date={day.isoformat()}"
+    return layout.partition_name(day)
 
 
 @contextmanager

@@ -25,24 +25,24 @@ from typing import Any
 
 import polars as pl
 
+from pipelines import layout
 from pipelines.io import sweep_leftovers, write_parquet, write_text
 from pipelines.locks import INGEST, date_lock_name, run_lock
-from pipelines.settings import Settings, Zone, load_settings
+from pipelines.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
-SELECTION_FILE = "selection.parquet"
 STAGES = ("ingest", "validate", "outcomes", "featurize", "score", "select", "publish")
-DATED_FOLDERS: tuple[tuple[Zone, str], ...] = (
-    ("staging", "declarations"),
-    ("quarantine", "declarations"),
-    ("features", ""),
-    ("scores", ""),
-    ("lists", ""),
-    ("reports", "runs"),
-    ("history", "snapshots"),
+DATED_TABLES = (
+    layout.staged_declarations,
+    layout.quarantine_declarations,
+    layout.features_table,
+    layout.scores_table,
+    layout.lists_table,
+    layout.run_reports,
+    layout.snapshots,
 )
-"""Folders holding one partition per date, which a run of that date writes."""
+"""Tables holding one partition per date, which a run of that date writes."""
 STALE_SECONDS = 3600.0
 """A temporary file this old outside the locked date belongs to no live writer (a stage writes
 each file in seconds)."""
@@ -63,7 +63,7 @@ def _day(day: str | date) -> date:
 
 def _stage_report(settings: Settings, day: date, stage: str, summary: dict[str, Any]) -> None:
     """Keep each stage's summary beside the run report, so the report needs no XCom."""
-    target = settings.zone("reports") / "runs" / f"date={day.isoformat()}" / f"{stage}.json"
+    target = layout.run_report_dir(settings, day) / f"{stage}.json"
     write_text(json.dumps(summary, indent=2, sort_keys=True, default=str), target)
 
 
@@ -73,9 +73,9 @@ def sweep_date(settings: Settings, day: date) -> list[Path]:
     Called by the holder of `day`'s lock, so every temporary name of that date is dead.
     """
     removed: list[Path] = []
-    name = date_lock_name(day)
-    for zone, sub in DATED_FOLDERS:
-        folder = settings.zone(zone) / sub if sub else settings.zone(zone)
+    name = layout.partition_name(day)
+    for table in DATED_TABLES:
+        folder = table(settings)
         removed += sweep_leftovers(folder / name)
         removed += sweep_leftovers(folder, f"{name}.*")
         removed += sweep_leftovers(folder, older_than=STALE_SECONDS)
@@ -114,11 +114,11 @@ def _timed(stage: str) -> Callable[[Callable[..., dict[str, Any]]], Callable[...
 @_timed("ingest")
 def ingest(settings: Settings, day: date) -> dict[str, Any]:
     """Load every new landing file into raw (files seen before are skipped by fingerprint)."""
-    from pipelines.ingest import ingest_landing, raw_dir
+    from pipelines.ingest import ingest_landing
 
     with run_lock(settings, INGEST) as taken:
         if taken:
-            sweep_leftovers(raw_dir(settings))
+            sweep_leftovers(layout.raw_declarations(settings))
             sweep_leftovers(settings.zone("landing"))
         return ingest_landing(settings, night=day).as_dict()
 
@@ -156,7 +156,7 @@ def validate(settings: Settings, day: date) -> dict[str, Any]:
 
 def late_dates(settings: Settings, day: date) -> list[date]:
     """Dates before `day` that tonight's ingest gave rows (read from its stage report)."""
-    report = stage_report_dir(settings, day) / "ingest.json"
+    report = layout.run_report_dir(settings, day) / "ingest.json"
     if not report.is_file():
         return []
     touched = json.loads(report.read_text(encoding="utf-8")).get("dates", [])
@@ -185,7 +185,7 @@ def featurize(settings: Settings, day: date) -> dict[str, Any]:
 def score(settings: Settings, day: date) -> dict[str, Any]:
     """Model scores, expert-rule hits and watch-list hits of the day, side by side."""
     from pipelines.score import score_day
-    from pipelines.select import WATCHLIST_HITS_FILE, WATCHLIST_HITS_SCHEMA, evaluate_rules_day
+    from pipelines.select import WATCHLIST_HITS_SCHEMA, evaluate_rules_day
     from pipelines.watchlists.screen import screen_day
 
     lists = lists_in_force(settings)
@@ -196,7 +196,7 @@ def score(settings: Settings, day: date) -> dict[str, Any]:
         watch_hits.select(list(WATCHLIST_HITS_SCHEMA)).sort(
             "declaration_id", "item_no", "entry_id"
         ),
-        settings.zone("scores") / f"date={day.isoformat()}" / WATCHLIST_HITS_FILE,
+        layout.scores_dir(settings, day) / layout.WATCHLIST_HITS_FILE,
     )
     return {
         "rows": scores.height,
@@ -231,10 +231,10 @@ def lists_in_force(settings: Settings) -> dict[str, str]:
 
 def run_id_for(settings: Settings, day: date) -> str:
     """A run id that depends only on the inputs, so a rerun writes byte-identical lists."""
-    scores = settings.zone("scores") / f"date={day.isoformat()}"
+    scores = layout.scores_dir(settings, day)
     digest = hashlib.sha256()
     for path in sorted(scores.glob("*.parquet")):
-        if path.name != SELECTION_FILE:
+        if path.name != layout.SELECTION_FILE:
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
     return f"{day.isoformat()}-{digest.hexdigest()[:12]}"
@@ -247,7 +247,7 @@ def select(settings: Settings, day: date) -> dict[str, Any]:
 
     run_id = run_id_for(settings, day)
     selection = select_day(settings, day, run_id)
-    target = settings.zone("scores") / f"date={day.isoformat()}" / SELECTION_FILE
+    target = layout.scores_dir(settings, day) / layout.SELECTION_FILE
     write_parquet(selection.ranked, target)
     return {
         "run_id": run_id,
@@ -273,10 +273,10 @@ def publish(settings: Settings, day: date) -> dict[str, Any]:
 def _publish_lists(settings: Settings, day: date) -> dict[str, Any]:
     from pipelines.publish import publish_lists
 
-    source = settings.zone("scores") / f"date={day.isoformat()}" / SELECTION_FILE
+    source = layout.scores_dir(settings, day) / layout.SELECTION_FILE
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no selection for {day}; run the select stage first")
-    return publish_lists(pl.read_parquet(source), settings.zone("lists"), day).summary()
+    return publish_lists(pl.read_parquet(source), layout.lists_table(settings), day).summary()
 
 
 def write_report(settings: Settings, day: date, publish_summary: dict[str, Any]) -> Path:
@@ -308,7 +308,7 @@ def republish_late(settings: Settings, day: date) -> dict[str, str]:
         earlier = date.fromisoformat(day_text)
         if "error" in staged:
             outcome[day_text] = f"not staged: {staged['error']}"
-        elif not (settings.zone("lists") / date_lock_name(earlier)).is_dir():
+        elif not layout.lists_dir(settings, earlier).is_dir():
             outcome[day_text] = f"{staged['rows_staged']} rows staged; no list to republish"
         else:
             for stage in (featurize, score, select, _republish):
@@ -333,14 +333,9 @@ def run_night(settings: Settings, day: date) -> dict[str, dict[str, Any]]:
 
 def read_stage_reports(settings: Settings, day: date) -> dict[str, dict[str, Any]]:
     """The stage summaries written so far for a date."""
-    folder = settings.zone("reports") / "runs" / f"date={day.isoformat()}"
+    folder = layout.run_report_dir(settings, day)
     return {
         stage: json.loads((folder / f"{stage}.json").read_text(encoding="utf-8"))
         for stage in STAGES
         if (folder / f"{stage}.json").is_file()
     }
-
-
-def stage_report_dir(settings: Settings, day: date) -> Path:
-    """Where a date's stage summaries and run report live."""
-    return settings.zone("reports") / "runs" / f"date={day.isoformat()}"

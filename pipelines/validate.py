@@ -16,7 +16,7 @@ import threading
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -255,21 +255,6 @@ def _quarantine_rows(
         .select(QUARANTINE_SCHEMA.names())
         .cast(QUARANTINE_SCHEMA)
     )
-
-
-def quarantine_dir(settings: Settings) -> Path:
-    """The quarantine zone's declarations folder."""
-    return settings.zone("quarantine") / "declarations"
-
-
-def staging_dir(settings: Settings) -> Path:
-    """The staging zone's declarations folder."""
-    return settings.zone("staging") / "declarations"
-
-
-def staging_path(settings: Settings, day: date) -> Path:
-    """The staging file of one filing date."""
-    return staging_dir(settings) / f"date={day.isoformat()}" / "declarations.parquet"
 
 
 def latest_filings(valid: pl.DataFrame) -> pl.DataFrame:

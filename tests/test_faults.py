@@ -22,12 +22,14 @@ import polars.selectors as cs
 import pytest
 
 from pipelines import nightly
-from pipelines.ingest import ingest_files, raw_dir
+from pipelines.ingest import ingest_files
 from pipelines.io import atomic_directory, sweep_leftovers
+from pipelines.layout import quarantine_declarations as quarantine_dir
+from pipelines.layout import raw_declarations as raw_dir
+from pipelines.layout import staged_declarations_file as staging_path
 from pipelines.locks import RunLockedError, date_lock_name, lock_path, run_lock
 from pipelines.settings import Settings, load_settings
 from pipelines.staging import ingest_and_stage, stage_declarations
-from pipelines.validate import quarantine_dir, staging_path
 
 FIXTURES = Path(__file__).parent / "data" / "declarations"
 DAY = date(2026, 11, 28)

@@ -20,10 +20,11 @@ from pathlib import Path
 import polars as pl
 
 from pipelines import nightly
-from pipelines.ingest import raw_dir
+from pipelines.layout import quarantine_declarations as quarantine_dir
+from pipelines.layout import raw_declarations as raw_dir
+from pipelines.layout import staged_declarations as staging_dir
 from pipelines.settings import load_settings
 from pipelines.staging import ingest_and_stage
-from pipelines.validate import quarantine_dir, staging_dir
 
 FIXTURES = Path(__file__).parent / "data" / "declarations"
 SEED = 14

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from pipelines.cli import (
+    airflow_ui,
     audit,
     demo,
     exercise,
@@ -72,6 +73,7 @@ for module in (
     demo,
     models,
     audit,
+    airflow_ui,
 ):
     module.register(app)
 
