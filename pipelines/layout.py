@@ -82,7 +82,7 @@ def raw_declarations(settings: Settings) -> Path:
 
 
 def quarantine_declarations(settings: Settings) -> Path:
-    """Rejected rows with their reasons: `date=D/<file-stem>.parquet`."""
+    """Rejected rows with their reasons: `date=D/<file-stem>-<8 hex of its path>.parquet`."""
     return settings.zone("quarantine") / "declarations"
 
 
