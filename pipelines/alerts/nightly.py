@@ -25,8 +25,13 @@ from pipelines.io import write_text
 from pipelines.settings import Settings
 
 
-def import_landing_alerts(settings: Settings, day: date) -> dict[str, Any]:
+def _day(day: str | date) -> date:
+    return day if isinstance(day, date) else date.fromisoformat(day)
+
+
+def import_landing_alerts(settings: Settings, day: str | date) -> dict[str, Any]:
     """Import every bundle waiting in landing/alerts as of `day`; refuse the bad ones aside."""
+    day = _day(day)
     imported: list[str] = []
     already: list[str] = []
     refused: dict[str, str] = {}
@@ -56,8 +61,9 @@ def import_landing_alerts(settings: Settings, day: date) -> dict[str, Any]:
     }
 
 
-def export_partner_alerts(settings: Settings, day: date) -> dict[str, Any]:
+def export_partner_alerts(settings: Settings, day: str | date) -> dict[str, Any]:
     """One signed bundle per trusted partner of the findings up to `day` (none without keys)."""
+    day = _day(day)
     partners = load_partners(settings)
     if not partners:
         return {"exported": {}, "note": "no partners registered"}
