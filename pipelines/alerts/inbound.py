@@ -21,7 +21,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import yaml
 
 from contracts import threats
@@ -247,14 +246,3 @@ def _write_rules(settings: Settings, issuer: str, bundles: list[dict[str, Any]])
     header = f"# Generated from the signed alert bundles of {issuer}; rebuilt on every import.\n"
     write_text(header + yaml.safe_dump(rules, sort_keys=False, allow_unicode=True), target)
     return len(rules)
-
-
-def partner_watchlist_entries(settings: Settings, issuer: str) -> pl.DataFrame:
-    """The partner list's entries in force (for `alerts list` and tests)."""
-    return read_entries(settings, LIST_PREFIX + issuer)
-
-
-def require_file(path: Path) -> Path:
-    if not path.is_file():
-        raise AlertError(f"{path}: no such file")
-    return path
