@@ -96,14 +96,14 @@ def featurize(settings: Settings, day: date) -> dict[str, Any]:
 def score(settings: Settings, day: date) -> dict[str, Any]:
     """Model scores, expert-rule hits and watch-list hits of the day, side by side."""
     from pipelines.score import score_day
-    from pipelines.select import WATCHLIST_HITS_SCHEMA, evaluate_rules_day
+    from pipelines.select import WATCHLIST_HIT_EXTRAS, WATCHLIST_HITS_SCHEMA, evaluate_rules_day
     from pipelines.watchlists.screen import screen_day
 
     scores = pl.read_parquet(score_day(settings, day))
     rule_hits = pl.read_parquet(evaluate_rules_day(settings, day, settings.rules_dirs or None))
     watch_hits = screen_day(settings, day)
     write_parquet(
-        watch_hits.select(list(WATCHLIST_HITS_SCHEMA)).sort(
+        watch_hits.select(*WATCHLIST_HITS_SCHEMA, *WATCHLIST_HIT_EXTRAS).sort(
             "declaration_id", "item_no", "entry_id"
         ),
         layout.scores_dir(settings, day) / layout.WATCHLIST_HITS_FILE,
@@ -132,21 +132,15 @@ def run_id_for(settings: Settings, day: date) -> str:
 @_timed("select")
 def select(settings: Settings, day: date) -> dict[str, Any]:
     """Lanes and ranks per port within capacity; kept in the scores partition for publish."""
-    from pipelines.select import select_day
+    from pipelines.select import record_selection
 
     run_id = run_id_for(settings, day)
-    selection = select_day(settings, day, run_id)
+    selection, summary = record_selection(
+        settings, day, run_id, layout.run_report_dir(settings, day)
+    )
     target = layout.scores_dir(settings, day) / layout.SELECTION_FILE
     write_parquet(selection.ranked, target)
-    return {
-        "run_id": run_id,
-        "rows": selection.ranked.height,
-        "notes": selection.notes,
-        "ports": {
-            p.port: {"rows": p.rows, "red": p.red, "yellow": p.yellow, "green": p.green}
-            for p in selection.ports
-        },
-    }
+    return summary
 
 
 @_timed("publish")
