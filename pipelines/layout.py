@@ -121,6 +121,31 @@ def run_reports(settings: Settings) -> Path:
     return settings.zone("reports") / "runs"
 
 
+def alerts_home(settings: Settings) -> Path:
+    """Partner alert exchange: own keys, trusted partners, imported bundles, derived rules."""
+    return settings.zone("alerts")
+
+
+def alerts_landing(settings: Settings) -> Path:
+    """Alert bundles received from partners, waiting to be imported (`*.json`)."""
+    return settings.zone("landing") / "alerts"
+
+
+def alerts_outbox(settings: Settings) -> Path:
+    """Signed alert bundles for partners: `<partner>/<bundle_id>.json`."""
+    return settings.zone("outbox") / "alerts"
+
+
+def alerts_quarantine(settings: Settings) -> Path:
+    """Refused partner bundles, each with a `.reason.txt` holding its one-line reason."""
+    return settings.zone("quarantine") / "alerts"
+
+
+def partner_rules_dir(settings: Settings) -> Path:
+    """Rule YAML derived from partners' commodity and route indicators (rebuilt on import)."""
+    return alerts_home(settings) / "rules"
+
+
 # One day's files.
 
 

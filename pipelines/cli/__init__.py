@@ -14,6 +14,7 @@ import typer
 
 from pipelines.cli import (
     airflow_ui,
+    alerts,
     audit,
     demo,
     exercise,
@@ -74,6 +75,7 @@ for module in (
     models,
     audit,
     airflow_ui,
+    alerts,
 ):
     module.register(app)
 
