@@ -711,7 +711,7 @@ def screen(
         pl.col("party_key").cast(pl.String),
         pl.col("name").cast(pl.String).fill_null(""),
         pl.col("country").cast(pl.String).str.to_uppercase(),
-    ).unique()
+    ).unique(maintain_order=True)  # the first spelling of a key represents it: fixed order
     index.set_trade_names(distinct.get_column("name").to_list())
     # Each distinct spelling is normalised once, each normalised name scored once.
     names = distinct.select("name").unique(maintain_order=True)
