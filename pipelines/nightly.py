@@ -191,7 +191,9 @@ def score(settings: Settings, day: date) -> dict[str, Any]:
     lists = lists_in_force(settings)
     scores = pl.read_parquet(score_day(settings, day))
     rule_hits = pl.read_parquet(evaluate_rules_day(settings, day, settings.rules_dirs or None))
-    watch_hits = screen_day(settings, day)
+    screened = screen_day(settings, day)
+    # A match an officer cleared as false (party and entry unchanged) neither holds nor lifts.
+    watch_hits = screened.filter(~pl.col("cleared"))
     write_parquet(
         watch_hits.select(*WATCHLIST_HITS_SCHEMA, *WATCHLIST_HIT_EXTRAS).sort(
             "declaration_id", "item_no", "entry_id"
@@ -205,6 +207,7 @@ def score(settings: Settings, day: date) -> dict[str, Any]:
         "rule_hits": rule_hits.height,
         "rules_fired": sorted(rule_hits["rule_id"].unique().to_list()),
         "watchlist_hits": watch_hits.height,
+        "watchlist_suppressed": screened.height - watch_hits.height,
         "watchlists": lists,
     }
 
