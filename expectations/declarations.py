@@ -16,6 +16,20 @@ from expectations.iso6346 import container_number_valid
 from expectations.suite import Check, Suite, contract_suite, helper_name
 
 
+NOT_FUTURE = helper_name("filed_at", "not_future")
+
+
+def not_future_helper(now: datetime, future_tolerance: timedelta = timedelta(days=1)) -> pl.Expr:
+    """The helper column of the not-future check: the only part of the suite that reads `now`
+    (a long-running service swaps it per call instead of rebuilding the whole suite)."""
+    latest_allowed = now + future_tolerance
+    return (
+        (pl.col("filed_at") <= pl.lit(latest_allowed).dt.convert_time_zone("UTC"))
+        .fill_null(True)
+        .alias(NOT_FUTURE)
+    )
+
+
 def declarations_suite(
     refs: Mapping[str, Collection[str]],
     now: datetime,
@@ -30,7 +44,6 @@ def declarations_suite(
     check_digit = helper_name("container_ids", "check_digit")
     earliest_arrival = helper_name("expected_arrival", "earliest")
     not_future = helper_name("filed_at", "not_future")
-    latest_allowed = now + future_tolerance
     helpers = (
         pl.col("container_ids")
         .list.eval(
@@ -40,9 +53,7 @@ def declarations_suite(
         .fill_null(True)
         .alias(check_digit),
         (pl.col("filed_at").dt.date() - pl.duration(days=1)).alias(earliest_arrival),
-        (pl.col("filed_at") <= pl.lit(latest_allowed).dt.convert_time_zone("UTC"))
-        .fill_null(True)
-        .alias(not_future),
+        not_future_helper(now, future_tolerance),
     )
     days = future_tolerance / timedelta(days=1)
     checks = (
