@@ -13,25 +13,27 @@ from pathlib import Path
 
 import polars as pl
 
+from contracts import threats
 from models.evaluation import evaluate
+from pipelines import layout
 from pipelines.dates import date_range
 from pipelines.io import write_text
 from pipelines.settings import Settings
 
 KEY = ["declaration_id", "item_no"]
 RATES = (0.01, 0.05)
-CATEGORIES = ("cbrn", "salw")
+CATEGORIES = threats.NAMES
 
 
 def evaluation_frame(settings: Settings, days: list[date]) -> pl.DataFrame:
     """Scores, rule weights per threat and planted labels of every item scored on `days`."""
     scores, rules = [], []
     for day in days:
-        folder = settings.zone("scores") / f"date={day.isoformat()}"
-        if (folder / "scores.parquet").is_file():
-            scores.append(pl.read_parquet(folder / "scores.parquet"))
-            if (folder / "rule_hits.parquet").is_file():
-                rules.append(pl.read_parquet(folder / "rule_hits.parquet"))
+        folder = layout.scores_dir(settings, day)
+        if (folder / layout.SCORES_FILE).is_file():
+            scores.append(pl.read_parquet(folder / layout.SCORES_FILE))
+            if (folder / layout.RULE_HITS_FILE).is_file():
+                rules.append(pl.read_parquet(folder / layout.RULE_HITS_FILE))
     if not scores:
         raise FileNotFoundError(f"no scores between {days[0]} and {days[-1]}: run the nights first")
     frame = pl.concat(scores, how="diagonal_relaxed")

@@ -9,6 +9,9 @@ import pytest
 
 from tests.airflow_support import airflow_env, run_python
 
+# Each check starts Airflow in a fresh interpreter: about 20 s (decision 0017).
+pytestmark = pytest.mark.slow
+
 HEAVY = ("polars", "duckdb", "lightgbm", "great_expectations", "pandas", "sklearn")
 
 INSPECT_DAGS = """

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from pipelines import layout
 from pipelines.cli.common import console, err_console, settings
 
 if TYPE_CHECKING:
@@ -34,10 +35,10 @@ def train(
 
     config = settings()
     if until is None:
-        days = sorted(p.name.removeprefix("date=") for p in config.zone("features").glob("date=*"))
+        days = layout.partition_days(layout.features_table(config))
         if not days:
             raise typer.BadParameter("no features yet: run `cargo-risk featurize run` first")
-        until = days[-1]
+        until = days[-1].isoformat()
     try:
         folder = train_models(
             config, date.fromisoformat(until), datetime.now(UTC), promote=not challenger
