@@ -15,7 +15,6 @@ from contracts.declarations import CONTAINER_PATTERN, DECLARATIONS
 from expectations.iso6346 import container_number_valid
 from expectations.suite import Check, Suite, contract_suite, helper_name
 
-
 NOT_FUTURE = helper_name("filed_at", "not_future")
 
 

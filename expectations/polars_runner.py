@@ -60,7 +60,8 @@ def run_suite_polars(frame: pl.DataFrame, suite: Suite) -> pl.DataFrame:
     if checked.height == 0 or not suite.checks:
         return pl.DataFrame(schema=FAILURE_SCHEMA)
     flags = checked.select(
-        ROW, *(_fails(check).fill_null(False).alias(f"_c{i}") for i, check in enumerate(suite.checks))
+        ROW,
+        *(_fails(check).fill_null(False).alias(f"_c{i}") for i, check in enumerate(suite.checks)),
     )
     parts = [
         flags.filter(pl.col(f"_c{i}")).select(

@@ -121,6 +121,11 @@ def run_reports(settings: Settings) -> Path:
     return settings.zone("reports") / "runs"
 
 
+def assessments_database(settings: Settings) -> Path:
+    """Pre-loading assessments, their rejections, caller tokens and audit: one SQLite file."""
+    return settings.zone("assessments") / "assessments.sqlite"
+
+
 # One day's files.
 
 

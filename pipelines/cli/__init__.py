@@ -13,6 +13,7 @@ import typer
 
 from pipelines.cli import (
     airflow_ui,
+    assess,
     audit,
     demo,
     exercise,
@@ -73,6 +74,7 @@ for module in (
     models,
     audit,
     airflow_ui,
+    assess,
 ):
     module.register(app)
 
