@@ -210,7 +210,7 @@ def validate_with_suite(
     """`validate_frame` with a suite built beforehand and a chosen executor (the pre-loading
     service keeps one suite and runs it in Polars: `expectations.polars_runner`)."""
     source = _numbered(raw)
-    return _split(source, source, DECLARATIONS, suite, "filed_at", runner)
+    return _split(source, source, DECLARATIONS, suite, "filed_at", runner=runner)
 
 
 def _split(
@@ -219,6 +219,7 @@ def _split(
     contract: Contract,
     suite: Suite,
     dated_by: str,
+    *,
     runner: SuiteRunner = run_suite,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     typed, cast_failures = cast_to_contract(mapped, contract)

@@ -328,7 +328,14 @@ class Assessor:
         fresh = valid.filter(~pl.Series([key in known for key in keys], dtype=pl.Boolean))
         new_rows: list[dict[str, Any]] = []
         if fresh.height:
-            new_rows = self._score_rows(loaded, fresh, caller, request_id, source, now)
+            new_rows = self._score_rows(
+                loaded=loaded,
+                valid=fresh,
+                caller=caller,
+                request_id=request_id,
+                source=source,
+                now=now,
+            )
             self.store.record_assessments(
                 caller, request_id, source, new_rows, len(keys) - fresh.height
             )
@@ -343,6 +350,7 @@ class Assessor:
 
     def _score_rows(
         self,
+        *,
         loaded: Loaded,
         valid: pl.DataFrame,
         caller: Caller,
@@ -354,11 +362,22 @@ class Assessor:
         dated = valid.with_columns(pl.col("filed_at").dt.date().alias("_day"))
         for (day,), rows in dated.group_by("_day", maintain_order=True):
             assert isinstance(day, date)
-            out.extend(self._score_day(loaded, day, rows, caller, request_id, source, now))
+            out.extend(
+                self._score_day(
+                    loaded=loaded,
+                    day=day,
+                    rows=rows,
+                    caller=caller,
+                    request_id=request_id,
+                    source=source,
+                    now=now,
+                )
+            )
         return out
 
     def _score_day(
         self,
+        *,
         loaded: Loaded,
         day: date,
         rows: pl.DataFrame,

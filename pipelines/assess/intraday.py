@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,8 @@ def _assess_file(assessor: Assessor, path: Path) -> dict[str, Any]:
 
 
 def land_assessed(settings: Settings, day: date) -> dict[str, Any]:
-    """Write the service's accepted rows filed on `day` to landing for the night (replaced whole)."""
+    """Write the service's accepted rows filed on `day` to landing for the night (replaced
+    whole)."""
     from pipelines import layout
 
     store = AssessmentStore(layout.assessments_database(settings))
@@ -112,3 +113,9 @@ def land_assessed(settings: Settings, day: date) -> dict[str, Any]:
     lines = [json.dumps(json.loads(r["declaration"]), sort_keys=True) for r in rows]
     write_text("\n".join(lines) + "\n", target)
     return {"rows": len(lines), "file": str(target)}
+
+
+def today(logical: datetime | None) -> date:
+    """The filing day an intraday run hands over: its logical date's UTC day, else now's."""
+    moment = logical if logical is not None else datetime.now(UTC)
+    return moment.astimezone(UTC).date()

@@ -281,7 +281,7 @@ class AssessmentStore:
     def record_rejections(
         self, caller: Caller, request_id: str, source: str, rejected: Sequence[dict[str, Any]]
     ) -> None:
-        """Store a refused request's rejected rows (position, field, value, reason, rule) and audit."""
+        """Store a refused request's rejected rows (position, field, value, reason, rule)."""
         now = utc_now().isoformat()
         with self._transaction() as db:
             db.executemany(

@@ -1,15 +1,18 @@
-"""The `assess` verbs: serve the pre-loading assessment API, manage caller tokens, run landed files."""
+"""The `assess` verbs: serve the pre-loading API, manage caller tokens, assess landed files."""
 
 from __future__ import annotations
 
 import json
 import logging
 from datetime import date
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pipelines.cli.common import console, err_console, settings
+
+if TYPE_CHECKING:
+    from pipelines.assess.store import AssessmentStore
 
 assess_app = typer.Typer(
     help="Pre-loading assessment: answer declarations before loading.", no_args_is_help=True
@@ -18,7 +21,7 @@ token_app = typer.Typer(help="Caller tokens of the assessment API.", no_args_is_
 assess_app.add_typer(token_app, name="token")
 
 
-def _store():  # type: ignore[no-untyped-def]
+def _store() -> AssessmentStore:
     from pipelines import layout
     from pipelines.assess.store import AssessmentStore
 
