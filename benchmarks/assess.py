@@ -33,7 +33,7 @@ RATES = (50, 200, 500)
 BATCH = 100
 
 
-def build_home(root: Path, days: int = 14, per_day: int = 400) -> tuple[Path, date]:
+def build_home(root: Path, days: int = 45, per_day: int = 1500) -> tuple[Path, date]:
     """A home whose last day's night has run, with a champion trained on the days before."""
     from pipelines import nightly
     from pipelines.outcomes import import_outcome_files
@@ -46,7 +46,7 @@ def build_home(root: Path, days: int = 14, per_day: int = 400) -> tuple[Path, da
     start = date(2026, 1, 1)
     night = start + timedelta(days=days - 1)
     settings = load_settings(environ={}, home=root)
-    result = simulate_world(settings, start, days, per_day, threat_rate=0.08, seed=11)
+    result = simulate_world(settings, start, days, per_day, threat_rate=0.01, seed=11)
     load_shipped(settings)
     moment = datetime(night.year, night.month, night.day, 1, tzinfo=UTC)
     ingest_and_stage(
@@ -203,7 +203,7 @@ def main() -> None:
     args = parser.parse_args()
     holder = tempfile.TemporaryDirectory()
     if args.home is None:
-        print("building a small simulated home (about 3 minutes)...", flush=True)
+        print("building a small simulated home (several minutes)...", flush=True)
         home, night = build_home(Path(holder.name) / "home")
     else:
         from pipelines import layout
