@@ -41,7 +41,7 @@ from features.history import HistoryState, advance, attribute_outcomes, rollup_d
 from features.refs import References
 from features.rules import Rule, evaluate_rules, rule_input, rules_valid_on
 from features.screening import WatchlistIndex
-from models.registry import ThreatModels
+from models.registry import CHAMPION_FILE, ThreatModels
 from models.scoring import score
 from pipelines import layout
 from pipelines.assess.store import AssessmentStore, Caller
@@ -136,14 +136,23 @@ class Loaded:
 
 def _marker(settings: Settings) -> tuple[Any, ...]:
     """What changes when a night has run or a model was promoted: checked before reloading."""
-    champion = settings.zone("models") / "CHAMPION"
+    champion = settings.zone("models") / CHAMPION_FILE
     snapshots = layout.partition_days(layout.snapshots(settings))
     staged = layout.partition_days(layout.staged_declarations(settings))
+    # Outcomes are imported after validation in the night: they change yesterday's rollup too.
+    outcomes = [
+        path.stat().st_mtime_ns
+        for _, path in layout.partition_files(
+            layout.staged_outcomes(settings), layout.OUTCOMES_FILE
+        )
+    ]
     return (
         champion.stat().st_mtime_ns if champion.exists() else None,
         snapshots[-1] if snapshots else None,
         staged[-1] if staged else None,
         len(staged),
+        max(outcomes, default=None),
+        len(outcomes),
     )
 
 
