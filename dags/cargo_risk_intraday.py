@@ -8,9 +8,9 @@ rules and watch lists), their answers stored in the assessments zone and audited
 rejected rows recorded. Files already assessed (by content) are skipped, so a retry or an early
 rerun assesses nothing twice.
 
-Then the rows the service accepted for today are handed to the night: written to landing as
-`assessed-<date>.jsonl` (replaced whole), so the night's list includes declarations that only
-reached the service.
+Then the rows the service accepted for today and yesterday are handed to the night: written to
+landing as `assessed-<date>.jsonl` (replaced whole), so the night's list includes declarations
+that only reached the service.
 
 The landed files are left where they are: the night ingests them as usual. See docs/assess.md.
 """
@@ -52,11 +52,11 @@ def cargo_risk_intraday() -> None:
 
     @task
     def hand_over(**context: Any) -> dict[str, Any]:
-        """Lands the rows the service accepted today, for the night to ingest."""
+        """Lands the rows the service accepted today and yesterday, for the night to ingest."""
         from pipelines import nightly
-        from pipelines.assess.intraday import land_assessed, today
+        from pipelines.assess.intraday import hand_over as run
 
-        return land_assessed(nightly.settings(), today(context.get("logical_date")))
+        return run(nightly.settings(), context.get("logical_date"))
 
     assess_landed() >> hand_over()
 

@@ -327,3 +327,23 @@ def test_answers_step_up_with_the_thresholds() -> None:
     )
     with pytest.raises(ValueError, match="must rise"):
         Thresholds(0.5, 0.3, 0.8)
+
+
+def test_the_service_rows_are_handed_to_the_night_as_a_landing_file(
+    client: TestClient, token: str, assessor: Assessor
+) -> None:
+    from contracts.reading import read_raw
+    from pipelines.assess.intraday import hand_over
+    from pipelines.validate import reference_sets, validate_frame
+
+    rows = _records(assessor.settings, NIGHT)[20:23]
+    assert _post(client, token, rows).status_code == 200
+    handed = hand_over(assessor.settings, NOON)
+    written = Path(handed[NIGHT.isoformat()]["file"])
+    accepted = assessor.store.assessments_on(NIGHT, source="api")
+    raw = read_raw(written)
+    assert raw.height == len(accepted) >= 3
+    valid, rejected = validate_frame(raw, reference_sets(assessor.settings), NOON)
+    assert rejected.height == 0
+    sent = {(r["declaration_id"], r["item_no"]) for r in rows}
+    assert sent <= set(valid.select("declaration_id", "item_no").iter_rows())

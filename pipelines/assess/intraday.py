@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +115,9 @@ def land_assessed(settings: Settings, day: date) -> dict[str, Any]:
     return {"rows": len(lines), "file": str(target)}
 
 
-def today(logical: datetime | None) -> date:
-    """The filing day an intraday run hands over: its logical date's UTC day, else now's."""
+def hand_over(settings: Settings, logical: datetime | None) -> dict[str, Any]:
+    """Land the service's rows of the run's day and of the day before (an hourly run just after
+    midnight still hands yesterday's last rows to the night of 02:00)."""
     moment = logical if logical is not None else datetime.now(UTC)
-    return moment.astimezone(UTC).date()
+    day = moment.astimezone(UTC).date()
+    return {d.isoformat(): land_assessed(settings, d) for d in (day - timedelta(days=1), day)}
