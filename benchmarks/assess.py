@@ -5,11 +5,11 @@
 Without `--home` it builds a small simulated home (45 days of history at 1,500 rows a day, a
 trained champion, one night run) in a temporary folder; with a `--home` that does not exist yet it
 builds it there and keeps it. It starts `cargo-risk assess serve` as its own process, issues a
-token, and measures: latency p50/p99 and achieved throughput of single-declaration calls offered open-loop
-at 50, 200 and 500 requests a second; declarations a second in batches of 100; the service's
-resident memory (current and peak); the cost of refreshing the history after a night (loading
-models, lists and references, and advancing the history by one staged day). Prints a Markdown
-table and writes it to `--out`.
+token, and measures: latency p50/p99 and achieved throughput of single-declaration calls offered
+open-loop at 50, 200 and 500 requests a second; declarations a second in batches of 100; the
+service's resident memory (current and peak); the cost of refreshing the history after a night
+(loading models, lists and references, and advancing the history by one staged day). Prints a
+Markdown table and writes it to `--out`.
 """
 
 from __future__ import annotations
