@@ -61,15 +61,34 @@ def run_suite_polars(frame: pl.DataFrame, suite: Suite) -> pl.DataFrame:
         return pl.DataFrame(schema=FAILURE_SCHEMA)
     flags = checked.select(
         ROW,
-        *(_fails(check).fill_null(False).alias(f"_c{i}") for i, check in enumerate(suite.checks)),
+        *(_fails(check).fill_null(False).alias(str(i)) for i, check in enumerate(suite.checks)),
     )
-    parts = [
-        flags.filter(pl.col(f"_c{i}")).select(
-            ROW,
-            pl.lit(check.field).alias("field"),
-            pl.lit(check.rule).alias("rule"),
-            pl.lit(check.reason).alias("reason"),
-        )
-        for i, check in enumerate(suite.checks)
-    ]
-    return pl.concat(parts).cast(FAILURE_SCHEMA).sort(ROW, "field", "rule")
+    # One long frame of the failing (row, check) pairs: a valid call costs one pass, not one
+    # filter per check.
+    failing = (
+        flags.unpivot(index=ROW, variable_name="_check", value_name="_failed")
+        .filter(pl.col("_failed"))
+        .select(ROW, pl.col("_check").cast(pl.Int64))
+    )
+    if failing.height == 0:
+        return pl.DataFrame(schema=FAILURE_SCHEMA)
+    catalogue = pl.DataFrame(
+        {
+            "_check": list(range(len(suite.checks))),
+            "field": [c.field for c in suite.checks],
+            "rule": [c.rule for c in suite.checks],
+            "reason": [c.reason for c in suite.checks],
+        },
+        schema={
+            "_check": pl.Int64(),
+            "field": pl.String(),
+            "rule": pl.String(),
+            "reason": pl.String(),
+        },
+    )
+    return (
+        failing.join(catalogue, on="_check", how="left")
+        .select(FAILURE_SCHEMA.names())
+        .cast(FAILURE_SCHEMA)
+        .sort(ROW, "field", "rule")
+    )
