@@ -46,7 +46,7 @@ from models.scoring import score
 from pipelines import layout
 from pipelines.assess.store import AssessmentStore, Caller
 from pipelines.featurize import day_rollup, load_references, read_snapshot
-from pipelines.rules import load_rules, load_starter_rules
+from pipelines.rules import load_partner_rules, load_rules, load_starter_rules
 from pipelines.score import load_models
 from pipelines.settings import Settings
 from pipelines.validate import reference_sets, validate_with_suite
@@ -146,7 +146,9 @@ def _marker(settings: Settings) -> tuple[Any, ...]:
             layout.staged_outcomes(settings), layout.OUTCOMES_FILE
         )
     ]
+    partner_rules = layout.partner_rules_dir(settings)
     return (
+        partner_rules.stat().st_mtime_ns if partner_rules.exists() else None,
         champion.stat().st_mtime_ns if champion.exists() else None,
         snapshots[-1] if snapshots else None,
         staged[-1] if staged else None,
@@ -185,11 +187,14 @@ class Assessor:
         )
         # One thread per call: calls run side by side, each on a few rows.
         version, models = load_models(self.settings, threads=1)
-        rules = (
+        # The night's rule set (pipelines.select.evaluate_rules_day): the officers' rules, or
+        # the starter set, and the rules derived from partner agencies' indicators.
+        officers = (
             load_rules(self.settings.rules_dirs)
             if self.settings.rules_dirs
             else load_starter_rules()
         )
+        rules = [*officers, *load_partner_rules(self.settings)]
         index = index_in_force(self.settings)
         loaded = Loaded(refs, sets, suite, version, models, rules, index, marker)
         log.info("assessor loaded model %s in %.2f s", version, time.perf_counter() - started)
