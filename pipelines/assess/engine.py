@@ -50,6 +50,7 @@ from pipelines.rules import load_partner_rules, load_rules, load_starter_rules
 from pipelines.score import load_models
 from pipelines.settings import Settings
 from pipelines.validate import reference_sets, validate_with_suite
+from pipelines.watchlists import clearances as clearance_store
 from pipelines.watchlists.screen import index_in_force, screen_declarations
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ class Loaded:
     models: ThreatModels
     rules: list[Rule]
     index: WatchlistIndex
+    clearances: pl.DataFrame
     marker: tuple[Any, ...]
     histories: dict[date, tuple[HistoryState, bool]] = field(default_factory=dict)
 
@@ -147,8 +149,10 @@ def _marker(settings: Settings) -> tuple[Any, ...]:
         )
     ]
     partner_rules = layout.partner_rules_dir(settings)
+    cleared = clearance_store.export_path(settings)
     return (
         partner_rules.stat().st_mtime_ns if partner_rules.exists() else None,
+        cleared.stat().st_mtime_ns if cleared.exists() else None,
         champion.stat().st_mtime_ns if champion.exists() else None,
         snapshots[-1] if snapshots else None,
         staged[-1] if staged else None,
@@ -196,7 +200,8 @@ class Assessor:
         )
         rules = [*officers, *load_partner_rules(self.settings)]
         index = index_in_force(self.settings)
-        loaded = Loaded(refs, sets, suite, version, models, rules, index, marker)
+        clearances = clearance_store.active(clearance_store.read_export(self.settings))
+        loaded = Loaded(refs, sets, suite, version, models, rules, index, clearances, marker)
         log.info("assessor loaded model %s in %.2f s", version, time.perf_counter() - started)
         return loaded
 
@@ -407,9 +412,14 @@ class Assessor:
         rule_hits = evaluate_rules(
             rules_valid_on(loaded.rules, day), rule_input(declarations, features), day
         )
+        # Matches an officer cleared are dropped, as the night's score stage drops them.
         watch_hits = screen_declarations(
-            declarations, self.settings, self.settings.watchlist_threshold, loaded.index
-        )
+            declarations,
+            self.settings,
+            self.settings.watchlist_threshold,
+            loaded.index,
+            loaded.clearances,
+        ).filter(~pl.col("cleared"))
         rules_by_item = _group(rule_hits, ("rule_id", "title", "force_red"))
         watch_by_item = _group(watch_hits, ("list_name", "entry_id", "reason", "hold"))
         names = list(loaded.models.categories)
