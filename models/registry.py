@@ -199,12 +199,19 @@ def gate(
     champion's within the bootstrap interval, and its calibration ratio lies within
     `calibration_band`. With `paired` (per category, from `paired_precision_difference` on the
     same rows) "not worse" means the difference's upper bound reaches 0; without, that the
-    challenger's own upper bound reaches the champion's precision.
+    challenger's own upper bound reaches the champion's precision. A category without a
+    finding among the rows is not judged (and said so): with few findings a window can lack one.
     """
     reasons: list[str] = []
     ok = True
+    judged = 0
     low, high = calibration_band
     for category, metrics in sorted(challenger.items()):
+        if metrics.get("positives") == 0:
+            # Nothing to measure precision or calibration on: say so rather than refuse.
+            reasons.append(f"{category}: no finding in the gate window, not judged")
+            continue
+        judged += 1
         mine = _at_rate(metrics, budget)
         ratio = metrics.get("calibration_ratio")
         if ratio is None or not low <= float(ratio) <= high:
@@ -241,6 +248,11 @@ def gate(
             reasons.append(line + ": worse")
         else:
             reasons.append(line + ": not worse")
+    if champion is not None and judged == 0:
+        ok = False
+        reasons.append(
+            "no category has a finding in the gate window: nothing to judge the challenger on"
+        )
     return GateResult(promote=ok, reasons=tuple(reasons))
 
 
