@@ -68,6 +68,8 @@ WORLDS = (
     WorldSpec("hard-1", 707, HARD, threat_rate=1 / 800),
     WorldSpec("hard-2", 808, HARD + SHIPPED[:2], threat_rate=1 / 800),
     WorldSpec("shipped-1", 101, None),
+    WorldSpec("hard-3", 1001, HARD, threat_rate=1 / 1000),
+    WorldSpec("hard-4", 1102, HARD + SHIPPED[1:2], threat_rate=1 / 600),
     WorldSpec("hard-held", 909, HARD, threat_rate=1 / 1500, held_out=True),
     WorldSpec("mix-held", 505, HARD[1:3] + SHIPPED[2:], threat_rate=1 / 1000, held_out=True),
 )
@@ -203,20 +205,19 @@ def options() -> dict[str, Scorer]:
     """Every option measured, by name."""
     three = replace(OLD, gate_share=0.2)
     min20 = replace(three, min_data_in_leaf=20)
-    pooled = replace(min20, structure="pooled")
+    heads = replace(min20, structure="pooled_heads")
     return {
         "old_2win": project_option(OLD),
         "old_3win": project_option(three),
-        "min20": project_option(min20),
-        "min20_leaves15": project_option(replace(min20, num_leaves=15)),
-        "min5_leaves15": project_option(replace(three, min_data_in_leaf=5, num_leaves=15)),
-        "pooled_min100": project_option(replace(three, structure="pooled")),
-        "pooled_min20": project_option(pooled),
-        "pooled_min20_l15": project_option(replace(pooled, num_leaves=15)),
-        "pooled_min5_l15": project_option(replace(pooled, min_data_in_leaf=5, num_leaves=15)),
-        "pooled_min20_wtrees": project_option(replace(pooled, weight_trees=True)),
-        "pooled_min20_nodesc": project_option(pooled, DESCRIPTION_WORDS),
-        "pooled_min20_nonew": project_option(pooled, NEW_TRADER),
+        "percat_min20": project_option(min20),
+        "pooled_min20": project_option(replace(min20, structure="pooled")),
+        "heads_min100": project_option(replace(three, structure="pooled_heads")),
+        "heads_min20": project_option(heads),
+        "heads_min5_l15": project_option(replace(heads, min_data_in_leaf=5, num_leaves=15)),
+        "heads_min20_2win": project_option(replace(heads, gate_share=0.0)),
+        "heads_min20_wtrees": project_option(replace(heads, weight_trees=True)),
+        "heads_min20_nodesc": project_option(heads, DESCRIPTION_WORDS),
+        "heads_min20_nonew": project_option(heads, NEW_TRADER),
         "plain_baseline": plain_baseline,
     }
 

@@ -59,20 +59,27 @@ def with_compiled_trees(
     """`models` with each category's trees compiled (or loaded from `cache_folder`).
 
     A category whose trees cannot be compiled keeps LightGBM (compile_booster logs why).
-    Categories compile side by side: the compiler runs in its own process.
+    Distinct boosters compile side by side: the compiler runs in its own process.
     """
-    names = list(models.categories)
+    # A pooled version shares one booster among its categories: compile it once, not twice
+    # side by side into the same cache file.
+    by_text: dict[str, lgb.Booster] = {}
+    text_of: dict[str, str] = {}
+    for name, model in models.categories.items():
+        text_of[name] = model.booster.model_to_string()
+        by_text.setdefault(text_of[name], model.booster)
+    texts = list(by_text)
 
-    def build(name: str) -> CompiledBooster | None:
-        booster = models.categories[name].booster
+    def build(text: str) -> CompiledBooster | None:
+        booster = by_text[text]
         return compile_booster(
             booster.dump_model(), booster.num_feature(), cache_folder, threads=threads
         )
 
-    with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
-        compiled = dict(zip(names, pool.map(build, names), strict=True))
+    with ThreadPoolExecutor(max_workers=max(1, len(texts))) as pool:
+        compiled = dict(zip(texts, pool.map(build, texts), strict=True))
     categories = {
-        name: dataclasses.replace(model, compiled=compiled[name])
+        name: dataclasses.replace(model, compiled=compiled[text_of[name]])
         for name, model in models.categories.items()
     }
     return dataclasses.replace(models, categories=categories)

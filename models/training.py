@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import lightgbm as lgb
@@ -28,8 +28,10 @@ SAMPLE = "sample"
 """`policy` (chosen by risk, rule, watch list or by hand) or `random` (the unbiased sample)."""
 
 Weighting = Literal["inverse_rate", "none"]
-Structure = Literal["per_category", "pooled"]
-"""One booster per threat category, or one on any threat shared by all (decision 0019)."""
+Structure = Literal["per_category", "pooled", "pooled_heads"]
+"""One booster per threat category; one on any threat shared by all, split by each category's
+share of the findings; or that shared booster continued per category on its own label
+(decision 0019)."""
 
 
 def label_column(category: str) -> str:
@@ -45,10 +47,11 @@ class TrainingParams:
     """0.1 rather than 0.05: 40-55 % fewer trees (scoring cost grows with trees) for the same
     validation AUC and average precision within 0.005 on two bench worlds
     (docs/decisions/0007-training-labels.md, "Learning rate")."""
-    # Small, strongly regularised trees: a few dozen findings among ~60 features overfit fast
-    # (measured in docs/decisions/0007-training-labels.md).
+    # Small, regularised trees: a few dozen findings among ~60 features overfit fast
+    # (docs/decisions/0007-training-labels.md); but 100 rows a leaf left a few thousand
+    # inspected rows a handful of leaves, too coarse for the findings (decision 0019).
     num_leaves: int = 7
-    min_data_in_leaf: int = 100
+    min_data_in_leaf: int = 20
     lambda_l2: float = 10.0
     feature_fraction: float = 0.5
     num_boost_round: int = 600
@@ -63,7 +66,9 @@ class TrainingParams:
     gate_share: float = 0.2
     """Share of the findings in the gate window, the latest dates, which only the
     champion/challenger gate reads (decision 0019); 0 gates on the calibration window."""
-    structure: Structure = "per_category"
+    structure: Structure = "pooled_heads"
+    """One booster on any threat learns from all findings at once; per category, each model
+    had a dozen and ranked worse on worlds it was not tuned on (decision 0019)."""
     weighting: Weighting = "inverse_rate"
     weight_trees: bool = False
     """Weight rows when growing trees too, not only when calibrating. Off: on the test world
@@ -296,30 +301,33 @@ def time_windows(
     category's findings; the rest is cut into train and calibration as `time_split` does.
     When the findings do not allow a gate window with a finding of every category while the
     earlier two keep some (fewer than three findings, or all on one or two days), the gate
-    falls back to the calibration window, said in `note` and logged with the decision.
+    falls back to the calibration window, said in `note` and logged with the decision. When
+    even two windows cannot both hold a category's findings, the cut is made for the other
+    categories and `note` names what is missing where.
     """
     totals = _findings(labelled, categories)
-    # A category without any finding cannot shape the cut; training names it on its own.
-    found = [c for c in categories if totals[c] > 0] or list(categories)
+    # Categories that can shape the cut, most findings first; one without any cannot.
+    found = sorted((c for c in categories if totals[c] > 0), key=lambda c: -totals[c])
     problems: list[str] = []
-    if params.gate_share <= 0:
-        problems.append("gate_share is 0")
-    else:
-        try:
-            rest, gate = time_split(labelled, params.gate_share, found)
-            problems = _without_findings({"earlier windows": rest, "gate": gate}, categories)
-            if not problems:
-                # The calibration share is of all rows; `rest` holds (1 - gate share) of them.
-                share = min(0.9, params.validation_share / max(1e-9, 1.0 - params.gate_share))
-                train, calibration = time_split(rest, share, found)
-                problems = _without_findings(
-                    {"train": train, "calibration": calibration}, categories
+    # Every category first, three windows before two; then, when a scarce category (its
+    # findings all on one day, say) makes every cut fail, the others alone. Training then
+    # names the category it cannot train.
+    subsets = [found[:k] for k in range(len(found), 0, -1)] or [list(categories)]
+    for subset in subsets:
+        if params.gate_share > 0:
+            three = _three_windows(labelled, params, subset)
+            if isinstance(three, Windows):
+                left_out = _without_findings(
+                    {"train": three.train, "calibration": three.calibration, "gate": three.gate},
+                    categories,
                 )
-        except ValueError as error:
-            problems.append(str(error))
-        if not problems:
-            return Windows(train, calibration, gate, gate_shared=False)
-    train, calibration = time_split(labelled, params.validation_share, found)
+                return replace(three, note="; ".join(left_out) or None)
+            problems.extend(p for p in three if p not in problems)
+        else:
+            problems = ["gate_share is 0"]
+        train, calibration = time_split(labelled, params.validation_share, subset)
+        if not _without_findings({"train": train, "calibration": calibration}, subset):
+            break
     note = (
         "gate window shares the calibration window: too few findings for three windows "
         f"({'; '.join(problems)}; findings in all: "
@@ -327,6 +335,25 @@ def time_windows(
         + "); the gate then measures on rows the calibration was fitted on"
     )
     return Windows(train, calibration, calibration, gate_shared=True, note=note)
+
+
+def _three_windows(
+    labelled: pl.DataFrame, params: TrainingParams, categories: Sequence[str]
+) -> Windows | list[str]:
+    """Train, calibration and gate windows that each hold findings of `categories`, or what
+    stood in the way."""
+    try:
+        rest, gate = time_split(labelled, params.gate_share, categories)
+        problems = _without_findings({"earlier windows": rest, "gate": gate}, categories)
+        if problems:
+            return problems
+        # The calibration share is of all rows; `rest` holds (1 - gate share) of them.
+        share = min(0.9, params.validation_share / max(1e-9, 1.0 - params.gate_share))
+        train, calibration = time_split(rest, share, categories)
+    except ValueError as error:
+        return [str(error)]
+    problems = _without_findings({"train": train, "calibration": calibration}, categories)
+    return problems or Windows(train, calibration, gate, gate_shared=False)
 
 
 def _column(frame: pl.DataFrame, name: str) -> npt.NDArray[np.float64]:
@@ -341,8 +368,10 @@ def _fit_booster(
     y_train: npt.NDArray[np.float64],
     y_calibration: npt.NDArray[np.float64],
     params: TrainingParams,
+    init_model: lgb.Booster | None = None,
 ) -> lgb.Booster:
-    """A booster grown on `train`, early-stopped on `calibration`, trimmed to its best round."""
+    """A booster grown on `train`, early-stopped on `calibration`, trimmed to its best round;
+    with `init_model`, its trees come first and the new ones continue from its scores."""
     w_train = _capped(_column(train, WEIGHT), params.max_weight)
     w_calibration = _capped(_column(calibration, WEIGHT), params.max_weight)
     # Trees learn from the rows as inspected unless asked otherwise (decision 0007, 0019).
@@ -361,6 +390,7 @@ def _fit_booster(
         weight=w_calibration,
         feature_name=list(feature_names),
         reference=train_set,
+        free_raw_data=False,
     )
     booster = lgb.train(
         params.lightgbm(),
@@ -369,6 +399,7 @@ def _fit_booster(
         valid_sets=[stop_set],
         valid_names=["calibration"],
         callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
+        init_model=init_model,
     )
     best = booster.best_iteration or booster.current_iteration()
     # Keep only the trees scoring uses, so the saved text is the model, with no iteration to pass.
@@ -497,21 +528,43 @@ def train_pooled(
     metrics: dict[str, Any] = {}
     for category in categories:
         share = (counts[category] + 1.0) / (total + len(categories))
+        label = label_column(category)
+        head, head_raw = booster, raw
         calibrator = PlattCalibrator(
             slope=pooled.slope, intercept=pooled.intercept + math.log(share)
         )
-        models[category] = CategoryModel(booster=booster, calibrator=calibrator)
+        found = (int(train[label].sum()), int(calibration[label].sum()))
+        if params.structure == "pooled_heads" and 0 not in found:
+            # The category's own trees continue from the shared ones, stopped early on its
+            # own label: none are kept when they do not help.
+            y_category = _column(calibration, label)
+            head = _fit_booster(
+                train,
+                calibration,
+                feature_names,
+                y_train=_column(train, label),
+                y_calibration=y_category,
+                params=params,
+                init_model=booster,
+            )
+            head_raw = np.asarray(
+                head.predict(feature_matrix(calibration, feature_names), raw_score=True),
+                dtype=np.float64,
+            )
+            calibrator = fit_platt(head_raw, y_category, weights)
+        models[category] = CategoryModel(booster=head, calibrator=calibrator)
         metrics[category] = {
             **_metrics(
                 train,
                 calibration,
                 category,
-                booster=booster,
+                booster=head,
                 calibrator=calibrator,
-                raw=raw,
+                raw=head_raw,
                 params=params,
             ),
             "category_share": share,
+            "shared_trees": booster.current_iteration(),
         }
     return models, metrics
 
@@ -544,7 +597,7 @@ def train_threat_models(
     train, valid = windows.train, windows.calibration
     models: dict[str, CategoryModel] = {}
     metrics: dict[str, Any] = {}
-    if params.structure == "pooled":
+    if params.structure != "per_category":
         models, metrics = train_pooled(train, valid, names, categories, params)
     else:
         for category in categories:
