@@ -77,7 +77,7 @@ def run_demo(
     log = settings.zone("reports") / "runs" / f"date={night}" / "airflow.log"
     run_dag_once(settings, "cargo_risk_nightly", night, log)
     step("evaluating the night against the planted threats (the pipeline never reads them)")
-    _, evaluation = evaluate_range(settings, night, night)
+    evaluation = evaluate_range(settings, night, night).report
     lists = settings.zone("lists") / f"date={night}"
     return DemoResult(
         night=night,

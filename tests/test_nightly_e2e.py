@@ -143,22 +143,34 @@ def test_bad_rows_of_the_night_are_quarantined_with_reasons(world: Path, tmp_pat
 
 
 def test_evaluation_counts_the_planted_threats_of_the_night(world: Path, tmp_path: Path) -> None:
-    from simulator.evaluate import evaluate_range
+    from simulator.evaluate import evaluate_range, summarise
 
     settings = _copy(world, tmp_path)
     nightly.run_night(settings, NIGHT)
-    result, report = evaluate_range(settings, NIGHT, NIGHT)
+    evaluation = evaluate_range(settings, NIGHT, NIGHT)
     truth = pl.read_parquet(settings.zone("truth") / "ground_truth.parquet").filter(
         pl.col("filed_date") == NIGHT
     )
-    scored = pl.read_parquet(settings.zone("scores") / f"date={NIGHT}" / "scores.parquet")
-    planted = truth.join(scored, on=["declaration_id", "item_no"]).group_by("threat_category").len()
+    listed = pl.read_parquet(settings.zone("lists") / f"date={NIGHT}" / "ranked_list.parquet")
+    planted = truth.join(listed, on=["declaration_id", "item_no"]).group_by("threat_category").len()
+    pooled = summarise(evaluation.table, [])
     for category, count in planted.iter_rows():
-        rows = result.filter((pl.col("category") == category) & (pl.col("method") == "model"))
-        assert rows["positives"].to_list() == [count, count]
-    assert set(result["method"]) == {"model", "rules only", "random"}
-    assert result["recall"].drop_nulls().is_between(0, 1).all()
-    assert "| cbrn |" in report.read_text()
+        rows = pooled.filter((pl.col("kind") == category) & (pl.col("method") == "rank"))
+        assert rows["positives"].to_list() == [count, count, count]
+    assert set(pooled["method"]) == {"rank", "risk", "rules", "legacy"}
+    assert pooled["recall"].drop_nulls().is_between(0, 1).all()
+    assert pooled["precision"].drop_nulls().is_between(0, 1).all()
+    text = evaluation.report.read_text()
+    assert "| cbrn | rank |" in text and "## Per port" in text
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    shown = CliRunner().invoke(
+        app, ["--home", str(settings.home), "evaluate", "--from", str(NIGHT), "--to", str(NIGHT)]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "| all | risk |" in shown.output
 
 
 def test_backfill_of_a_range_from_the_cli(world: Path, tmp_path: Path) -> None:
