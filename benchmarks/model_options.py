@@ -197,7 +197,7 @@ DESCRIPTION_WORDS = (
 NEW_TRADER = ("shipper_is_new", "consignee_is_new", "declarant_is_new")
 
 
-OLD = TrainingParams(num_leaves=7, min_data_in_leaf=100, gate_share=0.0)
+OLD = TrainingParams(num_leaves=7, min_data_in_leaf=100, gate_share=0.0, structure="per_category")
 """The settings before decision 0019: coarse leaves, two windows."""
 
 
@@ -215,11 +215,51 @@ def options() -> dict[str, Scorer]:
         "heads_min20": project_option(heads),
         "heads_min5_l15": project_option(replace(heads, min_data_in_leaf=5, num_leaves=15)),
         "heads_min20_2win": project_option(replace(heads, gate_share=0.0)),
+        "heads_min20_refit": project_option(replace(heads, refit=True)),
+        "heads_min5_l15_refit": project_option(
+            replace(heads, min_data_in_leaf=5, num_leaves=15, refit=True)
+        ),
+        "pooled_min20_refit": project_option(replace(min20, structure="pooled", refit=True)),
         "heads_min20_wtrees": project_option(replace(heads, weight_trees=True)),
         "heads_min20_nodesc": project_option(heads, DESCRIPTION_WORDS),
         "heads_min20_nonew": project_option(heads, NEW_TRADER),
         "plain_baseline": plain_baseline,
     }
+
+
+def detection_frames(home: Path) -> tuple[pl.DataFrame, pl.DataFrame, str, str]:
+    """Labelled history and scored-night features of a `benchmarks.detection` world home.
+
+    Returns (labelled, nights with truth and the harness baseline's score, world, split).
+    """
+    from pipelines.train import read_inspected_features, read_outcomes
+    from simulator.presets import DISGUISES
+
+    recipe = json.loads((home / "detection-world.json").read_text())
+    world = str(recipe["world"])
+    split = DISGUISES[world.split("/")[1]].split
+    start = date.fromisoformat(recipe["start"])
+    last = start + timedelta(days=int(recipe["history_days"]) - 1)
+    settings = bench_settings(home)
+    names = registry.model_feature_names()
+    outcomes = read_outcomes(settings, last)
+    rows, sizes = read_inspected_features(settings, last, outcomes, names)
+    labelled = label_inspected(rows, outcomes, sizes=sizes)
+    nights = (
+        pl.scan_parquet(str(settings.zone("features") / "date=*" / "features.parquet"))
+        .filter(pl.col("filed_at").dt.date() > last)
+        .collect()
+        .with_columns(pl.col("item_no").cast(pl.Int64))
+    )
+    truth = pl.read_parquet(settings.zone("truth") / "ground_truth.parquet").select(
+        "declaration_id", pl.col("item_no").cast(pl.Int64), "threat_category"
+    )
+    baseline = pl.read_parquet(
+        str(settings.zone("reports") / "baseline" / "date=*" / "baseline_scores.parquet")
+    ).select("declaration_id", pl.col("item_no").cast(pl.Int64), "baseline")
+    key = ["declaration_id", "item_no"]
+    test = nights.join(truth, on=key, how="left").join(baseline, on=key, how="left")
+    return labelled, test, world, split
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -232,7 +272,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--worlds", nargs="*", default=[w.name for w in WORLDS])
     parser.add_argument("--options", nargs="*", default=None)
     parser.add_argument("--out", type=Path, default=Path("/tmp/model_options.json"))
+    parser.add_argument(
+        "--detection-homes",
+        type=Path,
+        default=None,
+        help="measure on the worlds `benchmarks.detection` built there instead",
+    )
     args = parser.parse_args(argv)
+    if args.detection_homes:
+        run_detection_homes(args.detection_homes, args.options, args.out)
+        return
     chosen = options()
     if args.options:
         chosen = {k: v for k, v in chosen.items() if k in args.options}
@@ -258,6 +307,36 @@ def main(argv: list[str] | None = None) -> None:
             shown = {k: round(v, 3) for k, v in world[option].items() if isinstance(v, float)}
             print(f"  {option:20s} {json.dumps(shown or world[option])}", flush=True)
         args.out.write_text(json.dumps(results, indent=1))
+
+
+def run_detection_homes(homes: Path, wanted: list[str] | None, out: Path) -> None:
+    """Every option on every built detection world (history to train, nights to rank)."""
+    chosen = options()
+    if wanted:
+        chosen = {k: v for k, v in chosen.items() if k in wanted}
+    results: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
+    names = registry.model_feature_names()
+    for home in sorted(p.parent for p in homes.glob("*/detection-world.json")):
+        try:
+            labelled, test, world, split = detection_frames(home)
+        except (FileNotFoundError, OSError) as error:
+            print(f"{home.name}: skipped ({error})", flush=True)
+            continue
+        findings = {c: int(labelled[label_column(c)].sum()) for c in CATEGORIES}
+        threats = int(test["threat_category"].is_not_null().sum())
+        print(f"{world} ({split}): findings {findings}, {threats} threats", flush=True)
+        entry = results.setdefault(world, {})
+        entry.update(findings=findings, split=split, threats=threats)
+        entry["harness_baseline"] = recall_at(test, test["baseline"].fill_null(0).to_numpy())
+        for option, scorer in chosen.items():
+            try:
+                entry[option] = recall_at(test, scorer(labelled, test, names))
+            except ValueError as error:
+                entry[option] = {"error": str(error)}
+        for option in ("harness_baseline", *chosen):
+            shown = {k: round(v, 3) for k, v in entry[option].items() if k.startswith("all@")}
+            print(f"  {option:20s} {json.dumps(shown or entry[option])}", flush=True)
+        out.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -67,6 +67,10 @@ class TrainingParams:
     """Share of the findings in the gate window, the latest dates, which only the
     champion/challenger gate reads (decision 0019); 0 gates on the calibration window."""
     structure: Structure = "pooled_heads"
+    refit: bool = False
+    """Pooled structures: once early stopping has chosen the number of trees, grow them again
+    on the train and calibration windows together, keeping the calibration fitted on the
+    early-stopped trees' unseen scores."""
     """One booster on any threat learns from all findings at once; per category, each model
     had a dozen and ranked worse on worlds it was not tuned on (decision 0019)."""
     weighting: Weighting = "inverse_rate"
@@ -406,6 +410,30 @@ def _fit_booster(
     return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
 
 
+def _refit(
+    rows: pl.DataFrame,
+    feature_names: tuple[str, ...],
+    y: npt.NDArray[np.float64],
+    *,
+    rounds: int,
+    params: TrainingParams,
+    init_model: lgb.Booster | None = None,
+) -> lgb.Booster:
+    """`rounds` trees grown on `rows` (train and calibration windows together), no stopping."""
+    weights = _capped(_column(rows, WEIGHT), params.max_weight)
+    if not params.weight_trees:
+        weights = np.ones(rows.height)
+    data = lgb.Dataset(
+        feature_matrix(rows, feature_names),
+        label=y,
+        weight=weights,
+        feature_name=list(feature_names),
+        free_raw_data=False,
+    )
+    booster = lgb.train(params.lightgbm(), data, num_boost_round=rounds, init_model=init_model)
+    return lgb.Booster(model_str=booster.model_to_string())
+
+
 def _metrics(
     train: pl.DataFrame,
     calibration: pl.DataFrame,
@@ -523,13 +551,24 @@ def train_pooled(
     pooled = fit_platt(raw, y_calibration, weights)
     both = pl.concat([train, calibration], how="diagonal_relaxed")
     counts = {c: float(both[label_column(c)].sum()) for c in categories}
+    shared = booster
+    if params.refit:
+        # Same number of trees, grown on both windows; the calibration fitted above on the
+        # early-stopped trees' unseen scores stays (the gate window checks it).
+        shared = _refit(
+            both,
+            feature_names,
+            _any_finding(both, categories),
+            rounds=booster.current_iteration(),
+            params=params,
+        )
     total = sum(counts.values())
     models: dict[str, CategoryModel] = {}
     metrics: dict[str, Any] = {}
     for category in categories:
         share = (counts[category] + 1.0) / (total + len(categories))
         label = label_column(category)
-        head, head_raw = booster, raw
+        head, head_raw, final = booster, raw, shared
         calibrator = PlattCalibrator(
             slope=pooled.slope, intercept=pooled.intercept + math.log(share)
         )
@@ -552,7 +591,22 @@ def train_pooled(
                 dtype=np.float64,
             )
             calibrator = fit_platt(head_raw, y_category, weights)
-        models[category] = CategoryModel(booster=head, calibrator=calibrator)
+            extra = head.current_iteration() - booster.current_iteration()
+            final = head
+            if params.refit:
+                final = (
+                    _refit(
+                        both,
+                        feature_names,
+                        _column(both, label),
+                        rounds=extra,
+                        params=params,
+                        init_model=shared,
+                    )
+                    if extra > 0
+                    else shared
+                )
+        models[category] = CategoryModel(booster=final, calibrator=calibrator)
         metrics[category] = {
             **_metrics(
                 train,
@@ -565,6 +619,7 @@ def train_pooled(
             ),
             "category_share": share,
             "shared_trees": booster.current_iteration(),
+            "trees": final.current_iteration(),
         }
     return models, metrics
 
