@@ -220,6 +220,16 @@ def options() -> dict[str, Scorer]:
             replace(heads, min_data_in_leaf=5, num_leaves=15, refit=True)
         ),
         "pooled_min20_refit": project_option(replace(min20, structure="pooled", refit=True)),
+        "heads_min5_l15_refit_wtrees": project_option(
+            replace(heads, min_data_in_leaf=5, num_leaves=15, refit=True, weight_trees=True)
+        ),
+        "heads_min5_l15_wtrees": project_option(
+            replace(heads, min_data_in_leaf=5, num_leaves=15, weight_trees=True)
+        ),
+        "heads_min5_l15_wtrees_2win": project_option(
+            replace(heads, min_data_in_leaf=5, num_leaves=15, weight_trees=True, gate_share=0.0)
+        ),
+        "percat_min5_l15": project_option(replace(min20, min_data_in_leaf=5, num_leaves=15)),
         "heads_min20_wtrees": project_option(replace(heads, weight_trees=True)),
         "heads_min20_nodesc": project_option(heads, DESCRIPTION_WORDS),
         "heads_min20_nonew": project_option(heads, NEW_TRADER),
@@ -317,6 +327,9 @@ def run_detection_homes(homes: Path, wanted: list[str] | None, out: Path) -> Non
     results: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
     names = registry.model_feature_names()
     for home in sorted(p.parent for p in homes.glob("*/detection-world.json")):
+        done = next((v for v in results.values() if v.get("home") == home.name), None)
+        if done is not None and all(option in done for option in chosen):
+            continue
         try:
             labelled, test, world, split = detection_frames(home)
         except (FileNotFoundError, OSError) as error:
@@ -326,7 +339,7 @@ def run_detection_homes(homes: Path, wanted: list[str] | None, out: Path) -> Non
         threats = int(test["threat_category"].is_not_null().sum())
         print(f"{world} ({split}): findings {findings}, {threats} threats", flush=True)
         entry = results.setdefault(world, {})
-        entry.update(findings=findings, split=split, threats=threats)
+        entry.update(findings=findings, split=split, threats=threats, home=home.name)
         entry["harness_baseline"] = recall_at(test, test["baseline"].fill_null(0).to_numpy())
         for option, scorer in chosen.items():
             try:

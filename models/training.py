@@ -47,11 +47,12 @@ class TrainingParams:
     """0.1 rather than 0.05: 40-55 % fewer trees (scoring cost grows with trees) for the same
     validation AUC and average precision within 0.005 on two bench worlds
     (docs/decisions/0007-training-labels.md, "Learning rate")."""
-    # Small, regularised trees: a few dozen findings among ~60 features overfit fast
-    # (docs/decisions/0007-training-labels.md); but 100 rows a leaf left a few thousand
-    # inspected rows a handful of leaves, too coarse for the findings (decision 0019).
-    num_leaves: int = 7
-    min_data_in_leaf: int = 20
+    # 100 rows a leaf (decision 0007) left a few thousand inspected rows a handful of leaves:
+    # a dozen findings could not get a leaf of their own, and on worlds the settings were
+    # not tuned to the models fell behind a plain LightGBM (decision 0019). Early stopping
+    # and L2 keep the finer trees in check.
+    num_leaves: int = 15
+    min_data_in_leaf: int = 5
     lambda_l2: float = 10.0
     feature_fraction: float = 0.5
     num_boost_round: int = 600
@@ -67,7 +68,7 @@ class TrainingParams:
     """Share of the findings in the gate window, the latest dates, which only the
     champion/challenger gate reads (decision 0019); 0 gates on the calibration window."""
     structure: Structure = "pooled_heads"
-    refit: bool = False
+    refit: bool = True
     """Pooled structures: once early stopping has chosen the number of trees, grow them again
     on the train and calibration windows together, keeping the calibration fitted on the
     early-stopped trees' unseen scores."""

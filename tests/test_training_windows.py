@@ -191,3 +191,17 @@ def test_the_gate_skips_a_category_without_findings_and_refuses_when_none_has_an
     none = gate(empty, champion, 0.05)
     assert not none.promote
     assert "nothing to judge" in none.reasons[-1]
+
+
+def test_refit_regrows_as_many_trees_on_both_windows_and_keeps_the_calibration() -> None:
+    heads = replace(FAST, structure="pooled_heads")
+    stopped, _ = train_threat_models(_labelled(), FEATURES, PHRASES, heads)
+    refitted, metadata = train_threat_models(
+        _labelled(), FEATURES, PHRASES, replace(heads, refit=True)
+    )
+    for category in ("cbrn", "salw"):
+        before, after = stopped.categories[category], refitted.categories[category]
+        assert after.calibrator == before.calibrator
+        assert after.booster.current_iteration() == before.booster.current_iteration()
+        assert after.booster.model_to_string() != before.booster.model_to_string()
+        assert metadata["metrics"][category]["trees"] == after.booster.current_iteration()
