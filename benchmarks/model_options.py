@@ -197,7 +197,9 @@ DESCRIPTION_WORDS = (
 NEW_TRADER = ("shipper_is_new", "consignee_is_new", "declarant_is_new")
 
 
-OLD = TrainingParams(num_leaves=7, min_data_in_leaf=100, gate_share=0.0, structure="per_category")
+OLD = TrainingParams(
+    num_leaves=7, min_data_in_leaf=100, gate_share=0.0, structure="per_category", refit=False
+)
 """The settings before decision 0019: coarse leaves, two windows."""
 
 

@@ -75,10 +75,11 @@ class TrainingParams:
     """One booster on any threat learns from all findings at once; per category, each model
     had a dozen and ranked worse on worlds it was not tuned on (decision 0019)."""
     weighting: Weighting = "inverse_rate"
-    weight_trees: bool = False
-    """Weight rows when growing trees too, not only when calibrating. Off: on the test world
-    the trees ranked better from the rows as inspected, and calibration alone fixed the rate
-    (docs/decisions/0007-training-labels.md)."""
+    weight_trees: bool = True
+    """Weight rows when growing trees too, not only when calibrating. Off in decision 0007 (on
+    its one test world the trees ranked better from the rows as inspected); on since decision
+    0019: where the old policy misses a disguise, its only findings come from the random
+    sample, and weighted (capped) they are what the trees learn it from."""
     max_weight: float | None = 10.0
     """Cap on a row's weight in calibration (and in the trees with `weight_trees`): a random
     finding weighing ~100 rows made trees chase single rows (docs/decisions/0007)."""

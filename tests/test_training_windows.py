@@ -118,13 +118,14 @@ def test_versions_without_windows_are_gated_as_before_with_a_note() -> None:
     assert "too few findings" in (gate_window(shared)[2] or "")
 
 
-def test_trees_ignore_the_weights_and_calibration_follows_them() -> None:
+def test_unweighted_trees_ignore_the_weights_and_calibration_follows_them() -> None:
     labelled = _labelled()
+    unweighted_trees = replace(FAST, weight_trees=False)
     # Every row weighing 1: the random rows no longer stand for the uninspected traffic.
     heavier = labelled.with_columns(pl.lit(1.0).alias(WEIGHT))
     assert labelled[WEIGHT].max() > 1.0
-    first, weighted_meta = train_threat_models(labelled, FEATURES, PHRASES, FAST)
-    second, unweighted_meta = train_threat_models(heavier, FEATURES, PHRASES, FAST)
+    first, weighted_meta = train_threat_models(labelled, FEATURES, PHRASES, unweighted_trees)
+    second, unweighted_meta = train_threat_models(heavier, FEATURES, PHRASES, unweighted_trees)
     for category in ("cbrn", "salw"):
         assert (
             first.categories[category].booster.model_to_string()
@@ -194,7 +195,7 @@ def test_the_gate_skips_a_category_without_findings_and_refuses_when_none_has_an
 
 
 def test_refit_regrows_as_many_trees_on_both_windows_and_keeps_the_calibration() -> None:
-    heads = replace(FAST, structure="pooled_heads")
+    heads = replace(FAST, structure="pooled_heads", refit=False)
     stopped, _ = train_threat_models(_labelled(), FEATURES, PHRASES, heads)
     refitted, metadata = train_threat_models(
         _labelled(), FEATURES, PHRASES, replace(heads, refit=True)
