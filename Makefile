@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup demo test check lint format bench clean
+.PHONY: setup demo test test-fast check lint format bench clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -29,10 +29,18 @@ demo: setup
 test: setup
 	$(BIN)/pytest
 
+# Everything but the modules marked slow (Airflow runs, the demo, benchmarks, large worlds): the
+# set to run while editing. CI and `make test` still run everything.
+test-fast: setup
+	$(BIN)/pytest -m "not slow"
+
+# The floors (imports only downwards, no process or file handling in the pure floor): import-linter,
+# contracts in pyproject.toml (decision 0017).
 check: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: setup
 	$(BIN)/ruff format .
@@ -47,4 +55,4 @@ bench: setup
 	$(BIN)/python -m benchmarks.nightly $(BENCH_ARGS)
 
 clean:
-	rm -rf .tools $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-home
+	rm -rf .tools $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache demo-home

@@ -27,6 +27,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines import layout
 from pipelines.io import write_text
 
 if TYPE_CHECKING:
@@ -86,9 +87,7 @@ def _scoring_only(settings: Any, night: date, *, explain: bool) -> int:
     models = with_compiled_trees(
         load_version(root / read_champion(root)), compiled_trees_folder(settings)
     )
-    features = pl.read_parquet(
-        settings.zone("features") / f"date={night.isoformat()}" / "features.parquet"
-    )
+    features = pl.read_parquet(layout.features_file(settings, night))
     started = time.perf_counter()
     if explain:
         score(models, features, explain=explain_top(settings))

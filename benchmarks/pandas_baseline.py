@@ -25,6 +25,7 @@ import pandas as pd  # type: ignore[import-untyped]
 from features.description import MIN_WORD_LENGTH, STOPWORDS, VAGUE_WORDS
 from features.parties import PRIOR_WEIGHT
 from models.registry import load_version, read_champion
+from pipelines import layout
 from pipelines.settings import Settings
 
 HISTORY_COLUMNS = [
@@ -50,26 +51,24 @@ MODE_CODES = {"sea": 1, "air": 2, "road": 3, "rail": 4, "post": 5, "courier": 6}
 _NOT_LETTERS = re.compile(r"[^a-z]+")
 
 
-def _partitions(folder: Path, before: date) -> list[Path]:
-    return sorted(
-        p / next(iter(f.name for f in p.iterdir()))
-        for p in folder.glob("date=*")
-        if date.fromisoformat(p.name.removeprefix("date=")) < before
-    )
+def _files_before(table: Path, file_name: str, before: date) -> list[Path]:
+    return [path for day, path in layout.partition_files(table, file_name) if day < before]
 
 
 def read_history(settings: Settings, night: date) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every staged declaration item and every inspection before the night."""
-    staging = settings.zone("staging")
+    declarations = layout.staged_declarations(settings)
+    outcomes = layout.staged_outcomes(settings)
     items = pd.concat(
         [
             pd.read_parquet(p, columns=HISTORY_COLUMNS)
-            for p in _partitions(staging / "declarations", night)
+            for p in _files_before(declarations, layout.DECLARATIONS_FILE, night)
         ],
         ignore_index=True,
     )
     inspections = pd.concat(
-        [pd.read_parquet(p) for p in _partitions(staging / "outcomes", night)], ignore_index=True
+        [pd.read_parquet(p) for p in _files_before(outcomes, layout.OUTCOMES_FILE, night)],
+        ignore_index=True,
     )
     return items, inspections
 
@@ -191,8 +190,7 @@ def _reasons(contrib: np.ndarray, names: list[str], top_n: int = 3) -> list[str]
 
 def night_features(settings: Settings, night: date) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The night's staged rows and their features (one row per item, same index)."""
-    staged = settings.zone("staging") / "declarations" / f"date={night.isoformat()}"
-    night_rows = pd.read_parquet(staged / "declarations.parquet")
+    night_rows = pd.read_parquet(layout.staged_declarations_file(settings, night))
     items, inspections = read_history(settings, night)
     features = row_features(night_rows).join(
         history_features(_prepare(night_rows), items, inspections, night)

@@ -26,6 +26,7 @@ from benchmarks.nightly import machine
 from models.compiled import FLAG_LADDER
 from models.registry import ThreatModels, load_version, read_champion, with_compiled_trees
 from models.scoring import ExplainTop, feature_matrix, raw_scores, score
+from pipelines import layout
 from pipelines.io import write_text
 
 RESULTS = Path(__file__).parent / "results" / "scoring.md"
@@ -114,7 +115,9 @@ def measure_model(
 
 
 def _features(args: argparse.Namespace) -> pl.DataFrame:
-    paths = args.features or sorted((args.home / "features").glob("date=*/features.parquet"))
+    paths = args.features or [
+        path for _, path in layout.partition_files(args.home / "features", layout.FEATURES_FILE)
+    ]
     if not paths:
         raise SystemExit(f"no feature files under {args.home / 'features'}; pass --features")
     source = pl.read_parquet(paths)

@@ -19,10 +19,9 @@ import polars as pl
 
 from contracts.declarations import DECLARATIONS
 from contracts.outcomes import OUTCOMES
-from pipelines import nightly
-from pipelines.featurize import declarations_path, history_before, load_references
+from pipelines import layout, nightly
+from pipelines.featurize import history_before, load_references
 from pipelines.io import write_parquet, write_text
-from pipelines.outcomes import outcomes_staging
 from pipelines.settings import Settings, load_settings
 from pipelines.train import train_models
 from pipelines.validate import latest_filings
@@ -66,7 +65,7 @@ def _stage_history_day(settings: Settings, frame: pl.DataFrame, day: date) -> No
     valid = frame.filter(
         pl.col("_invalid").is_null() & (pl.col("filed_at").dt.date() == day)
     ).select([pl.col(c).cast(t) for c, t in DECLARATIONS.polars_schema.items()])
-    write_parquet(latest_filings(valid), declarations_path(settings, day))
+    write_parquet(latest_filings(valid), layout.staged_declarations_file(settings, day))
 
 
 def _stage_outcomes(settings: Settings, outcomes: list[pl.DataFrame]) -> None:
@@ -77,7 +76,8 @@ def _stage_outcomes(settings: Settings, outcomes: list[pl.DataFrame]) -> None:
     dated = frame.with_columns(pl.col("inspected_at").dt.date().alias("_day"))
     for (day,), part in dated.group_by("_day", maintain_order=True):
         write_parquet(
-            part.drop("_day").sort("declaration_id", "item_no"), outcomes_staging(settings, day)
+            part.drop("_day").sort("declaration_id", "item_no"),
+            layout.staged_outcomes_file(settings, day),
         )
 
 

@@ -6,12 +6,13 @@ have labels; `selection_reason == "random"` marks the unbiased sample training r
 
 from __future__ import annotations
 
+from contracts import threats
 from contracts.declarations import DECLARATIONS
 from contracts.schema import Column, Contract
 
 SELECTION_REASONS = ("risk", "rule", "watchlist", "random", "manual")
 RESULTS = ("no_finding", "finding")
-FINDING_CATEGORIES = ("cbrn", "salw", "other")
+FINDING_CATEGORIES = (*threats.NAMES, "other")
 
 OUTCOMES = Contract(
     name="outcomes",

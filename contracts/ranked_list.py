@@ -5,6 +5,7 @@ One list per port of discharge per date; rank 1 is inspected first.
 
 from __future__ import annotations
 
+from contracts import threats
 from contracts.declarations import DECLARATIONS
 from contracts.outcomes import SELECTION_REASONS
 from contracts.schema import Column, Contract
@@ -24,8 +25,10 @@ RANKED_LIST = Contract(
         DECLARATIONS.column("declaration_id"),
         DECLARATIONS.column("item_no"),
         Column("risk_score", "decimal", True, "0-1, calibrated probability of a finding"),
-        Column("cbrn_score", "decimal", True, "0-1, calibrated, CBRN"),
-        Column("salw_score", "decimal", True, "0-1, calibrated, SALW"),
+        *(
+            Column(t.score_column, "decimal", True, f"0-1, calibrated, {t.label}")
+            for t in threats.THREATS
+        ),
         Column("lane", "string", True, ", ".join(LANES), allowed=LANES),
         Column(
             "selection_reason",

@@ -25,6 +25,9 @@ LOCATIONS_FILE = DATA_DIR / "locations.parquet"
 CURRENCY_RATES_FILE = DATA_DIR / "currency_rates.csv"
 STRATEGIC_HS_FILE = DATA_DIR / "strategic_hs.csv"
 
+# The strategic goods list's own classes (its `threat` column), a vocabulary of the reference data:
+# the threat categories the models target (contracts/threats.py) each name one of them. Their
+# order fixes the feature codes of `features.strategic.THREAT_CODES`, so new classes go last.
 Threat = Literal["cbrn", "salw", "dual_use", "military"]
 THREATS: tuple[Threat, ...] = ("cbrn", "salw", "dual_use", "military")
 RATE_COLUMNS = ("currency", "units_per_usd", "as_of")

@@ -22,11 +22,14 @@ from typing import Any
 import pendulum
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
+from pipelines.airflow_tasks import failure_notifiers
+
 NEW_OUTCOMES = Asset("cargo-risk://outcomes")
 
 
 @dag(
     dag_id="cargo_risk_retrain",
+    description="Retrain the threat models and promote the challenger only if the gate allows",
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable("0 4 * * 1", timezone="UTC"), assets=NEW_OUTCOMES
     ),
@@ -36,11 +39,17 @@ NEW_OUTCOMES = Asset("cargo-risk://outcomes")
     tags=["cargo-risk", "models"],
     doc_md=__doc__,
     params={"date": Param(None, type=["null", "string"], format="date")},
-    default_args={"retries": 1, "retry_delay": pendulum.duration(minutes=10)},
+    default_args={
+        "owner": "data-science",
+        "retries": 1,
+        "retry_delay": pendulum.duration(minutes=10),
+        "on_failure_callback": failure_notifiers(),
+    },
 )
 def cargo_risk_retrain() -> None:
     @task
     def train_challenger(**context: Any) -> str:
+        """Trains a new model version on everything featurized and inspected up to the date."""
         from datetime import UTC, date, datetime
 
         from pipelines import lifecycle, nightly
@@ -56,6 +65,7 @@ def cargo_risk_retrain() -> None:
 
     @task
     def decide(version: str) -> dict[str, Any]:
+        """Champion/challenger gate; the decision is appended to models/decisions.jsonl."""
         from datetime import UTC, datetime
 
         from pipelines import lifecycle, nightly
@@ -64,6 +74,7 @@ def cargo_risk_retrain() -> None:
 
     @task
     def card(version: str, decision: dict[str, Any]) -> str:
+        """Writes the version's HTML model card."""
         from pipelines import lifecycle, nightly
 
         return str(lifecycle.write_card(nightly.settings(), version))

@@ -14,9 +14,15 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from contracts import threats
 from features.value import vpk_bin
 
-COUNT_COLUMNS = ("n_items", "n_inspected", "n_findings", "n_findings_cbrn", "n_findings_salw")
+COUNT_COLUMNS = (
+    "n_items",
+    "n_inspected",
+    "n_findings",
+    *(t.findings_column for t in threats.THREATS),
+)
 NO_DECLARANT = ""
 """Key of items filed without a declarant: they form one entity of their own."""
 
@@ -120,14 +126,13 @@ def _aggregate(rows: pl.LazyFrame, entity: Entity, day: date, *, outcomes: bool)
         counts = [
             pl.len().cast(pl.Int64).alias("n_inspected"),
             found.sum().cast(pl.Int64).alias("n_findings"),
-            (found & (pl.col("finding_category") == "cbrn"))
-            .sum()
-            .cast(pl.Int64)
-            .alias("n_findings_cbrn"),
-            (found & (pl.col("finding_category") == "salw"))
-            .sum()
-            .cast(pl.Int64)
-            .alias("n_findings_salw"),
+            *(
+                (found & (pl.col("finding_category") == t.name))
+                .sum()
+                .cast(pl.Int64)
+                .alias(t.findings_column)
+                for t in threats.THREATS
+            ),
         ]
         seen = [pl.lit(None, pl.Date).alias("first_seen"), pl.lit(None, pl.Date).alias("last_seen")]
     else:

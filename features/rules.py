@@ -3,7 +3,8 @@
 A rule names a threat, a weight, an owner and a validity window, and a condition tree over the
 columns of the frame it runs on (declaration fields joined with feature columns, plus the derived
 fields in `DERIVED_FIELDS`). Grain of the hits table: one row per (declaration item, rule) that
-fired. Pure: rules come from paths or YAML text passed in; nothing here reads the environment.
+fired. Pure: rules come from YAML text passed in (pipelines/rules.py reads the files); nothing
+here reads files or the environment.
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from importlib import resources
-from pathlib import Path
 from typing import Any, Literal, TypeAlias, get_args
 
 import polars as pl
 import yaml
 
-Threat = Literal["cbrn", "salw"]
+from contracts import threats
+
 Force = Literal["red", "none"]
 Operator = Literal[
     "==",
@@ -182,7 +182,8 @@ class Rule:
     title: str
     description: str
     source: str
-    threat: Threat
+    threat: str
+    """A threat category name (contracts/threats.py)."""
     weight: float
     owner: str
     valid_from: date
@@ -228,42 +229,23 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _LineDict:
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def starter_rules_dir() -> Path:
-    """The folder of the shipped starter rules (package data)."""
-    return Path(str(resources.files("features") / "rules_starter"))
-
-
-def load_rules(
-    paths: Iterable[Path], schema: Mapping[str, pl.DataType] | None = None
+def rules_from_texts(
+    texts: Iterable[tuple[str, str]], schema: Mapping[str, pl.DataType] | None = None
 ) -> list[Rule]:
-    """Load rule files and folders (every `*.yaml`/`*.yml` inside, sorted) into validated rules.
+    """Validated rules from (file name, YAML text) pairs, sorted by id and version.
 
     Raises RuleError naming file, line and field for bad YAML, unknown keys, bad values, a repeated
     `ID@version` or two versions of one id whose validity windows overlap; with `schema`, also for
-    a field the frame will not have (`check_rules`).
+    a field the frame will not have (`check_rules`). The texts are read as they are iterated, so a
+    reader (pipelines/rules.py) stops at the first bad file.
     """
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.suffix in {".yaml", ".yml"}))
-        else:
-            files.append(path)
     rules: list[Rule] = []
-    for file in files:
-        try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise RuleError(f"{file}: cannot read rule file: {exc}") from exc
-        rules.extend(parse_rules(text, str(file)))
+    for file, text in texts:
+        rules.extend(parse_rules(text, file))
     _check_unique(rules)
     if schema is not None:
         check_rules(rules, schema)
     return sorted(rules, key=lambda r: (r.id, r.version))
-
-
-def load_starter_rules(schema: Mapping[str, pl.DataType] | None = None) -> list[Rule]:
-    """The shipped starter set (checked against `schema` when given)."""
-    return load_rules([starter_rules_dir()], schema)
 
 
 def parse_rules(text: str, file: str = "<text>") -> list[Rule]:
@@ -309,8 +291,10 @@ def _parse_rule(raw: Any, file: str) -> Rule:
         if not isinstance(value, str) or (key != "source" and not value.strip()):
             raise RuleError(f"{where}: field {key!r} must be a non-empty string")
     threat = raw["threat"]
-    if threat not in ("cbrn", "salw"):
-        raise RuleError(f"{where}: field 'threat' must be cbrn or salw (got {threat!r})")
+    if threat not in threats.NAMES:
+        raise RuleError(
+            f"{where}: field 'threat' must be {threats.spoken_list(threats.NAMES)} (got {threat!r})"
+        )
     weight = raw["weight"]
     if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 1:
         raise RuleError(f"{where}: field 'weight' must be a number from 0 to 1 (got {weight!r})")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from contracts import threats
 from contracts.reference import THREATS
 from features.feature import Feature
 
@@ -122,21 +123,16 @@ FEATURES: tuple[Feature, ...] = (
         "HS code on the strategic goods list",
         pl.col("_threat").replace_strict(THREAT_CODES, default=0, return_dtype=pl.Int32),
     ),
-    Feature(
-        "hs_is_cbrn",
-        "bool",
-        "HS code is on the strategic list as CBRN-related",
-        "reference:strategic_hs",
-        "HS code of CBRN-related goods",
-        _threat_is("cbrn"),
-    ),
-    Feature(
-        "hs_is_salw",
-        "bool",
-        "HS code is on the strategic list as small arms, light weapons or munitions",
-        "reference:strategic_hs",
-        "HS code of arms or munitions",
-        _threat_is("salw"),
+    *(
+        Feature(
+            t.hs_feature,
+            "bool",
+            t.hs_meaning,
+            "reference:strategic_hs",
+            t.hs_phrase,
+            _threat_is(t.strategic_class),
+        )
+        for t in threats.THREATS
     ),
     Feature(
         "un_class_code",

@@ -12,7 +12,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
@@ -23,12 +22,12 @@ from inspector.migrate import upgrade
 from inspector.routes import lists, records, session, supervisor
 from inspector.web import (
     STATIC,
-    TEMPLATES,
     AppState,
     BadFormError,
     ForbiddenError,
     LoginRequiredError,
     log_event,
+    page_templates,
     render,
 )
 from pipelines.settings import Settings
@@ -67,7 +66,7 @@ def create_app(settings: Settings, config: InspectorConfig | None = None) -> Fas
         config=config,
         engine=engine,
         sessions=session_factory(engine),
-        templates=Jinja2Templates(directory=TEMPLATES),
+        templates=page_templates(),
     )
     app.add_middleware(
         SessionMiddleware,

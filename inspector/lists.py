@@ -7,7 +7,6 @@ arguments (the lists and staging zones of the home folder).
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass
 from datetime import date
@@ -17,36 +16,21 @@ from typing import Any
 import polars as pl
 
 from contracts.ranked_list import LANES, LIST_SELECTION_REASONS
+from pipelines.layout import DECLARATIONS_FILE, LIST_FILE, OUTCOMES_FILE, partition, partition_files
 
-LIST_FILE = "ranked_list.parquet"
-DECLARATIONS_FILE = "declarations.parquet"
-OUTCOMES_FILE = "outcomes.parquet"
 LANE_CHOICES = ("selected", *LANES, "all")
-_PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _cache_lock = threading.Lock()
 _list_cache: dict[Path, tuple[float, pl.DataFrame]] = {}
 
 
-def _partitions(zone_table: Path, file_name: str) -> list[tuple[date, Path]]:
-    """(date, file) of every partition holding `file_name`, oldest first."""
-    if not zone_table.is_dir():
-        return []
-    found = []
-    for child in zone_table.iterdir():
-        match = _PARTITION.match(child.name)
-        if match and (child / file_name).is_file():
-            found.append((date.fromisoformat(match.group(1)), child / file_name))
-    return sorted(found)
-
-
 def list_dates(lists_dir: Path) -> list[date]:
     """Dates with a published list, newest first."""
-    return [day for day, _ in reversed(_partitions(lists_dir, LIST_FILE))]
+    return [day for day, _ in reversed(partition_files(lists_dir, LIST_FILE))]
 
 
 def load_list(lists_dir: Path, day: date) -> pl.DataFrame | None:
     """The published lists of a date (every port), or None; re-read only when the file changes."""
-    path = lists_dir / f"date={day.isoformat()}" / LIST_FILE
+    path = partition(lists_dir, day) / LIST_FILE
     try:
         mtime = path.stat().st_mtime
     except FileNotFoundError:
@@ -136,7 +120,7 @@ def declaration(
     staging: Path, day: date, declaration_id: str, item_no: int
 ) -> dict[str, Any] | None:
     """Every field of one declaration item as filed on `day` (the staging partition), or None."""
-    path = staging / "declarations" / f"date={day.isoformat()}" / DECLARATIONS_FILE
+    path = partition(staging / "declarations", day) / DECLARATIONS_FILE
     if not path.is_file():
         return None
     rows = (
@@ -148,7 +132,7 @@ def declaration(
 
 
 def _declarations_before(staging: Path, day: date) -> pl.LazyFrame | None:
-    files = [p for d, p in _partitions(staging / "declarations", DECLARATIONS_FILE) if d < day]
+    files = [p for d, p in partition_files(staging / "declarations", DECLARATIONS_FILE) if d < day]
     if not files:
         return None
     return pl.scan_parquet(files).select(
@@ -164,7 +148,7 @@ def _declarations_before(staging: Path, day: date) -> pl.LazyFrame | None:
 
 
 def _outcomes(staging: Path) -> pl.LazyFrame | None:
-    files = [p for _, p in _partitions(staging / "outcomes", OUTCOMES_FILE)]
+    files = [p for _, p in partition_files(staging / "outcomes", OUTCOMES_FILE)]
     if not files:
         return None
     return pl.scan_parquet(files).select(

@@ -14,9 +14,11 @@ from typing import Any
 
 import polars as pl
 
+from contracts import threats
 from contracts.declarations import DECLARATIONS
 from contracts.outcomes import OUTCOMES
 from contracts.ranked_list import RANKED_LIST
+from pipelines import layout
 from pipelines.io import write_parquet
 from pipelines.publish import publish_lists
 
@@ -99,8 +101,11 @@ def _ranked(day: date) -> pl.DataFrame:
                     "declaration_id": declaration_id(port, day, n),
                     "item_no": 1,
                     "risk_score": max(risk, 0.01),
-                    "cbrn_score": round(max(risk, 0.01) / 3, 3),
-                    "salw_score": round(max(risk, 0.01) / 2, 3),
+                    # Each category a share of the risk, the last one the largest.
+                    **{
+                        t.score_column: round(max(risk, 0.01) / (len(threats.THREATS) + 1 - i), 3)
+                        for i, t in enumerate(threats.THREATS)
+                    },
                     "lane": lane,
                     "selection_reason": reason,
                     "reasons": None
@@ -143,11 +148,9 @@ def build_sample_home(home: Path, day: date, history: int = 2) -> SampleHome:
     for each in (*earlier, day):
         write_parquet(
             _declarations(each),
-            staging / "declarations" / f"date={each.isoformat()}" / "declarations.parquet",
+            layout.partition(staging / "declarations", each) / layout.DECLARATIONS_FILE,
         )
     for each, outcomes in _past_outcomes(earlier).items():
-        write_parquet(
-            outcomes, staging / "outcomes" / f"date={each.isoformat()}" / "outcomes.parquet"
-        )
+        write_parquet(outcomes, layout.partition(staging / "outcomes", each) / layout.OUTCOMES_FILE)
     publish_lists(_ranked(day), home / "lists", day)
     return SampleHome(home=home, day=day, history_days=earlier)

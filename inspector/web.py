@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from contracts import threats
 from inspector import audit
 from inspector.config import InspectorConfig
 from inspector.db import User
@@ -34,6 +35,13 @@ class AppState:
     engine: Engine
     sessions: sessionmaker[Session]
     templates: Jinja2Templates
+
+
+def page_templates() -> Jinja2Templates:
+    """The pages' templates; list and item pages loop over the threat categories."""
+    templates = Jinja2Templates(directory=TEMPLATES)
+    templates.env.globals["threats"] = threats.THREATS
+    return templates
 
 
 class LoginRequiredError(Exception):

@@ -20,10 +20,11 @@ from typing import Any
 
 import lightgbm as lgb
 
+from contracts import threats
 from models.calibration import PlattCalibrator
 from models.compiled import CompiledBooster, compile_booster
 
-CATEGORIES: tuple[str, ...] = ("cbrn", "salw")
+CATEGORIES: tuple[str, ...] = threats.NAMES
 CALIBRATION_FILE = "calibration.json"
 METADATA_FILE = "metadata.json"
 CHAMPION_FILE = "champion.json"

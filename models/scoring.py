@@ -1,7 +1,7 @@
 """Scoring: calibrated threat probabilities and reasons for each row of a features frame.
 
-Grain: one output row per input row (one declaration item), in input order, with
-`cbrn_score`, `salw_score`, `risk_score` and `reasons` added.
+Grain: one output row per input row (one declaration item), in input order, with a `<name>_score`
+per threat category (contracts/threats.py), `risk_score` and `reasons` added.
 
 Reasons cost about ten times the scores (LightGBM's `pred_contrib` walks every tree per feature),
 and only the rows a port can inspect are read. By default they are computed for the riskiest rows
@@ -18,10 +18,11 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from contracts import threats
 from models.explain import top_reasons
 from models.registry import ThreatModels
 
-SCORE_COLUMNS = ("cbrn_score", "salw_score", "risk_score", "reasons")
+SCORE_COLUMNS = (*threats.SCORE_COLUMNS, "risk_score", "reasons")
 GROUP_COLUMN = "port_of_discharge"
 
 

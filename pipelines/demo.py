@@ -14,7 +14,8 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines import nightly
+from contracts.threats import THREATS, spoken_list
+from pipelines import layout, nightly
 from pipelines.airflow_run import migrate, run_dag_once
 from pipelines.outcomes import import_outcome_files
 from pipelines.settings import Settings
@@ -68,27 +69,27 @@ def run_demo(
     step("computing point-in-time features for the history")
     for offset in range(days - 1):
         day = DEMO_START + timedelta(days=offset)
-        if (settings.zone("staging") / "declarations" / f"date={day}").exists():
+        if layout.partition(layout.staged_declarations(settings), day).exists():
             nightly.featurize(settings, day)
-    step("training the CBRN and SALW models")
+    step(f"training the {spoken_list(tuple(t.label for t in THREATS), 'and')} models")
     model_folder = train_models(settings, night - timedelta(days=1), datetime.now(UTC))
     step(f"running the nightly DAG for {night} through Airflow (airflow dags test)")
     migrate(settings)
-    log = settings.zone("reports") / "runs" / f"date={night}" / "airflow.log"
+    log = layout.run_report_dir(settings, night) / "airflow.log"
     run_dag_once(settings, "cargo_risk_nightly", night, log)
     step("evaluating the night against the planted threats (the pipeline never reads them)")
     evaluation = evaluate_range(settings, night, night).report
-    lists = settings.zone("lists") / f"date={night}"
+    lists = layout.lists_dir(settings, night)
     return DemoResult(
         night=night,
         model_folder=model_folder,
         airflow_log=log,
         outputs={
-            "ranked lists (Parquet)": lists / "ranked_list.parquet",
-            "ranked lists (CSV)": lists / "ranked_list.csv",
+            "ranked lists (Parquet)": lists / layout.LIST_FILE,
+            "ranked lists (CSV)": lists / layout.LIST_CSV_FILE,
             "printable lists (HTML, one per port)": lists / "html",
             "quarantine (rejected rows with reasons)": settings.zone("quarantine") / "declarations",
-            "run report": settings.zone("reports") / "runs" / f"date={night}" / "report.md",
+            "run report": layout.run_report_dir(settings, night) / "report.md",
             "evaluation against the planted threats": evaluation,
             "Airflow log of the run": log,
             "model version": model_folder,
@@ -100,7 +101,7 @@ def run_demo(
 
 def top_of_busiest_port(settings: Settings, night: date, rows: int = 10) -> pl.DataFrame:
     """The first rows of the list of the port with the most items that night."""
-    ranked = pl.read_parquet(settings.zone("lists") / f"date={night}" / "ranked_list.parquet")
+    ranked = pl.read_parquet(layout.lists_dir(settings, night) / layout.LIST_FILE)
     port = (
         ranked.group_by("port_of_discharge")
         .len()

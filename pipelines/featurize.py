@@ -8,7 +8,6 @@ state as known before D (every day < D). Reading a day costs one snapshot plus o
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import time
 from datetime import date, timedelta
@@ -31,6 +30,7 @@ from features.history import (
     state_schema,
 )
 from features.refs import References
+from pipelines import layout
 from pipelines.io import atomic_directory, write_parquet
 from pipelines.settings import Settings
 
@@ -40,27 +40,6 @@ OUTCOME_LOOKBACK_DAYS = 60
 """Inspections are credited to items filed at most this many days before them (see ADR 0006)."""
 KEEP_SNAPSHOTS_DAYS = 35
 """Snapshots older than this before the newest are pruned; an older rerun rebuilds from staging."""
-_DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
-
-
-def declarations_path(settings: Settings, day: date) -> Path:
-    """Staging partition of the declarations filed on `day`."""
-    return settings.zone("staging") / "declarations" / f"date={day}" / "declarations.parquet"
-
-
-def outcomes_path(settings: Settings, day: date) -> Path:
-    """Staging partition of the inspections made on `day`."""
-    return settings.zone("staging") / "outcomes" / f"date={day}" / "outcomes.parquet"
-
-
-def features_path(settings: Settings, day: date) -> Path:
-    """Features partition of the items filed on `day`."""
-    return settings.zone("features") / f"date={day}" / "features.parquet"
-
-
-def snapshot_dir(settings: Settings, day: date) -> Path:
-    """History snapshot holding every entity's state as known before `day`."""
-    return settings.zone("history") / "snapshots" / f"date={day}"
 
 
 def load_references(settings: Settings) -> References:
@@ -71,13 +50,6 @@ def load_references(settings: Settings) -> References:
         strategic_hs=reference.strategic_hs(),
         currency_rates=reference.currency_rates(settings.currency_rates),
     )
-
-
-def _partition_dates(folder: Path) -> list[date]:
-    if not folder.is_dir():
-        return []
-    found = (_DATE_DIR.match(p.name) for p in folder.iterdir() if p.is_dir())
-    return sorted(date.fromisoformat(m.group(1)) for m in found if m)
 
 
 def _read_declarations(path: Path) -> pl.DataFrame:
@@ -128,13 +100,13 @@ def day_rollup(
     Staged outcomes that already carry the filing's `ATTRIBUTION_COLUMNS` (one row per inspected
     item) are credited as they are; others are looked up in the last `lookback_days` of filings.
     """
-    filed_path = declarations_path(settings, day)
+    filed_path = layout.staged_declarations_file(settings, day)
     if filed_path.exists():
         filed = _read_declarations(filed_path)
     else:
         log.warning("history gap: no declarations partition for %s, counted as empty", day)
         filed = DECLARATIONS.empty_frame()
-    outcomes = _read_outcomes(outcomes_path(settings, day))
+    outcomes = _read_outcomes(layout.staged_outcomes_file(settings, day))
     if _already_credited(outcomes):
         credited = outcomes.select(*ATTRIBUTION_COLUMNS, "result", "finding_category")
         return rollup_day(filed, credited, day, refs.currency_rates)
@@ -161,7 +133,7 @@ def _attribution_items(
     paths = [
         p
         for k in range(lookback_days + 1)
-        if (p := declarations_path(settings, day - timedelta(days=k))).exists()
+        if (p := layout.staged_declarations_file(settings, day - timedelta(days=k))).exists()
     ]
     if not paths:
         return empty
@@ -177,7 +149,7 @@ def _attribution_items(
 
 def read_snapshot(settings: Settings, day: date) -> HistoryState:
     """The stored state as known before `day`."""
-    folder = snapshot_dir(settings, day)
+    folder = layout.snapshot_dir(settings, day)
     tables = {}
     for entity in ENTITIES:
         path = folder / f"{entity.name}.parquet"
@@ -193,7 +165,7 @@ def read_snapshot(settings: Settings, day: date) -> HistoryState:
 
 def write_snapshot(settings: Settings, state: HistoryState) -> Path:
     """Store a state whole (atomically: all entities or none)."""
-    target = snapshot_dir(settings, state.as_of)
+    target = layout.snapshot_dir(settings, state.as_of)
     with atomic_directory(target) as tmp:
         for entity in ENTITIES:
             state.table(entity.name).write_parquet(
@@ -204,18 +176,18 @@ def write_snapshot(settings: Settings, state: HistoryState) -> Path:
 
 def drop_snapshots_after(settings: Settings, day: date) -> list[date]:
     """Delete snapshots of dates after `day` (they were built from the old version of `day`)."""
-    folder = settings.zone("history") / "snapshots"
-    dropped = [d for d in _partition_dates(folder) if d > day]
+    folder = layout.snapshots(settings)
+    dropped = [d for d in layout.partition_days(folder) if d > day]
     for d in dropped:
-        shutil.rmtree(snapshot_dir(settings, d))
+        shutil.rmtree(layout.snapshot_dir(settings, d))
     return dropped
 
 
 def _prune_snapshots(settings: Settings, newest: date, keep_days: int) -> None:
-    folder = settings.zone("history") / "snapshots"
-    for d in _partition_dates(folder):
+    folder = layout.snapshots(settings)
+    for d in layout.partition_days(folder):
         if d < newest - timedelta(days=keep_days):
-            shutil.rmtree(snapshot_dir(settings, d))
+            shutil.rmtree(layout.snapshot_dir(settings, d))
 
 
 def history_before(
@@ -230,11 +202,11 @@ def history_before(
     With no snapshot, history starts empty on the first staged filing day (a backfill reads
     every day once, in order). Each state passed on the way is stored.
     """
-    stored = [d for d in _partition_dates(settings.zone("history") / "snapshots") if d <= day]
+    stored = [d for d in layout.partition_days(layout.snapshots(settings)) if d <= day]
     if stored:
         state = read_snapshot(settings, stored[-1])
     else:
-        staged = _partition_dates(settings.zone("staging") / "declarations")
+        staged = layout.partition_days(layout.staged_declarations(settings))
         start = min([d for d in staged if d < day], default=day)
         state = empty_state(start)
         write_snapshot(settings, state)
@@ -258,7 +230,7 @@ def featurize_day(
     from the previous version of the day; later days rebuild them when they are featurized.
     """
     started = time.perf_counter()
-    source = declarations_path(settings, day)
+    source = layout.staged_declarations_file(settings, day)
     if not source.exists():
         raise FileNotFoundError(f"{source}: no staged declarations for {day}; run validate first")
     refs = refs if refs is not None else load_references(settings)
@@ -267,7 +239,7 @@ def featurize_day(
         log.info("rerun of %s: dropped %d later history snapshot(s)", day, len(dropped))
     state = history_before(settings, day, refs, lookback_days)
     frame = build_features(_read_declarations(source), state, refs)
-    target = features_path(settings, day)
+    target = layout.features_file(settings, day)
     with atomic_directory(target.parent) as tmp:
         write_parquet(frame, tmp / target.name)
     log.info("featurized %s: %d rows in %.2f s", day, frame.height, time.perf_counter() - started)

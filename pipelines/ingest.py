@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from contracts.fast_csv import UnvouchedError
 from contracts.reading import MalformedFileError, read_raw_batches
+from pipelines import layout
 from pipelines.io import atomic_path, file_sha256, write_text
 from pipelines.settings import Settings
 
@@ -60,13 +61,8 @@ class IngestReport:
         }
 
 
-def raw_dir(settings: Settings) -> Path:
-    """The raw zone's declarations folder."""
-    return settings.zone("raw") / "declarations"
-
-
 def _ledger_dir(settings: Settings) -> Path:
-    return raw_dir(settings) / "_files"
+    return layout.raw_declarations(settings) / "_files"
 
 
 def landing_files(settings: Settings) -> list[Path]:
@@ -147,7 +143,7 @@ def ingest_files(
             report.skipped.append(path.name)
             continue
         try:
-            rows_by_date = _load(path, raw_dir(settings), sha, ingested_at)
+            rows_by_date = _load(path, layout.raw_declarations(settings), sha, ingested_at)
         except MalformedFileError as error:
             report.rejected[path.name] = str(error)
             _record(ledger, path, sha, ingested_at, status="rejected", reason=str(error))
@@ -216,7 +212,7 @@ def _write_by_date(
 
 
 def _raw_file(folder: Path, day_text: str, sha: str) -> Path:
-    return folder / f"date={day_text}" / f"{sha}.parquet"
+    return folder / f"{layout.PARTITION_KEY}={day_text}" / f"{sha}.parquet"
 
 
 def _by_date(dated: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
@@ -257,7 +253,7 @@ def ingest_landing(settings: Settings, *, now: datetime | None = None) -> Ingest
 
 def raw_files(settings: Settings, day: date) -> list[Path]:
     """The raw files holding rows filed on `day`, in name order."""
-    folder = raw_dir(settings) / f"date={day.isoformat()}"
+    folder = layout.partition(layout.raw_declarations(settings), day)
     return sorted(folder.glob("*.parquet")) if folder.exists() else []
 
 

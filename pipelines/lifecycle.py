@@ -39,6 +39,7 @@ from models.registry import (
 )
 from models.scoring import feature_matrix, raw_scores
 from models.training import SAMPLE, WEIGHT, label_column, label_inspected
+from pipelines import layout
 from pipelines.io import write_text
 from pipelines.settings import Settings
 from pipelines.train import append_decision, read_inspected_features, read_outcomes
@@ -179,9 +180,8 @@ def origin_regions(settings: Settings, frame: pl.DataFrame) -> npt.NDArray[np.st
     """UN region of each row's country of origin, from staged declarations; None without them."""
     from contracts.reference import countries
 
-    days = sorted({d.isoformat() for d in frame.get_column("filed_at").dt.date().unique()})
-    folder = settings.zone("staging") / "declarations"
-    paths = [p for d in days if (p := folder / f"date={d}" / "declarations.parquet").is_file()]
+    days = sorted(frame.get_column("filed_at").dt.date().unique())
+    paths = [p for d in days if (p := layout.staged_declarations_file(settings, d)).is_file()]
     if not paths:
         return None
     origins = (
@@ -430,10 +430,10 @@ def write_card(settings: Settings, version: str) -> Path:
 
 def latest_featurized_day(settings: Settings) -> date:
     """The last filing date with features: what a retrain without a date learns up to."""
-    days = sorted(p.name.removeprefix("date=") for p in settings.zone("features").glob("date=*"))
+    days = layout.partition_days(layout.features_table(settings))
     if not days:
         raise FileNotFoundError(f"{settings.zone('features')}: no features to train on")
-    return date.fromisoformat(days[-1])
+    return days[-1]
 
 
 def train_challenger(settings: Settings, until: date, created_at: datetime) -> str:
@@ -467,10 +467,9 @@ def drift_report(settings: Settings, day: date) -> dict[str, Any]:
     promotion between nights compares each night with its own model's training.
     """
     from models.drift import compare
-    from pipelines.score import scores_path
 
-    scores_file = scores_path(settings, day)
-    features_file = settings.zone("features") / f"date={day.isoformat()}" / "features.parquet"
+    scores_file = layout.scores_file(settings, day)
+    features_file = layout.features_file(settings, day)
     for path in (scores_file, features_file):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: not there, so no drift for {day}")

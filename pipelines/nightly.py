@@ -13,17 +13,16 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from pipelines import layout
 from pipelines.io import write_parquet, write_text
 from pipelines.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
-SELECTION_FILE = "selection.parquet"
 STAGES = ("ingest", "validate", "outcomes", "featurize", "score", "select", "publish")
 
 
@@ -38,7 +37,7 @@ def _day(day: str | date) -> date:
 
 def _stage_report(settings: Settings, day: date, stage: str, summary: dict[str, Any]) -> None:
     """Keep each stage's summary beside the run report, so the report needs no XCom."""
-    target = settings.zone("reports") / "runs" / f"date={day.isoformat()}" / f"{stage}.json"
+    target = layout.run_report_dir(settings, day) / f"{stage}.json"
     write_text(json.dumps(summary, indent=2, sort_keys=True, default=str), target)
 
 
@@ -97,7 +96,7 @@ def featurize(settings: Settings, day: date) -> dict[str, Any]:
 def score(settings: Settings, day: date) -> dict[str, Any]:
     """Model scores, expert-rule hits and watch-list hits of the day, side by side."""
     from pipelines.score import score_day
-    from pipelines.select import WATCHLIST_HITS_FILE, WATCHLIST_HITS_SCHEMA, evaluate_rules_day
+    from pipelines.select import WATCHLIST_HITS_SCHEMA, evaluate_rules_day
     from pipelines.watchlists.screen import screen_day
 
     scores = pl.read_parquet(score_day(settings, day))
@@ -107,7 +106,7 @@ def score(settings: Settings, day: date) -> dict[str, Any]:
         watch_hits.select(list(WATCHLIST_HITS_SCHEMA)).sort(
             "declaration_id", "item_no", "entry_id"
         ),
-        settings.zone("scores") / f"date={day.isoformat()}" / WATCHLIST_HITS_FILE,
+        layout.scores_dir(settings, day) / layout.WATCHLIST_HITS_FILE,
     )
     return {
         "rows": scores.height,
@@ -121,10 +120,10 @@ def score(settings: Settings, day: date) -> dict[str, Any]:
 
 def run_id_for(settings: Settings, day: date) -> str:
     """A run id that depends only on the inputs, so a rerun writes byte-identical lists."""
-    scores = settings.zone("scores") / f"date={day.isoformat()}"
+    scores = layout.scores_dir(settings, day)
     digest = hashlib.sha256()
     for path in sorted(scores.glob("*.parquet")):
-        if path.name != SELECTION_FILE:
+        if path.name != layout.SELECTION_FILE:
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
     return f"{day.isoformat()}-{digest.hexdigest()[:12]}"
@@ -137,7 +136,7 @@ def select(settings: Settings, day: date) -> dict[str, Any]:
 
     run_id = run_id_for(settings, day)
     selection = select_day(settings, day, run_id)
-    target = settings.zone("scores") / f"date={day.isoformat()}" / SELECTION_FILE
+    target = layout.scores_dir(settings, day) / layout.SELECTION_FILE
     write_parquet(selection.ranked, target)
     return {
         "run_id": run_id,
@@ -156,10 +155,10 @@ def publish(settings: Settings, day: date) -> dict[str, Any]:
     from pipelines.publish import publish_lists
     from pipelines.report import write_run_report
 
-    source = settings.zone("scores") / f"date={day.isoformat()}" / SELECTION_FILE
+    source = layout.scores_dir(settings, day) / layout.SELECTION_FILE
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no selection for {day}; run the select stage first")
-    published = publish_lists(pl.read_parquet(source), settings.zone("lists"), day)
+    published = publish_lists(pl.read_parquet(source), layout.lists_table(settings), day)
     summary = published.summary()
     summary["report"] = str(write_run_report(settings, day))
     return summary
@@ -180,14 +179,9 @@ def run_night(settings: Settings, day: date) -> dict[str, dict[str, Any]]:
 
 def read_stage_reports(settings: Settings, day: date) -> dict[str, dict[str, Any]]:
     """The stage summaries written so far for a date."""
-    folder = settings.zone("reports") / "runs" / f"date={day.isoformat()}"
+    folder = layout.run_report_dir(settings, day)
     return {
         stage: json.loads((folder / f"{stage}.json").read_text(encoding="utf-8"))
         for stage in STAGES
         if (folder / f"{stage}.json").is_file()
     }
-
-
-def stage_report_dir(settings: Settings, day: date) -> Path:
-    """Where a date's stage summaries and run report live."""
-    return settings.zone("reports") / "runs" / f"date={day.isoformat()}"

@@ -19,6 +19,7 @@ import polars as pl
 
 from contracts.outcomes import OUTCOMES
 from contracts.reading import LINE, SOURCE_FILE, MalformedFileError, read_raw
+from pipelines import layout
 from pipelines.io import file_sha256, write_parquet, write_text
 from pipelines.settings import Settings
 from pipelines.validate import FILING_DATE, QUARANTINE_SCHEMA, validate_outcomes_frame
@@ -50,19 +51,13 @@ class OutcomesReport:
         }
 
 
-def outcomes_staging(settings: Settings, day: date | str) -> Path:
-    """The staged outcomes of inspections made on `day`."""
-    text = day if isinstance(day, str) else day.isoformat()
-    return settings.zone("staging") / "outcomes" / f"date={text}" / "outcomes.parquet"
-
-
 def staged_declarations(settings: Settings, ids: pl.Series) -> pl.DataFrame:
     """declaration_id, item_no and filed_at of the staged items of the declarations `ids`.
 
     Only the named declarations are kept while scanning, so memory does not grow with history.
     """
-    folder = settings.zone("staging") / "declarations"
-    files = sorted(folder.glob("date=*/declarations.parquet"))
+    staged = layout.partition_files(layout.staged_declarations(settings), layout.DECLARATIONS_FILE)
+    files = [path for _, path in staged]
     if not files:
         return pl.DataFrame(
             schema={"declaration_id": pl.String, "item_no": pl.Int64, "filed_at": pl.Datetime}
@@ -135,7 +130,7 @@ def _merge_into_staging(settings: Settings, valid: pl.DataFrame) -> set[str]:
     dated = valid.with_columns(pl.col("inspected_at").dt.date().cast(pl.String).alias("_day"))
     days = set()
     for (day,), part in dated.group_by("_day", maintain_order=True):
-        target = outcomes_staging(settings, str(day))
+        target = layout.staged_outcomes_file(settings, date.fromisoformat(str(day)))
         new = part.drop("_day").select(OUTCOMES.names)
         merged = pl.concat([pl.read_parquet(target), new]) if target.exists() else new
         merged = merged.unique(subset=KEY, keep="last", maintain_order=True).sort(KEY)

@@ -19,14 +19,16 @@ from typing import Any
 import polars as pl
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from contracts import threats
 from contracts.ranked_list import LANES, RANKED_LIST
+from pipelines import layout
 from pipelines.csv_safe import write_safe_csv
 from pipelines.io import atomic_directory, write_parquet, write_text
 from pipelines.select import Selection, SelectionPolicy, select_day
 from pipelines.settings import Settings
 
-PARQUET_FILE = "ranked_list.parquet"
-CSV_FILE = "ranked_list.csv"
+PARQUET_FILE = layout.LIST_FILE
+CSV_FILE = layout.LIST_CSV_FILE
 HTML_DIR = "html"
 TEMPLATES = Path(__file__).parent / "templates"
 LANE_MEANING = {
@@ -58,11 +60,6 @@ class PublishedLists:
             "ports": len(self.html),
             **{f"lane_{lane}": count for lane, count in self.lanes},
         }
-
-
-def partition_dir(lists_dir: Path, day: date) -> Path:
-    """The lists partition of one date."""
-    return lists_dir / f"date={day.isoformat()}"
 
 
 def check_ranked(ranked: pl.DataFrame, day: date) -> pl.DataFrame:
@@ -154,13 +151,14 @@ def render_port_html(ranked_port: pl.DataFrame, port: str, day: date) -> str:
         reason_counts=list(reason_counts.iter_rows()),
         selected=selected.to_dicts(),
         green=green_summary,
+        threats=threats.THREATS,
     )
 
 
 def publish_lists(ranked: pl.DataFrame, lists_dir: Path, day: date) -> PublishedLists:
     """Write the day's partition: Parquet, CSV and one HTML page per port, all or nothing."""
     ranked = check_ranked(ranked, day)
-    target = partition_dir(lists_dir, day)
+    target = layout.partition(lists_dir, day)
     ports = sorted(ranked["port_of_discharge"].unique().to_list())
     pages = {
         port: render_port_html(ranked.filter(pl.col("port_of_discharge") == port), port, day)
@@ -185,7 +183,7 @@ def publish_lists(ranked: pl.DataFrame, lists_dir: Path, day: date) -> Published
 
 def read_lists(lists_dir: Path, day: date) -> pl.DataFrame:
     """The published ranked lists of one date, in contract types."""
-    path = partition_dir(lists_dir, day) / PARQUET_FILE
+    path = layout.partition(lists_dir, day) / PARQUET_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no ranked lists published for {day}")
     return pl.read_parquet(path)

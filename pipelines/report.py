@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.io import write_text
-from pipelines.nightly import read_stage_reports, stage_report_dir
+from pipelines.layout import run_report_dir
+from pipelines.nightly import read_stage_reports
 from pipelines.settings import Settings
 
 
@@ -123,6 +124,6 @@ def write_run_report(settings: Settings, day: date) -> Path:
     stages = read_stage_reports(settings, day)
     if "score" in stages:
         stages["drift"] = _drift(settings, day)
-    folder = stage_report_dir(settings, day)
+    folder = run_report_dir(settings, day)
     write_text(json.dumps(stages, indent=2, sort_keys=True, default=str), folder / "report.json")
     return write_text(render_run_report(day, stages), folder / "report.md")

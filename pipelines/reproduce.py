@@ -1,9 +1,12 @@
-"""The KCS public benchmark: train on one labelled KCS file, report precision at inspection rates.
+"""The KCS public benchmark: train on one labelled KCS file, report precision and recall at
+inspection rates for `Fraud` and `Critical Fraud == 2`.
 
 Grain: `kcs_features` gives one row per KCS declaration (each KCS row is one goods item of its
-own declaration) with point-in-time features; `precision_table` one row per (file, label,
-inspection rate). Files arrive in the KCS layout and go through the shipped mapping
-(contracts/mappings/kcs.yaml); labels come back from the mapped outcomes (`kcs_labels`).
+own declaration) with point-in-time features; `KcsResult.precision` one row per (file, method,
+label, inspection rate); `report_table` one row per (file, method, label). Files arrive in the
+KCS layout and go through the shipped mapping (contracts/mappings/kcs.yaml); labels come back
+from the mapped outcomes (`kcs_labels`). Training, early stopping and calibration are the
+project's own (`models.training.time_split` and `train_category`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
 import polars as pl
@@ -27,10 +29,27 @@ from contracts.mapping import (
     mapping_outcomes,
 )
 from models.evaluation import INSPECTION_RATES, average_precision, expected_found, inspected_count
+from models.registry import ThreatModels
+from models.scoring import feature_matrix, raw_scores
+from models.training import (
+    SAMPLE,
+    WEIGHT,
+    TrainingParams,
+    Weighting,
+    label_column,
+    time_split,
+    train_category,
+)
 
 LABELS: dict[str, str] = {"fraud": "Fraud", "critical_fraud": "Critical Fraud == 2"}
 """Label column -> the name the paper uses."""
 SCORE_COLUMNS: dict[str, str] = {"fraud": "score_fraud", "critical_fraud": "score_critical_fraud"}
+
+BASELINE = "plain"
+"""A plain LightGBM per label on the KCS columns alone: the approach before issue 12."""
+CHOSEN = "value-history"
+"""The KCS columns plus the history of repeated values (docs/decisions/0022)."""
+METHODS: dict[str, str] = {BASELINE: "plain LightGBM", CHOSEN: "with value history"}
 
 History = Literal["frozen", "rolling"]
 """Whose labels entity rates may use: `frozen` only the training file's (the paper's setting:
@@ -67,6 +86,16 @@ ENTITIES: dict[str, tuple[str, ...]] = {
     "importer_hs6": ("consignee_id", "hs_code"),
     "declarant_hs6": ("declarant_id", "hs_code"),
 }
+# Exact values seen before: the KCS files are CTGAN syntheses that redraw the same declared
+# values, masses and tax rates, so a value that earlier came with a critical fraud marks the
+# rows that repeat it (docs/decisions/0022-kcs-critical-frauds.md).
+REPEATS: dict[str, tuple[str, ...]] = {
+    "value": ("declared_value",),
+    "mass": ("net_mass_kg",),
+    "hs6_value": ("hs_code", "declared_value"),
+    "hs6_mass": ("hs_code", "net_mass_kg"),
+    "tax_value": ("kcs_tax_rate", "declared_value"),
+}
 SMOOTHING_ROWS = 10.0
 """Prior weight of the smoothed rates: an entity with 10 past rows sits halfway to the base."""
 DAY = "_day"
@@ -74,54 +103,50 @@ ROLE = "_role"
 
 
 @dataclass(frozen=True)
-class KcsParams:
-    """LightGBM settings for KCS: a quarter of rows are frauds, so trees can be larger than the
-    threat models'. The last `stopping_share` of the training dates stop the boosting.
+class KcsParams(TrainingParams):
+    """The project's training (`models.training`) with settings for KCS: a fifth of rows are
+    frauds, so trees can be larger than the threat models'; every row was inspected, so all
+    weigh 1. The last `validation_share` of the training file stops the boosting and fits the
+    calibration (`models.training.time_split`).
 
-    Measured on the valid file (docs/reproduce-kcs.md): at learning rate 0.03 and 31 leaves the
-    model was still improving at 8,000 trees; 0.1 and 63 leaves stop near 3,100 and rank best."""
+    Measured on the valid file before issue 12 (docs/reproduce-kcs.md): at learning rate 0.03
+    and 31 leaves the model was still improving at 8,000 trees; 0.1 and 63 leaves stop near
+    3,100 and rank best."""
 
     learning_rate: float = 0.1
     num_leaves: int = 63
     min_data_in_leaf: int = 40
     feature_fraction: float = 0.7
-    bagging_fraction: float = 0.8
     lambda_l2: float = 5.0
     num_boost_round: int = 10_000
     early_stopping_rounds: int = 300
-    stopping_share: float = 0.15
-    seed: int = 20261129
-    num_threads: int = 1
+    validation_share: float = 0.15
+    weighting: Weighting = "none"
+    max_weight: float | None = None
+    min_findings: int = 0
+    bagging_fraction: float = 0.8
 
     def lightgbm(self) -> dict[str, Any]:
-        """Parameters for `lgb.train`."""
+        """The project's parameters, stopping on average precision (the ranking is what counts
+        here) and with row bagging."""
         return {
-            "objective": "binary",
+            **super().lightgbm(),
             "metric": ["average_precision"],
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "min_data_in_leaf": self.min_data_in_leaf,
-            "feature_fraction": self.feature_fraction,
             "bagging_fraction": self.bagging_fraction,
             "bagging_freq": 1,
-            "lambda_l2": self.lambda_l2,
-            "cat_smooth": 20.0,
-            "seed": self.seed,
-            "num_threads": self.num_threads,
-            "deterministic": True,
-            "force_row_wise": True,
-            "verbose": -1,
         }
 
 
 @dataclass
 class KcsResult:
-    """Precision per file, label and rate; the scores of each evaluated file; what was used."""
+    """Precision and recall per file, method, label and rate; the scores of each evaluated file
+    by the chosen method; what was used."""
 
     precision: pl.DataFrame
     scores: dict[str, pl.DataFrame]
-    feature_names: tuple[str, ...]
-    best_iterations: dict[str, int] = field(default_factory=dict)
+    feature_names: dict[str, tuple[str, ...]]
+    best_iterations: dict[str, dict[str, int]] = field(default_factory=dict)
+    positives: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def read_kcs(path: Path) -> pl.DataFrame:
@@ -182,7 +207,8 @@ def _prior_sums(frame: pl.DataFrame, keys: Sequence[str], sums: Sequence[pl.Expr
 
 
 def _entity_rates(history: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
-    """Smoothed past fraud and critical-fraud rates of each entity, as known before each day."""
+    """Smoothed past fraud and critical-fraud rates of each entity and repeated value, as known
+    before each day."""
     label_sums = [
         pl.col("_known").sum().alias("_past_n"),
         *(pl.col(f"_{lb}").sum().alias(f"_past_{lb}") for lb in LABELS),
@@ -193,7 +219,7 @@ def _entity_rates(history: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
     # `frame` is `history` itself, so every (key, day) of a row has its line in the sums.
     out = frame.join(base, on=DAY, how="left", maintain_order="left")
     past = ["_past_n", *(f"_past_{lb}" for lb in LABELS)]
-    for name, keys in ENTITIES.items():
+    for name, keys in {**ENTITIES, **REPEATS}.items():
         prior = _prior_sums(history, keys, label_sums)
         # A null key (no seller) matches nothing: it gets the base rate.
         out = out.join(prior, on=[*keys, DAY], how="left", maintain_order="left")
@@ -267,17 +293,18 @@ def _price_position(history: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
     return out
 
 
-def feature_names(careful: bool) -> tuple[str, ...]:
-    """The model inputs: the KCS columns, plus the point-in-time features when `careful`."""
+def feature_names(careful: bool, repeats: bool = False) -> tuple[str, ...]:
+    """The model inputs: the KCS columns, plus the entity rates and price positions when
+    `careful`, plus the history of repeated values when `repeats`."""
     plain = (*CATEGORICAL, *NUMERIC)
-    if not careful:
-        return plain
+    groups = [*(ENTITIES if careful else ()), *(REPEATS if repeats else ())]
     rates = [
         f"{name}_{suffix}"
-        for name in ENTITIES
+        for name in groups
         for suffix in ("seen", *(f"{lb}_rate" for lb in LABELS))
     ]
-    return (*plain, *rates, "hs6_price_z", "hs4_price_z")
+    prices = ("hs6_price_z", "hs4_price_z") if careful else ()
+    return (*plain, *rates, *prices)
 
 
 def category_codes(train: pl.DataFrame) -> dict[str, dict[str, int]]:
@@ -289,54 +316,48 @@ def category_codes(train: pl.DataFrame) -> dict[str, dict[str, int]]:
     return codes
 
 
-def matrix(
+def labelled_rows(
     frame: pl.DataFrame, names: Sequence[str], codes: dict[str, dict[str, int]]
-) -> npt.NDArray[np.float64]:
-    """The model inputs as float64; unseen categories and nulls are NaN (missing)."""
-    columns = [
+) -> pl.DataFrame:
+    """KCS rows in the shape `models.training` takes: numeric inputs, `label_*` columns, a
+    filing time, weight 1 and the `policy` sample (every KCS row was inspected).
+
+    Categories become their training-frequency codes (unseen ones missing): `models.training`
+    builds its datasets from numeric matrices. Infinite or undefined inputs (a price per kg of a
+    zero mass) are missing too."""
+    inputs = [
         pl.col(n).replace_strict(codes[n], default=None, return_dtype=pl.Float64)
         if n in codes
         else pl.col(n).cast(pl.Float64)
         for n in names
     ]
-    values = frame.select(columns).to_numpy()
-    return np.ascontiguousarray(np.where(np.isfinite(values), values, np.nan), dtype=np.float64)
+    return frame.select(
+        pl.col(DAY).cast(pl.Datetime("us")).alias("filed_at"),
+        *(pl.col(lb).alias(label_column(lb)) for lb in LABELS),
+        *inputs,
+    ).with_columns(
+        *(pl.when(pl.col(n).is_finite()).then(pl.col(n)).alias(n) for n in names),
+        pl.lit(1.0).alias(WEIGHT),
+        pl.lit("policy").alias(SAMPLE),
+    )
 
 
-def train_label(
-    train: pl.DataFrame,
-    names: Sequence[str],
-    codes: dict[str, dict[str, int]],
-    label: str,
-    params: KcsParams,
-) -> lgb.Booster:
-    """One booster for a label, early-stopped on the training file's latest dates."""
-    days = train.get_column(DAY).unique().sort()
-    first_stop = days[int(len(days) * (1 - params.stopping_share))]
-    fit, stop = train.filter(pl.col(DAY) < first_stop), train.filter(pl.col(DAY) >= first_stop)
-    categorical = [n for n in names if n in codes]
-    fit_set = lgb.Dataset(
-        matrix(fit, names, codes),
-        label=fit.get_column(label).to_numpy(),
-        feature_name=list(names),
-        categorical_feature=categorical,
-        free_raw_data=False,
-    )
-    stop_set = lgb.Dataset(
-        matrix(stop, names, codes),
-        label=stop.get_column(label).to_numpy(),
-        reference=fit_set,
-    )
-    booster = lgb.train(
-        params.lightgbm(),
-        fit_set,
-        num_boost_round=params.num_boost_round,
-        valid_sets=[stop_set],
-        valid_names=["stop"],
-        callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
-    )
-    best = booster.best_iteration or booster.current_iteration()
-    return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+def probabilities(models: ThreatModels, rows: pl.DataFrame) -> dict[str, npt.NDArray[np.float64]]:
+    """Calibrated probability per label for rows from `labelled_rows`."""
+    raw = raw_scores(models, feature_matrix(rows, models.feature_names))
+    return {lb: models.categories[lb].calibrator.apply(r) for lb, r in raw.items()}
+
+
+def train_labels(rows: pl.DataFrame, names: Sequence[str], params: KcsParams) -> ThreatModels:
+    """One calibrated booster per label, by the project's training: `time_split` keeps the
+    latest `validation_share` of the file (and of each label's positives) to stop the boosting
+    and fit the Platt calibration; `train_category` does the rest.
+
+    Not `train_threat_models`: KCS has no champion to gate, so no date is held back for a gate
+    window, and each label keeps its own trees (decision 0022)."""
+    fit, stop = time_split(rows, params.validation_share, tuple(LABELS))
+    models = {lb: train_category(fit, stop, tuple(names), lb, params)[0] for lb in LABELS}
+    return ThreatModels(feature_names=tuple(names), phrases={}, categories=models)
 
 
 def precision_at_rates(
@@ -344,7 +365,10 @@ def precision_at_rates(
     labels: npt.NDArray[np.float64],
     rates: Sequence[float] = INSPECTION_RATES,
 ) -> list[tuple[float, int, float, float]]:
-    """(rate, inspected, precision, recall) when the top `rate` of rows are inspected."""
+    """(rate, inspected, precision, recall) when the top `rate` of rows are inspected.
+
+    Recall is the share of all positives found among them: for `critical_fraud` (KCS
+    `Critical Fraud == 2`) it is the critical recall the benchmark target is set on."""
     positives = float(labels.sum())
     out = []
     for rate in rates:
@@ -361,39 +385,49 @@ def run_kcs(
     careful: bool = False,
     history: History = "frozen",
     params: KcsParams | None = None,
+    baseline: bool = True,
 ) -> KcsResult:
     """Train on `train_path`, score and measure each evaluated file (name -> path).
 
-    `careful` adds the point-in-time entity rates and price positions to the KCS columns; on
-    the synthetic KCS files they lower precision (docs/reproduce-kcs.md), so they are opt-in.
+    The chosen method (`value-history`) adds the history of repeated values (`REPEATS`) to the
+    KCS columns; `careful` also adds the entity rates and price positions, which lower precision
+    on the synthetic KCS files (docs/reproduce-kcs.md). `baseline` also trains the plain
+    LightGBM on the KCS columns alone, measured beside it.
     """
     params = params or KcsParams()
     frames = [read_kcs(train_path), *(read_kcs(p) for p in eval_paths.values())]
     known = [True, *([history == "rolling"] * len(eval_paths))]
-    featured = kcs_features(frames, known) if careful else frames
-    names = feature_names(careful)
-    train = featured[0]
-    codes = category_codes(train)
-    boosters = {label: train_label(train, names, codes, label, params) for label in LABELS}
-    records: list[tuple[str, str, float, int, int, float, float, float]] = []
+    featured = kcs_features(frames, known)
+    codes = category_codes(frames[0])
+    methods = {CHOSEN: feature_names(careful, repeats=True)}
+    if baseline:
+        methods = {BASELINE: feature_names(False), **methods}
+    records: list[tuple[str, str, str, float, int, int, float, float, float]] = []
     scored: dict[str, pl.DataFrame] = {}
-    for (name, _), frame in zip(eval_paths.items(), featured[1:], strict=True):
-        x = matrix(frame, names, codes)
-        columns = {}
-        for label, booster in boosters.items():
-            scores = np.asarray(booster.predict(x), dtype=np.float64)
-            y = frame.get_column(label).cast(pl.Float64).to_numpy()
-            columns[SCORE_COLUMNS[label]] = scores
-            ap = average_precision(scores, y)
-            for rate, k, precision, recall in precision_at_rates(scores, y):
-                records.append((name, LABELS[label], rate, frame.height, k, precision, recall, ap))
-        scored[name] = pl.DataFrame(
-            {"Declaration ID": frame.get_column("declaration_id"), **columns}
-        )
+    best: dict[str, dict[str, int]] = {}
+    for method, names in methods.items():
+        rows = [labelled_rows(f, names, codes) for f in featured]
+        models = train_labels(rows[0], names, params)
+        best[method] = {lb: m.booster.current_iteration() for lb, m in models.categories.items()}
+        for name, evaluated in zip(eval_paths, rows[1:], strict=True):
+            scores = probabilities(models, evaluated)
+            for label, s in scores.items():
+                y = evaluated.get_column(label_column(label)).cast(pl.Float64).to_numpy()
+                ap = average_precision(s, y)
+                for rate, k, precision, recall in precision_at_rates(s, y):
+                    records.append(
+                        (name, method, LABELS[label], rate, y.size, k, precision, recall, ap)
+                    )
+            if method == CHOSEN:
+                ids = featured[1 + list(eval_paths).index(name)].get_column("declaration_id")
+                scored[name] = pl.DataFrame(
+                    {"Declaration ID": ids, **{SCORE_COLUMNS[lb]: scores[lb] for lb in LABELS}}
+                )
     table = pl.DataFrame(
         records,
         schema={
             "file": pl.String,
+            "method": pl.String,
             "label": pl.String,
             "rate": pl.Float64,
             "rows": pl.Int64,
@@ -404,5 +438,76 @@ def run_kcs(
         },
         orient="row",
     )
-    best = {label: b.current_iteration() for label, b in boosters.items()}
-    return KcsResult(precision=table, scores=scored, feature_names=names, best_iterations=best)
+    positives = {
+        name: {LABELS[lb]: int(f.get_column(lb).sum()) for lb in LABELS}
+        for name, f in zip(eval_paths, frames[1:], strict=True)
+    }
+    return KcsResult(
+        precision=table,
+        scores=scored,
+        feature_names=methods,
+        best_iterations=best,
+        positives=positives,
+    )
+
+
+PAPER_FILE = "paper (test quarter)"
+PAPER_METHOD = "paper LightGBM"
+PAPER: dict[tuple[str, float], float] = {("Fraud", 0.05): 0.762, ("Fraud", 0.10): 0.641}
+"""Precision of the paper's LightGBM on the test quarter 2021-04..06 (Jeong et al., arXiv
+2208.02484), the figures docs/reproduce-kcs.md quotes; the other cells stay blank."""
+
+
+def report_table(result: KcsResult) -> pl.DataFrame:
+    """One row per (file, method, label): precision and recall at each rate, and PR-AUC; the
+    paper's figures first. Rates run as in `INSPECTION_RATES`."""
+    rates = sorted(result.precision.get_column("rate").unique().to_list()) or list(INSPECTION_RATES)
+    rows: list[dict[str, Any]] = []
+    for label in dict.fromkeys((lb for lb, _ in PAPER)):
+        rows.append(
+            {
+                "file": PAPER_FILE,
+                "method": PAPER_METHOD,
+                "label": label,
+                "rows": None,
+                "positives": None,
+                **{f"P@{r:.0%}": PAPER.get((label, r)) for r in rates},
+                **{f"R@{r:.0%}": None for r in rates},
+                "PR-AUC": None,
+            }
+        )
+    # Each label's methods side by side, files in the order given.
+    files = list(dict.fromkeys(result.precision.get_column("file").to_list()))
+    ordered = result.precision.with_columns(
+        pl.col("file").replace_strict(files, list(range(len(files)))).alias("_file"),
+        pl.col("label")
+        .replace_strict(list(LABELS.values()), list(range(len(LABELS))))
+        .alias("_label"),
+    ).sort("_file", "_label", maintain_order=True)
+    for (file, method, label), part in ordered.group_by(
+        "file", "method", "label", maintain_order=True
+    ):
+        by_rate = {r["rate"]: r for r in part.iter_rows(named=True)}
+        rows.append(
+            {
+                "file": file,
+                "method": method,
+                "label": label,
+                "rows": part["rows"][0],
+                "positives": result.positives.get(str(file), {}).get(str(label)),
+                **{f"P@{r:.0%}": by_rate[r]["precision"] for r in rates},
+                **{f"R@{r:.0%}": by_rate[r]["recall"] for r in rates},
+                "PR-AUC": part["pr_auc"][0],
+            }
+        )
+    schema: dict[str, Any] = {
+        "file": pl.String,
+        "method": pl.String,
+        "label": pl.String,
+        "rows": pl.Int64,
+        "positives": pl.Int64,
+        **{f"P@{r:.0%}": pl.Float64 for r in rates},
+        **{f"R@{r:.0%}": pl.Float64 for r in rates},
+        "PR-AUC": pl.Float64,
+    }
+    return pl.DataFrame(rows, schema=schema, orient="row")

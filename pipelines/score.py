@@ -1,9 +1,9 @@
 """Score stage: one day's features partition -> that day's model scores.
 
 Grain of what it writes: `scores/date=D/scores.parquet` holds one row per declaration item filed
-on D: key columns, `cbrn_score`, `salw_score`, `risk_score` (calibrated, 0-1), `reasons` (the
-model's top factors, "; "-separated) and `model_version`. The file is replaced atomically; the
-rule and watch-list hits beside it in the partition are left alone.
+on D: key columns, a `<name>_score` per threat category (contracts/threats.py), `risk_score`
+(calibrated, 0-1), `reasons` (the model's top factors, "; "-separated) and `model_version`. The
+file is replaced atomically; the rule and watch-list hits beside it in the partition are left alone.
 
 The trees are scored by compiled C (models/compiled.py) built once into `models/_compiled/`,
 shared by all versions: a library is named by a digest of its trees' code and the machine, so
@@ -20,18 +20,13 @@ import polars as pl
 
 from models.registry import load_version, read_champion, with_compiled_trees
 from models.scoring import ExplainTop, score
+from pipelines import layout
 from pipelines.io import write_parquet
 from pipelines.settings import Settings
 
 KEY_COLUMNS = ("declaration_id", "item_no", "port_of_discharge", "filed_at")
-SCORES_FILE = "scores.parquet"
 COMPILED_FOLDER = "_compiled"
 """Folder under the models zone holding compiled trees (never a version: no metadata.json)."""
-
-
-def scores_path(settings: Settings, day: date) -> Path:
-    """Where the model scores of items filed on `day` live."""
-    return settings.zone("scores") / f"date={day.isoformat()}" / SCORES_FILE
 
 
 def compiled_trees_folder(settings: Settings) -> Path:
@@ -61,7 +56,7 @@ def explain_top(settings: Settings) -> ExplainTop:
 
 def score_day(settings: Settings, day: date, version: str | None = None) -> Path:
     """Score the items filed on `day` with the champion model (or `version`)."""
-    source = settings.zone("features") / f"date={day.isoformat()}" / "features.parquet"
+    source = layout.features_file(settings, day)
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no features for {day}; run featurize first")
     root = settings.zone("models")
@@ -88,4 +83,4 @@ def score_day(settings: Settings, day: date, version: str | None = None) -> Path
         "reasons",
         pl.lit(version, dtype=pl.String).alias("model_version"),
     )
-    return write_parquet(scored, scores_path(settings, day))
+    return write_parquet(scored, layout.scores_file(settings, day))

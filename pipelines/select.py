@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from contracts import threats
 from contracts.ranked_list import RANKED_LIST
 from features.rules import (
     DERIVED_BY_NAME,
@@ -36,13 +37,14 @@ from features.rules import (
     Rule,
     check_rules,
     evaluate_rules,
-    load_rules,
-    load_starter_rules,
     rule_input,
     rules_valid_on,
 )
 from features.rules import KEY_COLUMNS as RULE_KEY_COLUMNS
+from pipelines import layout
 from pipelines.io import write_parquet
+from pipelines.layout import RULE_HITS_FILE, SCORES_FILE, WATCHLIST_HITS_FILE
+from pipelines.rules import load_rules, load_starter_rules
 from pipelines.settings import Settings
 
 SCORES_SCHEMA: dict[str, pl.DataType] = {
@@ -50,8 +52,7 @@ SCORES_SCHEMA: dict[str, pl.DataType] = {
     "item_no": pl.Int64(),
     "port_of_discharge": pl.String(),
     "risk_score": pl.Float64(),
-    "cbrn_score": pl.Float64(),
-    "salw_score": pl.Float64(),
+    **{column: pl.Float64() for column in threats.SCORE_COLUMNS},
     "reasons": pl.String(),
     "model_version": pl.String(),
 }
@@ -78,9 +79,6 @@ OPTIONAL_DEFAULTS: dict[str, object] = {"hold": True, "score": 1.0}
 WATCHLIST_LIFT = 0.5
 """Expected finding rate of a non-hold watch-list hit of match score 1.0."""
 
-SCORES_FILE = "scores.parquet"
-RULE_HITS_FILE = "rule_hits.parquet"
-WATCHLIST_HITS_FILE = "watchlist_hits.parquet"
 RANDOM_REASON = "random selection for the unbiased sample"
 KEY = ["declaration_id", "item_no"]
 
@@ -200,7 +198,7 @@ def select_lanes(
             f"scores: {duplicated.height} rows repeat a key, e.g. declaration_id="
             f"{first['declaration_id']!r} item_no={first['item_no']}"
         )
-    for column in ("risk_score", "cbrn_score", "salw_score"):
+    for column in ("risk_score", *threats.SCORE_COLUMNS):
         bad = scores.filter(~pl.col(column).is_between(0, 1) | pl.col(column).is_null())
         if bad.height:
             first = bad.row(0, named=True)
@@ -458,10 +456,9 @@ def _to_contract(ranked: pl.DataFrame, day: date, run_id: str) -> pl.DataFrame:
     )
     model_reasons = pl.when(pl.col("reasons").str.strip_chars() != "").then(pl.col("reasons"))
     score_words = pl.format(
-        "risk score {} (CBRN {}, SALW {})",
+        "risk score {} (" + ", ".join(f"{t.label} {{}}" for t in threats.THREATS) + ")",
         pl.col("risk_score").round(2),
-        pl.col("cbrn_score").round(2),
-        pl.col("salw_score").round(2),
+        *(pl.col(t.score_column).round(2) for t in threats.THREATS),
     )
     # Inspectors read why an item is on the list first, then what drives its score.
     reasons = pl.concat_str(
@@ -499,7 +496,7 @@ def read_day_inputs(
     scores_zone: Path, day: date
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Scores, rule hits and watch-list hits of one day's scores partition (hits may be absent)."""
-    partition = scores_zone / f"date={day.isoformat()}"
+    partition = layout.partition(scores_zone, day)
     scores_path = partition / SCORES_FILE
     if not scores_path.is_file():
         raise FileNotFoundError(f"{scores_path}: no scores for {day}; run the score stage first")
@@ -521,7 +518,7 @@ def select_day(
     settings: Settings, day: date, run_id: str, policy: SelectionPolicy | None = None
 ) -> Selection:
     """The stage: read the day's scores partition and select lanes (writes nothing)."""
-    scores, rule_hits, watchlist_hits = read_day_inputs(settings.zone("scores"), day)
+    scores, rule_hits, watchlist_hits = read_day_inputs(layout.scores_table(settings), day)
     return select_lanes(
         scores,
         rule_hits,
@@ -541,14 +538,13 @@ def evaluate_rules_day(
     `scores/date=D/rule_hits.parquet` (HITS_SCHEMA) atomically and returns its path. Rules come
     from `rule_paths` (files or folders of YAML), else the shipped starter set.
     """
-    stamp = f"date={day.isoformat()}"
-    declarations_path = settings.zone("staging") / "declarations" / stamp / "declarations.parquet"
-    features_path = settings.zone("features") / stamp / "features.parquet"
+    declarations_path = layout.staged_declarations_file(settings, day)
+    features_path = layout.features_file(settings, day)
     for path, stage in ((declarations_path, "validate"), (features_path, "featurize")):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: missing for {day}; run the {stage} stage first")
     rules = rules_valid_on(load_rules(rule_paths) if rule_paths else load_starter_rules(), day)
-    target = settings.zone("scores") / stamp / RULE_HITS_FILE
+    target = layout.scores_dir(settings, day) / RULE_HITS_FILE
     if not rules:
         return write_parquet(pl.DataFrame(schema=HITS_SCHEMA), target)
     declaration_schema = pl.read_parquet_schema(declarations_path)

@@ -116,6 +116,12 @@ class Settings(BaseSettings):
     landing_conn_id: str | None = Field(
         default=None, description="Airflow Connection id for `landing_uri`."
     )
+    failure_email: str | None = Field(
+        default=None,
+        description="Address told when a DAG task fails for good, through Airflow's SMTP "
+        "notifier and the `smtp_default` connection; failures always go to "
+        "reports/notifications/failures.jsonl too.",
+    )
 
     def zone(self, name: Zone) -> Path:
         """The folder of one data zone (not created here)."""

@@ -20,14 +20,13 @@ import polars as pl
 
 from contracts.declarations import DECLARATIONS
 from contracts.reading import SOURCE_FILE
+from pipelines import layout
 from pipelines.ingest import IngestReport, ingest_files, raw_files, raw_partition
 from pipelines.io import atomic_directory, write_parquet
 from pipelines.settings import Settings
 from pipelines.validate import (
     latest_filings,
-    quarantine_dir,
     reference_sets,
-    staging_path,
     start_importing_great_expectations,
     validate_frame,
 )
@@ -53,7 +52,7 @@ def recent_volumes(settings: Settings, day: date, window: int) -> list[int]:
     """Staged rows of each of the `window` days before `day` that have a partition."""
     counts = []
     for back in range(1, window + 1):
-        path = staging_path(settings, day - timedelta(days=back))
+        path = layout.staged_declarations_file(settings, day - timedelta(days=back))
         if path.exists():
             counts.append(pl.scan_parquet(path).select(pl.len()).collect().item())
     return counts
@@ -97,7 +96,8 @@ def stage_declarations(
         future_tolerance=timedelta(days=settings.future_tolerance_days),
     )
     del raw  # the all-String copy of the day is the largest frame: free it before staging
-    with atomic_directory(quarantine_dir(settings) / f"date={day.isoformat()}") as tmp:
+    quarantine = layout.partition(layout.quarantine_declarations(settings), day)
+    with atomic_directory(quarantine) as tmp:
         for (source,), part in rejected.group_by(SOURCE_FILE, maintain_order=True):
             stem = str(source).rsplit("/", 1)[-1].rsplit(".", 1)[0]
             write_parquet(part.sort("_line", "field", "rule"), tmp / f"{stem}.parquet")
@@ -119,9 +119,9 @@ def stage_declarations(
     if problems:
         raise BatchError(
             f"validation of {day} stopped, staging not written: {'; '.join(problems)}; "
-            f"quarantine: {quarantine_dir(settings) / f'date={day.isoformat()}'}"
+            f"quarantine: {quarantine}"
         )
-    target = write_parquet(staged, staging_path(settings, day))
+    target = write_parquet(staged, layout.staged_declarations_file(settings, day))
     reasons = (
         rejected.unique(subset=[SOURCE_FILE, "_line", "field", "rule"])
         .group_by("field", "reason")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
@@ -41,6 +40,7 @@ from models.training import (
     stratum_sizes,
     train_threat_models,
 )
+from pipelines import layout
 from pipelines.io import atomic_directory, write_text
 from pipelines.score import compiled_trees_folder
 from pipelines.settings import Settings
@@ -48,29 +48,14 @@ from pipelines.settings import Settings
 log = logging.getLogger(__name__)
 
 KEY_COLUMNS = ("declaration_id", "item_no", "port_of_discharge", "filed_at")
-_DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
-
-
-def partitions(folder: Path, file_name: str, until: date) -> list[Path]:
-    """`folder/date=D/file_name` for every D <= `until`, oldest first."""
-    if not folder.is_dir():
-        return []
-    found: list[tuple[date, Path]] = []
-    for child in folder.iterdir():
-        match = _DATE_DIR.match(child.name)
-        if match and (child / file_name).is_file():
-            day = date.fromisoformat(match.group(1))
-            if day <= until:
-                found.append((day, child / file_name))
-    return [path for _, path in sorted(found)]
 
 
 def read_outcomes(settings: Settings, until: date) -> pl.DataFrame:
     """Every inspection recorded up to `until`, in the outcomes contract's types."""
-    paths = partitions(settings.zone("staging") / "outcomes", "outcomes.parquet", until)
+    paths = layout.files_until(layout.staged_outcomes(settings), layout.OUTCOMES_FILE, until)
     if not paths:
         raise FileNotFoundError(
-            f"{settings.zone('staging') / 'outcomes'}: no outcomes partitions up to {until}"
+            f"{layout.staged_outcomes(settings)}: no outcomes partitions up to {until}"
         )
     frames = []
     for path in paths:
@@ -91,7 +76,7 @@ def read_inspected_features(
     settings: Settings, until: date, outcomes: pl.DataFrame, feature_names: Sequence[str]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Feature rows of inspected declarations, and row counts per filing date and port."""
-    paths = partitions(settings.zone("features"), "features.parquet", until)
+    paths = layout.files_until(layout.features_table(settings), layout.FEATURES_FILE, until)
     if not paths:
         raise FileNotFoundError(
             f"{settings.zone('features')}: no features partitions up to {until}"
@@ -182,7 +167,7 @@ def drift_profile(
     from models.drift import profile
     from models.scoring import feature_matrix, raw_scores
 
-    paths = partitions(settings.zone("features"), "features.parquet", until)
+    paths = layout.files_until(layout.features_table(settings), layout.FEATURES_FILE, until)
     step = max(1, traffic // PROFILE_ROWS)
     rows = pl.scan_parquet(paths).select(models.feature_names).gather_every(step).collect()
     calibrated = {

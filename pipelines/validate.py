@@ -38,6 +38,7 @@ from expectations.declarations import declarations_suite
 from expectations.outcomes import outcomes_suite
 from expectations.runner import ROW, run_suite
 from expectations.suite import Suite
+from pipelines import layout
 from pipelines.io import write_parquet
 from pipelines.settings import Settings
 
@@ -270,21 +271,6 @@ def _quarantine_rows(
     )
 
 
-def quarantine_dir(settings: Settings) -> Path:
-    """The quarantine zone's declarations folder."""
-    return settings.zone("quarantine") / "declarations"
-
-
-def staging_dir(settings: Settings) -> Path:
-    """The staging zone's declarations folder."""
-    return settings.zone("staging") / "declarations"
-
-
-def staging_path(settings: Settings, day: date) -> Path:
-    """The staging file of one filing date."""
-    return staging_dir(settings) / f"date={day.isoformat()}" / "declarations.parquet"
-
-
 def write_quarantine(
     rejected: pl.DataFrame, settings: Settings, name: str, run_date: date
 ) -> list[Path]:
@@ -293,7 +279,8 @@ def write_quarantine(
     Earlier quarantine files of the same name in any partition are removed first, so a rerun of
     a corrected file leaves no stale rejections behind.
     """
-    for old in quarantine_dir(settings).glob(f"date=*/{name}.parquet"):
+    quarantine = layout.quarantine_declarations(settings)
+    for old in quarantine.glob(f"{layout.PARTITION_GLOB}/{name}.parquet"):
         old.unlink()
     if rejected.height == 0:
         return []
@@ -301,7 +288,7 @@ def write_quarantine(
     written: list[Path] = []
     for (day,), part in dated.group_by(FILING_DATE, maintain_order=True):
         assert isinstance(day, date)
-        target = quarantine_dir(settings) / f"date={day.isoformat()}" / f"{name}.parquet"
+        target = layout.partition(quarantine, day) / f"{name}.parquet"
         written.append(write_parquet(part.sort(SOURCE_FILE, LINE, "field"), target))
     return sorted(written)
 
@@ -344,7 +331,7 @@ def write_staging(valid: pl.DataFrame, settings: Settings, replaces: Sequence[st
     days = set(new_by_day) | _days_holding(settings, replaces)
     written: list[Path] = []
     for day in sorted(days):
-        target = staging_path(settings, day)
+        target = layout.staged_declarations_file(settings, day)
         parts = [new_by_day[day]] if day in new_by_day else []
         if target.exists():
             kept = pl.read_parquet(target).filter(~pl.col(SOURCE_FILE).is_in(list(replaces)))
@@ -356,10 +343,11 @@ def write_staging(valid: pl.DataFrame, settings: Settings, replaces: Sequence[st
 
 def _days_holding(settings: Settings, files: Sequence[str]) -> set[date]:
     days: set[date] = set()
-    for path in staging_dir(settings).glob("date=*/declarations.parquet"):
+    staged = layout.staged_declarations(settings)
+    for day, path in layout.partition_files(staged, layout.DECLARATIONS_FILE):
         sources = pl.read_parquet(path, columns=[SOURCE_FILE])[SOURCE_FILE]
         if sources.is_in(list(files)).any():
-            days.add(date.fromisoformat(path.parent.name.removeprefix("date=")))
+            days.add(day)
     return days
 
 

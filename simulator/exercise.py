@@ -16,6 +16,7 @@ import polars as pl
 import yaml
 
 from contracts.reading import read_raw
+from pipelines import layout
 from pipelines.io import write_parquet, write_text
 from pipelines.settings import Settings
 from simulator.day import render
@@ -175,7 +176,7 @@ def read_ranked(lists: Path, days: list[date]) -> pl.DataFrame:
     """Ranked lists of the given dates (missing dates are skipped)."""
     frames = []
     for day in days:
-        path = lists / f"date={day.isoformat()}" / "ranked_list.parquet"
+        path = layout.partition(lists, day) / layout.LIST_FILE
         if path.exists():
             frames.append(
                 pl.read_parquet(path).select(

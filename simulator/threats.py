@@ -17,6 +17,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from contracts import threats
 from simulator.drafts import (
     DeclarationDraft,
     ItemDraft,
@@ -33,6 +34,11 @@ from simulator.traders import CONSIGNEE, DECLARANT, SHIPPER, company_name
 if TYPE_CHECKING:
     from simulator.world import World
 
+if TYPE_CHECKING:
+    CategoryName = str
+else:
+    # A Literal built from the registry, so pydantic names the allowed categories in its error.
+    CategoryName = Literal[threats.NAMES]
 PartyKind = Literal["established", "in_trade", "new", "front", "watchlist"]
 """`in_trade`: an established trader whose own lines of business include the threat's HS chapter
 (a clean history in exactly that trade)."""
@@ -58,7 +64,7 @@ class Scenario(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    category: Literal["cbrn", "salw"]
+    category: CategoryName
     summary: str
     frequency: float = Field(gt=0, description="Relative weight among the loaded scenarios.")
     hs_codes: tuple[str, ...] = Field(min_length=1)

@@ -1,7 +1,8 @@
 """Smoke test of the nightly benchmark at a tiny size: it runs, reports every stage, and the pandas
 baseline computes the same features as the pipeline. No timing is asserted.
 
-The run spawns a fresh interpreter per stage (about 40 s in all), so those tests are marked slow.
+The run spawns a fresh interpreter per stage (about 40 s in all), so those tests are marked slow, as
+is the world-reuse test (it builds bench worlds: about 70 s).
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ def test_the_targets_table_says_which_targets_are_met() -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_world_is_reused_only_when_built_whole_with_the_same_parameters(tmp_path: Path) -> None:
     from benchmarks.world import WORLD_MARKER, build_bench_world
 

@@ -24,8 +24,7 @@ from models.compiled import (
 )
 from models.registry import with_compiled_trees
 from models.scoring import ExplainTop, feature_matrix, raw_scores, score
-from tests.test_models import _trained
-from tests.test_models_world import make_world
+from tests.factories.model_world import make_world, trained_models
 
 needs_compiler = pytest.mark.skipif(find_compiler() is None, reason="no C compiler")
 
@@ -187,7 +186,7 @@ def test_without_a_compiler_scoring_falls_back_to_lightgbm(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert find_compiler() is None
-    models = _trained()[0]
+    models = trained_models()[0]
     with caplog.at_level(logging.WARNING, logger="models.compiled"):
         fallback = with_compiled_trees(models, tmp_path / "cache")
     assert all(m.compiled is None for m in fallback.categories.values())
@@ -236,7 +235,7 @@ def test_a_failing_compiler_or_an_unknown_split_falls_back(
 
 @needs_compiler
 def test_score_is_the_same_with_and_without_compiled_trees(cache_folder: Path) -> None:
-    models = _trained()[0]
+    models = trained_models()[0]
     fast = with_compiled_trees(models, cache_folder, threads=2)
     assert all(m.compiled is not None for m in fast.categories.values())
     features = make_world(days=2, rows_per_day=3000, seed=12).features
@@ -249,11 +248,11 @@ def test_training_compiles_so_the_first_night_only_loads(
     tmp_path: Path, compiler_calls: list[list[str]]
 ) -> None:
     from pipelines.score import compiled_trees_folder, score_day
-    from tests.test_train_score import SCORE_DAY, _train, _world, _write_home
+    from tests.factories.model_world import SCORE_DAY, home_world, train_home, write_home
 
-    world = _world()
-    settings = _write_home(tmp_path, world.features, world.outcomes)
-    _train(settings)
+    world = home_world()
+    settings = write_home(tmp_path, world.features, world.outcomes)
+    train_home(settings)
     libraries = sorted(compiled_trees_folder(settings).glob("trees-*.so"))
     assert len(libraries) == 2 and compiler_calls  # one library per category
     built = len(compiler_calls)

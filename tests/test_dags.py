@@ -9,6 +9,9 @@ import pytest
 
 from tests.airflow_support import airflow_env, run_python
 
+# Each check starts Airflow in a fresh interpreter: about 20 s (decision 0017).
+pytestmark = pytest.mark.slow
+
 HEAVY = ("polars", "duckdb", "lightgbm", "great_expectations", "pandas", "sklearn")
 
 INSPECT_DAGS = """
@@ -25,6 +28,11 @@ dags = {{
         "upstream": {{t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks}},
         "catchup": dag.catchup,
         "doc": bool(dag.doc_md),
+        "description": dag.description,
+        "owners": sorted({{t.owner for t in dag.tasks}}),
+        "task_docs": [t.task_id for t in dag.tasks if not t.doc_md],
+        "notifiers": sorted({{type(n).__name__ for t in dag.tasks
+                              for n in (t.on_failure_callback or [])}}),
     }}
     for dag_id, dag in bag.dags.items()
 }}
@@ -60,6 +68,15 @@ def test_every_dag_has_tags_docs_and_retries(dagbag: dict[str, object]) -> None:
         assert info["tags"], dag_id
         assert info["doc"], dag_id
         assert all(r >= 1 for r in info["retries"]), dag_id  # type: ignore[attr-defined]
+        assert info["description"], dag_id
+        assert info["owners"] and "airflow" not in info["owners"], dag_id  # type: ignore[operator]
+        assert info["task_docs"] == [], dag_id
+
+
+def test_every_task_reports_its_failure_through_the_notifier(dagbag: dict[str, object]) -> None:
+    dags: dict[str, dict[str, object]] = dagbag["dags"]  # type: ignore[assignment]
+    for dag_id, info in dags.items():
+        assert "FailureFileNotifier" in info["notifiers"], dag_id  # type: ignore[operator]
 
 
 def test_nightly_runs_the_stages_in_order(dagbag: dict[str, object]) -> None:

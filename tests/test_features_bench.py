@@ -24,14 +24,9 @@ from contracts import reference
 from contracts.declarations import DECLARATIONS
 from contracts.outcomes import OUTCOMES
 from features.refs import References
-from pipelines.featurize import (
-    declarations_path,
-    featurize_day,
-    load_references,
-    outcomes_path,
-    snapshot_dir,
-)
+from pipelines.featurize import featurize_day, load_references
 from pipelines.io import write_parquet
+from pipelines.layout import snapshot_dir, staged_declarations_file, staged_outcomes_file
 from pipelines.settings import Settings, load_settings
 
 DISCHARGE = ["NLRTM", "BEANR", "DEHAM", "FRLEH", "ESVLC", "ITGOA", "GRPIR", "PLGDN"]
@@ -167,10 +162,10 @@ def stage_world(settings: Settings, first: date, days: int, rows: int, seed: int
     for offset in range(days):
         day = first + timedelta(days=offset)
         filed = synthetic_day(day, rows, seed)
-        write_parquet(filed, declarations_path(settings, day))
+        write_parquet(filed, staged_declarations_file(settings, day))
         inspected = day + timedelta(days=INSPECTION_DELAY_DAYS)
         write_parquet(
-            synthetic_outcomes(filed, inspected, seed), outcomes_path(settings, inspected)
+            synthetic_outcomes(filed, inspected, seed), staged_outcomes_file(settings, inspected)
         )
 
 
@@ -197,14 +192,14 @@ def jump_to(
     the newest real snapshot copied forward: a night's cost depends on the sizes of the state
     and of the partitions it reads, which this keeps, not on the number of days behind it."""
     night = first + timedelta(days=history_days)
-    if not declarations_path(settings, night).exists():
-        write_parquet(synthetic_day(night, rows, seed), declarations_path(settings, night))
+    if not staged_declarations_file(settings, night).exists():
+        write_parquet(synthetic_day(night, rows, seed), staged_declarations_file(settings, night))
     for k in range(history_days + 1):
         day = first + timedelta(days=k)
         twin = first + timedelta(days=k % distinct_days)
-        _link(declarations_path(settings, twin), declarations_path(settings, day))
+        _link(staged_declarations_file(settings, twin), staged_declarations_file(settings, day))
         checked = first + timedelta(days=INSPECTION_DELAY_DAYS + k % distinct_days)
-        _link(outcomes_path(settings, checked), outcomes_path(settings, day))
+        _link(staged_outcomes_file(settings, checked), staged_outcomes_file(settings, day))
     newest = settings.home / "bench-seed-snapshot"
     if not newest.exists():
         shutil.copytree(snapshot_dir(settings, first + timedelta(days=distinct_days - 1)), newest)

@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 from features.registry import markdown_table
 from pipelines.cli import common
 from pipelines.cli import featurize as featurize_verbs
-from pipelines.featurize import declarations_path, features_path
 from pipelines.io import write_parquet
+from pipelines.layout import features_file, staged_declarations_file
 from pipelines.settings import load_settings
-from tests.test_features_data import world
+from tests.factories.feature_world import world
 
 DAY = date(2026, 5, 1)
 
@@ -46,12 +46,12 @@ def test_run_writes_a_features_partition(app: typer.Typer, tmp_path: Path) -> No
     settings = load_settings(environ={}, home=tmp_path)
     filed, _ = world(DAY, 2)
     for day, frame in filed.items():
-        write_parquet(frame, declarations_path(settings, day))
+        write_parquet(frame, staged_declarations_file(settings, day))
     result = CliRunner().invoke(
         app, ["featurize", "run", "--from", "2026-05-01", "--to", "2026-05-02"]
     )
     assert result.exit_code == 0, result.output
-    second = pl.read_parquet(features_path(settings, date(2026, 5, 2)))
+    second = pl.read_parquet(features_file(settings, date(2026, 5, 2)))
     assert second.height == filed[date(2026, 5, 2)].height
     assert second["shipper_n_items"].sum() > 0
 

@@ -22,16 +22,16 @@ from features.history import (
     rollup_day,
     with_value_bins,
 )
-from pipelines.featurize import (
-    declarations_path,
-    features_path,
-    featurize_day,
-    outcomes_path,
-    snapshot_dir,
-)
+from pipelines.featurize import featurize_day
 from pipelines.io import write_parquet
+from pipelines.layout import (
+    features_file,
+    snapshot_dir,
+    staged_declarations_file,
+    staged_outcomes_file,
+)
 from pipelines.settings import Settings, load_settings
-from tests.test_features_data import Partitions, refs, world
+from tests.factories.feature_world import Partitions, refs, world
 
 FIRST = date(2026, 2, 1)
 DAYS = 8
@@ -166,9 +166,9 @@ def test_findings_are_counted_by_threat(final_state: HistoryState) -> None:
 def stage(tmp_path: Path, filed: Partitions, checked: Partitions) -> Settings:
     settings = load_settings(environ={}, home=tmp_path)
     for day, frame in filed.items():
-        write_parquet(frame, declarations_path(settings, day))
+        write_parquet(frame, staged_declarations_file(settings, day))
     for day, frame in checked.items():
-        write_parquet(frame, outcomes_path(settings, day))
+        write_parquet(frame, staged_outcomes_file(settings, day))
     return settings
 
 
@@ -190,7 +190,7 @@ def test_stage_history_equals_a_recomputation(
             from_scratch(filed, checked, last, entity),
             check_dtypes=False,
         )
-    features = pl.read_parquet(features_path(settings, last))
+    features = pl.read_parquet(features_file(settings, last))
     assert features.height == filed[last].height
 
 
@@ -229,9 +229,9 @@ def test_a_rerun_replaces_the_day_and_drops_later_snapshots(
     for offset in range(4):
         featurize_day(settings, FIRST + timedelta(days=offset), refs=refs())
     second = FIRST + timedelta(days=1)
-    before = features_path(settings, second).read_bytes()
+    before = features_file(settings, second).read_bytes()
     featurize_day(settings, second, refs=refs())
-    assert features_path(settings, second).read_bytes() == before
+    assert features_file(settings, second).read_bytes() == before
     assert not snapshot_dir(settings, FIRST + timedelta(days=2)).exists()
     assert snapshot_dir(settings, second).is_dir()
 
@@ -263,7 +263,7 @@ def test_a_day_without_staged_declarations_is_an_error(tmp_path: Path) -> None:
 def test_inspections_older_than_the_lookback_are_not_credited(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from tests.test_features_data import declarations, outcomes
+    from tests.factories.feature_world import declarations, outcomes
 
     first = date(2026, 3, 1)
     filed = {first + timedelta(days=k): declarations(first + timedelta(days=k), {}) for k in (0, 6)}
@@ -282,7 +282,7 @@ def test_inspections_older_than_the_lookback_are_not_credited(
 
 
 def test_outcomes_staged_with_their_filing_need_no_lookup(tmp_path: Path) -> None:
-    from tests.test_features_data import declarations, outcomes
+    from tests.factories.feature_world import declarations, outcomes
 
     first = date(2026, 3, 1)
     old = declarations(first, {"shipper_id": "OLD"})

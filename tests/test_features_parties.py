@@ -16,7 +16,7 @@ from features.history import (
     rollup_day,
 )
 from features.parties import PRIOR_WEIGHT
-from tests.test_features_data import declarations, outcomes, refs
+from tests.factories.feature_world import declarations, outcomes, refs
 
 DAY = date(2026, 3, 10)
 

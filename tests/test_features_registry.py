@@ -22,7 +22,7 @@ from features.registry import (
     model_feature_names,
     registry_hash,
 )
-from tests.test_features_data import refs, world
+from tests.factories.feature_world import refs, world
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "features.md"
 

@@ -10,7 +10,7 @@ import pytest
 
 from features.build import build_features
 from features.history import empty_state
-from tests.test_features_data import declarations, refs
+from tests.factories.feature_world import declarations, refs
 
 DAY = date(2026, 3, 2)
 

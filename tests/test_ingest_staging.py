@@ -10,10 +10,11 @@ import polars as pl
 import pytest
 
 from contracts.reading import read_raw
-from pipelines.ingest import ingest_files, ingest_landing, raw_dir
+from pipelines.ingest import ingest_files, ingest_landing
+from pipelines.layout import raw_declarations as raw_dir
+from pipelines.layout import staged_declarations_file as staging_path
 from pipelines.settings import Settings, load_settings
 from pipelines.staging import BatchError, stage_declarations, volume_breach
-from pipelines.validate import staging_path
 
 FIXTURES = Path(__file__).parent / "data" / "declarations"
 EXPECTED = Path(__file__).parent / "data" / "validate"

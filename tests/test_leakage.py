@@ -16,10 +16,11 @@ from typing import Any
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from pipelines.featurize import declarations_path, features_path, featurize_day, outcomes_path
+from pipelines.featurize import featurize_day
 from pipelines.io import write_parquet
+from pipelines.layout import features_file, staged_declarations_file, staged_outcomes_file
 from pipelines.settings import Settings, load_settings
-from tests.test_features_data import declarations, outcomes, refs, world
+from tests.factories.feature_world import declarations, outcomes, refs, world
 
 FIRST = date(2026, 4, 1)
 DAYS = 6
@@ -31,9 +32,9 @@ def staged(tmp_path: Path) -> Settings:
     settings = load_settings(environ={}, home=tmp_path)
     filed, checked = world(FIRST, DAYS, per_day=8)
     for day, frame in filed.items():
-        write_parquet(frame, declarations_path(settings, day))
+        write_parquet(frame, staged_declarations_file(settings, day))
     for day, frame in checked.items():
-        write_parquet(frame, outcomes_path(settings, day))
+        write_parquet(frame, staged_outcomes_file(settings, day))
     return settings
 
 
@@ -74,7 +75,7 @@ def findings_on(day: date, ids: list[str]) -> pl.DataFrame:
 
 def tamper(settings: Settings) -> pl.DataFrame:
     """Change all that a leak could read; return the untouched rows of D."""
-    original = pl.read_parquet(declarations_path(settings, D))
+    original = pl.read_parquet(staged_declarations_file(settings, D))
     watched, others = original.head(WATCHED), original.slice(WATCHED)
     altered = others.with_columns(
         pl.col("shipper_id").str.replace(r"^", "X"),
@@ -83,26 +84,27 @@ def tamper(settings: Settings) -> pl.DataFrame:
     )
     write_parquet(
         pl.concat([watched, altered, lookalikes(D, watched, "SAMEDAY")]),
-        declarations_path(settings, D),
+        staged_declarations_file(settings, D),
     )
     for later in (D + timedelta(days=1), D + timedelta(days=2)):
-        path = declarations_path(settings, later)
+        path = staged_declarations_file(settings, later)
         write_parquet(
             pl.concat([pl.read_parquet(path), lookalikes(later, watched, f"LATER{later.day}")]),
             path,
         )
     watched_ids = watched["declaration_id"].to_list()
     same_day_ids = [f"SAMEDAY{n}-{k}" for n in range(WATCHED) for k in range(5)]
-    write_parquet(findings_on(D, watched_ids + same_day_ids), outcomes_path(settings, D))
+    write_parquet(findings_on(D, watched_ids + same_day_ids), staged_outcomes_file(settings, D))
     write_parquet(
-        findings_on(D + timedelta(days=1), watched_ids), outcomes_path(settings, D + timedelta(1))
+        findings_on(D + timedelta(days=1), watched_ids),
+        staged_outcomes_file(settings, D + timedelta(1)),
     )
     return watched
 
 
 def watched_features(settings: Settings, day: date, watched: pl.DataFrame) -> pl.DataFrame:
     return (
-        pl.read_parquet(features_path(settings, day))
+        pl.read_parquet(features_file(settings, day))
         .join(watched.select("declaration_id", "item_no"), on=["declaration_id", "item_no"])
         .sort("declaration_id", "item_no")
     )
@@ -113,7 +115,7 @@ def test_features_of_d_ignore_everything_filed_or_inspected_on_d_or_later(
 ) -> None:
     settings = staged(tmp_path)
     featurize_until(settings, D + timedelta(days=1))
-    watched = pl.read_parquet(declarations_path(settings, D)).head(WATCHED)
+    watched = pl.read_parquet(staged_declarations_file(settings, D)).head(WATCHED)
     before = watched_features(settings, D, watched)
     assert before.height == WATCHED
     assert before["shipper_n_items"].sum() > 0  # history is really used
@@ -131,7 +133,7 @@ def test_control_the_same_changes_move_the_next_day(tmp_path: Path) -> None:
     settings = staged(tmp_path)
     featurize_until(settings, D + timedelta(days=1))
     next_day = D + timedelta(days=1)
-    next_rows = pl.read_parquet(declarations_path(settings, next_day)).head(WATCHED)
+    next_rows = pl.read_parquet(staged_declarations_file(settings, next_day)).head(WATCHED)
     before = watched_features(settings, next_day, next_rows)
 
     tamper(settings)

@@ -34,13 +34,14 @@ from pipelines.lifecycle import (
 )
 from pipelines.settings import Settings
 from pipelines.train import train_models
-from tests.test_models_world import FEATURES, PHRASES
-from tests.test_train_score import (
+from tests.factories.model_world import (
     CREATED,
+    FEATURES,
     LAST_TRAIN_DAY,
-    _registry_frame,
-    _world,
-    _write_home,
+    PHRASES,
+    home_world,
+    registry_frame,
+    write_home,
 )
 
 LATER = datetime(2026, 2, 2, 3, 0, tzinfo=UTC)
@@ -118,12 +119,6 @@ def test_weights_make_the_calibration_ratio_speak_for_the_traffic() -> None:
     assert calibration_ratio([0.5, 0.5, 0.5], y, w) == pytest.approx(6.0)
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Settings:
-    world = _world()
-    return _write_home(tmp_path, world.features, world.outcomes)
-
-
 def _train(settings: Settings, names: tuple[str, ...], created: datetime, champion: bool) -> str:
     params = TrainingParams(num_boost_round=150)
     phrases = {n: p for n, p in PHRASES.items() if n in names}
@@ -141,7 +136,7 @@ def _train(settings: Settings, names: tuple[str, ...], created: datetime, champi
 
 def _stage_origins(settings: Settings) -> None:
     """Staged declarations with a country of origin: odd rows from CN, even rows from DE."""
-    rows = _world().features.select("declaration_id", "item_no", "filed_at").with_row_index()
+    rows = home_world().features.select("declaration_id", "item_no", "filed_at").with_row_index()
     rows = rows.with_columns(
         pl.when(pl.col("index") % 2 == 1)
         .then(pl.lit("CN"))
@@ -154,44 +149,44 @@ def _stage_origins(settings: Settings) -> None:
         write_parquet(part, target / "declarations.parquet")
 
 
-def test_a_blind_challenger_is_refused_and_logged_with_a_card(home: Settings) -> None:
-    champion = _train(home, FEATURES, CREATED, champion=True)
-    blind = _train(home, ("noise_a", "noise_b"), LATER, champion=False)
-    assert current_champion(home) == champion
-    _stage_origins(home)
-    decision = promote(home, blind, LATER)
+def test_a_blind_challenger_is_refused_and_logged_with_a_card(model_home: Settings) -> None:
+    champion = _train(model_home, FEATURES, CREATED, champion=True)
+    blind = _train(model_home, ("noise_a", "noise_b"), LATER, champion=False)
+    assert current_champion(model_home) == champion
+    _stage_origins(model_home)
+    decision = promote(model_home, blind, LATER)
     assert decision["action"] == "refuse"
     assert any("difference" in reason for reason in decision["reasons"])
-    assert current_champion(home) == champion
-    log = read_decisions(home.zone("models"))
+    assert current_champion(model_home) == champion
+    log = read_decisions(model_home.zone("models"))
     assert [r["action"] for r in log] == ["promote", "refuse"]
-    metadata = json.loads((home.zone("models") / blind / "metadata.json").read_text())
+    metadata = json.loads((model_home.zone("models") / blind / "metadata.json").read_text())
     assert len(metadata["training_fingerprint"]) == 64
-    card = write_card(home, blind).read_text()
+    card = write_card(model_home, blind).read_text()
     assert "Is it better at the inspection budget?" in card
     assert card.count("data:image/png;base64,") == 8  # four plots per category
     assert "gate refuses" in card
-    evaluation = json.loads((home.zone("models") / blind / "evaluation.json").read_text())
+    evaluation = json.loads((model_home.zone("models") / blind / "evaluation.json").read_text())
     regions = evaluation["versions"][blind]["categories"]["cbrn"]["per_origin_region"]
     assert set(regions) == {"Asia", "Europe"}
     assert sum(r["rows"] for r in regions.values()) == evaluation["rows"]
     assert "Per origin region" in card
-    listed = {v["version"]: v for v in list_versions(home)}
+    listed = {v["version"]: v for v in list_versions(model_home)}
     assert listed[champion]["champion"]
     assert listed[blind]["precision_at_budget"]["cbrn"] is not None
 
 
-def test_cli_promote_forced_then_rollback_restores_the_champion(home: Settings) -> None:
-    champion = _train(home, FEATURES, CREATED, champion=True)
-    blind = _train(home, ("noise_a", "noise_b"), LATER, champion=False)
-    root = ["--home", str(home.home)]
+def test_cli_promote_forced_then_rollback_restores_the_champion(model_home: Settings) -> None:
+    champion = _train(model_home, FEATURES, CREATED, champion=True)
+    blind = _train(model_home, ("noise_a", "noise_b"), LATER, champion=False)
+    root = ["--home", str(model_home.home)]
     runner = CliRunner()
     refused = runner.invoke(app, [*root, "models", "promote", blind])
     assert refused.exit_code == 2, refused.output
     assert "NOT promoted" in refused.output
     forced = runner.invoke(app, [*root, "models", "promote", blind, "--force"])
     assert forced.exit_code == 0, forced.output
-    assert current_champion(home) == blind
+    assert current_champion(model_home) == blind
     listed = runner.invoke(app, [*root, "models", "list"])
     assert f"* {blind}" in listed.output
     shown = runner.invoke(app, [*root, "models", "show", blind])
@@ -202,19 +197,19 @@ def test_cli_promote_forced_then_rollback_restores_the_champion(home: Settings) 
     assert set(details["evaluation"]["versions"]) == {blind, champion}
     back = runner.invoke(app, [*root, "models", "rollback"])
     assert back.exit_code == 0, back.output
-    assert current_champion(home) == champion
-    actions = [r["action"] for r in read_decisions(home.zone("models"))]
+    assert current_champion(model_home) == champion
+    actions = [r["action"] for r in read_decisions(model_home.zone("models"))]
     assert actions == ["promote", "refuse", "promote", "rollback"]
     with pytest.raises(ValueError, match="no earlier champion"):
-        rollback(home, LATER)
+        rollback(model_home, LATER)
 
 
 def test_the_dags_challenger_is_champion_only_when_there_is_none(tmp_path: Path) -> None:
-    world = _world()
-    home = _write_home(tmp_path, _registry_frame(world), world.outcomes)
-    first = train_challenger(home, LAST_TRAIN_DAY, CREATED)
-    assert current_champion(home) == first
-    second = train_challenger(home, LAST_TRAIN_DAY - timedelta(days=1), LATER)
+    world = home_world()
+    model_home = write_home(tmp_path, registry_frame(world), world.outcomes)
+    first = train_challenger(model_home, LAST_TRAIN_DAY, CREATED)
+    assert current_champion(model_home) == first
+    second = train_challenger(model_home, LAST_TRAIN_DAY - timedelta(days=1), LATER)
     assert second != first
-    assert current_champion(home) == first
-    assert latest_featurized_day(home) == LAST_TRAIN_DAY + timedelta(days=1)
+    assert current_champion(model_home) == first
+    assert latest_featurized_day(model_home) == LAST_TRAIN_DAY + timedelta(days=1)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import polars as pl
 import pytest
@@ -14,8 +12,7 @@ from pipelines.report import render_run_report
 from pipelines.score import score_day
 from pipelines.settings import Settings
 from pipelines.train import train_models
-from tests.test_models_world import FEATURES, PHRASES
-from tests.test_train_score import CREATED, LAST_TRAIN_DAY, SCORE_DAY, _world, _write_home
+from tests.factories.model_world import CREATED, FEATURES, LAST_TRAIN_DAY, PHRASES, SCORE_DAY
 
 
 def test_psi_is_near_zero_for_the_same_distribution_and_large_for_a_shift() -> None:
@@ -65,16 +62,10 @@ def test_a_large_night_is_sampled_the_same_way_on_every_rerun() -> None:
     assert _drift_sample(small, 7).equals(small)
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Settings:
-    world = _world()
-    return _write_home(tmp_path, world.features, world.outcomes)
-
-
-def test_a_night_is_compared_with_its_models_training_in_the_report(home: Settings) -> None:
-    train_models(home, LAST_TRAIN_DAY, CREATED, feature_names=FEATURES, phrases=PHRASES)
-    score_day(home, SCORE_DAY)
-    drift = drift_report(home, SCORE_DAY)
+def test_a_night_is_compared_with_its_models_training_in_the_report(model_home: Settings) -> None:
+    train_models(model_home, LAST_TRAIN_DAY, CREATED, feature_names=FEATURES, phrases=PHRASES)
+    score_day(model_home, SCORE_DAY)
+    drift = drift_report(model_home, SCORE_DAY)
     assert {"cbrn_score", "salw_score", "risk_score", "noise_a"} <= set(drift["psi"])
     # The world draws every day from one distribution: nothing shifts.
     assert drift["warnings"] == []

@@ -4,14 +4,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
 
 from models.evaluation import auc, evaluate
-from models.registry import ThreatModels, load_version, version_files, version_id
+from models.registry import load_version, version_files, version_id
 from models.scoring import score
 from models.training import (
     TrainingParams,
@@ -19,31 +18,25 @@ from models.training import (
     time_split,
     train_threat_models,
 )
-from tests.test_models_world import FEATURES, PHRASES, World, make_world
-
-CREATED = datetime(2026, 2, 1, 3, 0, tzinfo=UTC)
-
-
-@cache
-def _world() -> World:
-    return make_world(days=30, rows_per_day=3000, seed=11)
-
-
-@cache
-def _trained() -> tuple[ThreatModels, dict[str, Any]]:
-    world = _world()
-    return train_threat_models(label_inspected(world.features, world.outcomes), FEATURES, PHRASES)
+from tests.factories.model_world import (
+    CREATED,
+    FEATURES,
+    PHRASES,
+    make_world,
+    trained_models,
+    training_world,
+)
 
 
 @cache
 def _test_world() -> pl.DataFrame:
     later = make_world(days=5, rows_per_day=3000, seed=12)
-    scored = score(_trained()[0], later.features)
+    scored = score(trained_models()[0], later.features)
     return scored.join(later.truth, on=["declaration_id", "item_no", "port_of_discharge"])
 
 
 def test_labels_cover_only_inspected_rows_and_weight_the_random_sample() -> None:
-    world = _world()
+    world = training_world()
     labelled = label_inspected(world.features, world.outcomes)
     assert labelled.height == world.outcomes.height
     random_rows = labelled.filter(pl.col("sample") == "random")
@@ -84,7 +77,7 @@ def test_an_outcome_without_item_no_labels_every_item_of_the_declaration() -> No
 
 
 def test_validation_is_the_later_slice() -> None:
-    labelled = label_inspected(_world().features, _world().outcomes)
+    labelled = label_inspected(training_world().features, training_world().outcomes)
     train, valid = time_split(labelled, 0.25)
     assert train["filed_at"].max() < valid["filed_at"].min()  # type: ignore[operator]
     assert train.height + valid.height == labelled.height
@@ -126,7 +119,7 @@ def test_scores_are_probabilities_and_risk_combines_them() -> None:
 
 
 def test_calibration_matches_the_weighted_validation_rate() -> None:
-    _, metadata = _trained()
+    _, metadata = trained_models()
     for category in ("cbrn", "salw"):
         metrics = metadata["metrics"][category]
         assert metrics["valid_mean_calibrated"] == pytest.approx(
@@ -164,7 +157,7 @@ def test_reasons_name_the_driving_feature() -> None:
 
 
 def test_saved_version_scores_identically(tmp_path: Path) -> None:
-    models, metadata = _trained()
+    models, metadata = trained_models()
     version = version_id(CREATED, {"x": "y"})
     models = replace(models, version=version)
     folder = tmp_path / version
@@ -174,7 +167,7 @@ def test_saved_version_scores_identically(tmp_path: Path) -> None:
     loaded = load_version(folder)
     assert loaded.version == version
     assert loaded.feature_names == FEATURES
-    features = _world().features.head(3000)
+    features = training_world().features.head(3000)
     before = score(models, features)
     after = score(loaded, features)
     for column in ("cbrn_score", "salw_score", "risk_score", "reasons"):
@@ -182,7 +175,7 @@ def test_saved_version_scores_identically(tmp_path: Path) -> None:
 
 
 def test_training_twice_gives_identical_model_text() -> None:
-    world = _world()
+    world = training_world()
     labelled = label_inspected(world.features, world.outcomes)
     first, _ = train_threat_models(labelled, FEATURES, PHRASES)
     second, _ = train_threat_models(labelled, FEATURES, PHRASES)
@@ -192,7 +185,7 @@ def test_training_twice_gives_identical_model_text() -> None:
 
 
 def test_training_refuses_a_category_without_findings() -> None:
-    world = _world()
+    world = training_world()
     outcomes = world.outcomes.with_columns(
         pl.when(pl.col("finding_category") == "salw")
         .then(pl.lit("other"))
@@ -211,8 +204,8 @@ def test_training_refuses_a_category_without_findings() -> None:
 
 
 def test_scoring_refuses_text_feature_columns() -> None:
-    models, _ = _trained()
-    features = _world().features.head(5).with_columns(pl.col("route_risk").cast(pl.String))
+    models, _ = trained_models()
+    features = training_world().features.head(5).with_columns(pl.col("route_risk").cast(pl.String))
     with pytest.raises(ValueError, match="must be numeric: route_risk"):
         score(models, features)
 
@@ -250,7 +243,7 @@ def test_the_earlier_slice_keeps_a_finding_of_a_category_with_only_two() -> None
 
 
 def test_a_damaged_model_file_is_named(tmp_path: Path) -> None:
-    models, metadata = _trained()
+    models, metadata = trained_models()
     folder = tmp_path / "v1"
     folder.mkdir()
     for name, text in version_files(replace(models, version="v1"), metadata).items():
@@ -261,9 +254,9 @@ def test_a_damaged_model_file_is_named(tmp_path: Path) -> None:
 
 
 def test_few_findings_train_with_a_warning_in_the_metadata() -> None:
-    _, metadata = _trained()
+    _, metadata = trained_models()
     assert metadata["warnings"] == []
-    world = _world()
+    world = training_world()
     labelled = label_inspected(world.features, world.outcomes)
     _, scarce = train_threat_models(
         labelled, FEATURES, PHRASES, TrainingParams(min_findings=100_000)

@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 
 from pipelines.ingest import ingest_landing
-from pipelines.outcomes import import_outcome_files, outcomes_staging
+from pipelines.layout import staged_outcomes_file
+from pipelines.outcomes import import_outcome_files
 from pipelines.settings import Settings, load_settings
 from pipelines.staging import stage_declarations
 
@@ -48,7 +49,7 @@ def test_good_outcomes_are_staged_and_bad_ones_quarantined(
     source = tmp_path / "outcomes.csv"
     source.write_text(OUTCOMES_CSV)
     report = import_outcome_files([source], settings)
-    staged = pl.read_parquet(outcomes_staging(settings, "2026-11-29"))
+    staged = pl.read_parquet(staged_outcomes_file(settings, date(2026, 11, 29)))
     assert sorted(staged["inspector_id"]) == ["INSP-1", "INSP-2"]
     assert report.imported == {"outcomes.csv": 2}
     quarantine = pl.read_parquet(settings.zone("quarantine") / "outcomes" / "outcomes.parquet")
@@ -72,4 +73,4 @@ def test_the_same_file_is_imported_once(settings: Settings, tmp_path: Path) -> N
     import_outcome_files([source], settings)
     again = import_outcome_files([source], settings)
     assert again.skipped == ["outcomes.csv"] and again.imported == {}
-    assert pl.read_parquet(outcomes_staging(settings, "2026-11-29")).height == 2
+    assert pl.read_parquet(staged_outcomes_file(settings, date(2026, 11, 29))).height == 2

@@ -1,16 +1,31 @@
-"""The KCS benchmark on the shipped 2,000 / 500-row samples: features, CLI, scores file."""
+"""The KCS benchmark on the shipped 2,000 / 500-row samples and KCS-shaped files made from them:
+the critical-fraud label and its recall, point-in-time features, the CLI's table, results and
+scores files."""
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.reproduce import LABELS, KcsParams, feature_names, kcs_features, read_kcs, run_kcs
+from pipelines.reproduce import (
+    BASELINE,
+    CHOSEN,
+    LABELS,
+    KcsParams,
+    feature_names,
+    kcs_features,
+    precision_at_rates,
+    read_kcs,
+    report_table,
+    run_kcs,
+)
 
 KCS_DIR = Path(__file__).parent / "data" / "kcs"
 TRAIN = KCS_DIR / "df_syn_train_eng_head2000.csv"
@@ -61,8 +76,97 @@ def test_read_kcs_names_the_file_of_a_bad_layout(tmp_path: Path) -> None:
         read_kcs(bad)
 
 
-def test_reproduce_verb_prints_precision_and_writes_scores(tmp_path: Path) -> None:
-    out = tmp_path / "scores.csv"
+def _recall_at(scores: list[float], labels: list[int], rate: float) -> float:
+    """Recall in the top ceil(rate x rows), ties shared in proportion: written apart from
+    models.evaluation to check it."""
+    k = math.ceil(rate * len(scores) - 1e-9)
+    threshold = sorted(scores, reverse=True)[k - 1]
+    above = [y for s, y in zip(scores, labels, strict=True) if s > threshold]
+    tied = [y for s, y in zip(scores, labels, strict=True) if s == threshold]
+    found = sum(above) + sum(tied) * (k - len(above)) / len(tied)
+    return found / sum(labels)
+
+
+def test_critical_label_is_critical_fraud_two_only(tmp_path: Path) -> None:
+    raw = pl.read_csv(TRAIN, infer_schema=False).head(6)
+    # Fraud 1 with Critical Fraud 1 is an ordinary fraud; only Critical Fraud 2 is critical.
+    made = raw.with_columns(
+        pl.Series("Fraud", ["0", "1", "1", "1", "0", "1"]),
+        pl.Series("Critical Fraud", ["0", "1", "2", "2", "0", "1"]),
+    )
+    path = tmp_path / "made.csv"
+    made.write_csv(path)
+    frame = read_kcs(path)
+    assert frame["fraud"].to_list() == [0, 1, 1, 1, 0, 1]
+    assert frame["critical_fraud"].to_list() == [0, 0, 1, 1, 0, 0]
+    shipped = pl.read_csv(TRAIN, infer_schema=False)
+    assert read_kcs(TRAIN)["critical_fraud"].sum() == (shipped["Critical Fraud"] == "2").sum()
+
+
+def test_critical_recall_counts_the_top_rows_and_shares_ties() -> None:
+    labels = np.zeros(200)
+    labels[[0, 1, 2, 3]] = 1.0
+    scores = np.linspace(1.0, 0.0, 200)
+    scores[3] = 0.5  # one critical case far down the list
+    scores[[10, 11]] = scores[1]  # two clean rows tied with a critical one
+    figures = {rate: (k, recall) for rate, k, _, recall in precision_at_rates(scores, labels)}
+    assert figures[0.01][0] == 2
+    # Rank 1 is critical; rank 2 is one of three tied rows, one of them critical: 1 + 1/3.
+    assert figures[0.01][1] == pytest.approx((1 + 1 / 3) / 4)
+    assert figures[0.02][1] == pytest.approx(2 / 4)  # ranks 1-4: rows 0, 1, 10, 11
+    assert figures[0.05][1] == pytest.approx(3 / 4)  # row 2 comes next, row 3 much later
+    assert figures[0.10][1] == pytest.approx(3 / 4)
+    for rate, (_, recall) in figures.items():
+        assert recall == pytest.approx(
+            _recall_at(scores.tolist(), labels.astype(int).tolist(), rate)
+        )
+
+
+def test_repeated_values_history_uses_only_earlier_days() -> None:
+    rows = _rows(
+        ["2020-01-01", "2020-01-01", "2020-01-02", "2020-01-03"],
+        ["A", "B", "C", "D"],
+        [1, 0, 0, 0],
+    ).with_columns(
+        pl.Series("declared_value", [123.45, 123.45, 123.45, 99.0]),
+        pl.Series("critical_fraud", [1, 0, 0, 0], dtype=pl.Int8),
+    )
+    [featured] = kcs_features([rows], [True])
+    seen = featured["value_seen"].to_list()
+    rate = featured["value_critical_fraud_rate"].to_list()
+    # The value came with a critical fraud on day 1: known from day 2 on, not the same day.
+    assert seen == [0, 0, 2, 0]
+    assert rate[0] is None
+    assert rate[2] > rate[3] > 0
+
+
+def test_run_kcs_measures_both_methods_and_scores_with_the_chosen_one() -> None:
+    result = run_kcs(TRAIN, {"valid": VALID}, params=KcsParams(num_boost_round=60))
+    assert set(result.precision["method"]) == {BASELINE, CHOSEN}
+    assert "value_critical_fraud_rate" in result.feature_names[CHOSEN]
+    assert "value_critical_fraud_rate" not in result.feature_names[BASELINE]
+    labels = read_kcs(VALID)
+    scores = result.scores["valid"].join(
+        labels.select(pl.col("declaration_id").alias("Declaration ID"), "critical_fraud"),
+        on="Declaration ID",
+    )
+    chosen = result.precision.filter(method=CHOSEN, label=LABELS["critical_fraud"])
+    for row in chosen.iter_rows(named=True):
+        assert row["recall"] == pytest.approx(
+            _recall_at(
+                scores["score_critical_fraud"].to_list(),
+                scores["critical_fraud"].to_list(),
+                row["rate"],
+            )
+        )
+    assert result.positives["valid"][LABELS["critical_fraud"]] == labels["critical_fraud"].sum()
+    table = report_table(result)
+    assert table["file"][0].startswith("paper")
+    assert table.filter(file="valid").height == 2 * len(LABELS)
+
+
+def test_reproduce_verb_prints_the_table_and_writes_results_and_scores(tmp_path: Path) -> None:
+    out, results = tmp_path / "scores.csv", tmp_path / "results.csv"
     # The test quarter is not shipped; any labelled KCS file stands in, by path.
     test = tmp_path / "test.csv"
     test.write_bytes(VALID.read_bytes())
@@ -72,7 +176,7 @@ def test_reproduce_verb_prints_precision_and_writes_scores(tmp_path: Path) -> No
             "reproduce",
             "kcs",
             *("--train", str(TRAIN), "--valid", str(VALID), "--test", str(test)),
-            *("--out", str(out)),
+            *("--out", str(out), "--results", str(results)),
         ],
     )
     assert result.exit_code == 0, result.output
@@ -80,7 +184,12 @@ def test_reproduce_verb_prints_precision_and_writes_scores(tmp_path: Path) -> No
     assert "test (" in result.output
     for label in LABELS.values():
         assert label in result.output
-    assert "P@5% 0." in result.output
+    for heading in ("P@5%", "R@1%", "R@2%", "R@5%", "PR-AUC", "plain LightGBM", "0.762"):
+        assert heading in result.output
+    table = pl.read_csv(results)
+    assert table.filter(file="valid").height == table.filter(file="test").height == 4
+    critical = table.filter(file="valid", method=CHOSEN, label=LABELS["critical_fraud"])
+    assert critical["R@1%"][0] <= critical["R@2%"][0] <= critical["R@5%"][0]
     scores = pl.read_csv(out, schema_overrides={"Declaration ID": pl.String})
     assert scores.columns == ["Declaration ID", "score_fraud", "score_critical_fraud"]
     assert scores.height == 500
@@ -91,11 +200,19 @@ def test_reproduce_verb_prints_precision_and_writes_scores(tmp_path: Path) -> No
         on="Declaration ID",
     ).sort("score_fraud", descending=True)
     assert top.head(50)["fraud"].mean() > 89 / 500  # type: ignore[operator]
+    fraud = table.filter(file="valid", method=CHOSEN, label=LABELS["fraud"])
+    assert fraud["P@10%"][0] == pytest.approx(top.head(50)["fraud"].mean(), abs=0.02)
 
 
 def test_careful_option_trains_on_the_point_in_time_features() -> None:
-    careful = run_kcs(TRAIN, {"valid": VALID}, careful=True, params=KcsParams(num_boost_round=50))
-    assert "importer_fraud_rate" in careful.feature_names
+    careful = run_kcs(
+        TRAIN,
+        {"valid": VALID},
+        careful=True,
+        params=KcsParams(num_boost_round=50),
+        baseline=False,
+    )
+    assert "importer_fraud_rate" in careful.feature_names[CHOSEN]
     figures = careful.precision.filter(label="Fraud")
     assert figures["precision"].is_between(0, 1).all()
     assert figures["rows"].to_list() == [500] * 4
@@ -105,6 +222,10 @@ def test_careful_features_extend_the_plain_ones() -> None:
     plain, careful = feature_names(False), feature_names(True)
     assert set(plain) < set(careful)
     assert "importer_declarant_fraud_rate" in careful
+    repeats = feature_names(False, repeats=True)
+    assert set(plain) < set(repeats)
+    assert "tax_value_critical_fraud_rate" in repeats
+    assert not set(repeats) & {"importer_fraud_rate", "hs6_price_z"}
 
 
 def test_reproduce_verb_refuses_an_unknown_history_and_a_missing_file(tmp_path: Path) -> None:

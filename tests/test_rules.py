@@ -13,10 +13,9 @@ from features.rules import (
     RuleError,
     check_rules,
     evaluate_rules,
-    load_rules,
-    load_starter_rules,
     parse_rules,
 )
+from pipelines.rules import load_rules, load_starter_rules
 
 DAY = date(2026, 3, 1)
 

@@ -12,9 +12,8 @@ import pytest
 
 from models.scoring import ExplainTop, score
 from pipelines.select import SelectionPolicy, select_lanes
-from tests.test_models import _trained
-from tests.test_models_world import make_world
-from tests.test_select import _rule_hits, _watch_hits
+from tests.factories.hits import rule_hits, watch_hits
+from tests.factories.model_world import make_world, trained_models
 
 
 @cache
@@ -42,7 +41,7 @@ def test_bad_policy_is_refused() -> None:
 
 
 def test_only_the_riskiest_rows_per_port_get_reasons_and_they_are_the_full_ones() -> None:
-    models = _trained()[0]
+    models = trained_models()[0]
     features = _features()
     everyone = score(models, features, explain=None)
     some = score(models, features, explain=ExplainTop(rows=30, share=0.0))
@@ -64,7 +63,7 @@ def test_only_the_riskiest_rows_per_port_get_reasons_and_they_are_the_full_ones(
 
 
 def test_every_red_and_yellow_row_has_reasons_after_selection() -> None:
-    models = _trained()[0]
+    models = trained_models()[0]
     features = _features()
     scored = score(models, features, explain=ExplainTop(rows=40, share=0.0)).with_columns(
         pl.lit("v1").alias("model_version")
@@ -75,10 +74,10 @@ def test_every_red_and_yellow_row_has_reasons_after_selection() -> None:
     assert watched["reasons"] is None and ruled["reasons"] is None
     selection = select_lanes(
         scored,
-        _rule_hits([(ruled["declaration_id"], "R1", 5.0, False)]).with_columns(
+        rule_hits([(ruled["declaration_id"], "R1", 5.0, False)]).with_columns(
             pl.lit(ruled["item_no"]).alias("item_no")
         ),
-        _watch_hits([watched["declaration_id"]]).with_columns(
+        watch_hits([watched["declaration_id"]]).with_columns(
             pl.lit(watched["item_no"]).alias("item_no")
         ),
         policy=SelectionPolicy(red_capacity=10, yellow_capacity=20, random_quota_share=0.2),

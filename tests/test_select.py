@@ -24,6 +24,8 @@ from pipelines.select import (
     select_lanes,
 )
 from pipelines.settings import Settings, load_settings
+from tests.factories.hits import rule_hits as _rule_hits
+from tests.factories.hits import watch_hits as _watch_hits
 
 DAY = date(2026, 3, 1)
 
@@ -41,36 +43,6 @@ def _scores(n: int = 40, port: str = "NLRTM") -> pl.DataFrame:
             "reasons": [None if i % 7 == 0 else f"factor {i}" for i in range(n)],
             "model_version": ["v1"] * n,
         }
-    )
-
-
-def _rule_hits(rows: list[tuple[str, str, float, bool]]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "declaration_id": [r[0] for r in rows],
-            "item_no": [1] * len(rows),
-            "rule_id": [r[1] for r in rows],
-            "threat": ["salw"] * len(rows),
-            "weight": [r[2] for r in rows],
-            "force_red": [r[3] for r in rows],
-            "title": [f"title of {r[1]}" for r in rows],
-        },
-        schema=HITS_SCHEMA,
-    )
-
-
-def _watch_hits(ids: list[str], *, hold: bool = True, score: float = 1.0) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "declaration_id": ids,
-            "item_no": [1] * len(ids),
-            "entry_id": [f"QDi.{i}" for i in range(len(ids))],
-            "list_name": ["un"] * len(ids),
-            "reason": [f"consignee matches UN QDi.{i}" for i in range(len(ids))],
-            "hold": [hold] * len(ids),
-            "score": [score] * len(ids),
-        },
-        schema=WATCHLIST_HITS_SCHEMA,
     )
 
 

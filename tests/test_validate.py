@@ -14,13 +14,13 @@ from typer.testing import CliRunner
 
 from contracts.reading import LINE, SOURCE_FILE, read_raw
 from pipelines.cli import app
+from pipelines.layout import quarantine_declarations as quarantine_dir
+from pipelines.layout import staged_declarations_file as staging_path
 from pipelines.settings import Settings, load_settings
 from pipelines.validate import (
     FILING_DATE,
     QUARANTINE_SCHEMA,
     RejectedShareError,
-    quarantine_dir,
-    staging_path,
     validate_files,
     validate_frame,
     validate_outcomes_frame,

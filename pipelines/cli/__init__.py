@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from pipelines.cli import (
+    airflow_ui,
     audit,
     demo,
     exercise,
@@ -71,6 +72,7 @@ for module in (
     demo,
     models,
     audit,
+    airflow_ui,
 ):
     module.register(app)
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from pipelines import layout
 from pipelines.cli.common import console, err_console, settings
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 def train(
@@ -31,10 +35,10 @@ def train(
 
     config = settings()
     if until is None:
-        days = sorted(p.name.removeprefix("date=") for p in config.zone("features").glob("date=*"))
+        days = layout.partition_days(layout.features_table(config))
         if not days:
             raise typer.BadParameter("no features yet: run `cargo-risk featurize run` first")
-        until = days[-1]
+        until = days[-1].isoformat()
     try:
         folder = train_models(
             config, date.fromisoformat(until), datetime.now(UTC), promote=not challenger
@@ -66,6 +70,10 @@ def reproduce_kcs(  # noqa: PLR0917 (each parameter is a Typer option)
         Path | None,
         typer.Option("--out", help="CSV of scores per declaration (test file, else valid)."),
     ] = None,
+    results: Annotated[
+        Path | None,
+        typer.Option("--results", help="CSV of the printed table (precision, recall, PR-AUC)."),
+    ] = None,
     careful: Annotated[
         bool,
         typer.Option(
@@ -78,14 +86,22 @@ def reproduce_kcs(  # noqa: PLR0917 (each parameter is a Typer option)
         str,
         typer.Option(
             "--history",
-            help="With --careful. frozen: entity rates from the training file's labels only; "
+            help="frozen: history features from the training file's labels only; "
             "rolling: also from the evaluated files' earlier days.",
         ),
     ] = "frozen",
+    baseline: Annotated[
+        bool,
+        typer.Option(
+            "--baseline/--no-baseline",
+            help="Also train the plain LightGBM on the KCS columns and print it alongside.",
+        ),
+    ] = True,
 ) -> None:
-    """Train on KCS through the shipped mapping; precision at 1, 2, 5, 10 % per label."""
+    """Train on KCS through the shipped mapping; precision and recall at 1, 2, 5, 10 % per
+    label, beside a plain LightGBM and the paper's figures."""
     from pipelines.csv_safe import write_safe_csv
-    from pipelines.reproduce import run_kcs
+    from pipelines.reproduce import report_table, run_kcs
 
     if history not in ("frozen", "rolling"):
         raise typer.BadParameter("--history must be frozen or rolling")
@@ -96,25 +112,48 @@ def reproduce_kcs(  # noqa: PLR0917 (each parameter is a Typer option)
             evaluated,
             careful=careful,
             history="rolling" if history == "rolling" else "frozen",
+            baseline=baseline,
         )
     except (FileNotFoundError, ValueError) as error:
         err_console.print(f"[red]cannot reproduce:[/red] {error}")
         raise typer.Exit(code=1) from error
-    for name, path in evaluated.items():
-        console.print(f"{name} ({path}):")
-        part = result.precision.filter(file=name)
-        for label in part["label"].unique(maintain_order=True):
-            rows = part.filter(label=label)
-            figures = "  ".join(
-                f"P@{r['rate']:.0%} {r['precision']:.3f}" for r in rows.iter_rows(named=True)
-            )
-            console.print(
-                f"  {label:<20} {figures}  PR-AUC {rows['pr_auc'][0]:.3f}", soft_wrap=True
-            )
+    table = report_table(result)
+    for line in _table_lines(table, evaluated):
+        console.print(line, soft_wrap=True, highlight=False, markup=False)
+    if results is not None:
+        write_safe_csv(table, results)
+        console.print(f"results written to {results}")
     if out is not None:
         written = result.scores["test" if test_file else "valid"]
         write_safe_csv(written, out)
         console.print(f"scores of {written.height} declarations written to {out}")
+
+
+def _table_lines(table: pl.DataFrame, evaluated: dict[str, Path]) -> list[str]:
+    """The report as fixed-width text: a header, the paper's row, then each file's rows."""
+    from pipelines.reproduce import METHODS, PAPER_FILE
+
+    figures = [c for c in table.columns if c.startswith(("P@", "R@")) or c == "PR-AUC"]
+    header = f"  {'method':<20} {'label':<20}" + "".join(f"{c:>7}" for c in figures)
+
+    def row(r: dict[str, object]) -> str:
+        cells = "".join(
+            f"{v:>7.3f}" if isinstance(v, float) else f"{'-':>7}" for v in (r[c] for c in figures)
+        )
+        method = METHODS.get(str(r["method"]), str(r["method"]))
+        return f"  {method:<20} {r['label']!s:<20}{cells}"
+
+    lines = [f"{PAPER_FILE} (2021-04..06, not published with the data):", header]
+    lines += [row(r) for r in table.filter(file=PAPER_FILE).iter_rows(named=True)]
+    for name, path in evaluated.items():
+        part = table.filter(file=name)
+        counts = ", ".join(
+            f"{r['label']} {r['positives']}"
+            for r in part.unique("label", keep="first", maintain_order=True).iter_rows(named=True)
+        )
+        lines += [f"{name} ({path}): {part['rows'][0]} declarations; positives: {counts}", header]
+        lines += [row(r) for r in part.iter_rows(named=True)]
+    return lines
 
 
 def register(app: typer.Typer) -> None:

@@ -112,9 +112,9 @@ def screen_day(
 
     Reads only the key and party columns of the staging partition, not the whole file.
     """
-    from pipelines.validate import staging_path
+    from pipelines.layout import staged_declarations_file
 
-    path = staging_path(settings, day)
+    path = staged_declarations_file(settings, day)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing for {day}; run the validate stage first")
     declarations = pl.read_parquet(path, columns=list(DECLARATION_COLUMNS))

@@ -23,6 +23,9 @@ from inspector.sample import build_sample_home, declaration_id
 from pipelines.settings import Settings, load_settings
 from tests.e2e.live_server import live_server
 
+# A real browser against a live server: about 50 s (decision 0017), outside `make test-fast`.
+pytestmark = pytest.mark.slow
+
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     pytest.skip(

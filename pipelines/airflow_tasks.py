@@ -1,0 +1,104 @@
+"""What the DAG files need from Airflow beyond calling a stage: failing fast on bad data, notifying.
+
+Imported at DAG parse time, so it stays light: Airflow's SDK and the standard library only.
+
+- A stage that fails because of its data (no declarations for the date, a batch refused by its
+  contract, a missing file) fails once: a retry five minutes later reads the same data and fails
+  the same way, while it keeps the next run waiting behind `max_active_runs`.
+- A task that fails for good (after its retries) is reported through Airflow's notifier
+  mechanism: always one JSON line in `reports/notifications/failures.jsonl` under the data home,
+  and, when the settings name a `failure_email`, an e-mail through the SMTP provider's notifier
+  (the `smtp_default` Airflow connection).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk.bases.notifier import BaseNotifier
+from airflow.sdk.exceptions import AirflowFailException
+
+from pipelines.settings import load_settings
+
+log = logging.getLogger(__name__)
+
+FAILURES_FILE = Path("notifications") / "failures.jsonl"
+"""Under the reports zone."""
+
+
+def _data_errors() -> tuple[type[BaseException], ...]:
+    # Imported here: the stage modules pull in polars and friends, which DAG parsing must not.
+    from contracts.reading import MalformedFileError
+    from pipelines.staging import BatchError
+    from pipelines.validate import RejectedShareError
+
+    return (BatchError, RejectedShareError, MalformedFileError, FileNotFoundError)
+
+
+@contextmanager
+def fail_once_on_bad_data() -> Iterator[None]:
+    """Turn a data error into AirflowFailException (no retries); other errors retry as set."""
+    try:
+        yield
+    except AirflowFailException:
+        raise
+    except Exception as error:
+        if isinstance(error, _data_errors()):
+            raise AirflowFailException(f"{type(error).__name__}: {error}") from error
+        raise
+
+
+def failure_record(context: dict[str, Any]) -> dict[str, Any]:
+    """The facts of one failed task, from Airflow's callback context."""
+    instance = context.get("ti") or context.get("task_instance")
+    run = context.get("dag_run")
+    error = context.get("exception")
+    dag = context.get("dag")
+    return {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "dag_id": getattr(dag, "dag_id", None) or getattr(instance, "dag_id", None),
+        "task_id": getattr(instance, "task_id", None),
+        "run_id": getattr(run, "run_id", None) or getattr(instance, "run_id", None),
+        "try_number": getattr(instance, "try_number", None),
+        "error": " ".join(str(error).split())[:500] if error is not None else None,
+    }
+
+
+class FailureFileNotifier(BaseNotifier):
+    """Appends one JSON line per failed task to the data home's notifications file."""
+
+    def __init__(self, home: Path | None = None) -> None:
+        super().__init__()
+        self.home = home
+
+    def notify(self, context: Any) -> None:
+        record = failure_record(dict(context))
+        reports = self.home / "reports" if self.home else load_settings().zone("reports")
+        target = reports / FAILURES_FILE
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(record, sort_keys=True) + "\n")
+        log.error("cargo-risk task failed: %s", record)
+
+
+def failure_notifiers() -> list[BaseNotifier]:
+    """The notifiers a DAG's tasks call when they fail for good."""
+    notifiers: list[BaseNotifier] = [FailureFileNotifier()]
+    address = load_settings().failure_email
+    if address:
+        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+        notifiers.append(
+            SmtpNotifier(
+                to=address,
+                subject="cargo-risk: {{ ti.dag_id }}.{{ ti.task_id }} failed for {{ run_id }}",
+                html_content="{{ ti.dag_id }}.{{ ti.task_id }} failed: {{ exception }}",
+            )
+        )
+    return notifiers

@@ -1,0 +1,137 @@
+"""Operating Airflow: data errors fail once, failures are notified, the UI command starts and stops
+Airflow whole with only this project's DAGs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from pipelines.airflow_tasks import FAILURES_FILE, FailureFileNotifier, fail_once_on_bad_data
+from pipelines.staging import BatchError
+from tests.airflow_support import REPO
+
+
+def test_a_data_error_fails_without_retries() -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with (
+        pytest.raises(AirflowFailException, match="BatchError: no declarations"),
+        fail_once_on_bad_data(),
+    ):
+        raise BatchError("no declarations filed on 2026-03-31 reached raw")
+
+
+def test_other_errors_keep_their_retries() -> None:
+    with pytest.raises(OSError, match="disk full"), fail_once_on_bad_data():
+        raise OSError("disk full")
+
+
+class _Task:
+    dag_id = "cargo_risk_nightly"
+    task_id = "validate"
+    run_id = "manual__1"
+    try_number = 1
+
+
+def test_failure_notifier_appends_one_line_per_failure(tmp_path: Path) -> None:
+    notifier = FailureFileNotifier(home=tmp_path)
+    for _ in range(2):
+        notifier.notify({"ti": _Task(), "exception": ValueError("bad\nrow")})
+    lines = (tmp_path / "reports" / FAILURES_FILE).read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2
+    record = json.loads(lines[0])
+    assert record["task_id"] == "validate"
+    assert record["error"] == "bad row"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Pids whose environment holds `marker` (this test's own AIRFLOW_HOME)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if marker.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _get(url: str, token: str | None = None) -> dict[str, object]:
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        result: dict[str, object] = json.load(answer)
+        return result
+
+
+@pytest.mark.slow
+def test_airflow_ui_serves_only_project_dags_and_stops_whole(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CARGO_RISK"))}
+    env.update(CARGO_RISK_HOME=str(home), AIRFLOW__API_AUTH__JWT_SECRET="t" * 70)
+    # PATH without the venv: the command must find Airflow's own executables by itself.
+    env["PATH"] = "/usr/bin:/bin"
+    log = (tmp_path / "airflow-ui.log").open("wb")
+    cli = subprocess.Popen(
+        [str(Path(sys.executable).with_name("cargo-risk")), "airflow-ui", "--port", str(port)],
+        env=env,
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    marker = f"AIRFLOW_HOME={home / 'airflow'}"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            assert cli.poll() is None, (tmp_path / "airflow-ui.log").read_text()[-3000:]
+            try:
+                health = _get(f"{base}/api/v2/monitor/health")
+                if health["scheduler"]["status"] == "healthy":  # type: ignore[index]
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "Airflow's UI did not come up"
+            time.sleep(2)
+        secrets = home / "airflow" / "simple_auth_manager_passwords.json.generated"
+        password = json.loads(secrets.read_text(encoding="utf-8"))["admin"]
+        login = urllib.request.Request(
+            f"{base}/auth/token",
+            data=json.dumps({"username": "admin", "password": password}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(login, timeout=10) as answer:
+            token = json.load(answer)["access_token"]
+        dags = _get(f"{base}/api/v2/dags", token)
+        assert sorted(d["dag_id"] for d in dags["dags"]) == [  # type: ignore[attr-defined]
+            "cargo_risk_nightly",
+            "cargo_risk_retrain",
+        ]
+        assert len(_processes_with(marker)) >= 4  # scheduler, dag processor, triggerer, API
+    finally:
+        cli.send_signal(signal.SIGINT)
+        cli.wait(timeout=90)
+        log.close()
+    deadline = time.monotonic() + 30
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert _processes_with(marker) == []
