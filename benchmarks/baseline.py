@@ -14,7 +14,7 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
-from pipelines.featurize import declarations_path
+from pipelines.layout import staged_declarations_file
 from pipelines.settings import Settings
 
 KEY = ["declaration_id", "item_no"]
@@ -43,9 +43,9 @@ ROUNDS = 200
 def staged_items(settings: Settings, days: list[date]) -> pl.DataFrame:
     """The staged declaration items of `days` (days without a partition are skipped)."""
     frames = [
-        pl.read_parquet(declarations_path(settings, d))
+        pl.read_parquet(staged_declarations_file(settings, d))
         for d in days
-        if declarations_path(settings, d).is_file()
+        if staged_declarations_file(settings, d).is_file()
     ]
     return pl.concat(frames, how="diagonal_relaxed")
 

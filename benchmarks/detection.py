@@ -260,9 +260,9 @@ def history_threats(family: tuple[Scenario, ...]) -> tuple[Scenario, ...]:
 
 
 def _staged_declarations(settings: Settings, day: date) -> Path:
-    from pipelines.featurize import declarations_path
+    from pipelines.layout import staged_declarations_file
 
-    return declarations_path(settings, day)
+    return staged_declarations_file(settings, day)
 
 
 def _stage_outcomes(settings: Settings, outcomes: list[pl.DataFrame], before: date) -> None:

@@ -12,7 +12,6 @@ import polars as pl
 import pytest
 
 from models.registry import gate, model_texts
-from models.scoring import feature_matrix
 from models.training import (
     WEIGHT,
     TrainingParams,
@@ -22,14 +21,13 @@ from models.training import (
     train_threat_models,
 )
 from pipelines.lifecycle import gate_window
-from tests.test_models_world import FEATURES, PHRASES, World, make_world
+from tests.factories.model_world import FEATURES, PHRASES, World, training_world
 
 FAST = TrainingParams(num_boost_round=80, min_data_in_leaf=20)
 
 
-@cache
 def _world() -> World:
-    return make_world(days=30, rows_per_day=3000, seed=11)
+    return training_world()
 
 
 @cache
