@@ -242,7 +242,10 @@ def gate(
                 f"champion {_fmt(theirs.get('precision'))}, difference "
                 f"{_fmt(pair.get('difference'))} [{_fmt(pair.get('low'))}, {_fmt(pair['high'])}]"
             )
-            worse = float(pair["high"]) < 0
+            # With few findings the interval's upper end often sits at exactly 0; a challenger
+            # whose point difference is below 0 there is worse in nearly every resample.
+            high, point = float(pair["high"]), pair.get("difference")
+            worse = high < 0 or (high <= 0 and point is not None and float(point) < 0)
             ok = ok and not worse
             reasons.append(line + (": worse" if worse else ": not worse"))
             continue

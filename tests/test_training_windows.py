@@ -204,3 +204,14 @@ def test_refit_regrows_as_many_trees_on_both_windows_and_keeps_the_calibration()
         assert after.booster.current_iteration() == before.booster.current_iteration()
         assert after.booster.model_to_string() != before.booster.model_to_string()
         assert metadata["metrics"][category]["trees"] == after.booster.current_iteration()
+
+
+def test_a_difference_below_zero_whose_interval_ends_at_zero_is_worse() -> None:
+    champion = {"cbrn": _gate_metrics(3, 0.03, 1.0)}
+    challenger = {"cbrn": _gate_metrics(3, 0.0, 1.0)}
+    tie = {"cbrn": {"difference": 0.0, "low": 0.0, "high": 0.0}}
+    lost = {"cbrn": {"difference": -0.03, "low": -0.09, "high": 0.0}}
+    assert gate(challenger, champion, 0.05, paired=tie).promote
+    refused = gate(challenger, champion, 0.05, paired=lost)
+    assert not refused.promote
+    assert refused.reasons[-1].endswith(": worse")
