@@ -14,7 +14,7 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
-from pipelines.layout import staged_declarations_file
+from pipelines import layout
 from pipelines.settings import Settings
 
 KEY = ["declaration_id", "item_no"]
@@ -43,9 +43,9 @@ ROUNDS = 200
 def staged_items(settings: Settings, days: list[date]) -> pl.DataFrame:
     """The staged declaration items of `days` (days without a partition are skipped)."""
     frames = [
-        pl.read_parquet(staged_declarations_file(settings, d))
+        pl.read_parquet(layout.staged_declarations_file(settings, d))
         for d in days
-        if staged_declarations_file(settings, d).is_file()
+        if layout.staged_declarations_file(settings, d).is_file()
     ]
     return pl.concat(frames, how="diagonal_relaxed")
 
@@ -170,9 +170,8 @@ def score_baseline(model: lgb.Booster, features: pl.DataFrame) -> pl.DataFrame:
 
 def read_outcomes(settings: Settings, before: date) -> pl.DataFrame:
     """Every staged outcome of an inspection made before `before`."""
-    folder = settings.zone("staging") / "outcomes"
-    files = sorted(folder.glob("date=*/outcomes.parquet"))
-    frames = [pl.read_parquet(f) for f in files if date.fromisoformat(f.parent.name[5:]) < before]
+    files = layout.partition_files(layout.staged_outcomes(settings), layout.OUTCOMES_FILE)
+    frames = [pl.read_parquet(f) for day, f in files if day < before]
     return pl.concat(frames, how="diagonal_relaxed")
 
 

@@ -61,6 +61,7 @@ from simulator.threats import DEFAULT_SCENARIOS, Scenario, load_scenarios
 START = date(2026, 1, 5)
 PHASES = ("build", "featurize", "train", "nights", "evaluate")
 RECIPE_FILE = "detection-world.json"
+TIMINGS_FILE = "detection-seconds.json"
 TABLE_FILE = "detection_table.parquet"
 DEFAULT_HOMES = (
     Path(tempfile.gettempdir()) / f"cargo-risk-detection-{Path(__file__).parents[1].name}"
@@ -73,7 +74,7 @@ STANDARD_WORLDS = (
     "gulf-hub/split-consignments/3",
     "east-africa/ordinary-wording/4",
     "south-america/hub-laundering/5",
-    "gulf-hub/listed-parties/6",
+    "south-america/listed-parties/6",
     "eu-default/ordinary-wording/7",
 )
 """Four presets, every family; three held-out families (ordinary wording twice)."""
@@ -148,8 +149,12 @@ class Plan:
 
     def recipe(self, spec: WorldSpec) -> dict[str, Any]:
         """What a built home was made from (compared by --reuse)."""
+        family = load_scenarios(disguise_family(spec.family).scenarios)
         return {
             "world": spec.name,
+            # A changed preset or scenario file makes a new recipe: the home is rebuilt.
+            "parameters": preset(spec.preset).world_parameters().model_dump(mode="json"),
+            "scenarios": [s.model_dump(mode="json") for s in family],
             "start": START.isoformat(),
             "history_days": self.history_days,
             "nights": self.nights,
@@ -260,14 +265,14 @@ def history_threats(family: tuple[Scenario, ...]) -> tuple[Scenario, ...]:
 
 
 def _staged_declarations(settings: Settings, day: date) -> Path:
-    from pipelines.layout import staged_declarations_file
+    from pipelines import layout
 
-    return staged_declarations_file(settings, day)
+    return layout.staged_declarations_file(settings, day)
 
 
 def _stage_outcomes(settings: Settings, outcomes: list[pl.DataFrame], before: date) -> None:
     """Inspections made before the first night, one staging partition per inspection day."""
-    from pipelines.outcomes import outcomes_staging
+    from pipelines import layout
 
     frame = pl.concat(outcomes).select(
         [pl.col(c).cast(t) for c, t in OUTCOMES.polars_schema.items()]
@@ -277,7 +282,8 @@ def _stage_outcomes(settings: Settings, outcomes: list[pl.DataFrame], before: da
     )
     for (day,), part in dated.group_by("_day", maintain_order=True):
         write_parquet(
-            part.drop("_day").sort("declaration_id", "item_no"), outcomes_staging(settings, day)
+            part.drop("_day").sort("declaration_id", "item_no"),
+            layout.staged_outcomes_file(settings, day),
         )
 
 
@@ -286,8 +292,10 @@ def featurize_history(plan: Plan, home: Path) -> None:
     from pipelines import nightly
 
     settings = _settings(home)
-    for zone in ("features", "history"):
-        shutil.rmtree(settings.zone(zone), ignore_errors=True)
+    from pipelines import layout
+
+    for table in (layout.features_table(settings), layout.snapshots(settings)):
+        shutil.rmtree(table, ignore_errors=True)
     for day in plan.history():
         nightly.featurize(settings, day)
 
@@ -332,7 +340,13 @@ def evaluate_world(spec: WorldSpec, plan: Plan, home: Path) -> pl.DataFrame:
 
 
 def run_world(
-    spec: WorldSpec, plan: Plan, homes: Path, *, reuse: bool, redo: str
+    spec: WorldSpec,
+    plan: Plan,
+    homes: Path,
+    *,
+    reuse: bool,
+    redo: str,
+    require_built: bool = False,
 ) -> tuple[pl.DataFrame, dict[str, float]]:
     """Build (or reuse) one world and evaluate it; returns its table and seconds per phase."""
     home = homes / spec.folder
@@ -341,9 +355,14 @@ def run_world(
     start = 0
     if reuse and marker.is_file() and json.loads(marker.read_text(encoding="utf-8")) == recipe:
         start = PHASES.index(redo)
-    elif redo == "evaluate":
+    elif require_built:
         raise MissingWorldError(f"{home}: no complete world of this recipe; build it first")
+    # Minutes of phases not rerun are those of the run that made them (kept in the home).
+    timings = home / TIMINGS_FILE
     seconds: dict[str, float] = {}
+    if start and timings.is_file():
+        kept = json.loads(timings.read_text(encoding="utf-8"))
+        seconds = {p: float(kept[p]) for p in PHASES[:start] if p in kept}
     steps: dict[str, Callable[[], object]] = {
         "build": lambda: build(spec, plan, home),
         "featurize": lambda: featurize_history(plan, home),
@@ -359,6 +378,7 @@ def run_world(
         _say(f"  {spec.name}: {phase} {seconds[phase]:.0f} s")
     # Written once the nights ran: a build cut short is never reused.
     write_text(json.dumps(recipe, sort_keys=True), marker)
+    write_text(json.dumps(seconds, sort_keys=True), timings)
     began = time.perf_counter()
     table = evaluate_world(spec, plan, home)
     seconds["evaluate"] = time.perf_counter() - began
@@ -500,7 +520,9 @@ def main(argv: list[str] | None = None) -> int:
     for spec in specs:
         _say(f"{spec.name} ({spec.split})")
         try:
-            table, seconds = run_world(spec, plan, args.homes, reuse=reuse, redo=redo)
+            table, seconds = run_world(
+                spec, plan, args.homes, reuse=reuse, redo=redo, require_built=args.eval_only
+            )
         except MissingWorldError as error:
             parser.error(str(error))
         except Exception as error:  # one broken world must not sink the others

@@ -18,6 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from inspector.config import InspectorConfig
 from inspector.db import make_engine, session_factory
+from inspector.login import HashingGate
 from inspector.migrate import upgrade
 from inspector.routes import lists, records, session, supervisor
 from inspector.web import (
@@ -67,6 +68,7 @@ def create_app(settings: Settings, config: InspectorConfig | None = None) -> Fas
         engine=engine,
         sessions=session_factory(engine),
         templates=page_templates(),
+        login_gate=HashingGate(config.login_slots, config.login_queue),
     )
     app.add_middleware(
         SessionMiddleware,

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from inspector import audit_chain
-from inspector.db import AuditEvent, User, utc_now
+from inspector.db import AuditEvent, User
 
 SYSTEM = "system"
 
@@ -38,26 +37,6 @@ def record(
     )
     session.add(event)
     return event
-
-
-def recent_failures(session: Session, username: str, window: timedelta) -> int:
-    """Failed sign-ins under this name within the window (since its last successful one)."""
-    since = utc_now() - window
-    last_login = session.scalar(
-        select(func.max(AuditEvent.at)).where(
-            AuditEvent.username == username, AuditEvent.action == "login"
-        )
-    )
-    if last_login is not None and last_login > since:
-        since = last_login
-    failures = session.scalar(
-        select(func.count()).where(
-            AuditEvent.username == username,
-            AuditEvent.action == "login_failed",
-            AuditEvent.at > since,
-        )
-    )
-    return int(failures or 0)
 
 
 def recent(

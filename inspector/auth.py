@@ -11,10 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from inspector.db import ROLES, User
+from inspector.passwords import password_problem
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 PORT = re.compile(r"^[A-Z]{2}[A-Z2-9]{3}$")
-MIN_PASSWORD_LENGTH = 10
 
 
 @cache
@@ -31,6 +31,13 @@ def _dummy_hash(hasher: PasswordHasher) -> str:
 
 class AccountError(ValueError):
     """An account that cannot be created or changed as asked; the message says why."""
+
+
+def check_password_strength(password: str, username: str) -> None:
+    """AccountError saying which rule a too-weak password breaks (see inspector.passwords)."""
+    problem = password_problem(password, username)
+    if problem is not None:
+        raise AccountError(f"password is too weak: {problem}")
 
 
 def hash_password(password: str, hasher: PasswordHasher | None = None) -> str:
@@ -66,8 +73,7 @@ def add_user(
         raise AccountError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
     if role == "inspector" and not ports:
         raise AccountError("an inspector needs at least one port (--ports NLRTM,SGSIN)")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    check_password_strength(password, username)
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise AccountError(f"user {username!r} already exists")
     user = User(
@@ -90,8 +96,7 @@ def set_password(
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise AccountError(f"no user {username!r}")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    check_password_strength(password, username)
     user.password_hash = hash_password(password, hasher)
     user.session_version += 1
     return user

@@ -9,15 +9,20 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from argon2 import PasswordHasher
 
 from inspector.auth import password_hasher
+from inspector.login import default_slots
+from inspector.throttle import ThrottlePolicy
 from pipelines.settings import Settings
 
 SESSION_HOURS = 8
+# Sign-ins that may wait for a checking slot; more are refused at once (503). With about 0.1-0.3 s
+# per check, the last in the queue waits a few seconds at most.
+LOGIN_QUEUE = 8
 
 
 def _write_owner_only(text: str, target: Path) -> None:
@@ -43,6 +48,10 @@ class InspectorConfig:
     session_hours: int = SESSION_HOURS
     cheap_password_hashing: bool = False
     """Tests only: argon2's cheapest parameters, so hundreds of logins take no time."""
+    login_slots: int = field(default_factory=default_slots)
+    """Passwords checked at once (each argon2 check holds 64 MiB and a core)."""
+    login_queue: int = LOGIN_QUEUE
+    throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
 
     @classmethod
     def from_settings(
@@ -52,6 +61,8 @@ class InspectorConfig:
         database_url: str | None = None,
         cookie_secure: bool = True,
         cheap_password_hashing: bool = False,
+        login_slots: int | None = None,
+        login_queue: int = LOGIN_QUEUE,
     ) -> InspectorConfig:
         """Defaults under `<home>/inspector/`; `database_url` may name PostgreSQL instead."""
         folder = settings.home / "inspector"
@@ -60,6 +71,8 @@ class InspectorConfig:
             secret_file=folder / "session.secret",
             cookie_secure=cookie_secure,
             cheap_password_hashing=cheap_password_hashing,
+            login_slots=login_slots or default_slots(),
+            login_queue=login_queue,
         )
 
     def hasher(self) -> PasswordHasher:

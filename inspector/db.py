@@ -88,6 +88,11 @@ class User(Base):
         """Inspectors see their own ports only; supervisors and admins see every port."""
         return self.role != "inspector" or port in self.port_list
 
+    @property
+    def visible_ports(self) -> tuple[str, ...] | None:
+        """The ports whose data this account may see; None for every port."""
+        return tuple(self.port_list) if self.role == "inspector" else None
+
 
 class Outcome(Base):
     """One inspection result recorded for one list item (the label the models learn from)."""
@@ -146,12 +151,30 @@ class AuditEvent(Base):
     chain_hash: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
+def _hold_audit_write_lock(connection: Connection) -> None:
+    """Take the database's write lock before the newest audit hash is read.
+
+    pysqlite begins a transaction only at the first write, so without this the read ran outside
+    any transaction and two concurrent inserts could both chain onto the same row (seen with 40
+    simultaneous sign-ins). Inside a transaction that has already written, the lock is held.
+    """
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        raw = connection.connection.dbapi_connection
+        if raw is not None and not raw.in_transaction:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif dialect == "postgresql":  # not exercised by the tests
+        connection.exec_driver_sql("SELECT pg_advisory_xact_lock(4242001)")
+
+
 @event.listens_for(AuditEvent, "before_insert")
 def _chain_audit_event(_mapper: Any, connection: Connection, target: AuditEvent) -> None:
-    # Hash in the inserting transaction, after the newest row: on SQLite (WAL) a writer whose
-    # snapshot went stale is refused, so two rows cannot chain onto the same predecessor.
-    # SQLAlchemy calls this for every row of a flush before it inserts any, so the flush's own
-    # newest hash is kept on the connection until the flush ends.
+    # Hash in the inserting transaction, after the newest row, holding the write lock, so two
+    # rows cannot chain onto the same predecessor. SQLAlchemy calls this for every row of a flush
+    # before it inserts any, so the flush's own newest hash is kept on the connection until the
+    # flush ends.
+    if _PENDING_HASH not in connection.info:
+        _hold_audit_write_lock(connection)
     previous = connection.info.get(_PENDING_HASH) or connection.scalar(
         select(AuditEvent.chain_hash).order_by(AuditEvent.id.desc()).limit(1)
     )
@@ -187,6 +210,21 @@ class ExportRun(Base):
     waivers: Mapped[int] = mapped_column(Integer)
     outcomes_file: Mapped[str | None] = mapped_column(String(512), nullable=True)
     waivers_file: Mapped[str | None] = mapped_column(String(512), nullable=True)
+
+
+class LoginAttempt(Base):
+    """One sign-in attempt let through to the password check: pending, then failed or ok.
+
+    Grain: one row per attempt checked; rows older than two throttle windows are deleted.
+    """
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(8))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

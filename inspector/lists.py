@@ -2,7 +2,8 @@
 
 Grain of the frames returned: the ranked list, one row per declaration item scored in one nightly
 run; declaration details, one row per declaration item. Nothing here writes; paths come in as
-arguments (the lists and staging zones of the home folder).
+arguments (the lists and staging zones of the home folder). Staging is read through a
+`StagingView` that carries the ports the user may see, so no reader can forget the scope.
 """
 
 from __future__ import annotations
@@ -116,26 +117,49 @@ def list_row(
     return rows.row(0, named=True) if rows.height else None
 
 
+@dataclass(frozen=True)
+class StagingView:
+    """The staging zone as one user may read it: the declarations of `ports` only (None: all).
+
+    An inspector's item page must not show another port's declarations, goods or counts of its
+    parties; outcomes are reached only through the declarations they inspected, so they follow.
+    """
+
+    folder: Path
+    ports: tuple[str, ...] | None = None
+
+    def scan_declarations(self, files: list[Path]) -> pl.LazyFrame:
+        """The declarations in `files` that this view may see."""
+        frame = pl.scan_parquet(files)
+        if self.ports is not None:
+            frame = frame.filter(pl.col("port_of_discharge").is_in(list(self.ports)))
+        return frame
+
+
 def declaration(
-    staging: Path, day: date, declaration_id: str, item_no: int
+    staging: Path | StagingView, day: date, declaration_id: str, item_no: int
 ) -> dict[str, Any] | None:
-    """Every field of one declaration item as filed on `day` (the staging partition), or None."""
-    path = partition(staging / "declarations", day) / DECLARATIONS_FILE
+    """Every field of one declaration item as filed on `day` (the staging partition), or None.
+
+    A bare path reads every port."""
+    view = staging if isinstance(staging, StagingView) else StagingView(staging)
+    path = partition(view.folder / "declarations", day) / DECLARATIONS_FILE
     if not path.is_file():
         return None
     rows = (
-        pl.scan_parquet(path)
+        view.scan_declarations([path])
         .filter((pl.col("declaration_id") == declaration_id) & (pl.col("item_no") == item_no))
         .collect()
     )
     return rows.row(0, named=True) if rows.height else None
 
 
-def _declarations_before(staging: Path, day: date) -> pl.LazyFrame | None:
-    files = [p for d, p in partition_files(staging / "declarations", DECLARATIONS_FILE) if d < day]
+def _declarations_before(staging: StagingView, day: date) -> pl.LazyFrame | None:
+    folder = staging.folder / "declarations"
+    files = [p for d, p in partition_files(folder, DECLARATIONS_FILE) if d < day]
     if not files:
         return None
-    return pl.scan_parquet(files).select(
+    return staging.scan_declarations(files).select(
         "declaration_id",
         "item_no",
         "filed_at",
@@ -147,8 +171,9 @@ def _declarations_before(staging: Path, day: date) -> pl.LazyFrame | None:
     )
 
 
-def _outcomes(staging: Path) -> pl.LazyFrame | None:
-    files = [p for _, p in partition_files(staging / "outcomes", OUTCOMES_FILE)]
+def _outcomes(staging: StagingView) -> pl.LazyFrame | None:
+    # Every port's outcomes: they only show joined to the view's declarations (`_inspected`).
+    files = [p for _, p in partition_files(staging.folder / "outcomes", OUTCOMES_FILE)]
     if not files:
         return None
     return pl.scan_parquet(files).select(
@@ -167,8 +192,11 @@ def _inspected(declarations: pl.LazyFrame, outcomes: pl.LazyFrame) -> pl.LazyFra
     )
 
 
-def party_history(staging: Path, day: date, shipper_id: str, consignee_id: str) -> dict[str, Any]:
-    """Before `day`: declarations, first filing, inspections and findings of each party and pair."""
+def party_history(
+    staging: StagingView, day: date, shipper_id: str, consignee_id: str
+) -> dict[str, Any]:
+    """Before `day`, at the view's ports: declarations, first filing, inspections and findings
+    of each party and of the pair."""
     empty = {"declarations": 0, "first_seen": None, "inspections": 0, "findings": 0}
     history = {"shipper": dict(empty), "consignee": dict(empty), "pair": dict(empty)}
     declarations = _declarations_before(staging, day)
@@ -202,9 +230,16 @@ def party_history(staging: Path, day: date, shipper_id: str, consignee_id: str) 
 
 
 def similar_findings(
-    staging: Path, day: date, hs_code: str, shipper_id: str, consignee_id: str, *, limit: int = 10
+    staging: StagingView,
+    day: date,
+    hs_code: str,
+    shipper_id: str,
+    consignee_id: str,
+    *,
+    limit: int = 10,
 ) -> list[dict[str, Any]]:
-    """Past findings on the same HS heading or with the same shipper or consignee, newest first."""
+    """Past findings at the view's ports on the same HS heading or with the same shipper or
+    consignee, newest first."""
     declarations = _declarations_before(staging, day)
     outcomes = _outcomes(staging)
     if declarations is None or outcomes is None:

@@ -19,6 +19,7 @@ from contracts import threats
 from inspector import audit
 from inspector.config import InspectorConfig
 from inspector.db import User
+from inspector.login import HashingGate
 from pipelines.settings import Settings
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -35,6 +36,7 @@ class AppState:
     engine: Engine
     sessions: sessionmaker[Session]
     templates: Jinja2Templates
+    login_gate: HashingGate
 
 
 def page_templates() -> Jinja2Templates:

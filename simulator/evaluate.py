@@ -28,14 +28,16 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from contracts import threats
 from models.evaluation import expected_found, inspected_count
+from pipelines import layout
 from pipelines.dates import date_range
 from pipelines.io import write_text
 from pipelines.settings import Settings
 
 KEY = ["declaration_id", "item_no"]
 RATES: tuple[float, ...] = (0.01, 0.02, 0.05)
-CATEGORIES = ("cbrn", "salw")
+CATEGORIES = threats.NAMES
 METHODS: tuple[str, ...] = ("rank", "risk", "baseline", "rules", "legacy")
 BASELINE_FILE = "baseline_scores.parquet"
 """Per night under reports/baseline/date=D/: declaration_id, item_no, baseline (a score)."""
@@ -64,8 +66,8 @@ def _legacy_hits(settings: Settings, day: date, items: pl.DataFrame) -> pl.DataF
     from simulator.world import WorldParameters, load_reference
 
     world_file = settings.zone("truth") / "world.json"
-    staged = settings.zone("staging") / "declarations" / f"date={day.isoformat()}"
-    if not world_file.is_file() or not staged.exists():
+    staged = layout.staged_declarations_file(settings, day)
+    if not world_file.is_file() or not staged.is_file():
         return items.select(*KEY, pl.lit(0.0).alias("legacy"))
     described = json.loads(world_file.read_text(encoding="utf-8"))
     params = WorldParameters.model_validate(described["parameters"])
@@ -86,7 +88,7 @@ def night_frame(settings: Settings, day: date) -> pl.DataFrame:
     Columns: night, port, declaration_id, item_no, one column per available method (higher
     means inspect first), threat_category and scenario (null for honest items).
     """
-    lists = settings.zone("lists") / f"date={day.isoformat()}" / "ranked_list.parquet"
+    lists = layout.lists_dir(settings, day) / layout.LIST_FILE
     if not lists.is_file():
         raise FileNotFoundError(f"{lists}: no ranked list for {day}: run the night first")
     ranked = pl.read_parquet(lists)
@@ -97,7 +99,7 @@ def night_frame(settings: Settings, day: date) -> pl.DataFrame:
         (-pl.col("rank").cast(pl.Float64)).alias("rank"),
         pl.col("risk_score").cast(pl.Float64).alias("risk"),
     )
-    hits_file = settings.zone("scores") / f"date={day.isoformat()}" / "rule_hits.parquet"
+    hits_file = layout.scores_dir(settings, day) / layout.RULE_HITS_FILE
     if hits_file.is_file():
         weights = pl.read_parquet(hits_file).group_by(*KEY).agg(pl.col("weight").sum())
         frame = frame.join(weights, on=KEY, how="left").with_columns(
@@ -183,7 +185,7 @@ def evaluation_table(settings: Settings, first: date, last: date) -> pl.DataFram
     """The detection table of every night with published lists between `first` and `last`."""
     frames = []
     for day in date_range(first, last):
-        if (settings.zone("lists") / f"date={day.isoformat()}" / "ranked_list.parquet").is_file():
+        if (layout.lists_dir(settings, day) / layout.LIST_FILE).is_file():
             frames.append(night_frame(settings, day))
     if not frames:
         raise FileNotFoundError(f"no ranked lists between {first} and {last}: run the nights first")
@@ -193,7 +195,7 @@ def evaluation_table(settings: Settings, first: date, last: date) -> pl.DataFram
 def evaluate_range(settings: Settings, first: date, last: date) -> Evaluation:
     """Recall and precision at 1/2/5 % per port and per threat kind, written as Markdown."""
     table = evaluation_table(settings, first, last)
-    title = f"Detection of the planted threats, {first} to {last}"
+    title = f"Evaluation against the planted threats, {first} to {last}"
     text = markdown_report(table, title)
     target = settings.zone("reports") / "evaluation" / f"{first}_{last}.md"
     return Evaluation(table, write_text(text, target))

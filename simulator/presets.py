@@ -73,8 +73,8 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "east-africa",
             "Mombasa, Dar es Salaam and Lamu by sea, Nairobi and Dar es Salaam by air; Asian and "
-            "Gulf suppliers; old rules on strategic chapters and UN class 7 only, 1 % capacity, "
-            "0.2 % random.",
+            "Gulf suppliers; old rules on strategic headings, UN class 7 and heavy parcels, 1 % "
+            "capacity, 0.5 % random.",
             per_day=600,
             threat_rate=0.004,
             parameters={
@@ -85,11 +85,16 @@ PRESETS: dict[str, Preset] = {
                 "discharge_air": ("KENBO", "TZDAR"),
                 "shipper_countries": _EAST_AFRICA_SHIPPERS,
                 "transshipment_sea": 0.5,
-                "random_quota": 0.002,
+                "random_quota": 0.005,
                 "legacy": LegacyPolicy(
-                    sensitive_hs=r"^(93|28|2844|2845|8401|8456|8457|8458|8543|9022)",
+                    sensitive_hs=r"^(93|2812|2844|2845|2920|2930|8401|8456|8457|8458|8543|9022)",
                     risky_countries=("SO", "SS", "SD", "YE", "IR", "KP", "SY", "LY"),
-                    weights={"sensitive_hs": 3, "radioactive_un": 3, "risky_country": 1},
+                    weights={
+                        "sensitive_hs": 3,
+                        "radioactive_un": 3,
+                        "risky_country": 1,
+                        "dense_parcel": 1,
+                    },
                 ),
             },
         ),

@@ -193,7 +193,8 @@ def item_context(
     row = lists.list_row(_ranked(request, day), port, declaration_id, item_no)
     if row is None:
         raise BadFormError(f"{declaration_id} item {item_no} is not on the {port} list of {day}.")
-    staging = state(request).settings.zone("staging")
+    # Only the ports the user may see: history and findings must not show another port's.
+    staging = lists.StagingView(state(request).settings.zone("staging"), user.visible_ports)
     detail = lists.declaration(staging, day, declaration_id, item_no)
     history = similar = None
     if detail is not None:

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from inspector import audit
-from inspector.auth import authenticate
 from inspector.db import User
+from inspector.login import GateFullError, sign_in
 from inspector.web import CSRF_FIELD, current_user, render, state, verify_csrf
 
 router = APIRouter()
-# Guessing passwords online: after this many failures a name waits out the window.
-THROTTLE_FAILURES = 5
-THROTTLE_WINDOW = timedelta(minutes=15)
+BUSY_RETRY_SECONDS = 5
 
 
 def _safe_next(target: str) -> str:
@@ -34,42 +32,60 @@ def login_page(request: Request, next: str = "/lists") -> HTMLResponse:
 
 
 @router.post("/login", dependencies=[Depends(verify_csrf)])
-def login(
+async def login(
     request: Request,
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/lists",
 ) -> Response:
-    """Check the password; on success start a fresh session (new CSRF token, no fixation)."""
-    username = username.strip().lower()[:64]
-    with state(request).sessions() as session, session.begin():
-        if audit.recent_failures(session, username, THROTTLE_WINDOW) >= THROTTLE_FAILURES:
-            audit.record(session, None, "login_throttled", username=username)
-            throttled, user = True, None
-        else:
-            throttled = False
-            user = authenticate(session, username, password, state(request).config.hasher())
-            if user is None:
-                audit.record(session, None, "login_failed", username=username)
-            else:
-                audit.record(session, user, "login")
-    if user is None:
-        error = (
-            f"Too many failed sign-ins: try again in {THROTTLE_WINDOW.seconds // 60} minutes."
-            if throttled
-            else "Wrong user name or password."
-        )
-        return render(
+    """Check the password; on success start a fresh session (new CSRF token, no fixation).
+
+    Asynchronous on purpose: the check runs in the sign-in gate's own threads, so a flood of
+    sign-ins never occupies the threads that serve signed-in users' pages.
+    """
+    app = state(request)
+    check = partial(
+        sign_in,
+        app.sessions,
+        app.config.hasher(),
+        app.config.throttle,
+        username=username.strip().lower()[:64],
+        password=password,
+        address=request.client.host if request.client else "unknown",
+    )
+    try:
+        result = await app.login_gate.run(check)
+    except GateFullError:
+        return _login_refused(
             request,
-            "login.html",
-            {"next": _safe_next(next), "error": error},
-            status_code=429 if throttled else 401,
+            next,
+            "Signing in is busy: try again in a few seconds.",
+            503,
+            BUSY_RETRY_SECONDS,
         )
+    if result.user is None:
+        if result.refused is None:
+            return _login_refused(request, next, "Wrong user name or password.", 401)
+        minutes = app.config.throttle.minutes
+        message = f"Too many failed sign-ins: try again in {minutes} minutes."
+        return _login_refused(request, next, message, 429, minutes * 60)
+    user = result.user
     request.session.clear()
     request.session.update(
         {"uid": user.id, "ver": user.session_version, CSRF_FIELD: secrets.token_urlsafe(32)}
     )
     return RedirectResponse(_safe_next(next), status_code=303)
+
+
+def _login_refused(
+    request: Request, next: str, error: str, status: int, retry_after: int | None = None
+) -> HTMLResponse:
+    page = render(
+        request, "login.html", {"next": _safe_next(next), "error": error}, status_code=status
+    )
+    if retry_after is not None:
+        page.headers["Retry-After"] = str(retry_after)
+    return page
 
 
 @router.post("/logout", dependencies=[Depends(verify_csrf)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -13,8 +14,10 @@ from pathlib import Path
 import httpx
 
 # The server runs like `cargo-risk serve` on localhost: plain http, so no Secure cookie; the
-# accounts were made with the cheap argon2 profile so 50 logins do not dominate the run.
+# accounts were made with the cheap argon2 profile so 50 logins do not dominate the run (tests of
+# hashing under load ask for the real one).
 _SERVER = """
+import json
 import sys
 from pathlib import Path
 
@@ -25,7 +28,7 @@ from inspector.config import InspectorConfig
 from pipelines.settings import load_settings
 
 settings = load_settings(environ={}, home=Path(sys.argv[1]))
-config = InspectorConfig.from_settings(settings, cookie_secure=False, cheap_password_hashing=True)
+config = InspectorConfig.from_settings(settings, cookie_secure=False, **json.loads(sys.argv[3]))
 uvicorn.run(
     create_app(settings, config),
     host="127.0.0.1",
@@ -45,12 +48,29 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(home: Path, startup_seconds: float = 60) -> Iterator[str]:
-    """Yield the base URL of a server over `home`; terminate it afterwards."""
+def live_server(
+    home: Path,
+    startup_seconds: float = 60,
+    *,
+    cheap_password_hashing: bool = True,
+    login_slots: int | None = None,
+    login_queue: int | None = None,
+) -> Iterator[str]:
+    """Yield the base URL of a server over `home`; terminate it afterwards.
+
+    `login_slots` and `login_queue` size the sign-in gate (default: the app's own).
+    """
+    options: dict[str, object] = {"cheap_password_hashing": cheap_password_hashing}
+    if login_slots is not None:
+        options["login_slots"] = login_slots
+    if login_queue is not None:
+        options["login_queue"] = login_queue
     port = free_port()
     log = (home / "server.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, str(home), str(port)], stdout=log, stderr=log
+        [sys.executable, "-c", _SERVER, str(home), str(port), json.dumps(options)],
+        stdout=log,
+        stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
     try:
