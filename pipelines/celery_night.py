@@ -110,9 +110,13 @@ def _fresh_database(admin_url: str) -> Iterator[str]:
 
 
 def celery_environment(
-    settings: Settings, metadata_url: str, redis_url: str, api_port: int
+    settings: Settings, metadata_url: str, redis_url: str, api_port: int, queue: str
 ) -> dict[str, str]:
-    """The environment every Airflow process of a Celery night shares."""
+    """The environment every Airflow process of a Celery night shares.
+
+    `queue` is the run's own Celery queue: runs sharing one broker must not take each other's
+    tasks (a stopping worker of an earlier run once took a task of the next and never ran it).
+    """
     env = airflow_environment(settings, DAGS_FOLDER)
     # Airflow starts its own subprocesses by the command name `airflow`.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
@@ -127,6 +131,7 @@ def celery_environment(
         # Task states travel back through the metadata DB (Celery's SQLAlchemy result backend).
         AIRFLOW__CELERY__RESULT_BACKEND="db+" + metadata_url,
         AIRFLOW__CELERY__WORKER_CONCURRENCY="1",
+        AIRFLOW__OPERATORS__DEFAULT_QUEUE=queue,
         AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{api_port}/execution/",
         AIRFLOW__API__HOST="127.0.0.1",
         AIRFLOW__API__PORT=str(api_port),
@@ -196,7 +201,8 @@ def run_night_on_celery(
     log_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with _fresh_database(services.admin_db_url) as metadata_url:
-        env = celery_environment(settings, metadata_url, services.redis_url, _free_port())
+        queue = f"cargo_risk_{uuid.uuid4().hex[:12]}"
+        env = celery_environment(settings, metadata_url, services.redis_url, _free_port(), queue)
         env.update(extra_env or {})
         setup_log = log_dir / "setup.log"
         _airflow_cli(["db", "migrate"], env, setup_log)
@@ -216,6 +222,8 @@ def run_night_on_celery(
                         [
                             "celery",
                             "worker",
+                            "--queues",
+                            queue,
                             "--concurrency",
                             "1",
                             "--celery-hostname",
