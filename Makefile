@@ -69,4 +69,4 @@ bench: setup
 	$(BIN)/python -m benchmarks.nightly $(BENCH_ARGS)
 
 clean:
-	rm -rf .tools $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache demo-home
+	rm -rf .tools $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache demo-home demo-home-celery
