@@ -23,7 +23,7 @@ from pipelines.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
-STAGES = ("ingest", "validate", "outcomes", "featurize", "score", "select", "publish")
+STAGES = ("ingest", "validate", "data_docs", "outcomes", "featurize", "score", "select", "publish")
 
 
 def settings() -> Settings:
@@ -72,6 +72,14 @@ def validate(settings: Settings, day: date) -> dict[str, Any]:
     from pipelines.staging import stage_declarations
 
     return stage_declarations(settings, day)
+
+
+@_timed("data_docs")
+def data_docs(settings: Settings, day: date) -> dict[str, Any]:
+    """Great Expectations Data Docs of the night's batch (a step apart from validation)."""
+    from pipelines.data_docs import build_data_docs
+
+    return build_data_docs(settings, day)
 
 
 @_timed("outcomes")
@@ -163,6 +171,7 @@ def run_night(settings: Settings, day: date) -> dict[str, dict[str, Any]]:
     return {
         "ingest": ingest(settings, day),
         "validate": validate(settings, day),
+        "data_docs": data_docs(settings, day),
         "outcomes": import_outcomes(settings, day),
         "featurize": featurize(settings, day),
         "score": score(settings, day),
