@@ -202,9 +202,11 @@ def _links(settings: Settings, day: date, folder: Path, stages: Mapping[str, Any
         "ranked lists (CSV)": layout.lists_dir(settings, day) / layout.LIST_CSV_FILE,
         "Airflow log": folder / "airflow.log",
     }
-    docs = stages.get("data_docs", {}).get("index")
-    if docs:
-        targets["Great Expectations Data Docs (validation of the night's batch)"] = Path(docs)
+    from pipelines.data_docs import index_path
+
+    # The DAG builds Data Docs beside the other stages: the site may be there before its summary.
+    docs = stages.get("data_docs", {}).get("index") or index_path(settings)
+    targets["Great Expectations Data Docs (validation of the night's batch)"] = Path(docs)
     return [
         f"<li><a href='{html.escape(os.path.relpath(path, folder))}'>{html.escape(name)}</a></li>"
         for name, path in targets.items()
