@@ -93,7 +93,7 @@ def cargo_risk_nightly() -> None:
             return nightly.validate(nightly.settings(), day)
 
     @task(trigger_rule="all_done")
-    def data_docs(day: str, validated: dict[str, Any] | None) -> dict[str, Any]:
+    def data_docs(day: str) -> dict[str, Any]:
         """Great Expectations Data Docs of the date's batch, linked from the run report; runs even
         when validation stopped the night, since that is when someone will want to look."""
         from pipelines import nightly
@@ -154,7 +154,8 @@ def cargo_risk_nightly() -> None:
     day = resolve_date()
     ingested = ingest(day)
     validated = validate(day, ingested)
-    data_docs(day, validated)
+    # Ordered, not fed: a failed validation leaves no XCom, and Data Docs should still run.
+    validated >> data_docs(day)
     import_outcomes(day, validated, export_app_outcomes())
     featurized = featurize(day, validated)
     scored = score(day, featurized)
