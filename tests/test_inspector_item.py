@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
@@ -19,8 +18,9 @@ from inspector.app import create_app
 from inspector.config import InspectorConfig
 from inspector.sample import build_sample_home, declaration_id
 from pipelines import layout
-from pipelines.io import write_parquet, write_text
+from pipelines.io import write_text
 from pipelines.settings import Settings, load_settings
+from tests.factories.inspector_home import SHA256, add_run_leftovers
 
 DAY = date(2026, 3, 10)
 PASSWORD = "correct horse battery"
@@ -31,29 +31,7 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 def settings(tmp_path: Path) -> Settings:
     build_sample_home(tmp_path / "home", DAY)
     settings = load_settings(environ={}, home=tmp_path / "home")
-    # Staging as the nightly run writes it: with the loading bookkeeping beside the fields.
-    staged = layout.staged_declarations_file(settings, DAY)
-    write_parquet(
-        pl.read_parquet(staged).with_columns(
-            pl.lit("landing/declarations/decl_2026-03-10.csv").alias("_source_file"),
-            pl.lit("ab" * 32).alias("_sha256"),
-        ),
-        staged,
-    )
-    quarantined = pl.DataFrame(
-        {
-            "_source_file": ["decl_2026-03-10.csv"] * 3,
-            "_line": [4, 4, 9],
-            "field": ["hs_code", "currency", "hs_code"],
-            "value": ["99x", "XXX", None],
-            "reason": ["not a 6-digit HS code", "unknown currency", "missing"],
-            "rule": ["regex", "in_set", "not_null"],
-        }
-    )
-    write_parquet(
-        quarantined,
-        layout.partition(layout.quarantine_declarations(settings), DAY) / "decl.parquet",
-    )
+    add_run_leftovers(settings, DAY)
     config = InspectorConfig.from_settings(settings, cheap_password_hashing=True)
     create_user(settings, "ina", PASSWORD, "inspector", ["NLRTM"], config=config)
     create_user(settings, "ada", PASSWORD, "admin", [], config=config)
@@ -122,10 +100,10 @@ def test_fields_have_labels_and_internals_sit_in_the_provenance_fold(client: Tes
     assert "<th>port_of_discharge</th>" not in page
     fold = page[page.index('<details class="provenance">') :]
     fold = fold[: fold.index("</details>")]
-    assert "File fingerprint (SHA-256)" in fold and "ab" * 32 in fold
+    assert "File fingerprint (SHA-256)" in fold and SHA256 in fold
     assert "Source file" in fold and "decl_2026-03-10.csv" in fold
     before_fold = page[: page.index('<details class="provenance">')]
-    assert "_sha256" not in page and "ab" * 32 not in before_fold
+    assert "_sha256" not in page and SHA256 not in before_fold
 
 
 def test_admins_read_the_quarantine_and_inspectors_may_not(client: TestClient) -> None:
