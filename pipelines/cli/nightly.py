@@ -89,7 +89,7 @@ def run(
         console.print(
             f"{one}: {published['rows']} items in {published['ports']} port lists "
             f"(red {published.get('lane_red', 0)}, yellow {published.get('lane_yellow', 0)}); "
-            f"report {published['report']}"
+            f"report {Path(published['report']).with_name('report.html')}"
         )
         for note in summary["select"]["notes"]:
             console.print(f"  [yellow]{note}[/yellow]")
