@@ -24,6 +24,14 @@ def _lines_validate(summary: dict[str, Any]) -> list[str]:
         f"- rows read {summary['rows_read']}, staged {summary['rows_staged']}, rejected "
         f"{summary['rows_rejected']}, superseded amendments {summary['amendments_superseded']}",
     ]
+    for day_text, late in sorted(summary.get("late", {}).items()):
+        if "error" in late:
+            lines.append(f"- LATE ROWS filed on {day_text} NOT STAGED: {late['error']}")
+        else:
+            lines.append(
+                f"- late rows filed on {day_text}: that date validated again, "
+                f"{late['rows_staged']} staged, {late['rows_rejected']} rejected"
+            )
     rejections = summary.get("rejections", [])
     if rejections:
         lines += ["", "| field | reason | rows |", "|---|---|---|"]
@@ -195,10 +203,18 @@ def render_run_report(day: date, stages: dict[str, dict[str, Any]]) -> str:
         lines += ["## Features", f"- {stages['featurize']['rows']} items featurized", ""]
     if "score" in stages:
         score = stages["score"]
-        lines += ["## Scores"] + [f"- {k}: {v}" for k, v in sorted(score.items()) if k != "seconds"]
+        shown = sorted(k for k in score if k not in ("seconds", "watchlists"))
+        lines += ["## Scores"] + [f"- {k}: {score[k]}" for k in shown]
+        lists = score.get("watchlists", {})
+        versions = ", ".join(f"{name} {version}" for name, version in sorted(lists.items()))
+        lines.append(f"- screened against: {versions or 'NO WATCH LIST'}")
         lines.append("")
     if "select" in stages:
         lines += ["## Selection", *_lines_select(stages["select"]), ""]
+    republished = stages.get("publish", {}).get("republished", {})
+    if republished:
+        lines += ["## Late declarations", *(f"- {d}: {what}" for d, what in republished.items())]
+        lines.append("")
     if "drift" in stages:
         lines += ["## Drift", *_lines_drift(stages["drift"]), ""]
     timings = [f"{s} {stages[s]['seconds']} s" for s in stages if "seconds" in stages[s]]

@@ -50,7 +50,7 @@ from pipelines import layout
 from pipelines.evidence import Evidence, beta_mean, match_band, measure_evidence
 from pipelines.io import write_parquet
 from pipelines.layout import RULE_HITS_FILE, SCORES_FILE, WATCHLIST_HITS_FILE
-from pipelines.rules import load_rules, load_starter_rules
+from pipelines.rules import load_partner_rules, load_rules, load_starter_rules
 from pipelines.settings import Settings
 
 SCORES_SCHEMA: dict[str, pl.DataType] = {
@@ -795,14 +795,16 @@ def evaluate_rules_day(
 
     Reads the staging declarations and the features partition of `day`, writes
     `scores/date=D/rule_hits.parquet` (HITS_SCHEMA) atomically and returns its path. Rules come
-    from `rule_paths` (files or folders of YAML), else the shipped starter set.
+    from `rule_paths` (files or folders of YAML), else the shipped starter set, plus the rules
+    derived from partner agencies' indicators (pipelines/alerts).
     """
     declarations_path = layout.staged_declarations_file(settings, day)
     features_path = layout.features_file(settings, day)
     for path, stage in ((declarations_path, "validate"), (features_path, "featurize")):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: missing for {day}; run the {stage} stage first")
-    rules = rules_valid_on(load_rules(rule_paths) if rule_paths else load_starter_rules(), day)
+    officers = load_rules(rule_paths) if rule_paths else load_starter_rules()
+    rules = rules_valid_on([*officers, *load_partner_rules(settings)], day)
     target = layout.scores_dir(settings, day) / RULE_HITS_FILE
     if not rules:
         return write_parquet(pl.DataFrame(schema=HITS_SCHEMA), target)

@@ -32,6 +32,8 @@ Zone = Literal[
     "outcomes",
     "exercises",
     "truth",
+    "alerts",
+    "outbox",
 ]
 
 
@@ -157,6 +159,15 @@ class Settings(BaseSettings):
     )
     landing_conn_id: str | None = Field(
         default=None, description="Airflow Connection id for `landing_uri`."
+    )
+    alerts_valid_days: int = Field(
+        default=90, ge=1, description="Days an exported alert bundle stays valid for partners."
+    )
+    alerts_window_days: int = Field(
+        default=7,
+        ge=1,
+        description="The nightly export shares the findings inspected in this many days up to "
+        "the run's date (a late outcome is still shared; partners merge repeats by alert id).",
     )
     failure_email: str | None = Field(
         default=None,
