@@ -36,6 +36,8 @@ def _invoke(home: Path, args: list[str], stdin: str | None = None) -> tuple[int,
         (["lists", "export", "--date", "tomorrow", "--out", "x.csv"], "--date"),
         (["train", "--until", "20260331"], "--until"),
         (["evaluate", "--from", "2026-03-01", "--to", "31.03.2026"], "--to"),
+        (["assess", "handover", "--date", "2026/03/31"], "--date"),
+        (["alerts", "export", "--out", "b.json", "--from", "1.3.2026"], "--from"),
     ],
 )
 def test_a_wrong_date_names_the_option_and_the_format(
