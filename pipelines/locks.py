@@ -7,6 +7,10 @@ held elsewhere fails at once with a message naming the holder; it never waits.
 
 Locks are re-entrant within one process: a night holding its date's lock calls stages that ask
 for the same lock.
+
+Stages that run side by side (score, rules, screen) hold their date's lock shared: they exclude a
+whole run or a one-at-a-time stage of the date, not each other; each also holds a lock of its
+own, so two runs of the same stage still exclude each other.
 """
 
 from __future__ import annotations
@@ -42,10 +46,11 @@ def date_lock_name(day: date) -> str:
 
 
 @contextmanager
-def run_lock(settings: Settings, name: str) -> Iterator[bool]:
+def run_lock(settings: Settings, name: str, *, shared: bool = False) -> Iterator[bool]:
     """Hold the lock `name` for the block; yields whether this call took it (False: re-entered).
 
-    Raises `RunLockedError` when another process holds it.
+    `shared`: other shared holders may hold it too. Raises `RunLockedError` when another process
+    holds it in a way that excludes this one.
     """
     path = lock_path(settings, name)
     if path in _held:
@@ -55,7 +60,7 @@ def run_lock(settings: Settings, name: str) -> Iterator[bool]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
             raise RunLockedError(
@@ -63,7 +68,8 @@ def run_lock(settings: Settings, name: str) -> Iterator[bool]:
                 f"then run again (lock file {path})"
             ) from None
         # Who holds it, for the second run's message; informative only, the flock is the lock.
-        os.ftruncate(fd, 0)
+        if not shared:
+            os.ftruncate(fd, 0)
         started = datetime.now(UTC).isoformat(timespec="seconds")
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {started}".encode(), 0)
         _held.add(path)
