@@ -322,18 +322,6 @@ def republish_late(settings: Settings, day: date) -> dict[str, str]:
     return outcome
 
 
-def export_app_outcomes(settings: Settings, day: date) -> dict[str, Any]:
-    """Write what inspectors recorded in the app since the last export to landing/outcomes.
-
-    The inspector app is a face like the DAG; its export is the one path its outcomes take into
-    landing/outcomes, which `import_outcomes` reads. Not tied to `day`: it exports what is new.
-    """
-    from inspector.export import export_outcomes
-
-    written = export_outcomes(settings)
-    return {"written": str(written) if written else None}
-
-
 def run_night(settings: Settings, day: date) -> dict[str, Summary]:
     """The whole night without Airflow: every stage of the table (pipelines/stages.py), in its
     order, which the DAG's dependencies allow."""

@@ -210,7 +210,7 @@ OUTCOMES = "cargo-risk://outcomes"
 NIGHTLY: tuple[Stage, ...] = (
     Stage(
         "export_app_outcomes",
-        "pipelines.nightly:export_app_outcomes",
+        "inspector.export:export_stage",
         (),
         AppExportSummary,
         "Writes what inspectors recorded in the app since the last export to landing/outcomes.",

@@ -18,7 +18,7 @@ from contracts.ranked_list import RANKED_LIST
 from pipelines import nightly
 from pipelines.outcomes import import_outcome_files
 from pipelines.settings import Settings, load_settings
-from pipelines.stages import PublishSummary, ValidateSummary, pick
+from pipelines.stages import NIGHTLY, PublishSummary, ValidateSummary, pick
 from pipelines.staging import ingest_and_stage
 from pipelines.train import train_models
 from pipelines.watchlists import screen
@@ -89,6 +89,11 @@ def test_the_nightly_dag_runs_in_airflow(world: Path, tmp_path: Path) -> None:
     assert ranked.filter(pl.col("lane") != "green")["reasons"].str.len_chars().min() > 0  # type: ignore[operator]
     report = settings.zone("reports") / "runs" / f"date={NIGHT}" / "report.md"
     assert "## Selection" in report.read_text()
+    # `cargo-risk run` runs the same stage table: the same night gives the same bytes.
+    beside = _copy(world, tmp_path / "run")
+    summary = nightly.run_night(beside, NIGHT)
+    assert list(summary) == [stage.name for stage in NIGHTLY]
+    assert _lists(beside) == _lists(settings)
 
 
 def test_rerun_of_a_night_gives_byte_identical_lists(world: Path, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,6 @@ def test_the_dag_file_takes_its_tasks_from_the_table_only() -> None:
 
 def test_run_calls_every_row_of_the_table(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """`run_night` goes down the table: each row's function, in order, for the date."""
-    from datetime import date
 
     from pipelines import nightly, stages
 
@@ -104,7 +104,7 @@ with run_lock(load_settings(environ={}, home=Path(sys.argv[1])), sys.argv[2], sh
 
 def test_stages_side_by_side_share_the_date_lock_but_a_whole_run_waits(tmp_path: Path) -> None:
     settings = load_settings(environ={}, home=tmp_path)
-    name = date_lock_name(__import__("datetime").date(2026, 1, 21))
+    name = date_lock_name(date(2026, 1, 21))
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_SHARED, str(tmp_path), name], stdout=subprocess.PIPE, text=True
     )
@@ -117,3 +117,26 @@ def test_stages_side_by_side_share_the_date_lock_but_a_whole_run_waits(tmp_path:
     finally:
         holder.kill()
         holder.communicate()
+
+
+def test_train_challenger_from_the_cli_is_the_retrain_dags_step(tmp_path: Path) -> None:
+    """`train --challenger` calls lifecycle.train_challenger: the first version, with no champion
+    to gate against, becomes champion (as in the retrain DAG); the next is left for the gate."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+    from pipelines.lifecycle import current_champion
+    from tests.factories.model_world import LAST_TRAIN_DAY, home_world, registry_frame, write_home
+
+    world = home_world()
+    home = write_home(tmp_path, registry_frame(world), world.outcomes)
+    command = ["--home", str(home.home), "train", "--challenger"]
+    runner = CliRunner()
+    first = runner.invoke(app, [*command, "--until", LAST_TRAIN_DAY.isoformat()])
+    assert first.exit_code == 0, first.output
+    champion = current_champion(home)
+    assert champion is not None and "it is champion" in first.output
+    earlier = (LAST_TRAIN_DAY - timedelta(days=1)).isoformat()
+    second = runner.invoke(app, [*command, "--until", earlier])
+    assert second.exit_code == 0, second.output
+    assert current_champion(home) == champion and "a challenger" in second.output
