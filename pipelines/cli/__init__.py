@@ -15,6 +15,7 @@ import typer
 from pipelines.cli import (
     airflow_ui,
     alerts,
+    assess,
     audit,
     demo,
     exercise,
@@ -76,6 +77,7 @@ for module in (
     audit,
     airflow_ui,
     alerts,
+    assess,
 ):
     module.register(app)
 
