@@ -46,7 +46,7 @@ def stage_task(stage: Stage) -> Any:
     """The Airflow task of one row of the stage table."""
     outlets = [Asset(stage.outlet)] if stage.outlet else []
 
-    @task(task_id=stage.name, outlets=outlets, doc_md=stage.doc)
+    @task(task_id=stage.name, outlets=outlets, doc_md=stage.doc, trigger_rule=stage.trigger_rule)
     def run(day: str) -> dict[str, Any]:
         from pipelines.airflow_tasks import run_stage_task
 

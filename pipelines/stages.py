@@ -81,6 +81,19 @@ class ValidateSummary(Summary):
 
 
 @dataclass(frozen=True)
+class DataDocsSummary(Summary):
+    index: str
+    rows: int
+    success: bool
+    expectations: int
+    failed_expectations: int
+    seconds_prepare: float
+    seconds_import: float
+    seconds_gx: float
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class OutcomesSummary(Summary):
     imported: dict[str, int]
     rejected_rows: dict[str, int]
@@ -187,6 +200,9 @@ class Stage:
     """The Airflow asset URI it updates when it succeeds."""
     skip_when_idle: bool = False
     """In the DAG, skipped when it did nothing, so its asset is not updated."""
+    trigger_rule: str = "all_success"
+    """Airflow's rule for when it runs; "all_done": even when what it needs failed (in `run`, a
+    failed stage stops the night, so it runs only after a success)."""
 
     def resolve(self) -> Callable[[Settings, date], dict[str, Any]]:
         """The function, imported now (stage modules are heavy)."""
@@ -231,6 +247,15 @@ NIGHTLY: tuple[Stage, ...] = (
         ValidateSummary,
         "Checks the date's raw rows against the declarations contract (Great Expectations): "
         "good rows to staging, rejected rows to quarantine with their reason.",
+    ),
+    Stage(
+        "data_docs",
+        "pipelines.nightly:data_docs",
+        ("validate",),
+        DataDocsSummary,
+        "Great Expectations Data Docs of the date's batch, linked from the run report; runs even "
+        "when validation stopped the night, since that is when someone will want to look.",
+        trigger_rule="all_done",
     ),
     Stage(
         "import_outcomes",

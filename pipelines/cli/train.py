@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pipelines import layout
-from pipelines.cli.common import console, err_console, settings
+from pipelines.cli.common import DATE_METAVAR, console, err_console, iso_date, settings
 
 if TYPE_CHECKING:
     import polars as pl
@@ -17,9 +17,12 @@ if TYPE_CHECKING:
 
 def train(
     until: Annotated[
-        str | None,
+        date | None,
         typer.Option(
-            "--until", help="Last filing date to learn from (default: latest featurized)."
+            "--until",
+            parser=iso_date,
+            metavar=DATE_METAVAR,
+            help="Last filing date to learn from (default: latest featurized).",
         ),
     ] = None,
     challenger: Annotated[
@@ -43,13 +46,13 @@ def train(
         days = layout.partition_days(layout.features_table(config))
         if not days:
             raise typer.BadParameter("no features yet: run `cargo-risk featurize run` first")
-        until = days[-1].isoformat()
-    last, now = date.fromisoformat(until), datetime.now(UTC)
+        until = days[-1]
+    now = datetime.now(UTC)
     try:
         if challenger:
-            name = train_challenger(config, last, now)
+            name = train_challenger(config, until, now)
         else:
-            name = train_models(config, last, now, promote=True).name
+            name = train_models(config, until, now, promote=True).name
     except (FileNotFoundError, ValueError) as error:
         err_console.print(f"[red]cannot train:[/red] {error}")
         raise typer.Exit(code=1) from error
