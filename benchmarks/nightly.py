@@ -34,7 +34,17 @@ if TYPE_CHECKING:
     from benchmarks.world import BenchWorld
 
 RESULTS = Path(__file__).parent / "results" / "nightly.md"
-STAGES = ("ingest", "validate", "outcomes", "featurize", "score", "select", "publish")
+STAGES = (
+    "ingest",
+    "validate",
+    "outcomes",
+    "featurize",
+    "score",
+    "rules",
+    "screen",
+    "select",
+    "publish",
+)
 """The night's stages in the DAG's order (pipelines/nightly.py)."""
 STAGE_FUNCTIONS = {"outcomes": "import_outcomes"}
 """Stage name -> function of pipelines.nightly, where they differ."""

@@ -11,6 +11,7 @@ exported once; the files are written atomically before that transaction commits.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -151,3 +152,13 @@ def export_outcomes(settings: Settings, config: InspectorConfig | None = None) -
     """
     exported = export_app_records(settings, config)
     return exported.outcomes if exported else None
+
+
+def export_stage(settings: Settings, day: date) -> dict[str, str | None]:
+    """The nightly `export_app_outcomes` stage (pipelines/stages.py): the export, as a summary.
+
+    Not tied to `day`: it exports whatever is new. It lives here, not in pipelines/, because the
+    app is a floor above the pipelines (the stage table names it as text and imports it late).
+    """
+    written = export_outcomes(settings)
+    return {"written": str(written) if written else None}

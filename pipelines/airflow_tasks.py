@@ -1,4 +1,5 @@
-"""What the DAG files need from Airflow beyond calling a stage: failing fast on bad data, notifying.
+"""What the DAG files need from Airflow beyond calling a stage: running a row of the stage table,
+failing fast on bad data, notifying.
 
 Imported at DAG parse time, so it stays light: Airflow's SDK and the standard library only.
 
@@ -22,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from airflow.sdk.bases.notifier import BaseNotifier
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from pipelines.settings import load_settings
+from pipelines.stages import by_name
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +37,8 @@ FAILURES_FILE = Path("notifications") / "failures.jsonl"
 def _data_errors() -> tuple[type[BaseException], ...]:
     # Imported here: the stage modules pull in polars and friends, which DAG parsing must not.
     from contracts.reading import MalformedFileError
-    from pipelines.nightly import NoWatchlistError
     from pipelines.staging import BatchError
+    from pipelines.watchlists.screen import NoWatchlistError
 
     # No watch list in force: a retry finds none either. A run lock held elsewhere is not here:
     # a retry may find the other run finished.
@@ -54,6 +56,27 @@ def fail_once_on_bad_data() -> Iterator[None]:
         if isinstance(error, _data_errors()):
             raise AirflowFailException(f"{type(error).__name__}: {error}") from error
         raise
+
+
+def run_stage_task(name: str, day: str) -> dict[str, Any]:
+    """Run the stage `name` of the table for `day` as an Airflow task; its summary for XCom.
+
+    A stage marked `fail_once` turns a data error into a failure without retries; one marked
+    `skip_when_idle` is skipped when it did nothing, so its asset is not updated.
+    """
+    from datetime import date
+
+    stage = by_name()[name]
+    with fail_once_on_bad_data() if stage.fail_once else _as_is():
+        summary = stage.run(load_settings(), date.fromisoformat(day))
+    if stage.skip_when_idle and summary.nothing_done():
+        raise AirflowSkipException(f"{name}: nothing new")
+    return summary.as_json()
+
+
+@contextmanager
+def _as_is() -> Iterator[None]:
+    yield
 
 
 def failure_record(context: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,10 @@ at the same moment on two workers, and the second must queue, not fail into a re
 
 Locks are re-entrant within one process: a night holding its date's lock calls stages that ask
 for the same lock.
+
+Stages that run side by side (score, rules, screen) hold their date's lock shared: they exclude a
+whole run or a one-at-a-time stage of the date, not each other; each also holds a lock of its
+own, so two runs of the same stage still exclude each other.
 """
 
 from __future__ import annotations
@@ -45,12 +49,13 @@ def date_lock_name(day: date) -> str:
     return layout.partition_name(day)
 
 
-def _take(fd: int, wait_seconds: float) -> None:
-    """Take the flock, polling for up to `wait_seconds`; BlockingIOError when still held."""
+def _take(fd: int, wait_seconds: float, *, shared: bool = False) -> None:
+    """Take the flock (shared or exclusive), polling for up to `wait_seconds`; BlockingIOError
+    when still held."""
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
             return
         except BlockingIOError:
             if time.monotonic() >= deadline:
@@ -59,10 +64,11 @@ def _take(fd: int, wait_seconds: float) -> None:
 
 
 @contextmanager
-def run_lock(settings: Settings, name: str) -> Iterator[bool]:
+def run_lock(settings: Settings, name: str, *, shared: bool = False) -> Iterator[bool]:
     """Hold the lock `name` for the block; yields whether this call took it (False: re-entered).
 
-    Raises `RunLockedError` when another process holds it.
+    `shared`: other shared holders may hold it too. Raises `RunLockedError` when another process
+    holds it in a way that excludes this one.
     """
     path = lock_path(settings, name)
     if path in _held:
@@ -72,7 +78,7 @@ def run_lock(settings: Settings, name: str) -> Iterator[bool]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            _take(fd, settings.lock_wait_seconds)
+            _take(fd, settings.lock_wait_seconds, shared=shared)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
             raise RunLockedError(
@@ -80,7 +86,8 @@ def run_lock(settings: Settings, name: str) -> Iterator[bool]:
                 f"then run again (lock file {path})"
             ) from None
         # Who holds it, for the second run's message; informative only, the flock is the lock.
-        os.ftruncate(fd, 0)
+        if not shared:
+            os.ftruncate(fd, 0)
         started = datetime.now(UTC).isoformat(timespec="seconds")
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {started}".encode(), 0)
         _held.add(path)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -30,9 +30,24 @@ from pipelines.io import sweep_leftovers, write_parquet, write_text
 from pipelines.locks import INGEST, date_lock_name, run_lock
 from pipelines.settings import Settings, load_settings
 
+if TYPE_CHECKING:
+    from pipelines.stages import Summary
+
 log = logging.getLogger(__name__)
 
-STAGES = ("ingest", "validate", "data_docs", "outcomes", "featurize", "score", "select", "publish")
+STAGES = (
+    "ingest",
+    "validate",
+    "data_docs",
+    "outcomes",
+    "featurize",
+    "score",
+    "rules",
+    "screen",
+    "select",
+    "publish",
+)
+"""The stage reports a date's run report reads, in its order."""
 DATED_TABLES = (
     layout.staged_declarations,
     layout.quarantine_declarations,
@@ -46,10 +61,6 @@ DATED_TABLES = (
 STALE_SECONDS = 3600.0
 """A temporary file this old outside the locked date belongs to no live writer (a stage writes
 each file in seconds)."""
-
-
-class NoWatchlistError(RuntimeError):
-    """No watch list is in force: screening would find nothing, night after night."""
 
 
 def settings() -> Settings:
@@ -93,10 +104,26 @@ def date_run(settings: Settings, day: date) -> Iterator[None]:
         yield
 
 
-def _timed(stage: str) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
+@contextmanager
+def side_by_side_run(settings: Settings, day: date, stage: str) -> Iterator[None]:
+    """Hold `day`'s run lock shared and the stage's own lock: for the stages that run side by
+    side. No sweep: a sibling's files are being written; the next one-at-a-time stage sweeps."""
+    name = date_lock_name(day)
+    with run_lock(settings, name, shared=True), run_lock(settings, f"{name}.{stage}"):
+        yield
+
+
+def _timed(
+    stage: str, *, side_by_side: bool = False
+) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
     def wrap(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
         def run(settings: Settings, day: str | date) -> dict[str, Any]:
-            with date_run(settings, _day(day)):
+            held = (
+                side_by_side_run(settings, _day(day), stage)
+                if side_by_side
+                else date_run(settings, _day(day))
+            )
+            with held:
                 started = time.perf_counter()
                 summary = fn(settings, _day(day))
                 summary["seconds"] = round(time.perf_counter() - started, 3)
@@ -197,55 +224,37 @@ def featurize(settings: Settings, day: date) -> dict[str, Any]:
     return {"features": str(path), "rows": pl.scan_parquet(path).select(pl.len()).collect().item()}
 
 
-@_timed("score")
+@_timed("score", side_by_side=True)
 def score(settings: Settings, day: date) -> dict[str, Any]:
-    """Model scores, expert-rule hits and watch-list hits of the day, side by side."""
+    """Model scores of the day (pipelines/score.py)."""
     from pipelines.score import score_day
-    from pipelines.select import WATCHLIST_HIT_EXTRAS, WATCHLIST_HITS_SCHEMA, evaluate_rules_day
-    from pipelines.watchlists.screen import screen_day
 
-    lists = lists_in_force(settings)
     scores = pl.read_parquet(score_day(settings, day))
-    rule_hits = pl.read_parquet(evaluate_rules_day(settings, day, settings.rules_dirs or None))
-    screened = screen_day(settings, day)
-    # A match an officer cleared as false (party and entry unchanged) neither holds nor lifts.
-    watch_hits = screened.filter(~pl.col("cleared"))
-    write_parquet(
-        watch_hits.select(*WATCHLIST_HITS_SCHEMA, *WATCHLIST_HIT_EXTRAS).sort(
-            "declaration_id", "item_no", "entry_id"
-        ),
-        layout.scores_dir(settings, day) / layout.WATCHLIST_HITS_FILE,
-    )
     return {
         "rows": scores.height,
         "model_version": scores["model_version"][0] if scores.height else None,
         "risk_score_p99": round(scores["risk_score"].quantile(0.99) or 0.0, 4),
-        "rule_hits": rule_hits.height,
-        "rules_fired": sorted(rule_hits["rule_id"].unique().to_list()),
-        "watchlist_hits": watch_hits.height,
-        "watchlist_suppressed": screened.height - watch_hits.height,
-        "watchlists": lists,
     }
 
 
-def lists_in_force(settings: Settings) -> dict[str, str]:
-    """List name -> version in force; `NoWatchlistError` when there is none.
+@_timed("rules", side_by_side=True)
+def rules(settings: Settings, day: date) -> dict[str, Any]:
+    """Expert-rule hits of the day (pipelines/rules.py), beside the scores."""
+    from pipelines.rules import evaluate_rules_day
 
-    A home without lists would screen against nothing and report no hit, night after night,
-    which reads like a clean night. Loading the shipped copies silently instead would screen
-    against lists years old; the operator must choose, so the night stops and says how.
-    """
-    from pipelines.watchlists.store import current_version, stored_lists
+    rule_hits = pl.read_parquet(evaluate_rules_day(settings, day, settings.rules_dirs or None))
+    return {
+        "rule_hits": rule_hits.height,
+        "rules_fired": sorted(rule_hits["rule_id"].unique().to_list()),
+    }
 
-    found = {name: current_version(settings, name) for name in stored_lists(settings)}
-    lists = {name: version for name, version in found.items() if version is not None}
-    if not lists:
-        raise NoWatchlistError(
-            f"{settings.zone('watchlists')}: no watch list in force, so screening would find "
-            "nothing; load your lists (cargo-risk watchlists load un|ofac|national ...) or the "
-            "shipped copies (cargo-risk watchlists load-shipped), then run the night again"
-        )
-    return lists
+
+@_timed("screen", side_by_side=True)
+def screen(settings: Settings, day: date) -> dict[str, Any]:
+    """Watch-list hits of the day (pipelines/watchlists/screen.py), beside the scores."""
+    from pipelines.watchlists.screen import screen_stage
+
+    return screen_stage(settings, day)
 
 
 def run_id_for(settings: Settings, day: date) -> str:
@@ -324,25 +333,19 @@ def republish_late(settings: Settings, day: date) -> dict[str, str]:
         elif not layout.lists_dir(settings, earlier).is_dir():
             outcome[day_text] = f"{staged['rows_staged']} rows staged; no list to republish"
         else:
-            for stage in (featurize, score, select, _republish):
+            for stage in (featurize, score, rules, screen, select, _republish):
                 stage(settings, earlier)
             outcome[day_text] = f"list republished with {staged['rows_staged']} rows staged"
     return outcome
 
 
-def run_night(settings: Settings, day: date) -> dict[str, dict[str, Any]]:
-    """The whole night without Airflow, stage after stage, in the DAG's order."""
+def run_night(settings: Settings, day: date) -> dict[str, Summary]:
+    """The whole night without Airflow: every stage of the table (pipelines/stages.py), in its
+    order, which the DAG's dependencies allow."""
+    from pipelines.stages import NIGHTLY
+
     with date_run(settings, day):
-        return {
-            "ingest": ingest(settings, day),
-            "validate": validate(settings, day),
-            "data_docs": data_docs(settings, day),
-            "outcomes": import_outcomes(settings, day),
-            "featurize": featurize(settings, day),
-            "score": score(settings, day),
-            "select": select(settings, day),
-            "publish": publish(settings, day),
-        }
+        return {stage.name: stage.run(settings, day) for stage in NIGHTLY}
 
 
 def read_stage_reports(settings: Settings, day: date) -> dict[str, dict[str, Any]]:

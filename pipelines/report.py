@@ -202,7 +202,12 @@ def render_run_report(day: date, stages: dict[str, dict[str, Any]]) -> str:
     if "featurize" in stages:
         lines += ["## Features", f"- {stages['featurize']['rows']} items featurized", ""]
     if "score" in stages:
-        score = stages["score"]
+        # Score, rules and screen run side by side; the report shows them as one section.
+        score = {
+            key: value
+            for stage in ("score", "rules", "screen")
+            for key, value in stages.get(stage, {}).items()
+        }
         shown = sorted(k for k in score if k not in ("seconds", "watchlists"))
         lines += ["## Scores"] + [f"- {k}: {score[k]}" for k in shown]
         lists = score.get("watchlists", {})

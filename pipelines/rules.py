@@ -1,4 +1,8 @@
-"""Rule files: the expert rules' YAML read from files and folders (features/rules.py parses them).
+"""The rules stage: the expert rules' YAML read from files and folders (features/rules.py parses
+them), and the rules valid on a night evaluated over its declarations and features.
+
+It runs beside the score and screen stages (each writes its own file of the scores partition);
+the select stage reads all three.
 
 Grain: one rule file holds one rule or a list of them; a folder holds rule files (`*.yaml`,
 `*.yml`). The shipped starter set is package data in features/rules_starter/.
@@ -6,14 +10,27 @@ Grain: one rule file holds one rule or a list of them; a folder holds rule files
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import date
 from importlib import resources
 from pathlib import Path
 
 import polars as pl
 
-from features.rules import Rule, RuleError, rules_from_texts
+from features.rules import (
+    DERIVED_BY_NAME,
+    HITS_SCHEMA,
+    Rule,
+    RuleError,
+    check_rules,
+    evaluate_rules,
+    rule_input,
+    rules_from_texts,
+    rules_valid_on,
+)
+from features.rules import KEY_COLUMNS as RULE_KEY_COLUMNS
 from pipelines import layout
+from pipelines.io import write_parquet
 from pipelines.settings import Settings
 
 
@@ -57,3 +74,56 @@ def _texts(files: list[Path]) -> Iterator[tuple[str, str]]:
         except (OSError, UnicodeDecodeError) as exc:
             raise RuleError(f"{file}: cannot read rule file: {exc}") from exc
         yield str(file), text
+
+
+def evaluate_rules_day(
+    settings: Settings, day: date, rule_paths: Sequence[Path] | None = None
+) -> Path:
+    """The rules stage: hits of the rules valid on `day` over the day's declarations and features.
+
+    Reads the staging declarations and the features partition of `day`, writes
+    `scores/date=D/rule_hits.parquet` (HITS_SCHEMA) atomically and returns its path. Rules come
+    from `rule_paths` (files or folders of YAML), else the shipped starter set, plus the rules
+    derived from partner agencies' indicators (pipelines/alerts).
+    """
+    declarations_path = layout.staged_declarations_file(settings, day)
+    features_path = layout.features_file(settings, day)
+    for path, stage in ((declarations_path, "validate"), (features_path, "featurize")):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing for {day}; run the {stage} stage first")
+    officers = load_rules(rule_paths) if rule_paths else load_starter_rules()
+    rules = rules_valid_on([*officers, *load_partner_rules(settings)], day)
+    target = layout.scores_dir(settings, day) / layout.RULE_HITS_FILE
+    if not rules:
+        return write_parquet(pl.DataFrame(schema=HITS_SCHEMA), target)
+    declaration_schema = pl.read_parquet_schema(declarations_path)
+    feature_schema = pl.read_parquet_schema(features_path)
+    # Checked against both files' full schemas, so a misspelt field is named with its neighbours.
+    check_rules(rules, {**feature_schema, **declaration_schema})
+    # Only the columns the rules read: at 1e6 items the two whole files cost seconds to join.
+    needed = _rule_columns(rules, {*declaration_schema, *feature_schema})
+    frame = rule_input(
+        pl.read_parquet(declarations_path, columns=[c for c in declaration_schema if c in needed]),
+        pl.read_parquet(
+            features_path,
+            columns=[
+                c
+                for c in feature_schema
+                if c in RULE_KEY_COLUMNS or (c in needed and c not in declaration_schema)
+            ],
+        ),
+    )
+    return write_parquet(evaluate_rules(rules, frame, day), target)
+
+
+def _rule_columns(rules: Sequence[Rule], stored: Collection[str]) -> set[str]:
+    """Stored columns the rules read: a field itself when stored, else what it is derived from."""
+    needed = set(RULE_KEY_COLUMNS)
+    for rule in rules:
+        for name in rule.fields():
+            derived = DERIVED_BY_NAME.get(name)
+            if name in stored or derived is None:
+                needed.add(name)
+            else:
+                needed.update(derived.needs)
+    return needed

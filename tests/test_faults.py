@@ -30,6 +30,7 @@ from pipelines.layout import staged_declarations_file as staging_path
 from pipelines.locks import RunLockedError, date_lock_name, lock_path, run_lock
 from pipelines.settings import Settings, load_settings
 from pipelines.staging import ingest_and_stage, stage_declarations
+from pipelines.watchlists import screen
 
 FIXTURES = Path(__file__).parent / "data" / "declarations"
 DAY = date(2026, 11, 28)
@@ -359,13 +360,13 @@ def test_a_killed_runs_leftovers_are_cleared_by_the_next_run(settings: Settings)
 
 def test_a_night_without_a_watch_list_stops_and_says_how_to_load_one(settings: Settings) -> None:
     """Item 13: a home without lists screened against nothing and reported 0 hits."""
-    with pytest.raises(nightly.NoWatchlistError) as caught:
-        nightly.lists_in_force(settings)
+    with pytest.raises(screen.NoWatchlistError) as caught:
+        screen.lists_in_force(settings)
     assert "cargo-risk watchlists load-shipped" in str(caught.value)
     from pipelines.watchlists.shipped import load_shipped
 
     load_shipped(settings)
-    versions = nightly.lists_in_force(settings)
+    versions = screen.lists_in_force(settings)
     assert versions["un"] == "2024-09-26"
     from pipelines.report import render_run_report
 

@@ -18,8 +18,10 @@ from contracts.ranked_list import RANKED_LIST
 from pipelines import nightly
 from pipelines.outcomes import import_outcome_files
 from pipelines.settings import Settings, load_settings
+from pipelines.stages import NIGHTLY, PublishSummary, ValidateSummary, pick
 from pipelines.staging import ingest_and_stage
 from pipelines.train import train_models
+from pipelines.watchlists import screen
 from pipelines.watchlists.shipped import load_shipped
 from simulator.stage import simulate_world
 from tests.airflow_support import airflow_env, run_airflow
@@ -87,6 +89,11 @@ def test_the_nightly_dag_runs_in_airflow(world: Path, tmp_path: Path) -> None:
     assert ranked.filter(pl.col("lane") != "green")["reasons"].str.len_chars().min() > 0  # type: ignore[operator]
     report = settings.zone("reports") / "runs" / f"date={NIGHT}" / "report.md"
     assert "## Selection" in report.read_text()
+    # `cargo-risk run` runs the same stage table: the same night gives the same bytes.
+    beside = _copy(world, tmp_path / "run")
+    summary = nightly.run_night(beside, NIGHT)
+    assert list(summary) == [stage.name for stage in NIGHTLY]
+    assert _lists(beside) == _lists(settings)
 
 
 def test_rerun_of_a_night_gives_byte_identical_lists(world: Path, tmp_path: Path) -> None:
@@ -130,7 +137,7 @@ def test_bad_rows_of_the_night_are_quarantined_with_reasons(world: Path, tmp_pat
         pl.Series("gross_mass_kg", [rows["gross_mass_kg"][0], "-5", rows["gross_mass_kg"][2]]),
     )
     broken.write_csv(landing / "late_corrections.csv")
-    summary = nightly.run_night(settings, NIGHT)["validate"]
+    summary = pick(nightly.run_night(settings, NIGHT), "validate", ValidateSummary)
     quarantine = pl.read_parquet(settings.zone("quarantine") / "declarations" / f"date={NIGHT}")
     late = quarantine.filter(pl.col("_source_file").str.ends_with("late_corrections.csv"))
     assert sorted(zip(late["_line"], late["field"], strict=True)) == [
@@ -140,7 +147,7 @@ def test_bad_rows_of_the_night_are_quarantined_with_reasons(world: Path, tmp_pat
     assert late["reason"].to_list() == ["unknown UN/LOCODE", "must be >= 0.001"]
     staged = pl.read_parquet(settings.zone("staging") / "declarations" / f"date={NIGHT}")
     assert "LATE-3" in staged["declaration_id"].to_list()
-    assert summary["rows_rejected"] == quarantine.select("_source_file", "_line").n_unique()
+    assert summary.rows_rejected == quarantine.select("_source_file", "_line").n_unique()
 
 
 def test_evaluation_counts_the_planted_threats_of_the_night(world: Path, tmp_path: Path) -> None:
@@ -335,8 +342,9 @@ def test_late_rows_of_a_published_date_are_listed_when_they_arrive(
     )
     late.write_csv(landing / "late_delivery.csv")
     summary = nightly.run_night(settings, NIGHT)
-    assert summary["validate"]["late"][str(before)]["rows_staged"] >= 2
-    assert summary["publish"]["republished"][str(before)].startswith("list republished")
+    assert pick(summary, "validate", ValidateSummary).late[str(before)]["rows_staged"] >= 2
+    published = pick(summary, "publish", PublishSummary)
+    assert published.republished[str(before)].startswith("list republished")
     earlier = pl.read_parquet(settings.zone("lists") / f"date={before}" / "ranked_list.parquet")
     assert {"LATE-1", "LATE-2"} <= set(earlier["declaration_id"])
     tonight = pl.read_parquet(settings.zone("lists") / f"date={NIGHT}" / "ranked_list.parquet")
@@ -351,6 +359,6 @@ def test_a_night_without_watch_lists_fails_loudly(world: Path, tmp_path: Path) -
     """Issue 14 item 13: a home without lists reported 0 hits night after night."""
     settings = _copy(world, tmp_path)
     shutil.rmtree(settings.zone("watchlists"))
-    with pytest.raises(nightly.NoWatchlistError, match="load-shipped"):
+    with pytest.raises(screen.NoWatchlistError, match="load-shipped"):
         nightly.run_night(settings, NIGHT)
     assert not (settings.zone("lists") / f"date={NIGHT}").exists()

@@ -415,7 +415,7 @@ def _declarations() -> pl.DataFrame:
 
 
 def test_rules_stage_writes_the_days_hits_beside_the_scores(tmp_path: Path) -> None:
-    from pipelines.select import evaluate_rules_day
+    from pipelines.rules import evaluate_rules_day
 
     settings = load_settings(environ={}, home=tmp_path)
     stamp = "date=2026-03-01"
@@ -467,7 +467,7 @@ conditions:
 
 
 def test_rules_stage_reads_stored_and_derived_fields_only_as_needed(tmp_path: Path) -> None:
-    from pipelines.select import evaluate_rules_day
+    from pipelines.rules import evaluate_rules_day
 
     features = pl.DataFrame(
         {
@@ -487,7 +487,7 @@ def test_rules_stage_reads_stored_and_derived_fields_only_as_needed(tmp_path: Pa
 
 def test_rules_stage_names_a_misspelt_field_with_its_neighbours(tmp_path: Path) -> None:
     from features.rules import RuleError
-    from pipelines.select import evaluate_rules_day
+    from pipelines.rules import evaluate_rules_day
 
     features = pl.DataFrame({"declaration_id": ["A-1"], "item_no": [1], "shipper_is_new": [1]})
     settings = _rules_home(tmp_path, features)
@@ -498,7 +498,7 @@ def test_rules_stage_names_a_misspelt_field_with_its_neighbours(tmp_path: Path) 
 
 
 def test_rules_stage_before_any_rule_is_valid_writes_empty_hits(tmp_path: Path) -> None:
-    from pipelines.select import evaluate_rules_day
+    from pipelines.rules import evaluate_rules_day
 
     settings = load_settings(environ={}, home=tmp_path)
     early = date(2025, 1, 4)

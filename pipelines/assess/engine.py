@@ -191,7 +191,7 @@ class Assessor:
         )
         # One thread per call: calls run side by side, each on a few rows.
         version, models = load_models(self.settings, threads=1)
-        # The night's rule set (pipelines.select.evaluate_rules_day): the officers' rules, or
+        # The night's rule set (pipelines.rules.evaluate_rules_day): the officers' rules, or
         # the starter set, and the rules derived from partner agencies' indicators.
         officers = (
             load_rules(self.settings.rules_dirs)

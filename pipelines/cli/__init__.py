@@ -96,7 +96,7 @@ def main() -> None:
 OPERATOR_ERRORS = (
     ("pipelines.staging", "BatchError"),
     ("pipelines.locks", "RunLockedError"),
-    ("pipelines.nightly", "NoWatchlistError"),
+    ("pipelines.watchlists.screen", "NoWatchlistError"),
 )
 """Failures an operator acts on (besides OSError): no traceback, one line. A module not yet
 imported cannot have raised its error, so none is imported here just to be compared."""

@@ -75,8 +75,11 @@ def run(
         ),
     ] = None,
 ) -> None:
-    """Run the whole night without Airflow: ingest, validate, featurize, score, select, publish."""
+    """Run the whole night without Airflow: every stage of the nightly DAG, in its order
+    (pipelines/stages.py): the app's outcome export, ingest, validate, outcomes, featurize, alert
+    import, score, rules, screen, select, publish and the alert export."""
     from pipelines.nightly import run_night
+    from pipelines.stages import PublishSummary, SelectSummary, pick
 
     try:
         days = dates_from_options(day, first, last)
@@ -85,13 +88,14 @@ def run(
     config = settings()
     for one in days:
         summary = run_night(config, one)
-        published = summary["publish"]
+        published = pick(summary, "publish", PublishSummary)
+        selected = pick(summary, "select", SelectSummary)
         console.print(
-            f"{one}: {published['rows']} items in {published['ports']} port lists "
-            f"(red {published.get('lane_red', 0)}, yellow {published.get('lane_yellow', 0)}); "
-            f"report {Path(published['report']).with_name('report.html')}"
+            f"{one}: {published.rows} items in {published.ports} port lists "
+            f"(red {published.lane('red')}, yellow {published.lane('yellow')}); "
+            f"report {Path(published.report).with_name('report.html')}"
         )
-        for note in summary["select"]["notes"]:
+        for note in selected.notes:
             console.print(f"  [yellow]{note}[/yellow]")
 
 

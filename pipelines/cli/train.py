@@ -33,7 +33,12 @@ def train(
         ),
     ] = False,
 ) -> None:
-    """Train the CBRN and SALW models on inspected items up to a date; make them the champion."""
+    """Train the CBRN and SALW models on inspected items up to a date; make them the champion.
+
+    With `--challenger` it is the retrain DAG's own step (`lifecycle.train_challenger`): the
+    version is left for the gate, except the very first, which has no champion to gate against.
+    """
+    from pipelines.lifecycle import current_champion, train_challenger
     from pipelines.train import train_models
 
     config = settings()
@@ -42,13 +47,18 @@ def train(
         if not days:
             raise typer.BadParameter("no features yet: run `cargo-risk featurize run` first")
         until = days[-1]
+    now = datetime.now(UTC)
     try:
-        folder = train_models(config, until, datetime.now(UTC), promote=not challenger)
+        if challenger:
+            name = train_challenger(config, until, now)
+        else:
+            name = train_models(config, until, now, promote=True).name
     except (FileNotFoundError, ValueError) as error:
         err_console.print(f"[red]cannot train:[/red] {error}")
         raise typer.Exit(code=1) from error
-    role = "a challenger: gate it with `cargo-risk models promote`" if challenger else "champion"
-    console.print(f"model version {folder.name} written to {folder}; it is {role}")
+    champion = current_champion(config) == name
+    role = "champion" if champion else "a challenger: gate it with `cargo-risk models promote`"
+    console.print(f"model version {name} written to {config.zone('models') / name}; it is {role}")
 
 
 reproduce_app = typer.Typer(

@@ -7,16 +7,22 @@ feature and a forced-red reason.
 
 Cleared matches (`pipelines.watchlists.clearances`): a hit whose party and entry an officer has
 cleared as false, both unchanged since, stays in the output with `cleared` true and `hold`
-false; the nightly run leaves it out of the hits the selection reads and counts it as suppressed.
+false; the screen stage leaves it out of the hits the selection reads and counts it as suppressed.
+
+The screen stage (`screen_stage`) runs beside the score and rules stages and writes
+`scores/date=D/watchlist_hits.parquet`; the select stage reads it.
 """
 
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import polars as pl
 
 from features.screening import DEFAULT_THRESHOLD, WatchlistIndex, screen
+from pipelines import layout
+from pipelines.io import write_parquet
 from pipelines.settings import Settings
 from pipelines.watchlists import clearances as clearance_store
 from pipelines.watchlists.index_cache import cached_index
@@ -150,9 +156,7 @@ def screen_day(
 
     Reads only the key and party columns of the staging partition, not the whole file.
     """
-    from pipelines.layout import staged_declarations_file
-
-    path = staged_declarations_file(settings, day)
+    path = layout.staged_declarations_file(settings, day)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing for {day}; run the validate stage first")
     schema = pl.read_parquet_schema(path)
@@ -161,3 +165,48 @@ def screen_day(
     declarations = pl.read_parquet(path, columns=columns)
     chosen = settings.watchlist_threshold if threshold is None else threshold
     return screen_declarations(declarations, settings, chosen, index)
+
+
+class NoWatchlistError(RuntimeError):
+    """No watch list is in force: screening would find nothing, night after night."""
+
+
+def lists_in_force(settings: Settings) -> dict[str, str]:
+    """List name -> version in force; `NoWatchlistError` when there is none.
+
+    A home without lists would screen against nothing and report no hit, night after night,
+    which reads like a clean night. Loading the shipped copies silently instead would screen
+    against lists years old; the operator must choose, so the night stops and says how.
+    """
+    from pipelines.watchlists.store import current_version, stored_lists
+
+    found = {name: current_version(settings, name) for name in stored_lists(settings)}
+    lists = {name: version for name, version in found.items() if version is not None}
+    if not lists:
+        raise NoWatchlistError(
+            f"{settings.zone('watchlists')}: no watch list in force, so screening would find "
+            "nothing; load your lists (cargo-risk watchlists load un|ofac|national ...) or the "
+            "shipped copies (cargo-risk watchlists load-shipped), then run the night again"
+        )
+    return lists
+
+
+def screen_stage(settings: Settings, day: date) -> dict[str, Any]:
+    """The screen stage: the day's hits not cleared, written where the select stage reads them."""
+    from pipelines.select import WATCHLIST_HIT_EXTRAS, WATCHLIST_HITS_SCHEMA
+
+    lists = lists_in_force(settings)
+    screened = screen_day(settings, day)
+    # A match an officer cleared as false (party and entry unchanged) neither holds nor lifts.
+    watch_hits = screened.filter(~pl.col("cleared"))
+    write_parquet(
+        watch_hits.select(*WATCHLIST_HITS_SCHEMA, *WATCHLIST_HIT_EXTRAS).sort(
+            "declaration_id", "item_no", "entry_id"
+        ),
+        layout.scores_dir(settings, day) / layout.WATCHLIST_HITS_FILE,
+    )
+    return {
+        "watchlist_hits": watch_hits.height,
+        "watchlist_suppressed": screened.height - watch_hits.height,
+        "watchlists": lists,
+    }

@@ -1,0 +1,142 @@
+"""The stage table (pipelines/stages.py): one list the DAG and `cargo-risk run` are both built from.
+
+The DAG side is checked in tests/test_dags.py (its task graph equals the table's) and the run side
+on a simulated night in tests/test_nightly_e2e.py (run returns a summary for every row, in order).
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from pipelines.locks import RunLockedError, date_lock_name, run_lock
+from pipelines.settings import Settings, load_settings
+from pipelines.stages import NIGHTLY, PublishSummary, ScoreSummary, Stage, _check_order, by_name
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_stage_function_exists_and_the_table_is_in_dependency_order() -> None:
+    for stage in NIGHTLY:
+        assert callable(stage.resolve()), stage.name
+        assert stage.doc, stage.name
+    _check_order(NIGHTLY)  # raises when a stage comes before what it needs
+    swapped = (NIGHTLY[0], NIGHTLY[2], NIGHTLY[1], *NIGHTLY[3:])  # validate before ingest
+    with pytest.raises(ValueError, match="validate listed before"):
+        _check_order(swapped)
+
+
+def test_score_rules_and_screen_wait_for_no_one_of_each_other_and_select_reads_all_three() -> None:
+    stages = by_name()
+    side_by_side = {"score", "rules", "screen"}
+    for name in side_by_side:
+        assert not side_by_side & set(stages[name].needs), name
+    assert set(stages["select"].needs) == side_by_side
+    assert "featurize" in stages["score"].needs and "featurize" in stages["rules"].needs
+    assert "import_alerts" in stages["rules"].needs and "import_alerts" in stages["screen"].needs
+
+
+def test_the_night_includes_what_the_cli_once_skipped() -> None:
+    names = [stage.name for stage in NIGHTLY]
+    for missed in ("export_app_outcomes", "import_alerts", "export_alerts"):
+        assert missed in names
+
+
+def test_a_summary_refuses_a_key_it_does_not_declare() -> None:
+    found = {"rows": 3, "model_version": "v1", "risk_score_p99": 0.9, "seconds": 0.1}
+    assert ScoreSummary.from_dict(found).as_json() == found
+    with pytest.raises(TypeError, match=r"undeclared summary key.*surprise"):
+        ScoreSummary.from_dict({**found, "surprise": 1})
+    published = PublishSummary.from_dict(
+        {
+            "date": "2026-01-21",
+            "partition": "p",
+            "rows": 9,
+            "ports": 2,
+            "lane_red": 4,
+            "republished": {},
+            "report": "r.md",
+        }
+    )
+    assert published.lane("red") == 4 and published.lane("yellow") == 0
+
+
+def test_the_dag_file_takes_its_tasks_from_the_table_only() -> None:
+    """No stage is called by hand in the DAG file: its only task besides the table's is the date."""
+    tree = ast.parse((ROOT / "dags" / "cargo_risk_nightly.py").read_text(encoding="utf-8"))
+    functions = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+    assert functions == {"stage_task", "run", "cargo_risk_nightly", "resolve_date"}
+
+
+def test_run_calls_every_row_of_the_table(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`run_night` goes down the table: each row's function, in order, for the date."""
+
+    from pipelines import nightly, stages
+
+    called: list[str] = []
+
+    def recording(stage: Stage, settings: Settings, day: date) -> ScoreSummary:
+        # Only the stage's own work is replaced (it needs a whole data home); the order is real.
+        called.append(stage.name)
+        return ScoreSummary(rows=0, model_version=None, risk_score_p99=0.0)
+
+    monkeypatch.setattr(stages.Stage, "run", recording)
+    settings = load_settings(environ={}, home=tmp_path)
+    result = nightly.run_night(settings, date(2026, 1, 21))
+    assert called == [stage.name for stage in NIGHTLY] == list(result)
+
+
+HOLD_SHARED = """
+import sys, time
+from pathlib import Path
+from pipelines.locks import run_lock
+from pipelines.settings import load_settings
+with run_lock(load_settings(environ={}, home=Path(sys.argv[1])), sys.argv[2], shared=True):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_stages_side_by_side_share_the_date_lock_but_a_whole_run_waits(tmp_path: Path) -> None:
+    settings = load_settings(environ={}, home=tmp_path)
+    name = date_lock_name(date(2026, 1, 21))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_SHARED, str(tmp_path), name], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with run_lock(settings, name, shared=True) as taken:
+            assert taken  # a sibling stage runs beside it
+        with pytest.raises(RunLockedError), run_lock(settings, name):
+            pass  # a whole run (or select) of the date does not
+    finally:
+        holder.kill()
+        holder.communicate()
+
+
+def test_train_challenger_from_the_cli_is_the_retrain_dags_step(tmp_path: Path) -> None:
+    """`train --challenger` calls lifecycle.train_challenger: the first version, with no champion
+    to gate against, becomes champion (as in the retrain DAG); the next is left for the gate."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+    from pipelines.lifecycle import current_champion
+    from tests.factories.model_world import LAST_TRAIN_DAY, home_world, registry_frame, write_home
+
+    world = home_world()
+    home = write_home(tmp_path, registry_frame(world), world.outcomes)
+    command = ["--home", str(home.home), "train", "--challenger"]
+    runner = CliRunner()
+    first = runner.invoke(app, [*command, "--until", LAST_TRAIN_DAY.isoformat()])
+    assert first.exit_code == 0, first.output
+    champion = current_champion(home)
+    assert champion is not None and "it is champion" in first.output
+    earlier = (LAST_TRAIN_DAY - timedelta(days=1)).isoformat()
+    second = runner.invoke(app, [*command, "--until", earlier])
+    assert second.exit_code == 0, second.output
+    assert current_champion(home) == champion and "a challenger" in second.output
