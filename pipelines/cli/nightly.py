@@ -110,16 +110,46 @@ def export(
     port: Annotated[
         list[str] | None, typer.Option("--port", help="Only these ports (repeatable).")
     ] = None,
+    version: Annotated[
+        int | None,
+        typer.Option("--version", min=1, help="A kept earlier version (default: the current)."),
+    ] = None,
 ) -> None:
     """Write one CSV with the ranked lists of every port (or the given ports) for a date."""
     from pipelines.publish import export_lists
 
     try:
-        written = export_lists(settings().zone("lists"), date.fromisoformat(day), out, port)
+        written = export_lists(
+            settings().zone("lists"), date.fromisoformat(day), out, port, version
+        )
     except (FileNotFoundError, ValueError) as error:
         err_console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=1) from error
     console.print(f"wrote {written}")
+
+
+@lists_app.command("versions")
+def versions(day: Annotated[str, typer.Option("--date", help="List date (YYYY-MM-DD).")]) -> None:
+    """Every publication of a date's lists, oldest first; the current one is marked."""
+    from pipelines.publish import list_versions
+
+    kept = list_versions(settings().zone("lists"), date.fromisoformat(day))
+    if not kept:
+        err_console.print(f"[red]no lists published for {day}[/red]")
+        raise typer.Exit(code=1)
+    grid = Table(title=f"Lists of {day}")
+    for column in ("version", "current", "published at (UTC)", "rows", "run", "model"):
+        grid.add_column(column)
+    for one in kept:
+        grid.add_row(
+            str(one.version),
+            "yes" if one.current else "",
+            one.published_at,
+            str(one.rows),
+            ", ".join(one.run_ids),
+            ", ".join(one.model_versions),
+        )
+    console.print(grid)
 
 
 def register(app: typer.Typer) -> None:
