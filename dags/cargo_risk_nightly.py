@@ -8,8 +8,9 @@ history) -> score (CBRN and SALW models, rules, watch lists) -> select (capacity
 lanes) -> publish (Parquet, CSV, HTML; the `cargo-risk://lists` asset).
 
 The partition is the filing date. A scheduled run at 02:00 UTC processes the previous day; a manual
-run or a backfill takes `{"date": "YYYY-MM-DD"}` in its conf. Every task reads and writes its own
-partition atomically, so a retry or a rerun replaces it whole.
+run or a backfill takes `{"date": "YYYY-MM-DD"}` in its conf, and `{"model": "VERSION"}` to score
+with a named model (otherwise a rerun of a date keeps the model recorded in its list's lineage).
+Every task reads and writes its own partition atomically, so a retry or a rerun replaces it whole.
 
 A stage that fails because of its data (no declarations for the date, a batch refused by its
 contract) fails at once, without retries, so it does not hold the next run back; other failures
@@ -25,6 +26,10 @@ Partner agencies' signed alert bundles in `landing/alerts/` are imported before 
 party alerts are screened, their indicators run as rules); after publishing, the findings of the
 last days go out to each partner as a signed bundle in `outbox/alerts/<partner>/`
 (docs/alerts.md).
+
+Each task names the zones it reads and writes as inlets and outlets, so Airflow's OpenLineage
+provider, when a transport is configured (`[openlineage] transport`), sends events a data
+catalogue can follow from landing to the lists (pipelines/airflow_lineage.py).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
+from pipelines.airflow_lineage import task_lineage
 from pipelines.airflow_tasks import fail_once_on_bad_data, failure_notifiers
 
 RANKED_LISTS = Asset("cargo-risk://lists/ranked_list")
@@ -50,7 +56,10 @@ OUTCOMES = Asset("cargo-risk://outcomes")
     max_active_runs=1,
     tags=["cargo-risk", "nightly"],
     doc_md=__doc__,
-    params={"date": Param(None, type=["null", "string"], format="date")},
+    params={
+        "date": Param(None, type=["null", "string"], format="date"),
+        "model": Param(None, type=["null", "string"]),
+    },
     default_args={
         "owner": "customs-data-team",
         "retries": 2,
@@ -79,7 +88,7 @@ def cargo_risk_nightly() -> None:
         written = export_outcomes(nightly.settings())
         return str(written) if written else None
 
-    @task
+    @task(**task_lineage("ingest"))
     def ingest(day: str) -> dict[str, Any]:
         """Copies new landing files into raw, one partition per filing date; files seen before are
         skipped."""
@@ -88,7 +97,7 @@ def cargo_risk_nightly() -> None:
         with fail_once_on_bad_data():
             return nightly.ingest(nightly.settings(), day)
 
-    @task
+    @task(**task_lineage("validate"))
     def validate(day: str, ingested: dict[str, Any]) -> dict[str, Any]:
         """Checks the date's raw rows against the declarations contract (Great Expectations): good
         rows to staging, rejected rows to quarantine with their reason."""
@@ -97,7 +106,7 @@ def cargo_risk_nightly() -> None:
         with fail_once_on_bad_data():
             return nightly.validate(nightly.settings(), day)
 
-    @task(outlets=[OUTCOMES])
+    @task(**task_lineage("import_outcomes", outlets=[OUTCOMES]))
     def import_outcomes(
         day: str, validated: dict[str, Any], exported: str | None
     ) -> dict[str, Any]:
@@ -113,7 +122,7 @@ def cargo_risk_nightly() -> None:
             raise AirflowSkipException("no new outcomes in landing")
         return summary
 
-    @task
+    @task(**task_lineage("featurize"))
     def featurize(day: str, validated: dict[str, Any]) -> dict[str, Any]:
         """Point-in-time features: trader, route and commodity history as known the day before."""
         from pipelines import nightly
@@ -121,7 +130,7 @@ def cargo_risk_nightly() -> None:
         with fail_once_on_bad_data():
             return nightly.featurize(nightly.settings(), day)
 
-    @task
+    @task(**task_lineage("import_alerts"))
     def import_alerts(day: str) -> dict[str, Any]:
         """Imports partners' signed alert bundles from landing/alerts (refused ones to quarantine
         with their reason) and rebuilds the partner watch lists and rules as of the date."""
@@ -130,15 +139,16 @@ def cargo_risk_nightly() -> None:
 
         return alerts.import_landing_alerts(settings(), day)
 
-    @task
-    def score(day: str, featurized: dict[str, Any]) -> dict[str, Any]:
+    @task(**task_lineage("score"))
+    def score(day: str, featurized: dict[str, Any], **context: Any) -> dict[str, Any]:
         """CBRN and SALW model scores, expert-rule hits and watch-list hits of the day."""
         from pipelines import nightly
 
+        model = (context["dag_run"].conf or {}).get("model") or context["params"].get("model")
         with fail_once_on_bad_data():
-            return nightly.score(nightly.settings(), day)
+            return nightly.score(nightly.settings(), day, model=model)
 
-    @task
+    @task(**task_lineage("select"))
     def select(day: str, scored: dict[str, Any]) -> dict[str, Any]:
         """Ranks each port's items, applies capacities and the random quota, sets lanes and
         reasons."""
@@ -147,7 +157,7 @@ def cargo_risk_nightly() -> None:
         with fail_once_on_bad_data():
             return nightly.select(nightly.settings(), day)
 
-    @task(outlets=[RANKED_LISTS])
+    @task(**task_lineage("publish", outlets=[RANKED_LISTS]))
     def publish(day: str, selected: dict[str, Any]) -> dict[str, Any]:
         """Writes the ranked lists (Parquet, CSV, printable HTML) and the run report; updates the
         lists asset."""
@@ -156,7 +166,7 @@ def cargo_risk_nightly() -> None:
         with fail_once_on_bad_data():
             return nightly.publish(nightly.settings(), day)
 
-    @task
+    @task(**task_lineage("export_alerts"))
     def export_alerts(day: str, published: dict[str, Any]) -> dict[str, Any]:
         """Signs the findings of the last days for each partner, under its sharing policy, into
         outbox/alerts/<partner>/."""

@@ -95,10 +95,10 @@ def date_run(settings: Settings, day: date) -> Iterator[None]:
 
 def _timed(stage: str) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
     def wrap(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-        def run(settings: Settings, day: str | date) -> dict[str, Any]:
+        def run(settings: Settings, day: str | date, **options: Any) -> dict[str, Any]:
             with date_run(settings, _day(day)):
                 started = time.perf_counter()
-                summary = fn(settings, _day(day))
+                summary = fn(settings, _day(day), **options)
                 summary["seconds"] = round(time.perf_counter() - started, 3)
                 _stage_report(settings, _day(day), stage, summary)
             log.info("%s %s: %s", stage, day, summary)
@@ -182,14 +182,20 @@ def featurize(settings: Settings, day: date) -> dict[str, Any]:
 
 
 @_timed("score")
-def score(settings: Settings, day: date) -> dict[str, Any]:
-    """Model scores, expert-rule hits and watch-list hits of the day, side by side."""
+def score(settings: Settings, day: date, model: str | None = None) -> dict[str, Any]:
+    """Model scores, expert-rule hits and watch-list hits of the day, side by side.
+
+    The model is `model` when named, else the one that scored the date's published list (a
+    rerun of a past date keeps its model), else the champion.
+    """
+    from pipelines.lineage import recorded_model
     from pipelines.score import score_day
     from pipelines.select import WATCHLIST_HIT_EXTRAS, WATCHLIST_HITS_SCHEMA, evaluate_rules_day
     from pipelines.watchlists.screen import screen_day
 
     lists = lists_in_force(settings)
-    scores = pl.read_parquet(score_day(settings, day))
+    recorded = None if model else recorded_model(settings, day)
+    scores = pl.read_parquet(score_day(settings, day, model or recorded))
     rule_hits = pl.read_parquet(evaluate_rules_day(settings, day, settings.rules_dirs or None))
     screened = screen_day(settings, day)
     # A match an officer cleared as false (party and entry unchanged) neither holds nor lifts.
@@ -203,6 +209,11 @@ def score(settings: Settings, day: date) -> dict[str, Any]:
     return {
         "rows": scores.height,
         "model_version": scores["model_version"][0] if scores.height else None,
+        "model_chosen_by": "asked"
+        if model
+        else "recorded for the date"
+        if recorded
+        else "champion",
         "risk_score_p99": round(scores["risk_score"].quantile(0.99) or 0.0, 4),
         "rule_hits": rule_hits.height,
         "rules_fired": sorted(rule_hits["rule_id"].unique().to_list()),
@@ -268,12 +279,23 @@ def publish(settings: Settings, day: date) -> dict[str, Any]:
 
 
 def _publish_lists(settings: Settings, day: date) -> dict[str, Any]:
+    from pipelines.lineage import run_lineage
     from pipelines.publish import publish_lists
 
     source = layout.scores_dir(settings, day) / layout.SELECTION_FILE
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no selection for {day}; run the select stage first")
-    return publish_lists(pl.read_parquet(source), layout.lists_table(settings), day).summary()
+    ranked = pl.read_parquet(source)
+    watchlists = read_stage_reports(settings, day).get("score", {}).get("watchlists", {})
+    lineage = run_lineage(
+        settings,
+        day,
+        ", ".join(sorted(ranked["run_id"].unique().to_list())),
+        ranked["model_version"].unique().to_list(),
+        watchlists,
+    )
+    published = publish_lists(ranked, layout.lists_table(settings), day, lineage)
+    return published.summary()
 
 
 def write_report(settings: Settings, day: date, publish_summary: dict[str, Any]) -> Path:
@@ -314,15 +336,16 @@ def republish_late(settings: Settings, day: date) -> dict[str, str]:
     return outcome
 
 
-def run_night(settings: Settings, day: date) -> dict[str, dict[str, Any]]:
-    """The whole night without Airflow, stage after stage, in the DAG's order."""
+def run_night(settings: Settings, day: date, model: str | None = None) -> dict[str, dict[str, Any]]:
+    """The whole night without Airflow, stage after stage, in the DAG's order (`model`: score
+    with this model version instead of the date's recorded one or the champion)."""
     with date_run(settings, day):
         return {
             "ingest": ingest(settings, day),
             "validate": validate(settings, day),
             "outcomes": import_outcomes(settings, day),
             "featurize": featurize(settings, day),
-            "score": score(settings, day),
+            "score": score(settings, day, model=model),
             "select": select(settings, day),
             "publish": publish(settings, day),
         }

@@ -6,6 +6,7 @@ copies it before changing anything.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from datetime import UTC, date, datetime, timedelta
@@ -61,13 +62,23 @@ def _copy(world: Path, tmp_path: Path) -> Settings:
 
 def _lists(settings: Settings) -> dict[str, bytes]:
     folder = settings.zone("lists") / f"date={NIGHT}"
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.*"))}
+    # The current list; `versions/` grows by one on every publication (decision 0027).
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*.*"))
+        if p.relative_to(folder).parts[0] != "versions"
+    }
 
 
 def test_the_nightly_dag_runs_in_airflow(world: Path, tmp_path: Path) -> None:
     settings = _copy(world, tmp_path)
     env = airflow_env(tmp_path / "airflow", settings.home)
     env.update(CARGO_RISK_CAPACITY_RED_DEFAULT="5", CARGO_RISK_CAPACITY_YELLOW_DEFAULT="10")
+    # OpenLineage through Airflow's provider, to a file (a catalogue would take HTTP or Kafka).
+    events_file = tmp_path / "openlineage.jsonl"
+    env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(
+        {"type": "file", "log_file_path": str(events_file), "append": True}
+    )
     migrated = run_airflow(["db", "migrate"], env)
     assert migrated.returncode == 0, migrated.stderr[-2000:]
     done = run_airflow(
@@ -87,6 +98,26 @@ def test_the_nightly_dag_runs_in_airflow(world: Path, tmp_path: Path) -> None:
     assert ranked.filter(pl.col("lane") != "green")["reasons"].str.len_chars().min() > 0  # type: ignore[operator]
     report = settings.zone("reports") / "runs" / f"date={NIGHT}" / "report.md"
     assert "## Selection" in report.read_text()
+    _assert_openlineage_follows_the_zones(events_file)
+
+
+def _assert_openlineage_follows_the_zones(events_file: Path) -> None:
+    """Every stage's completed run names the zones it read and wrote."""
+    read: dict[str, set[str]] = {}
+    written: dict[str, set[str]] = {}
+    for line in events_file.read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        if event.get("eventType") != "COMPLETE":
+            continue
+        task = event["job"]["name"].removeprefix("cargo_risk_nightly.")
+        read[task] = {f"{d['namespace']}:{d['name']}" for d in event.get("inputs", [])}
+        written[task] = {f"{d['namespace']}:{d['name']}" for d in event.get("outputs", [])}
+    assert written["ingest"] == {"cargo-risk:raw/declarations"}
+    assert "cargo-risk:raw/declarations" in read["validate"]
+    assert "cargo-risk:staging/declarations" in written["validate"]
+    assert "cargo-risk:features" in written["featurize"] & read["score"]
+    assert "cargo-risk:models" in read["score"]
+    assert "cargo-risk:lists" in written["publish"]
 
 
 def test_rerun_of_a_night_gives_byte_identical_lists(world: Path, tmp_path: Path) -> None:
@@ -354,3 +385,40 @@ def test_a_night_without_watch_lists_fails_loudly(world: Path, tmp_path: Path) -
     with pytest.raises(nightly.NoWatchlistError, match="load-shipped"):
         nightly.run_night(settings, NIGHT)
     assert not (settings.zone("lists") / f"date={NIGHT}").exists()
+
+
+def test_lists_trace_to_their_lineage_and_a_rerun_keeps_the_dates_model(
+    world: Path, tmp_path: Path
+) -> None:
+    from models.registry import read_champion
+    from pipelines.lineage import sha256_file
+    from pipelines.publish import list_versions
+
+    settings = _copy(world, tmp_path)
+    nightly.run_night(settings, NIGHT)
+    folder = settings.zone("lists") / f"date={NIGHT}"
+    ranked = pl.read_parquet(folder / "ranked_list.parquet")
+    lineage = json.loads((folder / "lineage.json").read_text(encoding="utf-8"))
+    assert lineage["run_id"] == ranked["run_id"].unique().item()
+    assert lineage["model_versions"] == ranked["model_version"].unique().to_list()
+    assert lineage["rule_set_version"].startswith("rules-") and lineage["rule_files"]
+    assert set(lineage["watchlists"]) >= {"un"}
+    zones = {name.split("/")[0] for name in lineage["inputs"]}
+    assert zones == {"raw", "staging", "features", "scores"}
+    for name, digest in lineage["inputs"].items():
+        assert sha256_file(settings.home / name) == digest, name
+    dated_model = lineage["model_versions"][0]
+
+    # A model promoted since must not rescore the date unless asked to.
+    newer = train_models(
+        settings, NIGHT - timedelta(days=2), datetime(2026, 1, 22, tzinfo=UTC)
+    ).name
+    assert newer != dated_model and read_champion(settings.zone("models")) == newer
+    rerun = nightly.run_night(settings, NIGHT)
+    assert rerun["score"]["model_version"] == dated_model
+    assert rerun["score"]["model_chosen_by"] == "recorded for the date"
+    asked = nightly.run_night(settings, NIGHT, model=newer)
+    assert asked["score"]["model_version"] == newer
+    kept = list_versions(settings.zone("lists"), NIGHT)
+    assert [v.model_versions for v in kept] == [(dated_model,), (dated_model,), (newer,)]
+    assert kept[-1].current and asked["publish"]["version"] == 3

@@ -61,8 +61,20 @@ def run(
     ] = None,
     first: Annotated[str | None, typer.Option("--from", help="First date of a backfill.")] = None,
     last: Annotated[str | None, typer.Option("--to", help="Last date of a backfill.")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Score with this model version (default: the one recorded for the date, "
+            "else the champion).",
+        ),
+    ] = None,
 ) -> None:
-    """Run the whole night without Airflow: ingest, validate, featurize, score, select, publish."""
+    """Run the whole night without Airflow: ingest, validate, featurize, score, select, publish.
+
+    A rerun of a date already published scores it with the model recorded in its list's lineage,
+    so a model promoted since (perhaps trained on that date's outcomes) does not rescore it.
+    """
     from pipelines.nightly import run_night
 
     try:
@@ -71,7 +83,7 @@ def run(
         raise typer.BadParameter(str(error)) from error
     config = settings()
     for one in days:
-        summary = run_night(config, one)
+        summary = run_night(config, one, model=model)
         published = summary["publish"]
         console.print(
             f"{one}: {published['rows']} items in {published['ports']} port lists "
