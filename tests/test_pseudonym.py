@@ -83,3 +83,19 @@ def test_features_do_not_depend_on_the_key_and_history_holds_no_clear_id(tmp_pat
     assert_frame_equal(features, pl.read_parquet(features_file(made[1], last)))
     pair = pl.read_parquet(snapshot_dir(made[0], last) / "pair.parquet")
     assert pair["shipper_id"].str.starts_with("k2:").all()
+
+
+def test_the_cli_shows_and_rotates_the_key(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    runner = CliRunner()
+    home = ["--home", str(tmp_path)]
+    assert runner.invoke(app, [*home, "pseudonym", "show"]).exit_code == 1  # none yet
+    first = load_key(load_settings(environ={}, home=tmp_path))
+    shown = runner.invoke(app, [*home, "pseudonym", "show"])
+    assert shown.exit_code == 0 and first.marker in shown.output
+    assert first.secret.hex() not in shown.output
+    rotated = runner.invoke(app, [*home, "pseudonym", "rotate"])
+    assert rotated.exit_code == 0 and "k2/" in rotated.output

@@ -23,6 +23,7 @@ from pipelines.cli import (
     models,
     nightly,
     outcomes,
+    pseudonym,
     reference,
     serve,
     simulate,
@@ -76,6 +77,7 @@ for module in (
     audit,
     airflow_ui,
     alerts,
+    pseudonym,
 ):
     module.register(app)
 
