@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup demo test test-fast check lint format bench clean
+.PHONY: setup demo test test-fast check lint format bench clean services services-stop celery-demo
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -25,6 +25,20 @@ setup: $(VENV)/.synced
 
 demo: setup
 	CARGO_RISK_HOME=$${CARGO_RISK_HOME:-$(CURDIR)/demo-home} $(BIN)/cargo-risk demo
+
+# Redis and PostgreSQL on loopback for the Celery night and the inspector's PostgreSQL tests
+# (Debian packages, installed when missing; needs root). Idempotent.
+services:
+	bash scripts/services.sh start
+
+services-stop:
+	bash scripts/services.sh stop
+
+# The demo's night on Airflow's CeleryExecutor (scheduler, API server, two workers) and as
+# `cargo-risk run`, on copies of the demo home; the last line says whether the lists are identical.
+celery-demo: setup services
+	@test -d $${CARGO_RISK_HOME:-$(CURDIR)/demo-home}/lists || $(MAKE) demo
+	CARGO_RISK_HOME=$${CARGO_RISK_HOME:-$(CURDIR)/demo-home} $(BIN)/python -m pipelines.celery_demo
 
 test: setup
 	$(BIN)/pytest
@@ -55,4 +69,4 @@ bench: setup
 	$(BIN)/python -m benchmarks.nightly $(BENCH_ARGS)
 
 clean:
-	rm -rf .tools $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache demo-home
+	rm -rf .tools $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache demo-home demo-home-celery

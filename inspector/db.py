@@ -188,7 +188,7 @@ def _hold_audit_write_lock(connection: Connection) -> None:
         raw = connection.connection.dbapi_connection
         if raw is not None and not raw.in_transaction:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
-    elif dialect == "postgresql":  # not exercised by the tests
+    elif dialect == "postgresql":  # tests/test_inspector_postgres.py
         connection.exec_driver_sql("SELECT pg_advisory_xact_lock(4242001)")
 
 

@@ -103,7 +103,7 @@ def _lock_decisions(session: Session) -> None:
         # The first statement takes SQLite's write lock (waiting out the busy timeout), so the
         # counts read next cannot change before this transaction commits.
         session.execute(text("BEGIN IMMEDIATE"))
-    elif dialect == "postgresql":  # not exercised by the tests
+    elif dialect == "postgresql":  # tests/test_inspector_postgres.py
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
     else:
         raise NotImplementedError(f"no sign-in lock for the {dialect} database")

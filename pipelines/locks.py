@@ -3,7 +3,9 @@
 A lock is an advisory `flock` on `reports/locks/<name>.lock`, held for as long as the run's
 process holds the file open. The kernel drops it when that process ends in any way (kill -9
 included), so a crash never leaves a stale lock to clear by hand. A second run asking for a lock
-held elsewhere fails at once with a message naming the holder; it never waits.
+held elsewhere fails with a message naming the holder: at once by default, after
+`lock_wait_seconds` when that is set (Airflow's processes set it: two tasks of one date may start
+at the same moment on two workers, and the second must queue, not fail into a retry).
 
 Locks are re-entrant within one process: a night holding its date's lock calls stages that ask
 for the same lock.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -25,6 +28,7 @@ from pipelines.settings import Settings
 INGEST = "ingest"
 """Ingest is not per date: it loads every new landing file, whatever dates they hold."""
 _held: set[Path] = set()
+LOCK_POLL_SECONDS = 0.2
 
 
 class RunLockedError(RuntimeError):
@@ -41,6 +45,19 @@ def date_lock_name(day: date) -> str:
     return layout.partition_name(day)
 
 
+def _take(fd: int, wait_seconds: float) -> None:
+    """Take the flock, polling for up to `wait_seconds`; BlockingIOError when still held."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(LOCK_POLL_SECONDS)
+
+
 @contextmanager
 def run_lock(settings: Settings, name: str) -> Iterator[bool]:
     """Hold the lock `name` for the block; yields whether this call took it (False: re-entered).
@@ -55,7 +72,7 @@ def run_lock(settings: Settings, name: str) -> Iterator[bool]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _take(fd, settings.lock_wait_seconds)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
             raise RunLockedError(

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         description="CSV (currency,units_per_usd,as_of) replacing the shipped indicative rate "
         "table; see docs/reference-data.md.",
     )
+    lock_wait_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="How long a stage waits for its date's run lock before failing (0: fails at "
+        "once). Airflow processes get 1800: tasks of one date run on parallel workers.",
+    )
     future_tolerance_days: int = Field(
         default=1, description="How far in the future a filed_at may lie before it is rejected."
     )
@@ -246,6 +252,9 @@ def airflow_environment(settings: Settings, dags_folder: Path) -> dict[str, str]
         PYTHONPATH=str(dags_folder.resolve().parent),
     )
     env.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "cargo-risk-local-" + "0" * 64)
+    # Parallel tasks of one date (import_outcomes beside featurize) queue for the date's lock
+    # instead of failing into a five-minute retry.
+    env.setdefault("CARGO_RISK_LOCK_WAIT_SECONDS", "1800")
     return env
 
 

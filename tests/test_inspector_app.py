@@ -32,19 +32,27 @@ KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def database_url(inspector_database_url: str | None) -> str | None:
+    """Every test that signs in runs on SQLite and on PostgreSQL (conftest)."""
+    return inspector_database_url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
     build_sample_home(tmp_path / "home", DAY)
     settings = load_settings(environ={}, home=tmp_path / "home")
-    config = InspectorConfig.from_settings(settings, cheap_password_hashing=True)
+    config = InspectorConfig.from_settings(
+        settings, database_url=database_url, cheap_password_hashing=True
+    )
     create_user(settings, "ina", PASSWORD, "inspector", ["NLRTM"], config=config)
     create_user(settings, "sam", PASSWORD, "supervisor", [], config=config)
     return settings
 
 
 @pytest.fixture
-def app_client(settings: Settings) -> Iterator[TestClient]:
+def app_client(settings: Settings, database_url: str | None) -> Iterator[TestClient]:
     config = InspectorConfig.from_settings(
-        settings, cookie_secure=False, cheap_password_hashing=True
+        settings, database_url=database_url, cookie_secure=False, cheap_password_hashing=True
     )
     with TestClient(create_app(settings, config), follow_redirects=False) as client:
         yield client

@@ -37,8 +37,11 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def config(settings: Settings) -> InspectorConfig:
-    config = InspectorConfig.from_settings(settings, cheap_password_hashing=True)
+def config(settings: Settings, inspector_database_url: str | None) -> InspectorConfig:
+    # On SQLite and on PostgreSQL (conftest): the export's row claims lock differently on each.
+    config = InspectorConfig.from_settings(
+        settings, database_url=inspector_database_url, cheap_password_hashing=True
+    )
     create_user(settings, "ina", "correct horse battery", "inspector", ["NLRTM"], config=config)
     return config
 
