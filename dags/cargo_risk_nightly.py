@@ -9,8 +9,9 @@ history) -> score (CBRN and SALW models), rules and screen (watch lists), side b
 
 The tasks are the rows of `pipelines/stages.py`, the table `cargo-risk run` runs too. The partition
 is the filing date. A scheduled run at 02:00 UTC processes the previous day; a manual
-run or a backfill takes `{"date": "YYYY-MM-DD"}` in its conf. Every task reads and writes its own
-partition atomically, so a retry or a rerun replaces it whole.
+run or a backfill takes `{"date": "YYYY-MM-DD"}` in its conf, and `{"model": "VERSION"}` to score
+with a named model (otherwise a rerun of a date keeps the model recorded in its list's lineage).
+Every task reads and writes its own partition atomically, so a retry or a rerun replaces it whole.
 
 A stage that fails because of its data (no declarations for the date, a batch refused by its
 contract) fails at once, without retries, so it does not hold the next run back; other failures
@@ -26,6 +27,10 @@ Partner agencies' signed alert bundles in `landing/alerts/` are imported before 
 party alerts are screened, their indicators run as rules); after publishing, the findings of the
 last days go out to each partner as a signed bundle in `outbox/alerts/<partner>/`
 (docs/alerts.md).
+
+Each task names the zones it reads and writes as inlets and outlets, so Airflow's OpenLineage
+provider, when a transport is configured (`[openlineage] transport`), sends events a data
+catalogue can follow from landing to the lists (pipelines/airflow_lineage.py).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
+from pipelines.airflow_lineage import task_lineage
 from pipelines.airflow_tasks import failure_notifiers
 from pipelines.stages import NIGHTLY, Stage
 
@@ -46,11 +52,18 @@ def stage_task(stage: Stage) -> Any:
     """The Airflow task of one row of the stage table."""
     outlets = [Asset(stage.outlet)] if stage.outlet else []
 
-    @task(task_id=stage.name, outlets=outlets, doc_md=stage.doc, trigger_rule=stage.trigger_rule)
-    def run(day: str) -> dict[str, Any]:
+    @task(
+        task_id=stage.name,
+        doc_md=stage.doc,
+        trigger_rule=stage.trigger_rule,
+        **task_lineage(stage.name, outlets),
+    )
+    def run(day: str, **context: Any) -> dict[str, Any]:
         from pipelines.airflow_tasks import run_stage_task
 
-        return run_stage_task(stage.name, day)
+        conf = context["dag_run"].conf or {}
+        options = {k: conf.get(k) or context["params"].get(k) for k in stage.options}
+        return run_stage_task(stage.name, day, options)
 
     return run
 
@@ -64,7 +77,10 @@ def stage_task(stage: Stage) -> Any:
     max_active_runs=1,
     tags=["cargo-risk", "nightly"],
     doc_md=__doc__,
-    params={"date": Param(None, type=["null", "string"], format="date")},
+    params={
+        "date": Param(None, type=["null", "string"], format="date"),
+        "model": Param(None, type=["null", "string"]),
+    },
     default_args={
         "owner": "customs-data-team",
         "retries": 2,

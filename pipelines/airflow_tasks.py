@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,17 +58,18 @@ def fail_once_on_bad_data() -> Iterator[None]:
         raise
 
 
-def run_stage_task(name: str, day: str) -> dict[str, Any]:
+def run_stage_task(name: str, day: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Run the stage `name` of the table for `day` as an Airflow task; its summary for XCom.
 
-    A stage marked `fail_once` turns a data error into a failure without retries; one marked
+    `options` are the run's (the DAG conf's `model`); the stage takes those its row names. A
+    stage marked `fail_once` turns a data error into a failure without retries; one marked
     `skip_when_idle` is skipped when it did nothing, so its asset is not updated.
     """
     from datetime import date
 
     stage = by_name()[name]
     with fail_once_on_bad_data() if stage.fail_once else _as_is():
-        summary = stage.run(load_settings(), date.fromisoformat(day))
+        summary = stage.run(load_settings(), date.fromisoformat(day), options)
     if stage.skip_when_idle and summary.nothing_done():
         raise AirflowSkipException(f"{name}: nothing new")
     return summary.as_json()

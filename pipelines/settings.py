@@ -155,6 +155,11 @@ class Settings(BaseSettings):
     drift_psi_threshold: float = Field(
         default=0.25, gt=0, description="PSI above which the run report warns of drift."
     )
+    pseudonym_key_file: Path | None = Field(
+        default=None,
+        description="Secret key of the trader-id pseudonyms (HMAC-SHA256), created 0600 on first "
+        "use; empty means <home>/keys/pseudonym.key. Keep it apart from copies of the data.",
+    )
     rules_dirs: list[Path] = Field(
         default_factory=list,
         description="Folders or files of expert-rule YAML; empty means the shipped starter set.",

@@ -128,6 +128,8 @@ class ScoreSummary(Summary):
     rows: int
     model_version: str | None
     risk_score_p99: float
+    model_chosen_by: str = "champion"
+    """"asked" (`--model`), "recorded for the date" (a rerun keeps its model) or "champion"."""
     seconds: float = 0.0
 
 
@@ -166,6 +168,8 @@ class PublishSummary(Summary):
     ports: int
     republished: dict[str, str]
     report: str
+    version: int = 1
+    """The number this publication got among the date's kept list versions."""
     loose: dict[str, int] = field(default_factory=dict)
     """Items per lane, as `lane_<name>`."""
     seconds: float = 0.0
@@ -188,7 +192,7 @@ class Stage:
     name: str
     """The DAG's task id; also how `cargo-risk run` names it."""
     function: str
-    """"module:function" called as function(settings, day) -> dict."""
+    """"module:function" called as function(settings, day, **options) -> dict."""
     needs: tuple[str, ...]
     """Stages that must have finished first."""
     summary: type[Summary]
@@ -203,18 +207,22 @@ class Stage:
     trigger_rule: str = "all_success"
     """Airflow's rule for when it runs; "all_done": even when what it needs failed (in `run`, a
     failed stage stops the night, so it runs only after a success)."""
+    options: tuple[str, ...] = ()
+    """The run's options the function takes as keywords (`model`: `cargo-risk run --model`, the
+    DAG conf's `model`); an option left unset (None) is not passed."""
 
-    def resolve(self) -> Callable[[Settings, date], dict[str, Any]]:
+    def resolve(self) -> Callable[..., dict[str, Any]]:
         """The function, imported now (stage modules are heavy)."""
         module, _, attribute = self.function.partition(":")
-        found: Callable[[Settings, date], dict[str, Any]] = getattr(
-            importlib.import_module(module), attribute
-        )
+        found: Callable[..., dict[str, Any]] = getattr(importlib.import_module(module), attribute)
         return found
 
-    def run(self, settings: Settings, day: date) -> Summary:
-        """Run the stage for `day`; its typed summary."""
-        return self.summary.from_dict(self.resolve()(settings, day))
+    def run(
+        self, settings: Settings, day: date, options: Mapping[str, Any] | None = None
+    ) -> Summary:
+        """Run the stage for `day` with the run's `options` it takes; its typed summary."""
+        given = {k: v for k, v in (options or {}).items() if k in self.options and v is not None}
+        return self.summary.from_dict(self.resolve()(settings, day, **given))
 
 
 S = TypeVar("S", bound=Summary)
@@ -289,7 +297,9 @@ NIGHTLY: tuple[Stage, ...] = (
         "pipelines.nightly:score",
         ("featurize",),
         ScoreSummary,
-        "CBRN and SALW model scores of the day's items.",
+        "CBRN and SALW model scores of the day's items; a rerun of a date keeps the model "
+        "recorded in its list's lineage unless the run names one (`model`).",
+        options=("model",),
     ),
     Stage(
         "rules",

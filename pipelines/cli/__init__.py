@@ -24,6 +24,7 @@ from pipelines.cli import (
     models,
     nightly,
     outcomes,
+    pseudonym,
     reference,
     serve,
     simulate,
@@ -77,6 +78,7 @@ for module in (
     audit,
     airflow_ui,
     alerts,
+    pseudonym,
     assess,
 ):
     module.register(app)

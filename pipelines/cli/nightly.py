@@ -74,10 +74,22 @@ def run(
             "--to", parser=iso_date, metavar=DATE_METAVAR, help="Last date of a backfill."
         ),
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Score with this model version (default: the one recorded for the date, "
+            "else the champion).",
+        ),
+    ] = None,
 ) -> None:
     """Run the whole night without Airflow: every stage of the nightly DAG, in its order
     (pipelines/stages.py): the app's outcome export, ingest, validate, outcomes, featurize, alert
-    import, score, rules, screen, select, publish and the alert export."""
+    import, score, rules, screen, select, publish and the alert export.
+
+    A rerun of a date already published scores it with the model recorded in its list's lineage,
+    so a model promoted since (perhaps trained on that date's outcomes) does not rescore it.
+    """
     from pipelines.nightly import run_night
     from pipelines.stages import PublishSummary, SelectSummary, pick
 
@@ -87,7 +99,7 @@ def run(
         raise typer.BadParameter(str(error)) from error
     config = settings()
     for one in days:
-        summary = run_night(config, one)
+        summary = run_night(config, one, model=model)
         published = pick(summary, "publish", PublishSummary)
         selected = pick(summary, "select", SelectSummary)
         console.print(
@@ -132,6 +144,10 @@ def export(
     port: Annotated[
         list[str] | None, typer.Option("--port", help="Only these ports (repeatable).")
     ] = None,
+    version: Annotated[
+        int | None,
+        typer.Option("--version", min=1, help="A kept earlier version (default: the current)."),
+    ] = None,
 ) -> None:
     """Write one CSV with the ranked lists of every port (or the given ports) for a date."""
     from pipelines.publish import export_lists
@@ -139,11 +155,39 @@ def export(
     try:
         # Upper-cased as `users add` does: UN/LOCODEs are stored in capitals.
         ports = [p.strip().upper() for p in port] if port else None
-        written = export_lists(settings().zone("lists"), day, out, ports)
+        written = export_lists(settings().zone("lists"), day, out, ports, version)
     except (FileNotFoundError, ValueError) as error:
         err_console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=1) from error
     console.print(f"wrote {written}")
+
+
+@lists_app.command("versions")
+def versions(
+    day: Annotated[
+        date, typer.Option("--date", parser=iso_date, metavar=DATE_METAVAR, help="List date.")
+    ],
+) -> None:
+    """Every publication of a date's lists, oldest first; the current one is marked."""
+    from pipelines.publish import list_versions
+
+    kept = list_versions(settings().zone("lists"), day)
+    if not kept:
+        err_console.print(f"[red]no lists published for {day}[/red]")
+        raise typer.Exit(code=1)
+    grid = Table(title=f"Lists of {day}")
+    for column in ("version", "current", "published at (UTC)", "rows", "run", "model"):
+        grid.add_column(column)
+    for one in kept:
+        grid.add_row(
+            str(one.version),
+            "yes" if one.current else "",
+            one.published_at,
+            str(one.rows),
+            ", ".join(one.run_ids),
+            ", ".join(one.model_versions),
+        )
+    console.print(grid)
 
 
 def register(app: typer.Typer) -> None:
