@@ -152,6 +152,7 @@ def select(settings: Settings, day: date) -> dict[str, Any]:
 @_timed("publish")
 def publish(settings: Settings, day: date) -> dict[str, Any]:
     """Write the ranked lists (Parquet, CSV, HTML per port) and the run report."""
+    from pipelines.disparity import write_night_report
     from pipelines.publish import publish_lists
     from pipelines.report import write_run_report
 
@@ -160,6 +161,7 @@ def publish(settings: Settings, day: date) -> dict[str, Any]:
         raise FileNotFoundError(f"{source}: no selection for {day}; run the select stage first")
     published = publish_lists(pl.read_parquet(source), layout.lists_table(settings), day)
     summary = published.summary()
+    summary["disparity"] = str(write_night_report(settings, day))
     summary["report"] = str(write_run_report(settings, day))
     return summary
 

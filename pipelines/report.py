@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from pipelines.disparity import run_report_link
 from pipelines.io import write_text
 from pipelines.layout import run_report_dir
 from pipelines.nightly import read_stage_reports
@@ -126,4 +127,5 @@ def write_run_report(settings: Settings, day: date) -> Path:
         stages["drift"] = _drift(settings, day)
     folder = run_report_dir(settings, day)
     write_text(json.dumps(stages, indent=2, sort_keys=True, default=str), folder / "report.json")
-    return write_text(render_run_report(day, stages), folder / "report.md")
+    markdown = render_run_report(day, stages) + run_report_link(settings, day)
+    return write_text(markdown, folder / "report.md")

@@ -108,13 +108,16 @@ def export(
     ] = None,
 ) -> None:
     """Write one CSV with the ranked lists of every port (or the given ports) for a date."""
+    from pipelines.audit_trail import LIST_EXPORT, record_action
     from pipelines.publish import export_lists
 
+    config = settings()
     try:
-        written = export_lists(settings().zone("lists"), date.fromisoformat(day), out, port)
+        written = export_lists(config.zone("lists"), date.fromisoformat(day), out, port)
     except (FileNotFoundError, ValueError) as error:
         err_console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=1) from error
+    record_action(config, LIST_EXPORT, str(written), {"date": day, "ports": port or "all"})
     console.print(f"wrote {written}")
 
 
