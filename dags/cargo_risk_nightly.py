@@ -5,7 +5,8 @@ Turns one day's cargo declarations into ranked risk lists per port of discharge.
 
 ingest (landing -> raw) -> validate (Great Expectations; quarantine) -> featurize (point-in-time
 history) -> score (CBRN and SALW models, rules, watch lists) -> select (capacity, random quota,
-lanes) -> publish (Parquet, CSV, HTML; the `cargo-risk://lists` asset).
+lanes) -> publish (Parquet, CSV, HTML; the `cargo-risk://lists` asset) -> retention (partitions
+past their time removed, each removal in the audit log).
 
 The partition is the filing date. A scheduled run at 02:00 UTC processes the previous day; a manual
 run or a backfill takes `{"date": "YYYY-MM-DD"}` in its conf. Every task reads and writes its own
@@ -142,6 +143,15 @@ def cargo_risk_nightly() -> None:
         with fail_once_on_bad_data():
             return nightly.publish(nightly.settings(), day)
 
+    @task
+    def retention(day: str, published: dict[str, Any]) -> dict[str, Any]:
+        """Removes date partitions past their retention (settings), keeping what open cases and
+        recent models need; each removal is recorded in the audit log as `system`."""
+        from pipelines import nightly
+        from pipelines.retention import night_retention
+
+        return night_retention(nightly.settings(), day)
+
     day = resolve_date()
     ingested = ingest(day)
     validated = validate(day, ingested)
@@ -149,7 +159,7 @@ def cargo_risk_nightly() -> None:
     featurized = featurize(day, validated)
     scored = score(day, featurized)
     selected = select(day, scored)
-    publish(day, selected)
+    retention(day, publish(day, selected))
 
 
 cargo_risk_nightly()

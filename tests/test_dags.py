@@ -91,6 +91,7 @@ def test_nightly_runs_the_stages_in_order(dagbag: dict[str, object]) -> None:
         "score": ["featurize", "resolve_date"],
         "select": ["resolve_date", "score"],
         "publish": ["resolve_date", "select"],
+        "retention": ["publish", "resolve_date"],
     }
 
 

@@ -22,6 +22,7 @@ from pipelines.cli import (
     nightly,
     outcomes,
     reference,
+    retention,
     serve,
     simulate,
     train,
@@ -72,6 +73,7 @@ for module in (
     demo,
     models,
     audit,
+    retention,
     airflow_ui,
 ):
     module.register(app)
