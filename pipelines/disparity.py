@@ -211,16 +211,20 @@ def _declarations(settings: Settings, days: Sequence[date]) -> pl.DataFrame:
     }
     if not paths:
         return pl.DataFrame(schema=columns)
+    scan = pl.scan_parquet(paths, missing_columns="insert", extra_columns="ignore")
+    present = set(scan.collect_schema().names())
+    source = {"filed_on": "filed_at", "origin_country": "country_of_origin"}
+
+    def column(name: str, dtype: type[pl.DataType]) -> pl.Expr:
+        # A staged file without a column (older contracts, small test homes) counts as unknown.
+        raw = source.get(name, name)
+        expr = pl.col(raw) if raw in present else pl.lit(None)
+        if name == "filed_on" and raw in present:
+            return expr.dt.date().alias(name)
+        return expr.cast(dtype).alias(name)
+
     return (
-        pl.scan_parquet(paths)
-        .select(
-            pl.col("declaration_id").cast(pl.String),
-            pl.col("item_no").cast(pl.Int64),
-            pl.col("filed_at").dt.date().alias("filed_on"),
-            pl.col("country_of_origin").cast(pl.String).alias("origin_country"),
-            pl.col("mode").cast(pl.String),
-            pl.col("consignee_id").cast(pl.String),
-        )
+        scan.select(column(name, dtype) for name, dtype in columns.items())
         .unique(["declaration_id", "item_no"], keep="last")
         .collect()
     )
