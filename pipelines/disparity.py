@@ -315,7 +315,7 @@ def night_figures(settings: Settings, day: date, window_days: int = WINDOW_DAYS)
     )
     selection = with_groups(
         ranked.join(tonight, on=["declaration_id", "item_no"], how="left"), traders
-    )
+    ).with_columns(pl.lit(False).alias(flag) for flag in ("inspected", "finding", "random"))
     window = with_groups(
         inspected_items(history, _outcomes(settings, first, day)), traders
     ).with_columns(pl.lit(False).alias("selected"))

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
 import polars as pl
 import pytest
 
+from pipelines import layout
 from pipelines.disparity import (
     disparity_figures,
     disparity_rows,
     inspected_items,
+    night_figures,
     render_html,
+    run_report_link,
     size_band,
     wilson,
+    write_night_report,
 )
+from pipelines.settings import load_settings
 
 
 def _items(group: str, n: int, **flags: int) -> pl.DataFrame:
@@ -125,3 +133,63 @@ def test_size_bands() -> None:
     frame = pl.DataFrame({"n": [1, 9, 10, 150, 5000]})
     bands = frame.select(size_band(pl.col("n")))["literal"].to_list()
     assert bands == ["1-9 items", "1-9 items", "10-99 items", "100-999 items", "1000+ items"]
+
+
+def _file(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def test_a_night_report_reads_the_zones_and_is_linked(tmp_path: Path) -> None:
+    settings = load_settings(environ={}, home=tmp_path)
+    night = date(2026, 2, 1)
+    # Five days of history from two origins, then tonight's list: CN items selected, DE not.
+    for offset in range(6):
+        day = night - timedelta(days=5 - offset)
+        ids = [f"{day.day}-{i}" for i in range(4)]
+        pl.DataFrame(
+            {
+                "declaration_id": ids,
+                "item_no": [1] * 4,
+                "filed_at": [datetime(day.year, day.month, day.day, 9, tzinfo=UTC)] * 4,
+                "country_of_origin": ["CN", "CN", "DE", "DE"],
+                "mode": ["sea"] * 4,
+                "consignee_id": ["T1", "T2", "T3", "T3"],
+            }
+        ).write_parquet(_file(layout.staged_declarations_file(settings, day)))
+        if day < night:
+            # One random inspection per origin a day: CN's never finds, DE's always does.
+            pl.DataFrame(
+                {
+                    "declaration_id": ids[1::2],
+                    "item_no": [1, 1],
+                    "result": ["no_finding", "finding"],
+                    "selection_reason": ["random", "random"],
+                }
+            ).write_parquet(_file(layout.staged_outcomes_file(settings, day)))
+    lanes = ["red", "yellow", "green", "green"]
+    pl.DataFrame({"declaration_id": ids, "item_no": [1] * 4, "lane": lanes}).write_parquet(
+        _file(layout.lists_dir(settings, night) / layout.LIST_FILE)
+    )
+
+    figures = night_figures(settings, night)
+    countries = {r["group"]: r for r in figures["dimensions"]["origin_country"]}
+    assert set(countries) == {"CN", "DE"}
+    assert countries["CN"]["selection_share"]["value"] == 1.0
+    assert countries["CN"]["selection_rate"]["value"] == 1.0
+    assert countries["DE"]["random_finding_share"]["value"] == 1.0
+    assert countries["CN"]["inspection_rate"]["value"] == pytest.approx(5 / 10)
+    assert figures["reference"] == "random sample"
+    assert {r["group"] for r in figures["dimensions"]["origin_region"]} == {"Asia", "Europe"}
+    # T3 files two items a day: 12 in the window, the others 6.
+    sizes = {r["group"] for r in figures["dimensions"]["trader_size"]}
+    assert sizes == {"1-9 items", "10-99 items"}
+    # All of tonight's selections and none of the findings, but two selections are too few:
+    # the intervals (2/2 from 0.34, 0/5 up to 0.43) overlap, so nothing is flagged.
+    assert (
+        countries["CN"]["selection_share"]["low"] < countries["CN"]["random_finding_share"]["high"]
+    )
+    assert figures["flags"] == []
+    page = write_night_report(settings, night)
+    assert page.name == "disparity.html" and "CN" in page.read_text(encoding="utf-8")
+    assert "disparity.html" in run_report_link(settings, night)
