@@ -5,10 +5,14 @@ Uses the list copies shipped in contracts/data/watchlists (UN 2024-09-26 and OFA
 the evaluation set from them (pipelines/watchlists/evaluation.py), prints the tables and writes
 them to benchmarks/results/screening.md.
 
-Ordinary names (`--sets-only` runs just these, in seconds): the share of ordinary trade names
-(common trade words x legal forms x a few cities/regions, incl. the issue-12 examples such as
-"Pioneer Industrial Limited") that hit, and the share that would be held; and the share of typo
-and transposition variants of short UN individual names that are still found, and held.
+Name sets (`--sets-only` runs just these, in seconds): the share of ordinary trade names
+(common trade words x legal forms x a few cities/regions, names of trade words only, the issue-12
+examples such as "Pioneer Industrial Limited"; spellings of listed parties left out) that hit,
+and the share that would be held; the share of typo and transposition variants of short UN
+individual names, and of UN entity names as filers type them (typos, dropped letters, case,
+legal forms, word order), that are still found, and held. Each variant set is screened together
+with the ordinary names as one night, so the night's own word counts weigh tokens. Everything is
+built from the shipped lists and generated names.
 
 Throughput: a night of `--rows` parties drawn with a heavy-tailed repeat pattern (a few traders
 file most declarations) from `--distinct` synthetic names, plus 0.1% variants of listed names.
@@ -28,7 +32,15 @@ import numpy as np
 import polars as pl
 import yaml
 
-from features.screening import DEFAULT_THRESHOLD, WatchlistIndex, build_index, screen
+from features.names import ARTICLES, fold_token, name_tokens
+from features.screening import (
+    DEFAULT_THRESHOLD,
+    MIN_NAME_LETTERS,
+    NON_PARTY_TYPES,
+    WatchlistIndex,
+    build_index,
+    screen,
+)
 from pipelines.io import write_text
 from pipelines.watchlists.entries import SHIPPED
 from pipelines.watchlists.evaluation import (
@@ -39,6 +51,7 @@ from pipelines.watchlists.evaluation import (
     SURNAMES,
     build_evaluation_set,
     evaluate,
+    misspell,
 )
 from pipelines.watchlists.ofac import load_ofac
 from pipelines.watchlists.shipped import OFAC_FOLDER, OFAC_VERSION
@@ -89,8 +102,12 @@ def _night(rows: int, distinct: int, variants: list[str], seed: int) -> pl.DataF
     )
 
 
-def _simulator_recall(index: WatchlistIndex, seed: int, per_entry: int = 100) -> tuple[int, int]:
-    """Found / generated disguised names of the simulator's watch-list scenario."""
+def _simulator_recall(
+    index: WatchlistIndex, seed: int, background: pl.DataFrame, per_entry: int = 100
+) -> tuple[int, int]:
+    """Found / generated disguised names of the simulator's watch-list scenario, screened amid
+    `background` names as one night (500 variants of five names alone would make their own
+    words look common in trade)."""
     scenario_file = resources.files("simulator") / "scenarios" / SCENARIO
     listed = yaml.safe_load(scenario_file.read_text(encoding="utf-8"))["watchlist"]
     rng = np.random.default_rng(seed)
@@ -100,7 +117,8 @@ def _simulator_recall(index: WatchlistIndex, seed: int, per_entry: int = 100) ->
         for i in range(per_entry)
     ]
     parties = pl.DataFrame(rows, schema=["party_key", "name", "country"], orient="row")
-    hits = screen(parties, index, DEFAULT_THRESHOLD).filter(
+    night = pl.concat([background.select(parties.columns), parties])
+    hits = screen(night, index, DEFAULT_THRESHOLD).filter(
         pl.col("party_key").str.split("-").list.first() == pl.col("entry_id")
     )
     return hits.get_column("party_key").n_unique(), parties.height
@@ -118,6 +136,9 @@ ORDINARY_SECOND = (
 )  # fmt: skip
 ORDINARY_LEGAL = ("Limited", "Co. Ltd", "JSC", "LLC", "GmbH", "Group", "S.A.", "")
 ORDINARY_PLACES = ("", "Shanghai", "Dubai", "Istanbul", "Hamburg", "Mumbai", "Asia", "Middle East")
+TRADE_FIRST = ("Global", "General", "International", "United", "Universal", "Worldwide")
+TRADE_SECOND = ("Industrial", "Trading", "Logistics", "Supply", "Import Export", "Technology")
+TRADE_THIRD = ("Group", "Holdings", "Company", "Enterprises", "Services", "")
 ORDINARY_COUNTRIES = ("CN", "AE", "TR", "DE", "IN", "US", "KR", "RU")
 ISSUE_EXAMPLES = (
     "Pioneer Industrial Limited",
@@ -126,11 +147,22 @@ ISSUE_EXAMPLES = (
     "Sunrise JSC",
     "Global Industrial Group",
 )
+ENTITY_VARIANT_KINDS = (
+    "typo", "dropped_letter", "transposition", "case", "legal_form", "token_order", "combined",
+)  # fmt: skip
+"""How filers mistype a listed entity: a changed, dropped or swapped letter, another case, a
+legal form added, words in another order, and case + legal form + a typo at once."""
 
 
-def ordinary_names(sample: int, seed: int) -> pl.DataFrame:
-    """Ordinary trade names (none is meant to be listed): the issue examples plus a sample of
-    word x word x legal form x place, each with a common trading country."""
+def _signature(name: str) -> tuple[str, ...]:
+    return tuple(sorted(fold_token(t) for t in name_tokens(name)))
+
+
+def ordinary_names(sample: int, seed: int, entries: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Ordinary trade names (none is meant to be listed): the issue examples, names made only of
+    common trade words ("Universal Logistics Services") and a sample of word x word x legal form
+    x place, each with a common trading country. With `entries`, a name that is a spelling of a
+    listed name ("Global Trading Group" is an OFAC entity) is left out: a hit on it is right."""
     rng = random.Random(seed)
     combos = [
         " ".join(p for p in (place, word, second, legal) if p)
@@ -140,7 +172,21 @@ def ordinary_names(sample: int, seed: int) -> pl.DataFrame:
         for place in ORDINARY_PLACES
         if word != second
     ]
-    chosen = list(ISSUE_EXAMPLES) + rng.sample(sorted(set(combos)), min(sample, len(combos)))
+    trade_only = [
+        " ".join(p for p in (first, second, third, legal) if p)
+        for first in TRADE_FIRST
+        for second in TRADE_SECOND
+        for third in TRADE_THIRD
+        for legal in ("Limited", "Co. Ltd", "LLC", "")
+    ]
+    chosen = list(ISSUE_EXAMPLES)
+    chosen += rng.sample(sorted(set(trade_only)), min(sample // 10, len(trade_only)))
+    chosen += rng.sample(sorted(set(combos)), min(sample - sample // 10, len(combos)))
+    chosen = list(dict.fromkeys(chosen))
+    if entries is not None:
+        parties = entries.filter(~pl.col("entity_type").is_in(list(NON_PARTY_TYPES)))
+        listed = {_signature(n) for n in parties.get_column("name").to_list()}
+        chosen = [n for n in chosen if _signature(n) not in listed]
     return pl.DataFrame(
         {
             "party_key": [f"o{i}" for i in range(len(chosen))],
@@ -148,26 +194,6 @@ def ordinary_names(sample: int, seed: int) -> pl.DataFrame:
             "country": [rng.choice(ORDINARY_COUNTRIES) for _ in chosen],
         }
     )
-
-
-def _misspell(name: str, rng: random.Random, transpose: bool) -> str | None:
-    """One typo (a changed letter) or one swap of adjacent letters in a 5+ letter word."""
-    words = name.split()
-    long_words = [i for i, w in enumerate(words) if len(w) >= 5 and w.isalpha()]
-    if not long_words:
-        return None
-    i = rng.choice(long_words)
-    word = words[i]
-    at = rng.randrange(1, len(word) - 1)
-    if transpose:
-        if word[at].lower() == word[at + 1].lower():
-            return None
-        word = word[:at] + word[at + 1] + word[at] + word[at + 2 :]
-    else:
-        letters = [c for c in "AEIOUNRSTLMK" if c != word[at].upper()]
-        word = word[:at] + rng.choice(letters) + word[at + 1 :]
-    words[i] = word
-    return " ".join(words)
 
 
 def short_person_variants(entries: pl.DataFrame, seed: int) -> pl.DataFrame:
@@ -182,13 +208,71 @@ def short_person_variants(entries: pl.DataFrame, seed: int) -> pl.DataFrame:
     ).sort("entry_id")
     rows: list[tuple[str, str, str | None, str]] = []
     for entry_id, name, countries in people.select("entry_id", "name", "countries").iter_rows():
-        for transpose in (False, True):
-            variant = _misspell(name, rng, transpose)
+        for kind in ("substitute", "transpose"):
+            variant = misspell(name, rng, kind, min_length=5)
             if variant and variant.upper() != name.upper():
                 country = countries[0] if countries else None
-                kind = "transposition" if transpose else "typo"
-                rows.append((f"{entry_id}|{kind}|{len(rows)}", variant, country, entry_id))
+                label = "transposition" if kind == "transpose" else "typo"
+                rows.append((f"{entry_id}|{label}|{len(rows)}", variant, country, entry_id))
     return pl.DataFrame(rows, schema=["party_key", "name", "country", "entry_id"], orient="row")
+
+
+def _entity_variant(name: str, kind: str, rng: random.Random) -> str | None:
+    if kind == "typo":
+        return misspell(name, rng, "substitute", min_length=5)
+    if kind == "dropped_letter":
+        return misspell(name, rng, "delete", min_length=5)
+    if kind == "transposition":
+        return misspell(name, rng, "transpose", min_length=5)
+    if kind == "case":
+        return name.title() if rng.random() < 0.5 else name.lower()
+    if kind == "legal_form":
+        return f"{name} {rng.choice(LEGAL[:-1])}"
+    if kind == "token_order":
+        # An article moves with its word: "Qaida Al" is no one's spelling of "Al Qaida".
+        words: list[str] = []
+        for word in name.split():
+            if words and words[-1].lower() in ARTICLES:
+                words[-1] = f"{words[-1]} {word}"
+            else:
+                words.append(word)
+        return " ".join(words[1:] + words[:1]) if len(words) >= 2 else None
+    typo = misspell(name.title(), rng, None, min_length=5)
+    return f"{typo} {rng.choice(LEGAL[:-1])}" if typo else None
+
+
+def un_entity_variants(entries: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """Each kind of `ENTITY_VARIANT_KINDS` applied to each UN entity's primary and good names
+    (ASCII ones), as a filer would type them; the party country is the entry's first country.
+    Names the index leaves out for having under `MIN_NAME_LETTERS` letters (acronyms such as
+    "LRA") are left out here too: no spelling of them can be found by design."""
+    rng = random.Random(seed)
+    names = (
+        entries.filter(
+            (pl.col("list_name") == "un")
+            & (pl.col("entity_type") == "entity")
+            & pl.col("name_quality").is_in(["primary", "good"])
+            & pl.col("name").str.contains(r"^[\x00-\x7f]+$")
+        )
+        .select("entry_id", "name", "countries")
+        .unique(["entry_id", "name"])
+        .sort("entry_id", "name")
+    )
+    names = names.filter(
+        pl.col("name").map_elements(
+            lambda n: sum(len(t) for t in name_tokens(n)) >= MIN_NAME_LETTERS, pl.Boolean
+        )
+    )
+    rows: list[tuple[str, str, str | None, str, str]] = []
+    for entry_id, name, countries in names.iter_rows():
+        for kind in ENTITY_VARIANT_KINDS:
+            variant = _entity_variant(name, kind, rng)
+            if variant and variant != name:
+                country = countries[0] if countries else None
+                rows.append((f"e{len(rows)}", variant, country, entry_id, kind))
+    return pl.DataFrame(
+        rows, schema=["party_key", "name", "country", "entry_id", "kind"], orient="row"
+    )
 
 
 def _held(hits: pl.DataFrame) -> pl.DataFrame:
@@ -197,40 +281,68 @@ def _held(hits: pl.DataFrame) -> pl.DataFrame:
 
 
 def name_set_figures(index: WatchlistIndex, entries: pl.DataFrame, seed: int) -> pl.DataFrame:
-    """Hit and hold shares on the ordinary names and the short-person variants."""
-    ordinary = ordinary_names(3000, seed)
-    ordinary_hits = screen(ordinary, index, DEFAULT_THRESHOLD)
-    examples = ordinary.head(len(ISSUE_EXAMPLES)).get_column("party_key").implode()
-    variants = short_person_variants(entries, seed)
-    variant_hits = screen(variants.drop("entry_id"), index, DEFAULT_THRESHOLD).join(
-        variants.select("party_key", pl.col("entry_id").alias("expected")), on="party_key"
-    )
-    true_hits = variant_hits.filter(pl.col("entry_id") == pl.col("expected"))
+    """Hit and hold shares on the ordinary names, the short-person and the entity variants.
+
+    Each variant set is screened together with the ordinary names, as one day's batch: the
+    batch's own word counts weigh tokens (`WatchlistIndex.set_trade_names`)."""
+    ordinary = ordinary_names(3000, seed, entries)
+    examples = ordinary.filter(pl.col("name").is_in(list(ISSUE_EXAMPLES)))
+    people = short_person_variants(entries, seed)
+    entities = un_entity_variants(entries, seed)
+
+    def day_hits(variants: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        batch = pl.concat([ordinary, variants.select(ordinary.columns)])
+        hits = screen(batch, index, DEFAULT_THRESHOLD)
+        expected = variants.select("party_key", pl.col("entry_id").alias("expected"))
+        found = hits.join(expected, on="party_key").filter(pl.col("entry_id") == pl.col("expected"))
+        return hits.filter(pl.col("party_key").str.starts_with("o")), found
+
+    ordinary_hits, person_found = day_hits(people)
+    _, entity_found = day_hits(entities)
+    example_keys = examples.get_column("party_key").implode()
 
     def share(hits: pl.DataFrame, total: int) -> str:
         found = hits.get_column("party_key").n_unique()
         return f"{found / max(total, 1):.3f} ({found} / {total})"
 
-    return pl.DataFrame(
-        {
-            "measure": [
-                "ordinary trade names: share hit",
-                "ordinary trade names: share held",
-                f"issue examples ({len(ISSUE_EXAMPLES)}): share hit",
-                f"issue examples ({len(ISSUE_EXAMPLES)}): share held",
-                "UN short person names, typo/transposition: share found",
-                "UN short person names, typo/transposition: share held",
-            ],
-            "value": [
-                share(ordinary_hits, ordinary.height),
-                share(_held(ordinary_hits), ordinary.height),
-                share(ordinary_hits.filter(pl.col("party_key").is_in(examples)), 5),
-                share(_held(ordinary_hits).filter(pl.col("party_key").is_in(examples)), 5),
-                share(true_hits, variants.height),
-                share(_held(true_hits), variants.height),
-            ],
-        }
-    )
+    measures = [
+        ("ordinary trade names: share hit", share(ordinary_hits, ordinary.height)),
+        ("ordinary trade names: share held", share(_held(ordinary_hits), ordinary.height)),
+        (
+            f"issue examples ({examples.height}): share hit",
+            share(ordinary_hits.filter(pl.col("party_key").is_in(example_keys)), examples.height),
+        ),
+        (
+            f"issue examples ({examples.height}): share held",
+            share(
+                _held(ordinary_hits).filter(pl.col("party_key").is_in(example_keys)),
+                examples.height,
+            ),
+        ),
+        (
+            "UN short person names, typo/transposition: share found",
+            share(person_found, people.height),
+        ),
+        (
+            "UN short person names, typo/transposition: share held",
+            share(_held(person_found), people.height),
+        ),
+        ("UN entity names as filers type them: share found", share(entity_found, entities.height)),
+        (
+            "UN entity names as filers type them: share held",
+            share(_held(entity_found), entities.height),
+        ),
+    ]
+    for kind in ENTITY_VARIANT_KINDS:
+        of_kind = entities.filter(pl.col("kind") == kind)
+        keys = of_kind.get_column("party_key").implode()
+        measures.append(
+            (
+                f"  UN entity variants, {kind}: share found",
+                share(entity_found.filter(pl.col("party_key").is_in(keys)), of_kind.height),
+            )
+        )
+    return pl.DataFrame(measures, schema=["measure", "value"], orient="row")
 
 
 def _markdown(frame: pl.DataFrame, digits: int = 3) -> str:
@@ -284,7 +396,9 @@ def main() -> None:
     party_result = evaluate(party_targets.drop("entity_type"), index, [DEFAULT_THRESHOLD], 0.6)
     party_recall = party_result.curve.row(0, named=True)["recall"]
 
-    simulator_found, simulator_total = _simulator_recall(index, args.seed)
+    simulator_found, simulator_total = _simulator_recall(
+        index, args.seed, ordinary_names(3000, args.seed, entries)
+    )
     variants = evaluation_set.filter("is_match").get_column("name").to_list()
     night = _night(args.rows, args.distinct, variants, args.seed)
     fresh = build_index(entries)  # a night starts with an empty name cache

@@ -57,6 +57,8 @@ def _checks(column: Column, list_separator: str) -> str:
     if column.minimum is not None:
         sign = ">" if column.minimum_exclusive else ">="
         parts.append(f"{sign} {column.minimum:g}")
+    if column.maximum is not None:
+        parts.append(f"<= {column.maximum:g}")
     if column.max_length is not None:
         parts.append(f"{column.min_length or 0}-{column.max_length} characters")
     elif column.min_length is not None and column.min_length > 1:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +34,10 @@ BOOKKEEPING = (SOURCE_FILE, LINE, ROW_ERROR)
 CSV_SUFFIXES = (".csv",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
+MAX_FIELD_CHARS = 65_536
+"""A longer cell rejects its row: no contract field comes near it, and every later stage holds
+its rows whole in memory."""
+_SURROGATE = re.compile("[\udc80-\udcff]")
 TIMESTAMP_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")
 FAILURE_SCHEMA = pl.Schema(
     {
@@ -97,10 +103,8 @@ def read_raw(path: Path, list_separator: str = "|") -> pl.DataFrame:
 
 
 def _decode_utf8(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise MalformedFileError(path, f"cannot be read ({error.strerror})") from None
+    """The file's text, refused whole when it is not UTF-8 (Parquet-free formats without rows)."""
+    data = _read_bytes(path)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -108,6 +112,59 @@ def _decode_utf8(path: Path) -> str:
         raise MalformedFileError(
             path, f"not valid UTF-8 (byte 0x{data[error.start]:02x}); re-save it as UTF-8", line
         ) from None
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise MalformedFileError(path, f"cannot be read ({error.strerror})") from None
+
+
+def _decode_lenient(path: Path) -> tuple[str, bool]:
+    """The file's text with bytes that are not UTF-8 kept as lone surrogates; whether any were.
+
+    A row with such a byte is quarantined by itself (`_cell_problem`): one latin-1 byte in one
+    cell must not cost the other rows of the file.
+    """
+    data = _read_bytes(path)
+    try:
+        return data.decode("utf-8-sig"), False
+    except UnicodeDecodeError:
+        return data.decode("utf-8-sig", errors="surrogateescape"), True
+
+
+def _cell_problem(record: Sequence[str], header: Sequence[str], bad_bytes: bool) -> str | None:
+    """Why one record's cells cannot be kept as they are (a bad byte, a NUL, a huge cell)."""
+    for name, value in zip(header, record, strict=False):
+        if bad_bytes and (found := _SURROGATE.search(value)):
+            byte = ord(found.group()) - 0xDC00
+            return f"field {name!r} is not valid UTF-8 (byte 0x{byte:02x})"
+        if "\x00" in value:
+            return f"field {name!r} contains a NUL byte"
+        if len(value) > MAX_FIELD_CHARS:
+            return f"field {name!r} has {len(value)} characters (at most {MAX_FIELD_CHARS})"
+    return None
+
+
+def _text_safe(value: str) -> str:
+    """A value storable as UTF-8: undecodable bytes become U+FFFD (raw keeps the row's text)."""
+    return _SURROGATE.sub("\ufffd", value)
+
+
+@contextmanager
+def _field_limit(limit: int) -> Iterator[None]:
+    """Let the csv module read fields up to `limit` characters (its default is 131,072).
+
+    A long cell is a problem of its row (`_cell_problem`), not of its file. The limit is global
+    to the csv module, so it is put back at once.
+    """
+    before = csv.field_size_limit()
+    csv.field_size_limit(max(before, limit))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)
 
 
 def _frame(
@@ -160,10 +217,13 @@ def _usable_header(path: Path, fields: list[str]) -> list[str] | None:
 
 
 def _read_csv_exact(path: Path) -> pl.DataFrame:
-    """Python's csv module over the decoded text: slow, but the reference for every CSV quirk."""
-    text = _decode_utf8(path)
-    if "\x00" in text:
-        raise MalformedFileError(path, "contains NUL bytes: not a text CSV file")
+    """Python's csv module over the decoded text: slow, but the reference for every CSV quirk.
+
+    A record the file's structure allows but whose cells cannot be kept (a byte that is not UTF-8,
+    a NUL, a cell over `MAX_FIELD_CHARS`) gets its reason in `_row_error`, so only it is rejected.
+    """
+    text, bad_bytes = _decode_lenient(path)
+    odd_cells = bad_bytes or "\x00" in text or len(text) > MAX_FIELD_CHARS
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows: list[list[str | None]] = []
     lines: list[int] = []
@@ -171,20 +231,22 @@ def _read_csv_exact(path: Path) -> pl.DataFrame:
     header: list[str] = []
     start = 1
     try:
-        for record in reader:
-            if not header:
-                header = [name.strip() for name in record]
-                _check_header(path, header)
-            elif record:
-                problem = None
-                if len(record) != len(header):
-                    problem = f"expected {len(header)} fields, found {len(record)}"
-                padded: list[str | None] = [*record[: len(header)]]
-                padded += [None] * (len(header) - len(padded))
-                rows.append(padded)
-                lines.append(start)
-                errors.append(problem)
-            start = reader.line_num + 1
+        with _field_limit(len(text) + 1):
+            for record in reader:
+                if not header:
+                    header = [name.strip() for name in record]
+                    _check_header_text(path, header)
+                elif record:
+                    problem = _cell_problem(record, header, bad_bytes) if odd_cells else None
+                    cells = [_text_safe(v) for v in record] if problem and bad_bytes else record
+                    if len(cells) != len(header):
+                        problem = f"expected {len(header)} fields, found {len(cells)}"
+                    padded: list[str | None] = [*cells[: len(header)]]
+                    padded += [None] * (len(header) - len(padded))
+                    rows.append(padded)
+                    lines.append(start)
+                    errors.append(problem)
+                start = reader.line_num + 1
     except csv.Error as error:
         # An unterminated quote at the end is what a cut-off transfer looks like.
         hint = " (truncated file?)" if "end of data" in str(error) else ""
@@ -196,6 +258,16 @@ def _read_csv_exact(path: Path) -> pl.DataFrame:
             path, f"truncated: last row is incomplete ({errors[-1]})", lines[-1]
         )
     return _frame(path, header, rows, lines).with_columns(pl.Series(ROW_ERROR, errors, pl.String()))
+
+
+def _check_header_text(path: Path, header: Sequence[str]) -> None:
+    """`_check_header`, and a header that is not clean text refuses the file (not a CSV)."""
+    for name in header:
+        if _SURROGATE.search(name):
+            raise MalformedFileError(path, "header is not valid UTF-8; re-save it as UTF-8", 1)
+        if "\x00" in name:
+            raise MalformedFileError(path, "header contains NUL bytes: not a text CSV file", 1)
+    _check_header(path, header)
 
 
 def _as_text(value: Any, list_separator: str) -> str | None:
@@ -213,31 +285,57 @@ def _as_text(value: Any, list_separator: str) -> str | None:
 
 
 def _read_jsonl(path: Path, list_separator: str) -> pl.DataFrame:
-    text = _decode_utf8(path)
+    """One record per line; a line that is not one JSON object (or not UTF-8) is a rejected row
+    with its reason, the others load. A file with no readable record at all is refused."""
+    text, bad_bytes = _decode_lenient(path)
     records: list[dict[str, Any]] = []
     lines: list[int] = []
+    errors: list[str | None] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise MalformedFileError(
-                path, f"not valid JSON ({error.msg} at column {error.colno})", number
-            ) from None
-        if not isinstance(record, dict):
-            raise MalformedFileError(path, "each line must be one JSON object", number)
+        record, problem = _json_record(line, bad_bytes)
         records.append(record)
         lines.append(number)
-    if not records:
-        raise MalformedFileError(path, "no JSON records")
+        errors.append(problem)
+    if errors and errors[-1] is not None and not text.endswith(("\n", "\r")):
+        # A broken last line without its newline is what a cut-off transfer looks like.
+        raise MalformedFileError(
+            path, f"truncated: last line is incomplete ({errors[-1]})", lines[-1]
+        )
     header = list(dict.fromkeys(key for record in records for key in record))
+    if not header:
+        first = next((e for e in errors if e is not None), None)
+        where = lines[errors.index(first)] if first is not None else None
+        raise MalformedFileError(path, first or "no JSON records", where)
     _check_header(path, header)
     rows: list[list[str | None]] = [
         [_as_text(record.get(name), list_separator) for name in header] for record in records
     ]
     frame = _frame(path, header, rows, lines)
-    return frame.with_columns(pl.lit(None, pl.String()).alias(ROW_ERROR))
+    return frame.with_columns(pl.Series(ROW_ERROR, errors, pl.String()))
+
+
+def _json_record(line: str, bad_bytes: bool) -> tuple[dict[str, Any], str | None]:
+    """One line's record, or an empty one and why it cannot be read."""
+    if bad_bytes and (found := _SURROGATE.search(line)):
+        return {}, f"not valid UTF-8 (byte 0x{ord(found.group()) - 0xDC00:02x})"
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        return {}, f"not valid JSON ({error.msg} at column {error.colno})"
+    except RecursionError:
+        return {}, "not valid JSON (nested too deeply)"
+    if not isinstance(record, dict):
+        return {}, "each line must be one JSON object"
+    long = next(
+        (k for k, v in record.items() if len(_as_text(v, "|") or "") > MAX_FIELD_CHARS), None
+    )
+    if long is not None:
+        return {}, f"field {long!r} has more than {MAX_FIELD_CHARS} characters"
+    if any("\x00" in str(k) for k in record):
+        return {}, "a field name contains a NUL byte"
+    return record, None
 
 
 def _to_text(series: pl.Series, list_separator: str) -> pl.Series:

@@ -38,6 +38,8 @@ class Column:
     allowed: tuple[str, ...] | None = None
     minimum: float | None = None
     minimum_exclusive: bool = False
+    maximum: float | None = None
+    """Largest value: what later stages can hold (integer widths, finite ratios)."""
     min_length: int | None = None
     max_length: int | None = None
     reference: ReferenceSet | None = None

@@ -21,6 +21,11 @@ retry twice. Every task that fails for good is reported through Airflow's notifi
 Beside the chain, new inspection outcomes (files in landing, and what the inspector app exported)
 are imported after validation; when any arrived, the `cargo-risk://outcomes` asset is updated and
 `cargo_risk_retrain` runs.
+
+Partner agencies' signed alert bundles in `landing/alerts/` are imported before scoring (their
+party alerts are screened, their indicators run as rules); after publishing, the findings of the
+last days go out to each partner as a signed bundle in `outbox/alerts/<partner>/`
+(docs/alerts.md).
 """
 
 from __future__ import annotations
@@ -118,6 +123,15 @@ def cargo_risk_nightly() -> None:
             return nightly.featurize(nightly.settings(), day)
 
     @task
+    def import_alerts(day: str) -> dict[str, Any]:
+        """Imports partners' signed alert bundles from landing/alerts (refused ones to quarantine
+        with their reason) and rebuilds the partner watch lists and rules as of the date."""
+        from pipelines.alerts import nightly as alerts
+        from pipelines.nightly import settings
+
+        return alerts.import_landing_alerts(settings(), day)
+
+    @task
     def score(day: str, featurized: dict[str, Any]) -> dict[str, Any]:
         """CBRN and SALW model scores, expert-rule hits and watch-list hits of the day."""
         from pipelines import nightly
@@ -152,14 +166,26 @@ def cargo_risk_nightly() -> None:
 
         return night_retention(nightly.settings(), day)
 
+    @task
+    def export_alerts(day: str, published: dict[str, Any]) -> dict[str, Any]:
+        """Signs the findings of the last days for each partner, under its sharing policy, into
+        outbox/alerts/<partner>/."""
+        from pipelines.alerts import nightly as alerts
+        from pipelines.nightly import settings
+
+        return alerts.export_partner_alerts(settings(), day)
+
     day = resolve_date()
     ingested = ingest(day)
     validated = validate(day, ingested)
     import_outcomes(day, validated, export_app_outcomes())
     featurized = featurize(day, validated)
     scored = score(day, featurized)
+    import_alerts(day) >> scored
     selected = select(day, scored)
-    retention(day, publish(day, selected))
+    published = publish(day, selected)
+    export_alerts(day, published)
+    retention(day, published)
 
 
 cargo_risk_nightly()

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from contracts.declarations import CONTAINER_PATTERN, DECLARATIONS
+from contracts.declarations import CONTAINER_PATTERN, DECLARATIONS, EARLIEST_FILING
 from expectations.iso6346 import container_number_valid
 from expectations.suite import Check, Suite, contract_suite, helper_name
 
@@ -20,17 +20,26 @@ def declarations_suite(
     refs: Mapping[str, Collection[str]],
     now: datetime,
     future_tolerance: timedelta = timedelta(days=1),
+    *,
+    arrived: str | None = None,
 ) -> Suite:
     """Every rule of the declarations contract, checked against `refs` and the moment `now`.
 
-    `refs` holds the sets "locode", "hs6", "country" and "currency" (convertible ones).
+    `refs` holds the sets "locode", "hs6", "country" and "currency" (convertible ones). When
+    `arrived` names a timestamp column (raw's `_ingested_at`), each row's `filed_at` is checked
+    against the moment that row arrived rather than `now`: a row filed in the future stays
+    refused when its date's night comes.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
     check_digit = helper_name("container_ids", "check_digit")
     earliest_arrival = helper_name("expected_arrival", "earliest")
     not_future = helper_name("filed_at", "not_future")
-    latest_allowed = now + future_tolerance
+    not_ancient = helper_name("filed_at", "plausible")
+    clock = pl.lit(now).dt.convert_time_zone("UTC")
+    if arrived is not None:
+        clock = pl.col(arrived).dt.convert_time_zone("UTC").fill_null(clock)
+    latest_allowed = clock + pl.lit(future_tolerance)
     helpers = (
         pl.col("container_ids")
         .list.eval(
@@ -40,9 +49,10 @@ def declarations_suite(
         .fill_null(True)
         .alias(check_digit),
         (pl.col("filed_at").dt.date() - pl.duration(days=1)).alias(earliest_arrival),
-        (pl.col("filed_at") <= pl.lit(latest_allowed).dt.convert_time_zone("UTC"))
+        (pl.col("filed_at") <= latest_allowed).fill_null(True).alias(not_future),
+        (pl.col("filed_at") >= pl.lit(EARLIEST_FILING).dt.convert_time_zone("UTC"))
         .fill_null(True)
-        .alias(not_future),
+        .alias(not_ancient),
     )
     days = future_tolerance / timedelta(days=1)
     checks = (
@@ -67,6 +77,13 @@ def declarations_suite(
             f"more than {days:g} day(s) in the future",
             "true",
             not_future,
+        ),
+        Check(
+            "filed_at",
+            "plausible",
+            f"before {EARLIEST_FILING.date().isoformat()}: not a plausible filing date",
+            "true",
+            not_ancient,
         ),
     )
     return contract_suite(DECLARATIONS, refs).extended(helpers, checks)

@@ -104,6 +104,17 @@ def _scalar_checks(column: Column, known: Callable[[Column], pl.Expr]) -> list[C
                 {"min_value": column.minimum, "strict_min": column.minimum_exclusive},
             )
         )
+    if column.maximum is not None:
+        out.append(
+            Check(
+                name,
+                "maximum",
+                f"must be <= {column.maximum:g}",
+                "between",
+                name,
+                {"max_value": column.maximum},
+            )
+        )
     # Blank values are read as null, so "at least 1 character" is already the required check.
     if column.max_length is not None or (column.min_length or 0) > 1:
         low, high = column.min_length, column.max_length

@@ -4,17 +4,20 @@ Input grain: one row per party (party_key, name, country). Output grain: one row
 (party_key, list_name, entry_id) whose best-matching listed name scores at or above the threshold.
 
 Score (0-1). Both names are normalised (`features.names`) into tokens; each token carries a weight
-that grows with its rarity among listed names (a common given name or a generic word such as
-"trading" says little). Tokens are aligned one-to-one regardless of order; a pair counts with its
-similarity (1 - edits/length, transpositions counting once, the better of spelling and phonetic
-fold) only within the edits its length tolerates (`allowed_edits`: none up to four letters, except
-one in a four-letter word when both names have three or more words; one up to seven letters, two
-up to eleven), so "Bush" never half-matches "Habbash" nor "Ali" "Wali". The name
-score is the weighted share of both names covered by aligned pairs. Names written with or without
-spaces ("AEROCARIBBEAN" / "AERO CARIBBEAN") are caught by a whole-string comparison. A
-low-quality alias (UN "Low") is multiplied by `LOW_QUALITY_FACTOR`; a party country among the
-entry's countries (nationality or address) adds `COUNTRY_BONUS`. `DEFAULT_THRESHOLD` was chosen
-from the evaluation curve (docs/watchlists.md).
+that grows with its rarity among listed names and, on a batch of 200+ distinct party names (a
+night), among those names too (`WatchlistIndex.set_trade_names`): a common given name, a word
+common in the night's trade, or a generic word such as "trading" (`GENERIC_WORDS`, compared as
+folds; a word no list has one edit from one of them counts as one) says little. Tokens are
+aligned one-to-one regardless of order; a pair counts with its similarity (1 - edits/length,
+transpositions counting once, the better of spelling and phonetic fold) only within the edits
+its length tolerates (`allowed_edits`: none up to four letters, except one in a four-letter word
+when both names have three or more words; one up to seven letters, two up to eleven), so "Bush"
+never half-matches "Habbash" nor "Ali" "Wali". The name score is the weighted share of both names
+covered by aligned pairs. Names written with or without spaces ("AEROCARIBBEAN" / "AERO
+CARIBBEAN") are caught by a whole-string comparison, which must also hold without the trade words
+("Weisun Trading" is not "WEST SUN TRADE"). A low-quality alias (UN "Low") is multiplied by
+`LOW_QUALITY_FACTOR`; a party country among the entry's countries (nationality or address) adds
+`COUNTRY_BONUS`. `DEFAULT_THRESHOLD` was chosen from the evaluation curve (docs/watchlists.md).
 
 Entity type: vessel and aircraft entries (OFAC sdnType Vessel/Aircraft, their former names
 included) are left out of the index: a declaration names the carrier only by `carrier_code`, and
@@ -23,17 +26,21 @@ listed name ("HORIZON") does not hit a longer party name that merely contains it
 Industrial"), only the bare name with legal forms or a spacing variant of it.
 
 Hold: a hit is a mandatory hold unless the listed name is weak by shape (one distinctive token,
-or more than half of its tokens generic trade words); such a name holds only on an exact
-normalised-name match with a party country among the entry's countries. Other hits are kept
+distinctive tokens of `SHORT_NAME_LETTERS` letters or fewer, or more than half of its tokens
+generic trade words); such a name holds only on an exact normalised-name match with a party
+country among the entry's countries. Other hits are kept
 (they lift the rank) with `hold` false.
 
-Blocking: a listed name is compared only with parties sharing at least a quarter of its keys (the
-first and last three letters of each folded distinctive token, and the start of the glued name);
+Blocking: a listed name is compared only with parties sharing at least a quarter of its selective
+keys (the first and last three letters of each folded distinctive token, and the start of the
+glued name; a key shared by over `MAX_POSTINGS` names is not selective);
 the `CANDIDATE_CAP` closest of those (order-free whole-string similarity) are scored exactly.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -67,9 +74,29 @@ GENERIC_WORDS: frozenset[str] = frozenset(
         "commercial", "global", "technology", "technologies", "tech", "development", "investment",
         "investments", "management", "partners", "products", "solutions", "supply", "systems",
         "manufacturing", "engineering", "agency", "center", "centre", "office", "branch",
+        "worldwide", "overseas", "universal", "national", "united", "world", "corporate",
+        "grupo", "groupe", "gruppo", "comercial", "internacional", "industria", "industrias",
     }
 )  # fmt: skip
 """Words common in company names everywhere: they weigh little, and never open a block."""
+
+GENERIC_FOLDS: frozenset[str] = frozenset(
+    fold_token(token) for word in GENERIC_WORDS for token in name_tokens(word)
+)
+"""`GENERIC_WORDS` as the scorer sees them: normalised ("trade" -> "trading") and folded
+("international" -> "intirnatiunal"). Weights and blocking look tokens up by fold, so the
+spelled list alone would miss most of them."""
+
+TRADE_MIN_NAMES = 200
+"""Distinct party names a screening batch needs before its own word counts weigh tokens: a few
+names (a CLI query, a test) say nothing about how common a word is in trade."""
+TRADE_MIN_SHARE = 0.002
+TRADE_MIN_COUNT = 5
+"""A fold counts as common in trade when at least this share (and this many) of the batch's
+distinct party names contain it."""
+SHORT_NAME_LETTERS = 6
+"""A listed name whose distinctive tokens have this many letters or fewer ("LI WEI") is short:
+like a one-word name, it holds only on an exact match with a country match."""
 
 ENTRY_COLUMNS = ("list_name", "list_version", "entry_id", "name", "name_quality")
 NON_PARTY_TYPES: frozenset[str] = frozenset({"vessel", "aircraft"})
@@ -110,12 +137,18 @@ class _Name(NamedTuple):
     weight_sum: float
     # Per token: the edits its spelling and its fold tolerate in a long name (for `_Bound`).
     tolerance: tuple[tuple[int, int], ...]
+    # `compact` and `folded_compact` without trade words (all tokens when all are trade words).
+    core: str
+    folded_core: str
 
 
 def _make_name(
     tokens: tuple[str, ...], folds: tuple[str, ...], weights: tuple[float, ...]
 ) -> _Name:
     compact = "".join(tokens)
+    # Glued without trade words too: "Weisun Trading" is no spacing variant of "WEST SUN TRADE",
+    # though with the shared "trading" glued on the two differ by 3 letters in 27.
+    distinctive = [i for i, f in enumerate(folds) if f not in GENERIC_FOLDS] or range(len(folds))
     has_digit = tuple(any(c.isdigit() for c in t) for t in tokens)
     tolerance = tuple(
         (allowed_edits(len(t), True), allowed_edits(len(f), True))
@@ -132,6 +165,8 @@ def _make_name(
         _digits(compact),
         sum(weights),
         tolerance,
+        "".join(tokens[i] for i in distinctive),
+        "".join(folds[i] for i in distinctive),
     )
 
 
@@ -156,17 +191,68 @@ class WatchlistIndex:
     sorted_compacts: list[str] = field(default_factory=list)
     key_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     """Per listed name, how many blocking keys it has."""
+    selective_key_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    """Per listed name, how many of its keys have at most `MAX_POSTINGS` names (at least 1)."""
+    trade_weights: dict[str, float] = field(default_factory=dict)
+    """Per fold common among the batch's party names, its IDF weight there (`set_trade_names`)."""
+    entry_fingerprints: dict[tuple[str, str], str] = field(default_factory=dict)
+    """Per (list_name, entry_id), a digest of the entry's content in the version in force: a
+    clearance of a match holds only while the entry is unchanged."""
     _cache: dict[str, _Name] = field(default_factory=dict, repr=False)
     _token_info: dict[int, _TokenInfo] = field(default_factory=dict, repr=False)
+    _reweighed: dict[int, _Name] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.names)
 
     def weight(self, fold: str) -> float:
-        """Weight of a folded token: rare among listed names weighs more."""
-        if fold in GENERIC_WORDS:
+        """Weight of a folded token: rare among listed names and among the batch's party names
+        weighs more; a generic trade word weighs `GENERIC_WEIGHT`."""
+        if fold in GENERIC_FOLDS:
             return GENERIC_WEIGHT
-        return self.fold_weights.get(fold, self.unseen_weight)
+        weight = self.fold_weights.get(fold)
+        if weight is None:
+            # A word no list has: a misspelt trade word ("tradnig") is still a trade word.
+            weight = GENERIC_WEIGHT if _near_generic(fold) else self.unseen_weight
+        trade = self.trade_weights.get(fold)
+        return weight if trade is None else min(weight, trade)
+
+    def set_trade_names(self, names: list[str]) -> None:
+        """Weigh tokens also by how common they are among these party names (IDF over the
+        distinct names): "pioneer" in 3% of a day's names weighs like a common listed word.
+        Fewer than `TRADE_MIN_NAMES` names leave only the lists' weights."""
+        distinct = set(names)
+        weights: dict[str, float] = {}
+        if len(distinct) >= TRADE_MIN_NAMES:
+            counts: dict[str, int] = defaultdict(int)
+            for name in distinct:
+                for fold in {fold_token(t) for t in name_tokens(name)}:
+                    counts[fold] += 1
+            least = max(TRADE_MIN_COUNT, TRADE_MIN_SHARE * len(distinct))
+            for fold, count in counts.items():
+                trade = 1.0 + math.log(len(distinct) / count)
+                listed = self.fold_weights.get(fold, self.unseen_weight)
+                if count >= least and trade < listed and fold not in GENERIC_FOLDS:
+                    weights[fold] = trade
+        if weights != self.trade_weights:
+            self.trade_weights = weights
+            self._cache.clear()
+            self._reweighed.clear()
+
+    def listed(self, position: int) -> _Name:
+        """A listed name with its weights, those of tokens common in the batch lowered."""
+        name = self.names[position]
+        if not self.trade_weights:
+            return name
+        reweighed = self._reweighed.get(position)
+        if reweighed is None:
+            if any(f in self.trade_weights for f in name.folds):
+                weights = tuple(self.weight(f) for f in name.folds)
+                reweighed = _make_name(name.tokens, name.folds, weights)
+            else:
+                reweighed = name
+            self._reweighed[position] = reweighed
+        return reweighed
 
     def token_info(self, position: int) -> _TokenInfo:
         """Token -> (fold, has digit, tolerance) of one listed name, made on first use (a night
@@ -195,6 +281,22 @@ class WatchlistIndex:
             if len(self._cache) < 200_000:
                 self._cache[name] = cached
         return cached
+
+
+_GENERIC_SPELLINGS: tuple[str, ...] = tuple(
+    sorted(
+        {f for f in GENERIC_FOLDS if len(f) >= 5}
+        | {fold_token(w) for w in GENERIC_WORDS if len(w) >= 5}
+    )
+)
+
+
+@lru_cache(maxsize=1 << 16)
+def _near_generic(fold: str) -> bool:
+    """Whether a folded word of 5+ letters is one edit (a swap counting once) from a trade word."""
+    return len(fold) >= 5 and any(
+        OSA.distance(fold, word, score_cutoff=1) <= 1 for word in _GENERIC_SPELLINGS
+    )
 
 
 def _block_keys(fold: str) -> tuple[str, ...]:
@@ -258,7 +360,7 @@ def build_index(entries: pl.DataFrame) -> WatchlistIndex:
     for position, (tokens, folds) in enumerate(token_folds):
         weights = tuple(index.weight(f) for f in folds)
         index.names.append(_make_name(tokens, folds, weights))
-        keys = {k for f in folds if f not in GENERIC_WORDS for k in _block_keys(f)}
+        keys = {k for f in folds if f not in GENERIC_FOLDS for k in _block_keys(f)}
         # The whole name glued together is a key too: it finds spacing variants of one word.
         keys.add("c" + "".join(folds)[:6])
         for key in keys:
@@ -267,8 +369,31 @@ def build_index(entries: pl.DataFrame) -> WatchlistIndex:
     # Arrays: a party's shared-key counts are then one numpy pass instead of a Python loop.
     index.postings = {k: np.array(v, dtype=np.int32) for k, v in postings.items()}
     index.key_counts = np.array(key_counts, dtype=np.int32)
+    # Only a selective key can be shared (blocking skips the crowded ones): a name's share is
+    # counted among those, else "KOERA YUJONG SHIPPING" shares one of five keys of "KOREA YUJONG
+    # SHIPPING" (three crowded) and is never scored.
+    selective = np.zeros(len(key_counts), dtype=np.int32)
+    for positions in index.postings.values():
+        if len(positions) <= MAX_POSTINGS:
+            selective[positions] += 1
+    index.selective_key_counts = np.maximum(selective, 1)
     index.sorted_compacts = [n.sorted_compact for n in index.names]
+    index.entry_fingerprints = entry_fingerprints(entries)
     return index
+
+
+def entry_fingerprints(entries: pl.DataFrame) -> dict[tuple[str, str], str]:
+    """Per (list_name, entry_id), a digest of all its rows but the list version: names and their
+    quality, type, countries, addresses. Equal across list versions while the entry is unchanged."""
+    rows: dict[tuple[str, str], list[str]] = defaultdict(list)
+    content = [c for c in entries.columns if c != "list_version"]
+    for row in entries.select(content).iter_rows(named=True):
+        key = (str(row["list_name"]), str(row["entry_id"]))
+        rows[key].append(json.dumps(row, sort_keys=True, default=str, ensure_ascii=False))
+    return {
+        key: hashlib.sha256("\n".join(sorted(lines)).encode("utf-8")).hexdigest()[:24]
+        for key, lines in rows.items()
+    }
 
 
 def _entry_type(value: object) -> str:
@@ -278,14 +403,16 @@ def _entry_type(value: object) -> str:
 
 def weak_by_shape(listed: _Name) -> bool:
     """A listed name too plain to hold on its own: one distinctive token (legal forms are
-    already gone), or more than half of its tokens generic trade words ("GLOBAL TRADING GROUP")."""
+    already gone), distinctive tokens of `SHORT_NAME_LETTERS` letters or fewer, or more than
+    half of its tokens generic trade words ("GLOBAL TRADING GROUP")."""
     # The spelling decides: folds of generic words ("global") need not be generic words.
     distinctive = [
         t
         for t, f in zip(listed.tokens, listed.folds, strict=True)
-        if t not in GENERIC_WORDS and f not in GENERIC_WORDS
+        if t not in GENERIC_WORDS and f not in GENERIC_FOLDS
     ]
-    return len(distinctive) <= 1 or 2 * len(distinctive) < len(listed.tokens)
+    short = sum(len(t) for t in distinctive) <= SHORT_NAME_LETTERS
+    return len(distinctive) <= 1 or short or 2 * len(distinctive) < len(listed.tokens)
 
 
 def allowed_edits(length: int, long_names: bool = False) -> int:
@@ -372,12 +499,21 @@ def _compact_similarity(party: _Name, listed: _Name) -> float:
     # "Mohammed Wali", though glued they differ by one letter); digits must agree.
     if len(party.tokens) == len(listed.tokens) or party.digits != listed.digits:
         return 0.0
-    compact = Indel.normalized_similarity(party.compact, listed.compact)
-    if min(len(party.folded_compact), len(listed.folded_compact)) >= FOLDED_COMPACT_MIN:
-        compact = max(
-            compact, Indel.normalized_similarity(party.folded_compact, listed.folded_compact)
-        )
-    return compact
+    whole = _glued_similarity(
+        party.compact, party.folded_compact, listed.compact, listed.folded_compact
+    )
+    if whole < COMPACT_FLOOR or (party.core == party.compact and listed.core == listed.compact):
+        return whole
+    # Shared trade words must not carry it: the names glued without them must agree as well.
+    core = _glued_similarity(party.core, party.folded_core, listed.core, listed.folded_core)
+    return min(whole, core)
+
+
+def _glued_similarity(a: str, a_folded: str, b: str, b_folded: str) -> float:
+    similarity = Indel.normalized_similarity(a, b)
+    if min(len(a_folded), len(b_folded)) >= FOLDED_COMPACT_MIN:
+        similarity = max(similarity, Indel.normalized_similarity(a_folded, b_folded))
+    return similarity
 
 
 class _Bound:
@@ -465,7 +601,7 @@ class _Bound:
 
 def _candidates(index: WatchlistIndex, party: _Name) -> list[int]:
     """Index positions sharing enough blocking keys with the party, in ascending order."""
-    keys = {k for f in party.folds if f not in GENERIC_WORDS for k in _block_keys(f)}
+    keys = {k for f in party.folds if f not in GENERIC_FOLDS for k in _block_keys(f)}
     keys.add("c" + party.folded_compact[:6])
     # Sorted keys: which posting is "the rarest" among equals must not depend on hash order.
     postings = [index.postings[k] for k in sorted(keys) if k in index.postings]
@@ -477,7 +613,8 @@ def _candidates(index: WatchlistIndex, party: _Name) -> list[int]:
     positions, shared = np.unique(np.concatenate(chosen), return_counts=True)
     # A listed name sharing under a quarter of its keys (one common prefix, say) cannot reach a
     # passing score: most of its weight would be unmatched.
-    enough = shared * KEY_SHARE_DENOMINATOR >= index.key_counts[positions]
+    key_counts = index.selective_key_counts if selective else index.key_counts
+    enough = shared * KEY_SHARE_DENOMINATOR >= key_counts[positions]
     result: list[int] = positions[enough].tolist()
     return result
 
@@ -500,10 +637,10 @@ def score_name(index: WatchlistIndex, name: str, floor: float) -> list[tuple[int
     found: list[tuple[int, float]] = []
     bound = _Bound(party, index, candidates)
     for position in candidates:
-        listed = index.names[position]
+        listed = index.listed(position)
         if not bound.may_reach(listed, floor):
             continue
-        if _only_contains(party, listed):
+        if _only_contains(party, listed) or _other_trade_words(party, listed):
             continue
         score = name_score(party, listed)
         if score >= floor:
@@ -517,6 +654,29 @@ def _only_contains(party: _Name, listed: _Name) -> bool:
     if len(listed.tokens) != 1 or len(party.tokens) <= 1:
         return False
     return _compact_similarity(party, listed) < COMPACT_FLOOR
+
+
+def _is_trade_word(fold: str) -> bool:
+    return fold in GENERIC_FOLDS or _near_generic(fold)
+
+
+def _other_trade_words(party: _Name, listed: _Name) -> bool:
+    """A listed name of one distinctive word with other trade words than the party's ("Weisa
+    Trading" against "GRUPO WISA"): two firms sharing a word. Each trade word on either side
+    needs a similar one (a typo aside) on the other."""
+    listed_trade = [
+        (t, f) for t, f in zip(listed.tokens, listed.folds, strict=True) if _is_trade_word(f)
+    ]
+    if len(listed.tokens) - len(listed_trade) != 1:
+        return False
+    party_trade = [
+        (t, f) for t, f in zip(party.tokens, party.folds, strict=True) if _is_trade_word(f)
+    ]
+
+    def paired(one: list[tuple[str, str]], other: list[tuple[str, str]]) -> bool:
+        return all(any(token_similarity(t, f, u, g) > 0 for u, g in other) for t, f in one)
+
+    return not (paired(party_trade, listed_trade) and paired(listed_trade, party_trade))
 
 
 def _holds(
@@ -551,7 +711,8 @@ def screen(
         pl.col("party_key").cast(pl.String),
         pl.col("name").cast(pl.String).fill_null(""),
         pl.col("country").cast(pl.String).str.to_uppercase(),
-    ).unique()
+    ).unique(maintain_order=True)  # the first spelling of a key represents it: fixed order
+    index.set_trade_names(distinct.get_column("name").to_list())
     # Each distinct spelling is normalised once, each normalised name scored once.
     names = distinct.select("name").unique(maintain_order=True)
     names = names.with_columns(
@@ -581,7 +742,7 @@ def screen(
                 continue
             row = index.rows.row(position)
             evidence = _evidence(raw_score, quality, country, listed)
-            hold = _holds(party, index.names[position], country, listed)
+            hold = _holds(party, index.listed(position), country, listed)
             if not hold:
                 evidence += "; no hold: list name weak by shape"
             entry_type = index.entry_types[position] if index.entry_types else "unknown"

@@ -2,7 +2,8 @@
 
 Grains: `users` one row per login account; `outcomes` one row per inspection result recorded for
 one list item; `waivers` one row per waived selection of one list item; `audit_events` one row per
-view or change, never updated or deleted; `export_runs` one row per export to the landing zone.
+view or change, never updated or deleted; `export_runs` one row per export to the landing zone;
+`watchlist_clearances` one row per watch-list match cleared as false (withdrawn ones kept).
 SQLite (WAL, busy timeout) by default, PostgreSQL by URL; the schema is made by Alembic migrations.
 """
 
@@ -134,6 +135,30 @@ class Waiver(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     waived_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     export_n: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+
+
+class Clearance(Base):
+    """One watch-list match cleared as false: this party (by fingerprint) against this entry (as
+    it reads in the version cleared). Withdrawal stamps the row; it is never deleted."""
+
+    __tablename__ = "watchlist_clearances"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list_name: Mapped[str] = mapped_column(String(32))
+    entry_id: Mapped[str] = mapped_column(String(64), index=True)
+    entry_fingerprint: Mapped[str] = mapped_column(String(64))
+    party_fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    party_name: Mapped[str] = mapped_column(String(512))
+    party_country: Mapped[str] = mapped_column(String(8), default="")
+    party_id: Mapped[str] = mapped_column(String(128), default="")
+    matched_name: Mapped[str] = mapped_column(String(512), default="")
+    reason: Mapped[str] = mapped_column(Text)
+    cleared_by: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    cleared_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    withdrawn_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    withdraw_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class AuditEvent(Base):

@@ -35,10 +35,12 @@ FAILURES_FILE = Path("notifications") / "failures.jsonl"
 def _data_errors() -> tuple[type[BaseException], ...]:
     # Imported here: the stage modules pull in polars and friends, which DAG parsing must not.
     from contracts.reading import MalformedFileError
+    from pipelines.nightly import NoWatchlistError
     from pipelines.staging import BatchError
-    from pipelines.validate import RejectedShareError
 
-    return (BatchError, RejectedShareError, MalformedFileError, FileNotFoundError)
+    # No watch list in force: a retry finds none either. A run lock held elsewhere is not here:
+    # a retry may find the other run finished.
+    return (BatchError, NoWatchlistError, MalformedFileError, FileNotFoundError)
 
 
 @contextmanager

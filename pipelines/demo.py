@@ -78,7 +78,7 @@ def run_demo(
     log = layout.run_report_dir(settings, night) / "airflow.log"
     run_dag_once(settings, "cargo_risk_nightly", night, log)
     step("evaluating the night against the planted threats (the pipeline never reads them)")
-    _, evaluation = evaluate_range(settings, night, night)
+    evaluation = evaluate_range(settings, night, night).report
     lists = layout.lists_dir(settings, night)
     return DemoResult(
         night=night,

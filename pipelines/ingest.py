@@ -19,13 +19,14 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from contracts.declarations import EARLIEST_FILING
 from contracts.fast_csv import UnvouchedError
 from contracts.reading import MalformedFileError, read_raw_batches
 from pipelines import layout
@@ -114,9 +115,17 @@ class FilingDates:
     therefore parsed behind the file's first readable value.
     """
 
-    def __init__(self, fallback: date) -> None:
+    def __init__(
+        self, fallback: date, future_days: int | None = None, *, arrived: date | None = None
+    ) -> None:
         self.fallback = fallback
         self.lead = pl.Series("filed_at", [], pl.String())
+        # A date validation will refuse anyway (before 2000, or beyond the future tolerance)
+        # goes to the fallback day, so tonight's quarantine shows it instead of a far-off
+        # partition that no night may ever validate.
+        self.earliest = EARLIEST_FILING.date()
+        base = arrived or fallback
+        self.latest = None if future_days is None else base + timedelta(days=future_days)
 
     def __call__(self, batch: pl.DataFrame) -> pl.Series:
         """The filing dates of `batch` (the file's next rows), named `_filing_date`."""
@@ -126,16 +135,29 @@ class FilingDates:
         parsed = text.str.to_datetime(time_zone="UTC", strict=False, time_unit="us")
         if self.lead.is_empty() and parsed.is_not_null().any():
             self.lead = text.filter(parsed.is_not_null()).head(1)
-        days = parsed.slice(text.len() - batch.height).dt.date().cast(pl.String)
-        return days.fill_null(self.fallback.isoformat()).alias(FILING_DATE)
+        days = parsed.slice(text.len() - batch.height).dt.date()
+        plausible = days >= self.earliest
+        if self.latest is not None:
+            plausible &= days <= self.latest
+        days = pl.select(pl.when(plausible).then(days)).to_series()
+        return days.cast(pl.String).fill_null(self.fallback.isoformat()).alias(FILING_DATE)
 
 
 def ingest_files(
-    paths: list[Path], settings: Settings, *, now: datetime | None = None
+    paths: list[Path],
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    fallback_day: date | None = None,
 ) -> IngestReport:
-    """Load files into raw; skip files loaded before; reject unreadable files whole."""
+    """Load files into raw; skip files loaded before; reject unreadable files whole.
+
+    Rows without a plausible filing date go to `fallback_day` (the night's date, so tonight's
+    quarantine shows them), else to the day of arrival.
+    """
     report = IngestReport()
     ingested_at = now or datetime.now(UTC)
+    dating = Dating(fallback_day or ingested_at.date(), ingested_at, settings.future_tolerance_days)
     for path in paths:
         sha = file_sha256(path)
         ledger = _ledger_dir(settings) / f"{sha}.json"
@@ -143,7 +165,7 @@ def ingest_files(
             report.skipped.append(path.name)
             continue
         try:
-            rows_by_date = _load(path, layout.raw_declarations(settings), sha, ingested_at)
+            rows_by_date = _load(path, layout.raw_declarations(settings), sha, dating)
         except MalformedFileError as error:
             report.rejected[path.name] = str(error)
             _record(ledger, path, sha, ingested_at, status="rejected", reason=str(error))
@@ -154,17 +176,26 @@ def ingest_files(
     return report
 
 
-def _load(path: Path, folder: Path, sha: str, ingested_at: datetime) -> dict[str, int]:
+@dataclass(frozen=True)
+class Dating:
+    """How one ingest dates rows: when they arrived, and where rows of no plausible date go."""
+
+    fallback: date
+    ingested_at: datetime
+    future_days: int | None = None
+
+
+def _load(path: Path, folder: Path, sha: str, dating: Dating) -> dict[str, int]:
     """Write one landing file's rows to raw, by filing date; rows written per date."""
     try:
-        return _write_by_date(read_raw_batches(path), folder, sha, ingested_at)
+        return _write_by_date(read_raw_batches(path), folder, sha, dating)
     except UnvouchedError:
         # The fast CSV path stepped aside part-way; nothing it wrote was moved into place.
-        return _write_by_date(read_raw_batches(path, fast=False), folder, sha, ingested_at)
+        return _write_by_date(read_raw_batches(path, fast=False), folder, sha, dating)
 
 
 def _write_by_date(
-    batches: Iterator[pl.DataFrame], folder: Path, sha: str, ingested_at: datetime
+    batches: Iterator[pl.DataFrame], folder: Path, sha: str, dating: Dating
 ) -> dict[str, int]:
     """Stream batches into `folder/date=D/<sha>.parquet`, one file per filing date.
 
@@ -177,7 +208,10 @@ def _write_by_date(
     """
     rows_by_date: dict[str, int] = {}
     held: dict[str, list[pa.Table]] = {}
-    filing_dates_of = FilingDates(ingested_at.date())
+    ingested_at = dating.ingested_at
+    filing_dates_of = FilingDates(
+        dating.fallback, dating.future_days, arrived=dating.ingested_at.date()
+    )
     with ExitStack() as files, ThreadPoolExecutor(max_workers=1) as encoder:
         writers: dict[str, pq.ParquetWriter] = {}
         # Encoding (zstd) runs beside the next batch's parsing, with two writes queued at most.
@@ -246,9 +280,11 @@ def _record(
     write_text(json.dumps(entry, indent=2, sort_keys=True), ledger)
 
 
-def ingest_landing(settings: Settings, *, now: datetime | None = None) -> IngestReport:
-    """Load every new file of the landing zone (the nightly ingest task)."""
-    return ingest_files(landing_files(settings), settings, now=now)
+def ingest_landing(
+    settings: Settings, *, now: datetime | None = None, night: date | None = None
+) -> IngestReport:
+    """Load every new file of the landing zone (the nightly ingest task of `night`)."""
+    return ingest_files(landing_files(settings), settings, now=now, fallback_day=night)
 
 
 def raw_files(settings: Settings, day: date) -> list[Path]:

@@ -6,10 +6,13 @@ file system is atomic, so readers see the old version or the new one, never a mi
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +24,7 @@ import polars as pl
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside `target`; on success rename it onto `target`."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TMP_SUFFIX, dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -44,21 +47,96 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     """Yield a fresh temporary folder beside `target`; on success it replaces `target` whole.
 
     Used for partitions: a rerun of a date swaps the complete new partition in for the old one.
+    The swap is one atomic exchange of the two names (Linux `renameat2`), so no moment exists
+    at which `target` is missing. Where the file system cannot exchange, the old folder is
+    renamed aside first; a crash between that rename and the next leaves it as `.<name>.old`,
+    which the next write of `target` (or `sweep_leftovers`) puts back.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    restore_aside(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=TMP_SUFFIX, dir=target.parent))
     try:
         yield tmp
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
+        if not target.exists():
+            os.replace(tmp, target)
+        elif not exchange(tmp, target):
+            old = _aside(target)
             shutil.rmtree(old, ignore_errors=True)
             os.replace(target, old)
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        # After an exchange `tmp` holds the previous version: removed below.
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+TMP_SUFFIX = ".tmp"
+"""Every temporary name ends so and starts with a dot: `.<target name>.<random>.tmp`."""
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+_libc = ctypes.CDLL(None, use_errno=True)
+_renameat2 = getattr(_libc, "renameat2", None)
+
+
+def exchange(first: Path, second: Path) -> bool:
+    """Swap two existing paths in one atomic step; False where the system cannot."""
+    if _renameat2 is None:
+        return False
+    done = _renameat2(
+        _AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE
+    )
+    if done == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EXDEV):
+        return False
+    raise OSError(error, os.strerror(error), str(second))
+
+
+def _aside(target: Path) -> Path:
+    return target.with_name(f".{target.name}.old")
+
+
+def restore_aside(target: Path) -> bool:
+    """Put back a folder a crash left renamed aside while `target` is missing; True if it did."""
+    old = _aside(target)
+    if old.is_dir() and not target.exists():
+        os.replace(old, target)
+        return True
+    return False
+
+
+def sweep_leftovers(
+    folder: Path, pattern: str = "*", *, older_than: float | None = None
+) -> list[Path]:
+    """Remove what a killed writer left under `folder` (names `.<pattern>` at any depth).
+
+    Temporary files and folders (`.<name>.<random>.tmp`) are deleted; a partition renamed aside
+    (`.<name>.old`) is put back when its partition is missing, else deleted. Call it while
+    holding the lock of what `folder` holds, so no live writer owns these names, or with
+    `older_than` (seconds since last change) where no lock covers every writer.
+    """
+    if not folder.is_dir():
+        return []
+    removed: list[Path] = []
+    now = time.time()
+    for path in sorted(folder.rglob(f".{pattern}")):
+        if not path.exists():
+            continue  # inside a leftover removed just before
+        if older_than is not None and now - path.lstat().st_mtime < older_than:
+            continue
+        if path.name.endswith(".old") and path.is_dir():
+            original = path.with_name(path.name[1:].removesuffix(".old"))
+            if restore_aside(original):
+                continue
+        elif not path.name.endswith(TMP_SUFFIX):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 def write_parquet(frame: pl.DataFrame, target: Path) -> Path:

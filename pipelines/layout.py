@@ -82,7 +82,7 @@ def raw_declarations(settings: Settings) -> Path:
 
 
 def quarantine_declarations(settings: Settings) -> Path:
-    """Rejected rows with their reasons: `date=D/<file-stem>.parquet`."""
+    """Rejected rows with their reasons: `date=D/<file-stem>-<8 hex of its path>.parquet`."""
     return settings.zone("quarantine") / "declarations"
 
 
@@ -119,6 +119,31 @@ def lists_table(settings: Settings) -> Path:
 def run_reports(settings: Settings) -> Path:
     """Per-night stage reports, run report and Airflow log: `date=D/...`."""
     return settings.zone("reports") / "runs"
+
+
+def alerts_home(settings: Settings) -> Path:
+    """Partner alert exchange: own keys, trusted partners, imported bundles, derived rules."""
+    return settings.zone("alerts")
+
+
+def alerts_landing(settings: Settings) -> Path:
+    """Alert bundles received from partners, waiting to be imported (`*.json`)."""
+    return settings.zone("landing") / "alerts"
+
+
+def alerts_outbox(settings: Settings) -> Path:
+    """Signed alert bundles for partners: `<partner>/<bundle_id>.json`."""
+    return settings.zone("outbox") / "alerts"
+
+
+def alerts_quarantine(settings: Settings) -> Path:
+    """Refused partner bundles, each with a `.reason.txt` holding its one-line reason."""
+    return settings.zone("quarantine") / "alerts"
+
+
+def partner_rules_dir(settings: Settings) -> Path:
+    """Rule YAML derived from partners' commodity and route indicators (rebuilt on import)."""
+    return alerts_home(settings) / "rules"
 
 
 # One day's files.

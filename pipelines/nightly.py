@@ -3,6 +3,12 @@
 Every function takes the settings and the partition date and returns a small JSON-able summary
 (XCom carries these, never frames). Each stage reads its input partition and replaces its output
 partition whole, so a retry, a rerun or a backfill of a date gives the same files.
+
+Each stage holds its date's run lock (`pipelines.locks`; ingest also the ingest lock), so a
+second run of the same date fails at once with a message instead of racing the first; on taking
+the lock it clears what a killed run of that date left behind. Rows that arrive late (filed on
+an earlier date, delivered in tonight's files) are staged into their own date by `validate`, and
+`publish` republishes the lists of those dates, so no row that reached raw goes unassessed.
 """
 
 from __future__ import annotations
@@ -11,19 +17,39 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from pipelines import layout
-from pipelines.io import write_parquet, write_text
+from pipelines.io import sweep_leftovers, write_parquet, write_text
+from pipelines.locks import INGEST, date_lock_name, run_lock
 from pipelines.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
 STAGES = ("ingest", "validate", "outcomes", "featurize", "score", "select", "publish")
+DATED_TABLES = (
+    layout.staged_declarations,
+    layout.quarantine_declarations,
+    layout.features_table,
+    layout.scores_table,
+    layout.lists_table,
+    layout.run_reports,
+    layout.snapshots,
+)
+"""Tables holding one partition per date, which a run of that date writes."""
+STALE_SECONDS = 3600.0
+"""A temporary file this old outside the locked date belongs to no live writer (a stage writes
+each file in seconds)."""
+
+
+class NoWatchlistError(RuntimeError):
+    """No watch list is in force: screening would find nothing, night after night."""
 
 
 def settings() -> Settings:
@@ -41,13 +67,40 @@ def _stage_report(settings: Settings, day: date, stage: str, summary: dict[str, 
     write_text(json.dumps(summary, indent=2, sort_keys=True, default=str), target)
 
 
+def sweep_date(settings: Settings, day: date) -> list[Path]:
+    """Clear what a killed run left: all of `day`'s leftovers, and stale ones elsewhere.
+
+    Called by the holder of `day`'s lock, so every temporary name of that date is dead.
+    """
+    removed: list[Path] = []
+    name = layout.partition_name(day)
+    for table in DATED_TABLES:
+        folder = table(settings)
+        removed += sweep_leftovers(folder / name)
+        removed += sweep_leftovers(folder, f"{name}.*")
+        removed += sweep_leftovers(folder, older_than=STALE_SECONDS)
+    if removed:
+        log.warning("cleared %d leftover(s) of a killed run: %s", len(removed), removed[:5])
+    return removed
+
+
+@contextmanager
+def date_run(settings: Settings, day: date) -> Iterator[None]:
+    """Hold `day`'s run lock; the first taker clears a killed run's leftovers."""
+    with run_lock(settings, date_lock_name(day)) as taken:
+        if taken:
+            sweep_date(settings, day)
+        yield
+
+
 def _timed(stage: str) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
     def wrap(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
         def run(settings: Settings, day: str | date) -> dict[str, Any]:
-            started = time.perf_counter()
-            summary = fn(settings, _day(day))
-            summary["seconds"] = round(time.perf_counter() - started, 3)
-            _stage_report(settings, _day(day), stage, summary)
+            with date_run(settings, _day(day)):
+                started = time.perf_counter()
+                summary = fn(settings, _day(day))
+                summary["seconds"] = round(time.perf_counter() - started, 3)
+                _stage_report(settings, _day(day), stage, summary)
             log.info("%s %s: %s", stage, day, summary)
             return summary
 
@@ -63,15 +116,51 @@ def ingest(settings: Settings, day: date) -> dict[str, Any]:
     """Load every new landing file into raw (files seen before are skipped by fingerprint)."""
     from pipelines.ingest import ingest_landing
 
-    return ingest_landing(settings).as_dict()
+    with run_lock(settings, INGEST) as taken:
+        if taken:
+            sweep_leftovers(layout.raw_declarations(settings))
+            sweep_leftovers(settings.zone("landing"))
+        return ingest_landing(settings, night=day).as_dict()
 
 
 @_timed("validate")
 def validate(settings: Settings, day: date) -> dict[str, Any]:
-    """Validate the raw partition of `day` into staging and quarantine, both replaced whole."""
-    from pipelines.staging import stage_declarations
+    """Validate the raw partition of `day` into staging and quarantine, both replaced whole.
 
-    return stage_declarations(settings, day)
+    Rows of tonight's files filed on earlier dates (late declarations) are staged into their
+    own dates too; `publish` then republishes those dates' lists.
+    """
+    from pipelines.featurize import drop_snapshots_after
+    from pipelines.staging import BatchError, stage_declarations
+
+    summary = stage_declarations(settings, day)
+    late: dict[str, dict[str, Any]] = {}
+    for earlier in late_dates(settings, day):
+        with date_run(settings, earlier):
+            try:
+                done = stage_declarations(settings, earlier, check_volume=False)
+            except BatchError as error:
+                late[earlier.isoformat()] = {"error": str(error)}
+                continue
+            # The earlier date's own report now shows its staging with the late rows.
+            _stage_report(settings, earlier, "validate", done)
+        late[earlier.isoformat()] = {
+            k: done[k] for k in ("rows_read", "rows_staged", "rows_rejected")
+        }
+    if late:
+        # History snapshots after the earliest late date were built without its late rows.
+        drop_snapshots_after(settings, min(date.fromisoformat(d) for d in late))
+    summary["late"] = late
+    return summary
+
+
+def late_dates(settings: Settings, day: date) -> list[date]:
+    """Dates before `day` that tonight's ingest gave rows (read from its stage report)."""
+    report = layout.run_report_dir(settings, day) / "ingest.json"
+    if not report.is_file():
+        return []
+    touched = json.loads(report.read_text(encoding="utf-8")).get("dates", [])
+    return sorted(d for d in map(date.fromisoformat, touched) if d < day)
 
 
 @_timed("outcomes")
@@ -96,14 +185,17 @@ def featurize(settings: Settings, day: date) -> dict[str, Any]:
 def score(settings: Settings, day: date) -> dict[str, Any]:
     """Model scores, expert-rule hits and watch-list hits of the day, side by side."""
     from pipelines.score import score_day
-    from pipelines.select import WATCHLIST_HITS_SCHEMA, evaluate_rules_day
+    from pipelines.select import WATCHLIST_HIT_EXTRAS, WATCHLIST_HITS_SCHEMA, evaluate_rules_day
     from pipelines.watchlists.screen import screen_day
 
+    lists = lists_in_force(settings)
     scores = pl.read_parquet(score_day(settings, day))
     rule_hits = pl.read_parquet(evaluate_rules_day(settings, day, settings.rules_dirs or None))
-    watch_hits = screen_day(settings, day)
+    screened = screen_day(settings, day)
+    # A match an officer cleared as false (party and entry unchanged) neither holds nor lifts.
+    watch_hits = screened.filter(~pl.col("cleared"))
     write_parquet(
-        watch_hits.select(list(WATCHLIST_HITS_SCHEMA)).sort(
+        watch_hits.select(*WATCHLIST_HITS_SCHEMA, *WATCHLIST_HIT_EXTRAS).sort(
             "declaration_id", "item_no", "entry_id"
         ),
         layout.scores_dir(settings, day) / layout.WATCHLIST_HITS_FILE,
@@ -115,7 +207,29 @@ def score(settings: Settings, day: date) -> dict[str, Any]:
         "rule_hits": rule_hits.height,
         "rules_fired": sorted(rule_hits["rule_id"].unique().to_list()),
         "watchlist_hits": watch_hits.height,
+        "watchlist_suppressed": screened.height - watch_hits.height,
+        "watchlists": lists,
     }
+
+
+def lists_in_force(settings: Settings) -> dict[str, str]:
+    """List name -> version in force; `NoWatchlistError` when there is none.
+
+    A home without lists would screen against nothing and report no hit, night after night,
+    which reads like a clean night. Loading the shipped copies silently instead would screen
+    against lists years old; the operator must choose, so the night stops and says how.
+    """
+    from pipelines.watchlists.store import current_version, stored_lists
+
+    found = {name: current_version(settings, name) for name in stored_lists(settings)}
+    lists = {name: version for name, version in found.items() if version is not None}
+    if not lists:
+        raise NoWatchlistError(
+            f"{settings.zone('watchlists')}: no watch list in force, so screening would find "
+            "nothing; load your lists (cargo-risk watchlists load un|ofac|national ...) or the "
+            "shipped copies (cargo-risk watchlists load-shipped), then run the night again"
+        )
+    return lists
 
 
 def run_id_for(settings: Settings, day: date) -> str:
@@ -132,51 +246,88 @@ def run_id_for(settings: Settings, day: date) -> str:
 @_timed("select")
 def select(settings: Settings, day: date) -> dict[str, Any]:
     """Lanes and ranks per port within capacity; kept in the scores partition for publish."""
-    from pipelines.select import select_day
+    from pipelines.select import record_selection
 
     run_id = run_id_for(settings, day)
-    selection = select_day(settings, day, run_id)
+    selection, summary = record_selection(
+        settings, day, run_id, layout.run_report_dir(settings, day)
+    )
     target = layout.scores_dir(settings, day) / layout.SELECTION_FILE
     write_parquet(selection.ranked, target)
-    return {
-        "run_id": run_id,
-        "rows": selection.ranked.height,
-        "notes": selection.notes,
-        "ports": {
-            p.port: {"rows": p.rows, "red": p.red, "yellow": p.yellow, "green": p.green}
-            for p in selection.ports
-        },
-    }
+    return summary
 
 
 @_timed("publish")
 def publish(settings: Settings, day: date) -> dict[str, Any]:
-    """Write the ranked lists (Parquet, CSV, HTML per port) and the run report."""
-    from pipelines.disparity import write_night_report
+    """Write the ranked lists (Parquet, CSV, HTML per port) and the run report; then republish
+    the earlier dates that tonight's late rows were staged into."""
+    summary = _publish_lists(settings, day)
+    summary["republished"] = republish_late(settings, day)
+    summary["report"] = str(write_report(settings, day, summary))
+    return summary
+
+
+def _publish_lists(settings: Settings, day: date) -> dict[str, Any]:
     from pipelines.publish import publish_lists
-    from pipelines.report import write_run_report
 
     source = layout.scores_dir(settings, day) / layout.SELECTION_FILE
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no selection for {day}; run the select stage first")
-    published = publish_lists(pl.read_parquet(source), layout.lists_table(settings), day)
-    summary = published.summary()
-    summary["disparity"] = str(write_night_report(settings, day))
-    summary["report"] = str(write_run_report(settings, day))
+    return publish_lists(pl.read_parquet(source), layout.lists_table(settings), day).summary()
+
+
+def write_report(settings: Settings, day: date, publish_summary: dict[str, Any]) -> Path:
+    """The run report, with this publish's summary in it (written before the report reads it)."""
+    from pipelines.disparity import write_night_report
+    from pipelines.report import write_run_report
+
+    publish_summary["disparity"] = str(write_night_report(settings, day))
+    _stage_report(settings, day, "publish", publish_summary)
+    return write_run_report(settings, day)
+
+
+@_timed("publish")
+def _republish(settings: Settings, day: date) -> dict[str, Any]:
+    """Publish an earlier date again (its late rows came tonight); no further late dates."""
+    summary = _publish_lists(settings, day)
+    summary["report"] = str(write_report(settings, day, summary))
     return summary
+
+
+def republish_late(settings: Settings, day: date) -> dict[str, str]:
+    """Assess again the earlier dates tonight's late rows were staged into; date -> outcome.
+
+    A date whose lists were published before is featurized, scored, selected and published
+    again, now with its late rows (the next night's history then includes them too). A date
+    never published (history loaded by hand) is only staged: there is no list to correct.
+    """
+    validated = read_stage_reports(settings, day).get("validate", {})
+    outcome: dict[str, str] = {}
+    for day_text, staged in sorted(validated.get("late", {}).items()):
+        earlier = date.fromisoformat(day_text)
+        if "error" in staged:
+            outcome[day_text] = f"not staged: {staged['error']}"
+        elif not layout.lists_dir(settings, earlier).is_dir():
+            outcome[day_text] = f"{staged['rows_staged']} rows staged; no list to republish"
+        else:
+            for stage in (featurize, score, select, _republish):
+                stage(settings, earlier)
+            outcome[day_text] = f"list republished with {staged['rows_staged']} rows staged"
+    return outcome
 
 
 def run_night(settings: Settings, day: date) -> dict[str, dict[str, Any]]:
     """The whole night without Airflow, stage after stage, in the DAG's order."""
-    return {
-        "ingest": ingest(settings, day),
-        "validate": validate(settings, day),
-        "outcomes": import_outcomes(settings, day),
-        "featurize": featurize(settings, day),
-        "score": score(settings, day),
-        "select": select(settings, day),
-        "publish": publish(settings, day),
-    }
+    with date_run(settings, day):
+        return {
+            "ingest": ingest(settings, day),
+            "validate": validate(settings, day),
+            "outcomes": import_outcomes(settings, day),
+            "featurize": featurize(settings, day),
+            "score": score(settings, day),
+            "select": select(settings, day),
+            "publish": publish(settings, day),
+        }
 
 
 def read_stage_reports(settings: Settings, day: date) -> dict[str, dict[str, Any]]:

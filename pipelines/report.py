@@ -11,9 +11,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from pipelines.disparity import run_report_link
 from pipelines.io import write_text
-from pipelines.layout import run_report_dir
+from pipelines.layout import OUTCOMES_FILE, partition_files, run_report_dir, staged_outcomes
 from pipelines.nightly import read_stage_reports
 from pipelines.settings import Settings
 
@@ -23,6 +25,14 @@ def _lines_validate(summary: dict[str, Any]) -> list[str]:
         f"- rows read {summary['rows_read']}, staged {summary['rows_staged']}, rejected "
         f"{summary['rows_rejected']}, superseded amendments {summary['amendments_superseded']}",
     ]
+    for day_text, late in sorted(summary.get("late", {}).items()):
+        if "error" in late:
+            lines.append(f"- LATE ROWS filed on {day_text} NOT STAGED: {late['error']}")
+        else:
+            lines.append(
+                f"- late rows filed on {day_text}: that date validated again, "
+                f"{late['rows_staged']} staged, {late['rows_rejected']} rejected"
+            )
     rejections = summary.get("rejections", [])
     if rejections:
         lines += ["", "| field | reason | rows |", "|---|---|---|"]
@@ -30,20 +40,114 @@ def _lines_validate(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+SLICES = ("hold", "risk", "random")
+
+
 def _lines_select(summary: dict[str, Any]) -> list[str]:
+    found: dict[str, dict[str, dict[str, int]]] = summary.get("found", {})
     lines = [
         f"- run id `{summary['run_id']}`, {summary['rows']} items ranked",
+        "- red lane by slice: forced holds (watch-list holds + rule legal holds), ranked by the "
+        "expected chance of a finding (risk), drawn at random; `taken/inspected/found` where "
+        "outcomes for the list exist",
         "",
-        "| port | items | red | yellow | green |",
-        "|---|---|---|---|---|",
+        "| port | items | red cap. | share | holds | risk | random | red | yellow | green |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for port, counts in sorted(summary["ports"].items()):
+        cells = []
+        for name in SLICES:
+            taken = counts.get(name, 0)
+            seen = found.get(port, {}).get(name)
+            cells.append(f"{taken}/{seen['inspected']}/{seen['found']}" if seen else str(taken))
+        share = counts.get("red_share")
         lines.append(
-            f"| {port} | {counts['rows']} | {counts['red']} | {counts['yellow']} | "
-            f"{counts['green']} |"
+            f"| {port} | {counts['rows']} | {counts.get('red_capacity', '')} | "
+            f"{'' if share is None else f'{share:.1%}'} | {' | '.join(cells)} | "
+            f"{counts['red']} | {counts['yellow']} | {counts['green']} |"
         )
     lines += [f"- {note}" for note in summary.get("notes", [])]
+    precision = summary.get("precision")
+    if precision:
+        lines += _lines_precision(precision)
     return lines
+
+
+def _lines_precision(precision: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        f"Measured precision (share of inspected hits with a CBRN/SALW finding), on "
+        f"{precision['inspected_items']} items inspected since {precision['since']} and before "
+        f"the list date; a rule's prior is its weight x {precision.get('rule_prior_scale', 1.0)}, "
+        f"worth {precision['prior_strength']} inspections:",
+        "",
+        "| rule | weight | prior | legal hold | inspected | findings | precision | ranks by |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['rule_id']} | {r['weight']:.2f} | {r.get('prior', r['weight']):.3f} | "
+        f"{'yes' if r['force_red'] else 'no'} | "
+        f"{r['inspected']} | {r['findings']} | {r['precision']:.3f} | "
+        f"{'hold' if r['force_red'] else format(r.get('lift', r['precision']), '.3f')} |"
+        for r in precision["rules"]
+    ]
+    lines += [
+        "",
+        "A rule ranks by the prior's part of its precision, prior x strength / (strength + "
+        "inspected): the model learnt the outcomes' part from the same inspections.",
+    ]
+    if precision["watchlist"]:
+        lines += [
+            "",
+            f"Watch-list hits by cell (prior {precision['watchlist_prior']} x match score):",
+            "",
+            "| hold | entry type | band | inspected | findings | precision |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {'yes' if w['hold'] else 'no'} | {w['entry_type']} | {w['band']} | "
+            f"{w['inspected']} | {w['findings']} | {w['precision']:.3f} |"
+            for w in precision["watchlist"]
+        ]
+    return lines
+
+
+def slice_findings(settings: Settings, day: date) -> dict[str, dict[str, dict[str, int]]]:
+    """Per port and red slice: items inspected on or after `day` and those with a CBRN/SALW
+    finding, from the night's slices file and the outcomes staged so far (empty when neither)."""
+    from pipelines.evidence import inspected_items
+    from pipelines.select import SLICES_FILE
+
+    slices_path = run_report_dir(settings, day) / SLICES_FILE
+    paths = [
+        path
+        for staged, path in partition_files(staged_outcomes(settings), OUTCOMES_FILE)
+        if staged >= day
+    ]
+    if not slices_path.is_file() or not paths:
+        return {}
+    slices = pl.read_parquet(slices_path)
+    outcomes = pl.concat(
+        [
+            pl.read_parquet(p).select(
+                "declaration_id", pl.col("item_no").cast(pl.Int64), "result", "finding_category"
+            )
+            for p in paths
+        ],
+        how="vertical_relaxed",
+    )
+    counted = (
+        slices.join(inspected_items(outcomes, slices), on=["declaration_id", "item_no"])
+        .group_by("port_of_discharge", "slice")
+        .agg(pl.len().alias("inspected"), pl.col("found").sum().alias("found"))
+    )
+    result: dict[str, dict[str, dict[str, int]]] = {}
+    for row in counted.iter_rows(named=True):
+        result.setdefault(row["port_of_discharge"], {})[row["slice"]] = {
+            "inspected": int(row["inspected"]),
+            "found": int(row["found"]),
+        }
+    return result
 
 
 def _lines_drift(drift: dict[str, Any]) -> list[str]:
@@ -100,10 +204,18 @@ def render_run_report(day: date, stages: dict[str, dict[str, Any]]) -> str:
         lines += ["## Features", f"- {stages['featurize']['rows']} items featurized", ""]
     if "score" in stages:
         score = stages["score"]
-        lines += ["## Scores"] + [f"- {k}: {v}" for k, v in sorted(score.items()) if k != "seconds"]
+        shown = sorted(k for k in score if k not in ("seconds", "watchlists"))
+        lines += ["## Scores"] + [f"- {k}: {score[k]}" for k in shown]
+        lists = score.get("watchlists", {})
+        versions = ", ".join(f"{name} {version}" for name, version in sorted(lists.items()))
+        lines.append(f"- screened against: {versions or 'NO WATCH LIST'}")
         lines.append("")
     if "select" in stages:
         lines += ["## Selection", *_lines_select(stages["select"]), ""]
+    republished = stages.get("publish", {}).get("republished", {})
+    if republished:
+        lines += ["## Late declarations", *(f"- {d}: {what}" for d, what in republished.items())]
+        lines.append("")
     if "drift" in stages:
         lines += ["## Drift", *_lines_drift(stages["drift"]), ""]
     timings = [f"{s} {stages[s]['seconds']} s" for s in stages if "seconds" in stages[s]]
@@ -123,6 +235,8 @@ def _drift(settings: Settings, day: date) -> dict[str, Any]:
 def write_run_report(settings: Settings, day: date) -> Path:
     """Write `report.md` and `report.json` for a date; return the Markdown path."""
     stages = read_stage_reports(settings, day)
+    if "select" in stages:
+        stages["select"]["found"] = slice_findings(settings, day)
     if "score" in stages:
         stages["drift"] = _drift(settings, day)
     folder = run_report_dir(settings, day)

@@ -13,6 +13,8 @@ from pathlib import Path
 import polars as pl
 
 from features.rules import Rule, RuleError, rules_from_texts
+from pipelines import layout
+from pipelines.settings import Settings
 
 
 def starter_rules_dir() -> Path:
@@ -40,6 +42,12 @@ def load_rules(
 def load_starter_rules(schema: Mapping[str, pl.DataType] | None = None) -> list[Rule]:
     """The shipped starter set (checked against `schema` when given)."""
     return load_rules([starter_rules_dir()], schema)
+
+
+def load_partner_rules(settings: Settings) -> list[Rule]:
+    """Rules derived from partner agencies' indicators (pipelines/alerts; none when none came)."""
+    folder = layout.partner_rules_dir(settings)
+    return load_rules([folder]) if folder.is_dir() else []
 
 
 def _texts(files: list[Path]) -> Iterator[tuple[str, str]]:

@@ -2,20 +2,25 @@
 
 Output grain: one row per declaration item scored in one nightly run (the ranked-list contract,
 contracts/ranked_list.py), ranked 1..n within each port of discharge and list date. The core
-(`select_lanes`) is pure; `select_day` reads the scores partition and calls it.
+(`select_lanes`) is pure; `select_day` reads the scores partition and the past outcomes and calls
+it.
 
-Order inside a port: forced reds (watch-list hits marked `hold`, then rules with `force: red`, an
-officer's legal hold), the random quota, the red capacity by ranking score, then yellow by ranking
-score, then green. The random quota comes on top of the red capacity left after forced reds, so it
-never pushes a high-risk item out of red.
+Three slices per port, in rank order: forced holds (watch-list hits marked `hold`, then rules with
+`force: red`, an officer's legal hold), the risk-ranked red lane (the red capacity left after the
+holds, by ranking score), then the random quota (red too, drawn from the rest, on top of the
+capacity); yellow and green follow by ranking score. The random slice comes after the risk-ranked
+one, so it never pushes a risk-ranked item out of the budget, in the lanes or in the order.
 
-The ranking score estimates the chance of a finding per inspection: the maximum of the model's
-risk_score, the rule lift and the watch-list lift. The rule lift of an item is the largest weight of
-the rules that fired, times `rule_weight_factor`, clipped to 0..1: a rule's weight is read as its
-prior precision, not added on top of the risk. The watch-list lift is the match score times
-WATCHLIST_LIFT (0.5: a non-hold name match is a lead, not a finding). An item whose rule or
-watch-list lift decided its rank has selection_reason "rule" or "watchlist", otherwise "risk"
-(docs/decisions/0016-ranking-expected-finding.md, which replaces the additive score of 0008).
+The ranking score is the expected chance of a finding per inspection: the largest of the model's
+calibrated risk_score, the lift of the rules that fired, and the measured precision of the item's
+watch-list cell. Precisions are Beta posteriors over inspections recorded before the list's date
+(pipelines/evidence.py): a rule's prior is its weight x `rule_prior_scale`, a watch-list hit's
+`watchlist_prior` x match score, each worth `prior_strength` inspections. A rule ranks by the
+prior's part of its posterior only (see `rule_precision`).
+(docs/decisions/0020-ranking-measured-precision.md, which supersedes 0016 where they differ.)
+
+Capacity follows the port: red and yellow capacity are shares of the port's items that day,
+rounded, between a floor and a ceiling, unless the port has an override.
 """
 
 from __future__ import annotations
@@ -42,9 +47,10 @@ from features.rules import (
 )
 from features.rules import KEY_COLUMNS as RULE_KEY_COLUMNS
 from pipelines import layout
+from pipelines.evidence import Evidence, beta_mean, match_band, measure_evidence
 from pipelines.io import write_parquet
 from pipelines.layout import RULE_HITS_FILE, SCORES_FILE, WATCHLIST_HITS_FILE
-from pipelines.rules import load_rules, load_starter_rules
+from pipelines.rules import load_partner_rules, load_rules, load_starter_rules
 from pipelines.settings import Settings
 
 SCORES_SCHEMA: dict[str, pl.DataType] = {
@@ -73,45 +79,76 @@ WATCHLIST_HITS_SCHEMA: dict[str, pl.DataType] = {
 an older hits file without them reads as hold=True, score=1.0, the behaviour before they existed.
 """
 
-OPTIONAL_DEFAULTS: dict[str, object] = {"hold": True, "score": 1.0}
+WATCHLIST_HIT_EXTRAS: dict[str, pl.DataType] = {"entry_type": pl.String()}
+"""Optional columns read when present: `entry_type` (individual, entity, unknown) picks the
+measured precision cell of a hit."""
+
+OPTIONAL_DEFAULTS: dict[str, object] = {"hold": True, "score": 1.0, "entry_type": "unknown"}
 """Defaults of the optional input columns, used when a column is absent or a value is null."""
 
-WATCHLIST_LIFT = 0.5
-"""Expected finding rate of a non-hold watch-list hit of match score 1.0."""
-
+SLICES_FILE = "selection_slices.parquet"
 RANDOM_REASON = "random selection for the unbiased sample"
 KEY = ["declaration_id", "item_no"]
 
-# Order of the groups inside a port's list; the rank follows it.
-_WATCHLIST, _RULE, _RANDOM, _RED, _YELLOW, _GREEN = range(6)
+# Order of the groups inside a port's list; the rank follows it. The first four are red.
+_WATCHLIST, _RULE, _RED, _RANDOM, _YELLOW, _GREEN = range(6)
+SLICE_NAMES = {_WATCHLIST: "hold", _RULE: "hold", _RED: "risk", _RANDOM: "random"}
+"""Slice of each red group: forced holds, risk-ranked, random."""
 
 
 @dataclass(frozen=True)
 class SelectionPolicy:
-    """How many items each port can inspect per day and how the random sample is drawn."""
+    """How many items each port can inspect per day, how hits are weighed, how the random sample
+    is drawn.
+
+    Capacity: with `red_share` (`yellow_share`) set, a port's red (yellow) capacity is that share
+    of its items that day, half rounding up, at least the floor and at most `red_capacity`
+    (`yellow_capacity`); without a share it is `red_capacity` (`yellow_capacity`) itself. An
+    override fixes both for its port.
+    """
 
     red_capacity: int = 20
     yellow_capacity: int = 40
+    red_share: float | None = None
+    yellow_share: float | None = None
+    red_floor: int = 1
+    yellow_floor: int = 1
     capacity_overrides: Mapping[str, tuple[int, int]] = field(default_factory=dict)
-    """Port UN/LOCODE -> (red, yellow) capacity, replacing the defaults for that port."""
+    """Port UN/LOCODE -> (red, yellow) capacity, replacing the share and defaults for that port."""
     random_quota_share: float = 0.015
     """Share of the red capacity drawn at random; at least one item when the capacity is > 0."""
-    rule_weight_factor: float = 1.0
-    """Scales a rule's weight, read as its precision, into the rule lift (0 = rules only force)."""
+    prior_strength: float = 10.0
+    """How many inspections a rule's weight (or a watch-list prior) counts for against outcomes."""
+    watchlist_prior: float = 0.01
+    """Prior precision of a non-hold watch-list hit of match score 1.0 (times the score)."""
+    rule_prior_scale: float = 0.03
+    """A rule's prior precision is its weight times this (weights state relative belief)."""
     seed: int = 0
 
     def __post_init__(self) -> None:
-        capacities = [(self.red_capacity, self.yellow_capacity), *self.capacity_overrides.values()]
+        capacities = [
+            (self.red_capacity, self.yellow_capacity),
+            (self.red_floor, self.yellow_floor),
+            *self.capacity_overrides.values(),
+        ]
         if any(red < 0 or yellow < 0 for red, yellow in capacities):
-            raise ValueError("capacities must be >= 0")
-        if not 0 <= self.random_quota_share <= 1:
-            raise ValueError("random_quota_share must be between 0 and 1")
-        if self.rule_weight_factor < 0:
-            raise ValueError("rule_weight_factor must be >= 0")
+            raise ValueError("capacities and floors must be >= 0")
+        shares = ("red_share", "yellow_share", "random_quota_share", "watchlist_prior")
+        for name in (*shares, "rule_prior_scale"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 1:
+                raise ValueError(f"{name} must be between 0 and 1")
+        if self.prior_strength <= 0:
+            raise ValueError("prior_strength must be > 0")
 
-    def capacity(self, port: str) -> tuple[int, int]:
-        """(red, yellow) capacity of a port."""
-        return self.capacity_overrides.get(port, (self.red_capacity, self.yellow_capacity))
+    def capacity(self, port: str, items: int | None = None) -> tuple[int, int]:
+        """(red, yellow) capacity of a port that has `items` items today."""
+        if port in self.capacity_overrides:
+            return self.capacity_overrides[port]
+        return (
+            _share_capacity(self.red_share, items, self.red_floor, self.red_capacity),
+            _share_capacity(self.yellow_share, items, self.yellow_floor, self.yellow_capacity),
+        )
 
     def random_quota(self, red_capacity: int) -> int:
         """Items drawn at random out of a red capacity (half rounds up; at least 1 if any)."""
@@ -120,14 +157,26 @@ class SelectionPolicy:
         return max(1, int(red_capacity * self.random_quota_share + 0.5))
 
 
+def _share_capacity(share: float | None, items: int | None, floor: int, ceiling: int) -> int:
+    if share is None or items is None:
+        return ceiling
+    return max(min(floor, ceiling), min(ceiling, int(share * items + 0.5)))
+
+
 def policy_from_settings(settings: Settings) -> SelectionPolicy:
-    """The policy of a run, from the capacity and quota fields of the settings."""
+    """The policy of a run, from the selection fields of the settings."""
     return SelectionPolicy(
         red_capacity=settings.capacity_red_default,
         yellow_capacity=settings.capacity_yellow_default,
+        red_share=settings.capacity_red_share,
+        yellow_share=settings.capacity_yellow_share,
+        red_floor=settings.capacity_red_floor,
+        yellow_floor=settings.capacity_yellow_floor,
         capacity_overrides=dict(settings.capacity_overrides),
         random_quota_share=settings.random_quota_share,
-        rule_weight_factor=settings.rule_weight_factor,
+        prior_strength=settings.precision_prior_strength,
+        watchlist_prior=settings.watchlist_prior_precision,
+        rule_prior_scale=settings.rule_prior_scale,
         seed=settings.seed,
     )
 
@@ -148,17 +197,47 @@ class PortSelection:
     green: int
 
     @property
+    def risk(self) -> int:
+        """Red items ranked by their score (neither forced nor drawn at random)."""
+        return self.red - self.watchlist - self.rule - self.random
+
+    @property
+    def red_share(self) -> float:
+        """Red capacity as a share of the port's items."""
+        return self.red_capacity / self.rows if self.rows else 0.0
+
+    @property
     def over_capacity(self) -> int:
         """Forced reds beyond the red capacity (they still go red; the random quota is on top)."""
         return max(0, self.red - self.random - self.red_capacity)
 
+    def as_dict(self) -> dict[str, int | float]:
+        """The counts for a stage summary (JSON)."""
+        return {
+            "rows": self.rows,
+            "red_capacity": self.red_capacity,
+            "yellow_capacity": self.yellow_capacity,
+            "red_share": round(self.red_share, 4),
+            "hold": self.watchlist + self.rule,
+            "hold_watchlist": self.watchlist,
+            "hold_rule": self.rule,
+            "risk": self.risk,
+            "random": self.random,
+            "red": self.red,
+            "yellow": self.yellow,
+            "green": self.green,
+        }
+
 
 @dataclass(frozen=True)
 class Selection:
-    """The ranked lists of one day (contract columns, ordered by port and rank) and a summary."""
+    """The ranked lists of one day (contract columns, ordered by port and rank), a summary per
+    port, the red slice of every red item, and the precision each hit was weighed with."""
 
     ranked: pl.DataFrame
     ports: tuple[PortSelection, ...]
+    slices: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SLICES_SCHEMA))
+    """One row per red item: key, port, slice (hold, risk, random)."""
 
     @property
     def notes(self) -> list[str]:
@@ -170,6 +249,15 @@ class Selection:
             for p in self.ports
             if p.over_capacity
         ]
+
+
+SLICES_SCHEMA: dict[str, pl.DataType] = {
+    "declaration_id": pl.String(),
+    "item_no": pl.Int64(),
+    "port_of_discharge": pl.String(),
+    "slice": pl.String(),
+}
+"""Red items of one night and the slice that put them there."""
 
 
 def port_seed(seed: int, day: date, port: str) -> int:
@@ -186,11 +274,18 @@ def select_lanes(
     policy: SelectionPolicy,
     day: date,
     run_id: str,
+    evidence: Evidence | None = None,
 ) -> Selection:
-    """Lanes, selection reasons and ranks for one day's scored items, per port of discharge."""
+    """Lanes, selection reasons and ranks for one day's scored items, per port of discharge.
+
+    `evidence` holds the rule and watch-list counts measured on past inspections; without it every
+    hit is weighed by its prior.
+    """
     scores = _conform(scores, SCORES_SCHEMA, "scores")
     rule_hits = _conform(rule_hits, HITS_SCHEMA, "rule hits")
-    watchlist_hits = _conform(watchlist_hits, WATCHLIST_HITS_SCHEMA, "watch-list hits")
+    watchlist_hits = _conform(
+        watchlist_hits, {**WATCHLIST_HITS_SCHEMA, **WATCHLIST_HIT_EXTRAS}, "watch-list hits"
+    )
     duplicated = scores.filter(pl.struct(KEY).is_duplicated())
     if duplicated.height:
         first = duplicated.row(0, named=True)
@@ -207,9 +302,14 @@ def select_lanes(
                 f"declaration_id={first['declaration_id']!r} item_no={first['item_no']}: "
                 f"{first[column]!r}"
             )
-    frame = _attach_hits(scores, rule_hits, watchlist_hits, policy.rule_weight_factor)
+    frame = _attach_hits(scores, rule_hits, watchlist_hits, policy, evidence or Evidence())
     ranked = _assign_groups(frame, policy, day)
-    return Selection(_to_contract(ranked, day, run_id), _summaries(ranked))
+    slices = ranked.filter(pl.col("_group") <= _RANDOM).select(
+        *KEY,
+        "port_of_discharge",
+        pl.col("_group").replace_strict(SLICE_NAMES, return_dtype=pl.String()).alias("slice"),
+    )
+    return Selection(_to_contract(ranked, day, run_id), _summaries(ranked), slices)
 
 
 def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], what: str) -> pl.DataFrame:
@@ -230,17 +330,72 @@ def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], what: str) 
     )
 
 
-def _attach_hits(
-    scores: pl.DataFrame, rule_hits: pl.DataFrame, watchlist_hits: pl.DataFrame, factor: float
+def rule_precision(
+    rule_hits: pl.DataFrame, evidence: Evidence, policy: SelectionPolicy
 ) -> pl.DataFrame:
-    # A rule fires at most once per item: a repeated hit row must not count its weight twice.
+    """Per rule of `rule_hits`: its prior (weight), measured counts, posterior precision, and the
+    lift it ranks by.
+
+    The posterior mean splits in two: strength x weight / (strength + n), the officer's prior,
+    and findings / (strength + n), the outcomes. The model was trained on those same outcomes,
+    over fields the rule reads too, so its risk_score already carries the second part, item by
+    item; the lift is the first part alone, the knowledge the model has not seen. A new rule
+    ranks by its weight; as its hits are inspected the model takes over.
+    """
+    strength = policy.prior_strength
+    inspected = pl.col("inspected")
+    prior = (pl.col("weight") * policy.rule_prior_scale).clip(0.0, 1.0)
+    return (
+        rule_hits.group_by("rule_id")
+        .agg(pl.col("weight").max())
+        .join(evidence.rules, on="rule_id", how="left")
+        .with_columns(inspected.fill_null(0), pl.col("findings").fill_null(0))
+        .with_columns(
+            prior.alias("prior"),
+            beta_mean(prior, strength, inspected, pl.col("findings")).alias("precision"),
+            (prior * strength / (strength + inspected)).alias("lift"),
+        )
+        .sort("rule_id")
+    )
+
+
+def watch_precision(
+    watchlist_hits: pl.DataFrame, evidence: Evidence, policy: SelectionPolicy
+) -> pl.DataFrame:
+    """Per watch-list hit: the posterior precision of its (hold, entry type, band) cell, the prior
+    being `watchlist_prior` x match score."""
+    return (
+        watchlist_hits.with_columns(match_band(pl.col("score")).alias("band"))
+        .join(evidence.watchlist, on=["hold", "entry_type", "band"], how="left")
+        .with_columns(pl.col("inspected").fill_null(0), pl.col("findings").fill_null(0))
+        .with_columns(
+            beta_mean(
+                policy.watchlist_prior * pl.col("score"),
+                policy.prior_strength,
+                pl.col("inspected"),
+                pl.col("findings"),
+            ).alias("precision")
+        )
+    )
+
+
+def _attach_hits(
+    scores: pl.DataFrame,
+    rule_hits: pl.DataFrame,
+    watchlist_hits: pl.DataFrame,
+    policy: SelectionPolicy,
+    evidence: Evidence,
+) -> pl.DataFrame:
+    lifts = rule_precision(rule_hits, evidence, policy).select("rule_id", "lift")
+    # A rule fires at most once per item: a repeated hit row must not count twice.
     rules = (
         rule_hits.unique([*KEY, "rule_id"])
+        .join(lifts, on="rule_id", how="left")
         .sort([*KEY, "rule_id"])
         .group_by(KEY, maintain_order=True)
         .agg(
             pl.col("rule_id").unique(maintain_order=True).alias("rule_hits"),
-            (factor * pl.col("weight")).clip(0.0, 1.0).max().alias("_rule_lift"),
+            pl.col("lift").max().alias("_rule_lift"),
             pl.col("force_red").any().alias("_force_rule"),
             pl.format("rule {}: {}", "rule_id", "title")
             .unique(maintain_order=True)
@@ -255,13 +410,14 @@ def _attach_hits(
     )
     watch = (
         # Sorted on every column, so two hits of one entry (shipper and consignee) keep one order.
-        watchlist_hits.sort([*KEY, "list_name", "entry_id", "reason"], nulls_last=True)
+        watch_precision(watchlist_hits, evidence, policy)
+        .sort([*KEY, "list_name", "entry_id", "reason"], nulls_last=True)
         .group_by(KEY, maintain_order=True)
         .agg(
             pl.col("entry_id").unique(maintain_order=True).alias("watchlist_hits"),
             watch_text.unique(maintain_order=True).str.join("; ").alias("_watch_text"),
             pl.col("hold").any().alias("_force_watch"),
-            (WATCHLIST_LIFT * pl.col("score")).clip(0.0, 1.0).max().alias("_watch_lift"),
+            pl.col("precision").max().alias("_watch_lift"),
         )
     )
     empty_list = pl.lit([], dtype=pl.List(pl.String()))
@@ -277,6 +433,8 @@ def _attach_hits(
             pl.col("_force_watch").fill_null(False),
         )
         .with_columns(
+            # The largest single estimate, never a sum: each one is a chance of a finding for the
+            # same inspection, measured on items that already carried the others' evidence.
             pl.max_horizontal("risk_score", "_rule_lift", "_watch_lift").alias("_ranking_score"),
             # The lift that decided the rank names the reason; ties go to the model's risk.
             (
@@ -294,13 +452,15 @@ def _attach_hits(
 def _assign_groups(frame: pl.DataFrame, policy: SelectionPolicy, day: date) -> pl.DataFrame:
     """Add `_group` (watch list, rule, random, red, yellow, green) and sort by port and rank."""
     port = pl.col("_port_index")
-    ports = sorted(frame["port_of_discharge"].unique().to_list())
+    sizes = dict(frame.group_by("port_of_discharge").len().iter_rows())
+    ports = sorted(sizes)
+    capacities = [policy.capacity(p, sizes[p]) for p in ports]
     plan = pl.DataFrame(
         {
             "port_of_discharge": ports,
             "_port_index": list(range(len(ports))),
-            "_red_capacity": [policy.capacity(p)[0] for p in ports],
-            "_yellow_capacity": [policy.capacity(p)[1] for p in ports],
+            "_red_capacity": [red for red, _ in capacities],
+            "_yellow_capacity": [yellow for _, yellow in capacities],
         },
         schema={
             "port_of_discharge": pl.String(),
@@ -334,35 +494,42 @@ def _assign_groups(frame: pl.DataFrame, policy: SelectionPolicy, day: date) -> p
             (pl.col("_force_watch") | pl.col("_force_rule")).alias("_forced"),
         )
     )
-    # Unforced items numbered 1..n per port in the canonical order: the pool of the random draw.
+    # The risk slice first: the red capacity left after the holds, best unforced items first.
     frame = frame.with_columns(
-        pl.when(~pl.col("_forced"))
-        .then((~pl.col("_forced")).cast(pl.Int64).cum_sum().over(port))
-        .alias("_candidate")
+        pl.max_horizontal(
+            pl.lit(0, dtype=pl.Int64),
+            pl.col("_red_capacity") - pl.col("_forced").cast(pl.Int64).sum().over(port),
+        ).alias("_risk_slots"),
+        (~pl.col("_forced")).cast(pl.Int64).cum_sum().over(port).alias("_unforced_rank"),
+    ).with_columns(
+        (~pl.col("_forced") & (pl.col("_unforced_rank") <= pl.col("_risk_slots"))).alias("_risk")
+    )
+    # The random pool is what neither the holds nor the risk slice took, numbered 1..n in the
+    # canonical order: the draw comes on top and never takes a risk slot, and training's inverse
+    # rate (random rows / rows the policy left) describes it exactly.
+    left = ~pl.col("_forced") & ~pl.col("_risk")
+    frame = frame.with_columns(
+        pl.when(left).then(left.cast(pl.Int64).cum_sum().over(port)).alias("_candidate")
     )
     pool_sizes = frame.group_by("port_of_discharge").agg(pl.col("_candidate").max())
-    drawn = _random_draws(dict(pool_sizes.iter_rows()), policy, day)
+    red_capacity = dict(zip(ports, (red for red, _ in capacities), strict=True))
+    drawn = _random_draws(dict(pool_sizes.iter_rows()), red_capacity, policy, day)
     frame = frame.join(
         drawn, on=["port_of_discharge", "_candidate"], how="left", maintain_order="left"
     ).with_columns(pl.col("_random").fill_null(False))
-    open_row = ~pl.col("_forced") & ~pl.col("_random")
+    rest = left & ~pl.col("_random")
     frame = frame.with_columns(
-        open_row.cast(pl.Int64).cum_sum().over(port).alias("_open_rank"),
-        pl.max_horizontal(
-            pl.lit(0, dtype=pl.Int64),
-            # The random quota comes on top: only forced reds use up red capacity.
-            pl.col("_red_capacity") - pl.col("_forced").cast(pl.Int64).sum().over(port),
-        ).alias("_risk_slots"),
+        pl.when(rest).then(rest.cast(pl.Int64).cum_sum().over(port)).alias("_rest_rank")
     ).with_columns(
         pl.when(pl.col("_force_watch"))
         .then(_WATCHLIST)
         .when(pl.col("_force_rule"))
         .then(_RULE)
+        .when(pl.col("_risk"))
+        .then(_RED)
         .when(pl.col("_random"))
         .then(_RANDOM)
-        .when(pl.col("_open_rank") <= pl.col("_risk_slots"))
-        .then(_RED)
-        .when(pl.col("_open_rank") <= pl.col("_risk_slots") + pl.col("_yellow_capacity"))
+        .when(pl.col("_rest_rank") <= pl.col("_yellow_capacity"))
         .then(_YELLOW)
         .otherwise(_GREEN)
         .alias("_group")
@@ -374,7 +541,10 @@ def _assign_groups(frame: pl.DataFrame, policy: SelectionPolicy, day: date) -> p
 
 
 def _random_draws(
-    pool_sizes: Mapping[str, int | None], policy: SelectionPolicy, day: date
+    pool_sizes: Mapping[str, int | None],
+    red_capacity: Mapping[str, int],
+    policy: SelectionPolicy,
+    day: date,
 ) -> pl.DataFrame:
     """(port, candidate number) of the items drawn at random, without replacement, per port.
 
@@ -385,7 +555,7 @@ def _random_draws(
     candidates: list[int] = []
     for port in sorted(pool_sizes):
         size = pool_sizes[port] or 0
-        quota = min(policy.random_quota(policy.capacity(port)[0]), size)
+        quota = min(policy.random_quota(red_capacity[port]), size)
         if quota <= 0:
             continue
         rng = np.random.default_rng(port_seed(policy.seed, day, port))
@@ -433,7 +603,7 @@ def _summaries(ranked: pl.DataFrame) -> tuple[PortSelection, ...]:
 def _to_contract(ranked: pl.DataFrame, day: date, run_id: str) -> pl.DataFrame:
     group = pl.col("_group")
     lane = (
-        pl.when(group <= _RED)
+        pl.when(group <= _RANDOM)
         .then(pl.lit("red"))
         .when(group == _YELLOW)
         .then(pl.lit("yellow"))
@@ -514,10 +684,30 @@ def read_day_inputs(
     return scores, rule_hits, watchlist_hits
 
 
+def night_rules(
+    settings: Settings, day: date, rule_paths: Sequence[Path] | None = None
+) -> list[Rule]:
+    """The rules of a night: from `rule_paths`, else the settings' folders, else the starter set."""
+    paths = rule_paths or settings.rules_dirs or None
+    return rules_valid_on(load_rules(paths) if paths else load_starter_rules(), day)
+
+
+def day_evidence(settings: Settings, day: date) -> Evidence:
+    """Rule and watch-list counts on inspections recorded before `day` (pipelines/evidence.py)."""
+    return measure_evidence(
+        settings, day, night_rules(settings, day), settings.precision_window_days
+    )
+
+
 def select_day(
-    settings: Settings, day: date, run_id: str, policy: SelectionPolicy | None = None
+    settings: Settings,
+    day: date,
+    run_id: str,
+    policy: SelectionPolicy | None = None,
+    evidence: Evidence | None = None,
 ) -> Selection:
-    """The stage: read the day's scores partition and select lanes (writes nothing)."""
+    """The stage: read the day's scores partition, measure past precision, select lanes (writes
+    nothing)."""
     scores, rule_hits, watchlist_hits = read_day_inputs(layout.scores_table(settings), day)
     return select_lanes(
         scores,
@@ -526,7 +716,76 @@ def select_day(
         policy=policy or policy_from_settings(settings),
         day=day,
         run_id=run_id,
+        evidence=evidence if evidence is not None else day_evidence(settings, day),
     )
+
+
+def precision_report(
+    rules: Sequence[Rule], evidence: Evidence, policy: SelectionPolicy
+) -> dict[str, object]:
+    """The run report's view of the precisions: every rule of the night and every watch-list cell
+    measured, with prior, counts and posterior."""
+    catalogue = pl.DataFrame(
+        {
+            "rule_id": [r.rule_id for r in rules],
+            "weight": [r.weight for r in rules],
+            "force_red": [r.force == "red" for r in rules],
+        },
+        schema={"rule_id": pl.String(), "weight": pl.Float64(), "force_red": pl.Boolean()},
+    )
+    rule_rows = rule_precision(catalogue, evidence, policy).join(
+        catalogue.select("rule_id", "force_red"), on="rule_id", how="left"
+    )
+    cells = evidence.watchlist.with_columns(
+        beta_mean(
+            pl.lit(policy.watchlist_prior),
+            policy.prior_strength,
+            pl.col("inspected"),
+            pl.col("findings"),
+        ).alias("precision")
+    )
+    return {
+        "since": evidence.since.isoformat() if evidence.since else None,
+        "inspected_items": evidence.inspected_items,
+        "prior_strength": policy.prior_strength,
+        "rule_prior_scale": policy.rule_prior_scale,
+        "watchlist_prior": policy.watchlist_prior,
+        "rules": [
+            {**row, **{k: round(row[k], 4) for k in ("prior", "precision", "lift")}}
+            for row in rule_rows.select(
+                "rule_id",
+                "weight",
+                "prior",
+                "force_red",
+                "inspected",
+                "findings",
+                "precision",
+                "lift",
+            ).iter_rows(named=True)
+        ],
+        "watchlist": [
+            {**row, "precision": round(row["precision"], 4)} for row in cells.iter_rows(named=True)
+        ],
+    }
+
+
+def record_selection(
+    settings: Settings, day: date, run_id: str, folder: Path
+) -> tuple[Selection, dict[str, object]]:
+    """The select stage's work for the nightly run: select, keep the red slices in `folder` for
+    the run report, and return the selection with its summary."""
+    policy = policy_from_settings(settings)
+    evidence = day_evidence(settings, day)
+    selection = select_day(settings, day, run_id, policy, evidence)
+    write_parquet(selection.slices, folder / SLICES_FILE)
+    summary: dict[str, object] = {
+        "run_id": run_id,
+        "rows": selection.ranked.height,
+        "notes": selection.notes,
+        "ports": {p.port: p.as_dict() for p in selection.ports},
+        "precision": precision_report(night_rules(settings, day), evidence, policy),
+    }
+    return selection, summary
 
 
 def evaluate_rules_day(
@@ -536,14 +795,16 @@ def evaluate_rules_day(
 
     Reads the staging declarations and the features partition of `day`, writes
     `scores/date=D/rule_hits.parquet` (HITS_SCHEMA) atomically and returns its path. Rules come
-    from `rule_paths` (files or folders of YAML), else the shipped starter set.
+    from `rule_paths` (files or folders of YAML), else the shipped starter set, plus the rules
+    derived from partner agencies' indicators (pipelines/alerts).
     """
     declarations_path = layout.staged_declarations_file(settings, day)
     features_path = layout.features_file(settings, day)
     for path, stage in ((declarations_path, "validate"), (features_path, "featurize")):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: missing for {day}; run the {stage} stage first")
-    rules = rules_valid_on(load_rules(rule_paths) if rule_paths else load_starter_rules(), day)
+    officers = load_rules(rule_paths) if rule_paths else load_starter_rules()
+    rules = rules_valid_on([*officers, *load_partner_rules(settings)], day)
     target = layout.scores_dir(settings, day) / RULE_HITS_FILE
     if not rules:
         return write_parquet(pl.DataFrame(schema=HITS_SCHEMA), target)

@@ -32,6 +32,8 @@ Zone = Literal[
     "outcomes",
     "exercises",
     "truth",
+    "alerts",
+    "outbox",
 ]
 
 RETENTION_DAYS: dict[str, int] = {
@@ -82,24 +84,66 @@ class Settings(BaseSettings):
         default=5.0, ge=1, description="A day above this multiple of the recent median stops it."
     )
     seed: int = Field(default=20261129, description="Seed for the synthetic world and sampling.")
+    capacity_red_share: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="Red capacity (physical inspections) as a share of a port's items that day, "
+        "half rounding up, between capacity_red_floor and capacity_red_default.",
+    )
+    capacity_yellow_share: float = Field(
+        default=0.04,
+        ge=0,
+        le=1,
+        description="Yellow capacity (document checks) as a share of a port's items that day, "
+        "between capacity_yellow_floor and capacity_yellow_default.",
+    )
+    capacity_red_floor: int = Field(
+        default=1, ge=0, description="Fewest red-lane items a port gets from the share."
+    )
+    capacity_yellow_floor: int = Field(
+        default=1, ge=0, description="Fewest yellow-lane items a port gets from the share."
+    )
     capacity_red_default: int = Field(
-        default=20, ge=0, description="Physical inspections (red lane) per port and day."
+        default=20, ge=0, description="Most red-lane items a port gets from the share (ceiling)."
     )
     capacity_yellow_default: int = Field(
-        default=40, ge=0, description="Document checks (yellow lane) per port and day."
+        default=40, ge=0, description="Most yellow-lane items a port gets from the share."
     )
     capacity_overrides: dict[str, tuple[int, int]] = Field(
         default_factory=dict,
-        description="Port UN/LOCODE -> [red, yellow] capacity, replacing the defaults there.",
+        description="Port UN/LOCODE -> [red, yellow] capacity, replacing the share there.",
     )
     random_quota_share: float = Field(
         default=0.015,
         ge=0,
         le=1,
-        description="Share of the red capacity drawn at random: the unbiased sample for training.",
+        description="Share of the red capacity drawn at random (on top of it): the unbiased "
+        "sample for training.",
     )
-    rule_weight_factor: float = Field(
-        default=1.0, ge=0, description="Scales a rule's weight (a precision) into its lift."
+    precision_prior_strength: float = Field(
+        default=10.0,
+        gt=0,
+        description="Inspections a rule's weight (its prior precision) or the watch-list prior "
+        "counts for against measured outcomes.",
+    )
+    watchlist_prior_precision: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="Prior chance of a finding for a non-hold watch-list hit of match score 1.0.",
+    )
+    rule_prior_scale: float = Field(
+        default=0.03,
+        ge=0,
+        le=1,
+        description="A rule's prior precision is its weight times this, until outcomes measure "
+        "it; chosen on the tuning worlds (docs/decisions/0020-ranking-measured-precision.md).",
+    )
+    precision_window_days: int = Field(
+        default=365,
+        ge=1,
+        description="Days of past inspections the rule and watch-list precisions are measured on.",
     )
     watchlist_threshold: float = Field(
         default=0.90,
@@ -128,6 +172,15 @@ class Settings(BaseSettings):
     )
     landing_conn_id: str | None = Field(
         default=None, description="Airflow Connection id for `landing_uri`."
+    )
+    alerts_valid_days: int = Field(
+        default=90, ge=1, description="Days an exported alert bundle stays valid for partners."
+    )
+    alerts_window_days: int = Field(
+        default=7,
+        ge=1,
+        description="The nightly export shares the findings inspected in this many days up to "
+        "the run's date (a late outcome is still shared; partners merge repeats by alert id).",
     )
     failure_email: str | None = Field(
         default=None,

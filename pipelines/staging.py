@@ -11,6 +11,7 @@ share of rejected rows.
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from contracts.reading import SOURCE_FILE
 from pipelines import layout
 from pipelines.ingest import IngestReport, ingest_files, raw_files, raw_partition
 from pipelines.io import atomic_directory, write_parquet
+from pipelines.locks import INGEST, date_lock_name, run_lock
 from pipelines.settings import Settings
 from pipelines.validate import (
     latest_filings,
@@ -34,6 +36,13 @@ from pipelines.validate import (
 
 class BatchError(RuntimeError):
     """The day's batch as a whole breaks the contract: the night stops with this message."""
+
+
+def quarantine_file_name(source: str) -> str:
+    """`<file stem>-<8 hex of the source path>.parquet`: files of the same name delivered from
+    two folders (`a/day.csv`, `b/day.csv`) keep one quarantine file each."""
+    stem = source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return f"{stem}-{hashlib.sha256(source.encode()).hexdigest()[:8]}.parquet"
 
 
 def schema_breaches(settings: Settings, day: date) -> list[str]:
@@ -99,8 +108,8 @@ def stage_declarations(
     quarantine = layout.partition(layout.quarantine_declarations(settings), day)
     with atomic_directory(quarantine) as tmp:
         for (source,), part in rejected.group_by(SOURCE_FILE, maintain_order=True):
-            stem = str(source).rsplit("/", 1)[-1].rsplit(".", 1)[0]
-            write_parquet(part.sort("_line", "field", "rule"), tmp / f"{stem}.parquet")
+            name = quarantine_file_name(str(source))
+            write_parquet(part.sort("_line", "field", "rule"), tmp / name)
     rejected_rows = rejected.select(SOURCE_FILE, "_line").n_unique() if rejected.height else 0
     share = rejected_rows / rows_read
     if share > settings.max_rejected_share:
@@ -146,12 +155,15 @@ def ingest_and_stage(
     The nightly volume check does not apply: history arrives in uneven batches. A date whose
     batch breaks the contract is returned with its error and left unstaged; the others go on.
     """
-    report = ingest_files(paths, settings, now=now)
+    # The same locks as a night's: a history load and a night never write one date at once.
+    with run_lock(settings, INGEST):
+        report = ingest_files(paths, settings, now=now)
     staged: dict[date, dict[str, Any] | BatchError] = {}
     for day_text in sorted(report.dates):
         day = date.fromisoformat(day_text)
         try:
-            staged[day] = stage_declarations(settings, day, check_volume=False)
+            with run_lock(settings, date_lock_name(day)):
+                staged[day] = stage_declarations(settings, day, check_volume=False)
         except BatchError as error:
             staged[day] = error
     return report, staged

@@ -1,11 +1,11 @@
-"""Validate stage: declaration files (or a raw partition) -> staging + quarantine.
+"""Validate: declaration files (or a raw partition) -> (valid rows, rejected rows).
 
-Grain of staging: one row per declaration item filed on date D, in the contract's types, the latest
-filing of the day winning (`staging/declarations/date=D/declarations.parquet`). Grain of quarantine:
-one row per (rejected row, broken rule), with file, line, field, value, reason, rule and the row's
-original values as JSON (`quarantine/declarations/date=D/<file-stem>.parquet`; D is the row's
-filing date when it parses, else the run date). A file that cannot be parsed at all is reported
-and nothing of it is loaded.
+This module only checks; it writes nothing. `cargo-risk validate` reports on files and can write
+the rejected rows to a file the user names; `pipelines.staging` (the nightly stage and
+`cargo-risk ingest`) is the one way into the staging and quarantine zones. Grain of the rejected
+rows: one row per (rejected row, broken rule), with file, line, field, value, reason, rule and the
+row's original values as JSON (QUARANTINE_SCHEMA). A file that cannot be parsed at all is
+reported and nothing of it is kept.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import threading
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,14 +38,13 @@ from expectations.declarations import declarations_suite
 from expectations.outcomes import outcomes_suite
 from expectations.runner import ROW, run_suite
 from expectations.suite import Suite
-from pipelines import layout
-from pipelines.io import write_parquet
 from pipelines.settings import Settings
 
 if TYPE_CHECKING:
     from contracts.mapping import ColumnMapping
 
 FILING_DATE = "_filing_date"
+INGESTED_AT = "_ingested_at"
 QUARANTINE_SCHEMA = pl.Schema(
     {
         SOURCE_FILE: pl.String(),
@@ -61,18 +60,6 @@ QUARANTINE_SCHEMA = pl.Schema(
 """Rejected: one row per (rejected row, broken rule); `original` is the source row as JSON."""
 
 
-class RejectedShareError(RuntimeError):
-    """More of a batch was rejected than `settings.max_rejected_share` allows."""
-
-    def __init__(self, report: ValidationReport, limit: float) -> None:
-        super().__init__(
-            f"{report.rows_rejected} of {report.rows_read} rows rejected "
-            f"({report.rejected_share:.1%} > {limit:.1%} allowed): staging was not written; "
-            f"see the quarantine files {', '.join(str(p) for p in report.quarantine_paths)}"
-        )
-        self.report = report
-
-
 @dataclass
 class FileReport:
     """What validation did with one file."""
@@ -85,15 +72,17 @@ class FileReport:
     """(field, rule, reason) -> rows rejected for it."""
     error: str | None = None
     """The one-line message when the file could not be parsed at all."""
-    quarantine_paths: list[Path] = field(default_factory=list)
 
 
 @dataclass
 class ValidationReport:
-    """What one validation batch did, file by file, and where it wrote."""
+    """What one validation of files found, file by file; the rows it kept and rejected."""
 
     files: list[FileReport] = field(default_factory=list)
-    staging_paths: list[Path] = field(default_factory=list)
+    kept: pl.DataFrame = field(default_factory=pl.DataFrame)
+    """Valid rows of every readable file, the latest filing per key (what ingest would stage)."""
+    rejected: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=QUARANTINE_SCHEMA))
+    """Rejected rows of every readable file (QUARANTINE_SCHEMA)."""
 
     @property
     def rows_read(self) -> int:
@@ -127,11 +116,6 @@ class ValidationReport:
     def errors(self) -> dict[str, str]:
         """File -> one-line error, for files that could not be parsed at all."""
         return {str(f.path): f.error for f in self.files if f.error is not None}
-
-    @property
-    def quarantine_paths(self) -> list[Path]:
-        """Every quarantine file written."""
-        return [p for f in self.files for p in f.quarantine_paths]
 
 
 def start_importing_great_expectations() -> None:
@@ -182,7 +166,9 @@ def validate_frame(
         mapped = apply_mapping(source, mapping)
     else:
         mapped = source
-    suite = declarations_suite(refs, now, future_tolerance)
+    # Raw partitions carry each row's arrival: a row is judged against the moment it came.
+    arrived = INGESTED_AT if INGESTED_AT in source.columns else None
+    suite = declarations_suite(refs, now, future_tolerance, arrived=arrived)
     return _split(source, mapped, DECLARATIONS, suite, "filed_at")
 
 
@@ -271,28 +257,6 @@ def _quarantine_rows(
     )
 
 
-def write_quarantine(
-    rejected: pl.DataFrame, settings: Settings, name: str, run_date: date
-) -> list[Path]:
-    """Write rejected rows as `<name>.parquet` in the partition of each row's date.
-
-    Earlier quarantine files of the same name in any partition are removed first, so a rerun of
-    a corrected file leaves no stale rejections behind.
-    """
-    quarantine = layout.quarantine_declarations(settings)
-    for old in quarantine.glob(f"{layout.PARTITION_GLOB}/{name}.parquet"):
-        old.unlink()
-    if rejected.height == 0:
-        return []
-    dated = rejected.with_columns(pl.col(FILING_DATE).fill_null(run_date))
-    written: list[Path] = []
-    for (day,), part in dated.group_by(FILING_DATE, maintain_order=True):
-        assert isinstance(day, date)
-        target = layout.partition(quarantine, day) / f"{name}.parquet"
-        written.append(write_parquet(part.sort(SOURCE_FILE, LINE, "field"), target))
-    return sorted(written)
-
-
 def latest_filings(valid: pl.DataFrame) -> pl.DataFrame:
     """The latest filing of each key (`latest_filing`), sorted by filing time and key.
 
@@ -315,42 +279,6 @@ def latest_filings(valid: pl.DataFrame) -> pl.DataFrame:
     return valid.select(pl.all().gather(order))
 
 
-def write_staging(valid: pl.DataFrame, settings: Settings, replaces: Sequence[str]) -> list[Path]:
-    """Merge valid rows into the staging partition of each filing date.
-
-    Rows an earlier run took from the files in `replaces` are dropped first, so rerunning a file
-    gives the same partition; rows of other files stay. The latest filing per key wins.
-    """
-    dated = valid.with_columns(pl.col("filed_at").dt.date().alias(FILING_DATE))
-    new_by_day = {
-        day: part.drop(FILING_DATE)
-        for (day,), part in dated.group_by(FILING_DATE, maintain_order=True)
-        if isinstance(day, date)
-    }
-    # A rerun may move a row to another date: partitions holding rows of these files change too.
-    days = set(new_by_day) | _days_holding(settings, replaces)
-    written: list[Path] = []
-    for day in sorted(days):
-        target = layout.staged_declarations_file(settings, day)
-        parts = [new_by_day[day]] if day in new_by_day else []
-        if target.exists():
-            kept = pl.read_parquet(target).filter(~pl.col(SOURCE_FILE).is_in(list(replaces)))
-            parts.insert(0, kept)
-        merged = pl.concat(parts, how="diagonal_relaxed")
-        written.append(write_parquet(latest_filings(merged), target))
-    return written
-
-
-def _days_holding(settings: Settings, files: Sequence[str]) -> set[date]:
-    days: set[date] = set()
-    staged = layout.staged_declarations(settings)
-    for day, path in layout.partition_files(staged, layout.DECLARATIONS_FILE):
-        sources = pl.read_parquet(path, columns=[SOURCE_FILE])[SOURCE_FILE]
-        if sources.is_in(list(files)).any():
-            days.add(day)
-    return days
-
-
 def validate_files(
     paths: Sequence[Path],
     settings: Settings,
@@ -359,11 +287,9 @@ def validate_files(
     *,
     refs: Mapping[str, Collection[str]] | None = None,
 ) -> ValidationReport:
-    """Validate files into staging and quarantine; report counts per file and reason.
+    """Check files against the contract; report counts per file and reason. Writes nothing.
 
-    A file that cannot be parsed is reported with its one-line error and the others go on. When
-    the rejected share of the batch exceeds `settings.max_rejected_share`, `RejectedShareError`
-    is raised after quarantine is written and before staging is touched.
+    A file that cannot be parsed is reported with its one-line error and the others go on.
     """
     from contracts.mapping import MappingError
 
@@ -375,6 +301,7 @@ def validate_files(
     tolerance = timedelta(days=settings.future_tolerance_days)
     report = ValidationReport()
     valid_parts: list[pl.DataFrame] = []
+    rejected_parts: list[pl.DataFrame] = [report.rejected]
     for path in paths:
         file_report = FileReport(path)
         report.files.append(file_report)
@@ -396,30 +323,9 @@ def validate_files(
         file_report.reasons.update(
             (row["field"], row["rule"], row["reason"]) for row in per_row.iter_rows(named=True)
         )
-        file_report.quarantine_paths = write_quarantine(
-            rejected, settings, path.stem, moment.astimezone(UTC).date()
-        )
         valid_parts.append(valid)
-    if report.rejected_share > settings.max_rejected_share:
-        raise RejectedShareError(report, settings.max_rejected_share)
+        rejected_parts.append(rejected)
     if valid_parts:
-        valid_all = pl.concat(valid_parts, how="diagonal_relaxed")
-        replaced = [str(f.path.resolve()) for f in report.files if f.error is None]
-        report.staging_paths = write_staging(valid_all, settings, replaced)
+        report.kept = latest_filings(pl.concat(valid_parts, how="diagonal_relaxed"))
+    report.rejected = pl.concat(rejected_parts).sort(SOURCE_FILE, LINE, "field", "rule")
     return report
-
-
-def report_as_dict(report: ValidationReport) -> dict[str, object]:
-    """A small JSON-able summary for logs and XCom."""
-    return {
-        "rows_read": report.rows_read,
-        "rows_kept": report.rows_kept,
-        "rows_rejected": report.rows_rejected,
-        "errors": report.errors,
-        "reasons": [
-            {"field": f, "rule": r, "reason": why, "rows": n}
-            for (f, r, why), n in sorted(report.reasons.items())
-        ],
-        "staging": [str(p) for p in report.staging_paths],
-        "quarantine": [str(p) for p in report.quarantine_paths],
-    }

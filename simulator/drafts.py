@@ -89,6 +89,23 @@ def concat_declarations(parts: list[DeclarationDraft]) -> DeclarationDraft:
     )
 
 
+def take_declarations(draft: DeclarationDraft, index: np.ndarray) -> DeclarationDraft:
+    """Declarations at `index` (repeats allowed), each with its own transshipment hubs."""
+    ends = np.cumsum(draft.hub_counts)
+    starts = ends - draft.hub_counts
+    hubs = [draft.hubs[starts[i] : ends[i]] for i in index]
+    values = {
+        f.name: getattr(draft, f.name)[index]
+        for f in fields(DeclarationDraft)
+        if f.name not in {"hubs", "hub_counts"}
+    }
+    return DeclarationDraft(
+        **values,
+        hubs=np.concatenate([*hubs, np.array([], dtype=object)]).astype(object),
+        hub_counts=draft.hub_counts[index].astype(np.int64),
+    )
+
+
 def concat_items(parts: list[ItemDraft], sizes: list[int]) -> ItemDraft:
     """Stack item drafts, shifting declaration indices by the sizes of earlier declaration parts."""
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)

@@ -12,59 +12,60 @@ import polars as pl
 
 from contracts.outcomes import OUTCOMES
 from simulator.goods import FAMILIES
-from simulator.world import World
+from simulator.world import LegacyPolicy, World
 
-SENSITIVE_HS = r"^(93|2844|2845|2812|2930|2931|8401)"
-RISKY_COUNTRIES = ("IR", "KP", "SY", "RU", "BY", "AF", "LY", "YE", "SD", "MM", "VE", "PK")
-GENERIC_WORDS = (
-    r"(?i)\b(samples?|spare parts|general cargo|hardware|fasteners|no commercial value|"
-    r"used .*equipment)\b"
-)
-# How much each rule counts when a port's capacity is shared out (sensitive goods first).
-RULE_WEIGHTS = {
-    "sensitive_hs": 3,
-    "generic_words": 2,
-    "risky_country": 2,
-    "dense_parcel": 1,
-    "very_low_value": 1,
-}
+# UN numbers of class 7 (radioactive material) that the old rules of some services look at.
+RADIOACTIVE_UN = tuple(str(n) for n in (*range(2908, 2920), 2977, 2978, *range(3321, 3334)))
+RULES = (
+    "sensitive_hs", "generic_words", "risky_country", "dense_parcel", "very_low_value",
+    "radioactive_un",
+)  # fmt: skip
 
 
 def legacy_rule_hits(rows: pl.DataFrame, world: World) -> pl.DataFrame:
-    """Weighted rule hits per declaration (`hits`) and one flag per rule in RULE_WEIGHTS."""
+    """Weighted rule hits per declaration (`hits`) and one flag per rule in RULES."""
+    return rule_hits(rows, world.params.legacy, world.rates)
+
+
+def rule_hits(rows: pl.DataFrame, policy: LegacyPolicy, rates: dict[str, float]) -> pl.DataFrame:
+    """The legacy policy's weighted hits per declaration of `rows` (declarations contract)."""
     medians = {f"{c:02d}": family.usd_per_kg for family in FAMILIES for c in family.chapters}
-    rates = pl.DataFrame(
-        {"currency": list(world.rates), "_rate": list(world.rates.values())},
+    rate_table = pl.DataFrame(
+        {"currency": list(rates), "_rate": list(rates.values())},
         schema={"currency": pl.String(), "_rate": pl.Float64()},
     )
     usd_per_kg = pl.col("declared_value") / pl.col("_rate") / pl.col("gross_mass_kg")
     median = pl.col("hs_code").str.slice(0, 2).replace_strict(medians, default=10.0)
     return (
-        rows.join(rates, on="currency", how="left")
+        rows.join(rate_table, on="currency", how="left")
         .with_columns(pl.col("_rate").fill_null(1.0))
         .group_by("declaration_id")
         .agg(
             pl.col("port_of_discharge").first(),
             pl.col("filed_at").max(),
-            pl.col("hs_code").str.contains(SENSITIVE_HS).any().alias("sensitive_hs"),
+            pl.col("hs_code").str.contains(policy.sensitive_hs).any().alias("sensitive_hs"),
             (
-                pl.col("country_of_origin").is_in(RISKY_COUNTRIES)
-                | pl.col("country_of_dispatch").is_in(RISKY_COUNTRIES)
+                pl.col("country_of_origin").is_in(policy.risky_countries)
+                | pl.col("country_of_dispatch").is_in(policy.risky_countries)
             )
             .any()
             .alias("risky_country"),
-            pl.col("goods_description").str.contains(GENERIC_WORDS).any().alias("generic_words"),
-            (usd_per_kg < median * 0.05).any().alias("very_low_value"),
+            pl.col("goods_description")
+            .str.contains(policy.generic_words)
+            .any()
+            .alias("generic_words"),
+            (usd_per_kg < median * policy.low_value_share).any().alias("very_low_value"),
             (
                 pl.col("mode").is_in(["air", "courier", "post"])
-                & (pl.col("gross_mass_kg") / pl.col("packages") > 40)
+                & (pl.col("gross_mass_kg") / pl.col("packages") > policy.dense_kg_per_package)
             )
             .any()
             .alias("dense_parcel"),
+            pl.col("un_number").is_in(RADIOACTIVE_UN).any().alias("radioactive_un"),
         )
         .with_columns(
             pl.sum_horizontal(
-                pl.col(rule).cast(pl.Int64) * weight for rule, weight in RULE_WEIGHTS.items()
+                pl.col(rule).cast(pl.Int64) * policy.weights.get(rule, 0) for rule in RULES
             ).alias("hits")
         )
         .sort("declaration_id")

@@ -57,3 +57,35 @@ def name_variant(name: str, rng: np.random.Generator) -> str:
     if variant == name.upper():
         variant = typo(variant, rng)
     return variant if rng.random() < 0.5 else variant.title()
+
+
+# How filing clerks shorten legal forms and words when they type a name from an invoice.
+FILER_ABBREVIATIONS: tuple[tuple[str, str], ...] = (
+    ("CORPORATION", "CORP"), ("COMPANY", "CO"), ("LIMITED", "LTD"), ("INTERNATIONAL", "INT'L"),
+    ("ASSOCIATED", "ASSOC"), ("MACHINERY", "MACH"), ("TRADING", "TRDG"), ("CHEMICAL", "CHEM"),
+    ("JOINT VENTURE", "JV"), ("HONG KONG", "HONGKONG"),
+)  # fmt: skip
+
+
+def filer_spelling(name: str, rng: np.random.Generator) -> str:
+    """A listed name as a clerk types it: abbreviations, dropped punctuation and legal form,
+    the case of the invoice, sometimes a slip of the finger; never a deliberate transliteration."""
+    variant = name.upper()
+    for long, short in FILER_ABBREVIATIONS:
+        if long in variant and rng.random() < 0.5:
+            variant = variant.replace(long, short)
+    if rng.random() < 0.5:
+        variant = variant.replace("(", "").replace(")", "").replace(".", "").replace(",", "")
+    tokens = variant.split()
+    legal_form_last = tokens[-1] in {"CORP", "CO", "LTD", "CORPORATION", "COMPANY"}
+    if len(tokens) >= 3 and legal_form_last and rng.random() < 0.3:
+        tokens = tokens[:-1]
+    variant = " ".join(tokens)
+    if rng.random() < 0.25:
+        variant = typo(variant, rng)
+    case = rng.random()
+    if case < 0.4:
+        return variant.title()
+    if case < 0.5:
+        return variant.lower()
+    return variant

@@ -24,6 +24,10 @@ MAJOR_SEAPORTS: dict[str, tuple[str, ...]] = {
     "HK": ("HKHKG",), "IL": ("ILHFA", "ILASH"), "EG": ("EGPSD", "EGALY"), "MA": ("MAPTM", "MACAS"),
     "CA": ("CAMTR", "CAVAN", "CAHAL"), "AU": ("AUMEL", "AUSYD"), "SA": ("SAJED", "SADMM"),
     "CH": ("CHBSL",), "NO": ("NOOSL",), "RU": ("RULED", "RUNVS"), "LK": ("LKCMB",),
+    # Partners of the other presets (simulator/presets.py).
+    "DE": ("DEHAM", "DEBRV"), "NL": ("NLRTM",), "IT": ("ITGOA", "ITSPE"), "FR": ("FRLEH", "FRFOS"),
+    "ES": ("ESVLC", "ESALG"), "OM": ("OMSOH", "OMSLL"), "CO": ("COCTG", "COBUN"),
+    "PE": ("PECLL",), "IR": ("IRBND",),
 }  # fmt: skip
 MAJOR_AIRPORTS: dict[str, tuple[str, ...]] = {
     "CN": ("CNPVG", "CNSZX", "CNCAN", "CNPEK"), "US": ("USJFK", "USORD", "USMEM", "USLAX"),
@@ -32,6 +36,8 @@ MAJOR_AIRPORTS: dict[str, tuple[str, ...]] = {
     "TW": ("TWTPE",), "CH": ("CHZRH", "CHBSL"), "IL": ("ILTLV",), "QA": ("QADOH",),
     "VN": ("VNSGN", "VNHAN"), "TH": ("THBKK",), "MY": ("MYKUL",), "CA": ("CAYYZ",),
     "BR": ("BRGRU",), "ZA": ("ZAJNB",), "SA": ("SARUH",), "PK": ("PKKHI",), "MX": ("MXMEX",),
+    "DE": ("DEFRA",), "NL": ("NLAMS",), "IT": ("ITMXP",), "FR": ("FRCDG",), "ES": ("ESMAD",),
+    "OM": ("OMMCT",), "CO": ("COBOG",), "PE": ("PELIM",), "IR": ("IRIKA",),
 }  # fmt: skip
 SEA_HUBS_EAST = ("SGSIN", "MYPKG", "LKCMB", "AEJEA", "OMSLL", "EGPSD")
 SEA_HUBS_WEST = ("MAPTM", "ESALG", "MTMAR", "GRPIR", "TRAMR")

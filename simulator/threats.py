@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from contracts import threats
 from simulator.drafts import (
@@ -25,9 +25,10 @@ from simulator.drafts import (
     draw_currencies,
     draw_routes,
     items_for_chapters,
+    take_declarations,
 )
 from simulator.goods import FAMILIES
-from simulator.names import name_variant
+from simulator.names import filer_spelling, name_variant
 from simulator.traders import CONSIGNEE, DECLARANT, SHIPPER, company_name
 
 if TYPE_CHECKING:
@@ -38,7 +39,9 @@ if TYPE_CHECKING:
 else:
     # A Literal built from the registry, so pydantic names the allowed categories in its error.
     CategoryName = Literal[threats.NAMES]
-PartyKind = Literal["established", "new", "front", "watchlist"]
+PartyKind = Literal["established", "in_trade", "new", "front", "watchlist"]
+"""`in_trade`: an established trader whose own lines of business include the threat's HS chapter
+(a clean history in exactly that trade)."""
 Mode = Literal["sea", "air", "post", "courier"]
 
 
@@ -65,7 +68,10 @@ class Scenario(BaseModel):
     summary: str
     frequency: float = Field(gt=0, description="Relative weight among the loaded scenarios.")
     hs_codes: tuple[str, ...] = Field(min_length=1)
-    descriptions: tuple[str, ...] = Field(min_length=1)
+    descriptions: tuple[str, ...] = ()
+    wording: Literal["listed", "honest"] = "listed"
+    """`honest`: the description honest traders give goods of the declared code (the catalogue's
+    trade text), not one of `descriptions`."""
     packages: tuple[int, int] = (1, 4)
     kg_per_package: tuple[float, float]
     usd_per_kg: tuple[float, float]
@@ -79,7 +85,31 @@ class Scenario(BaseModel):
     cover_items: tuple[int, int] = (0, 0)
     un_number: str | None = None
     watchlist: tuple[WatchlistEntry, ...] = ()
+    watchlist_spelling: Literal["variant", "filer"] = "variant"
+    """`filer`: the listed name as a filing clerk types it (case, punctuation, abbreviations)."""
+    split: tuple[int, int] | None = None
+    """One consignment spread over this many declarations (same parties, same day)."""
     finding_note: str = "undeclared controlled goods"
+
+    @model_validator(mode="after")
+    def _descriptions_when_listed(self) -> Scenario:
+        if self.wording == "listed" and not self.descriptions:
+            raise ValueError("descriptions: needed unless wording is honest")
+        if self.split is not None and not 1 <= self.split[0] <= self.split[1]:
+            raise ValueError("split: needs 1 <= low <= high")
+        return self
+
+
+# The scenarios a world draws when none are named: the first six, the `tell-tale` family. The other
+# shipped files are disguise families (simulator/presets.py), chosen by name.
+DEFAULT_SCENARIOS: tuple[str, ...] = (
+    "ammunition-as-hardware",
+    "cwc-precursors-to-front",
+    "dual-use-diversion",
+    "radioactive-source-as-equipment",
+    "salw-parts-as-machinery",
+    "watchlist-party-variant",
+)
 
 
 def shipped_scenario_paths() -> list[Path]:
@@ -117,9 +147,9 @@ def resolve_scenario(name_or_path: str) -> Scenario:
 
 
 def load_scenarios(names: tuple[str, ...] | None = None) -> tuple[Scenario, ...]:
-    """Scenarios by name or path; every shipped scenario when `names` is None."""
+    """Scenarios by name or path; the default six (DEFAULT_SCENARIOS) when `names` is None."""
     if names is None:
-        return tuple(load_scenario(p) for p in shipped_scenario_paths())
+        names = DEFAULT_SCENARIOS
     return tuple(resolve_scenario(n) for n in names)
 
 
@@ -131,12 +161,22 @@ class Parties:
     names: np.ndarray
     countries: np.ndarray
     weights: np.ndarray
+    chapters: np.ndarray | None = None
+    """HS chapters each trader trades, shape (n, LINES); None when unknown (exercises)."""
 
-    def pick(self, rng: np.random.Generator, countries: tuple[str, ...] | None = None) -> int:
-        """Index of one trader, weighted by activity, preferring the given countries."""
-        pool = np.arange(self.ids.size)
+    def pick(
+        self,
+        rng: np.random.Generator,
+        countries: tuple[str, ...] | None = None,
+        within: np.ndarray | None = None,
+    ) -> int:
+        """Index of one trader, weighted by activity, preferring the given countries.
+
+        `within` restricts the choice to these indices when it is not empty.
+        """
+        pool = within if within is not None and within.size else np.arange(self.ids.size)
         if countries:
-            preferred = np.flatnonzero(np.isin(self.countries, np.array(countries)))
+            preferred = pool[np.isin(self.countries[pool], np.array(countries))]
             if preferred.size:
                 pool = preferred
         weights = self.weights[pool]
@@ -166,6 +206,7 @@ class ThreatContext:
                 traders.name[active],
                 traders.country[active],
                 traders.size[active],
+                traders.lines[active],
             )
 
         declarants = traders.trader_id[traders.active(DECLARANT, index)]
@@ -186,20 +227,38 @@ def _party(
     scenario: Scenario,
     home_country: str,
     rng: np.random.Generator,
-) -> tuple[str, str, str]:
-    """Id, name and country of the shipper or consignee of one threat declaration."""
+) -> tuple[str, str, str, tuple[int, ...]]:
+    """Id, name, country of the shipper or consignee of one threat declaration, and the HS
+    chapters it trades when the goods must fit its line of business (`in_trade`), else ()."""
     wanted = scenario.shipper_countries if role == SHIPPER else (home_country,)
+    if kind == "in_trade":
+        i = parties.pick(rng, wanted, within=_in_trade(parties, scenario))
+        lines = () if parties.chapters is None else tuple(int(c) for c in parties.chapters[i])
+        return str(parties.ids[i]), str(parties.names[i]), str(parties.countries[i]), lines
     if kind == "established":
         i = parties.pick(rng, wanted)
-        return str(parties.ids[i]), str(parties.names[i]), str(parties.countries[i])
+        return str(parties.ids[i]), str(parties.names[i]), str(parties.countries[i]), ()
     country = str(rng.choice(np.array(wanted)))
     if kind == "watchlist" and scenario.watchlist:
         entry = scenario.watchlist[int(rng.integers(0, len(scenario.watchlist)))]
-        return _new_party_id(rng, entry.country, role), name_variant(entry.name, rng), entry.country
+        spell = filer_spelling if scenario.watchlist_spelling == "filer" else name_variant
+        party_id = _new_party_id(rng, entry.country, role)  # drawn before the name, as always
+        return party_id, spell(entry.name, rng), entry.country, ()
     # A newcomer looks like a company in a plausible trade; a front company like a trading house.
     family = int(rng.integers(0, len(FAMILIES)))
     name = company_name(rng, country, family, front=kind == "front")
-    return _new_party_id(rng, country, role), name, country
+    return _new_party_id(rng, country, role), name, country, ()
+
+
+def _chapters(hs_codes: tuple[str, ...]) -> np.ndarray:
+    return np.unique(np.array([int(code[:2]) for code in hs_codes], dtype=np.int64))
+
+
+def _in_trade(parties: Parties, scenario: Scenario) -> np.ndarray:
+    """Indices of traders with a line of business in one of the scenario's HS chapters."""
+    if parties.chapters is None:
+        return np.arange(0)
+    return np.flatnonzero(np.isin(parties.chapters, _chapters(scenario.hs_codes)).any(axis=1))
 
 
 def _choose(weights: Mapping[Any, float], rng: np.random.Generator) -> str:
@@ -215,7 +274,13 @@ def draft_threats(
     rng: np.random.Generator,
     context: ThreatContext,
 ) -> tuple[DeclarationDraft, ItemDraft]:
-    """`count` threat items of one scenario, each in its own declaration (with cover items)."""
+    """`count` threat items of one scenario, each in its own declaration (with cover items).
+
+    A split scenario drafts about `count` items in all: count / mean parts consignments (at least
+    one), each spread over several declarations.
+    """
+    if scenario.split is not None and count:
+        count = max(1, round(count / (sum(scenario.split) / 2)))
     modes = np.array([_choose(scenario.modes, rng) for _ in range(count)]).astype(object)
     loading_countries = rng.choice(np.array(scenario.shipper_countries), size=count)
     loading, discharge, hubs, hub_counts = draw_routes(
@@ -227,9 +292,10 @@ def draft_threats(
         if ports.size and hit.size:
             discharge[hit] = rng.choice(ports, size=hit.size)
     rows: dict[str, list[object]] = {k: [] for k in ("sid", "sname", "sc", "cid", "cname", "cc")}
+    lines: list[tuple[int, ...]] = []
     for i in range(count):
         home = str(discharge[i])[:2]
-        sid, sname, sc = _party(
+        sid, sname, sc, shipper_lines = _party(
             kind=_choose(scenario.shipper, rng),
             role=SHIPPER,
             parties=context.shippers,
@@ -237,7 +303,7 @@ def draft_threats(
             home_country=home,
             rng=rng,
         )
-        cid, cname, cc = _party(
+        cid, cname, cc, consignee_lines = _party(
             kind=_choose(scenario.consignee, rng),
             role=CONSIGNEE,
             parties=context.consignees,
@@ -247,6 +313,7 @@ def draft_threats(
         )
         for key, value in zip(rows, (sid, sname, sc, cid, cname, cc), strict=True):
             rows[key].append(value)
+        lines.append(consignee_lines or shipper_lines)
     shipper_country = np.array(rows["sc"], dtype=object)
     origin = (
         rng.choice(np.array(scenario.origin_countries), size=count).astype(object)
@@ -282,7 +349,10 @@ def draft_threats(
     threat_items = ItemDraft(
         declaration=np.arange(count, dtype=np.int64),
         hs_code=rng.choice(np.array(scenario.hs_codes, dtype=object), size=count),
-        description=rng.choice(np.array(scenario.descriptions, dtype=object), size=count),
+        # Honest wording is filled in below, from the final codes.
+        description=rng.choice(np.array(scenario.descriptions, dtype=object), size=count)
+        if scenario.descriptions
+        else np.full(count, "", dtype=object),
         packages=packages.astype(np.int64),
         gross_mass_kg=np.maximum(mass, 0.01),
         usd_value=mass * rng.uniform(*scenario.usd_per_kg, count),
@@ -290,6 +360,13 @@ def draft_threats(
         scenario=np.full(count, scenario.name, dtype=object),
         category=np.full(count, scenario.category, dtype=object),
     )
+    if any(lines):
+        _fit_line_of_business(threat_items.hs_code, lines, scenario, rng)
+    if scenario.wording == "honest":
+        threat_items.description = honest_descriptions(world, threat_items.hs_code, rng)
+    if scenario.split is not None:
+        declarations, threat_items = _split(declarations, threat_items, scenario.split, rng)
+        modes, count = declarations.mode, declarations.size
     low_cover, high_cover = scenario.cover_items
     covers = rng.integers(low_cover, high_cover + 1, count)
     if covers.sum() == 0:
@@ -298,6 +375,61 @@ def draft_threats(
     chapters = _common_chapters(rng, cover_declaration.size)
     cover = items_for_chapters(world, cover_declaration, chapters, modes[cover_declaration], rng)
     return declarations, concat_items([threat_items, cover], [0, 0])
+
+
+def _fit_line_of_business(
+    hs_codes: np.ndarray,
+    lines: list[tuple[int, ...]],
+    scenario: Scenario,
+    rng: np.random.Generator,
+) -> None:
+    """Re-draw each threat's code among the scenario's codes in its trader's own chapters."""
+    for i, chapters in enumerate(lines):
+        fitting = [code for code in scenario.hs_codes if int(code[:2]) in chapters]
+        if fitting:
+            hs_codes[i] = fitting[int(rng.integers(0, len(fitting)))]
+
+
+def honest_descriptions(world: World, hs_codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """What honest traders write for goods of these codes: the catalogue's trade texts, in the
+    same three styles and shares as ordinary items (drafts.items_for_chapters)."""
+    catalogue = world.catalogue
+    codes = np.array([str(c)[:6] for c in hs_codes])
+    index = np.clip(np.searchsorted(catalogue.hs6, codes), 0, catalogue.hs6.size - 1)
+    unknown = np.flatnonzero(catalogue.hs6[index] != codes)
+    if unknown.size:
+        # A code the catalogue lacks reads like another subheading of its chapter.
+        chapters = np.array([int(c[:2]) for c in codes[unknown]], dtype=np.int64)
+        index[unknown] = catalogue.sample(chapters, rng)
+    variant = rng.choice(3, size=codes.size, p=[0.3, 0.4, 0.3])
+    return np.asarray(catalogue.descriptions[index, variant], dtype=object)
+
+
+def _split(
+    declarations: DeclarationDraft,
+    items: ItemDraft,
+    parts: tuple[int, int],
+    rng: np.random.Generator,
+) -> tuple[DeclarationDraft, ItemDraft]:
+    """Spread each consignment over several declarations of the same parties, route and day.
+
+    Each part carries its share of the packages (at least one), mass and value.
+    """
+    pieces = rng.integers(parts[0], parts[1] + 1, declarations.size)
+    source = np.repeat(np.arange(declarations.size), pieces)
+    share = 1.0 / pieces[source]
+    split_items = ItemDraft(
+        declaration=np.arange(source.size, dtype=np.int64),
+        hs_code=items.hs_code[source],
+        description=items.description[source],
+        packages=np.maximum(1, np.round(items.packages[source] * share)).astype(np.int64),
+        gross_mass_kg=np.maximum(np.round(items.gross_mass_kg[source] * share, 2), 0.01),
+        usd_value=items.usd_value[source] * share,
+        un_number=items.un_number[source],
+        scenario=items.scenario[source],
+        category=items.category[source],
+    )
+    return take_declarations(declarations, source), split_items
 
 
 def _common_chapters(rng: np.random.Generator, size: int) -> np.ndarray:

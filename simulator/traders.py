@@ -85,6 +85,8 @@ _SUFFIX = {
     "TH": ("Co., Ltd.",), "CH": ("AG", "SA", "GmbH"), "BR": ("Ltda.", "S.A."),
     "PL": ("Sp. z o.o.",), "ID": ("PT",), "PK": ("Pvt Ltd",), "BD": ("Ltd.",), "RU": ("OOO",),
     "MX": ("S.A. de C.V.",),
+    "KE": ("Limited", "Ltd"), "TZ": ("Limited", "Co. Ltd"), "AR": ("S.A.", "S.R.L."),
+    "CL": ("SpA", "Ltda."), "OM": ("LLC", "SAOC"), "CO": ("S.A.S.",), "PE": ("S.A.C.",),
 }  # fmt: skip
 
 

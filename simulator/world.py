@@ -27,6 +27,38 @@ SHIPPER_COUNTRIES: dict[str, float] = {
 }  # fmt: skip
 
 
+class LegacyPolicy(BaseModel):
+    """What the old selection rules look at and how much each counts (simulator/inspections.py).
+
+    A rule with weight 0 is not used. Capacity and the random share are world parameters.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sensitive_hs: str = r"^(93|2844|2845|2812|2930|2931|8401)"
+    """Regular expression on the HS code: the chapters and headings the old rules call strategic."""
+    risky_countries: tuple[str, ...] = (
+        "IR", "KP", "SY", "RU", "BY", "AF", "LY", "YE", "SD", "MM", "VE", "PK",
+    )  # fmt: skip
+    generic_words: str = (
+        r"(?i)\b(samples?|spare parts|general cargo|hardware|fasteners|no commercial value|"
+        r"used .*equipment)\b"
+    )
+    low_value_share: float = Field(default=0.05, gt=0, description="Of the family's median.")
+    dense_kg_per_package: float = Field(default=40.0, gt=0)
+    weights: dict[str, int] = Field(
+        default_factory=lambda: {
+            "sensitive_hs": 3,
+            "generic_words": 2,
+            "risky_country": 2,
+            "dense_parcel": 1,
+            "very_low_value": 1,
+        }
+    )
+    """How much each rule counts when a port's capacity is shared out. Rules: sensitive_hs,
+    generic_words, risky_country, dense_parcel, very_low_value, radioactive_un (UN class 7)."""
+
+
 class WorldParameters(BaseModel):
     """Everything that shapes the world besides the seed; written to truth/world.json."""
 
@@ -66,6 +98,7 @@ class WorldParameters(BaseModel):
     )
     random_quota: float = Field(default=0.003, ge=0, le=1, description="Random inspections, share.")
     detection_probability: float = Field(default=0.85, ge=0, le=1)
+    legacy: LegacyPolicy = Field(default_factory=LegacyPolicy)
     scenarios: tuple[str, ...] | None = None
     """Scenario names or YAML paths; None loads every shipped scenario."""
 

@@ -88,9 +88,11 @@ def test_nightly_runs_the_stages_in_order(dagbag: dict[str, object]) -> None:
         "validate": ["ingest", "resolve_date"],
         "import_outcomes": ["export_app_outcomes", "resolve_date", "validate"],
         "featurize": ["resolve_date", "validate"],
-        "score": ["featurize", "resolve_date"],
+        "import_alerts": ["resolve_date"],
+        "score": ["featurize", "import_alerts", "resolve_date"],
         "select": ["resolve_date", "score"],
         "publish": ["resolve_date", "select"],
+        "export_alerts": ["publish", "resolve_date"],
         "retention": ["publish", "resolve_date"],
     }
 

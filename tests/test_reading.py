@@ -89,14 +89,14 @@ def test_jsonl_and_parquet_round_trips_give_identical_typed_frames(tmp_path: Pat
 
 HEAD = "declaration_id,goods_description\n"
 UNPARSEABLE = [
-    ("latin1.csv", HEAD + "D-1,ok\nD-2,Caf\xe9\n", "mixed.latin1.csv:3: not valid UTF-8"),
+    ("latin1.csv", "d\xe9claration_id\nD-1\n", "mixed.latin1.csv:1: header is not valid UTF-8"),
     ("cut.csv", HEAD + 'D-1,ok\nD-2,"Spare parts', "cut.csv:3: cannot be parsed as CSV"),
     ("short.csv", "declaration_id,item_no,mode\nD-1,1,sea\nD-2,1", "short.csv:3: truncated"),
     ("empty.csv", "", "empty.csv: empty file"),
     (
         "bad.jsonl",
         '{"declaration_id": "D-1"}\n{"declaration_id": "D-',
-        "bad.jsonl:2: not valid JSON",
+        "bad.jsonl:2: truncated: last line is incomplete (not valid JSON",
     ),
     ("list.jsonl", '["D-1"]\n', "list.jsonl:1: each line must be one JSON object"),
     ("fake.parquet", "declaration_id\nD-1\n", "fake.parquet: not a readable Parquet file"),

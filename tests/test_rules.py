@@ -346,3 +346,97 @@ def test_docs_describe_every_starter_rule() -> None:
     docs = (Path(__file__).parent.parent / "docs" / "rules.md").read_text(encoding="utf-8")
     for rule in load_starter_rules():
         assert f"| {rule.id} | {rule.threat} |" in docs, f"docs/rules.md lacks {rule.id}"
+
+
+def _write_history(home: Path) -> None:
+    """Staged declarations filed 2026-02-27, their features, and outcomes on 02-28 and 03-01."""
+    from datetime import UTC, datetime
+
+    from pipelines.io import write_parquet
+
+    filed = "date=2026-02-27"
+    declarations = pl.DataFrame(
+        {
+            "declaration_id": ["A1", "A2", "A3", "A4", "A5", "A5", "B1"],
+            "item_no": [1, 1, 1, 1, 1, 2, 1],
+            "hs_code": ["930190", "930190", "930100", "930390", "930200", "930500", "940360"],
+        }
+    )
+    write_parquet(declarations, home / "staging/declarations" / filed / "declarations.parquet")
+    write_parquet(declarations.select("declaration_id", "item_no"),
+                  home / "features" / filed / "features.parquet")  # fmt: skip
+
+    def outcomes(rows: list[tuple[str, int | None, str, str | None]], day: int) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "declaration_id": [r[0] for r in rows],
+                "item_no": [r[1] for r in rows],
+                "inspected_at": [datetime(2026, 2 + day // 29, 1 + (day - 1) % 28, 9, tzinfo=UTC)]
+                * len(rows),
+                "selection_reason": ["risk"] * len(rows),
+                "result": [r[2] for r in rows],
+                "finding_category": [r[3] for r in rows],
+                "inspector_id": ["i1"] * len(rows),
+            },
+            schema_overrides={"item_no": pl.Int64, "finding_category": pl.String},
+        )
+
+    before = outcomes(
+        [
+            ("A1", 1, "finding", "salw"),
+            ("A2", 1, "no_finding", None),
+            ("A4", 1, "finding", "other"),  # not a CBRN/SALW finding
+            ("A5", None, "no_finding", None),  # the whole declaration: both items
+            ("B1", 1, "finding", "salw"),  # the rule did not fire on it
+        ],
+        28,
+    )
+    on_list_day = outcomes([("A3", 1, "finding", "salw")], 29)  # known only on the list's day
+    write_parquet(before, home / "staging/outcomes/date=2026-02-28/outcomes.parquet")
+    write_parquet(on_list_day, home / "staging/outcomes/date=2026-03-01/outcomes.parquet")
+
+
+def test_rule_precision_is_measured_on_outcomes_known_before_the_list_date(
+    tmp_path: Path,
+) -> None:
+    from pipelines.evidence import beta_mean, measure_evidence
+    from pipelines.settings import load_settings
+
+    _write_history(tmp_path)
+    settings = load_settings(environ={}, home=tmp_path)
+    rules = parse_rules(
+        _rule("field: hs_chapter\nop: ==\nvalue: '93'", weight="0.5") + "\n",
+    )
+    evidence = measure_evidence(settings, DAY, rules, window_days=30, screen=False)
+    # A1 (finding), A2, A4 (finding of another kind), A5 items 1 and 2; not A3 (inspected on the
+    # list's day) and not B1 (the rule did not fire).
+    assert evidence.rules.rows() == [("TEST-001@1", 5, 1)]
+    assert evidence.inspected_items == 6
+    precision = pl.select(beta_mean(pl.lit(0.5), 10.0, pl.lit(5), pl.lit(1))).item()
+    assert precision == pytest.approx((10 * 0.5 + 1) / (10 + 5))
+    # A day later the inspection of 03-01 is known and counts.
+    later = measure_evidence(settings, date(2026, 3, 2), rules, window_days=30, screen=False)
+    assert later.rules.rows() == [("TEST-001@1", 6, 2)]
+    # A window that ends before the filings sees nothing: the prior alone.
+    none = measure_evidence(settings, DAY, rules, window_days=1, screen=False)
+    assert none.rules.is_empty() and none.inspected_items == 0
+
+
+def test_the_run_report_shows_rule_precision_with_its_prior(tmp_path: Path) -> None:
+    from pipelines.evidence import measure_evidence
+    from pipelines.select import SelectionPolicy, precision_report
+    from pipelines.settings import load_settings
+
+    _write_history(tmp_path)
+    settings = load_settings(environ={}, home=tmp_path)
+    rules = parse_rules(_rule("field: hs_chapter\nop: ==\nvalue: '93'", weight="0.5"))
+    rules += parse_rules(_rule("field: hs_chapter\nop: ==\nvalue: '28'", id="NEW-001"))
+    evidence = measure_evidence(settings, DAY, rules, window_days=30, screen=False)
+    report = precision_report(
+        rules, evidence, SelectionPolicy(prior_strength=10, rule_prior_scale=1)
+    )
+    by_rule = {r["rule_id"]: r for r in report["rules"]}  # type: ignore[attr-defined]
+    assert by_rule["TEST-001@1"]["precision"] == round(6 / 15, 4)
+    assert by_rule["TEST-001@1"]["lift"] == round(0.5 * 10 / 15, 4)  # the prior's part
+    # A rule nothing was inspected for keeps its weight.
+    assert (by_rule["NEW-001@1"]["inspected"], by_rule["NEW-001@1"]["precision"]) == (0, 0.25)

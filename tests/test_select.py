@@ -10,6 +10,7 @@ import pytest
 
 from contracts.ranked_list import RANKED_LIST
 from features.rules import HITS_SCHEMA
+from pipelines.evidence import RULE_STATS_SCHEMA, WATCH_STATS_SCHEMA, Evidence
 from pipelines.io import write_parquet
 from pipelines.select import (
     RANDOM_REASON,
@@ -20,6 +21,7 @@ from pipelines.select import (
     SelectionPolicy,
     policy_from_settings,
     port_seed,
+    rule_precision,
     select_day,
     select_lanes,
 )
@@ -54,9 +56,12 @@ def _select(
     scores: pl.DataFrame,
     rule_hits: pl.DataFrame = NO_RULES,
     watch_hits: pl.DataFrame = NO_WATCH,
+    evidence: Evidence | None = None,
     **policy: float,
 ) -> Selection:
-    settings = {"red_capacity": 6, "yellow_capacity": 5, "seed": 7, **policy}
+    # A rule's prior is its weight itself here (scale 1), so tests read weights as priors.
+    base = {"red_capacity": 6, "yellow_capacity": 5, "seed": 7, "rule_prior_scale": 1.0}
+    settings = {**base, "watchlist_prior": 0.2, **policy}
     return select_lanes(
         scores,
         rule_hits,
@@ -64,6 +69,28 @@ def _select(
         policy=SelectionPolicy(**settings),  # type: ignore[arg-type]
         day=DAY,
         run_id="run-1",
+        evidence=evidence,
+    )
+
+
+def _rule_counts(counts: dict[str, tuple[int, int]]) -> pl.DataFrame:
+    """Evidence rows: rule id -> (inspected items it fired on, findings among them)."""
+    return pl.DataFrame(
+        {
+            "rule_id": list(counts),
+            "inspected": [c[0] for c in counts.values()],
+            "findings": [c[1] for c in counts.values()],
+        },
+        schema=RULE_STATS_SCHEMA,
+    )
+
+
+def _watch_counts(cells: list[tuple[bool, str, int, int]]) -> pl.DataFrame:
+    """Evidence rows of entity hits: (hold, band, inspected, findings)."""
+    return pl.DataFrame(
+        [(hold, "entity", band, inspected, found) for hold, band, inspected, found in cells],
+        schema=WATCH_STATS_SCHEMA,
+        orient="row",
     )
 
 
@@ -192,8 +219,12 @@ def test_rule_weight_lifts_an_item_into_red_with_reason_rule() -> None:
     ranked = _select(_scores(), hits, random_quota_share=0).ranked
     row = ranked.filter(pl.col("declaration_id") == "NLRTM-001").row(0, named=True)
     assert (row["lane"], row["selection_reason"], row["rank"]) == ("red", "rule", 1)
-    unweighted = _select(_scores(), hits, random_quota_share=0, rule_weight_factor=0).ranked
-    assert unweighted.filter(pl.col("declaration_id") == "NLRTM-001")["lane"].item() == "green"
+    # 40 past inspections of the rule without a finding: 10 x 1.0 / (10 + 40) = 0.2, so the
+    # item falls below the 31 items whose risk is above 0.2 and out of red and yellow.
+    measured = Evidence(rules=_rule_counts({"SALW-003@1": (40, 0)}))
+    ranked = _select(_scores(), hits, random_quota_share=0, evidence=measured).ranked
+    row = ranked.filter(pl.col("declaration_id") == "NLRTM-001").row(0, named=True)
+    assert (row["lane"], row["rank"]) == ("green", 33)
 
 
 def test_a_weak_rule_hit_ranks_by_expected_precision_not_above_risk() -> None:
@@ -217,12 +248,15 @@ def test_a_weak_rule_hit_ranks_by_expected_precision_not_above_risk() -> None:
 
 
 def test_a_non_hold_watch_list_hit_is_ranked_not_forced() -> None:
-    # score 1.0 times 0.5: ranks right after the 20 items with risk >= 0.5 (a tie goes to risk).
+    # Prior 0.5 times score 1.0: ranks right after the 20 items with risk >= 0.5 (a tie goes to
+    # risk).
     watch = _watch_hits(["NLRTM-001"], hold=False)
-    ranked = _select(_scores(), watch_hits=watch, random_quota_share=0, red_capacity=30).ranked
+    ranked = _select(
+        _scores(), watch_hits=watch, random_quota_share=0, red_capacity=30, watchlist_prior=0.5
+    ).ranked
     row = ranked.filter(pl.col("declaration_id") == "NLRTM-001").row(0, named=True)
     assert (row["rank"], row["lane"], row["selection_reason"]) == (21, "red", "watchlist")
-    small = _select(_scores(), watch_hits=watch, random_quota_share=0).ranked
+    small = _select(_scores(), watch_hits=watch, random_quota_share=0, watchlist_prior=0.5).ranked
     assert small.filter(pl.col("declaration_id") == "NLRTM-001")["lane"].item() == "green"
     # A weak match on a high-risk item: the risk decided the rank.
     weak = _watch_hits(["NLRTM-030"], hold=False, score=0.2)
@@ -261,7 +295,11 @@ def test_hits_in_any_order_give_the_same_list() -> None:
             "reason": ["shipper matches UN QDe.115", "consignee matches UN QDe.115", "ofac hit"],
         },
         # An older hits file without hold/score: read as mandatory holds.
-        schema={k: v for k, v in WATCHLIST_HITS_SCHEMA.items() if k not in ("hold", "score")},
+        schema={
+            k: v
+            for k, v in WATCHLIST_HITS_SCHEMA.items()
+            if k not in ("hold", "score", "entry_type")
+        },
     )
     rules = _rule_hits([("NLRTM-005", "SALW-003@1", 0.2, False), ("NLRTM-005", "X-1@1", 0.1, True)])
     first = _select(_scores(), rules, watch).ranked
@@ -315,7 +353,7 @@ def test_bad_input_is_refused_with_the_column_named() -> None:
         _select(_scores(3).with_columns(risk_score=pl.Series([0.1, 0.2, 1.5])))
     with pytest.raises(ValueError, match="cbrn_score missing"):
         _select(_scores(3).with_columns(cbrn_score=pl.lit(None, pl.Float64)))
-    with pytest.raises(ValueError, match="capacities must be >= 0"):
+    with pytest.raises(ValueError, match="capacities and floors must be >= 0"):
         SelectionPolicy(red_capacity=-1)
 
 
@@ -474,3 +512,216 @@ def test_rules_stage_before_any_rule_is_valid_writes_empty_hits(tmp_path: Path) 
     hits = pl.read_parquet(evaluate_rules_day(settings, early))
     assert hits.is_empty()
     assert hits.schema == pl.Schema(HITS_SCHEMA)
+
+
+def test_a_measured_low_precision_rule_does_not_outrank_a_high_risk_item() -> None:
+    # NLRTM-000 (risk 0.0) fires a rule of weight 0.9, but 90 past inspections found 2 threats:
+    # precision (10 x 0.9 + 2) / (10 + 90) = 0.11; it ranks by the prior's part, 9 / 100 = 0.09
+    # (the model learnt the 2 findings), below NLRTM-017 (risk 0.425).
+    hits = _rule_hits([("NLRTM-000", "R-9@1", 0.9, False)])
+    prior_only = _select(_scores(), hits, random_quota_share=0).ranked
+    # Prior only: its weight 0.9 ties NLRTM-036 (risk 0.9), and a tie goes to the risk.
+    assert prior_only.filter(pl.col("declaration_id") == "NLRTM-000")["rank"].item() == 5
+    measured = Evidence(rules=_rule_counts({"R-9@1": (90, 2)}))
+    ranked = _select(_scores(), hits, random_quota_share=0, evidence=measured).ranked
+    rank = dict(zip(ranked["declaration_id"], ranked["rank"], strict=True))
+    assert rank["NLRTM-017"] < rank["NLRTM-000"]
+    assert rank["NLRTM-000"] == 1 + sum(1 for i in range(40) if i / 40 > 0.09)
+    # The precision and the lift, side by side.
+    table = rule_precision(hits, measured, SelectionPolicy(rule_prior_scale=1)).row(0, named=True)
+    assert table["precision"] == pytest.approx(0.11)
+    assert table["lift"] == pytest.approx(0.09)
+
+
+def test_a_well_inspected_rule_leaves_the_ranking_to_the_model() -> None:
+    # 88 findings in 90 inspections: the model was trained on those outcomes, so the item ranks
+    # by its own risk (0.1) and the rule keeps only its prior's part, 0.5 x 10 / 100 = 0.05.
+    good = Evidence(rules=_rule_counts({"R-9@1": (90, 88)}))
+    hits = _rule_hits([("NLRTM-004", "R-9@1", 0.5, False)])
+    ranked = _select(_scores(), hits, random_quota_share=0, evidence=good).ranked
+    row = ranked.filter(pl.col("declaration_id") == "NLRTM-004").row(0, named=True)
+    assert row["selection_reason"] is None  # green: ranked by its risk, below every item above 0.1
+    assert row["rank"] == 1 + sum(1 for i in range(40) if i / 40 > 0.1)
+    # Without outcomes the same rule lifts the item to its weight.
+    fresh = _select(_scores(), hits, random_quota_share=0, red_capacity=30).ranked
+    row = fresh.filter(pl.col("declaration_id") == "NLRTM-004").row(0, named=True)
+    assert row["rank"] == 1 + sum(1 for i in range(40) if i / 40 >= 0.5)
+    assert row["selection_reason"] == "rule"
+
+
+def test_a_legal_hold_stays_forced_whatever_its_measured_precision() -> None:
+    hits = _rule_hits([("NLRTM-003", "LEGAL-1@1", 0.05, True)])
+    watch = _watch_hits(["NLRTM-004"], hold=True, score=0.91)
+    never_found = Evidence(
+        rules=_rule_counts({"LEGAL-1@1": (500, 0)}),
+        watchlist=_watch_counts([(True, "close", 300, 0)]),
+    )
+    selection = _select(_scores(), hits, watch, evidence=never_found, red_capacity=2)
+    top = selection.ranked.sort("rank").head(2)
+    assert top["declaration_id"].to_list() == ["NLRTM-004", "NLRTM-003"]
+    assert top["lane"].to_list() == ["red", "red"]
+    port = selection.ports[0]
+    assert (port.watchlist, port.rule, port.risk) == (1, 1, 0)
+
+
+def test_watch_list_hits_weigh_by_match_strength_and_their_measured_cell() -> None:
+    exact = _watch_hits(["NLRTM-001"], hold=False, score=1.0)
+    close = _watch_hits(["NLRTM-002"], hold=False, score=0.92)
+    both = pl.concat([exact, close])
+    ranked = _select(_scores(), watch_hits=both, random_quota_share=0, watchlist_prior=0.5).ranked
+    rank = dict(zip(ranked["declaration_id"], ranked["rank"], strict=True))
+    assert rank["NLRTM-001"] < rank["NLRTM-002"]  # 0.50 before 0.46
+    # 148 inspected exact entity matches found 4 threats: (10 x 0.5 + 4) / 158 = 0.057.
+    cells = _watch_counts([(False, "exact", 148, 4)])
+    measured = _select(
+        _scores(),
+        watch_hits=both,
+        evidence=Evidence(watchlist=cells),
+        random_quota_share=0,
+        watchlist_prior=0.5,
+    ).ranked
+    rank = dict(zip(measured["declaration_id"], measured["rank"], strict=True))
+    assert rank["NLRTM-002"] < rank["NLRTM-001"]
+    # After NLRTM-002 (0.46) and every item with risk above 0.057.
+    assert rank["NLRTM-001"] == 2 + sum(1 for i in range(40) if i / 40 > 9 / 158)
+
+
+def test_the_random_slice_never_displaces_a_risk_ranked_item() -> None:
+    hits = _rule_hits([("NLRTM-001", "LEGAL-1@1", 0.1, True)])
+    for share in (0.0, 0.5, 1.0):
+        selection = _select(_scores(), hits, red_capacity=6, random_quota_share=share)
+        ranked = selection.ranked.sort("rank")
+        reasons = ranked.head(6)["selection_reason"].to_list()
+        # Hold first, then the 5 best by risk, whatever the random quota; randoms come after.
+        assert reasons == ["rule"] + ["risk"] * 5
+        assert ranked.head(6)["declaration_id"].to_list()[1:] == [
+            f"NLRTM-{i:03d}" for i in (39, 38, 37, 36, 35)
+        ]
+        randoms = ranked.filter(pl.col("selection_reason") == "random")
+        assert randoms.height == (0 if share == 0 else max(1, int(6 * share + 0.5)))
+        assert (randoms["rank"] > 6).all()
+        assert set(randoms["lane"]) <= {"red"}
+        slices = selection.slices.group_by("slice").len().sort("slice").rows()
+        assert dict(slices) == {
+            "hold": 1,
+            "risk": 5,
+            **({"random": randoms.height} if share else {}),
+        }
+
+
+@pytest.mark.parametrize(
+    ("items", "override", "expected"),
+    [
+        (57, None, (1, 2)),  # 2% of 57 = 1.14 -> 1 red; 4% = 2.28 -> 2 yellow
+        (10, None, (1, 1)),  # the floors
+        (0, None, (1, 1)),
+        (2_500, None, (50, 100)),
+        (10_000, None, (80, 150)),  # the ceilings
+        (2_500, (7, 9), (7, 9)),  # a port override wins over the share
+    ],
+)
+def test_capacity_is_a_share_of_the_port_between_floor_and_ceiling(
+    items: int, override: tuple[int, int] | None, expected: tuple[int, int]
+) -> None:
+    policy = SelectionPolicy(
+        red_capacity=80,
+        yellow_capacity=150,
+        red_share=0.02,
+        yellow_share=0.04,
+        capacity_overrides={"TZDAR": override} if override else {},
+    )
+    assert policy.capacity("TZDAR", items) == expected
+
+
+def test_a_small_port_does_not_get_a_lane_for_every_item() -> None:
+    scores = pl.concat([_scores(57, "TZTGT"), _scores(2_000, "TZDAR")])
+    settings = load_settings(environ={}, home=Path("/nonexistent"), seed=7)
+    selection = select_lanes(
+        scores,
+        NO_RULES,
+        NO_WATCH,
+        policy=policy_from_settings(settings),
+        day=DAY,
+        run_id="r",
+    )
+    ports = {p.port: p for p in selection.ports}
+    small, big = ports["TZTGT"], ports["TZDAR"]
+    assert (small.red_capacity, small.yellow_capacity) == (1, 2)
+    assert (small.red, small.yellow, small.green) == (2, 2, 53)  # 1 by risk + 1 random
+    assert (big.red_capacity, big.yellow_capacity) == (20, 40)  # 40 and 80 capped
+    assert round(small.red_share, 4) == round(1 / 57, 4)
+    assert small.as_dict()["risk"] == 1 and small.as_dict()["random"] == 1
+
+
+def test_settings_choose_the_share_floor_ceiling_and_priors() -> None:
+    settings = load_settings(
+        environ={"CARGO_RISK_CAPACITY_RED_SHARE": "0.05"},
+        home=Path("/nonexistent"),
+        capacity_red_floor=3,
+        capacity_red_default=9,
+        precision_prior_strength=25,
+        watchlist_prior_precision=0.1,
+    )
+    policy = policy_from_settings(settings)
+    assert [policy.capacity("X", n)[0] for n in (10, 100, 1_000)] == [3, 5, 9]
+    assert (policy.prior_strength, policy.watchlist_prior) == (25, 0.1)
+
+
+def test_the_run_report_shows_each_slice_and_what_it_found(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from pipelines.layout import run_report_dir
+    from pipelines.report import render_run_report, slice_findings
+    from pipelines.select import record_selection
+
+    settings = load_settings(
+        environ={}, home=tmp_path, seed=7, capacity_red_share=0.1, capacity_yellow_share=0.1
+    )
+    partition = settings.zone("scores") / f"date={DAY.isoformat()}"
+    write_parquet(_scores(), partition / SCORES_FILE)
+    write_parquet(_rule_hits([("NLRTM-004", "LEGAL-1@1", 0.6, True)]), partition / RULE_HITS_FILE)
+    folder = run_report_dir(settings, DAY)
+    selection, summary = record_selection(settings, DAY, "run-1", folder)
+    port = summary["ports"]["NLRTM"]  # type: ignore[index]
+    # 10% of 40 items = 4 red: 1 legal hold + 3 by risk, then 1 random on top.
+    assert (port["red_capacity"], port["hold"], port["risk"], port["random"]) == (4, 1, 3, 1)
+    assert port["red_share"] == 0.1
+    red = selection.slices.sort("slice")
+    assert red["slice"].to_list() == ["hold", "random", "risk", "risk", "risk"]
+    # Outcomes of the list: the hold and one risk item inspected, the risk item found a threat.
+    risk_ids = red.filter(pl.col("slice") == "risk")["declaration_id"].to_list()
+    outcomes = pl.DataFrame(
+        {
+            "declaration_id": ["NLRTM-004", risk_ids[0], "NLRTM-010"],
+            "item_no": [1, 1, 1],
+            "inspected_at": [datetime(2026, 3, 2, 10, tzinfo=UTC)] * 3,
+            "selection_reason": ["rule", "risk", "manual"],
+            "result": ["no_finding", "finding", "finding"],
+            "finding_category": [None, "cbrn", "salw"],
+            "inspector_id": ["i1"] * 3,
+        }
+    )
+    write_parquet(outcomes, settings.zone("staging") / "outcomes/date=2026-03-02/outcomes.parquet")
+    found = slice_findings(settings, DAY)
+    assert found == {
+        "NLRTM": {"hold": {"inspected": 1, "found": 0}, "risk": {"inspected": 1, "found": 1}}
+    }
+    text = render_run_report(DAY, {"select": {**summary, "found": found}})
+    assert "| NLRTM | 40 | 4 | 10.0% | 1/1/0 | 3/1/1 | 1 | 5 | 4 | 31 |" in text
+    assert "| LEGAL-1@1 |" not in text  # only the night's rule files are listed
+
+
+def test_an_unmeasured_rule_ranks_by_its_weight_times_the_prior_scale() -> None:
+    hits = _rule_hits([("NLRTM-000", "NEW-1@1", 0.5, False)])
+    full = _select(_scores(), hits, random_quota_share=0).ranked
+    scaled = _select(_scores(), hits, random_quota_share=0, rule_prior_scale=0.1).ranked
+    rank_full = full.filter(pl.col("declaration_id") == "NLRTM-000")["rank"].item()
+    rank_scaled = scaled.filter(pl.col("declaration_id") == "NLRTM-000")["rank"].item()
+    assert rank_full == 1 + sum(1 for i in range(40) if i / 40 >= 0.5)
+    assert rank_scaled == 1 + sum(1 for i in range(40) if i / 40 >= 0.05)
+    table = rule_precision(hits, Evidence(), SelectionPolicy(rule_prior_scale=0.1)).row(
+        0, named=True
+    )
+    assert (table["weight"], table["prior"], table["lift"]) == (0.5, 0.05, 0.05)
+    with pytest.raises(ValueError, match="rule_prior_scale must be between 0 and 1"):
+        SelectionPolicy(rule_prior_scale=2)

@@ -1,4 +1,5 @@
-"""The validate stage and verb: good rows kept, every bad row quarantined with its reason."""
+"""The validate check and verb: good rows kept, every bad row rejected with its reason, and
+nothing written in the data home (ingest is the one way into the zones)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 from contracts.reading import LINE, SOURCE_FILE, read_raw
 from pipelines.cli import app
-from pipelines.layout import quarantine_declarations as quarantine_dir
-from pipelines.layout import staged_declarations_file as staging_path
 from pipelines.settings import Settings, load_settings
 from pipelines.validate import (
     FILING_DATE,
     QUARANTINE_SCHEMA,
-    RejectedShareError,
     validate_files,
     validate_frame,
     validate_outcomes_frame,
@@ -49,14 +46,8 @@ def mixed(tmp_path: Path) -> Path:
     return target
 
 
-def _staged(settings: Settings) -> pl.DataFrame:
-    files = sorted((settings.zone("staging") / "declarations").glob("date=*/*.parquet"))
-    return pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
-
-
-def _quarantined(settings: Settings) -> pl.DataFrame:
-    files = sorted(quarantine_dir(settings).glob("date=*/*.parquet"))
-    return pl.concat([pl.read_parquet(f) for f in files])
+def _nothing_written(settings: Settings) -> None:
+    assert not settings.home.exists() or not any(settings.home.rglob("*.parquet"))
 
 
 def test_good_rows_kept_and_each_bad_row_quarantined_with_its_reason(
@@ -69,11 +60,11 @@ def test_good_rows_kept_and_each_bad_row_quarantined_with_its_reason(
     assert good.height == 100
     assert bad.height >= 20
 
-    staged = _staged(settings)
+    staged = report.kept
     assert sorted(staged[LINE]) == sorted(good[LINE])
     assert staged["goods_description"].to_list().count("Spare parts\nfor centrifugal pumps") == 1
 
-    quarantined = _quarantined(settings)
+    quarantined = report.rejected
     assert quarantined.schema == QUARANTINE_SCHEMA
     assert set(quarantined[SOURCE_FILE]) == {str(mixed.resolve())}
     for row in bad.iter_rows(named=True):
@@ -93,41 +84,15 @@ def test_good_rows_kept_and_each_bad_row_quarantined_with_its_reason(
     assert sum(report.reasons.values()) == bad.height
     assert report.reasons[("item_no", "minimum", "must be >= 1")] == 1
     assert report.errors == {}
+    _nothing_written(settings)
 
 
-def test_partitions_follow_the_filing_date(settings: Settings, mixed: Path) -> None:
+def test_rejected_rows_carry_their_filing_date_or_none(settings: Settings, mixed: Path) -> None:
     report = validate_files([mixed], settings, now=NOW, refs=REFS)
-    assert report.staging_paths == [
-        staging_path(settings, datetime(2026, 11, 27).date()),
-        staging_path(settings, datetime(2026, 11, 28).date()),
-    ]
-    earlier = pl.read_parquet(report.staging_paths[0])
-    assert earlier["declaration_id"].to_list() == ["D-0003"]
-    # Rejected rows go to their filing date; a filing date that does not parse -> the run date.
-    days = {p.parent.name for p in report.quarantine_paths}
-    assert days == {"date=2026-11-28", "date=2026-11-29", "date=2027-06-01"}
-    unparsed = pl.read_parquet(quarantine_dir(settings) / "date=2026-11-29" / "mixed.parquet")
+    days = set(report.rejected[FILING_DATE].drop_nulls().cast(pl.String))
+    assert days == {"2026-11-28", "2027-06-01"}
+    unparsed = report.rejected.filter(pl.col(FILING_DATE).is_null())
     assert set(unparsed["field"]) == {"filed_at"}
-
-
-def test_rerun_gives_the_same_partitions_and_keeps_other_files(
-    settings: Settings, mixed: Path
-) -> None:
-    validate_files([mixed], settings, now=NOW, refs=REFS)
-    first = _staged(settings).sort(LINE)
-    validate_files([mixed], settings, now=NOW, refs=REFS)
-    assert_frame_equal(_staged(settings).sort(LINE), first)
-    amendments = mixed.with_name("amendments.csv")
-    shutil.copy(DATA / "amendments.csv", amendments)
-    validate_files([amendments], settings, now=NOW, refs=REFS)
-    validate_files([mixed], settings, now=NOW, refs=REFS)
-    both = _staged(settings)
-    assert both.height == first.height + 2
-    latest = both.filter(pl.col("declaration_id").is_in(["D-0500", "D-0501"]))
-    assert sorted(latest["goods_description"]) == ["Latest filing", "Tie, later line"]
-    again = both.filter(pl.col(SOURCE_FILE) == str(mixed.resolve())).sort(LINE)
-    assert_frame_equal(again.select(first.columns), first)
-    assert _quarantined(settings).height == 23
 
 
 def test_an_amendment_in_a_later_file_wins(settings: Settings, tmp_path: Path) -> None:
@@ -135,13 +100,11 @@ def test_an_amendment_in_a_later_file_wins(settings: Settings, tmp_path: Path) -
     early, late = tmp_path / "early.csv", tmp_path / "late.csv"
     early.write_text(rows[0] + rows[1], encoding="utf-8")  # D-0500 at 07:00
     late.write_text(rows[0] + rows[2], encoding="utf-8")  # D-0500 at 08:00
-    validate_files([late], settings, now=NOW, refs=REFS)
-    validate_files([early], settings, now=NOW, refs=REFS)
-    staged = _staged(settings)
-    assert staged["goods_description"].to_list() == ["Latest filing"]
+    report = validate_files([late, early], settings, now=NOW, refs=REFS)
+    assert report.kept["goods_description"].to_list() == ["Latest filing"]
 
 
-def test_unreadable_files_are_named_and_the_others_still_load(
+def test_a_latin1_byte_rejects_its_rows_and_a_truncated_file_is_named(
     settings: Settings, mixed: Path
 ) -> None:
     latin1 = mixed.with_name("latin1.csv")
@@ -151,43 +114,78 @@ def test_unreadable_files_are_named_and_the_others_still_load(
     truncated = mixed.with_name("truncated.csv")
     truncated.write_text(mixed.read_text(encoding="utf-8")[:1500], encoding="utf-8")
     report = validate_files([latin1, mixed, truncated], settings, now=NOW, refs=REFS)
-    assert set(report.errors) == {str(latin1), str(truncated)}
-    for path, message in report.errors.items():
-        assert "\n" not in message
-        assert Path(path).name in message
-    assert "not valid UTF-8" in report.errors[str(latin1)]
+    assert set(report.errors) == {str(truncated)}
+    assert "\n" not in report.errors[str(truncated)]
+    assert "truncated.csv" in report.errors[str(truncated)]
     assert "truncated" in report.errors[str(truncated)]
-    assert report.rows_kept == 100
-    assert not list(quarantine_dir(settings).glob("date=*/latin1.parquet"))
+    bad_byte = report.rejected.filter(pl.col("reason").str.contains("not valid UTF-8"))
+    # A record with the wrong field count is rejected for that, whatever its bytes.
+    tools = pl.col("shipper_name").str.contains("Tools") & pl.col("_row_error").is_null()
+    tools_lines = read_raw(mixed).filter(tools)[LINE]
+    assert sorted(bad_byte[LINE]) == sorted(tools_lines)
+    assert set(bad_byte[SOURCE_FILE]) == {str(latin1.resolve())}
+
+    # The same rows are rejected as in the clean file, plus exactly those with the bad byte.
+    def rejected_lines(path: Path) -> set[int]:
+        return set(report.rejected.filter(pl.col(SOURCE_FILE) == str(path.resolve()))[LINE])
+
+    assert rejected_lines(latin1) == rejected_lines(mixed) | set(tools_lines)
+    assert report.files[0].rows_kept + report.files[0].rows_rejected == 123
 
 
-def test_too_many_rejections_stop_after_quarantine(tmp_path: Path, mixed: Path) -> None:
-    strict = load_settings(environ={}, home=tmp_path / "home", max_rejected_share=0.05)
-    with pytest.raises(RejectedShareError, match=r"23 of 123 rows rejected") as caught:
-        validate_files([mixed], strict, now=NOW, refs=REFS)
-    assert caught.value.report.rows_rejected == 23
-    assert _quarantined(strict).height == 23
-    assert not (strict.zone("staging")).exists()
-
-
-def test_cli_prints_counts_per_reason_and_fails_on_an_unreadable_file(
-    tmp_path: Path, mixed: Path
-) -> None:
-    latin1 = mixed.with_name("latin1.csv")
-    latin1.write_bytes("declaration_id\nCaf\xe9\n".encode("latin-1"))
+def test_too_many_rejections_fail_the_check_and_write_nothing(tmp_path: Path, mixed: Path) -> None:
     home = tmp_path / "home"
+    home.mkdir()
+    (home / "settings.yaml").write_text("max_rejected_share: 0.05\n", encoding="utf-8")
     result = CliRunner().invoke(
         app,
-        ["--home", str(home), "validate", str(mixed), str(latin1), "--now", "2026-11-29T03:00:00Z"],
+        [
+            "--home",
+            str(home),
+            "--config",
+            str(home / "settings.yaml"),
+            "validate",
+            str(mixed),
+            "--now",
+            "2026-11-29T03:00:00Z",
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    assert "23 of 123 rows rejected" in result.output
+    assert sorted(p.name for p in home.iterdir()) == ["settings.yaml"]
+
+
+def test_cli_prints_counts_per_reason_writes_rejected_rows_and_nothing_in_the_zones(
+    tmp_path: Path, mixed: Path
+) -> None:
+    unreadable = mixed.with_name("short.csv")
+    unreadable.write_text("declaration_id,item_no,mode\nD-1,1,sea\nD-2,1", encoding="utf-8")
+    home = tmp_path / "home"
+    out = tmp_path / "out" / "rejected.csv"
+    result = CliRunner().invoke(
+        app,
+        [
+            "--home",
+            str(home),
+            "validate",
+            str(mixed),
+            str(unreadable),
+            "--now",
+            "2026-11-29T03:00:00Z",
+            "--rejected",
+            str(out),
+        ],
     )
     assert result.exit_code == 1, result.output
     assert "Rejections per reason" in result.output
     assert "reference:locode" in result.output
-    assert "staging:" in result.output
     error_lines = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1
-    assert "latin1.csv:2: not valid UTF-8" in error_lines[0]
-    assert len(list((home / "staging" / "declarations").glob("date=*/*.parquet"))) == 2
+    assert "short.csv:3: truncated" in error_lines[0]
+    rejected = pl.read_csv(out, infer_schema=False)
+    assert rejected.select(LINE).n_unique() == 23
+    assert set(rejected[SOURCE_FILE]) == {str(mixed.resolve())}
+    assert not home.exists()
 
 
 def test_cli_refuses_a_naive_now(tmp_path: Path, mixed: Path) -> None:
@@ -221,11 +219,10 @@ def test_a_foreign_layout_comes_in_through_its_mapping(settings: Settings) -> No
     assert report.rows_read == 500
     assert report.rows_kept + report.rows_rejected == 500
     assert report.rows_kept > 400
-    staged = _staged(settings)
-    assert staged["hs_code"].str.len_chars().min() == 6
+    assert report.kept["hs_code"].str.len_chars().min() == 6
     if report.rows_rejected:
         # The original is the row as delivered, in the foreign layout.
-        original = json.loads(_quarantined(settings)["original"][0])
+        original = json.loads(report.rejected["original"][0])
         assert "Declaration ID" in original
 
 

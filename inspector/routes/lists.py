@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from contracts.outcomes import FINDING_CATEGORIES, RESULTS
 from contracts.ranked_list import LIST_SELECTION_REASONS, RANKED_LIST
-from inspector import lists
+from inspector import clearances, lists
 from inspector.db import Outcome, User, Waiver
 from inspector.records import item_records
 from inspector.web import (
@@ -202,9 +202,17 @@ def item_context(
         similar = lists.similar_findings(
             staging, day, detail["hs_code"], detail["shipper_id"], detail["consignee_id"]
         )
+    matches: list[clearances.Match] = []
     with state(request).sessions() as session:
         outcomes, waivers = item_records(session, declaration_id, item_no)
+        cleared = clearances.active_for_parties(session, detail) if detail is not None else []
+    # Screening the item again costs the index load: only for items with a hit or a clearance.
+    if detail is not None and (row.get("watchlist_hits") or cleared):
+        night = row.get("watchlist_hits") or []
+        matches = clearances.item_matches(state(request).settings, detail, night)
     return {
+        "matches": matches,
+        "clearances": cleared,
         "day": day,
         "port": port,
         "row": row,
@@ -219,6 +227,7 @@ def item_context(
         # A fresh key per rendered form: posting the same form twice records once.
         "outcome_key": secrets.token_urlsafe(16),
         "waiver_key": secrets.token_urlsafe(16),
+        "may_clear": user.role in ("inspector", "supervisor"),
         "error": None,
         "form": {},
     }

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from inspector import lists, records
+from inspector import clearances, lists, records
 from inspector.db import User
 from inspector.routes.lists import Port, _ranked, item_context
 from inspector.web import (
@@ -46,7 +46,7 @@ def _refused(
     request: Request,
     user: User,
     item: records.ListItem,
-    error: records.RecordError,
+    error: ValueError,
     form: dict[str, str],
 ) -> Response:
     log_event(request, user, "record_refused", item.target, str(error))
@@ -116,4 +116,61 @@ def post_waiver(
     except records.RecordError as error:
         return _refused(request, user, item, error, {"reason": reason})
     flash(request, "Waiver recorded." if created else "Waiver was already recorded.")
+    return RedirectResponse(_item_url(day, port, declaration_id, item_no), status_code=303)
+
+
+@router.post("/lists/{day}/{port}/clear", dependencies=[Depends(verify_csrf)])
+def post_clear(
+    request: Request,
+    *,
+    user: Annotated[User, Depends(current_user)],
+    day: date,
+    port: Port,
+    declaration_id: Annotated[str, Form(max_length=64)],
+    item_no: Annotated[int, Form(ge=1)],
+    match: Annotated[str, Form(max_length=200)],
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Clear one of the item's watch-list matches as false: the same party and list entry are
+    not held again until either changes."""
+    item = _item(request, user, day, port, declaration_id=declaration_id, item_no=item_no)
+    app = request.app.state.inspector
+    staging = lists.StagingView(app.settings.zone("staging"), user.visible_ports)
+    detail = lists.declaration(staging, day, declaration_id, item_no)
+    if detail is None:
+        raise BadFormError(f"{declaration_id} item {item_no} is not in staging for {day}.")
+    row = lists.list_row(_ranked(request, day), port, declaration_id, item_no) or {}
+    night = row.get("watchlist_hits") or []
+    matches = clearances.item_matches(app.settings, detail, night)
+    chosen = [m for m in matches if m.key == match]
+    try:
+        if not chosen:
+            raise clearances.ClearanceError("match: this item has no such watch-list match now")
+        _, created = clearances.clear(app.sessions, app.settings, user, chosen[0], reason)
+    except clearances.ClearanceError as error:
+        return _refused(request, user, item, error, {"clear_reason": reason})
+    flash(request, "Match cleared as false." if created else "Match was already cleared.")
+    return RedirectResponse(_item_url(day, port, declaration_id, item_no), status_code=303)
+
+
+@router.post("/lists/{day}/{port}/withdraw-clearance", dependencies=[Depends(verify_csrf)])
+def post_withdraw_clearance(
+    request: Request,
+    *,
+    user: Annotated[User, Depends(current_user)],
+    day: date,
+    port: Port,
+    declaration_id: Annotated[str, Form(max_length=64)],
+    item_no: Annotated[int, Form(ge=1)],
+    clearance_id: Annotated[int, Form(ge=1)],
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Withdraw a clearance: the match holds again from the next night."""
+    item = _item(request, user, day, port, declaration_id=declaration_id, item_no=item_no)
+    app = request.app.state.inspector
+    try:
+        clearances.withdraw(app.sessions, app.settings, user, clearance_id, reason)
+    except clearances.ClearanceError as error:
+        return _refused(request, user, item, error, {"withdraw_reason": reason})
+    flash(request, "Clearance withdrawn.")
     return RedirectResponse(_item_url(day, port, declaration_id, item_no), status_code=303)

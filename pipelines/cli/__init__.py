@@ -6,6 +6,7 @@ functions the Airflow tasks call, so the CLI and the DAGs cannot drift apart.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,7 @@ import typer
 
 from pipelines.cli import (
     airflow_ui,
+    alerts,
     audit,
     demo,
     exercise,
@@ -30,7 +32,7 @@ from pipelines.cli import (
     validate,
     watchlists,
 )
-from pipelines.cli.common import state
+from pipelines.cli.common import err_console, one_line, state
 
 app = typer.Typer(
     name="cargo-risk",
@@ -75,10 +77,36 @@ for module in (
     audit,
     retention,
     airflow_ui,
+    alerts,
 ):
     module.register(app)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: known failures end in one line naming path and cause."""
+    try:
+        app()
+    except Exception as error:
+        if not _operator_error(error):
+            raise
+        err_console.print(f"error: {one_line(error)}", markup=False, highlight=False)
+        sys.exit(1)
+
+
+OPERATOR_ERRORS = (
+    ("pipelines.staging", "BatchError"),
+    ("pipelines.locks", "RunLockedError"),
+    ("pipelines.nightly", "NoWatchlistError"),
+)
+"""Failures an operator acts on (besides OSError): no traceback, one line. A module not yet
+imported cannot have raised its error, so none is imported here just to be compared."""
+
+
+def _operator_error(error: Exception) -> bool:
+    if isinstance(error, OSError):
+        return True
+    for module_name, class_name in OPERATOR_ERRORS:
+        module = sys.modules.get(module_name)
+        if module is not None and isinstance(error, getattr(module, class_name)):
+            return True
+    return False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,8 +11,18 @@ from rich.console import Console
 
 from pipelines.settings import Settings, load_settings
 
-console = Console()
-err_console = Console(stderr=True)
+LOG_WIDTH = 10_000
+"""Rich lays tables out for 80 columns when output is not a terminal, cutting a rejected file's
+name and reason out of logs; a log gets lines as long as their content instead."""
+
+
+def _console(stderr: bool) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else LOG_WIDTH)
+
+
+console = _console(stderr=False)
+err_console = _console(stderr=True)
 
 
 @dataclass
@@ -27,3 +39,22 @@ def settings() -> Settings:
     if state.home is None:
         return load_settings(config_file=state.config_file)
     return load_settings(config_file=state.config_file, home=state.home)
+
+
+_HINTS = {
+    errno.ENOSPC: "free space on that disk, then run again (a rerun replaces what was half done)",
+    errno.EDQUOT: "raise the quota or free space, then run again",
+    errno.EROFS: "the zone is on a read-only file system: remount it writable or set another home",
+    errno.EACCES: "this user may not write there: fix the folder's owner or permissions",
+    errno.EPERM: "this user may not write there: fix the folder's owner or permissions",
+    errno.ENOENT: "it does not exist: check the path, the landing feed or the home folder",
+}
+
+
+def one_line(error: BaseException) -> str:
+    """An operator's one-line message: the path and the cause, and what to do where known."""
+    if isinstance(error, OSError) and error.strerror:
+        where = error.filename if error.filename is not None else "(no path)"
+        hint = _HINTS.get(error.errno or 0)
+        return f"{where}: {error.strerror}" + (f"; {hint}" if hint else "")
+    return " ".join(str(error).split()) or type(error).__name__

@@ -49,7 +49,9 @@ def demo(
             "; ".join((row["reasons"] or "").split("; ")[:2]),
         )
     console.print(grid)
-    console.print(result.outputs["evaluation against the planted threats"].read_text())
+    console.print(
+        result.outputs["evaluation against the planted threats"].read_text(), soft_wrap=True
+    )
     console.print("[bold]Outputs[/bold]")
     for name, path in result.outputs.items():
         console.print(f"  {name}: {path}")

@@ -86,16 +86,20 @@ def evaluate(
     first: Annotated[str, typer.Option("--from", help="First filing date (YYYY-MM-DD).")],
     last: Annotated[str, typer.Option("--to", help="Last filing date (YYYY-MM-DD).")],
 ) -> None:
-    """Recall of the simulator's planted threats at 1 % and 5 % inspection, per category,
-    for the models, the rules alone and random selection (synthetic worlds only)."""
+    """Recall and precision of the planted threats at 1/2/5 % per port and threat kind, in the
+    list's order, by risk alone, by the rules alone and the legacy rules (synthetic worlds only;
+    a plain baseline too where the detection harness wrote one)."""
     from simulator.evaluate import evaluate_range
 
     try:
-        _, report = evaluate_range(settings(), date.fromisoformat(first), date.fromisoformat(last))
+        report = evaluate_range(
+            settings(), date.fromisoformat(first), date.fromisoformat(last)
+        ).report
     except FileNotFoundError as error:
         err_console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=1) from error
-    console.print(report.read_text(encoding="utf-8"))
+    # Plain output: the Markdown table must not be re-wrapped to the terminal's width.
+    typer.echo(report.read_text(encoding="utf-8"))
     console.print(f"written to {report}")
 
 

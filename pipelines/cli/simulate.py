@@ -30,25 +30,56 @@ def simulate(
     ctx: typer.Context,
     *,
     days: Annotated[int, typer.Option(min=1, help="Number of filing days.")] = 90,
-    per_day: Annotated[int, typer.Option(min=1, help="Mean declaration rows per day.")] = 2000,
+    per_day: Annotated[
+        int | None,
+        typer.Option(min=1, help="Mean declaration rows per day (default 2000, or the preset's)."),
+    ] = None,
     start: Annotated[str, typer.Option(help="First filing day (YYYY-MM-DD).")] = "2026-01-01",
     threat_rate: Annotated[
-        float, typer.Option(min=0.0, max=0.5, help="Threat items per row (default 1 in 5,000).")
-    ] = 1 / 5000,
+        float | None,
+        typer.Option(
+            min=0.0, max=0.5, help="Threat items per row (default 1 in 5,000, or the preset's)."
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed (default: settings seed).")] = None,
     scenario: Annotated[
         list[str] | None,
         typer.Option("--scenario", help="Scenario name or YAML file (repeat; default: all)."),
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(help="World preset: eu-default, east-africa, gulf-hub, south-america."),
+    ] = None,
+    disguises: Annotated[
+        str | None,
+        typer.Option(help="Disguise family whose scenarios to plant (see docs/simulation.md)."),
     ] = None,
     report: Annotated[bool, typer.Option("--report", help="Also write the report.")] = False,
 ) -> None:
     """Simulate DAYS days of traffic from START (`simulate report` writes the report only)."""
     if ctx.invoked_subcommand is not None:
         return
+    from simulator.presets import disguise_family
+    from simulator.presets import preset as find_preset
     from simulator.stage import simulate_world
 
     config = settings()
     first = _parse_day(start)
+    try:
+        chosen = find_preset(preset) if preset else None
+        family = disguise_family(disguises) if disguises else None
+    except ValueError as error:
+        err_console.print(f"[red]simulate: {error}[/red]")
+        raise typer.Exit(2) from error
+    if family and scenario:
+        err_console.print("[red]simulate: give --disguises or --scenario, not both[/red]")
+        raise typer.Exit(2)
+    if family:
+        scenario = list(family.scenarios)
+    if per_day is None:
+        per_day = chosen.per_day if chosen else 2000
+    if threat_rate is None:
+        threat_rate = chosen.threat_rate if chosen else 1 / 5000
     with Progress(
         TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err_console,
@@ -63,6 +94,7 @@ def simulate(
                 threat_rate=threat_rate,
                 scenarios=tuple(scenario) if scenario else None,
                 seed=seed,
+                params=chosen.world_parameters() if chosen else None,
                 on_day=lambda _day: progress.advance(task),
             )
         except ValueError as error:

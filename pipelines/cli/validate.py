@@ -1,4 +1,8 @@
-"""The `validate` verb: check declaration files against the contract; staging and quarantine."""
+"""The `validate` verb: check declaration files against the contract, writing nothing in the zones.
+
+`cargo-risk ingest` is the way into raw, staging and quarantine; `validate` answers "would these
+files load, and which rows would be rejected, why" and can write those rows to a file you name.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from rich.table import Table
 from pipelines.cli.common import console, err_console, settings
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from pipelines.validate import ValidationReport
 
 
@@ -45,12 +51,24 @@ def validate(
             help="Moment filed_at is checked against (ISO 8601).",
         ),
     ] = None,
+    rejected: Annotated[
+        Path | None,
+        typer.Option(
+            "--rejected",
+            help="Write the rejected rows (file, line, field, reason) here: .csv or .parquet.",
+        ),
+    ] = None,
 ) -> None:
-    """Validate declarations: keep good rows, quarantine bad ones with file, line and reason."""
+    """Check declaration files: counts per file and reason; nothing is loaded or written in the
+    data home (use `ingest` to load). Exit 1 when a file is unreadable or too many rows fail."""
     from contracts.mapping import MappingError, load_mapping
-    from pipelines.validate import RejectedShareError, validate_files
+    from pipelines.validate import validate_files
 
     moment = _moment(now)
+    if rejected is not None and rejected.suffix.lower() not in (".csv", ".parquet"):
+        raise typer.BadParameter(
+            f"{rejected}: name a .csv or .parquet file", param_hint="--rejected"
+        )
     column_mapping = None
     if mapping is not None:
         try:
@@ -58,16 +76,40 @@ def validate(
         except (MappingError, OSError) as error:
             err_console.print(f"mapping {mapping}: {error}", markup=False, highlight=False)
             raise typer.Exit(2) from None
-    try:
-        report = validate_files(files, settings(), mapping=column_mapping, now=moment)
-    except RejectedShareError as error:
-        report = error.report
-        _print(report)
-        err_console.print(f"error: {error}", markup=False, highlight=False)
-        raise typer.Exit(1) from None
+    config = settings()
+    report = validate_files(files, config, mapping=column_mapping, now=moment)
     _print(report)
-    if report.errors:
+    if rejected is not None:
+        _write_rejected(report.rejected, rejected)
+    failed = bool(report.errors)
+    if report.rejected_share > config.max_rejected_share:
+        failed = True
+        err_console.print(
+            f"error: {report.rows_rejected} of {report.rows_read} rows rejected "
+            f"({report.rejected_share:.1%} > {config.max_rejected_share:.1%} allowed): "
+            "a night with these files would stop at validation",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    if failed:
         raise typer.Exit(1)
+
+
+def _write_rejected(rejected: pl.DataFrame, target: Path) -> None:
+    from pipelines.csv_safe import write_safe_csv
+    from pipelines.io import write_parquet
+
+    if target.suffix.lower() == ".parquet":
+        write_parquet(rejected, target)
+    else:
+        write_safe_csv(rejected, target)
+    console.print(
+        f"rejected rows: {rejected.height} written to {target}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _print(report: ValidationReport) -> None:
@@ -89,20 +131,8 @@ def _print(report: ValidationReport) -> None:
         for (field, rule, reason), count in sorted(report.reasons.items()):
             reasons.add_row(field, rule, reason, str(count))
         console.print(reasons)
-    _print_paths("quarantine", report.quarantine_paths)
-    _print_paths("staging", report.staging_paths)
     for error in report.errors.values():
         err_console.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
-
-
-def _print_paths(zone: str, paths: list[Path]) -> None:
-    if len(paths) > 3:
-        # Many filing dates: name the zone folder, not every partition.
-        folder = paths[0].parent.parent
-        console.print(f"{zone}: {len(paths)} files under {folder}", markup=False, soft_wrap=True)
-        return
-    for path in paths:
-        console.print(f"{zone}: {path}", markup=False, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

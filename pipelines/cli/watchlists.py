@@ -202,6 +202,133 @@ def screen_verb(
     console.print(table)
 
 
+_DATABASE_OPTION = typer.Option(help="SQLAlchemy URL (default: sqlite under <home>/inspector/).")
+
+
+def _app_database(database_url: str | None) -> tuple[Any, Any]:
+    """The inspector app's engine and session factory (migrated), as the app would open them."""
+    from inspector.config import InspectorConfig
+    from inspector.db import make_engine, session_factory
+    from inspector.migrate import upgrade
+
+    config = InspectorConfig.from_settings(settings(), database_url=database_url)
+    engine = make_engine(config.database_url)
+    upgrade(engine)
+    return engine, session_factory(engine)
+
+
+def _account(factory: Any, username: str) -> Any:
+    from sqlalchemy import select
+
+    from inspector.db import User
+
+    with factory() as session:
+        user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active:
+        err_console.print(f"error: no active account {username!r} (see `cargo-risk users`)")
+        raise typer.Exit(code=1)
+    return user
+
+
+@watchlists_app.command("clear")
+def clear_verb(
+    name: Annotated[str, typer.Argument(help="The party's name as filed.")],
+    *,
+    list_name: Annotated[str, typer.Option("--list", help="The list: un, ofac, ...")],
+    entry: Annotated[str, typer.Option(help="The list entry id the party matched.")],
+    by: Annotated[str, typer.Option(help="Your account in the inspector app (audited).")],
+    reason: Annotated[str, typer.Option(help="Why the match is false.")],
+    country: Annotated[str | None, typer.Option(help="The party's country as filed.")] = None,
+    party_id: Annotated[str | None, typer.Option(help="The party's registry id as filed.")] = None,
+    database_url: Annotated[str | None, _DATABASE_OPTION] = None,
+) -> None:
+    """Clear a watch-list match as false: this party (name, country, id) is not held against
+    this entry again until either changes. Audited in the app's log."""
+    from inspector import clearances
+
+    engine, factory = _app_database(database_url)
+    try:
+        user = _account(factory, by)
+        declaration = {
+            "declaration_id": "cli",
+            "item_no": 1,
+            "shipper_name": name,
+            "shipper_country": country,
+            "shipper_id": party_id,
+        }
+        found = [
+            m
+            for m in clearances.item_matches(settings(), declaration)
+            if m.party_role == "shipper" and m.list_name == list_name and m.entry_id == entry
+        ]
+        if not found:
+            err_console.print(f"error: {name!r} does not match {list_name} {entry} now")
+            raise typer.Exit(code=1)
+        row, created = clearances.clear(factory, settings(), user, found[0], reason)
+    except clearances.ClearanceError as error:
+        err_console.print(f"error: {error}", highlight=False, markup=False)
+        raise typer.Exit(code=1) from None
+    finally:
+        engine.dispose()
+    state = "cleared" if created else "already cleared"
+    console.print(f"{state}: clearance {row.id}", highlight=False)
+
+
+@watchlists_app.command("cleared")
+def cleared_verb(
+    all_: Annotated[bool, typer.Option("--all", help="Withdrawn clearances too.")] = False,
+    database_url: Annotated[str | None, _DATABASE_OPTION] = None,
+) -> None:
+    """List clearances of watch-list matches, newest first."""
+    from inspector import clearances
+
+    engine, factory = _app_database(database_url)
+    with factory() as session:
+        rows = clearances.listed(session, include_withdrawn=all_)
+    engine.dispose()
+    if not rows:
+        console.print("No clearances.")
+        return
+    table = Table(
+        "id", "party", "country", "entry", "listed name", "by", "at", "reason", "withdrawn"
+    )
+    for c in rows:
+        withdrawn = f"{c.withdrawn_by} {c.withdrawn_at:%Y-%m-%d}" if c.withdrawn_at else ""
+        table.add_row(
+            str(c.id),
+            c.party_name,
+            c.party_country,
+            f"{c.list_name} {c.entry_id}",
+            c.matched_name,
+            c.cleared_by,
+            f"{c.cleared_at:%Y-%m-%d %H:%M}",
+            c.reason,
+            withdrawn,
+        )
+    console.print(table)
+
+
+@watchlists_app.command("withdraw")
+def withdraw_verb(
+    clearance_id: Annotated[int, typer.Argument(help="The clearance id (`watchlists cleared`).")],
+    by: Annotated[str, typer.Option(help="Your account in the inspector app (audited).")],
+    reason: Annotated[str, typer.Option(help="Why the clearance is withdrawn.")],
+    database_url: Annotated[str | None, _DATABASE_OPTION] = None,
+) -> None:
+    """Withdraw a clearance: the match holds again from the next night. Audited."""
+    from inspector import clearances
+
+    engine, factory = _app_database(database_url)
+    try:
+        clearances.withdraw(factory, settings(), _account(factory, by), clearance_id, reason)
+    except clearances.ClearanceError as error:
+        err_console.print(f"error: {error}", highlight=False, markup=False)
+        raise typer.Exit(code=1) from None
+    finally:
+        engine.dispose()
+    console.print(f"withdrawn: clearance {clearance_id}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the `watchlists` verbs to the app."""
     app.add_typer(watchlists_app, name="watchlists")

@@ -112,26 +112,45 @@ def _romanise(name: str, rng: random.Random) -> str | None:
     return None
 
 
-def _typo(name: str, rng: random.Random) -> str | None:
+TYPO_KINDS = ("delete", "substitute", "transpose", "insert")
+
+
+def misspell(
+    name: str, rng: random.Random, kind: str | None = None, min_length: int = 6
+) -> str | None:
+    """One slip of the keyboard in one word of `min_length`+ letters (never its first or last
+    letter): a dropped, changed, swapped (with its neighbour) or added letter; `kind` picks one
+    of `TYPO_KINDS`, else it is drawn. None when no word is long enough or the swap changes
+    nothing. Shared by the evaluation set and the benchmark's short-name and entity variants."""
     words = name.split()
-    candidates = [i for i, w in enumerate(words) if len(w) >= 6 and w.isalpha()]
+    candidates = [i for i, w in enumerate(words) if len(w) >= min_length and w.isalpha()]
     if not candidates:
         return None
     position = rng.choice(candidates)
     word = words[position]
     at = rng.randrange(1, len(word) - 1)
     letter = rng.choice("aeinorstlm")
-    kind = rng.choice(("delete", "substitute", "transpose", "insert"))
+    kind = kind or rng.choice(TYPO_KINDS)
+    if kind not in TYPO_KINDS:
+        raise ValueError(f"unknown typo kind {kind!r}; expected one of {', '.join(TYPO_KINDS)}")
+    if word.isupper():
+        letter = letter.upper()
     if kind == "delete":
         word = word[:at] + word[at + 1 :]
     elif kind == "substitute":
-        word = word[:at] + (letter if letter != word[at].lower() else "x") + word[at + 1 :]
+        word = word[:at] + (letter if letter.lower() != word[at].lower() else "x") + word[at + 1 :]
     elif kind == "transpose":
+        if word[at - 1].lower() == word[at].lower():
+            return None
         word = word[: at - 1] + word[at] + word[at - 1] + word[at + 1 :]
     else:
         word = word[:at] + letter + word[at:]
     words[position] = word
     return " ".join(words)
+
+
+def _typo(name: str, rng: random.Random) -> str | None:
+    return misspell(name, rng)
 
 
 def _reorder(name: str, rng: random.Random) -> str | None:

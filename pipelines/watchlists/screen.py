@@ -4,6 +4,10 @@ Output grain: one row per (declaration_id, item_no, party_role, list entry) hit,
 version, the listed name that matched, the score and a reason naming the entry, e.g.
 "consignee matches UN QDe.004 'AL-QAIDA' (0.94; name 0.94)". The nightly run turns these into a
 feature and a forced-red reason.
+
+Cleared matches (`pipelines.watchlists.clearances`): a hit whose party and entry an officer has
+cleared as false, both unchanged since, stays in the output with `cleared` true and `hold`
+false; the nightly run leaves it out of the hits the selection reads and counts it as suppressed.
 """
 
 from __future__ import annotations
@@ -14,15 +18,16 @@ import polars as pl
 
 from features.screening import DEFAULT_THRESHOLD, WatchlistIndex, screen
 from pipelines.settings import Settings
+from pipelines.watchlists import clearances as clearance_store
 from pipelines.watchlists.index_cache import cached_index
 
 ROLES = ("shipper", "consignee")
 DECLARATION_COLUMNS = (
     "declaration_id",
     "item_no",
-    *(f"{role}_{part}" for role in ROLES for part in ("name", "country")),
+    *(f"{role}_{part}" for role in ROLES for part in ("name", "country", "id")),
 )
-"""The only declaration columns screening reads."""
+"""The only declaration columns screening reads (the ids only key clearances)."""
 DECLARATION_HIT_SCHEMA: dict[str, pl.DataType] = {
     "declaration_id": pl.String(),
     "item_no": pl.Int64(),
@@ -38,10 +43,17 @@ DECLARATION_HIT_SCHEMA: dict[str, pl.DataType] = {
     "reason": pl.String(),
     "entry_type": pl.String(),
     "hold": pl.Boolean(),
+    "party_id": pl.String(),
+    "entry_fingerprint": pl.String(),
+    "party_fingerprint": pl.String(),
+    "cleared": pl.Boolean(),
+    "clearance_id": pl.Int64(),
 }
 """entry_type: individual, entity or unknown (vessels and aircraft are never screened against
 parties). hold: whether the hit is a mandatory hold; false for a list name weak by shape (one
-distinctive word, or mostly trade words) without an exact name and country match."""
+distinctive word or short, or mostly trade words) without an exact name and country match, and
+false for a cleared match. cleared / clearance_id: an officer cleared this party and entry as a
+false match (`pipelines.watchlists.clearances`)."""
 
 
 def index_in_force(settings: Settings) -> WatchlistIndex:
@@ -54,9 +66,21 @@ def screen_declarations(
     settings: Settings,
     threshold: float = DEFAULT_THRESHOLD,
     index: WatchlistIndex | None = None,
+    clearances: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Watch-list hits of the shipper and consignee of each declaration item."""
+    """Watch-list hits of the shipper and consignee of each declaration item, with the given
+    clearances applied (default: the active ones in the export)."""
     index = index if index is not None else index_in_force(settings)
+    if clearances is None:
+        clearances = clearance_store.active(clearance_store.read_export(settings))
+
+    def party_id(role: str) -> pl.Expr:
+        column = f"{role}_id"
+        present = column in declarations.columns
+        return (pl.col(column).cast(pl.String) if present else pl.lit(None, pl.String)).alias(
+            "party_id"
+        )
+
     parties = pl.concat(
         [
             declarations.select(
@@ -65,6 +89,7 @@ def screen_declarations(
                 pl.lit(role).alias("party_role"),
                 pl.col(f"{role}_name").cast(pl.String).alias("party_name"),
                 pl.col(f"{role}_country").cast(pl.String).alias("party_country"),
+                party_id(role),
             )
             for role in ROLES
         ]
@@ -81,6 +106,18 @@ def screen_declarations(
     ).unique("party_key")
     hits = screen(distinct, index, threshold)
     joined = parties.join(hits, on="party_key", how="inner")
+    fingerprints = index.entry_fingerprints
+    joined = joined.with_columns(
+        entry_fingerprint=pl.struct("list_name", "entry_id").map_elements(
+            lambda e: fingerprints.get((e["list_name"], e["entry_id"]), ""), pl.String
+        ),
+        party_fingerprint=pl.struct("party_name", "party_country", "party_id").map_elements(
+            lambda p: clearance_store.party_fingerprint(
+                p["party_name"], p["party_country"], p["party_id"]
+            ),
+            pl.String,
+        ),
+    )
     return (
         joined.with_columns(
             reason=pl.format(
@@ -93,6 +130,7 @@ def screen_declarations(
                 "evidence",
             )
         )
+        .pipe(clearance_store.apply, clearances)
         .select(list(DECLARATION_HIT_SCHEMA))
         .cast(DECLARATION_HIT_SCHEMA)  # type: ignore[arg-type]
         .sort(
@@ -117,6 +155,9 @@ def screen_day(
     path = staged_declarations_file(settings, day)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing for {day}; run the validate stage first")
-    declarations = pl.read_parquet(path, columns=list(DECLARATION_COLUMNS))
+    schema = pl.read_parquet_schema(path)
+    # Staging written before the ids were read still screens (its clearances key on no id).
+    columns = [c for c in DECLARATION_COLUMNS if c in schema or not c.endswith("_id")]
+    declarations = pl.read_parquet(path, columns=columns)
     chosen = settings.watchlist_threshold if threshold is None else threshold
     return screen_declarations(declarations, settings, chosen, index)

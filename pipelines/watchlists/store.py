@@ -36,8 +36,14 @@ def list_folder(settings: Settings, list_name: str) -> Path:
     return settings.zone("watchlists") / check_list_name(list_name)
 
 
-def store_list(loaded: LoadedList, settings: Settings) -> dict[str, Any]:
-    """Store a parsed list as a version; make it current unless a newer one is in force."""
+def store_list(
+    loaded: LoadedList, settings: Settings, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Store a parsed list as a version; make it current unless a newer one is in force.
+
+    `extra` adds manifest fields a loader knows beyond the common ones (a partner list's
+    provenance and expiry, pipelines/alerts/inbound.py).
+    """
     folder = list_folder(settings, loaded.list_name)
     version = check_version(loaded.version)
     manifest: dict[str, Any] = {
@@ -48,6 +54,7 @@ def store_list(loaded: LoadedList, settings: Settings) -> dict[str, Any]:
         "sources": [{"file": p.name, "sha256": file_sha256(p)} for p in loaded.sources],
         "notes": loaded.notes,
         "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **(extra or {}),
     }
     with atomic_directory(folder / version) as tmp:
         write_parquet(loaded.entries, tmp / ENTRIES_FILE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from features.rules import HITS_SCHEMA
-from pipelines.select import WATCHLIST_HITS_SCHEMA
+from pipelines.select import WATCHLIST_HIT_EXTRAS, WATCHLIST_HITS_SCHEMA
 
 
 def rule_hits(rows: list[tuple[str, str, float, bool]]) -> pl.DataFrame:
@@ -25,7 +25,7 @@ def rule_hits(rows: list[tuple[str, str, float, bool]]) -> pl.DataFrame:
 
 
 def watch_hits(ids: list[str], *, hold: bool = True, score: float = 1.0) -> pl.DataFrame:
-    """One UN-list hit on item 1 of each declaration in `ids`."""
+    """One UN-list hit of an entity on item 1 of each declaration in `ids`."""
     return pl.DataFrame(
         {
             "declaration_id": ids,
@@ -35,6 +35,7 @@ def watch_hits(ids: list[str], *, hold: bool = True, score: float = 1.0) -> pl.D
             "reason": [f"consignee matches UN QDi.{i}" for i in range(len(ids))],
             "hold": [hold] * len(ids),
             "score": [score] * len(ids),
+            "entry_type": ["entity"] * len(ids),
         },
-        schema=WATCHLIST_HITS_SCHEMA,
+        schema={**WATCHLIST_HITS_SCHEMA, **WATCHLIST_HIT_EXTRAS},
     )

@@ -1,11 +1,10 @@
 """Sign-in attempts for the throttle (per account, per address, per pair), apart from the audit.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-06
 
-Numbered 0004, not 0003: the watch-list clearances branch adds its own 0003 from 0002. Once both
-are merged, set `down_revision = "0003"` here so the history stays one line.
+Numbered 0004 after the watch-list clearances' 0003, so the history stays one line.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from alembic import op
 from inspector.db import UTCDateTime
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
