@@ -6,6 +6,7 @@ copies it before changing anything.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from datetime import UTC, date, datetime, timedelta
@@ -87,6 +88,9 @@ def test_the_nightly_dag_runs_in_airflow(world: Path, tmp_path: Path) -> None:
     assert ranked.filter(pl.col("lane") != "green")["reasons"].str.len_chars().min() > 0  # type: ignore[operator]
     report = settings.zone("reports") / "runs" / f"date={NIGHT}" / "report.md"
     assert "## Selection" in report.read_text()
+    assert "[disparity report](disparity.html)" in report.read_text()
+    disparity = json.loads((report.parent / "disparity.json").read_text())
+    assert {r["group"] for r in disparity["dimensions"]["origin_country"]} - {"unknown"}
 
 
 def test_rerun_of_a_night_gives_byte_identical_lists(world: Path, tmp_path: Path) -> None:
