@@ -336,10 +336,10 @@ def render_plan(plan: RetentionPlan, dry_run: bool) -> list[str]:
     return lines
 
 
-def night_retention(settings: Settings, day: date) -> dict[str, Any]:
+def night_retention(settings: Settings, day: str | date) -> dict[str, Any]:
     """The nightly task: retention as of the night's date (a backfill of an old date removes
-    less, never more). Returns a JSON-able summary for XCom."""
-    plan = apply_retention(settings, day)
+    less, never more); the DAG passes the date as text. Returns a JSON-able summary for XCom."""
+    plan = apply_retention(settings, day if isinstance(day, date) else date.fromisoformat(day))
     summary = plan.summary()
     summary["removed"] = len(plan.removals)
     return summary

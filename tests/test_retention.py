@@ -12,7 +12,7 @@ import pytest
 
 from pipelines import layout
 from pipelines.audit_trail import RETENTION_REMOVE, show
-from pipelines.retention import apply_retention, plan_retention
+from pipelines.retention import apply_retention, night_retention, plan_retention
 from pipelines.settings import Settings, load_settings
 
 FIRST = date(2026, 1, 1)
@@ -135,3 +135,13 @@ def test_unknown_table_in_settings_is_a_clear_error(tmp_path: Path) -> None:
     settings = load_settings(environ={}, home=tmp_path, retention_days={"featurs": 10})
     with pytest.raises(ValueError, match=r"unknown table.*featurs"):
         plan_retention(settings, AS_OF)
+
+
+def test_the_nightly_task_takes_the_date_as_text_and_acts_as_system(
+    home: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CTX_DAG_ID", "cargo_risk_nightly")  # as Airflow sets it
+    summary = night_retention(home, AS_OF.isoformat())
+    assert summary["removed"] == 3
+    assert json.loads(json.dumps(summary)) == summary
+    assert {r.actor for r in show(home, actions=[RETENTION_REMOVE])} == {"system"}
