@@ -338,6 +338,17 @@ def _json_record(line: str, bad_bytes: bool) -> tuple[dict[str, Any], str | None
     return record, None
 
 
+def records_frame(
+    records: Sequence[dict[str, Any]], source: str, list_separator: str = "|"
+) -> pl.DataFrame:
+    """A raw frame from JSON-like records, read as a JSON Lines file would be: numbers as their
+    shortest text, lists joined by `list_separator`; `_line` is the record's 1-based position."""
+    header = list(dict.fromkeys(key for record in records for key in record))
+    rows = [[_as_text(record.get(name), list_separator) for name in header] for record in records]
+    frame = _frame(Path(source), header, rows, list(range(1, len(records) + 1)))
+    return frame.with_columns(pl.lit(None, pl.String()).alias(ROW_ERROR))
+
+
 def _to_text(series: pl.Series, list_separator: str) -> pl.Series:
     dtype = series.dtype
     if isinstance(dtype, pl.List | pl.Array):

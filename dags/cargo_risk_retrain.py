@@ -4,10 +4,11 @@
 Retrains the CBRN and SALW models and decides, through the champion/challenger gate, whether the
 new version replaces the champion.
 
-train_challenger (everything featurized and inspected up to the date) -> decide (evaluate both on
-the challenger's validation window; promote only when precision at the budget is not worse
-within its bootstrap interval and calibration holds; the decision is appended to
-`models/decisions.jsonl`) -> card (the version's HTML model card).
+train_challenger (everything featurized and inspected up to the date; trees, early stopping and
+calibration each on their own time window) -> decide (evaluate both on the challenger's gate
+window, the latest dates, which its training and calibration never saw; promote only when
+precision at the budget is not worse within its bootstrap interval and calibration holds; the
+decision is appended to `models/decisions.jsonl`) -> card (the version's HTML model card).
 
 Runs weekly (Mondays 04:00 UTC) and whenever new outcomes land (the `cargo-risk://outcomes`
 asset). A manual run takes `{"date": "YYYY-MM-DD"}`, the last filing date to learn from; without

@@ -15,6 +15,20 @@ from contracts.declarations import CONTAINER_PATTERN, DECLARATIONS, EARLIEST_FIL
 from expectations.iso6346 import container_number_valid
 from expectations.suite import Check, Suite, contract_suite, helper_name
 
+NOT_FUTURE = helper_name("filed_at", "not_future")
+
+
+def not_future_helper(
+    now: datetime, future_tolerance: timedelta = timedelta(days=1), *, arrived: str | None = None
+) -> pl.Expr:
+    """The helper column of the not-future check: the only part of the suite that reads `now`
+    (a long-running service swaps it per call instead of rebuilding the whole suite)."""
+    clock = pl.lit(now).dt.convert_time_zone("UTC")
+    if arrived is not None:
+        clock = pl.col(arrived).dt.convert_time_zone("UTC").fill_null(clock)
+    latest_allowed = clock + pl.lit(future_tolerance)
+    return (pl.col("filed_at") <= latest_allowed).fill_null(True).alias(NOT_FUTURE)
+
 
 def declarations_suite(
     refs: Mapping[str, Collection[str]],
@@ -34,12 +48,7 @@ def declarations_suite(
         raise ValueError("now must be timezone-aware (UTC)")
     check_digit = helper_name("container_ids", "check_digit")
     earliest_arrival = helper_name("expected_arrival", "earliest")
-    not_future = helper_name("filed_at", "not_future")
     not_ancient = helper_name("filed_at", "plausible")
-    clock = pl.lit(now).dt.convert_time_zone("UTC")
-    if arrived is not None:
-        clock = pl.col(arrived).dt.convert_time_zone("UTC").fill_null(clock)
-    latest_allowed = clock + pl.lit(future_tolerance)
     helpers = (
         pl.col("container_ids")
         .list.eval(
@@ -49,7 +58,7 @@ def declarations_suite(
         .fill_null(True)
         .alias(check_digit),
         (pl.col("filed_at").dt.date() - pl.duration(days=1)).alias(earliest_arrival),
-        (pl.col("filed_at") <= latest_allowed).fill_null(True).alias(not_future),
+        not_future_helper(now, future_tolerance, arrived=arrived),
         (pl.col("filed_at") >= pl.lit(EARLIEST_FILING).dt.convert_time_zone("UTC"))
         .fill_null(True)
         .alias(not_ancient),
@@ -76,7 +85,7 @@ def declarations_suite(
             "not_future",
             f"more than {days:g} day(s) in the future",
             "true",
-            not_future,
+            NOT_FUTURE,
         ),
         Check(
             "filed_at",

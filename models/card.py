@@ -158,8 +158,9 @@ def render_card(
         "</ul>",
         f"<p>Evaluated on {evaluation['rows']} inspected items filed "
         f"{html.escape(str(evaluation['window_from']))} to "
-        f"{html.escape(str(evaluation['window_until']))} (the version's validation window; "
-        "a champion trained on those days is flattered, so the comparison errs towards it). "
+        f"{html.escape(str(evaluation['window_until']))} (the version's gate window, which "
+        "its training and calibration did not see, unless the verdict says otherwise; a "
+        "champion trained on those days is flattered, so the comparison errs towards it). "
         f"Budget {budget:.0%}.</p>",
         "<h2>Training</h2><ul>",
         f"<li>trained until {html.escape(str(metadata.get('trained_until')))}, "

@@ -60,20 +60,27 @@ def with_compiled_trees(
     """`models` with each category's trees compiled (or loaded from `cache_folder`).
 
     A category whose trees cannot be compiled keeps LightGBM (compile_booster logs why).
-    Categories compile side by side: the compiler runs in its own process.
+    Distinct boosters compile side by side: the compiler runs in its own process.
     """
-    names = list(models.categories)
+    # A pooled version shares one booster among its categories: compile it once, not twice
+    # side by side into the same cache file.
+    by_text: dict[str, lgb.Booster] = {}
+    text_of: dict[str, str] = {}
+    for name, model in models.categories.items():
+        text_of[name] = model.booster.model_to_string()
+        by_text.setdefault(text_of[name], model.booster)
+    texts = list(by_text)
 
-    def build(name: str) -> CompiledBooster | None:
-        booster = models.categories[name].booster
+    def build(text: str) -> CompiledBooster | None:
+        booster = by_text[text]
         return compile_booster(
             booster.dump_model(), booster.num_feature(), cache_folder, threads=threads
         )
 
-    with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
-        compiled = dict(zip(names, pool.map(build, names), strict=True))
+    with ThreadPoolExecutor(max_workers=max(1, len(texts))) as pool:
+        compiled = dict(zip(texts, pool.map(build, texts), strict=True))
     categories = {
-        name: dataclasses.replace(model, compiled=compiled[name])
+        name: dataclasses.replace(model, compiled=compiled[text_of[name]])
         for name, model in models.categories.items()
     }
     return dataclasses.replace(models, categories=categories)
@@ -200,12 +207,19 @@ def gate(
     champion's within the bootstrap interval, and its calibration ratio lies within
     `calibration_band`. With `paired` (per category, from `paired_precision_difference` on the
     same rows) "not worse" means the difference's upper bound reaches 0; without, that the
-    challenger's own upper bound reaches the champion's precision.
+    challenger's own upper bound reaches the champion's precision. A category without a
+    finding among the rows is not judged (and said so): with few findings a window can lack one.
     """
     reasons: list[str] = []
     ok = True
+    judged = 0
     low, high = calibration_band
     for category, metrics in sorted(challenger.items()):
+        if metrics.get("positives") == 0:
+            # Nothing to measure precision or calibration on: say so rather than refuse.
+            reasons.append(f"{category}: no finding in the gate window, not judged")
+            continue
+        judged += 1
         mine = _at_rate(metrics, budget)
         ratio = metrics.get("calibration_ratio")
         if ratio is None or not low <= float(ratio) <= high:
@@ -228,7 +242,10 @@ def gate(
                 f"champion {_fmt(theirs.get('precision'))}, difference "
                 f"{_fmt(pair.get('difference'))} [{_fmt(pair.get('low'))}, {_fmt(pair['high'])}]"
             )
-            worse = float(pair["high"]) < 0
+            # With few findings the interval's upper end often sits at exactly 0; a challenger
+            # whose point difference is below 0 there is worse in nearly every resample.
+            high, point = float(pair["high"]), pair.get("difference")
+            worse = high < 0 or (high <= 0 and point is not None and float(point) < 0)
             ok = ok and not worse
             reasons.append(line + (": worse" if worse else ": not worse"))
             continue
@@ -242,6 +259,11 @@ def gate(
             reasons.append(line + ": worse")
         else:
             reasons.append(line + ": not worse")
+    if champion is not None and judged == 0:
+        ok = False
+        reasons.append(
+            "no category has a finding in the gate window: nothing to judge the challenger on"
+        )
     return GateResult(promote=ok, reasons=tuple(reasons))
 
 

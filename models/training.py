@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import lightgbm as lgb
@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from models.calibration import fit_platt
+from models.calibration import PlattCalibrator, fit_platt
 from models.evaluation import auc, average_precision
 from models.registry import CATEGORIES, CategoryModel, ThreatModels
 from models.scoring import feature_matrix
@@ -28,6 +28,10 @@ SAMPLE = "sample"
 """`policy` (chosen by risk, rule, watch list or by hand) or `random` (the unbiased sample)."""
 
 Weighting = Literal["inverse_rate", "none"]
+Structure = Literal["per_category", "pooled", "pooled_heads"]
+"""One booster per threat category; one on any threat shared by all, split by each category's
+share of the findings; or that shared booster continued per category on its own label
+(decision 0019)."""
 
 
 def label_column(category: str) -> str:
@@ -43,10 +47,12 @@ class TrainingParams:
     """0.1 rather than 0.05: 40-55 % fewer trees (scoring cost grows with trees) for the same
     validation AUC and average precision within 0.005 on two bench worlds
     (docs/decisions/0007-training-labels.md, "Learning rate")."""
-    # Small, strongly regularised trees: a few dozen findings among ~60 features overfit fast
-    # (measured in docs/decisions/0007-training-labels.md).
-    num_leaves: int = 7
-    min_data_in_leaf: int = 100
+    # 100 rows a leaf (decision 0007) left a few thousand inspected rows a handful of leaves:
+    # a dozen findings could not get a leaf of their own, and on worlds the settings were
+    # not tuned to the models fell behind a plain LightGBM (decision 0019). Early stopping
+    # and L2 keep the finer trees in check.
+    num_leaves: int = 15
+    min_data_in_leaf: int = 5
     lambda_l2: float = 10.0
     feature_fraction: float = 0.5
     num_boost_round: int = 600
@@ -56,11 +62,24 @@ class TrainingParams:
     than two (OpenMP threads spin while waiting for a core)."""
     seed: int = 20261129
     validation_share: float = 0.25
+    """Share of the findings (and, where possible, rows) in the calibration window, which
+    stops the boosting early and fits the calibration."""
+    gate_share: float = 0.2
+    """Share of the findings in the gate window, the latest dates, which only the
+    champion/challenger gate reads (decision 0019); 0 gates on the calibration window."""
+    structure: Structure = "pooled_heads"
+    refit: bool = True
+    """Pooled structures: once early stopping has chosen the number of trees, grow them again
+    on the train and calibration windows together, keeping the calibration fitted on the
+    early-stopped trees' unseen scores."""
+    """One booster on any threat learns from all findings at once; per category, each model
+    had a dozen and ranked worse on worlds it was not tuned on (decision 0019)."""
     weighting: Weighting = "inverse_rate"
-    weight_trees: bool = False
-    """Weight rows when growing trees too, not only when calibrating. Off: on the test world
-    the trees ranked better from the rows as inspected, and calibration alone fixed the rate
-    (docs/decisions/0007-training-labels.md)."""
+    weight_trees: bool = True
+    """Weight rows when growing trees too, not only when calibrating. Off in decision 0007 (on
+    its one test world the trees ranked better from the rows as inspected); on since decision
+    0019: where the old policy misses a disguise, its only findings come from the random
+    sample, and weighted (capped) they are what the trees learn it from."""
     max_weight: float | None = 10.0
     """Cap on a row's weight in calibration (and in the trees with `weight_trees`): a random
     finding weighing ~100 rows made trees chase single rows (docs/decisions/0007)."""
@@ -187,9 +206,9 @@ def label_inspected(
 def time_split(
     labelled: pl.DataFrame, validation_share: float, categories: Sequence[str] = CATEGORIES
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Train on earlier filing dates, validate on the latest ones.
+    """Split into earlier filing dates and a later slice.
 
-    The validation slice starts at the latest filing date from which it holds at least
+    The later slice starts at the latest filing date from which it holds at least
     `validation_share` of each category's findings (at least one) while the earlier slice
     keeps some too, and, where possible, `validation_share` of the rows: with a few dozen
     findings, a split by days alone often leaves one slice without any.
@@ -228,8 +247,225 @@ def time_split(
     return labelled.filter(~is_valid), labelled.filter(is_valid)
 
 
+@dataclass(frozen=True)
+class Windows:
+    """Three consecutive time windows of the labelled rows, earliest first.
+
+    `train` grows the trees; `calibration` stops the boosting early and fits the calibration;
+    `gate` is what the champion/challenger gate measures on, unseen by the other two. With
+    too few findings for three windows, `gate` is the calibration window (`gate_shared`) and
+    `note` says why.
+    """
+
+    train: pl.DataFrame
+    calibration: pl.DataFrame
+    gate: pl.DataFrame
+    gate_shared: bool
+    note: str | None = None
+
+    def dates(self) -> dict[str, dict[str, Any]]:
+        """First and last filing date of each window, for the version's metadata."""
+        return {
+            name: {
+                "first": _day(frame, "min"),
+                "last": _day(frame, "max"),
+                "rows": frame.height,
+            }
+            for name, frame in (
+                ("train", self.train),
+                ("calibration", self.calibration),
+                ("gate", self.gate),
+            )
+        }
+
+
+def _day(frame: pl.DataFrame, which: Literal["min", "max"]) -> str | None:
+    days = frame.get_column("filed_at").dt.date()
+    value = days.min() if which == "min" else days.max()
+    return None if value is None else str(value)
+
+
+def _findings(frame: pl.DataFrame, categories: Sequence[str]) -> dict[str, int]:
+    return {c: int(frame.get_column(label_column(c)).sum()) for c in categories}
+
+
+def _without_findings(frames: Mapping[str, pl.DataFrame], categories: Sequence[str]) -> list[str]:
+    return [
+        f"no {category} finding in the {name}"
+        for name, frame in frames.items()
+        for category, n in _findings(frame, categories).items()
+        if n == 0
+    ]
+
+
+def time_windows(
+    labelled: pl.DataFrame, params: TrainingParams, categories: Sequence[str] = CATEGORIES
+) -> Windows:
+    """Cut the labelled rows by filing date into train, calibration and gate windows.
+
+    The gate window is cut first, from the latest dates, holding about `gate_share` of each
+    category's findings; the rest is cut into train and calibration as `time_split` does.
+    When the findings do not allow a gate window with a finding of every category while the
+    earlier two keep some (fewer than three findings, or all on one or two days), the gate
+    falls back to the calibration window, said in `note` and logged with the decision. When
+    even two windows cannot both hold a category's findings, the cut is made for the other
+    categories and `note` names what is missing where.
+    """
+    totals = _findings(labelled, categories)
+    # Categories that can shape the cut, most findings first; one without any cannot.
+    found = sorted((c for c in categories if totals[c] > 0), key=lambda c: -totals[c])
+    problems: list[str] = []
+    # Every category first, three windows before two; then, when a scarce category (its
+    # findings all on one day, say) makes every cut fail, the others alone. Training then
+    # names the category it cannot train.
+    subsets = [found[:k] for k in range(len(found), 0, -1)] or [list(categories)]
+    for subset in subsets:
+        if params.gate_share > 0:
+            three = _three_windows(labelled, params, subset)
+            if isinstance(three, Windows):
+                left_out = _without_findings(
+                    {"train": three.train, "calibration": three.calibration, "gate": three.gate},
+                    categories,
+                )
+                return replace(three, note="; ".join(left_out) or None)
+            problems.extend(p for p in three if p not in problems)
+        else:
+            problems = ["gate_share is 0"]
+        train, calibration = time_split(labelled, params.validation_share, subset)
+        if not _without_findings({"train": train, "calibration": calibration}, subset):
+            break
+    note = (
+        "gate window shares the calibration window: too few findings for three windows "
+        f"({'; '.join(problems)}; findings in all: "
+        + ", ".join(f"{c} {n}" for c, n in totals.items())
+        + "); the gate then measures on rows the calibration was fitted on"
+    )
+    return Windows(train, calibration, calibration, gate_shared=True, note=note)
+
+
+def _three_windows(
+    labelled: pl.DataFrame, params: TrainingParams, categories: Sequence[str]
+) -> Windows | list[str]:
+    """Train, calibration and gate windows that each hold findings of `categories`, or what
+    stood in the way."""
+    try:
+        rest, gate = time_split(labelled, params.gate_share, categories)
+        problems = _without_findings({"earlier windows": rest, "gate": gate}, categories)
+        if problems:
+            return problems
+        # The calibration share is of all rows; `rest` holds (1 - gate share) of them.
+        share = min(0.9, params.validation_share / max(1e-9, 1.0 - params.gate_share))
+        train, calibration = time_split(rest, share, categories)
+    except ValueError as error:
+        return [str(error)]
+    problems = _without_findings({"train": train, "calibration": calibration}, categories)
+    return problems or Windows(train, calibration, gate, gate_shared=False)
+
+
 def _column(frame: pl.DataFrame, name: str) -> npt.NDArray[np.float64]:
     return frame.get_column(name).cast(pl.Float64).to_numpy()
+
+
+def _fit_booster(
+    train: pl.DataFrame,
+    calibration: pl.DataFrame,
+    feature_names: tuple[str, ...],
+    *,
+    y_train: npt.NDArray[np.float64],
+    y_calibration: npt.NDArray[np.float64],
+    params: TrainingParams,
+    init_model: lgb.Booster | None = None,
+) -> lgb.Booster:
+    """A booster grown on `train`, early-stopped on `calibration`, trimmed to its best round;
+    with `init_model`, its trees come first and the new ones continue from its scores."""
+    w_train = _capped(_column(train, WEIGHT), params.max_weight)
+    w_calibration = _capped(_column(calibration, WEIGHT), params.max_weight)
+    # Trees learn from the rows as inspected unless asked otherwise (decision 0007, 0019).
+    if not params.weight_trees:
+        w_train, w_calibration = np.ones(train.height), np.ones(calibration.height)
+    train_set = lgb.Dataset(
+        feature_matrix(train, feature_names),
+        label=y_train,
+        weight=w_train,
+        feature_name=list(feature_names),
+        free_raw_data=False,
+    )
+    stop_set = lgb.Dataset(
+        feature_matrix(calibration, feature_names),
+        label=y_calibration,
+        weight=w_calibration,
+        feature_name=list(feature_names),
+        reference=train_set,
+        free_raw_data=False,
+    )
+    booster = lgb.train(
+        params.lightgbm(),
+        train_set,
+        num_boost_round=params.num_boost_round,
+        valid_sets=[stop_set],
+        valid_names=["calibration"],
+        callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
+        init_model=init_model,
+    )
+    best = booster.best_iteration or booster.current_iteration()
+    # Keep only the trees scoring uses, so the saved text is the model, with no iteration to pass.
+    return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+
+
+def _refit(
+    rows: pl.DataFrame,
+    feature_names: tuple[str, ...],
+    y: npt.NDArray[np.float64],
+    *,
+    rounds: int,
+    params: TrainingParams,
+    init_model: lgb.Booster | None = None,
+) -> lgb.Booster:
+    """`rounds` trees grown on `rows` (train and calibration windows together), no stopping."""
+    weights = _capped(_column(rows, WEIGHT), params.max_weight)
+    if not params.weight_trees:
+        weights = np.ones(rows.height)
+    data = lgb.Dataset(
+        feature_matrix(rows, feature_names),
+        label=y,
+        weight=weights,
+        feature_name=list(feature_names),
+        free_raw_data=False,
+    )
+    booster = lgb.train(params.lightgbm(), data, num_boost_round=rounds, init_model=init_model)
+    return lgb.Booster(model_str=booster.model_to_string())
+
+
+def _metrics(
+    train: pl.DataFrame,
+    calibration: pl.DataFrame,
+    category: str,
+    *,
+    booster: lgb.Booster,
+    calibrator: PlattCalibrator,
+    raw: npt.NDArray[np.float64],
+    params: TrainingParams,
+) -> dict[str, Any]:
+    """Training figures of one category on the calibration window (the gate's come later)."""
+    label = label_column(category)
+    y = _column(calibration, label)
+    weights = _capped(_column(calibration, WEIGHT), params.max_weight)
+    calibrated = calibrator.apply(raw)
+    random_rows = (calibration[SAMPLE] == "random").to_numpy()
+    return _finite(
+        {
+            "train_rows": train.height,
+            "valid_rows": calibration.height,
+            "train_positives": int(train[label].sum()),
+            "valid_positives": int(calibration[label].sum()),
+            "best_iteration": booster.current_iteration(),
+            "valid_auc": auc(raw, y),
+            "valid_average_precision": average_precision(raw, y),
+            "valid_auc_random_sample": auc(raw[random_rows], y[random_rows]),
+            "valid_mean_calibrated": float(np.average(calibrated, weights=weights)),
+            "valid_observed_rate": float(np.average(y, weights=weights)),
+        }
+    )
 
 
 def train_category(
@@ -239,69 +475,155 @@ def train_category(
     category: str,
     params: TrainingParams,
 ) -> tuple[CategoryModel, dict[str, Any]]:
-    """One booster, early-stopped on the later slice, trimmed to its best iteration and
-    Platt-calibrated on that same slice; plus its metrics."""
+    """One booster for one category, early-stopped on the calibration window `valid` and
+    Platt-calibrated on it; plus its metrics."""
     label = label_column(category)
-    counts = {
-        "train_rows": train.height,
-        "valid_rows": valid.height,
-        "train_positives": int(train[label].sum()),
-        "valid_positives": int(valid[label].sum()),
-    }
-    if counts["train_positives"] == 0 or counts["valid_positives"] == 0:
+    found = (int(train[label].sum()), int(valid[label].sum()))
+    if 0 in found:
         raise ValueError(
             f"{category}: cannot train without findings in both slices "
-            f"(train {counts['train_positives']}, validation {counts['valid_positives']}): "
-            "findings on at least two filing dates are needed; train on a longer history"
+            f"(train {found[0]}, validation {found[1]}): findings on at least two filing "
+            "dates are needed; train on a longer history, or use the pooled structure"
         )
-    x_train = feature_matrix(train, feature_names)
-    x_valid = feature_matrix(valid, feature_names)
     y_valid = _column(valid, label)
-    w_valid = _capped(_column(valid, WEIGHT), params.max_weight)
-    # Trees may learn from the rows as inspected; calibration always sees the traffic's mix.
-    w_trees_train = _capped(_column(train, WEIGHT), params.max_weight)
-    w_trees_valid = w_valid
-    if not params.weight_trees:
-        w_trees_train, w_trees_valid = np.ones(train.height), np.ones(valid.height)
-    train_set = lgb.Dataset(
-        x_train,
-        label=_column(train, label),
-        weight=w_trees_train,
-        feature_name=list(feature_names),
-        free_raw_data=False,
+    booster = _fit_booster(
+        train,
+        valid,
+        feature_names,
+        y_train=_column(train, label),
+        y_calibration=y_valid,
+        params=params,
     )
-    valid_set = lgb.Dataset(
-        x_valid,
-        label=y_valid,
-        weight=w_trees_valid,
-        feature_name=list(feature_names),
-        reference=train_set,
+    raw = np.asarray(
+        booster.predict(feature_matrix(valid, feature_names), raw_score=True), dtype=np.float64
     )
-    booster = lgb.train(
-        params.lightgbm(),
-        train_set,
-        num_boost_round=params.num_boost_round,
-        valid_sets=[valid_set],
-        valid_names=["valid"],
-        callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
+    weights = _capped(_column(valid, WEIGHT), params.max_weight)
+    calibrator = fit_platt(raw, y_valid, weights)
+    metrics = _metrics(
+        train, valid, category, booster=booster, calibrator=calibrator, raw=raw, params=params
     )
-    best = booster.best_iteration or booster.current_iteration()
-    # Keep only the trees scoring uses, so the saved text is the model, with no iteration to pass.
-    trimmed = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
-    raw_valid = np.asarray(trimmed.predict(x_valid, raw_score=True), dtype=np.float64)
-    calibrator = fit_platt(raw_valid, y_valid, w_valid)
-    calibrated = calibrator.apply(raw_valid)
-    random_rows = (valid[SAMPLE] == "random").to_numpy()
-    metrics: dict[str, Any] = {
-        **counts,
-        "best_iteration": best,
-        "valid_auc": auc(raw_valid, y_valid),
-        "valid_average_precision": average_precision(raw_valid, y_valid),
-        "valid_auc_random_sample": auc(raw_valid[random_rows], y_valid[random_rows]),
-        "valid_mean_calibrated": float(np.average(calibrated, weights=w_valid)),
-        "valid_observed_rate": float(np.average(y_valid, weights=w_valid)),
-    }
-    return CategoryModel(booster=trimmed, calibrator=calibrator), _finite(metrics)
+    return CategoryModel(booster=booster, calibrator=calibrator), metrics
+
+
+def _any_finding(frame: pl.DataFrame, categories: Sequence[str]) -> npt.NDArray[np.float64]:
+    return (
+        frame.select(pl.max_horizontal(*(pl.col(label_column(c)) for c in categories)))
+        .to_series()
+        .cast(pl.Float64)
+        .to_numpy()
+    )
+
+
+def train_pooled(
+    train: pl.DataFrame,
+    calibration: pl.DataFrame,
+    feature_names: tuple[str, ...],
+    categories: Sequence[str],
+    params: TrainingParams,
+) -> tuple[dict[str, CategoryModel], dict[str, Any]]:
+    """One booster on "any threat", shared by every category, with a calibration per category.
+
+    The booster learns from every finding at once (a few dozen, rather than a dozen per
+    category). Its Platt fit on the any-threat label, shifted by the log of the category's
+    share of the findings, gives each category's probability: p_c = p_any * share_c while
+    probabilities are small. The share is smoothed (+1 per category), so a category without
+    findings in a window still gets a small, finite probability instead of stopping training.
+    """
+    y_train = _any_finding(train, categories)
+    y_calibration = _any_finding(calibration, categories)
+    if not y_train.any() or not y_calibration.any():
+        raise ValueError(
+            f"cannot train without findings in both windows (train {int(y_train.sum())}, "
+            f"calibration {int(y_calibration.sum())}, any category): findings on at least two "
+            "filing dates are needed; train on a longer history"
+        )
+    booster = _fit_booster(
+        train,
+        calibration,
+        feature_names,
+        y_train=y_train,
+        y_calibration=y_calibration,
+        params=params,
+    )
+    raw = np.asarray(
+        booster.predict(feature_matrix(calibration, feature_names), raw_score=True),
+        dtype=np.float64,
+    )
+    weights = _capped(_column(calibration, WEIGHT), params.max_weight)
+    pooled = fit_platt(raw, y_calibration, weights)
+    both = pl.concat([train, calibration], how="diagonal_relaxed")
+    counts = {c: float(both[label_column(c)].sum()) for c in categories}
+    shared = booster
+    if params.refit:
+        # Same number of trees, grown on both windows; the calibration fitted above on the
+        # early-stopped trees' unseen scores stays (the gate window checks it).
+        shared = _refit(
+            both,
+            feature_names,
+            _any_finding(both, categories),
+            rounds=booster.current_iteration(),
+            params=params,
+        )
+    total = sum(counts.values())
+    models: dict[str, CategoryModel] = {}
+    metrics: dict[str, Any] = {}
+    for category in categories:
+        share = (counts[category] + 1.0) / (total + len(categories))
+        label = label_column(category)
+        head, head_raw, final = booster, raw, shared
+        calibrator = PlattCalibrator(
+            slope=pooled.slope, intercept=pooled.intercept + math.log(share)
+        )
+        found = (int(train[label].sum()), int(calibration[label].sum()))
+        if params.structure == "pooled_heads" and 0 not in found:
+            # The category's own trees continue from the shared ones, stopped early on its
+            # own label: none are kept when they do not help.
+            y_category = _column(calibration, label)
+            head = _fit_booster(
+                train,
+                calibration,
+                feature_names,
+                y_train=_column(train, label),
+                y_calibration=y_category,
+                params=params,
+                init_model=booster,
+            )
+            head_raw = np.asarray(
+                head.predict(feature_matrix(calibration, feature_names), raw_score=True),
+                dtype=np.float64,
+            )
+            calibrator = fit_platt(head_raw, y_category, weights)
+            extra = head.current_iteration() - booster.current_iteration()
+            final = head
+            if params.refit:
+                final = (
+                    _refit(
+                        both,
+                        feature_names,
+                        _column(both, label),
+                        rounds=extra,
+                        params=params,
+                        init_model=shared,
+                    )
+                    if extra > 0
+                    else shared
+                )
+        models[category] = CategoryModel(booster=final, calibrator=calibrator)
+        metrics[category] = {
+            **_metrics(
+                train,
+                calibration,
+                category,
+                booster=head,
+                calibrator=calibrator,
+                raw=head_raw,
+                params=params,
+            ),
+            "category_share": share,
+            "shared_trees": booster.current_iteration(),
+            "trees": final.current_iteration(),
+        }
+    return models, metrics
 
 
 def _capped(weights: npt.NDArray[np.float64], cap: float | None) -> npt.NDArray[np.float64]:
@@ -320,17 +642,25 @@ def train_threat_models(
     params: TrainingParams | None = None,
     categories: Sequence[str] = CATEGORIES,
 ) -> tuple[ThreatModels, dict[str, Any]]:
-    """Train and calibrate one model per category on a labelled set from `label_inspected`.
+    """Train and calibrate the threat models on a labelled set from `label_inspected`.
 
-    Returns the models (version not yet assigned) and metadata: params, split and metrics.
+    Trees learn from the train window, stop early and are calibrated on the calibration
+    window; the gate window is left for the champion/challenger gate (`time_windows`).
+    Returns the models (version not yet assigned) and metadata: params, windows and metrics.
     """
     params = params or TrainingParams()
     names = tuple(feature_names)
-    train, valid = time_split(labelled, params.validation_share, categories)
+    windows = time_windows(labelled, params, categories)
+    train, valid = windows.train, windows.calibration
     models: dict[str, CategoryModel] = {}
     metrics: dict[str, Any] = {}
-    for category in categories:
-        models[category], metrics[category] = train_category(train, valid, names, category, params)
+    if params.structure != "per_category":
+        models, metrics = train_pooled(train, valid, names, categories, params)
+    else:
+        for category in categories:
+            models[category], metrics[category] = train_category(
+                train, valid, names, category, params
+            )
     dates = labelled.get_column("filed_at").dt.date()
     warnings = [
         f"{category}: only {m['train_positives'] + m['valid_positives']} findings "
@@ -339,17 +669,24 @@ def train_threat_models(
         for category, m in metrics.items()
         if m["train_positives"] + m["valid_positives"] < params.min_findings
     ]
+    if windows.note:
+        warnings.append(windows.note)
     metadata = {
         "warnings": warnings,
         "params": asdict(params),
         "lightgbm_version": lgb.__version__,
         "training_dates": {"first": str(dates.min()), "last": str(dates.max())},
-        "validation_from": str(valid.get_column("filed_at").dt.date().min()),
+        # Kept for readers of older versions: the calibration window's first date.
+        "validation_from": _day(valid, "min"),
+        "windows": windows.dates(),
+        "gate_shared_with_calibration": windows.gate_shared,
+        "gate_findings": _findings(windows.gate, categories),
         "rows": {
             "labelled": labelled.height,
             "random_sample": int((labelled[SAMPLE] == "random").sum()),
             "train": train.height,
             "valid": valid.height,
+            "gate": 0 if windows.gate_shared else windows.gate.height,
         },
         "metrics": metrics,
     }

@@ -4,7 +4,7 @@ Two kinds, same figures (decision 0026):
 
 - **per night** (`reports/runs/date=D/disparity.html|json`): tonight's selection (red and yellow
   lanes) by group, against what inspections found in the trailing window before D;
-- **per model version** (`models/<version>/disparity.html|json`): on the version's validation
+- **per model version** (`models/<version>/disparity.html|json`): on the version's gate
   window, the items the model would select at the inspection budget, against what was found.
 
 Groups: origin country, origin region (UN M49), trader size band (the consignee's items in the
@@ -335,7 +335,7 @@ def night_figures(settings: Settings, day: date, window_days: int = WINDOW_DAYS)
 
 
 def model_figures(settings: Settings, version: str) -> dict[str, Any]:
-    """What `version` would select at the gate budget on its validation window, against what
+    """What `version` would select at the gate budget on its gate window, against what
     those inspections found."""
     from models.registry import load_version
     from models.training import SAMPLE, label_column
@@ -344,7 +344,7 @@ def model_figures(settings: Settings, version: str) -> dict[str, Any]:
     models = load_version(models_root(settings) / version)
     frame = evaluation_set(settings, version, models.feature_names)
     if frame.is_empty():
-        raise ValueError(f"model {version}: no inspected rows in its validation window")
+        raise ValueError(f"model {version}: no inspected rows in its gate window")
     scores = probabilities(models, frame)
     risk = pl.Series([max(values) for values in zip(*scores.values(), strict=True)])
     labels = [label_column(c) for c in scores if label_column(c) in frame.columns]

@@ -146,6 +146,11 @@ def partner_rules_dir(settings: Settings) -> Path:
     return alerts_home(settings) / "rules"
 
 
+def assessments_database(settings: Settings) -> Path:
+    """Pre-loading assessments, their rejections, caller tokens and audit: one SQLite file."""
+    return settings.zone("assessments") / "assessments.sqlite"
+
+
 # One day's files.
 
 

@@ -102,17 +102,48 @@ def _read_evaluation(folder: Path) -> dict[str, Any] | None:
     return values
 
 
+def gate_window(meta: dict[str, Any]) -> tuple[date, date, str | None]:
+    """First and last filing date the gate measures a version on, and a note when that window
+    is not one the version's training left unseen.
+
+    Versions since decision 0019 name a gate window after their calibration window. Older
+    versions, and versions with too few findings for three windows, are measured on their
+    calibration window, as before; the note says so.
+    """
+    until = date.fromisoformat(meta["trained_until"])
+    gate = (meta.get("windows") or {}).get("gate") or {}
+    if gate.get("first") and not meta.get("gate_shared_with_calibration", False):
+        return date.fromisoformat(gate["first"]), until, None
+    since = date.fromisoformat(meta["validation_from"])
+    if "windows" not in meta:
+        return (
+            since,
+            until,
+            (
+                "gate measured on the calibration window: this version predates separate gate "
+                "windows, so its calibration was fitted on the rows it is judged on"
+            ),
+        )
+    return (
+        since,
+        until,
+        (
+            "gate measured on the calibration window: too few findings for a separate gate "
+            "window when this version was trained, so its calibration was fitted on these rows"
+        ),
+    )
+
+
 def evaluation_set(
     settings: Settings, version: str, extra_features: tuple[str, ...] = ()
 ) -> pl.DataFrame:
-    """Inspected rows of the version's validation window, labelled per category.
+    """Inspected rows of the version's gate window, labelled per category.
 
     The champion scores the same rows. When it was trained on them too, the comparison
     favours the champion: the gate errs towards keeping it.
     """
     meta = read_metadata(models_root(settings) / version)
-    until = date.fromisoformat(meta["trained_until"])
-    since = date.fromisoformat(meta["validation_from"])
+    since, until, _ = gate_window(meta)
     names = tuple(dict.fromkeys((*meta["feature_names"], *extra_features)))
     outcomes = read_outcomes(settings, until)
     rows, sizes = read_inspected_features(settings, until, outcomes, names)
@@ -211,11 +242,13 @@ def evaluate_version(
     regions = origin_regions(settings, frame)
     weights = np.minimum(weights, cap) if cap else weights
     random_rows = (frame.get_column(SAMPLE) == "random").to_numpy()
+    since, until, window_note = gate_window(read_metadata(root / version))
     result: dict[str, Any] = {
         "evaluated_at": evaluated_at.isoformat(),
         "rows": frame.height,
-        "window_from": read_metadata(root / version)["validation_from"],
-        "window_until": read_metadata(root / version)["trained_until"],
+        "window_from": since.isoformat(),
+        "window_until": until.isoformat(),
+        "window_note": window_note,
         "budget": settings.model_gate_budget,
         "versions": {},
     }
@@ -309,7 +342,8 @@ def promote(
     promoted = verdict.promote or force
     if promoted:
         write_text(champion_text(version), root / CHAMPION_FILE)
-    reasons = list(verdict.reasons) + (["forced by hand"] if force and not verdict.promote else [])
+    reasons = [*_window_reasons(evaluation), *verdict.reasons]
+    reasons += ["forced by hand"] if force and not verdict.promote else []
     log.info("promotion of %s: %s", version, "done" if promoted else "refused")
     return dict(
         append_decision(
@@ -327,6 +361,13 @@ def promote(
             },
         )
     )
+
+
+def _window_reasons(evaluation: dict[str, Any]) -> list[str]:
+    """The gate window's dates, and why it is not an unseen one when it is not."""
+    line = f"measured on {evaluation['window_from']} to {evaluation['window_until']}"
+    note = evaluation.get("window_note")
+    return [line + (f" ({note})" if note else " (a window unseen by training and calibration)")]
 
 
 def rollback(settings: Settings, decided_at: datetime) -> dict[str, Any]:
@@ -380,7 +421,11 @@ def write_card(settings: Settings, version: str) -> Path:
         paired=evaluation.get("paired"),
     )
     against = f"against {others[0]}" if others else "without a champion to compare with"
-    lines = [f"gate {'passes' if verdict.promote else 'refuses'} {against}", *verdict.reasons]
+    lines = [
+        f"gate {'passes' if verdict.promote else 'refuses'} {against}",
+        *_window_reasons(evaluation),
+        *verdict.reasons,
+    ]
     card = render_card(read_metadata(folder), evaluation, lines)
     return write_text(with_model_report_link(settings, version, card), folder / CARD_FILE)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
-from models.registry import load_version, read_champion, with_compiled_trees
+from models.registry import ThreatModels, load_version, read_champion, with_compiled_trees
 from models.scoring import ExplainTop, score
 from pipelines import layout
 from pipelines.io import write_parquet
@@ -54,11 +54,11 @@ def explain_top(settings: Settings) -> ExplainTop:
     return ExplainTop(rows=EXPLAIN_CAPACITY_FACTOR * most)
 
 
-def score_day(settings: Settings, day: date, version: str | None = None) -> Path:
-    """Score the items filed on `day` with the champion model (or `version`)."""
-    source = layout.features_file(settings, day)
-    if not source.is_file():
-        raise FileNotFoundError(f"{source}: no features for {day}; run featurize first")
+def load_models(
+    settings: Settings, version: str | None = None, threads: int | None = None
+) -> tuple[str, ThreatModels]:
+    """The champion (or `version`) with compiled trees, checked against the feature registry:
+    what the night scores with, and what the pre-loading service keeps loaded."""
     root = settings.zone("models")
     version = version or read_champion(root)
     models = load_version(root / version)
@@ -71,7 +71,15 @@ def score_day(settings: Settings, day: date, version: str | None = None) -> Path
                 f"model {version} was trained on another feature registry "
                 f"({expected[:12]}, now {registry_hash()[:12]}): retrain with `cargo-risk train`"
             )
-    models = with_compiled_trees(models, compiled_trees_folder(settings))
+    return version, with_compiled_trees(models, compiled_trees_folder(settings), threads)
+
+
+def score_day(settings: Settings, day: date, version: str | None = None) -> Path:
+    """Score the items filed on `day` with the champion model (or `version`)."""
+    source = layout.features_file(settings, day)
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: no features for {day}; run featurize first")
+    version, models = load_models(settings, version)
     features = pl.read_parquet(source)
     missing = [c for c in KEY_COLUMNS if c not in features.columns]
     if missing:

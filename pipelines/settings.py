@@ -34,6 +34,7 @@ Zone = Literal[
     "truth",
     "alerts",
     "outbox",
+    "assessments",
 ]
 
 RETENTION_DAYS: dict[str, int] = {
@@ -187,6 +188,43 @@ class Settings(BaseSettings):
         description="Address told when a DAG task fails for good, through Airflow's SMTP "
         "notifier and the `smtp_default` connection; failures always go to "
         "reports/notifications/failures.jsonl too.",
+    )
+    assess_information_score: float = Field(
+        default=0.10,
+        ge=0,
+        le=1,
+        description="Pre-loading assessment: a risk score at or above this asks the filer for "
+        "information (request_for_information); see docs/assess.md.",
+    )
+    assess_screening_score: float = Field(
+        default=0.30,
+        ge=0,
+        le=1,
+        description="Pre-loading assessment: a risk score at or above this asks for high-risk "
+        "cargo screening before loading (request_for_screening).",
+    )
+    assess_do_not_load_score: float = Field(
+        default=0.80,
+        ge=0,
+        le=1,
+        description="Pre-loading assessment: a risk score at or above this answers do_not_load "
+        "(a watch-list hold always does).",
+    )
+    assess_rate_per_second: float = Field(
+        default=100.0,
+        gt=0,
+        description="Pre-loading assessment: requests a second each caller token may make.",
+    )
+    assess_burst: int = Field(
+        default=200,
+        ge=1,
+        description="Pre-loading assessment: requests a caller may make at once above its rate "
+        "before it gets 429.",
+    )
+    assess_max_declarations: int = Field(
+        default=1000,
+        ge=1,
+        description="Pre-loading assessment: most declaration rows in one request.",
     )
 
     retention_days: dict[str, int] = Field(

@@ -228,6 +228,17 @@ def train_models(
     )
     models, metadata = train_threat_models(labelled, feature_names, phrases or {}, params)
     traffic = int(sizes["_rows"].sum())
+    windows = metadata["windows"]
+    log.info(
+        "windows: train %s..%s, calibration %s..%s, gate %s..%s%s",
+        windows["train"]["first"],
+        windows["train"]["last"],
+        windows["calibration"]["first"],
+        windows["calibration"]["last"],
+        windows["gate"]["first"],
+        windows["gate"]["last"],
+        " (shared with calibration)" if metadata["gate_shared_with_calibration"] else "",
+    )
     for warning in metadata["warnings"]:
         log.warning("%s", warning)
     metadata = {

@@ -14,7 +14,7 @@ import contextlib
 import importlib
 import threading
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from contracts.mapping import ColumnMapping
 
 FILING_DATE = "_filing_date"
+SuiteRunner = Callable[[pl.DataFrame, Suite], pl.DataFrame]
 INGESTED_AT = "_ingested_at"
 QUARANTINE_SCHEMA = pl.Schema(
     {
@@ -189,11 +190,26 @@ def _numbered(raw: pl.DataFrame) -> pl.DataFrame:
     return source
 
 
+def validate_with_suite(
+    raw: pl.DataFrame, suite: Suite, runner: SuiteRunner = run_suite
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`validate_frame` with a suite built beforehand and a chosen executor (the pre-loading
+    service keeps one suite and runs it in Polars: `expectations.polars_runner`)."""
+    source = _numbered(raw)
+    return _split(source, source, DECLARATIONS, suite, "filed_at", runner=runner)
+
+
 def _split(
-    source: pl.DataFrame, mapped: pl.DataFrame, contract: Contract, suite: Suite, dated_by: str
+    source: pl.DataFrame,
+    mapped: pl.DataFrame,
+    contract: Contract,
+    suite: Suite,
+    dated_by: str,
+    *,
+    runner: SuiteRunner = run_suite,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     typed, cast_failures = cast_to_contract(mapped, contract)
-    failures = _all_failures(contract, cast_failures, run_suite(typed, suite))
+    failures = _all_failures(contract, cast_failures, runner(typed, suite))
     bad_rows = failures[ROW].unique()
     valid = typed.filter(~pl.col(ROW).is_in(bad_rows.implode())).drop(ROW, ROW_ERROR)
     dates = typed.select(ROW, pl.col(dated_by).dt.date().alias(FILING_DATE))

@@ -104,3 +104,8 @@ def test_retrain_trains_then_decides_then_writes_the_card(dagbag: dict[str, obje
         "decide": ["train_challenger"],
         "card": ["decide", "train_challenger"],
     }
+
+
+def test_intraday_assesses_landed_files_then_hands_over(dagbag: dict[str, object]) -> None:
+    upstream = dagbag["dags"]["cargo_risk_intraday"]["upstream"]  # type: ignore[index]
+    assert upstream == {"assess_landed": [], "hand_over": ["assess_landed"]}

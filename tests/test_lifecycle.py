@@ -155,7 +155,7 @@ def test_a_blind_challenger_is_refused_and_logged_with_a_card(model_home: Settin
     assert current_champion(model_home) == champion
     _stage_origins(model_home)
     decision = promote(model_home, blind, LATER)
-    assert decision["action"] == "refuse"
+    assert decision["action"] == "refuse", decision["reasons"]
     assert any("difference" in reason for reason in decision["reasons"])
     assert current_champion(model_home) == champion
     log = read_decisions(model_home.zone("models"))

@@ -141,7 +141,9 @@ def test_reasons_name_the_driving_feature() -> None:
     # The strongest CBRN signal planted is a strategic HS code on a new consignee.
     top = scored.sort("cbrn_score", descending=True).head(20)
     assert top["reasons"].str.contains("strategic goods list").mean() > 0.8  # type: ignore[operator]
-    assert top["reasons"].str.contains("consignee first seen").mean() > 0.8  # type: ignore[operator]
+    # The pooled trees (decision 0019) also lift SALW-like rows a little in the CBRN score,
+    # so fewer of the top 20 carry the second CBRN signal than with a CBRN-only booster.
+    assert top["reasons"].str.contains("consignee first seen").mean() > 0.5  # type: ignore[operator]
     salw = scored.filter(pl.col("salw_score") > pl.col("cbrn_score")).sort(
         "salw_score", descending=True
     )
@@ -190,8 +192,15 @@ def test_training_refuses_a_category_without_findings() -> None:
         .otherwise(pl.col("finding_category"))
         .alias("finding_category")
     )
+    # One booster per category needs findings of each; the pooled structures do not
+    # (tests/test_training_windows.py).
     with pytest.raises(ValueError, match="salw: cannot train without findings"):
-        train_threat_models(label_inspected(world.features, outcomes), FEATURES, PHRASES)
+        train_threat_models(
+            label_inspected(world.features, outcomes),
+            FEATURES,
+            PHRASES,
+            TrainingParams(structure="per_category"),
+        )
 
 
 def test_scoring_refuses_text_feature_columns() -> None:

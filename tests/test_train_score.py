@@ -104,7 +104,10 @@ def test_train_names_the_missing_feature_column(model_home: Settings) -> None:
 def test_registry_features_train_score_and_read_as_registry_phrases(tmp_path: Path) -> None:
     world = home_world()
     settings = write_home(tmp_path, registry_frame(world), world.outcomes)
-    folder = train_models(settings, LAST_TRAIN_DAY, CREATED, TrainingParams(num_boost_round=200))
+    # Coarser leaves than the defaults: on this 16-day home with ~60 noise columns, 15 leaves of
+    # 5 rows (decision 0019) let noise columns into half of the top 10's reasons; an open point.
+    params = TrainingParams(num_boost_round=200, num_leaves=7, min_data_in_leaf=20)
+    folder = train_models(settings, LAST_TRAIN_DAY, CREATED, params)
     metadata = json.loads((folder / "metadata.json").read_text())
     assert metadata["registry_hash"] == registry_hash()
     assert len(metadata["feature_names"]) == len(REGISTRY)

@@ -15,6 +15,7 @@ import typer
 from pipelines.cli import (
     airflow_ui,
     alerts,
+    assess,
     audit,
     demo,
     exercise,
@@ -78,6 +79,7 @@ for module in (
     retention,
     airflow_ui,
     alerts,
+    assess,
 ):
     module.register(app)
 

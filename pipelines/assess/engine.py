@@ -1,0 +1,536 @@
+"""Assess declaration rows one call at a time, exactly as the night would score them.
+
+The night featurizes the items filed on day D against the history as known before D, scores
+them with the champion's compiled trees, evaluates the expert rules valid on D and screens the
+parties against the watch lists in force. `Assessor` keeps all of that loaded (references, the
+contract suite, the models, the rules, the screening index and the history states) and runs the
+same functions on a handful of rows: `features.build.build_features`, `models.scoring.score`,
+`features.rules.evaluate_rules` and `pipelines.watchlists.screen.screen_declarations`. Features of
+a row depend only on the row and the history, so the service's risk score for a row equals the
+night's for the same row and history (tests/test_assess_service.py checks it bit for bit).
+
+History for filing day D: the newest stored snapshot on or before D, advanced through the staged
+days before D. A day before D with no staged partition yet (the night has not run) is filled from
+the rows this service itself accepted for that day, and the answer says the history was
+provisional. Rows filed on D itself never enter D's history (no leakage, decision 0006).
+
+Grain of an assessment: one per declaration item (declaration_id, item_no, version = filed_at).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+
+import polars as pl
+
+from contracts.declarations import DECLARATIONS
+from contracts.outcomes import OUTCOMES
+from contracts.reading import records_frame
+from expectations.declarations import NOT_FUTURE, declarations_suite, not_future_helper
+from expectations.polars_runner import run_suite_polars
+from expectations.suite import Suite
+from features.build import build_features
+from features.history import HistoryState, advance, attribute_outcomes, rollup_day
+from features.refs import References
+from features.rules import Rule, evaluate_rules, rule_input, rules_valid_on
+from features.screening import WatchlistIndex
+from models.registry import CHAMPION_FILE, ThreatModels
+from models.scoring import score
+from pipelines import layout
+from pipelines.assess.store import AssessmentStore, Caller
+from pipelines.featurize import day_rollup, load_references, read_snapshot
+from pipelines.rules import load_partner_rules, load_rules, load_starter_rules
+from pipelines.score import load_models
+from pipelines.settings import Settings
+from pipelines.validate import reference_sets, validate_with_suite
+from pipelines.watchlists import clearances as clearance_store
+from pipelines.watchlists.screen import index_in_force, screen_declarations
+
+log = logging.getLogger(__name__)
+
+Answer = Literal[
+    "assessment_complete", "request_for_information", "request_for_screening", "do_not_load"
+]
+ANSWERS: tuple[Answer, ...] = (
+    "assessment_complete",
+    "request_for_information",
+    "request_for_screening",
+    "do_not_load",
+)
+HISTORY_CACHE_DAYS = 4
+"""Filing days whose history is kept in memory (today, yesterday and a little slack)."""
+
+
+class AssessmentError(ValueError):
+    """A request that cannot be assessed as sent: `problems` name each row, field and reason."""
+
+    def __init__(self, problems: list[dict[str, Any]]) -> None:
+        first = problems[0] if problems else {}
+        super().__init__(
+            f"{len({p['position'] for p in problems})} row(s) rejected, e.g. row "
+            f"{first.get('position')} {first.get('field')}: {first.get('reason')}"
+        )
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Risk scores at which the answer steps up (settings `assess_*_score`)."""
+
+    information: float
+    screening: float
+    do_not_load: float
+
+    def __post_init__(self) -> None:
+        if not self.information <= self.screening <= self.do_not_load:
+            raise ValueError(
+                "assessment thresholds must rise: information <= screening <= do_not_load "
+                f"(got {self.information}, {self.screening}, {self.do_not_load})"
+            )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Thresholds:
+        """The thresholds the settings name."""
+        return cls(
+            settings.assess_information_score,
+            settings.assess_screening_score,
+            settings.assess_do_not_load_score,
+        )
+
+
+def answer_for(
+    risk: float, thresholds: Thresholds, *, hold: bool, force_red: bool, flagged: bool
+) -> Answer:
+    """The answer to a filer: a watch-list hold stops loading whatever the score; a rule that
+    forces the red lane asks for screening; any other rule or watch-list hit asks at least for
+    information; otherwise the score decides."""
+    if hold or risk >= thresholds.do_not_load:
+        return "do_not_load"
+    if force_red or risk >= thresholds.screening:
+        return "request_for_screening"
+    if flagged or risk >= thresholds.information:
+        return "request_for_information"
+    return "assessment_complete"
+
+
+@dataclass
+class Loaded:
+    """What one generation of the service holds: swapped whole by `Assessor.refresh`."""
+
+    refs: References
+    reference_sets: dict[str, frozenset[str]]
+    suite: Suite
+    model_version: str
+    models: ThreatModels
+    rules: list[Rule]
+    index: WatchlistIndex
+    clearances: pl.DataFrame
+    marker: tuple[Any, ...]
+    histories: dict[date, tuple[HistoryState, bool]] = field(default_factory=dict)
+
+
+def _marker(settings: Settings) -> tuple[Any, ...]:
+    """What changes when a night has run or a model was promoted: checked before reloading."""
+    champion = settings.zone("models") / CHAMPION_FILE
+    snapshots = layout.partition_days(layout.snapshots(settings))
+    staged = layout.partition_days(layout.staged_declarations(settings))
+    # Outcomes are imported after validation in the night: they change yesterday's rollup too.
+    outcomes = [
+        path.stat().st_mtime_ns
+        for _, path in layout.partition_files(
+            layout.staged_outcomes(settings), layout.OUTCOMES_FILE
+        )
+    ]
+    partner_rules = layout.partner_rules_dir(settings)
+    cleared = clearance_store.export_path(settings)
+    return (
+        partner_rules.stat().st_mtime_ns if partner_rules.exists() else None,
+        cleared.stat().st_mtime_ns if cleared.exists() else None,
+        champion.stat().st_mtime_ns if champion.exists() else None,
+        snapshots[-1] if snapshots else None,
+        staged[-1] if staged else None,
+        len(staged),
+        max(outcomes, default=None),
+        len(outcomes),
+    )
+
+
+class Assessor:
+    """Assess rows as the night would; thread-safe; `refresh` after a night or a promotion."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: AssessmentStore,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.thresholds = Thresholds.from_settings(settings)
+        self._lock = threading.Lock()
+        self._loaded = self._load()
+
+    def _load(self) -> Loaded:
+        started = time.perf_counter()
+        marker = _marker(self.settings)
+        refs = load_references(self.settings)
+        sets = reference_sets(self.settings)
+        # Built once (sorting the reference sets costs most of a second); only the not-future
+        # helper reads the clock, and it is swapped per call.
+        suite = declarations_suite(
+            sets, self.clock(), timedelta(days=self.settings.future_tolerance_days)
+        )
+        # One thread per call: calls run side by side, each on a few rows.
+        version, models = load_models(self.settings, threads=1)
+        # The night's rule set (pipelines.select.evaluate_rules_day): the officers' rules, or
+        # the starter set, and the rules derived from partner agencies' indicators.
+        officers = (
+            load_rules(self.settings.rules_dirs)
+            if self.settings.rules_dirs
+            else load_starter_rules()
+        )
+        rules = [*officers, *load_partner_rules(self.settings)]
+        index = index_in_force(self.settings)
+        clearances = clearance_store.active(clearance_store.read_export(self.settings))
+        loaded = Loaded(refs, sets, suite, version, models, rules, index, clearances, marker)
+        log.info("assessor loaded model %s in %.2f s", version, time.perf_counter() - started)
+        return loaded
+
+    @property
+    def model_version(self) -> str:
+        """The champion the service scores with."""
+        return self._loaded.model_version
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Reload models, lists and history when a night ran or a champion changed (or `force`).
+
+        The new generation is built beside the old one and swapped in whole: calls in flight
+        finish on the old one. Returns whether it reloaded.
+        """
+        if not force and _marker(self.settings) == self._loaded.marker:
+            return False
+        fresh = self._load()
+        today = self.clock().astimezone(UTC).date()
+        self._history(fresh, today)
+        with self._lock:
+            self._loaded = fresh
+        return True
+
+    def warm(self) -> None:
+        """Build today's history now rather than on the first call."""
+        self._history(self._loaded, self.clock().astimezone(UTC).date())
+
+    def _history(self, loaded: Loaded, day: date) -> tuple[HistoryState, bool]:
+        cached = loaded.histories.get(day)
+        if cached is not None:
+            return cached
+        with self._lock:
+            cached = loaded.histories.get(day)
+            if cached is None:
+                cached = self._build_history(loaded, day)
+                loaded.histories[day] = cached
+                for old in sorted(loaded.histories)[:-HISTORY_CACHE_DAYS]:
+                    del loaded.histories[old]
+        return cached
+
+    def _build_history(self, loaded: Loaded, day: date) -> tuple[HistoryState, bool]:
+        """State before `day` and whether a day of it came from this service's own rows."""
+        stored = [d for d in layout.partition_days(layout.snapshots(self.settings)) if d <= day]
+        if not stored:
+            raise AssessmentError(
+                [
+                    {
+                        "position": None,
+                        "field": "filed_at",
+                        "value": day.isoformat(),
+                        "reason": "no history on or before this filing date: run a night first",
+                        "rule": "history",
+                    }
+                ]
+            )
+        state = read_snapshot(self.settings, stored[-1])
+        provisional = False
+        while state.as_of < day:
+            current = state.as_of
+            if layout.staged_declarations_file(self.settings, current).is_file():
+                rollup = day_rollup(self.settings, current, loaded.refs)
+            else:
+                rollup = rollup_day(
+                    self._accepted_rows(loaded, current),
+                    _no_inspections(),
+                    current,
+                    loaded.refs.currency_rates,
+                )
+                provisional = True
+            state = advance(state, rollup)
+        return state, provisional
+
+    def _accepted_rows(self, loaded: Loaded, day: date) -> pl.DataFrame:
+        """The rows this service accepted for `day`, latest filing per key, in contract types."""
+        records = [json.loads(r["declaration"]) for r in self.store.assessments_on(day)]
+        if not records:
+            return DECLARATIONS.empty_frame()
+        far = suite_at(loaded.suite, datetime(9999, 1, 1, tzinfo=UTC), timedelta(0))
+        valid, _ = validate_with_suite(records_frame(records, "assessments"), far, run_suite_polars)
+        latest = valid.sort("filed_at").unique(list(DECLARATIONS.key), keep="last")
+        return latest.select(DECLARATIONS.names)
+
+    def assess(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        caller: Caller,
+        request_id: str,
+        source: str = "api",
+    ) -> list[dict[str, Any]]:
+        """Assess `records` (declarations contract rows as JSON values): one answer per row, in
+        order. Raises AssessmentError (nothing assessed, the rows recorded) when any row breaks
+        the contract. A row whose key and version were assessed before gets the stored answer."""
+        return self._assess(records, caller, request_id, source, partial=False)[0]
+
+    def assess_valid(
+        self, records: Sequence[Mapping[str, Any]], caller: Caller, request_id: str, source: str
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """A landed batch: assess the rows that keep the contract, record the others.
+        Returns (assessments, problems)."""
+        return self._assess(records, caller, request_id, source, partial=True)
+
+    def _assess(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        caller: Caller,
+        request_id: str,
+        source: str,
+        *,
+        partial: bool,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        loaded = self._loaded
+        now = self.clock()
+        tolerance = timedelta(days=self.settings.future_tolerance_days)
+        problems = _shape_problems(records)
+        if not problems:
+            raw = records_frame([_complete(r) for r in records], f"{source}:{request_id}")
+            valid, rejected = validate_with_suite(
+                raw, suite_at(loaded.suite, now, tolerance), run_suite_polars
+            )
+            problems = [
+                {
+                    "position": int(r["_line"]),
+                    "field": r["field"],
+                    "value": r["value"],
+                    "reason": r["reason"],
+                    "rule": r["rule"],
+                    "original": r["original"],
+                }
+                for r in rejected.iter_rows(named=True)
+            ]
+        if problems:
+            self.store.record_rejections(caller, request_id, source, problems)
+            if not partial or not records or _shape_problems(records):
+                raise AssessmentError(problems)
+        valid = valid.with_columns(
+            pl.col("filed_at").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").alias("_version")
+        )
+        keys = [
+            (str(r["declaration_id"]), int(r["item_no"]), str(r["_version"]))
+            for r in valid.select("declaration_id", "item_no", "_version").iter_rows(named=True)
+        ]
+        known = self.store.stored(keys)
+        fresh = valid.filter(~pl.Series([key in known for key in keys], dtype=pl.Boolean))
+        new_rows: list[dict[str, Any]] = []
+        if fresh.height:
+            new_rows = self._score_rows(
+                loaded=loaded,
+                valid=fresh,
+                caller=caller,
+                request_id=request_id,
+                source=source,
+                now=now,
+            )
+            self.store.record_assessments(
+                caller, request_id, source, new_rows, len(keys) - fresh.height
+            )
+        else:
+            self.store.record_assessments(caller, request_id, source, [], len(keys))
+        made = {(r["declaration_id"], r["item_no"], r["version"]): r for r in new_rows}
+        answers = [
+            {**known[key], "replayed": True} if key in known else {**made[key], "replayed": False}
+            for key in keys
+        ]
+        return answers, problems
+
+    def _score_rows(
+        self,
+        *,
+        loaded: Loaded,
+        valid: pl.DataFrame,
+        caller: Caller,
+        request_id: str,
+        source: str,
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        dated = valid.with_columns(pl.col("filed_at").dt.date().alias("_day"))
+        for (day,), rows in dated.group_by("_day", maintain_order=True):
+            assert isinstance(day, date)
+            out.extend(
+                self._score_day(
+                    loaded=loaded,
+                    day=day,
+                    rows=rows,
+                    caller=caller,
+                    request_id=request_id,
+                    source=source,
+                    now=now,
+                )
+            )
+        return out
+
+    def _score_day(
+        self,
+        *,
+        loaded: Loaded,
+        day: date,
+        rows: pl.DataFrame,
+        caller: Caller,
+        request_id: str,
+        source: str,
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        history, provisional = self._history(loaded, day)
+        declarations = rows.select(DECLARATIONS.names)
+        features = build_features(declarations, history, loaded.refs)
+        scored = score(loaded.models, features, explain=None)
+        rule_hits = evaluate_rules(
+            rules_valid_on(loaded.rules, day), rule_input(declarations, features), day
+        )
+        # Matches an officer cleared are dropped, as the night's score stage drops them.
+        watch_hits = screen_declarations(
+            declarations,
+            self.settings,
+            self.settings.watchlist_threshold,
+            loaded.index,
+            loaded.clearances,
+        ).filter(~pl.col("cleared"))
+        rules_by_item = _group(rule_hits, ("rule_id", "title", "force_red"))
+        watch_by_item = _group(watch_hits, ("list_name", "entry_id", "reason", "hold"))
+        names = list(loaded.models.categories)
+        assessed_at = now.astimezone(UTC).isoformat()
+        out: list[dict[str, Any]] = []
+        for row, scores in zip(
+            rows.iter_rows(named=True), scored.iter_rows(named=True), strict=True
+        ):
+            key = (row["declaration_id"], int(row["item_no"]))
+            fired = rules_by_item.get(key, [])
+            hits = watch_by_item.get(key, [])
+            risk = float(scores["risk_score"])
+            reasons = [h["reason"] for h in hits] + [
+                f"rule {h['rule_id']}: {h['title']}" for h in fired
+            ]
+            reasons += [r for r in (scores["reasons"] or "").split("; ") if r]
+            out.append(
+                {
+                    "declaration_id": key[0],
+                    "item_no": key[1],
+                    "version": row["_version"],
+                    "filing_date": day.isoformat(),
+                    "answer": answer_for(
+                        risk,
+                        self.thresholds,
+                        hold=any(bool(h["hold"]) for h in hits),
+                        force_red=any(bool(h["force_red"]) for h in fired),
+                        flagged=bool(fired or hits),
+                    ),
+                    "risk_score": risk,
+                    **{
+                        f"{n}_score": float(scores[f"{n}_score"])
+                        for n in ("cbrn", "salw")
+                        if n in names
+                    },
+                    "reasons": reasons,
+                    "rule_hits": [h["rule_id"] for h in fired],
+                    "watchlist_hits": [f"{h['list_name']}:{h['entry_id']}" for h in hits],
+                    "model_version": loaded.model_version,
+                    "history_as_of": history.as_of.isoformat(),
+                    "provisional_history": provisional,
+                    "system": caller.system,
+                    "source": source,
+                    "request_id": request_id,
+                    "assessed_at": assessed_at,
+                    "declaration": _original(row),
+                }
+            )
+        return out
+
+
+def suite_at(base: Suite, now: datetime, tolerance: timedelta) -> Suite:
+    """`base` with its not-future check taken at `now` (the rest of the suite is clock-free)."""
+    helpers = tuple(
+        not_future_helper(now, tolerance) if h.meta.output_name() == NOT_FUTURE else h
+        for h in base.helpers
+    )
+    return Suite(base.name, helpers, base.checks)
+
+
+def _shape_problems(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Fields no contract row may carry: reserved names (`_...`) and nested objects."""
+    problems: list[dict[str, Any]] = []
+    for position, record in enumerate(records, start=1):
+        for name, value in record.items():
+            if name.startswith("_"):
+                reason = "names starting with _ are reserved"
+            elif isinstance(value, dict):
+                reason = "must be a value or a list, not an object"
+            else:
+                continue
+            problems.append(
+                {
+                    "position": position,
+                    "field": name,
+                    "value": None,
+                    "reason": reason,
+                    "rule": "structure",
+                }
+            )
+    return problems
+
+
+def _complete(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Every contract column present (missing ones as null, so the contract names them)."""
+    return {**dict.fromkeys(DECLARATIONS.names), **record}
+
+
+def _original(row: Mapping[str, Any]) -> str:
+    """The accepted row as contract JSON (what a later history or the night can re-read)."""
+    values: dict[str, Any] = {}
+    for name in DECLARATIONS.names:
+        value = row[name]
+        if isinstance(value, datetime):
+            value = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        elif isinstance(value, date):
+            value = value.isoformat()
+        values[name] = value
+    return json.dumps(values, sort_keys=True)
+
+
+def _group(
+    hits: pl.DataFrame, columns: tuple[str, ...]
+) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    grouped: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for hit in hits.iter_rows(named=True):
+        grouped.setdefault((hit["declaration_id"], int(hit["item_no"])), []).append(
+            {c: hit[c] for c in columns}
+        )
+    return grouped
+
+
+def _no_inspections() -> pl.DataFrame:
+    return attribute_outcomes(OUTCOMES.empty_frame(), DECLARATIONS.empty_frame().lazy())

@@ -1,0 +1,349 @@
+"""The pre-loading assessment service on a small simulated home, against the night it mirrors.
+
+One module-scoped home (8 days of history, a champion, then the night of day 9 run for
+real) serves every test. The service is the real FastAPI app over the real engine and a real SQLite
+file, called through Starlette's TestClient (in-process HTTP).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from contracts.declarations import DECLARATIONS
+from pipelines import layout, nightly
+from pipelines.assess.engine import Assessor, Thresholds, answer_for
+from pipelines.assess.intraday import assess_landed
+from pipelines.assess.service import TokenBucket, create_app
+from pipelines.assess.store import AssessmentStore
+from pipelines.cli import app as cli_app
+from pipelines.outcomes import import_outcome_files
+from pipelines.settings import Settings, load_settings
+from pipelines.staging import ingest_and_stage
+from pipelines.train import train_models
+from simulator.stage import simulate_world
+from tests.factories.model_world import LAST_TRAIN_DAY, home_world, registry_frame, write_home
+
+START = date(2026, 1, 1)
+DAYS = 9
+NIGHT = START + timedelta(days=DAYS - 1)
+NOON = datetime(NIGHT.year, NIGHT.month, NIGHT.day, 12, tzinfo=UTC)
+
+pytestmark = pytest.mark.slow
+
+
+def _settings(home: Path) -> Settings:
+    return load_settings(environ={}, home=home, capacity_red_default=5, capacity_yellow_default=10)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data home whose night of NIGHT has run, with a champion trained on the days before."""
+    from pipelines.watchlists.shipped import load_shipped
+
+    root = tmp_path_factory.mktemp("assess") / "home"
+    settings = _settings(root)
+    result = simulate_world(settings, START, DAYS, 300, threat_rate=0.03, seed=11)
+    load_shipped(settings)
+    history = [p for p in result.declaration_files if NIGHT.isoformat() not in p.name]
+    ingest_and_stage(history, settings, now=datetime(2026, 1, 9, 1, tzinfo=UTC))
+    import_outcome_files(
+        [p for p in result.outcome_files if NIGHT.isoformat() not in p.name], settings
+    )
+    for offset in range(DAYS - 1):
+        nightly.featurize(settings, START + timedelta(days=offset))
+    # A simulated week holds too few findings to train anything but a constant; the champion is
+    # trained on the model factory's world, whose planted signals sit in real registry features.
+    world = home_world()
+    trained = write_home(root.parent / "models-home", registry_frame(world), world.outcomes)
+    train_models(trained, LAST_TRAIN_DAY, datetime(2026, 1, 9, tzinfo=UTC))
+    shutil.copytree(trained.zone("models"), settings.zone("models"))
+    nightly.run_night(settings, NIGHT)
+    return root
+
+
+@pytest.fixture(scope="module")
+def assessor(home: Path) -> Iterator[Assessor]:
+    settings = _settings(home)
+    store = AssessmentStore(layout.assessments_database(settings))
+    yield Assessor(settings, store, clock=lambda: NOON)
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def client(assessor: Assessor) -> Iterator[TestClient]:
+    with TestClient(create_app(assessor)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def token(assessor: Assessor) -> str:
+    return assessor.store.create_token("test-ics2")[1]
+
+
+def _records(settings: Settings, day: date) -> list[dict[str, Any]]:
+    """The night's staged rows of `day` as JSON a filer would send (numbers as numbers)."""
+    staged = pl.read_parquet(layout.staged_declarations_file(settings, day))
+    out = []
+    for row in staged.select(DECLARATIONS.names).iter_rows(named=True):
+        record: dict[str, Any] = {}
+        for name, value in row.items():
+            if isinstance(value, datetime):
+                record[name] = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+            elif isinstance(value, date):
+                record[name] = value.isoformat()
+            else:
+                record[name] = value
+        out.append(record)
+    return out
+
+
+def _post(client: TestClient, token: str, rows: list[dict[str, Any]]) -> Any:
+    return client.post(
+        "/v1/assessments",
+        json={"declarations": rows},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def _night_scores(settings: Settings) -> pl.DataFrame:
+    return pl.read_parquet(layout.scores_file(settings, NIGHT)).select(
+        "declaration_id", "item_no", "risk_score", "cbrn_score", "salw_score", "model_version"
+    )
+
+
+def _service_scores(client: TestClient, token: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
+    answers: list[dict[str, Any]] = []
+    for start in range(0, len(rows), 100):
+        response = _post(client, token, rows[start : start + 100])
+        assert response.status_code == 200, response.text
+        answers.extend(response.json()["assessments"])
+    return pl.DataFrame(answers).select(
+        "declaration_id",
+        "item_no",
+        pl.col("risk_score").alias("service_risk"),
+        pl.col("cbrn_score").alias("service_cbrn"),
+        pl.col("salw_score").alias("service_salw"),
+        pl.col("model_version").alias("service_model"),
+        "answer",
+        "rule_hits",
+    )
+
+
+def test_the_service_scores_every_row_exactly_as_the_night(
+    home: Path, client: TestClient, token: str
+) -> None:
+    settings = _settings(home)
+    rows = _records(settings, NIGHT)
+    night = _night_scores(settings)
+    service = _service_scores(client, token, rows)
+    both = night.join(service, on=["declaration_id", "item_no"], how="full", coalesce=True)
+    assert both.height == night.height == len(rows) > 200
+    # Same features, same compiled trees, same calibration: the same doubles, not merely close.
+    assert (both["risk_score"] == both["service_risk"]).all()
+    assert (both["cbrn_score"] == both["service_cbrn"]).all()
+    assert (both["salw_score"] == both["service_salw"]).all()
+    assert (both["model_version"] == both["service_model"]).all()
+    # The risk scores are not all alike: the comparison could fail.
+    assert both["risk_score"].n_unique() > 50
+    night_rules = pl.read_parquet(layout.scores_dir(settings, NIGHT) / layout.RULE_HITS_FILE)
+    fired = service.explode("rule_hits").drop_nulls("rule_hits")
+    assert sorted(fired.select("declaration_id", "item_no", "rule_hits").rows()) == sorted(
+        night_rules.select("declaration_id", "item_no", "rule_id").rows()
+    )
+    assert set(service["answer"]) <= {
+        "assessment_complete",
+        "request_for_information",
+        "request_for_screening",
+        "do_not_load",
+    }
+
+
+def test_after_the_night_history_is_advanced_from_staging_to_the_same_scores(
+    home: Path, tmp_path: Path
+) -> None:
+    """Without the NIGHT snapshot the service advances the one before through staging."""
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy)
+    settings = _settings(copy)
+    shutil.rmtree(layout.snapshot_dir(settings, NIGHT))
+    (settings.zone("assessments") / "assessments.sqlite").unlink()
+    store = AssessmentStore(layout.assessments_database(settings))
+    assessor = Assessor(settings, store, clock=lambda: NOON)
+    with TestClient(create_app(assessor)) as client:
+        token = store.create_token("replica")[1]
+        rows = _records(settings, NIGHT)[:150]
+        service = _service_scores(client, token, rows)
+    night = _night_scores(settings).join(service, on=["declaration_id", "item_no"], how="inner")
+    assert night.height == 150
+    assert (night["risk_score"] == night["service_risk"]).all()
+    store.close()
+
+
+def test_no_token_or_a_revoked_one_is_401(client: TestClient, assessor: Assessor) -> None:
+    row = _records(assessor.settings, NIGHT)[0]
+    assert client.post("/v1/assessments", json={"declarations": [row]}).status_code == 401
+    token_id, token = assessor.store.create_token("short-lived")
+    assert _post(client, token, [row]).status_code == 200
+    assert assessor.store.revoke_token(token_id)
+    assert _post(client, token, [row]).status_code == 401
+    assert _post(client, "crk_nothing_real", [row]).status_code == 401
+
+
+def test_bad_rows_get_422_naming_fields_and_reasons_and_are_recorded(
+    client: TestClient, token: str, assessor: Assessor
+) -> None:
+    good, bad = _records(assessor.settings, NIGHT)[:2]
+    bad = {**bad, "item_no": 0, "port_of_loading": "XXZZZ", "gross_mass_kg": "heavy"}
+    del bad["hs_code"]
+    response = _post(client, token, [good, bad])
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    named = {(d["position"], d["field"]) for d in detail}
+    assert {(2, "item_no"), (2, "port_of_loading"), (2, "gross_mass_kg"), (2, "hs_code")} <= named
+    assert all(d["reason"] for d in detail)
+    recorded = {(r["position"], r["field"]) for r in assessor.store.rejections()}
+    assert named <= recorded
+    # Nothing of a refused request is assessed, not even its good row.
+    assert not assessor.store.stored([(good["declaration_id"], good["item_no"], "x")])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b'{"declarations": []}',
+        b'{"declarations": "none"}',
+        b'{"rows": [{}]}',
+        b'{"declarations": [{"_line": 3}]}',
+        b'{"declarations": [{"declaration_id": {"a": 1}}]}',
+    ],
+)
+def test_unreadable_bodies_are_422_not_500(client: TestClient, token: str, body: bytes) -> None:
+    response = client.post(
+        "/v1/assessments",
+        content=body,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"]
+
+
+def test_the_same_declaration_and_version_is_assessed_once(
+    client: TestClient, token: str, assessor: Assessor
+) -> None:
+    row = _records(assessor.settings, NIGHT)[5]
+    first = _post(client, token, [row]).json()["assessments"][0]
+    second = _post(client, token, [row]).json()["assessments"][0]
+    assert second["replayed"] is True
+    assert second["request_id"] == first["request_id"]
+    assert second["risk_score"] == first["risk_score"]
+    amended = {**row, "filed_at": row["filed_at"].replace("Z", "").split(".")[0][:-2] + "59Z"}
+    third = _post(client, token, [amended]).json()["assessments"][0]
+    assert third["version"] != first["version"] and third["replayed"] is False
+    stored = assessor.store.assessments_on(NIGHT)
+    keys = [(r["declaration_id"], r["item_no"], r["version"]) for r in stored]
+    assert len(keys) == len(set(keys))
+    assert any(e["action"] == "assessed" for e in assessor.store.audit_events())
+
+
+def test_a_flood_gets_429_while_another_caller_is_served(assessor: Assessor) -> None:
+    row = _records(assessor.settings, NIGHT)[7]
+    flooder = assessor.store.create_token("flooder")[1]
+    other = assessor.store.create_token("other")[1]
+    # One request back every 1,000 s: however slow this machine, the flood stays refused.
+    app = create_app(assessor, limiter=TokenBucket(rate=0.001, burst=5))
+    with TestClient(app) as client:
+        codes = [_post(client, flooder, [row]).status_code for _ in range(12)]
+        assert codes == [200] * 5 + [429] * 7
+        refused = _post(client, flooder, [row])
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+        assert _post(client, other, [row]).status_code == 200
+
+
+def test_token_create_prints_the_token_alone_on_its_last_line(home: Path) -> None:
+    result = CliRunner().invoke(cli_app, ["--home", str(home), "assess", "token", "create", "acas"])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip().splitlines()[-1]
+    assert token.startswith("crk_") and " " not in token
+    store = AssessmentStore(layout.assessments_database(_settings(home)))
+    caller = store.caller(token)
+    assert caller is not None and caller.system == "acas"
+    raw = layout.assessments_database(_settings(home)).read_bytes()
+    assert token.encode() not in raw
+    store.close()
+
+
+def test_landed_files_run_through_the_same_path_once(home: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy)
+    settings = _settings(copy)
+    landing = settings.zone("landing") / "declarations"
+    for path in landing.iterdir():
+        if NIGHT.isoformat() not in path.name:
+            path.unlink()
+    (settings.zone("assessments") / "assessments.sqlite").unlink()
+    store = AssessmentStore(layout.assessments_database(settings))
+    assessor = Assessor(settings, store, clock=lambda: NOON)
+    first = assess_landed(settings, assessor)
+    assert first["files"] == 1
+    assert first["assessed"] + first["rejected"] == first["rows"] > 200
+    assert first["assessed"] > 200
+    night = _night_scores(settings)
+    stored = pl.DataFrame(
+        [
+            {"declaration_id": r["declaration_id"], "item_no": r["item_no"], "s": r["risk_score"]}
+            for r in store.assessments_on(NIGHT, source="intraday")
+        ]
+    )
+    joined = night.join(stored, on=["declaration_id", "item_no"], how="inner")
+    assert joined.height > 200
+    assert (joined["risk_score"] == joined["s"]).all()
+    assert assess_landed(settings, assessor)["files"] == 0
+    store.close()
+
+
+def test_answers_step_up_with_the_thresholds() -> None:
+    steps = Thresholds(0.1, 0.3, 0.8)
+    quiet = {"hold": False, "force_red": False, "flagged": False}
+    assert answer_for(0.05, steps, **quiet) == "assessment_complete"
+    assert answer_for(0.1, steps, **quiet) == "request_for_information"
+    assert answer_for(0.3, steps, **quiet) == "request_for_screening"
+    assert answer_for(0.8, steps, **quiet) == "do_not_load"
+    assert answer_for(0.0, steps, hold=True, force_red=False, flagged=True) == "do_not_load"
+    assert answer_for(0.0, steps, hold=False, force_red=True, flagged=True) == (
+        "request_for_screening"
+    )
+    assert answer_for(0.0, steps, hold=False, force_red=False, flagged=True) == (
+        "request_for_information"
+    )
+    with pytest.raises(ValueError, match="must rise"):
+        Thresholds(0.5, 0.3, 0.8)
+
+
+def test_the_service_rows_are_handed_to_the_night_as_a_landing_file(
+    client: TestClient, token: str, assessor: Assessor
+) -> None:
+    from contracts.reading import read_raw
+    from pipelines.assess.intraday import hand_over
+    from pipelines.validate import reference_sets, validate_frame
+
+    rows = _records(assessor.settings, NIGHT)[20:23]
+    assert _post(client, token, rows).status_code == 200
+    handed = hand_over(assessor.settings, NOON)
+    written = Path(handed[NIGHT.isoformat()]["file"])
+    accepted = assessor.store.assessments_on(NIGHT, source="api")
+    raw = read_raw(written)
+    assert raw.height == len(accepted) >= 3
+    valid, rejected = validate_frame(raw, reference_sets(assessor.settings), NOON)
+    assert rejected.height == 0
+    sent = {(r["declaration_id"], r["item_no"]) for r in rows}
+    assert sent <= set(valid.select("declaration_id", "item_no").iter_rows())

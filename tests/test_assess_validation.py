@@ -1,0 +1,69 @@
+"""The Polars executor of the declarations suite gives Great Expectations' verdicts, row for row.
+
+The pre-loading service validates each call in Polars (`expectations.polars_runner`) because a GE
+validation costs about 100 ms a batch; the night validates with GE. Same suite, same failures.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+from polars.testing import assert_frame_equal
+
+from contracts.declarations import DECLARATIONS
+from contracts.reading import read_raw, records_frame
+from expectations.declarations import declarations_suite
+from expectations.polars_runner import run_suite_polars
+from expectations.runner import run_suite
+from pipelines.validate import validate_frame, validate_with_suite
+
+DATA = Path(__file__).parent / "data" / "declarations"
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+REFS = {
+    "locode": {"CNSHA", "NLRTM", "SGSIN", "LKCMB", "FRCDG", "PLGDN", "DEHAM", "BEANR"},
+    "hs6": {"847130", "841391", "610910", "940360", "870323"},
+    "country": {"CN", "NL", "FR", "PL", "DE"},
+    "currency": {"USD", "EUR", "CNY"},
+}
+
+
+def test_both_executors_reject_the_same_rows_for_the_same_reasons() -> None:
+    raw = read_raw(DATA / "mixed.csv")
+    suite = declarations_suite(REFS, NOW)
+    night_valid, night_rejected = validate_frame(raw, REFS, NOW)
+    fast_valid, fast_rejected = validate_with_suite(raw, suite, run_suite_polars)
+    assert night_rejected.height > 5
+    assert night_rejected["rule"].n_unique() > 5
+    assert_frame_equal(fast_rejected, night_rejected)
+    assert_frame_equal(fast_valid, night_valid)
+
+
+def test_the_executors_agree_check_by_check_on_a_typed_frame() -> None:
+    from contracts.reading import cast_to_contract
+
+    raw = read_raw(DATA / "mixed.csv").with_row_index("_row").cast({"_row": pl.Int64})
+    typed, _ = cast_to_contract(raw, DECLARATIONS)
+    suite = declarations_suite(REFS, NOW)
+    assert_frame_equal(run_suite_polars(typed, suite), run_suite(typed, suite))
+
+
+def test_json_records_read_like_a_json_lines_file(tmp_path: Path) -> None:
+    records = [
+        {
+            "declaration_id": "D1",
+            "item_no": 1,
+            "gross_mass_kg": 12.5,
+            "transshipment_ports": ["SGSIN", "LKCMB"],
+        },
+        {"declaration_id": "D2", "item_no": 2, "gross_mass_kg": 3, "transshipment_ports": None},
+    ]
+    path = tmp_path / "rows.jsonl"
+    import json
+
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    from_file = read_raw(path).drop("_source_file")
+    from_records = records_frame(records, str(path)).drop("_source_file")
+    assert_frame_equal(from_records, from_file)
+    assert from_records["transshipment_ports"].to_list() == ["SGSIN|LKCMB", None]
