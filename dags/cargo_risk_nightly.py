@@ -98,6 +98,15 @@ def cargo_risk_nightly() -> None:
         with fail_once_on_bad_data():
             return nightly.validate(nightly.settings(), day)
 
+    @task(trigger_rule="all_done")
+    def data_docs(day: str) -> dict[str, Any]:
+        """Great Expectations Data Docs of the date's batch, linked from the run report; runs even
+        when validation stopped the night, since that is when someone will want to look."""
+        from pipelines import nightly
+
+        with fail_once_on_bad_data():
+            return nightly.data_docs(nightly.settings(), day)
+
     @task(outlets=[OUTCOMES])
     def import_outcomes(
         day: str, validated: dict[str, Any], exported: str | None
@@ -178,6 +187,8 @@ def cargo_risk_nightly() -> None:
     day = resolve_date()
     ingested = ingest(day)
     validated = validate(day, ingested)
+    # Ordered, not fed: a failed validation leaves no XCom, and Data Docs should still run.
+    validated >> data_docs(day)
     import_outcomes(day, validated, export_app_outcomes())
     featurized = featurize(day, validated)
     scored = score(day, featurized)

@@ -151,7 +151,7 @@ FEATURES: tuple[Feature, ...] = (
         "share of the description's word stems found in its HS-6 nomenclature text "
         "(null for an unknown HS-6)",
         "declaration + reference:hs6",
-        "only {value:.0%} of the description matches its HS code's text",
+        "{value:.0%} of the description's words match its HS code's text",
         pl.col("_desc_hs_overlap"),
     ),
     Feature(

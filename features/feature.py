@@ -10,6 +10,8 @@ from typing import Literal
 
 import polars as pl
 
+from contracts.wording import Readable
+
 Dtype = Literal["float", "int", "bool"]
 
 POLARS_DTYPES: dict[Dtype, pl.DataType] = {
@@ -45,4 +47,6 @@ class Feature:
             return ""
         # {exp10} undoes a log10 feature, so the reader sees kilograms, not their logarithm.
         exp10 = 10.0 ** float(value) if float(value) < 300 else float("inf")
-        return self.phrase.format(value=value, exp10=exp10)
+        # Readable: a small value keeps a digit instead of reading "about 0 items a day".
+        shown = value if isinstance(value, bool) else Readable(value)
+        return self.phrase.format(value=shown, exp10=Readable(exp10))

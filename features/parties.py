@@ -64,7 +64,7 @@ def _party_features(entity: str, label: str) -> tuple[Feature, ...]:
             "int",
             f"days since the {label} was first seen (0 when new)",
             source,
-            f"{label} first seen {{value:.0f}} days ago",
+            f"{label} on record for {{value:.0f}} days before this filing",
             age_days(entity),
         ),
         Feature(

@@ -141,7 +141,7 @@ FEATURES: tuple[Feature, ...] = (
         "float",
         "how many times the HS-6 median USD per kg exceeds this item's (above 1: cheaper)",
         "history:hs6_value",
-        "value per kg {value:.0f}x below the HS-6 median",
+        "the HS-6 median value per kg is {value:.0f} times this item's",
         _times_below_median(),
     ),
     Feature(

@@ -8,6 +8,7 @@ arguments (the lists and staging zones of the home folder). Staging is read thro
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from datetime import date
@@ -103,6 +104,17 @@ def port_list(ranked: pl.DataFrame, port: str, filters: ListFilters) -> pl.DataF
             (pl.col("rule_hits").list.len() > 0) | (pl.col("watchlist_hits").list.len() > 0)
         )
     return rows.sort("rank")
+
+
+def rule_holds(run_reports: Path, day: date) -> dict[str, bool]:
+    """Rule id -> whether the rule was a legal hold that night, from the selection summary the
+    nightly run left (empty when there is none, e.g. a list published by hand)."""
+    path = partition(run_reports, day) / "select.json"
+    if not path.is_file():
+        return {}
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    rules = (summary.get("precision") or {}).get("rules", [])
+    return {str(r["rule_id"]): bool(r.get("force_red")) for r in rules}
 
 
 def list_row(

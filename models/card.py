@@ -62,15 +62,39 @@ def _curve_plot(versions: Mapping[str, Any], category: str, kind: str) -> Figure
 
 
 def _reliability_plot(bins: Sequence[Mapping[str, Any]], category: str) -> Figure:
+    """Observed against predicted per equal-count bin, on log axes.
+
+    At a base rate near 1 % most bins predict well under 0.01: on linear axes nine of ten sit
+    on top of each other at zero. Log axes spread them; a bin with no finding has no place on a
+    log axis, so it is drawn as an open triangle on the bottom edge.
+    """
     figure, axis = plt.subplots(figsize=(4.6, 3.4))
-    predicted = [b["predicted"] for b in bins]
-    observed = [b["observed"] for b in bins]
-    top = max([*predicted, *observed, 1e-6])
-    axis.plot([0, top], [0, top], color="grey", linewidth=0.8)
-    axis.plot(predicted, observed, marker="o")
-    axis.set_xlabel("mean predicted probability")
-    axis.set_ylabel("observed finding rate")
-    axis.set_title(f"{category}: reliability (10 equal-count bins)")
+    predicted = [float(b["predicted"]) for b in bins]
+    observed = [float(b["observed"]) for b in bins]
+    positive = [v for v in [*predicted, *observed] if v > 0]
+    floor = min(positive, default=1e-4) / 3
+    top = max([*positive, floor * 10])
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.plot([floor, top], [floor, top], color="grey", linewidth=0.8, label="calibrated")
+    seen = [(p, o) for p, o in zip(predicted, observed, strict=True) if p > 0 and o > 0]
+    axis.plot([p for p, _ in seen], [o for _, o in seen], marker="o", label="bins with findings")
+    empty = [max(p, floor) for p, o in zip(predicted, observed, strict=True) if o <= 0]
+    if empty:
+        axis.scatter(
+            empty,
+            [floor] * len(empty),
+            marker="v",
+            facecolors="none",
+            edgecolors="C3",
+            label=f"{len(empty)} bin(s) without a finding",
+        )
+    axis.set_xlim(floor / 1.5, top * 1.5)
+    axis.set_ylim(floor / 1.5, top * 1.5)
+    axis.set_xlabel("mean predicted probability (log)")
+    axis.set_ylabel("observed finding rate (log)")
+    axis.set_title(f"{category}: reliability ({len(bins)} equal-count bins)")
+    axis.legend(fontsize=7, loc="upper left")
     return figure
 
 

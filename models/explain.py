@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from contracts.wording import Readable
+
 REASON_SEPARATOR = "; "
 
 
@@ -39,7 +41,7 @@ def phrase(template: str | None, name: str, value: float) -> str:
     if template:
         # A template with a format spec ({value:.0f}) gets the exact value; a bare {value}
         # gets it trimmed, so "3 days" does not read "3.0 days".
-        shown = value if "{value:" in template else format_value(value)
+        shown = Readable(value) if "{value:" in template else format_value(value)
         try:
             # {exp10} undoes a log10 feature: "gross mass about {exp10:,.0f} kg".
             return template.format(value=shown, exp10=_exp10(value))

@@ -31,12 +31,12 @@ def date_range(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def dates_from_options(day: str | None, first: str | None, last: str | None) -> list[date]:
+def dates_from_options(day: date | None, first: date | None, last: date | None) -> list[date]:
     """The dates a CLI verb's `--date D` or `--from D1 --to D2` options name."""
     if day and (first or last):
         raise ValueError("give --date, or --from and --to, not both")
     if day:
-        return [date.fromisoformat(day)]
+        return [day]
     if first and last:
-        return date_range(date.fromisoformat(first), date.fromisoformat(last))
+        return date_range(first, last)
     raise ValueError("give --date D, or --from D1 --to D2")

@@ -15,9 +15,12 @@ from pathlib import Path
 import polars as pl
 
 from contracts.threats import THREATS, spoken_list
+from models.registry import CARD_FILE
 from pipelines import layout, nightly
 from pipelines.airflow_run import migrate, run_dag_once
+from pipelines.data_docs import index_path as data_docs_index
 from pipelines.outcomes import import_outcome_files
+from pipelines.report_html import HTML_FILE
 from pipelines.settings import Settings
 from pipelines.staging import ingest_and_stage
 from pipelines.train import train_models
@@ -89,10 +92,13 @@ def run_demo(
             "ranked lists (CSV)": lists / layout.LIST_CSV_FILE,
             "printable lists (HTML, one per port)": lists / "html",
             "quarantine (rejected rows with reasons)": settings.zone("quarantine") / "declarations",
-            "run report": layout.run_report_dir(settings, night) / "report.md",
+            "run report (HTML with plots)": layout.run_report_dir(settings, night) / HTML_FILE,
+            "run report (Markdown, for logs)": layout.run_report_dir(settings, night) / "report.md",
+            "Data Docs (Great Expectations)": data_docs_index(settings),
             "evaluation against the planted threats": evaluation,
             "Airflow log of the run": log,
             "model version": model_folder,
+            "model card": model_folder / CARD_FILE,
             "simulation report (plots of the synthetic trade)": simulation_report.index,
             "ground truth (never read by the pipeline)": settings.zone("truth"),
         },

@@ -32,7 +32,7 @@ from pipelines.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
-STAGES = ("ingest", "validate", "outcomes", "featurize", "score", "select", "publish")
+STAGES = ("ingest", "validate", "data_docs", "outcomes", "featurize", "score", "select", "publish")
 DATED_TABLES = (
     layout.staged_declarations,
     layout.quarantine_declarations,
@@ -161,6 +161,22 @@ def late_dates(settings: Settings, day: date) -> list[date]:
         return []
     touched = json.loads(report.read_text(encoding="utf-8")).get("dates", [])
     return sorted(d for d in map(date.fromisoformat, touched) if d < day)
+
+
+def data_docs(settings: Settings, day: str | date) -> dict[str, Any]:
+    """Great Expectations Data Docs of the night's batch (a step apart from validation).
+
+    Outside the date's run lock: it reads raw, writes only the GE project (`gx/`) and its own
+    summary, and runs beside the night's other tasks, which would otherwise find the date taken.
+    """
+    from pipelines.data_docs import build_data_docs
+
+    started = time.perf_counter()
+    summary = build_data_docs(settings, _day(day))
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+    _stage_report(settings, _day(day), "data_docs", summary)
+    log.info("data_docs %s: %s", day, summary)
+    return summary
 
 
 @_timed("outcomes")
@@ -322,6 +338,7 @@ def run_night(settings: Settings, day: date) -> dict[str, dict[str, Any]]:
         return {
             "ingest": ingest(settings, day),
             "validate": validate(settings, day),
+            "data_docs": data_docs(settings, day),
             "outcomes": import_outcomes(settings, day),
             "featurize": featurize(settings, day),
             "score": score(settings, day),

@@ -241,5 +241,9 @@ def write_run_report(settings: Settings, day: date) -> Path:
         stages["drift"] = _drift(settings, day)
     folder = run_report_dir(settings, day)
     write_text(json.dumps(stages, indent=2, sort_keys=True, default=str), folder / "report.json")
-    markdown = render_run_report(day, stages) + run_report_link(settings, day)
-    return write_text(markdown, folder / "report.md")
+    text = render_run_report(day, stages) + run_report_link(settings, day)
+    markdown = write_text(text, folder / "report.md")
+    from pipelines.report_html import write_run_report_html
+
+    write_run_report_html(settings, day, stages, markdown.read_text(encoding="utf-8"))
+    return markdown

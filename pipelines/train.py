@@ -259,4 +259,7 @@ def train_models(
     folder = save_version(settings, models, metadata, created_at, promote=promote)
     # Compiled now (5-20 s), the first night scores with the cached library instead.
     with_compiled_trees(models, compiled_trees_folder(settings))
+    from pipelines.model_card import card_after_training  # the card needs lifecycle's gate
+
+    card_after_training(settings, folder.name, created_at)
     return folder

@@ -86,6 +86,7 @@ def test_nightly_runs_the_stages_in_order(dagbag: dict[str, object]) -> None:
         "export_app_outcomes": [],
         "ingest": ["resolve_date"],
         "validate": ["ingest", "resolve_date"],
+        "data_docs": ["resolve_date", "validate"],
         "import_outcomes": ["export_app_outcomes", "resolve_date", "validate"],
         "featurize": ["resolve_date", "validate"],
         "import_alerts": ["resolve_date"],

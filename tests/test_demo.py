@@ -24,5 +24,9 @@ def test_the_demo_runs_end_to_end_and_its_outputs_exist(tmp_path: Path) -> None:
     assert "log in as demo.inspector" in done.output
     outputs = [line.split(": ", 1)[1] for line in done.output.splitlines() if ": /" in line]
     assert len(outputs) >= 8
+    named = dict(line.strip().split(": ", 1) for line in done.output.splitlines() if ": /" in line)
+    assert named["model card"].endswith("card.html")
+    assert named["run report (HTML with plots)"].endswith("report.html")
+    assert named["Data Docs (Great Expectations)"].endswith("index.html")
     for path in outputs:
         assert Path(path.strip()).exists(), path

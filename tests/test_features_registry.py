@@ -39,9 +39,27 @@ def test_every_phrase_reads_a_value() -> None:
     for feature in FEATURES:
         words = describe(feature.name, True if feature.dtype == "bool" else 3)
         assert words and "{" not in words, feature.name
-    assert describe("consignee_age_days", 3) == "consignee first seen 3 days ago"
+    assert describe("consignee_age_days", 3) == "consignee on record for 3 days before this filing"
     assert describe("value_per_kg_times_below_hs6_median", 12.4) == (
-        "value per kg 12x below the HS-6 median"
+        "the HS-6 median value per kg is 12 times this item's"
+    )
+
+
+def test_small_values_read_right() -> None:
+    # Each of these read "0" before: "value per kg 0x below", "files about 0 items a day".
+    assert describe("value_per_kg_times_below_hs6_median", 0.4) == (
+        "the HS-6 median value per kg is 0.4 times this item's"
+    )
+    assert describe("shipper_items_per_active_day", 0.25) == "shipper files about 0.2 items a day"
+    assert describe("description_hs_overlap", 0.003) == (
+        "0.3% of the description's words match its HS code's text"
+    )
+    assert describe("description_hs_overlap", 0.0) == (
+        "0% of the description's words match its HS code's text"
+    )
+    assert describe("consignee_age_days", 0) == "consignee on record for 0 days before this filing"
+    assert describe("shipper_items_per_active_day", 0.00001) == (
+        "shipper files about under 0.0001 items a day"
     )
     assert describe("consignee_is_new", False) == ""
     assert describe("consignee_age_days", None) == ""

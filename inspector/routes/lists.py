@@ -20,6 +20,7 @@ from contracts.outcomes import FINDING_CATEGORIES, RESULTS
 from contracts.ranked_list import LIST_SELECTION_REASONS, RANKED_LIST
 from inspector import clearances, lists
 from inspector.db import Outcome, User, Waiver
+from inspector.explain import display_fields, explain_rank
 from inspector.records import item_records
 from inspector.web import (
     BadFormError,
@@ -30,6 +31,7 @@ from inspector.web import (
     state,
 )
 from pipelines.csv_safe import safe_csv_text
+from pipelines.layout import run_reports
 from pipelines.publish import to_csv_frame
 
 router = APIRouter()
@@ -196,6 +198,12 @@ def item_context(
     # Only the ports the user may see: history and findings must not show another port's.
     staging = lists.StagingView(state(request).settings.zone("staging"), user.visible_ports)
     detail = lists.declaration(staging, day, declaration_id, item_no)
+    ranked = _ranked(request, day)
+    why = explain_rank(
+        ranked.filter(pl.col("port_of_discharge") == port),
+        row,
+        lists.rule_holds(run_reports(state(request).settings), day),
+    )
     history = similar = None
     if detail is not None:
         history = lists.party_history(staging, day, detail["shipper_id"], detail["consignee_id"])
@@ -217,6 +225,8 @@ def item_context(
         "port": port,
         "row": row,
         "detail": detail,
+        "fields": None if detail is None else display_fields(detail),
+        "why": why,
         "history": history,
         "similar": similar,
         "outcomes": outcomes,

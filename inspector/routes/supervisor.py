@@ -11,7 +11,9 @@ from sqlalchemy import func, select
 
 from inspector import audit
 from inspector.db import Outcome, User, Waiver
+from inspector.quarantine import quarantine_day, quarantine_days
 from inspector.web import current_user, log_event, render, require_role, state
+from pipelines.layout import quarantine_declarations
 
 router = APIRouter()
 PAGE = 200
@@ -52,6 +54,20 @@ def supervisor(
         {"outcomes": outcomes, "waivers": waivers, "counts": counts, "day": day, "port": port},
         user=user,
     )
+
+
+@router.get("/quarantine", response_class=HTMLResponse)
+def quarantine_page(
+    request: Request, user: Annotated[User, Depends(current_user)], day: date | None = None
+) -> HTMLResponse:
+    """A night's rejected rows by reason: the data team's view (admins), all ports."""
+    require_role(user, "admin")
+    folder = quarantine_declarations(state(request).settings)
+    days = quarantine_days(folder)
+    chosen = day or (days[0] if days else None)
+    found = None if chosen is None else quarantine_day(folder, chosen)
+    log_event(request, user, "view_quarantine", str(chosen or ""))
+    return render(request, "quarantine.html", {"days": days, "q": found}, user=user)
 
 
 @router.get("/audit", response_class=HTMLResponse)

@@ -24,7 +24,7 @@ from pipelines.alerts.keys import (
     load_identity,
     load_partners,
 )
-from pipelines.cli.common import console, err_console, settings
+from pipelines.cli.common import DATE_METAVAR, console, err_console, iso_date, settings
 
 alerts_app = typer.Typer(
     help="Share seizures, party alerts and indicators with partner agencies (signed bundles).",
@@ -156,10 +156,22 @@ def _latest_outcome_day() -> date:
 def export_verb(
     out: Annotated[Path, typer.Option("--out", dir_okay=False, help="Bundle file to write.")],
     start: Annotated[
-        str | None, typer.Option("--from", help="First inspection day (default: --to minus 6).")
+        date | None,
+        typer.Option(
+            "--from",
+            parser=iso_date,
+            metavar=DATE_METAVAR,
+            help="First inspection day (default: --to minus 6).",
+        ),
     ] = None,
     end: Annotated[
-        str | None, typer.Option("--to", help="Last inspection day (default: latest outcomes).")
+        date | None,
+        typer.Option(
+            "--to",
+            parser=iso_date,
+            metavar=DATE_METAVAR,
+            help="Last inspection day (default: latest outcomes).",
+        ),
     ] = None,
     partner: Annotated[
         str | None, typer.Option(help="Recipient; its sharing policy applies (default policy).")
@@ -171,8 +183,8 @@ def export_verb(
     """Write a signed bundle of the findings of a period."""
     config = settings()
     try:
-        last = date.fromisoformat(end) if end else _latest_outcome_day()
-        first = date.fromisoformat(start) if start else last - timedelta(days=6)
+        last = end or _latest_outcome_day()
+        first = start or last - timedelta(days=6)
         policy = SharingPolicy()
         if partner is not None:
             known = load_partners(config)
@@ -200,12 +212,15 @@ def export_verb(
 def import_verb(
     file: Annotated[Path, typer.Argument(dir_okay=False, help="A partner's bundle (JSON).")],
     on: Annotated[
-        str | None, typer.Option(help="Day the import counts for, YYYY-MM-DD (default today).")
+        date | None,
+        typer.Option(
+            parser=iso_date, metavar=DATE_METAVAR, help="Day the import counts for (default today)."
+        ),
     ] = None,
 ) -> None:
     """Verify, validate and import a partner's bundle; its alerts apply from the next night."""
     try:
-        day = date.fromisoformat(on) if on else _today()
+        day = on or _today()
         result = import_bundle(settings(), file, day)
     except (AlertError, ValueError) as error:
         _fail(error)

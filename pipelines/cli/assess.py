@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pipelines.cli.common import console, err_console, settings
+from pipelines.cli.common import DATE_METAVAR, console, err_console, iso_date, settings
 
 if TYPE_CHECKING:
     from pipelines.assess.store import AssessmentStore
@@ -94,12 +94,14 @@ def landed() -> None:
 
 @assess_app.command("handover")
 def handover(
-    day: Annotated[str, typer.Option("--date", help="Filing date, YYYY-MM-DD.")],
+    day: Annotated[
+        date, typer.Option("--date", parser=iso_date, metavar=DATE_METAVAR, help="Filing date.")
+    ],
 ) -> None:
     """Land the rows the service accepted for a day, for the night to ingest."""
     from pipelines.assess.intraday import land_assessed
 
-    console.print(json.dumps(land_assessed(settings(), date.fromisoformat(day)), indent=2))
+    console.print(json.dumps(land_assessed(settings(), day), indent=2))
 
 
 def register(app: typer.Typer) -> None:

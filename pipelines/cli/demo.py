@@ -7,17 +7,21 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipelines.cli.common import console, settings
+from pipelines.cli.common import console, err_console, settings
 
 
 def demo(
-    days: Annotated[int, typer.Option(help="Days of simulated trade.")] = 90,
-    per_day: Annotated[int, typer.Option(help="Declaration items a day.")] = 2000,
+    days: Annotated[
+        int, typer.Option(min=2, help="Days of simulated trade (history, then one night).")
+    ] = 90,
+    per_day: Annotated[int, typer.Option(min=1, help="Declaration items a day.")] = 2000,
     threat_rate: Annotated[
         float,
         typer.Option(
+            min=0.0,
+            max=1.0,
             help="Planted threats per item. Far above real life (default 1 in 100) so that a "
-            "quarter of outcomes holds enough findings to train on."
+            "quarter of outcomes holds enough findings to train on.",
         ),
     ] = 0.01,
 ) -> None:
@@ -26,13 +30,18 @@ def demo(
 
     config = settings()
     console.print(f"data home: {config.home}")
-    result = run_demo(
-        config,
-        days=days,
-        per_day=per_day,
-        threat_rate=threat_rate,
-        step=lambda text: console.print(f"[bold]>[/bold] {text}"),
-    )
+    try:
+        result = run_demo(
+            config,
+            days=days,
+            per_day=per_day,
+            threat_rate=threat_rate,
+            step=lambda text: console.print(f"[bold]>[/bold] {text}"),
+        )
+    except (ValueError, FileNotFoundError) as error:
+        # Too few days or items to train on end here, with the reason, not a traceback.
+        err_console.print(f"demo stopped: {error}", soft_wrap=True, highlight=False, markup=False)
+        raise typer.Exit(code=1) from error
     top = top_of_busiest_port(config, result.night)
     grid = Table(title=f"Top of the {top['port_of_discharge'][0]} list for {result.night}")
     for column in ("rank", "declaration", "item", "risk", "lane", "why"):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from pipelines.cli.common import console, err_console, settings
+from pipelines.cli.common import DATE_METAVAR, console, err_console, iso_date, settings
 
 exercise_app = typer.Typer(
     help="Scenario exercises: inject threat rows into a day, then see what was caught.",
@@ -16,17 +16,15 @@ exercise_app = typer.Typer(
 )
 
 
-def _parse_day(value: str) -> date:
-    try:
-        return datetime.strptime(value, "%Y-%m-%d").date()
-    except ValueError as error:
-        raise typer.BadParameter(f"{value!r} is not a date like 2026-01-01") from error
-
-
 @exercise_app.command("inject")
 def inject_command(
     scenario: Annotated[str, typer.Option(help="Scenario YAML file or shipped scenario name.")],
-    day: Annotated[str, typer.Option("--date", help="Filing day to inject into (YYYY-MM-DD).")],
+    day: Annotated[
+        date,
+        typer.Option(
+            "--date", parser=iso_date, metavar=DATE_METAVAR, help="Filing day to inject into."
+        ),
+    ],
     count: Annotated[int, typer.Option(min=1, help="Threat items to inject.")] = 10,
     seed: Annotated[int | None, typer.Option(help="Seed (default: settings seed).")] = None,
 ) -> None:
@@ -36,7 +34,7 @@ def inject_command(
 
     try:
         chosen = resolve_scenario(scenario)
-        done = inject(settings(), chosen, _parse_day(day), count=count, seed=seed)
+        done = inject(settings(), chosen, day, count=count, seed=seed)
     except ValueError as error:
         err_console.print(f"[red]exercise inject: {error}[/red]")
         raise typer.Exit(2) from error

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from pipelines.cli.common import console, err_console, settings
+from pipelines.cli.common import DATE_METAVAR, console, err_console, iso_date, settings
 from pipelines.dates import dates_from_options
 
 featurize_app = typer.Typer(
@@ -19,10 +20,21 @@ featurize_app = typer.Typer(
 @featurize_app.command("run")
 def run(
     day: Annotated[
-        str | None, typer.Option("--date", help="Filing date to featurize (YYYY-MM-DD).")
+        date | None,
+        typer.Option(
+            "--date", parser=iso_date, metavar=DATE_METAVAR, help="Filing date to featurize."
+        ),
     ] = None,
-    first: Annotated[str | None, typer.Option("--from", help="First date of a range.")] = None,
-    last: Annotated[str | None, typer.Option("--to", help="Last date of a range.")] = None,
+    first: Annotated[
+        date | None,
+        typer.Option(
+            "--from", parser=iso_date, metavar=DATE_METAVAR, help="First date of a range."
+        ),
+    ] = None,
+    last: Annotated[
+        date | None,
+        typer.Option("--to", parser=iso_date, metavar=DATE_METAVAR, help="Last date of a range."),
+    ] = None,
 ) -> None:
     """Write features/date=D/features.parquet for each date, in order, advancing the history."""
     from pipelines.featurize import featurize_day, load_references

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipelines.cli.common import console, err_console, settings
+from pipelines.cli.common import DATE_METAVAR, console, err_console, iso_date, settings
 from pipelines.dates import dates_from_options
 
 lists_app = typer.Typer(help="Published ranked lists.", no_args_is_help=True)
@@ -57,10 +57,23 @@ def ingest(
 
 def run(
     day: Annotated[
-        str | None, typer.Option("--date", help="Filing date to process (YYYY-MM-DD).")
+        date | None,
+        typer.Option(
+            "--date", parser=iso_date, metavar=DATE_METAVAR, help="Filing date to process."
+        ),
     ] = None,
-    first: Annotated[str | None, typer.Option("--from", help="First date of a backfill.")] = None,
-    last: Annotated[str | None, typer.Option("--to", help="Last date of a backfill.")] = None,
+    first: Annotated[
+        date | None,
+        typer.Option(
+            "--from", parser=iso_date, metavar=DATE_METAVAR, help="First date of a backfill."
+        ),
+    ] = None,
+    last: Annotated[
+        date | None,
+        typer.Option(
+            "--to", parser=iso_date, metavar=DATE_METAVAR, help="Last date of a backfill."
+        ),
+    ] = None,
 ) -> None:
     """Run the whole night without Airflow: ingest, validate, featurize, score, select, publish."""
     from pipelines.nightly import run_night
@@ -76,15 +89,20 @@ def run(
         console.print(
             f"{one}: {published['rows']} items in {published['ports']} port lists "
             f"(red {published.get('lane_red', 0)}, yellow {published.get('lane_yellow', 0)}); "
-            f"report {published['report']}"
+            f"report {Path(published['report']).with_name('report.html')}"
         )
         for note in summary["select"]["notes"]:
             console.print(f"  [yellow]{note}[/yellow]")
 
 
 def evaluate(
-    first: Annotated[str, typer.Option("--from", help="First filing date (YYYY-MM-DD).")],
-    last: Annotated[str, typer.Option("--to", help="Last filing date (YYYY-MM-DD).")],
+    first: Annotated[
+        date,
+        typer.Option("--from", parser=iso_date, metavar=DATE_METAVAR, help="First filing date."),
+    ],
+    last: Annotated[
+        date, typer.Option("--to", parser=iso_date, metavar=DATE_METAVAR, help="Last filing date.")
+    ],
 ) -> None:
     """Recall and precision of the planted threats at 1/2/5 % per port and threat kind, in the
     list's order, by risk alone, by the rules alone and the legacy rules (synthetic worlds only;
@@ -92,9 +110,7 @@ def evaluate(
     from simulator.evaluate import evaluate_range
 
     try:
-        report = evaluate_range(
-            settings(), date.fromisoformat(first), date.fromisoformat(last)
-        ).report
+        report = evaluate_range(settings(), first, last).report
     except FileNotFoundError as error:
         err_console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=1) from error
@@ -105,7 +121,9 @@ def evaluate(
 
 @lists_app.command("export")
 def export(
-    day: Annotated[str, typer.Option("--date", help="List date (YYYY-MM-DD).")],
+    day: Annotated[
+        date, typer.Option("--date", parser=iso_date, metavar=DATE_METAVAR, help="List date.")
+    ],
     out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
     port: Annotated[
         list[str] | None, typer.Option("--port", help="Only these ports (repeatable).")
@@ -117,11 +135,13 @@ def export(
 
     config = settings()
     try:
-        written = export_lists(config.zone("lists"), date.fromisoformat(day), out, port)
+        # Upper-cased as `users add` does: UN/LOCODEs are stored in capitals.
+        ports = [p.strip().upper() for p in port] if port else None
+        written = export_lists(config.zone("lists"), day, out, ports)
     except (FileNotFoundError, ValueError) as error:
         err_console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=1) from error
-    record_action(config, LIST_EXPORT, str(written), {"date": day, "ports": port or "all"})
+    record_action(config, LIST_EXPORT, str(written), {"date": day, "ports": ports or "all"})
     console.print(f"wrote {written}")
 
 

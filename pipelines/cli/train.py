@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pipelines import layout
-from pipelines.cli.common import console, err_console, settings
+from pipelines.cli.common import DATE_METAVAR, console, err_console, iso_date, settings
 
 if TYPE_CHECKING:
     import polars as pl
@@ -17,9 +17,12 @@ if TYPE_CHECKING:
 
 def train(
     until: Annotated[
-        str | None,
+        date | None,
         typer.Option(
-            "--until", help="Last filing date to learn from (default: latest featurized)."
+            "--until",
+            parser=iso_date,
+            metavar=DATE_METAVAR,
+            help="Last filing date to learn from (default: latest featurized).",
         ),
     ] = None,
     challenger: Annotated[
@@ -38,11 +41,9 @@ def train(
         days = layout.partition_days(layout.features_table(config))
         if not days:
             raise typer.BadParameter("no features yet: run `cargo-risk featurize run` first")
-        until = days[-1].isoformat()
+        until = days[-1]
     try:
-        folder = train_models(
-            config, date.fromisoformat(until), datetime.now(UTC), promote=not challenger
-        )
+        folder = train_models(config, until, datetime.now(UTC), promote=not challenger)
     except (FileNotFoundError, ValueError) as error:
         err_console.print(f"[red]cannot train:[/red] {error}")
         raise typer.Exit(code=1) from error

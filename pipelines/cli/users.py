@@ -38,11 +38,18 @@ def add_verb(
 ) -> None:
     """Add an account (the password is prompted for, or read from stdin)."""
     # The web stack is imported on use so other verbs start fast.
+    from contracts.reference import locodes
     from inspector.accounts import create_user
     from inspector.auth import AccountError, parse_ports
 
     try:
-        account = create_user(settings(), name, _password(password_stdin), role, parse_ports(ports))
+        chosen = parse_ports(ports)
+        unknown = sorted(set(chosen) - locodes())
+        if unknown:
+            raise AccountError(
+                f"unknown port(s) {', '.join(unknown)}: not in the shipped UN/LOCODE list"
+            )
+        account = create_user(settings(), name, _password(password_stdin), role, chosen)
     except AccountError as error:
         _fail(error)
         return

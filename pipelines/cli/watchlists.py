@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from features.screening import DEFAULT_THRESHOLD, build_index, screen
-from pipelines.cli.common import console, err_console, settings
+from pipelines.cli.common import DATE_METAVAR, console, err_console, iso_date, settings
 from pipelines.watchlists.diff import diff_versions
 from pipelines.watchlists.entries import WatchlistError
 from pipelines.watchlists.national import load_national
@@ -60,6 +60,10 @@ def load_un_verb(
         _fail(error)
 
 
+def _version(typed: date | None) -> str | None:
+    return None if typed is None else typed.isoformat()
+
+
 def _version_from_path(path: Path) -> str | None:
     match = re.search(r"(\d{4}-\d{2}(?:-\d{2})?)", str(path.resolve()))
     return match.group(1) if match else None
@@ -75,12 +79,16 @@ def load_ofac_verb(
         Path | None, typer.Option(exists=True, dir_okay=False, help="add.csv (addresses).")
     ] = None,
     version: Annotated[
-        str | None,
-        typer.Option(help="Version date YYYY-MM-DD (default: a date in the path, else today)."),
+        date | None,
+        typer.Option(
+            parser=iso_date,
+            metavar=DATE_METAVAR,
+            help="Version date (default: a date in the path, else today).",
+        ),
     ] = None,
 ) -> None:
     """Load an OFAC SDN legacy CSV set as one version."""
-    chosen = version or _version_from_path(sdn) or datetime.now(UTC).date().isoformat()
+    chosen = _version(version) or _version_from_path(sdn) or datetime.now(UTC).date().isoformat()
     try:
         _report(store_list(load_ofac(sdn, chosen, alt=alt, add=add), settings()))
     except WatchlistError as error:
@@ -92,11 +100,12 @@ def load_national_verb(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="List CSV.")],
     name: Annotated[str, typer.Option("--name", help="List name, e.g. national-xx.")],
     version: Annotated[
-        str | None, typer.Option(help="Version date YYYY-MM-DD (default: today).")
+        date | None,
+        typer.Option(parser=iso_date, metavar=DATE_METAVAR, help="Version date (default: today)."),
     ] = None,
 ) -> None:
     """Load a national list kept as a plain CSV (entry_id, name, ...)."""
-    chosen = version or datetime.now(UTC).date().isoformat()
+    chosen = _version(version) or datetime.now(UTC).date().isoformat()
     try:
         _report(store_list(load_national(file, name, chosen), settings()))
     except WatchlistError as error:

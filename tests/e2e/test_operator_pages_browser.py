@@ -1,0 +1,165 @@
+"""The pages issue 18 added, opened in a real headless Chromium and screenshotted: the item
+page's rank reasons and provenance fold, the admins' quarantine view, the HTML run report with
+its plots, and the night's Great Expectations Data Docs.
+
+Screenshots go to the test's temporary folder (printed with `-s`); each is checked to be a PNG
+of a page that rendered, not a blank one.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from inspector.accounts import create_user
+from inspector.config import InspectorConfig
+from inspector.sample import build_sample_home, declaration_id
+from pipelines import layout
+from pipelines.settings import Settings, load_settings
+from tests.e2e.live_server import live_server
+from tests.factories.inspector_home import add_run_leftovers
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install -y chromium)",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
+
+DAY = date(2026, 3, 10)
+PASSWORD = "correct horse battery"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+FIXTURES = Path(__file__).parents[1] / "data" / "declarations"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, str]]:
+    home = tmp_path_factory.mktemp("operator-pages") / "home"
+    build_sample_home(home, DAY)
+    settings = load_settings(environ={}, home=home)
+    add_run_leftovers(settings, DAY)
+    config = InspectorConfig.from_settings(settings, cheap_password_hashing=True)
+    create_user(settings, "ina", PASSWORD, "inspector", ["NLRTM"], config=config)
+    create_user(settings, "ada", PASSWORD, "admin", [], config=config)
+    with live_server(home) as base:
+        yield settings, base
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    opened = context.new_page()
+    opened.set_default_timeout(20_000)
+    yield opened
+    context.close()
+
+
+def log_in(page: Any, base: str, username: str) -> None:
+    page.goto(f"{base}/lists")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Sign in')")
+    page.wait_for_url(f"{base}/lists")
+
+
+def shoot(page: Any, folder: Path, name: str) -> Path:
+    target = folder / f"{name}.png"
+    page.screenshot(path=str(target), full_page=True)
+    print(f"screenshot {target}")  # where to look, with -s
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert target.stat().st_size > 10_000  # a rendered page, not an empty canvas
+    return target
+
+
+def test_the_item_page_shows_why_and_folds_provenance(
+    world: tuple[Settings, str], page: Any, tmp_path: Path
+) -> None:
+    _, base = world
+    log_in(page, base, "ina")
+    item = declaration_id("NLRTM", DAY, 8)
+    page.goto(f"{base}/lists/{DAY}/NLRTM/item?declaration_id={item}&item_no=1")
+    assert "Not selected" in page.inner_text("p.why")
+    assert "last place taken on risk was rank 1" in page.inner_text("section.summary")
+    assert page.is_visible("th:has-text('Port of discharge')")
+    assert not page.is_visible("th:has-text('File fingerprint (SHA-256)')")
+    page.click("details.provenance summary")
+    assert page.is_visible("th:has-text('File fingerprint (SHA-256)')")
+    shoot(page, tmp_path, "item-not-selected")
+
+
+def test_an_admin_reads_the_quarantine(
+    world: tuple[Settings, str], page: Any, tmp_path: Path
+) -> None:
+    _, base = world
+    log_in(page, base, "ada")
+    page.click("a:has-text('Quarantine')")
+    assert "2 rejected rows" in page.inner_text("main")
+    assert page.locator("table.rows tbody tr").count() == 3
+    shoot(page, tmp_path, "quarantine")
+
+
+def test_the_html_run_report_and_data_docs_render(
+    world: tuple[Settings, str], page: Any, tmp_path: Path
+) -> None:
+    from pipelines.data_docs import build_data_docs
+    from pipelines.ingest import ingest_landing
+    from pipelines.report_html import write_run_report_html
+    from pipelines.staging import stage_declarations
+
+    home = tmp_path / "night"
+    settings = load_settings(environ={}, home=home, max_rejected_share=0.9)
+    landing = settings.zone("landing") / "declarations"
+    landing.mkdir(parents=True)
+    shutil.copy(FIXTURES / "mixed.csv", landing / "mixed.csv")
+    ingest_landing(settings, now=datetime(2026, 11, 29, 1, tzinfo=UTC))
+    night = date(2026, 11, 28)
+    validated = stage_declarations(settings, night)
+    docs = build_data_docs(settings, night)
+    ports = {
+        "NLRTM": {"rows": 20, "red_capacity": 2, "hold": 1, "risk": 1, "random": 1, "red": 3},
+        "BEANR": {"rows": 10, "red_capacity": 1, "hold": 0, "risk": 1, "random": 0, "red": 1},
+    }
+    stages = {
+        "validate": validated,
+        "data_docs": docs,
+        "select": {"rows": 30, "ports": ports, "found": {}},
+        "drift": {"version": "v1", "threshold": 0.25, "psi": {"a": 0.3, "b": 0.02}},
+    }
+    report = write_run_report_html(settings, night, stages, "# Run report")
+    assert layout.run_report_dir(settings, night) == report.parent
+    page.goto(report.as_uri())
+    images = page.locator("img")
+    assert images.count() == 3  # budget, drift, trend: no ranked scores in this home
+    widths = images.evaluate_all("els => els.map(e => e.naturalWidth)")
+    assert all(w > 100 for w in widths)  # each plot loaded from beside the page
+    shoot(page, tmp_path, "run-report")
+    page.click("a:has-text('Great Expectations Data Docs')")
+    page.wait_for_load_state()
+    assert page.url.endswith("index.html")
+    assert "cargo_risk_declarations" in page.content()
+    shoot(page, tmp_path, "data-docs")
