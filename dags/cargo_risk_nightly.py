@@ -5,7 +5,8 @@ Turns one day's cargo declarations into ranked risk lists per port of discharge.
 
 ingest (landing -> raw) -> validate (Great Expectations; quarantine) -> featurize (point-in-time
 history) -> score (CBRN and SALW models), rules and screen (watch lists), side by side -> select
-(capacity, random quota, lanes) -> publish (Parquet, CSV, HTML; the `cargo-risk://lists` asset).
+(capacity, random quota, lanes) -> publish (Parquet, CSV, HTML; the `cargo-risk://lists` asset)
+-> retention (partitions past their time removed, each removal in the audit log).
 
 The tasks are the rows of `pipelines/stages.py`, the table `cargo-risk run` runs too. The partition
 is the filing date. A scheduled run at 02:00 UTC processes the previous day; a manual

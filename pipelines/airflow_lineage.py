@@ -33,6 +33,21 @@ TASK_ZONES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "select": (("scores",), ("scores/selection",)),
     "publish": (("scores/selection",), ("lists", "reports/runs")),
     "export_alerts": (("staging/outcomes",), ("outbox/alerts",)),
+    # Reads what holds a partition (open cases, training windows); removes expired partitions.
+    "retention": (
+        ("lists", "staging/outcomes", "models"),
+        (
+            "raw/declarations",
+            "quarantine/declarations",
+            "staging/declarations",
+            "staging/outcomes",
+            "history/snapshots",
+            "features",
+            "scores",
+            "lists",
+            "reports/runs",
+        ),
+    ),
 }
 """Task id -> (zones read, zones written)."""
 

@@ -325,8 +325,10 @@ def _publish_lists(settings: Settings, day: date) -> dict[str, Any]:
 
 def write_report(settings: Settings, day: date, publish_summary: dict[str, Any]) -> Path:
     """The run report, with this publish's summary in it (written before the report reads it)."""
+    from pipelines.disparity import write_night_report
     from pipelines.report import write_run_report
 
+    publish_summary["disparity"] = str(write_night_report(settings, day))
     _stage_report(settings, day, "publish", publish_summary)
     return write_run_report(settings, day)
 

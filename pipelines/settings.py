@@ -37,6 +37,19 @@ Zone = Literal[
     "assessments",
 ]
 
+RETENTION_DAYS: dict[str, int] = {
+    "raw/declarations": 90,
+    "quarantine/declarations": 90,
+    "staging/declarations": 730,
+    "staging/outcomes": 1825,
+    "history/snapshots": 400,
+    "features": 730,
+    "scores": 730,
+    "lists": 1825,
+    "reports/runs": 1825,
+}
+"""Days a date partition is kept, per table (zone/table); docs/handbook/legal.md explains each."""
+
 
 class Settings(BaseSettings):
     """Where the data lives and how the night behaves."""
@@ -223,6 +236,18 @@ class Settings(BaseSettings):
         default=1000,
         ge=1,
         description="Pre-loading assessment: most declaration rows in one request.",
+    )
+
+    retention_days: dict[str, int] = Field(
+        default_factory=lambda: dict(RETENTION_DAYS),
+        description="Days each table's date partitions are kept (`cargo-risk retention apply`); "
+        "keys as in RETENTION_DAYS, missing keys keep their default.",
+    )
+    retention_model_versions: int = Field(
+        default=3,
+        ge=1,
+        description="The newest model versions (besides the champion) whose training windows "
+        "retention keeps.",
     )
 
     def zone(self, name: Zone) -> Path:

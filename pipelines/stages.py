@@ -170,6 +170,8 @@ class PublishSummary(Summary):
     report: str
     version: int = 1
     """The number this publication got among the date's kept list versions."""
+    disparity: str | None = None
+    """The night's disparity report (JSON; the HTML beside it), linked from the run report."""
     loose: dict[str, int] = field(default_factory=dict)
     """Items per lane, as `lane_<name>`."""
     seconds: float = 0.0
@@ -177,6 +179,14 @@ class PublishSummary(Summary):
     def lane(self, name: str) -> int:
         """Items published in lane `name`."""
         return self.loose.get(f"lane_{name}", 0)
+
+
+@dataclass(frozen=True)
+class RetentionSummary(Summary):
+    as_of: str
+    tables: dict[str, dict[str, Any]]
+    """Per table: the partitions removed and those held past their time, by reason."""
+    removed: int
 
 
 @dataclass(frozen=True)
@@ -339,6 +349,14 @@ NIGHTLY: tuple[Stage, ...] = (
         "Signs the findings of the last days for each partner, under its sharing policy, into "
         "outbox/alerts/<partner>/.",
         fail_once=False,
+    ),
+    Stage(
+        "retention",
+        "pipelines.retention:night_retention",
+        ("publish",),
+        RetentionSummary,
+        "Removes date partitions past their retention (settings), keeping what open cases and "
+        "recent models need; each removal is recorded in the audit as `system`.",
     ),
 )
 

@@ -100,6 +100,9 @@ def test_the_nightly_dag_runs_in_airflow(world: Path, tmp_path: Path) -> None:
     assert ranked.filter(pl.col("lane") != "green")["reasons"].str.len_chars().min() > 0  # type: ignore[operator]
     report = settings.zone("reports") / "runs" / f"date={NIGHT}" / "report.md"
     assert "## Selection" in report.read_text()
+    assert "[disparity report](disparity.html)" in report.read_text()
+    disparity = json.loads((report.parent / "disparity.json").read_text())
+    assert {r["group"] for r in disparity["dimensions"]["origin_country"]} - {"unknown"}
     _assert_openlineage_follows_the_zones(events_file)
     # `cargo-risk run` runs the same stage table: the same night gives the same bytes.
     beside = _copy(world, tmp_path / "run")

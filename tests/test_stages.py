@@ -182,3 +182,13 @@ def test_train_challenger_from_the_cli_is_the_retrain_dags_step(tmp_path: Path) 
     second = runner.invoke(app, [*command, "--until", earlier])
     assert second.exit_code == 0, second.output
     assert current_champion(home) == champion and "a challenger" in second.output
+
+
+def test_every_stage_names_the_zones_it_reads_and_writes_for_openlineage() -> None:
+    """The DAG gives each task its zones as inlets/outlets; a row without them would fail parsing,
+    and retention's outlets are the tables it may remove partitions from."""
+    from pipelines.airflow_lineage import TASK_ZONES
+    from pipelines.settings import RETENTION_DAYS
+
+    assert set(TASK_ZONES) == {stage.name for stage in NIGHTLY}
+    assert set(TASK_ZONES["retention"][1]) == set(RETENTION_DAYS)

@@ -150,15 +150,19 @@ def export(
     ] = None,
 ) -> None:
     """Write one CSV with the ranked lists of every port (or the given ports) for a date."""
+    from pipelines.audit_trail import LIST_EXPORT, record_action
     from pipelines.publish import export_lists
 
+    config = settings()
     try:
         # Upper-cased as `users add` does: UN/LOCODEs are stored in capitals.
         ports = [p.strip().upper() for p in port] if port else None
-        written = export_lists(settings().zone("lists"), day, out, ports, version)
+        written = export_lists(config.zone("lists"), day, out, ports, version)
     except (FileNotFoundError, ValueError) as error:
         err_console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=1) from error
+    details = {"date": day, "ports": ports or "all", "version": version or "current"}
+    record_action(config, LIST_EXPORT, str(written), details)
     console.print(f"wrote {written}")
 
 
