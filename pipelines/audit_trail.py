@@ -38,6 +38,7 @@ WATCHLIST_LOAD = "watchlist_load"
 MODEL_PREFIX = "model_"
 """A model decision is logged as model_<action>: model_promote, model_refuse, model_rollback."""
 RETENTION_REMOVE = "retention_remove"
+PSEUDONYM_ROTATE = "pseudonym_rotate"
 
 
 def current_actor(environ: Mapping[str, str] | None = None) -> tuple[str, str]:

@@ -106,6 +106,10 @@ def rotate_key(settings: Settings) -> PseudonymKey:
     _write_key(key_file(settings), new)
     # Snapshots are keyed on pseudonyms of the old key: rebuilt from staging on the next night.
     shutil.rmtree(layout.snapshots(settings), ignore_errors=True)
+    # Who rotated and when is kept with every other action; the markers never reveal a secret.
+    from pipelines.audit_trail import PSEUDONYM_ROTATE, record_action
+
+    record_action(settings, PSEUDONYM_ROTATE, new.marker, {"replaced": old.marker})
     return new
 
 

@@ -4,6 +4,7 @@ own actions land in the same hash-chained log, shown by `cargo-risk audit show`.
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -83,8 +84,13 @@ def test_every_action_kind_lands_in_one_chained_log(tmp_path: Path) -> None:
     assert rows[4].target == "v1" and json.loads(rows[4].detail)["previous"] == "v2"
     # decisions.jsonl names the user too.
     assert {d["user"] for d in read_decisions(root)} == {who}
-    # The chain holds across writers.
+    # The chain holds across writers, and a pipeline row changed behind its back breaks it.
     assert "audit log intact: 6 rows" in _cli(tmp_path, "audit", "verify")
+    with sqlite3.connect(tmp_path / "inspector" / "inspector.db") as raw:
+        raw.execute("DROP TRIGGER audit_events_no_update")  # what someone with file access can do
+        raw.execute("UPDATE audit_events SET target = 'v2' WHERE id = ?", (rows[4].id,))
+    broken = runner.invoke(app, ["--home", str(tmp_path), "audit", "verify"])
+    assert broken.exit_code == 1 and f"broken at row id {rows[4].id}" in broken.output
 
 
 def test_audit_show_filters_by_action_actor_and_time(tmp_path: Path) -> None:

@@ -99,3 +99,11 @@ def test_the_cli_shows_and_rotates_the_key(tmp_path: Path) -> None:
     assert first.secret.hex() not in shown.output
     rotated = runner.invoke(app, [*home, "pseudonym", "rotate"])
     assert rotated.exit_code == 0 and "k2/" in rotated.output
+    # The rotation is in the audit, naming both keys by marker, never by secret.
+    from pipelines.audit_trail import show
+
+    settings = load_settings(environ={}, home=tmp_path)
+    (row,) = show(settings, actions=["pseudonym_rotate"])
+    second = load_key(settings)
+    assert row.target == second.marker and first.marker in row.detail
+    assert first.secret.hex() not in row.detail and second.secret.hex() not in row.detail
