@@ -109,3 +109,31 @@ def test_audit_show_filters_by_action_actor_and_time(tmp_path: Path) -> None:
     assert _cli(tmp_path, "audit", "show", "--since", tomorrow).strip() == "no audit rows match"
     bad = runner.invoke(app, ["--home", str(tmp_path), "audit", "show", "--since", "soon"])
     assert bad.exit_code == 2 and "not a date" in bad.output
+
+
+def test_account_changes_at_the_terminal_name_the_operator_not_system(tmp_path: Path) -> None:
+    """`cargo-risk users add|disable` is a person at the CLI, as a list export is."""
+    added = runner.invoke(
+        app,
+        [
+            "--home",
+            str(tmp_path),
+            "users",
+            "add",
+            "ina",
+            "--role",
+            "inspector",
+            "--ports",
+            "NLRTM",
+            "--password-stdin",
+        ],
+        input="correct horse battery\n",
+    )
+    assert added.exit_code == 0, added.output
+    _cli(tmp_path, "users", "disable", "ina")
+    rows = audit_trail.show(_settings(tmp_path))
+    who, _ = audit_trail.current_actor()
+    assert [(r.action, r.target, r.actor, r.role) for r in rows] == [
+        ("user_added", "ina", who, "operator"),
+        ("user_disabled", "ina", who, "operator"),
+    ]
