@@ -92,19 +92,25 @@ def operator_line(error: BaseException) -> str | None:
     """One line for an error the data or the machine caused: the cause (path included) and what
     to do. None for anything else, which is a bug and keeps its traceback."""
     from pipelines.cli.common import HINTED_ERRNOS, one_line
+    from pipelines.locks import RunLockedError
 
     if isinstance(error, _data_errors()):
         advice = _what_to_do(error)
         return one_line(error) + (f"; {advice}" if advice else "")
-    if isinstance(error, OSError) and error.errno in HINTED_ERRNOS:
+    # Another run holds the date (its message names it): retried, as a later try may find it done.
+    if isinstance(error, RunLockedError) or (
+        isinstance(error, OSError) and error.errno in HINTED_ERRNOS
+    ):
         return one_line(error)
     return None
 
 
 @contextmanager
 def one_line_on_bad_data(fail_at_once: bool) -> Iterator[None]:
-    """Log a data or machine error as one line and stop the task with it (`DataStopAtOnce` when
-    `fail_at_once`, so no retry); a bug propagates with its traceback."""
+    """Log a data or machine error as one line and stop the task with it; a data error of a
+    `fail_at_once` stage as `DataStopAtOnce` (no retry: the data stays the same), a machine error
+    or a held lock as `DataStop` (retried: a later try may succeed). A bug propagates with its
+    traceback."""
     try:
         yield
     except (AirflowFailException, AirflowSkipException):
@@ -115,7 +121,8 @@ def one_line_on_bad_data(fail_at_once: bool) -> Iterator[None]:
             raise
         message = f"{type(error).__name__}: {line}"
         log.error("cargo-risk: %s", message)
-        raise (DataStopAtOnce if fail_at_once else DataStop)(message) from None
+        at_once = fail_at_once and isinstance(error, _data_errors())
+        raise (DataStopAtOnce if at_once else DataStop)(message) from None
 
 
 def run_stage_task(name: str, day: str) -> dict[str, Any]:

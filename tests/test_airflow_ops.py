@@ -41,10 +41,20 @@ def test_a_data_error_stops_at_once_with_one_line() -> None:
 
 def test_a_full_disk_is_one_line_and_keeps_its_retries() -> None:
     full = OSError(errno.ENOSPC, "No space left on device", "/data/home/staging")
-    with pytest.raises(DataStop) as stopped, one_line_on_bad_data(fail_at_once=False):
+    with pytest.raises(DataStop) as stopped, one_line_on_bad_data(fail_at_once=True):
         raise full
     assert type(stopped.value) is DataStop
     assert "/data/home/staging: No space left on device; free space" in str(stopped.value)
+
+
+def test_a_date_locked_by_another_run_is_one_line_and_keeps_its_retries() -> None:
+    from pipelines.locks import RunLockedError
+
+    held = RunLockedError("date=2026-03-31 is being run by another process (pid 7 on h since t)")
+    with pytest.raises(DataStop) as stopped, one_line_on_bad_data(fail_at_once=True):
+        raise held
+    assert type(stopped.value) is DataStop
+    assert "RunLockedError: date=2026-03-31 is being run by another process" in str(stopped.value)
 
 
 def test_a_bug_keeps_its_exception_and_traceback() -> None:
