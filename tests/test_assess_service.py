@@ -25,12 +25,10 @@ from pipelines.assess.intraday import assess_landed
 from pipelines.assess.service import TokenBucket, create_app
 from pipelines.assess.store import AssessmentStore
 from pipelines.cli import app as cli_app
-from pipelines.outcomes import import_outcome_files
-from pipelines.settings import Settings, load_settings
-from pipelines.staging import ingest_and_stage
+from pipelines.settings import Settings
 from pipelines.train import train_models
-from simulator.stage import simulate_world
 from tests.factories.model_world import LAST_TRAIN_DAY, home_world, registry_frame, write_home
+from tests.factories.simulated_home import history_home, small_settings
 
 START = date(2026, 1, 1)
 DAYS = 9
@@ -40,26 +38,11 @@ NOON = datetime(NIGHT.year, NIGHT.month, NIGHT.day, 12, tzinfo=UTC)
 pytestmark = pytest.mark.slow
 
 
-def _settings(home: Path) -> Settings:
-    return load_settings(environ={}, home=home, capacity_red_default=5, capacity_yellow_default=10)
-
-
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data home whose night of NIGHT has run, with a champion trained on the days before."""
-    from pipelines.watchlists.shipped import load_shipped
-
     root = tmp_path_factory.mktemp("assess") / "home"
-    settings = _settings(root)
-    result = simulate_world(settings, START, DAYS, 300, threat_rate=0.03, seed=11)
-    load_shipped(settings)
-    history = [p for p in result.declaration_files if NIGHT.isoformat() not in p.name]
-    ingest_and_stage(history, settings, now=datetime(2026, 1, 9, 1, tzinfo=UTC))
-    import_outcome_files(
-        [p for p in result.outcome_files if NIGHT.isoformat() not in p.name], settings
-    )
-    for offset in range(DAYS - 1):
-        nightly.featurize(settings, START + timedelta(days=offset))
+    settings = history_home(root, START, DAYS, 300, seed=11)
     # A simulated week holds too few findings to train anything but a constant; the champion is
     # trained on the model factory's world, whose planted signals sit in real registry features.
     world = home_world()
@@ -72,7 +55,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def assessor(home: Path) -> Iterator[Assessor]:
-    settings = _settings(home)
+    settings = small_settings(home)
     store = AssessmentStore(layout.assessments_database(settings))
     yield Assessor(settings, store, clock=lambda: NOON)
     store.close()
@@ -141,7 +124,7 @@ def _service_scores(client: TestClient, token: str, rows: list[dict[str, Any]]) 
 def test_the_service_scores_every_row_exactly_as_the_night(
     home: Path, client: TestClient, token: str
 ) -> None:
-    settings = _settings(home)
+    settings = small_settings(home)
     rows = _records(settings, NIGHT)
     night = _night_scores(settings)
     service = _service_scores(client, token, rows)
@@ -173,7 +156,7 @@ def test_after_the_night_history_is_advanced_from_staging_to_the_same_scores(
     """Without the NIGHT snapshot the service advances the one before through staging."""
     copy = tmp_path / "home"
     shutil.copytree(home, copy)
-    settings = _settings(copy)
+    settings = small_settings(copy)
     shutil.rmtree(layout.snapshot_dir(settings, NIGHT))
     (settings.zone("assessments") / "assessments.sqlite").unlink()
     store = AssessmentStore(layout.assessments_database(settings))
@@ -274,10 +257,10 @@ def test_token_create_prints_the_token_alone_on_its_last_line(home: Path) -> Non
     assert result.exit_code == 0, result.output
     token = result.output.strip().splitlines()[-1]
     assert token.startswith("crk_") and " " not in token
-    store = AssessmentStore(layout.assessments_database(_settings(home)))
+    store = AssessmentStore(layout.assessments_database(small_settings(home)))
     caller = store.caller(token)
     assert caller is not None and caller.system == "acas"
-    raw = layout.assessments_database(_settings(home)).read_bytes()
+    raw = layout.assessments_database(small_settings(home)).read_bytes()
     assert token.encode() not in raw
     store.close()
 
@@ -285,7 +268,7 @@ def test_token_create_prints_the_token_alone_on_its_last_line(home: Path) -> Non
 def test_landed_files_run_through_the_same_path_once(home: Path, tmp_path: Path) -> None:
     copy = tmp_path / "home"
     shutil.copytree(home, copy)
-    settings = _settings(copy)
+    settings = small_settings(copy)
     landing = settings.zone("landing") / "declarations"
     for path in landing.iterdir():
         if NIGHT.isoformat() not in path.name:
