@@ -5,11 +5,17 @@ contracts/ranked_list.py), ranked 1..n within each port of discharge and list da
 (`select_lanes`) is pure; `select_day` reads the scores partition and the past outcomes and calls
 it.
 
-Three slices per port, in rank order: forced holds (watch-list hits marked `hold`, then rules with
-`force: red`, an officer's legal hold), the risk-ranked red lane (the red capacity left after the
-holds, by ranking score), then the random quota (red too, drawn from the rest, on top of the
-capacity); yellow and green follow by ranking score. The random slice comes after the risk-ranked
-one, so it never pushes a risk-ranked item out of the budget, in the lanes or in the order.
+Three red slices per port: forced holds (watch-list hits marked `hold`, then rules with `force:
+red`, an officer's legal hold), the risk-ranked red lane (the red capacity left after the holds'
+slots, by ranking score), then the random quota (red too, drawn from the rest, on top of the
+capacity); yellow and green follow by ranking score. A watch-list hold is on a party, so on its
+whole consignment: every item of the declaration is held, but the consignment is examined once,
+so only its best item takes a slot (the others stay red, `_CONSIGNMENT`).
+
+The order (rank): the holds that took a slot first, then every other item by ranking score,
+whatever its lane. A random item or the rest of a held consignment sits where its own score puts
+it, so it never pushes a likelier item out of a budget smaller than the red lane
+(docs/decisions/0029-list-order-never-below-risk.md).
 
 The ranking score is the expected chance of a finding per inspection: the largest of the model's
 calibrated risk_score, the lift of the rules that fired, and the measured precision of the item's
