@@ -1,7 +1,7 @@
 """Which rows of the list's order pushed a planted threat out of a port's budget, and why.
 
 For each built world of `benchmarks/detection.py`, each night and port, and each inspection
-share (1/2/5 % of the port's items, at least one), it compares the top of the published list
+share (1/2/5 % of the port's items, rounded up), it compares the top of the published list
 (`rank`) with the top by `risk_score` alone: a threat in the risk top but not in the rank top was
 displaced, and the rows in the rank top but not in the risk top displaced it. Each displacing row
 is shown with its lane, selection reason, slice, rule hits and watch-list evidence (hold, match
@@ -18,19 +18,20 @@ Reads `truth/`, like simulator/evaluate.py: a measurement, never an input of the
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
+
+from models.evaluation import inspected_count
 
 KEY = ["declaration_id", "item_no"]
 RATES = (0.01, 0.02, 0.05)
 
 
 def budget(items: int, rate: float) -> int:
-    """Items a port inspects at `rate` (rounded up, at least one), as simulator/evaluate.py."""
-    return max(1, math.ceil(items * rate - 1e-9))
+    """Items a port inspects at `rate`, counted as the detection harness counts them."""
+    return inspected_count(items, rate)
 
 
 def displacements(night: pl.DataFrame, rates: Sequence[float] = RATES) -> pl.DataFrame:

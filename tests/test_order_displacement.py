@@ -21,8 +21,8 @@ def _night(ranks: list[int], risks: list[float], threats: list[str | None]) -> p
     )
 
 
-def test_budget_rounds_up_with_at_least_one() -> None:
-    assert [budget(n, 0.01) for n in (0, 50, 100, 101, 321)] == [1, 1, 1, 2, 4]
+def test_budget_rounds_up_so_a_small_port_inspects_one() -> None:
+    assert [budget(n, 0.01) for n in (0, 50, 100, 101, 321)] == [0, 1, 1, 2, 4]
 
 
 def test_a_hold_ranked_above_a_likelier_threat_is_named_as_displacing_it() -> None:
