@@ -487,3 +487,16 @@ def test_one_callers_backlog_is_refused_while_another_caller_queues(assessor: As
     coalescer.stop()
     assert [len(o.assessments) for o in outcomes] == [2, 2]
     assert all(o.error is None for o in outcomes)
+
+
+def test_small_calls_share_a_screening_and_large_ones_are_screened_alone() -> None:
+    from features.screening import TRADE_MIN_NAMES
+    from pipelines.assess.engine import _screening_groups
+
+    small = TRADE_MIN_NAMES // 2 - 1
+    calls = pl.Series("_call", [0] * 3 + [1] * (small + 1) + [2] * 40 + [3] * 40 + [4] * 30)
+    groups = _screening_groups(calls)
+    assert groups == [[1], [0, 2, 3], [4]]
+    # No group of small calls reaches the name count at which token weights change.
+    counts = dict(calls.value_counts().rows())
+    assert all(sum(counts[c] for c in g) * 2 < TRADE_MIN_NAMES for g in groups if g != [1])

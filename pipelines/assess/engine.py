@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from contracts.declarations import DECLARATIONS
@@ -41,9 +42,9 @@ from features.build import build_features
 from features.history import HistoryState, advance, attribute_outcomes, rollup_day
 from features.refs import References
 from features.rules import Rule, evaluate_rules, rule_input, rules_valid_on
-from features.screening import WatchlistIndex
+from features.screening import TRADE_MIN_NAMES, WatchlistIndex
 from models.registry import CHAMPION_FILE, ThreatModels
-from models.scoring import score
+from models.scoring import ExplainTop, score
 from pipelines import layout
 from pipelines.assess.history_index import HistoryIndex
 from pipelines.assess.store import AssessmentStore, Caller, Recorded
@@ -129,6 +130,24 @@ class Outcome:
     assessments: list[dict[str, Any]]
     problems: list[dict[str, Any]]
     error: AssessmentError | None = None
+
+
+@dataclass(frozen=True)
+class ExplainAsked(ExplainTop):
+    """Model factors for the rows whose score alone asks something of the filer.
+
+    Explaining a row (SHAP contributions) costs about ten times scoring it and was a third of a
+    pass; a row answered `assessment_complete` on its score needs no factors, and one stepped up
+    by a rule or a watch-list hit has those as its reasons.
+    """
+
+    floor: float = 0.0
+
+    def mask(
+        self, risk: npt.NDArray[np.float64], groups: pl.Series | None
+    ) -> npt.NDArray[np.bool_]:
+        """True where `risk` reaches the floor."""
+        return np.asarray(risk >= self.floor, dtype=np.bool_)
 
 
 def answer_for(
@@ -458,17 +477,24 @@ class Assessor:
         # Only the state rows of this call's keys: the features read nothing else.
         history = index.slice(declarations)
         features = build_features(declarations, history, loaded.refs)
-        scored = score(loaded.models, features, explain=None)
+        scored = score(
+            loaded.models, features, explain=ExplainAsked(floor=self.thresholds.information)
+        )
         rule_hits = evaluate_rules(
             rules_valid_on(loaded.rules, day), rule_input(declarations, features), day
         )
         # Matches an officer cleared are dropped, as the night's score stage drops them.
-        watch_hits = screen_declarations(
-            declarations,
-            self.settings,
-            self.settings.watchlist_threshold,
-            loaded.index,
-            loaded.clearances,
+        watch_hits = pl.concat(
+            [
+                screen_declarations(
+                    declarations.filter(rows["_call"].is_in(group)),
+                    self.settings,
+                    self.settings.watchlist_threshold,
+                    loaded.index,
+                    loaded.clearances,
+                )
+                for group in _screening_groups(rows["_call"])
+            ]
         ).filter(~pl.col("cleared"))
         rules_by_item = _group(rule_hits, ("rule_id", "title", "force_red"))
         watch_by_item = _group(watch_hits, ("list_name", "entry_id", "reason", "hold"))
@@ -520,6 +546,33 @@ class Assessor:
                 }
             )
         return out
+
+
+def _screening_groups(call_of_row: pl.Series) -> list[list[int]]:
+    """Calls to screen together so that each call's hits are those it would get alone.
+
+    Screening weighs name tokens by how common they are among the names screened together once
+    there are `TRADE_MIN_NAMES` of them; a call of fewer than half that many rows (two parties a
+    row) never reaches it alone, so such calls share a screening as long as the group stays
+    below it too. A larger call is screened on its own, as it was before passes were shared.
+    """
+    sizes = call_of_row.value_counts(sort=False).sort(call_of_row.name).rows()
+    small = TRADE_MIN_NAMES // 2 - 1
+    groups: list[list[int]] = []
+    current: list[int] = []
+    rows_in_current = 0
+    for call, size in sizes:
+        if size > small:
+            groups.append([call])
+            continue
+        if rows_in_current + size > small:
+            groups.append(current)
+            current, rows_in_current = [], 0
+        current.append(call)
+        rows_in_current += size
+    if current:
+        groups.append(current)
+    return [g for g in groups if g]
 
 
 def suite_at(base: Suite, now: datetime, tolerance: timedelta) -> Suite:
