@@ -330,3 +330,156 @@ def test_the_service_rows_are_handed_to_the_night_as_a_landing_file(
     assert rejected.height == 0
     sent = {(r["declaration_id"], r["item_no"]) for r in rows}
     assert sent <= set(valid.select("declaration_id", "item_no").iter_rows())
+
+
+def _night_rows(settings: Settings) -> pl.DataFrame:
+    staged = pl.read_parquet(layout.staged_declarations_file(settings, NIGHT))
+    return staged.select(DECLARATIONS.names)
+
+
+def test_features_from_the_indexed_history_equal_those_from_the_whole_state(home: Path) -> None:
+    """The service reads only the state rows of a call's keys; the features are the night's."""
+    from polars.testing import assert_frame_equal
+
+    from features.build import build_features
+    from pipelines.assess.history_index import HistoryIndex
+    from pipelines.featurize import load_references, read_snapshot
+
+    settings = _settings(home)
+    state = read_snapshot(settings, NIGHT)
+    refs = load_references(settings)
+    index = HistoryIndex(state)
+    rows = _night_rows(settings)
+    known = set(state.table("shipper")["shipper_id"])
+    unseen = rows.filter(~pl.col("shipper_id").is_in(list(known)))
+    # A row no entity has seen: new parties, a new lane and hub, an hs6 without a histogram.
+    stranger = rows.head(1).with_columns(
+        pl.lit("NEW-SHIPPER-0001").alias("shipper_id"),
+        pl.lit("NEW-CONSIGNEE-0001").alias("consignee_id"),
+        pl.lit("XXNEW").alias("port_of_loading"),
+        pl.lit(["XXHUB"]).alias("transshipment_ports"),
+        pl.lit("999999").alias("hs_code"),
+    )
+    for part in (rows.head(1), rows.slice(7, 5), unseen, stranger, rows):
+        assert part.height
+        assert_frame_equal(
+            build_features(part, index.slice(part), refs),
+            build_features(part, state, refs),
+            check_exact=True,
+        )
+    sliced = index.slice(rows.filter(pl.col("shipper_id").is_in(list(known))).head(1))
+    assert sliced.table("shipper").height == 1 < state.table("shipper").height
+    assert sliced.table("pair").height <= 1
+    assert sliced.table("global").height == state.table("global").height
+
+
+def test_single_calls_with_no_history_or_earlier_filings_that_day_score_as_the_night(
+    home: Path, tmp_path: Path
+) -> None:
+    """One declaration a call, sent in filing order and coalesced into passes as the service
+    does: rows of parties never seen before and rows of shippers that filed earlier the same day
+    get the night's scores (the day's earlier filings are not history of the day, 0006)."""
+    from pipelines.assess.engine import Call
+    from pipelines.assess.store import Caller
+    from pipelines.featurize import read_snapshot
+
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy, ignore=shutil.ignore_patterns("assessments"))
+    settings = _settings(copy)
+    records = sorted(_records(settings, NIGHT), key=lambda r: str(r["filed_at"]))
+    known = set(read_snapshot(settings, NIGHT).table("shipper")["shipper_id"])
+    new_parties = [r for r in records if r["shipper_id"] not in known][:10]
+    seen_today: set[str] = set()
+    repeats = []
+    for record in records:
+        if record["shipper_id"] in seen_today:
+            repeats.append(record)
+        seen_today.add(record["shipper_id"])
+    chosen = {(r["declaration_id"], r["item_no"]): r for r in [*new_parties, *repeats[:20]]}
+    assert len(new_parties) >= 3 and len(repeats) >= 5
+    store = AssessmentStore(layout.assessments_database(settings))
+    assessor = Assessor(settings, store, clock=lambda: NOON)
+    caller = Caller("t", "singles")
+    singles = sorted(chosen.values(), key=lambda r: str(r["filed_at"]))
+    answers = []
+    for start in range(0, len(singles), 7):
+        calls = [
+            Call([r], caller, f"s{start}-{i}") for i, r in enumerate(singles[start : start + 7])
+        ]
+        for outcome in assessor.assess_calls(calls):
+            assert outcome.error is None and len(outcome.assessments) == 1
+            answers.append(outcome.assessments[0])
+    # One at a time, alone in its pass, the first of them again (replayed) and a fresh copy.
+    alone = assessor.assess([{**singles[0], "declaration_id": "ALONE-1"}], caller, "alone")[0]
+    store.close()
+    service = pl.DataFrame(answers).select(
+        "declaration_id", "item_no", pl.col("risk_score").alias("service_risk"), "replayed"
+    )
+    night = _night_scores(settings).join(service, on=["declaration_id", "item_no"], how="inner")
+    assert night.height == len(chosen)
+    assert not service["replayed"].any()
+    assert (night["risk_score"] == night["service_risk"]).all()
+    first = night.filter(pl.col("declaration_id") == singles[0]["declaration_id"])
+    assert alone["risk_score"] == first["risk_score"][0]
+
+
+def test_a_broken_call_in_a_coalesced_pass_is_refused_alone(assessor: Assessor) -> None:
+    from pipelines.assess.engine import Call
+    from pipelines.assess.store import Caller
+
+    rows = _records(assessor.settings, NIGHT)
+    caller = Caller("t", "coalesced")
+    good = Call([{**rows[30], "declaration_id": "PASS-A"}], caller, "pass-a")
+    bad = Call(
+        [{**rows[31], "declaration_id": "PASS-B1"}, {**rows[32], "port_of_loading": "XXZZZ"}],
+        caller,
+        "pass-b",
+    )
+    also = Call([{**rows[33], "declaration_id": "PASS-C"}, rows[33]], caller, "pass-c")
+    outcomes = assessor.assess_calls([good, bad, also])
+    assert outcomes[0].error is None and outcomes[2].error is None
+    assert [a["declaration_id"] for a in outcomes[2].assessments] == [
+        "PASS-C",
+        rows[33]["declaration_id"],
+    ]
+    assert outcomes[1].error is not None
+    assert {(p["position"], p["field"]) for p in outcomes[1].error.problems} == {
+        (2, "port_of_loading")
+    }
+    assert not assessor.store.stored([("PASS-B1", int(rows[31]["item_no"]), "x")])
+    recorded = {(r["position"], r["field"]) for r in assessor.store.rejections("pass-b")}
+    assert recorded == {(2, "port_of_loading")}
+    assert outcomes[0].assessments[0]["declaration_id"] == "PASS-A"
+    assert outcomes[0].assessments[0]["replayed"] is False
+
+
+def test_one_callers_backlog_is_refused_while_another_caller_queues(assessor: Assessor) -> None:
+    from pipelines.assess.batching import BusyError, Coalescer
+    from pipelines.assess.engine import Call
+    from pipelines.assess.store import Caller
+
+    rows = _records(assessor.settings, NIGHT)[40:46]
+    flooder, other = Caller("f", "flooder"), Caller("o", "other")
+    coalescer = Coalescer(assessor, max_pending_rows=3)
+    waiting = [coalescer.submit(Call(rows[0:2], flooder, "f1"))]
+    with pytest.raises(BusyError):
+        coalescer.submit(Call(rows[2:4], flooder, "f2"))
+    waiting.append(coalescer.submit(Call(rows[4:6], other, "o1")))
+    coalescer.start()
+    outcomes = [w.result(timeout=120) for w in waiting]
+    coalescer.stop()
+    assert [len(o.assessments) for o in outcomes] == [2, 2]
+    assert all(o.error is None for o in outcomes)
+
+
+def test_small_calls_share_a_screening_and_large_ones_are_screened_alone() -> None:
+    from features.screening import TRADE_MIN_NAMES
+    from pipelines.assess.engine import _screening_groups
+
+    small = TRADE_MIN_NAMES // 2 - 1
+    calls = pl.Series("_call", [0] * 3 + [1] * (small + 1) + [2] * 40 + [3] * 40 + [4] * 30)
+    groups = _screening_groups(calls)
+    assert groups == [[1], [0, 2, 3], [4]]
+    # No group of small calls reaches the name count at which token weights change.
+    counts = dict(calls.value_counts().rows())
+    assert all(sum(counts[c] for c in g) * 2 < TRADE_MIN_NAMES for g in groups if g != [1])
