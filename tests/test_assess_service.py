@@ -345,7 +345,7 @@ def test_features_from_the_indexed_history_equal_those_from_the_whole_state(home
     from pipelines.assess.history_index import HistoryIndex
     from pipelines.featurize import load_references, read_snapshot
 
-    settings = _settings(home)
+    settings = small_settings(home)
     state = read_snapshot(settings, NIGHT)
     refs = load_references(settings)
     index = HistoryIndex(state)
@@ -385,7 +385,7 @@ def test_single_calls_with_no_history_or_earlier_filings_that_day_score_as_the_n
 
     copy = tmp_path / "home"
     shutil.copytree(home, copy, ignore=shutil.ignore_patterns("assessments"))
-    settings = _settings(copy)
+    settings = small_settings(copy)
     records = sorted(_records(settings, NIGHT), key=lambda r: str(r["filed_at"]))
     known = set(read_snapshot(settings, NIGHT).table("shipper")["shipper_id"])
     new_parties = [r for r in records if r["shipper_id"] not in known][:10]
