@@ -15,8 +15,9 @@ with a named model (otherwise a rerun of a date keeps the model recorded in its 
 Every task reads and writes its own partition atomically, so a retry or a rerun replaces it whole.
 
 A stage that fails because of its data (no declarations for the date, a batch refused by its
-contract) fails at once, without retries, so it does not hold the next run back; other failures
-retry twice. Every task that fails for good is reported through Airflow's notifiers: a line in
+contract) fails at once, without retries, so it does not hold the next run back, and its log says
+why in one line with what to do; other failures retry twice, a bug with its traceback. Every task
+that fails for good is reported through Airflow's notifiers: a line in
 `reports/notifications/failures.jsonl` under the data home, and an e-mail when the settings name
 `failure_email`.
 
@@ -42,7 +43,7 @@ import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
 from pipelines.airflow_lineage import task_lineage
-from pipelines.airflow_tasks import failure_notifiers
+from pipelines.airflow_tasks import DATA_STOP_POLICY, failure_notifiers
 from pipelines.stages import NIGHTLY, Stage
 
 # The tasks are the rows of pipelines/stages.py, which `cargo-risk run` runs too; this file only
@@ -57,6 +58,7 @@ def stage_task(stage: Stage) -> Any:
         task_id=stage.name,
         doc_md=stage.doc,
         trigger_rule=stage.trigger_rule,
+        retry_policy=DATA_STOP_POLICY,
         **task_lineage(stage.name, outlets),
     )
     def run(day: str, **context: Any) -> dict[str, Any]:
