@@ -58,8 +58,9 @@ def fail_once_on_bad_data() -> Iterator[None]:
         raise
 
 
-def run_stage_task(name: str, day: str) -> dict[str, Any]:
-    """Run the stage `name` of the table for `day` as an Airflow task; its summary for XCom.
+def run_stage_task(name: str, day: str, port: str | None = None) -> dict[str, Any]:
+    """Run the stage `name` of the table for `day` (for `port` when it runs per port) as an
+    Airflow task; its summary for XCom.
 
     A stage marked `fail_once` turns a data error into a failure without retries; one marked
     `skip_when_idle` is skipped when it did nothing, so its asset is not updated.
@@ -67,8 +68,14 @@ def run_stage_task(name: str, day: str) -> dict[str, Any]:
     from datetime import date
 
     stage = by_name()[name]
+    night = date.fromisoformat(day)
     with fail_once_on_bad_data() if stage.fail_once else _as_is():
-        summary = stage.run(load_settings(), date.fromisoformat(day))
+        if stage.per_port:
+            if port is None:
+                raise AirflowFailException(f"{name} runs per port: no port given")
+            summary = stage.run_port(load_settings(), night, port)
+        else:
+            summary = stage.run(load_settings(), night)
     if stage.skip_when_idle and summary.nothing_done():
         raise AirflowSkipException(f"{name}: nothing new")
     return summary.as_json()
