@@ -26,17 +26,12 @@ import os
 import platform
 import random
 import re
-import socket
 import statistics
 import string
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -46,6 +41,7 @@ import psutil
 
 from inspector.accounts import create_user
 from inspector.config import InspectorConfig
+from inspector.live_server import serving
 from inspector.sample import build_sample_home, declaration_id
 from pipelines.io import write_text
 from pipelines.settings import load_settings
@@ -57,23 +53,6 @@ PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 SCENARIOS = ("one-address", "many-addresses")
 PROBE_EVERY = 0.25
-
-# The production hashing profile: the point is to see what real argon2 costs under a flood.
-_SERVER = """
-import sys
-from pathlib import Path
-
-import uvicorn
-
-from inspector.app import create_app
-from inspector.config import InspectorConfig
-from pipelines.settings import load_settings
-
-settings = load_settings(environ={}, home=Path(sys.argv[1]))
-config = InspectorConfig.from_settings(settings, cookie_secure=False)
-uvicorn.run(create_app(settings, config), host="127.0.0.1", port=int(sys.argv[2]),
-            access_log=False, log_level="warning")
-"""
 
 
 @dataclass
@@ -87,46 +66,6 @@ class Outcome:
     idle_ms: list[float] = field(default_factory=list)
     flood_ms: list[float] = field(default_factory=list)
     probe_failures: int = 0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextmanager
-def _server(home: Path) -> Iterator[tuple[str, int]]:
-    """(base URL, pid) of a server over `home`; terminated afterwards."""
-    port = _free_port()
-    log = (home / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, str(home), str(port)], stdout=log, stderr=log
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited: {(home / 'server.log').read_text()}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start in time")
-            time.sleep(0.2)
-        yield base, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
-        log.close()
 
 
 def _sign_in(base: str) -> httpx.Client:
@@ -320,7 +259,8 @@ def main(argv: list[str] | None = None) -> str:
                 ["NLRTM"],
                 config=InspectorConfig.from_settings(settings),
             )
-            with _server(home) as (base, pid):
+            with serving(home, 120) as server:  # production argon2: no options
+                base, pid = server.base, server.pid
                 outcomes.append(
                     run_scenario(
                         base,

@@ -51,6 +51,12 @@ CHOSEN = "value-history"
 """The KCS columns plus the history of repeated values (docs/decisions/0022)."""
 METHODS: dict[str, str] = {BASELINE: "plain LightGBM", CHOSEN: "with value history"}
 
+CriticalHead = Literal["given-fraud", "joint"]
+"""How the chosen method scores `Critical Fraud == 2`: `given-fraud` (decision 0031) grows the
+critical booster on the fraud rows only, and the critical probability is P(fraud) x
+P(critical | fraud); `joint` grows it on all rows, like `Fraud` (decision 0022)."""
+CRITICAL_HEADS: tuple[CriticalHead, ...] = ("given-fraud", "joint")
+
 History = Literal["frozen", "rolling"]
 """Whose labels entity rates may use: `frozen` only the training file's (the paper's setting:
 nothing of the evaluated quarter is known); `rolling` also the evaluated files' labels from
@@ -342,22 +348,57 @@ def labelled_rows(
     )
 
 
-def probabilities(models: ThreatModels, rows: pl.DataFrame) -> dict[str, npt.NDArray[np.float64]]:
+@dataclass(frozen=True)
+class KcsModels:
+    """One calibrated booster per label and how the critical one is read: with
+    `critical_given_fraud` its probability is conditional on a fraud (it learnt from fraud
+    rows only) and is multiplied by P(fraud)."""
+
+    models: ThreatModels
+    critical_given_fraud: bool = False
+
+
+def probabilities(trained: KcsModels, rows: pl.DataFrame) -> dict[str, npt.NDArray[np.float64]]:
     """Calibrated probability per label for rows from `labelled_rows`."""
+    models = trained.models
     raw = raw_scores(models, feature_matrix(rows, models.feature_names))
-    return {lb: models.categories[lb].calibrator.apply(r) for lb, r in raw.items()}
+    out = {lb: models.categories[lb].calibrator.apply(r) for lb, r in raw.items()}
+    if trained.critical_given_fraud:
+        out["critical_fraud"] = out["fraud"] * out["critical_fraud"]
+    return out
 
 
-def train_labels(rows: pl.DataFrame, names: Sequence[str], params: KcsParams) -> ThreatModels:
+def train_labels(
+    rows: pl.DataFrame,
+    names: Sequence[str],
+    params: KcsParams,
+    critical_head: CriticalHead = "joint",
+) -> KcsModels:
     """One calibrated booster per label, by the project's training: `time_split` keeps the
     latest `validation_share` of the file (and of each label's positives) to stop the boosting
-    and fit the Platt calibration; `train_category` does the rest.
+    and fit the Platt calibration; `train_category` does the rest. With `critical_head`
+    `given-fraud` the critical booster sees only the fraud rows of both slices, so its
+    calibrated output is P(critical | fraud) (decision 0031).
 
     Not `train_threat_models`: KCS has no champion to gate, so no date is held back for a gate
     window, and each label keeps its own trees (decision 0022)."""
     fit, stop = time_split(rows, params.validation_share, tuple(LABELS))
-    models = {lb: train_category(fit, stop, tuple(names), lb, params)[0] for lb in LABELS}
-    return ThreatModels(feature_names=tuple(names), phrases={}, categories=models)
+    given_fraud = critical_head == "given-fraud"
+    models = {}
+    for lb in LABELS:
+        if lb == "critical_fraud" and given_fraud:
+            # Every critical fraud is a fraud: the head learns what sets the critical ones
+            # apart from the other frauds, not fraud again (a fifth of the rows).
+            frauds = pl.col(label_column("fraud")) == 1
+            models[lb] = train_category(
+                fit.filter(frauds), stop.filter(frauds), tuple(names), lb, params
+            )[0]
+        else:
+            models[lb] = train_category(fit, stop, tuple(names), lb, params)[0]
+    return KcsModels(
+        ThreatModels(feature_names=tuple(names), phrases={}, categories=models),
+        critical_given_fraud=given_fraud,
+    )
 
 
 def precision_at_rates(
@@ -386,13 +427,15 @@ def run_kcs(
     history: History = "frozen",
     params: KcsParams | None = None,
     baseline: bool = True,
+    critical_head: CriticalHead = "given-fraud",
 ) -> KcsResult:
     """Train on `train_path`, score and measure each evaluated file (name -> path).
 
     The chosen method (`value-history`) adds the history of repeated values (`REPEATS`) to the
     KCS columns; `careful` also adds the entity rates and price positions, which lower precision
-    on the synthetic KCS files (docs/reproduce-kcs.md). `baseline` also trains the plain
-    LightGBM on the KCS columns alone, measured beside it.
+    on the synthetic KCS files (docs/reproduce-kcs.md). `critical_head` says how the chosen
+    method scores `Critical Fraud == 2` (`CriticalHead`). `baseline` also trains the plain
+    LightGBM on the KCS columns alone (both labels on all rows), measured beside it.
     """
     params = params or KcsParams()
     frames = [read_kcs(train_path), *(read_kcs(p) for p in eval_paths.values())]
@@ -407,8 +450,11 @@ def run_kcs(
     best: dict[str, dict[str, int]] = {}
     for method, names in methods.items():
         rows = [labelled_rows(f, names, codes) for f in featured]
-        models = train_labels(rows[0], names, params)
-        best[method] = {lb: m.booster.current_iteration() for lb, m in models.categories.items()}
+        head: CriticalHead = critical_head if method == CHOSEN else "joint"
+        models = train_labels(rows[0], names, params, head)
+        best[method] = {
+            lb: m.booster.current_iteration() for lb, m in models.models.categories.items()
+        }
         for name, evaluated in zip(eval_paths, rows[1:], strict=True):
             scores = probabilities(models, evaluated)
             for label, s in scores.items():

@@ -18,13 +18,18 @@ from pipelines.reproduce import (
     BASELINE,
     CHOSEN,
     LABELS,
+    KcsModels,
     KcsParams,
+    category_codes,
     feature_names,
     kcs_features,
+    labelled_rows,
     precision_at_rates,
+    probabilities,
     read_kcs,
     report_table,
     run_kcs,
+    train_labels,
 )
 
 KCS_DIR = Path(__file__).parent / "data" / "kcs"
@@ -228,10 +233,38 @@ def test_careful_features_extend_the_plain_ones() -> None:
     assert not set(repeats) & {"importer_fraud_rate", "hs6_price_z"}
 
 
+def test_critical_head_given_fraud_learns_from_frauds_and_multiplies_by_p_fraud() -> None:
+    [train, valid] = kcs_features([read_kcs(TRAIN), read_kcs(VALID)], [True, False])
+    names = feature_names(False, repeats=True)
+    codes = category_codes(train)
+    rows, evaluated = labelled_rows(train, names, codes), labelled_rows(valid, names, codes)
+    params = KcsParams(num_boost_round=40)
+    given = train_labels(rows, names, params, "given-fraud")
+    joint = train_labels(rows, names, params, "joint")
+    assert given.critical_given_fraud
+    assert not joint.critical_given_fraud
+    # The fraud booster is the same either way; only the critical one changes.
+    assert (
+        given.models.categories["fraud"].booster.model_to_string()
+        == joint.models.categories["fraud"].booster.model_to_string()
+    )
+    scores = probabilities(given, evaluated)
+    alone = probabilities(KcsModels(given.models), evaluated)
+    assert np.allclose(scores["critical_fraud"], scores["fraud"] * alone["critical_fraud"])
+    # P(critical) = P(fraud) x P(critical | fraud) can never exceed P(fraud).
+    assert (scores["critical_fraud"] <= scores["fraud"] + 1e-12).all()
+    assert not np.allclose(
+        scores["critical_fraud"], probabilities(joint, evaluated)["critical_fraud"]
+    )
+
+
 def test_reproduce_verb_refuses_an_unknown_history_and_a_missing_file(tmp_path: Path) -> None:
     runner = CliRunner()
     base = ["reproduce", "kcs", "--train", str(TRAIN), "--valid", str(VALID)]
     assert runner.invoke(app, [*base, "--careful", "--history", "later"]).exit_code == 2
+    head = runner.invoke(app, [*base, "--critical-head", "both"])
+    assert head.exit_code == 2
+    assert "given-fraud" in head.output
     missing = runner.invoke(
         app, ["reproduce", "kcs", "--train", str(tmp_path / "no.csv"), "--valid", str(VALID)]
     )

@@ -62,6 +62,13 @@ def _refused(
     return render(request, "item.html", context, user=user, status_code=400)
 
 
+def _back_to_item(request: Request, item: records.ListItem, message: str) -> Response:
+    """Flash `message` and send the browser back to the item's page (post/redirect/get)."""
+    flash(request, message)
+    url = _item_url(item.list_date, item.port_of_discharge, item.declaration_id, item.item_no)
+    return RedirectResponse(url, status_code=303)
+
+
 @router.post("/lists/{day}/{port}/outcome", dependencies=[Depends(verify_csrf)])
 def post_outcome(
     request: Request,
@@ -91,8 +98,9 @@ def post_outcome(
     except records.RecordError as error:
         form = {"result": result, "finding_category": finding_category, "notes": notes}
         return _refused(request, user, item, error, form)
-    flash(request, "Outcome recorded." if created else "Outcome was already recorded.")
-    return RedirectResponse(_item_url(day, port, declaration_id, item_no), status_code=303)
+    return _back_to_item(
+        request, item, "Outcome recorded." if created else "Outcome was already recorded."
+    )
 
 
 @router.post("/lists/{day}/{port}/waiver", dependencies=[Depends(verify_csrf)])
@@ -115,8 +123,9 @@ def post_waiver(
         )
     except records.RecordError as error:
         return _refused(request, user, item, error, {"reason": reason})
-    flash(request, "Waiver recorded." if created else "Waiver was already recorded.")
-    return RedirectResponse(_item_url(day, port, declaration_id, item_no), status_code=303)
+    return _back_to_item(
+        request, item, "Waiver recorded." if created else "Waiver was already recorded."
+    )
 
 
 @router.post("/lists/{day}/{port}/clear", dependencies=[Depends(verify_csrf)])
@@ -149,8 +158,9 @@ def post_clear(
         _, created = clearances.clear(app.sessions, app.settings, user, chosen[0], reason)
     except clearances.ClearanceError as error:
         return _refused(request, user, item, error, {"clear_reason": reason})
-    flash(request, "Match cleared as false." if created else "Match was already cleared.")
-    return RedirectResponse(_item_url(day, port, declaration_id, item_no), status_code=303)
+    return _back_to_item(
+        request, item, "Match cleared as false." if created else "Match was already cleared."
+    )
 
 
 @router.post("/lists/{day}/{port}/withdraw-clearance", dependencies=[Depends(verify_csrf)])
@@ -172,5 +182,4 @@ def post_withdraw_clearance(
         clearances.withdraw(app.sessions, app.settings, user, clearance_id, reason)
     except clearances.ClearanceError as error:
         return _refused(request, user, item, error, {"withdraw_reason": reason})
-    flash(request, "Clearance withdrawn.")
-    return RedirectResponse(_item_url(day, port, declaration_id, item_no), status_code=303)
+    return _back_to_item(request, item, "Clearance withdrawn.")

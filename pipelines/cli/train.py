@@ -101,6 +101,14 @@ def reproduce_kcs(  # noqa: PLR0917 (each parameter is a Typer option)
             "rolling: also from the evaluated files' earlier days.",
         ),
     ] = "frozen",
+    critical_head: Annotated[
+        str,
+        typer.Option(
+            "--critical-head",
+            help="given-fraud: the critical model learns from fraud rows, scored "
+            "P(fraud) x P(critical | fraud); joint: from all rows (decision 0031).",
+        ),
+    ] = "given-fraud",
     baseline: Annotated[
         bool,
         typer.Option(
@@ -112,10 +120,13 @@ def reproduce_kcs(  # noqa: PLR0917 (each parameter is a Typer option)
     """Train on KCS through the shipped mapping; precision and recall at 1, 2, 5, 10 % per
     label, beside a plain LightGBM and the paper's figures."""
     from pipelines.csv_safe import write_safe_csv
-    from pipelines.reproduce import report_table, run_kcs
+    from pipelines.reproduce import CRITICAL_HEADS, report_table, run_kcs
 
     if history not in ("frozen", "rolling"):
         raise typer.BadParameter("--history must be frozen or rolling")
+    head = next((h for h in CRITICAL_HEADS if h == critical_head), None)
+    if head is None:
+        raise typer.BadParameter(f"--critical-head must be one of {', '.join(CRITICAL_HEADS)}")
     evaluated = {"valid": valid_file, **({"test": test_file} if test_file else {})}
     try:
         result = run_kcs(
@@ -124,6 +135,7 @@ def reproduce_kcs(  # noqa: PLR0917 (each parameter is a Typer option)
             careful=careful,
             history="rolling" if history == "rolling" else "frozen",
             baseline=baseline,
+            critical_head=head,
         )
     except (FileNotFoundError, ValueError) as error:
         err_console.print(f"[red]cannot reproduce:[/red] {error}")

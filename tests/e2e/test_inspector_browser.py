@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,30 +20,15 @@ from inspector.config import InspectorConfig
 from inspector.export import export_outcomes
 from inspector.sample import build_sample_home, declaration_id
 from pipelines.settings import Settings, load_settings
+from tests.e2e.browsing import PASSWORD, log_in, require_browser
 from tests.e2e.live_server import live_server
 
 # A real browser against a live server: about 50 s (decision 0017), outside `make test-fast`.
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(
-        f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install -y chromium)",
-        allow_module_level=True,
-    )
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
+require_browser()
 
 DAY = date(2026, 3, 10)
-PASSWORD = "correct horse battery"
-# Flags for a container without a sandbox, GPU or network (stack notes).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
@@ -57,34 +41,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, 
     create_user(settings, "sam", PASSWORD, "supervisor", [], config=config)
     with live_server(home) as base:
         yield settings, base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context()
-    opened = context.new_page()
-    opened.set_default_timeout(20_000)
-    yield opened
-    context.close()
-
-
-def log_in(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/lists")
-    assert "/login" in page.url  # a page needs a login first
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('Sign in')")
-    page.wait_for_url(f"{base}/lists")
 
 
 def open_item(page: Any, base: str, n: int) -> None:
