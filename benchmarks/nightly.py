@@ -189,6 +189,7 @@ def measure_world(
     keep: bool = False,
     extras: tuple[str, ...] = EXTRAS,
     whole_day_stages: bool = True,
+    nights: tuple[str, ...] = NIGHTS,
 ) -> dict[str, list[Measure]]:
     """Every stage, the per-port stages, both whole nights and the `extras`, `runs` times each.
 
@@ -217,7 +218,7 @@ def measure_world(
                 add(stage, measured)
         for stage, measure in measure_per_port(home, world.night).items():
             add(stage, measure)
-        for night in NIGHTS:
+        for night in nights:
             home = link_copy(world.home, work / f"run{run}")
             add(night, measure_in_child(night, home, world.night))
     for run in range(runs):
@@ -452,6 +453,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
+        "--nights", nargs="*", default=list(NIGHTS), choices=NIGHTS,
+        help="whole nights to measure in one process (default: both)",
+    )  # fmt: skip
+    parser.add_argument(
         "--nights-only",
         action="store_true",
         help="skip the whole-day stages one by one and the extras (the nights and per-port "
@@ -511,6 +516,7 @@ def main(argv: list[str] | None = None) -> None:
             keep=args.keep,
             extras=() if args.nights_only else extras,
             whole_day_stages=not args.nights_only,
+            nights=tuple(args.nights),
         )
         if not (args.keep or args.reuse_worlds):
             shutil.rmtree(world.home, ignore_errors=True)

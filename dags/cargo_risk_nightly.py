@@ -46,20 +46,16 @@ from pipelines.stages import NIGHTLY, PORTS_FROM, Stage
 def stage_task(stage: Stage) -> Any:
     """The Airflow task of one row of the stage table."""
     outlets = [Asset(stage.outlet)] if stage.outlet else []
-    # The stage that lists the ports pushes its summary's keys too: mapped tasks read `ports`.
+    # Airflow maps only over a task's return value: the stage that lists the ports returns the
+    # list (its whole summary is in its stage report and log).
     lists_ports = stage.name == PORTS_FROM
 
-    @task(
-        task_id=stage.name,
-        outlets=outlets,
-        doc_md=stage.doc,
-        trigger_rule=stage.trigger_rule,
-        multiple_outputs=lists_ports,
-    )
-    def run(day: str, port: str | None = None) -> dict[str, Any]:
+    @task(task_id=stage.name, outlets=outlets, doc_md=stage.doc, trigger_rule=stage.trigger_rule)
+    def run(day: str, port: str | None = None) -> Any:
         from pipelines.airflow_tasks import run_stage_task
 
-        return run_stage_task(stage.name, day, port)
+        summary = run_stage_task(stage.name, day, port)
+        return summary["ports"] if lists_ports else summary
 
     return run
 
@@ -96,7 +92,7 @@ def cargo_risk_nightly() -> None:
     for stage in NIGHTLY:
         if stage.per_port:
             # Dynamic task mapping: one task instance per port the plan found.
-            ports = tasks[PORTS_FROM]["ports"]
+            ports = tasks[PORTS_FROM]
             tasks[stage.name] = stage_task(stage).partial(day=day).expand(port=ports)
         else:
             tasks[stage.name] = stage_task(stage)(day)

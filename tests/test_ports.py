@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import polars as pl
 import pytest
 
 from pipelines import layout, nightly, ports
-from pipelines.locks import RunLockedError, date_lock_name, run_lock
+from pipelines.locks import RunLockedError, date_lock_name
 from pipelines.outcomes import import_outcome_files
 from pipelines.settings import Settings, load_settings
 from pipelines.stages import PlanSummary, PortsSummary, pick
@@ -121,17 +123,36 @@ def test_run_night_loops_over_the_ports_the_plan_found(world: Path, tmp_path: Pa
     assert plan.ports == sorted(staged["port_of_discharge"].unique().to_list())
 
 
+HOLD = """
+import sys, time
+from pathlib import Path
+from pipelines.locks import run_lock
+from pipelines.settings import load_settings
+with run_lock(load_settings(environ={}, home=Path(sys.argv[1])), sys.argv[2]):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
 def test_a_port_missing_or_busy_stops_the_night_with_a_message(world: Path, tmp_path: Path) -> None:
     settings = _settings(shutil.copytree(world, tmp_path / "home"))
     for stage in (nightly.ingest, nightly.validate):
         stage(settings, NIGHT)
     plan = ports.plan_ports(settings, NIGHT)
     first, *rest = plan["ports"]
-    with (
-        run_lock(settings, f"{date_lock_name(NIGHT)}.port={first}"),
-        pytest.raises(RunLockedError, match=f"port={first}"),
-    ):
-        ports.assess_port(settings, NIGHT, first)
+    # Held by another process (locks are re-entrant within one).
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(settings.home), f"{date_lock_name(NIGHT)}.port={first}"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunLockedError, match=f"port={first}"):
+            ports.assess_port(settings, NIGHT, first)
+    finally:
+        holder.kill()
+        holder.communicate()
     for port in rest:
         ports.assess_port(settings, NIGHT, port)
     with pytest.raises(FileNotFoundError, match=f"port.s. {first} not assessed"):
