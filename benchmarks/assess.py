@@ -201,6 +201,131 @@ def _refresh_cost(home: Path, night: date) -> float:
     return took
 
 
+def _in_process(home: Path, night: date, rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Without HTTP: one declaration a pass, a batch of 100 a pass, and 20 single-declaration
+    calls coalesced into one pass (what the service does under load), in ms."""
+    import shutil
+
+    from pipelines.assess.engine import Assessor, Call
+    from pipelines.assess.store import AssessmentStore, Caller
+    from pipelines.settings import load_settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "home"
+        shutil.copytree(home, copy, ignore=shutil.ignore_patterns("assessments"))
+        settings = load_settings(environ={}, home=copy)
+        store = AssessmentStore(Path(tmp) / "assessments.sqlite")
+        noon = datetime(night.year, night.month, night.day, 12, tzinfo=UTC)
+        assessor = Assessor(settings, store, clock=lambda: noon)
+        assessor.warm()
+        caller = Caller("bench", "benchmark")
+        fresh = _fresh_rows(rows * 20, "P")
+        timings: dict[str, list[float]] = {"single": [], "batch": [], "coalesced": []}
+        used = 0
+        for step, size, calls in (("single", 1, 1), ("batch", BATCH, 1), ("coalesced", 1, 20)):
+            for repeat in range(40 if step == "single" else 10):
+                chunk = [
+                    Call(
+                        fresh[used + i * size : used + (i + 1) * size],
+                        caller,
+                        f"{step}{repeat}-{i}",
+                    )
+                    for i in range(calls)
+                ]
+                used += size * calls
+                sent = time.perf_counter()
+                assessor.assess_calls(chunk)
+                timings[step].append(time.perf_counter() - sent)
+        store.close()
+    ordered = sorted(timings["single"])
+    return {
+        "single_p50_ms": 1000 * statistics.median(ordered),
+        "single_p99_ms": 1000 * ordered[int(0.99 * (len(ordered) - 1))],
+        "batch_p50_ms": 1000 * statistics.median(timings["batch"]),
+        "coalesced_p50_ms": 1000 * statistics.median(timings["coalesced"]),
+    }
+
+
+def _year_index(days: int = 365, per_day: int = 100_000) -> dict[str, float]:
+    """Memory and look-up time of the history index at a year of history at `per_day`.
+
+    Not simulated (36 M rows would take hours here): state tables are drawn at cardinalities a
+    year of such traffic could reach (generous: every party and pair seen often keeps a row),
+    with the real schemas, and indexed as the service indexes a night's state.
+    """
+    import gc
+
+    import numpy as np
+
+    from features.history import ENTITIES, HistoryState, state_schema
+    from pipelines.assess.history_index import HistoryIndex
+
+    items = days * per_day
+    distinct = {
+        "global": 1,
+        "shipper": items // 150,
+        "consignee": items // 75,
+        "pair": items // 30,
+        "declarant": 20_000,
+        "lane": 60_000,
+        "hs6": 5_600,
+        "hub": 400,
+        "hs6_value": 5_600 * 60,
+    }
+    rng = np.random.default_rng(7)
+
+    def table(name: str) -> pl.DataFrame:
+        schema = state_schema(next(e for e in ENTITIES if e.name == name))
+        n = distinct[name]
+        columns: dict[str, Any] = {}
+        for column, dtype in schema.items():
+            if column == "vpk_bin":
+                columns[column] = np.arange(n, dtype=np.int32) % 60
+            elif column == "hs6" and name == "hs6_value":
+                columns[column] = [f"{i // 60:06d}" for i in range(n)]
+            elif dtype == pl.String():
+                columns[column] = [f"{column[:2].upper()}{i:011d}" for i in rng.permutation(n)]
+            elif dtype == pl.Date():
+                columns[column] = [date(2026, 1, 1)] * n
+            else:
+                columns[column] = rng.integers(0, 50, n)
+        return pl.DataFrame(columns, schema=schema)
+
+    gc.collect()
+    before = _memory_mb(os.getpid())[0]
+    state = HistoryState(date(2027, 1, 1), {e.name: table(e.name) for e in ENTITIES})
+    started = time.perf_counter()
+    index = HistoryIndex(state)
+    built = time.perf_counter() - started
+    del state
+    gc.collect()
+    held = _memory_mb(os.getpid())[0]
+    probe = pl.DataFrame(
+        {
+            "shipper_id": ["SH00000000042"],
+            "consignee_id": ["CO00000000042"],
+            "declarant_id": [None],
+            "port_of_loading": ["PO00000000001"],
+            "port_of_discharge": ["PO00000000002"],
+            "transshipment_ports": [["HU00000000003"]],
+            "hs_code": ["00004201"],
+        },
+        schema_overrides={"declarant_id": pl.String()},
+    )
+    timings = []
+    for _ in range(50):
+        sent = time.perf_counter()
+        index.slice(probe)
+        timings.append(time.perf_counter() - sent)
+    return {
+        "rows": float(index.rows),
+        "index_mb": held - before,
+        "peak_mb": _memory_mb(os.getpid())[1],
+        "build_s": built,
+        "slice_ms": 1000 * statistics.median(timings),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -209,7 +334,12 @@ def main() -> None:
     parser.add_argument("--date", help="the night's date in --home (default: newest staged)")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/assess.md"))
+    parser.add_argument(
+        "--no-year", action="store_true", help="skip indexing a drawn year of history"
+    )
     args = parser.parse_args()
+    # First, while this process is small: its memory growth is the index's.
+    year = None if args.no_year else _year_index()
     holder = tempfile.TemporaryDirectory()
     if args.home is None or not args.home.exists():
         print("building a small simulated home (several minutes)...", flush=True)
@@ -225,6 +355,7 @@ def main() -> None:
         night = date.fromisoformat(args.date) if args.date else staged[-1]
     rows = _rows(home, night)
     refresh = _refresh_cost(home, night)
+    inside = _in_process(home, night, rows)
 
     env = {
         **os.environ,
@@ -294,7 +425,30 @@ def main() -> None:
         f"| service RSS after the runs, MB | {rss:.0f} |",
         f"| service peak RSS, MB | {peak:.0f} |",
         f"| refresh after a night (load + one day of history), s | {refresh:.2f} |",
+        "",
+        "In process (no HTTP, same home):",
+        "",
+        "| pass | ms |",
+        "|---|---:|",
+        f"| 1 declaration, p50 | {inside['single_p50_ms']:.1f} |",
+        f"| 1 declaration, p99 | {inside['single_p99_ms']:.1f} |",
+        f"| batch of {BATCH}, p50 | {inside['batch_p50_ms']:.1f} |",
+        f"| 20 single-declaration calls coalesced, p50 | {inside['coalesced_p50_ms']:.1f} |",
     ]
+    if year is not None:
+        lines += [
+            "",
+            "History index for a year at 100 k declarations a day (state tables drawn at that "
+            "scale, not simulated):",
+            "",
+            "| measure | value |",
+            "|---|---:|",
+            f"| state rows indexed | {year['rows']:,.0f} |",
+            f"| memory held by the index, MB | {year['index_mb']:.0f} |",
+            f"| peak while building (state + index), MB | {year['peak_mb']:.0f} |",
+            f"| build, s | {year['build_s']:.1f} |",
+            f"| slice for one declaration, ms | {year['slice_ms']:.1f} |",
+        ]
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

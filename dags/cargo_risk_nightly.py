@@ -14,8 +14,9 @@ run or a backfill takes `{"date": "YYYY-MM-DD"}` in its conf. Every task reads a
 partition atomically, so a retry or a rerun replaces it whole.
 
 A stage that fails because of its data (no declarations for the date, a batch refused by its
-contract) fails at once, without retries, so it does not hold the next run back; other failures
-retry twice. Every task that fails for good is reported through Airflow's notifiers: a line in
+contract) fails at once, without retries, so it does not hold the next run back, and its log says
+why in one line with what to do; other failures retry twice, a bug with its traceback. Every task
+that fails for good is reported through Airflow's notifiers: a line in
 `reports/notifications/failures.jsonl` under the data home, and an e-mail when the settings name
 `failure_email`.
 
@@ -36,7 +37,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
-from pipelines.airflow_tasks import failure_notifiers
+from pipelines.airflow_tasks import DATA_STOP_POLICY, failure_notifiers
 from pipelines.stages import NIGHTLY, PORTS_FROM, Stage
 
 # The tasks are the rows of pipelines/stages.py, which `cargo-risk run` runs too; this file only
@@ -50,7 +51,13 @@ def stage_task(stage: Stage) -> Any:
     # list (its whole summary is in its stage report and log).
     lists_ports = stage.name == PORTS_FROM
 
-    @task(task_id=stage.name, outlets=outlets, doc_md=stage.doc, trigger_rule=stage.trigger_rule)
+    @task(
+        task_id=stage.name,
+        outlets=outlets,
+        doc_md=stage.doc,
+        trigger_rule=stage.trigger_rule,
+        retry_policy=DATA_STOP_POLICY,
+    )
     def run(day: str, port: str | None = None) -> Any:
         from pipelines.airflow_tasks import run_stage_task
 

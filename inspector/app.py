@@ -20,7 +20,7 @@ from inspector.config import InspectorConfig
 from inspector.db import make_engine, session_factory
 from inspector.login import HashingGate
 from inspector.migrate import upgrade
-from inspector.routes import lists, records, session, supervisor
+from inspector.routes import lists, records, reports, session, supervisor
 from inspector.web import (
     STATIC,
     AppState,
@@ -99,7 +99,7 @@ def create_app(settings: Settings, config: InspectorConfig | None = None) -> Fas
 
     _add_error_pages(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (session, lists, records, supervisor):
+    for module in (session, lists, records, supervisor, reports):
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -35,7 +35,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from inspector import audit_chain
 
-ROLES = ("inspector", "supervisor", "admin")
+ROLES = ("inspector", "supervisor", "admin", "data")
+"""`data`: the data team, who read the quarantine and the run reports and record no outcome."""
 BUSY_TIMEOUT_MS = 30_000
 _PENDING_HASH = "audit_chain_pending_hash"
 
@@ -86,7 +87,7 @@ class User(Base):
         return [p for p in self.ports.split(",") if p]
 
     def may_see_port(self, port: str) -> bool:
-        """Inspectors see their own ports only; supervisors and admins see every port."""
+        """Inspectors see their own ports only; everyone else sees every port."""
         return self.role != "inspector" or port in self.port_list
 
     @property

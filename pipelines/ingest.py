@@ -31,6 +31,7 @@ from contracts.fast_csv import UnvouchedError
 from contracts.reading import MalformedFileError, read_raw_batches
 from pipelines import layout
 from pipelines.io import atomic_path, file_sha256, write_text
+from pipelines.progress import QUIET, Steps
 from pipelines.settings import Settings
 
 DECLARATION_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".parquet")
@@ -149,16 +150,19 @@ def ingest_files(
     *,
     now: datetime | None = None,
     fallback_day: date | None = None,
+    steps: Steps = QUIET,
 ) -> IngestReport:
     """Load files into raw; skip files loaded before; reject unreadable files whole.
 
     Rows without a plausible filing date go to `fallback_day` (the night's date, so tonight's
-    quarantine shows them), else to the day of arrival.
+    quarantine shows them), else to the day of arrival. `steps` hears of each file.
     """
     report = IngestReport()
     ingested_at = now or datetime.now(UTC)
     dating = Dating(fallback_day or ingested_at.date(), ingested_at, settings.future_tolerance_days)
+    steps.phase("loading files into raw", len(paths))
     for path in paths:
+        steps.step(path.name)
         sha = file_sha256(path)
         ledger = _ledger_dir(settings) / f"{sha}.json"
         if ledger.exists():

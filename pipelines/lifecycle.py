@@ -41,6 +41,7 @@ from models.scoring import feature_matrix, raw_scores
 from models.training import SAMPLE, WEIGHT, label_column, label_inspected
 from pipelines import layout
 from pipelines.io import write_text
+from pipelines.progress import QUIET, Steps
 from pipelines.settings import Settings
 from pipelines.train import append_decision, read_inspected_features, read_outcomes
 
@@ -436,7 +437,9 @@ def latest_featurized_day(settings: Settings) -> date:
     return days[-1]
 
 
-def train_challenger(settings: Settings, until: date, created_at: datetime) -> str:
+def train_challenger(
+    settings: Settings, until: date, created_at: datetime, steps: Steps = QUIET
+) -> str:
     """Train a version on everything up to `until` without promoting it; return its id.
 
     With no champion yet there is nothing to gate against and it becomes the first champion.
@@ -444,7 +447,7 @@ def train_challenger(settings: Settings, until: date, created_at: datetime) -> s
     from pipelines.train import train_models
 
     first = current_champion(settings) is None
-    return train_models(settings, until, created_at, promote=first).name
+    return train_models(settings, until, created_at, promote=first, steps=steps).name
 
 
 DRIFT_SAMPLE_ROWS = 200_000

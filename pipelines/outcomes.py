@@ -4,8 +4,10 @@ Grain of `staging/outcomes/date=D/outcomes.parquet`: one inspection of one decla
 item), D being the UTC date of `inspected_at`. Rows are checked against the outcomes contract with
 Great Expectations, then against staging: the declaration (and item, when given) must exist and
 must have been filed before it was inspected. Rejected rows go to
-`quarantine/outcomes/<file-stem>.parquet` with line, field and reason. A file is imported once
-(by SHA-256); re-importing the same inspection (same key) replaces it.
+`quarantine/outcomes/<file-stem>-<8 hex of its SHA-256>.parquet` with line, field and reason, so
+two files of the same name (another day's `outcomes.csv`, or `a/` and `b/`) keep one quarantine
+file each. A file is imported once (by SHA-256); re-importing the same inspection (same key)
+replaces it.
 """
 
 from __future__ import annotations
@@ -139,6 +141,15 @@ def _merge_into_staging(settings: Settings, valid: pl.DataFrame) -> set[str]:
     return days
 
 
+def outcome_quarantine_file(settings: Settings, source: Path, sha256: str) -> Path:
+    """Where the rejected rows of the outcome file `source` (content hash `sha256`) go.
+
+    The content hash, not the path: the same content is imported once anyway, and an export
+    re-delivered from another folder is the same file.
+    """
+    return settings.zone("quarantine") / "outcomes" / f"{source.stem}-{sha256[:8]}.parquet"
+
+
 def import_outcome_files(paths: list[Path], settings: Settings) -> OutcomesReport:
     """Import outcome files into staging; quarantine what breaks the contract."""
     report = OutcomesReport()
@@ -158,7 +169,7 @@ def import_outcome_files(paths: list[Path], settings: Settings) -> OutcomesRepor
         except MalformedFileError as error:
             report.rejected_files[path.name] = str(error)
             continue
-        quarantine = settings.zone("quarantine") / "outcomes" / f"{path.stem}.parquet"
+        quarantine = outcome_quarantine_file(settings, path, sha)
         if rejected.height:
             write_parquet(rejected, quarantine)
             report.rejected_rows[path.name] = rejected.select(LINE).n_unique()

@@ -5,11 +5,17 @@ contracts/ranked_list.py), ranked 1..n within each port of discharge and list da
 (`select_lanes`) is pure; `select_day` reads the scores partition and the past outcomes and calls
 it.
 
-Three slices per port, in rank order: forced holds (watch-list hits marked `hold`, then rules with
-`force: red`, an officer's legal hold), the risk-ranked red lane (the red capacity left after the
-holds, by ranking score), then the random quota (red too, drawn from the rest, on top of the
-capacity); yellow and green follow by ranking score. The random slice comes after the risk-ranked
-one, so it never pushes a risk-ranked item out of the budget, in the lanes or in the order.
+Three red slices per port: forced holds (watch-list hits marked `hold`, then rules with `force:
+red`, an officer's legal hold), the risk-ranked red lane (the red capacity left after the holds'
+slots, by ranking score), then the random quota (red too, drawn from the rest, on top of the
+capacity); yellow and green follow by ranking score. A watch-list hold is on a party, so on its
+whole consignment: every item of the declaration is held, but the consignment is examined once,
+so only its best item takes a slot (the others stay red, `_CONSIGNMENT`).
+
+The order (rank): the holds that took a slot first, then every other item by ranking score,
+whatever its lane. A random item or the rest of a held consignment sits where its own score puts
+it, so it never pushes a likelier item out of a budget smaller than the red lane
+(docs/decisions/0029-list-order-never-below-risk.md).
 
 The ranking score is the expected chance of a finding per inspection: the largest of the model's
 calibrated risk_score, the lift of the rules that fired, and the measured precision of the item's
@@ -85,10 +91,17 @@ SLICES_FILE = "selection_slices.parquet"
 RANDOM_REASON = "random selection for the unbiased sample"
 KEY = ["declaration_id", "item_no"]
 
-# Order of the groups inside a port's list; the rank follows it. The first four are red.
-_WATCHLIST, _RULE, _RED, _RANDOM, _YELLOW, _GREEN = range(6)
-SLICE_NAMES = {_WATCHLIST: "hold", _RULE: "hold", _RED: "risk", _RANDOM: "random"}
-"""Slice of each red group: forced holds, risk-ranked, random."""
+# Groups of a port's list; the first five are red. Only the holds that take an inspection slot
+# (_WATCHLIST, _RULE) lead the order; every other item sits where its ranking score puts it.
+_WATCHLIST, _RULE, _CONSIGNMENT, _RED, _RANDOM, _YELLOW, _GREEN = range(7)
+SLICE_NAMES = {
+    _WATCHLIST: "hold",
+    _RULE: "hold",
+    _CONSIGNMENT: "hold",
+    _RED: "risk",
+    _RANDOM: "random",
+}
+"""Slice of each red group: forced holds (a held consignment's other items too), risk, random."""
 
 
 @dataclass(frozen=True)
@@ -190,11 +203,19 @@ class PortSelection:
     red: int
     yellow: int
     green: int
+    consignment: int = 0
+    """Other items of a consignment held on a watch-list match: red, held, no slot of their own
+    (the examination of the consignment covers them). Counted in `watchlist` too."""
 
     @property
     def risk(self) -> int:
         """Red items ranked by their score (neither forced nor drawn at random)."""
         return self.red - self.watchlist - self.rule - self.random
+
+    @property
+    def slots_held(self) -> int:
+        """Inspection slots the holds took: one per held consignment, one per legal-hold item."""
+        return self.watchlist - self.consignment + self.rule
 
     @property
     def red_share(self) -> float:
@@ -203,8 +224,8 @@ class PortSelection:
 
     @property
     def over_capacity(self) -> int:
-        """Forced reds beyond the red capacity (they still go red; the random quota is on top)."""
-        return max(0, self.red - self.random - self.red_capacity)
+        """Hold slots beyond the red capacity (they still go red; the random quota is on top)."""
+        return max(0, self.slots_held - self.red_capacity)
 
     def as_dict(self) -> dict[str, int | float]:
         """The counts for a stage summary (JSON)."""
@@ -215,7 +236,9 @@ class PortSelection:
             "red_share": round(self.red_share, 4),
             "hold": self.watchlist + self.rule,
             "hold_watchlist": self.watchlist,
+            "hold_consignment": self.consignment,
             "hold_rule": self.rule,
+            "hold_slots": self.slots_held,
             "risk": self.risk,
             "random": self.random,
             "red": self.red,
@@ -238,9 +261,11 @@ class Selection:
     def notes(self) -> list[str]:
         """Lines for the run output; a port over its red capacity is always named."""
         return [
-            f"{p.port}: {p.red - p.random} forced red items exceed the red capacity of "
-            f"{p.red_capacity} by {p.over_capacity} ({p.watchlist} watch-list holds and {p.rule} "
-            f"rule holds forced red, plus {p.random} random); all of them stay red"
+            f"{p.port}: {p.slots_held} forced red items exceed the red capacity of "
+            f"{p.red_capacity} by {p.over_capacity} ({p.watchlist - p.consignment} watch-list "
+            f"holds and {p.rule} rule holds forced red, plus {p.random} random"
+            + (f" and {p.consignment} other items of held consignments" if p.consignment else "")
+            + "); all of them stay red"
             for p in self.ports
             if p.over_capacity
         ]
@@ -486,23 +511,37 @@ def _assign_groups(frame: pl.DataFrame, policy: SelectionPolicy, day: date) -> p
         )
         .with_columns(
             pl.int_range(pl.len(), dtype=pl.Int64).over(port).alias("_pos"),
-            (pl.col("_force_watch") | pl.col("_force_rule")).alias("_forced"),
+            # A watch-list hold is on a party, so on its whole consignment, which is examined
+            # once: its best item (canonical order) takes the inspection slot and leads the list.
+            (
+                pl.col("_force_watch")
+                & (
+                    pl.col("_force_watch").cast(pl.Int64).cum_sum().over(port, "declaration_id")
+                    == 1
+                )
+            ).alias("_hold_lead"),
+        )
+        .with_columns(
+            # Holds that take a slot of the red capacity.
+            (pl.col("_hold_lead") | pl.col("_force_rule")).alias("_forced"),
+            # Everything held stays red, whatever the capacity.
+            (pl.col("_force_watch") | pl.col("_force_rule")).alias("_held"),
         )
     )
-    # The risk slice first: the red capacity left after the holds, best unforced items first.
+    # The risk slice first: the red capacity left after the holds' slots, best free items first.
     frame = frame.with_columns(
         pl.max_horizontal(
             pl.lit(0, dtype=pl.Int64),
             pl.col("_red_capacity") - pl.col("_forced").cast(pl.Int64).sum().over(port),
         ).alias("_risk_slots"),
-        (~pl.col("_forced")).cast(pl.Int64).cum_sum().over(port).alias("_unforced_rank"),
+        (~pl.col("_held")).cast(pl.Int64).cum_sum().over(port).alias("_unforced_rank"),
     ).with_columns(
-        (~pl.col("_forced") & (pl.col("_unforced_rank") <= pl.col("_risk_slots"))).alias("_risk")
+        (~pl.col("_held") & (pl.col("_unforced_rank") <= pl.col("_risk_slots"))).alias("_risk")
     )
     # The random pool is what neither the holds nor the risk slice took, numbered 1..n in the
     # canonical order: the draw comes on top and never takes a risk slot, and training's inverse
     # rate (random rows / rows the policy left) describes it exactly.
-    left = ~pl.col("_forced") & ~pl.col("_risk")
+    left = ~pl.col("_held") & ~pl.col("_risk")
     frame = frame.with_columns(
         pl.when(left).then(left.cast(pl.Int64).cum_sum().over(port)).alias("_candidate")
     )
@@ -516,10 +555,12 @@ def _assign_groups(frame: pl.DataFrame, policy: SelectionPolicy, day: date) -> p
     frame = frame.with_columns(
         pl.when(rest).then(rest.cast(pl.Int64).cum_sum().over(port)).alias("_rest_rank")
     ).with_columns(
-        pl.when(pl.col("_force_watch"))
+        pl.when(pl.col("_hold_lead"))
         .then(_WATCHLIST)
         .when(pl.col("_force_rule"))
         .then(_RULE)
+        .when(pl.col("_force_watch"))
+        .then(_CONSIGNMENT)
         .when(pl.col("_risk"))
         .then(_RED)
         .when(pl.col("_random"))
@@ -529,7 +570,12 @@ def _assign_groups(frame: pl.DataFrame, policy: SelectionPolicy, day: date) -> p
         .otherwise(_GREEN)
         .alias("_group")
     )
-    order = frame.sort("_port_index", "_group", "_pos").select(
+    # The order: holds that took a slot first (watch list, then legal-hold rules), then every
+    # other item by its expected chance of a finding, whatever its lane. A random item or the
+    # rest of a held consignment is red but no likelier to hold a finding than its score says:
+    # placed above better items, it would push them out of any budget smaller than the lane.
+    lead = pl.when(pl.col("_group") <= _RULE).then(pl.col("_group")).otherwise(_RULE + 1)
+    order = frame.sort("_port_index", lead, "_pos").select(
         "_row", "_group", "_red_capacity", "_yellow_capacity"
     )
     return wide.drop("_row")[order["_row"]].with_columns(order.drop("_row"))
@@ -584,12 +630,15 @@ def _summaries(ranked: pl.DataFrame) -> tuple[PortSelection, ...]:
                 rows=int(part["len"].sum()),
                 red_capacity=int(red_capacity),
                 yellow_capacity=int(yellow_capacity),
-                watchlist=by_group.get(_WATCHLIST, 0),
+                watchlist=by_group.get(_WATCHLIST, 0) + by_group.get(_CONSIGNMENT, 0),
                 rule=by_group.get(_RULE, 0),
                 random=by_group.get(_RANDOM, 0),
-                red=sum(by_group.get(g, 0) for g in (_WATCHLIST, _RULE, _RANDOM, _RED)),
+                red=sum(
+                    by_group.get(g, 0) for g in (_WATCHLIST, _RULE, _CONSIGNMENT, _RANDOM, _RED)
+                ),
                 yellow=by_group.get(_YELLOW, 0),
                 green=by_group.get(_GREEN, 0),
+                consignment=by_group.get(_CONSIGNMENT, 0),
             )
         )
     return tuple(result)
@@ -605,7 +654,7 @@ def _to_contract(ranked: pl.DataFrame, day: date, run_id: str) -> pl.DataFrame:
         .otherwise(pl.lit("green"))
     )
     reason = (
-        pl.when(group == _WATCHLIST)
+        pl.when(group.is_in([_WATCHLIST, _CONSIGNMENT]))
         .then(pl.lit("watchlist"))
         .when(group == _RULE)
         .then(pl.lit("rule"))

@@ -3,19 +3,26 @@
 Built once at a face (the CLI, a DAG task) with `load_settings()` and passed down. Nothing else in
 the project reads the environment. Every field can be set by an environment variable
 (`CARGO_RISK_<FIELD>`, e.g. `CARGO_RISK_HOME`) or by a YAML file named in `CARGO_RISK_CONFIG`;
-environment variables win over the file, the file over the defaults.
+environment variables win over the file, the file over the defaults. Both are read by
+pydantic-settings' own sources (decision 0034).
 """
 
 from __future__ import annotations
 
-import json
+import errno
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 Zone = Literal[
     "landing",
@@ -253,28 +260,46 @@ def airflow_environment(settings: Settings, dags_folder: Path) -> dict[str, str]
     return env
 
 
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' own environment source (prefix, case, JSON for list and dict fields),
+    reading a given mapping: `os.environ`, or the one a test passes."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(
+            self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
+
+
+def _yaml_values(config_file: Path) -> dict[str, Any]:
+    """The settings file through pydantic-settings' YAML source; a missing file is an error
+    here (the source alone would skip it), so is a file that is not a mapping."""
+    if not config_file.is_file():
+        raise FileNotFoundError(errno.ENOENT, "settings file not found", str(config_file))
+    try:
+        return YamlConfigSettingsSource(Settings, yaml_file=config_file)()
+    except (TypeError, ValueError, AttributeError) as error:
+        raise ValueError(
+            f"{config_file}: settings file must be a mapping of name: value"
+        ) from error
+
+
 def load_settings(
-    config_file: Path | None = None, environ: dict[str, str] | None = None, **overrides: Any
+    config_file: Path | None = None, environ: Mapping[str, str] | None = None, **overrides: Any
 ) -> Settings:
     """Build settings from defaults, a YAML file, the environment and explicit overrides.
 
     `config_file` defaults to `$CARGO_RISK_CONFIG` when set. `overrides` win over everything.
+    Environment variables are read for the settings' own fields only (`CARGO_RISK_<FIELD>`);
+    others with the prefix (`CARGO_RISK_REDIS_URL` of scripts/services.sh) are not settings.
     """
     env = os.environ if environ is None else environ
     if config_file is None and env.get("CARGO_RISK_CONFIG"):
         config_file = Path(env["CARGO_RISK_CONFIG"])
-    values: dict[str, Any] = {}
-    if config_file is not None:
-        loaded = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{config_file}: settings file must be a mapping of name: value")
-        values.update(loaded)
-    prefix = "CARGO_RISK_"
-    for key, value in env.items():
-        if key.startswith(prefix) and key != "CARGO_RISK_CONFIG":
-            # Structured settings (capacity_overrides) arrive as JSON text in the environment.
-            is_json = value.lstrip().startswith(("{", "["))
-            values[key[len(prefix) :].lower()] = json.loads(value) if is_json else value
-    values.update(overrides)
-    # Values arrive explicitly, so pydantic-settings must not read the environment a second time.
+    file_values = _yaml_values(config_file) if config_file is not None else {}
+    values = {**file_values, **_Environment(Settings, env)(), **overrides}
+    # Validated once from the merged values: the sources were read above, in this order.
     return Settings.model_validate(values)

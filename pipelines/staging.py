@@ -25,6 +25,7 @@ from pipelines import layout
 from pipelines.ingest import IngestReport, ingest_files, raw_files, raw_partition
 from pipelines.io import atomic_directory, write_parquet
 from pipelines.locks import INGEST, date_lock_name, run_lock
+from pipelines.progress import QUIET, Steps
 from pipelines.settings import Settings
 from pipelines.validate import (
     latest_filings,
@@ -148,18 +149,25 @@ def stage_declarations(
 
 
 def ingest_and_stage(
-    paths: list[Path], settings: Settings, *, now: datetime | None = None
+    paths: list[Path],
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    steps: Steps = QUIET,
 ) -> tuple[IngestReport, dict[date, dict[str, Any] | BatchError]]:
     """Load files of any dates (history, late files) and validate every date they touch.
 
     The nightly volume check does not apply: history arrives in uneven batches. A date whose
     batch breaks the contract is returned with its error and left unstaged; the others go on.
+    `steps` hears of each file and each date.
     """
     # The same locks as a night's: a history load and a night never write one date at once.
     with run_lock(settings, INGEST):
-        report = ingest_files(paths, settings, now=now)
+        report = ingest_files(paths, settings, now=now, steps=steps)
     staged: dict[date, dict[str, Any] | BatchError] = {}
+    steps.phase("validating filing dates", len(report.dates))
     for day_text in sorted(report.dates):
+        steps.step(day_text)
         day = date.fromisoformat(day_text)
         try:
             with run_lock(settings, date_lock_name(day)):

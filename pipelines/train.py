@@ -42,10 +42,22 @@ from models.training import (
 )
 from pipelines import layout
 from pipelines.io import atomic_directory, write_text
+from pipelines.progress import QUIET, Steps
 from pipelines.score import compiled_trees_folder
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
+
+TRAINING_STEPS = (
+    "reading outcomes",
+    "reading the inspected items' features",
+    "training the threat models",
+    "profiling inputs for drift",
+    "saving the version",
+    "compiling the trees",
+    "writing the model card",
+)
+"""The phases `train_models` reports, in order; training the models is most of the time."""
 
 KEY_COLUMNS = ("declaration_id", "item_no", "port_of_discharge", "filed_at")
 
@@ -199,13 +211,16 @@ def train_models(
     feature_names: Sequence[str] | None = None,
     phrases: Mapping[str, str] | None = None,
     promote: bool = True,
+    steps: Steps = QUIET,
 ) -> Path:
     """Train both threat models on everything filed and inspected up to `until`.
 
     Feature names and phrases default to the feature registry; passing them trains on another
     set of columns (then no registry hash is recorded). With `promote` off the version is a
     challenger, left for `pipelines.lifecycle.promote` to gate. Returns the new version's folder.
+    `steps` hears of each phase.
     """
+    steps.phase("training", len(TRAINING_STEPS))
     registry_hash: str | None = None
     if feature_names is None:
         from features import registry
@@ -214,7 +229,9 @@ def train_models(
         phrases = {f.name: f.phrase for f in registry.FEATURES}
         registry_hash = registry.registry_hash()
     params = params or TrainingParams(seed=settings.seed)
+    steps.step(TRAINING_STEPS[0])
     outcomes = read_outcomes(settings, until)
+    steps.step(TRAINING_STEPS[1])
     rows, sizes = read_inspected_features(settings, until, outcomes, feature_names)
     labelled = label_inspected(rows, outcomes, params.weighting, sizes=sizes)
     unmatched = outcomes.join(rows, on="declaration_id", how="anti").height
@@ -224,6 +241,7 @@ def train_models(
         unmatched,
         outcomes.height,
     )
+    steps.step(TRAINING_STEPS[2])
     models, metadata = train_threat_models(labelled, feature_names, phrases or {}, params)
     traffic = int(sizes["_rows"].sum())
     windows = metadata["windows"]
@@ -239,6 +257,8 @@ def train_models(
     )
     for warning in metadata["warnings"]:
         log.warning("%s", warning)
+    steps.step(TRAINING_STEPS[3])
+    profile = drift_profile(settings, until, models, traffic)
     metadata = {
         **metadata,
         "created_at": created_at.isoformat(),
@@ -246,7 +266,7 @@ def train_models(
         "registry_hash": registry_hash,
         "training_fingerprint": training_fingerprint(labelled),
         "code_version": code_version(),
-        "drift_profile": drift_profile(settings, until, models, traffic),
+        "drift_profile": profile,
         "rows": {
             **metadata["rows"],
             "traffic": traffic,
@@ -254,10 +274,13 @@ def train_models(
             "outcomes_without_features": unmatched,
         },
     }
+    steps.step(TRAINING_STEPS[4])
     folder = save_version(settings, models, metadata, created_at, promote=promote)
     # Compiled now (5-20 s), the first night scores with the cached library instead.
+    steps.step(TRAINING_STEPS[5])
     with_compiled_trees(models, compiled_trees_folder(settings))
     from pipelines.model_card import card_after_training  # the card needs lifecycle's gate
 
+    steps.step(TRAINING_STEPS[6])
     card_after_training(settings, folder.name, created_at)
     return folder

@@ -3,6 +3,7 @@ Airflow whole with only this project's DAGs."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -15,24 +16,98 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.airflow_tasks import FAILURES_FILE, FailureFileNotifier, fail_once_on_bad_data
+from pipelines.airflow_tasks import (
+    FAILURES_FILE,
+    DataStop,
+    DataStopAtOnce,
+    FailureFileNotifier,
+    one_line_on_bad_data,
+    operator_line,
+)
 from pipelines.staging import BatchError
-from tests.airflow_support import REPO
+from tests.airflow_support import REPO, airflow_env, run_airflow
 
 
-def test_a_data_error_fails_without_retries() -> None:
-    from airflow.sdk.exceptions import AirflowFailException
-
+def test_a_data_error_stops_at_once_with_one_line() -> None:
     with (
-        pytest.raises(AirflowFailException, match="BatchError: no declarations"),
-        fail_once_on_bad_data(),
+        pytest.raises(DataStopAtOnce, match="BatchError: no declarations") as stopped,
+        one_line_on_bad_data(fail_at_once=True),
     ):
         raise BatchError("no declarations filed on 2026-03-31 reached raw")
+    message = str(stopped.value)
+    assert "\n" not in message and "then clear this task" in message
+    assert stopped.value.__cause__ is None and stopped.value.__suppress_context__
 
 
-def test_other_errors_keep_their_retries() -> None:
-    with pytest.raises(OSError, match="disk full"), fail_once_on_bad_data():
-        raise OSError("disk full")
+def test_a_full_disk_is_one_line_and_keeps_its_retries() -> None:
+    full = OSError(errno.ENOSPC, "No space left on device", "/data/home/staging")
+    with pytest.raises(DataStop) as stopped, one_line_on_bad_data(fail_at_once=True):
+        raise full
+    assert type(stopped.value) is DataStop
+    assert "/data/home/staging: No space left on device; free space" in str(stopped.value)
+
+
+def test_a_date_locked_by_another_run_is_one_line_and_keeps_its_retries() -> None:
+    from pipelines.locks import RunLockedError
+
+    held = RunLockedError("date=2026-03-31 is being run by another process (pid 7 on h since t)")
+    with pytest.raises(DataStop) as stopped, one_line_on_bad_data(fail_at_once=True):
+        raise held
+    assert type(stopped.value) is DataStop
+    assert "RunLockedError: date=2026-03-31 is being run by another process" in str(stopped.value)
+
+
+def test_a_bug_keeps_its_exception_and_traceback() -> None:
+    assert operator_line(KeyError("score")) is None
+    with pytest.raises(KeyError), one_line_on_bad_data(fail_at_once=True):
+        raise KeyError("score")
+
+
+FAULT_DAG = """
+import pendulum
+from airflow.sdk import dag, task
+from pipelines.airflow_tasks import DATA_STOP_POLICY, run_stage_task
+
+@dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False,
+     default_args={"retries": 1, "retry_delay": pendulum.duration(seconds=0)})
+def faults():
+    @task(retry_policy=DATA_STOP_POLICY)
+    def data_error():
+        return run_stage_task("validate", "2026-03-31")  # an empty home: nothing reached raw
+
+    @task(retry_policy=DATA_STOP_POLICY, trigger_rule="all_done")
+    def bug():
+        return run_stage_task("validate", "31/03/2026")  # not ISO: only a bug passes this
+
+    data_error() >> bug()
+
+faults()
+"""
+
+
+@pytest.mark.slow
+def test_airflow_logs_a_data_error_as_one_line_and_a_bug_with_its_traceback(
+    tmp_path: Path,
+) -> None:
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "faults.py").write_text(FAULT_DAG)
+    env = airflow_env(tmp_path / "airflow", tmp_path / "home")
+    env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags)
+    assert run_airflow(["db", "migrate"], env).returncode == 0
+    done = run_airflow(["dags", "test", "faults", "2026-03-31"], env)
+    log = done.stdout + done.stderr
+    # The tasks run one after the other: cut the log where the second one starts.
+    starts = [i for i, line in enumerate(log.splitlines()) if "Task started" in line]
+    assert len(starts) == 3, log[-3000:]  # data_error once, bug twice (one retry)
+    lines = log.splitlines()
+    data_part, bug_part = "\n".join(lines[: starts[1]]), "\n".join(lines[starts[1] :])
+    told = [line for line in data_part.splitlines() if "cargo-risk: BatchError" in line]
+    assert len(told) == 1 and "no declarations filed on 2026-03-31" in told[0]
+    assert "then clear this task" in told[0]
+    assert "Traceback" not in data_part and "up_for_retry" not in data_part
+    assert "action=fail" in data_part
+    assert bug_part.count("Traceback") == 2 and "ValueError" in bug_part
 
 
 class _Task:

@@ -12,7 +12,7 @@ A's alert.
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -24,11 +24,8 @@ from pipelines.alerts.export import export_bundle
 from pipelines.alerts.keys import SharingPolicy, add_partner, init_keys, keys_dir, load_identity
 from pipelines.alerts.nightly import export_partner_alerts, import_landing_alerts
 from pipelines.outcomes import import_outcome_files
-from pipelines.settings import Settings, load_settings
-from pipelines.staging import ingest_and_stage
-from pipelines.train import train_models
-from pipelines.watchlists.shipped import load_shipped
-from simulator.stage import simulate_world
+from pipelines.settings import Settings
+from tests.factories.simulated_home import small_settings, trained_home
 
 START = date(2026, 1, 1)
 DAYS = 15
@@ -39,30 +36,16 @@ SALW = threats.THREATS[1].name
 pytestmark = pytest.mark.slow
 
 
-def _settings(home: Path) -> Settings:
-    return load_settings(environ={}, home=home, capacity_red_default=5, capacity_yellow_default=10)
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("world") / "home"
-    settings = _settings(home)
-    result = simulate_world(settings, START, DAYS, 300, threat_rate=0.03, seed=11)
-    load_shipped(settings)
-    history = [p for p in result.declaration_files if NIGHT.isoformat() not in p.name]
-    ingest_and_stage(history, settings, now=datetime(2026, 1, 15, 1, tzinfo=UTC))
-    import_outcome_files(
-        [p for p in result.outcome_files if NIGHT.isoformat() not in p.name], settings
-    )
-    for offset in range(DAYS - 1):
-        nightly.featurize(settings, START + timedelta(days=offset))
-    train_models(settings, NIGHT - timedelta(days=1), datetime(2026, 1, 15, tzinfo=UTC))
+    trained_home(home, START, DAYS, 300, seed=11)
     return home
 
 
 def _copy(world: Path, target: Path) -> Settings:
     shutil.copytree(world, target)
-    return _settings(target)
+    return small_settings(target)
 
 
 def _staged(settings: Settings, until: date) -> pl.DataFrame:

@@ -25,12 +25,10 @@ from pipelines.assess.intraday import assess_landed
 from pipelines.assess.service import TokenBucket, create_app
 from pipelines.assess.store import AssessmentStore
 from pipelines.cli import app as cli_app
-from pipelines.outcomes import import_outcome_files
-from pipelines.settings import Settings, load_settings
-from pipelines.staging import ingest_and_stage
+from pipelines.settings import Settings
 from pipelines.train import train_models
-from simulator.stage import simulate_world
 from tests.factories.model_world import LAST_TRAIN_DAY, home_world, registry_frame, write_home
+from tests.factories.simulated_home import history_home, small_settings
 
 START = date(2026, 1, 1)
 DAYS = 9
@@ -40,26 +38,11 @@ NOON = datetime(NIGHT.year, NIGHT.month, NIGHT.day, 12, tzinfo=UTC)
 pytestmark = pytest.mark.slow
 
 
-def _settings(home: Path) -> Settings:
-    return load_settings(environ={}, home=home, capacity_red_default=5, capacity_yellow_default=10)
-
-
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data home whose night of NIGHT has run, with a champion trained on the days before."""
-    from pipelines.watchlists.shipped import load_shipped
-
     root = tmp_path_factory.mktemp("assess") / "home"
-    settings = _settings(root)
-    result = simulate_world(settings, START, DAYS, 300, threat_rate=0.03, seed=11)
-    load_shipped(settings)
-    history = [p for p in result.declaration_files if NIGHT.isoformat() not in p.name]
-    ingest_and_stage(history, settings, now=datetime(2026, 1, 9, 1, tzinfo=UTC))
-    import_outcome_files(
-        [p for p in result.outcome_files if NIGHT.isoformat() not in p.name], settings
-    )
-    for offset in range(DAYS - 1):
-        nightly.featurize(settings, START + timedelta(days=offset))
+    settings = history_home(root, START, DAYS, 300, seed=11)
     # A simulated week holds too few findings to train anything but a constant; the champion is
     # trained on the model factory's world, whose planted signals sit in real registry features.
     world = home_world()
@@ -72,7 +55,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def assessor(home: Path) -> Iterator[Assessor]:
-    settings = _settings(home)
+    settings = small_settings(home)
     store = AssessmentStore(layout.assessments_database(settings))
     yield Assessor(settings, store, clock=lambda: NOON)
     store.close()
@@ -141,7 +124,7 @@ def _service_scores(client: TestClient, token: str, rows: list[dict[str, Any]]) 
 def test_the_service_scores_every_row_exactly_as_the_night(
     home: Path, client: TestClient, token: str
 ) -> None:
-    settings = _settings(home)
+    settings = small_settings(home)
     rows = _records(settings, NIGHT)
     night = _night_scores(settings)
     service = _service_scores(client, token, rows)
@@ -173,7 +156,7 @@ def test_after_the_night_history_is_advanced_from_staging_to_the_same_scores(
     """Without the NIGHT snapshot the service advances the one before through staging."""
     copy = tmp_path / "home"
     shutil.copytree(home, copy)
-    settings = _settings(copy)
+    settings = small_settings(copy)
     shutil.rmtree(layout.snapshot_dir(settings, NIGHT))
     (settings.zone("assessments") / "assessments.sqlite").unlink()
     store = AssessmentStore(layout.assessments_database(settings))
@@ -274,10 +257,10 @@ def test_token_create_prints_the_token_alone_on_its_last_line(home: Path) -> Non
     assert result.exit_code == 0, result.output
     token = result.output.strip().splitlines()[-1]
     assert token.startswith("crk_") and " " not in token
-    store = AssessmentStore(layout.assessments_database(_settings(home)))
+    store = AssessmentStore(layout.assessments_database(small_settings(home)))
     caller = store.caller(token)
     assert caller is not None and caller.system == "acas"
-    raw = layout.assessments_database(_settings(home)).read_bytes()
+    raw = layout.assessments_database(small_settings(home)).read_bytes()
     assert token.encode() not in raw
     store.close()
 
@@ -285,7 +268,7 @@ def test_token_create_prints_the_token_alone_on_its_last_line(home: Path) -> Non
 def test_landed_files_run_through_the_same_path_once(home: Path, tmp_path: Path) -> None:
     copy = tmp_path / "home"
     shutil.copytree(home, copy)
-    settings = _settings(copy)
+    settings = small_settings(copy)
     landing = settings.zone("landing") / "declarations"
     for path in landing.iterdir():
         if NIGHT.isoformat() not in path.name:
@@ -347,3 +330,156 @@ def test_the_service_rows_are_handed_to_the_night_as_a_landing_file(
     assert rejected.height == 0
     sent = {(r["declaration_id"], r["item_no"]) for r in rows}
     assert sent <= set(valid.select("declaration_id", "item_no").iter_rows())
+
+
+def _night_rows(settings: Settings) -> pl.DataFrame:
+    staged = pl.read_parquet(layout.staged_declarations_file(settings, NIGHT))
+    return staged.select(DECLARATIONS.names)
+
+
+def test_features_from_the_indexed_history_equal_those_from_the_whole_state(home: Path) -> None:
+    """The service reads only the state rows of a call's keys; the features are the night's."""
+    from polars.testing import assert_frame_equal
+
+    from features.build import build_features
+    from pipelines.assess.history_index import HistoryIndex
+    from pipelines.featurize import load_references, read_snapshot
+
+    settings = small_settings(home)
+    state = read_snapshot(settings, NIGHT)
+    refs = load_references(settings)
+    index = HistoryIndex(state)
+    rows = _night_rows(settings)
+    known = set(state.table("shipper")["shipper_id"])
+    unseen = rows.filter(~pl.col("shipper_id").is_in(list(known)))
+    # A row no entity has seen: new parties, a new lane and hub, an hs6 without a histogram.
+    stranger = rows.head(1).with_columns(
+        pl.lit("NEW-SHIPPER-0001").alias("shipper_id"),
+        pl.lit("NEW-CONSIGNEE-0001").alias("consignee_id"),
+        pl.lit("XXNEW").alias("port_of_loading"),
+        pl.lit(["XXHUB"]).alias("transshipment_ports"),
+        pl.lit("999999").alias("hs_code"),
+    )
+    for part in (rows.head(1), rows.slice(7, 5), unseen, stranger, rows):
+        assert part.height
+        assert_frame_equal(
+            build_features(part, index.slice(part), refs),
+            build_features(part, state, refs),
+            check_exact=True,
+        )
+    sliced = index.slice(rows.filter(pl.col("shipper_id").is_in(list(known))).head(1))
+    assert sliced.table("shipper").height == 1 < state.table("shipper").height
+    assert sliced.table("pair").height <= 1
+    assert sliced.table("global").height == state.table("global").height
+
+
+def test_single_calls_with_no_history_or_earlier_filings_that_day_score_as_the_night(
+    home: Path, tmp_path: Path
+) -> None:
+    """One declaration a call, sent in filing order and coalesced into passes as the service
+    does: rows of parties never seen before and rows of shippers that filed earlier the same day
+    get the night's scores (the day's earlier filings are not history of the day, 0006)."""
+    from pipelines.assess.engine import Call
+    from pipelines.assess.store import Caller
+    from pipelines.featurize import read_snapshot
+
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy, ignore=shutil.ignore_patterns("assessments"))
+    settings = small_settings(copy)
+    records = sorted(_records(settings, NIGHT), key=lambda r: str(r["filed_at"]))
+    known = set(read_snapshot(settings, NIGHT).table("shipper")["shipper_id"])
+    new_parties = [r for r in records if r["shipper_id"] not in known][:10]
+    seen_today: set[str] = set()
+    repeats = []
+    for record in records:
+        if record["shipper_id"] in seen_today:
+            repeats.append(record)
+        seen_today.add(record["shipper_id"])
+    chosen = {(r["declaration_id"], r["item_no"]): r for r in [*new_parties, *repeats[:20]]}
+    assert len(new_parties) >= 3 and len(repeats) >= 5
+    store = AssessmentStore(layout.assessments_database(settings))
+    assessor = Assessor(settings, store, clock=lambda: NOON)
+    caller = Caller("t", "singles")
+    singles = sorted(chosen.values(), key=lambda r: str(r["filed_at"]))
+    answers = []
+    for start in range(0, len(singles), 7):
+        calls = [
+            Call([r], caller, f"s{start}-{i}") for i, r in enumerate(singles[start : start + 7])
+        ]
+        for outcome in assessor.assess_calls(calls):
+            assert outcome.error is None and len(outcome.assessments) == 1
+            answers.append(outcome.assessments[0])
+    # One at a time, alone in its pass, the first of them again (replayed) and a fresh copy.
+    alone = assessor.assess([{**singles[0], "declaration_id": "ALONE-1"}], caller, "alone")[0]
+    store.close()
+    service = pl.DataFrame(answers).select(
+        "declaration_id", "item_no", pl.col("risk_score").alias("service_risk"), "replayed"
+    )
+    night = _night_scores(settings).join(service, on=["declaration_id", "item_no"], how="inner")
+    assert night.height == len(chosen)
+    assert not service["replayed"].any()
+    assert (night["risk_score"] == night["service_risk"]).all()
+    first = night.filter(pl.col("declaration_id") == singles[0]["declaration_id"])
+    assert alone["risk_score"] == first["risk_score"][0]
+
+
+def test_a_broken_call_in_a_coalesced_pass_is_refused_alone(assessor: Assessor) -> None:
+    from pipelines.assess.engine import Call
+    from pipelines.assess.store import Caller
+
+    rows = _records(assessor.settings, NIGHT)
+    caller = Caller("t", "coalesced")
+    good = Call([{**rows[30], "declaration_id": "PASS-A"}], caller, "pass-a")
+    bad = Call(
+        [{**rows[31], "declaration_id": "PASS-B1"}, {**rows[32], "port_of_loading": "XXZZZ"}],
+        caller,
+        "pass-b",
+    )
+    also = Call([{**rows[33], "declaration_id": "PASS-C"}, rows[33]], caller, "pass-c")
+    outcomes = assessor.assess_calls([good, bad, also])
+    assert outcomes[0].error is None and outcomes[2].error is None
+    assert [a["declaration_id"] for a in outcomes[2].assessments] == [
+        "PASS-C",
+        rows[33]["declaration_id"],
+    ]
+    assert outcomes[1].error is not None
+    assert {(p["position"], p["field"]) for p in outcomes[1].error.problems} == {
+        (2, "port_of_loading")
+    }
+    assert not assessor.store.stored([("PASS-B1", int(rows[31]["item_no"]), "x")])
+    recorded = {(r["position"], r["field"]) for r in assessor.store.rejections("pass-b")}
+    assert recorded == {(2, "port_of_loading")}
+    assert outcomes[0].assessments[0]["declaration_id"] == "PASS-A"
+    assert outcomes[0].assessments[0]["replayed"] is False
+
+
+def test_one_callers_backlog_is_refused_while_another_caller_queues(assessor: Assessor) -> None:
+    from pipelines.assess.batching import BusyError, Coalescer
+    from pipelines.assess.engine import Call
+    from pipelines.assess.store import Caller
+
+    rows = _records(assessor.settings, NIGHT)[40:46]
+    flooder, other = Caller("f", "flooder"), Caller("o", "other")
+    coalescer = Coalescer(assessor, max_pending_rows=3)
+    waiting = [coalescer.submit(Call(rows[0:2], flooder, "f1"))]
+    with pytest.raises(BusyError):
+        coalescer.submit(Call(rows[2:4], flooder, "f2"))
+    waiting.append(coalescer.submit(Call(rows[4:6], other, "o1")))
+    coalescer.start()
+    outcomes = [w.result(timeout=120) for w in waiting]
+    coalescer.stop()
+    assert [len(o.assessments) for o in outcomes] == [2, 2]
+    assert all(o.error is None for o in outcomes)
+
+
+def test_small_calls_share_a_screening_and_large_ones_are_screened_alone() -> None:
+    from features.screening import TRADE_MIN_NAMES
+    from pipelines.assess.engine import _screening_groups
+
+    small = TRADE_MIN_NAMES // 2 - 1
+    calls = pl.Series("_call", [0] * 3 + [1] * (small + 1) + [2] * 40 + [3] * 40 + [4] * 30)
+    groups = _screening_groups(calls)
+    assert groups == [[1], [0, 2, 3], [4]]
+    # No group of small calls reaches the name count at which token weights change.
+    counts = dict(calls.value_counts().rows())
+    assert all(sum(counts[c] for c in g) * 2 < TRADE_MIN_NAMES for g in groups if g != [1])

@@ -6,14 +6,14 @@ validation costs about 100 ms a batch; the night validates with GE. Same suite, 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 from polars.testing import assert_frame_equal
 
 from contracts.declarations import DECLARATIONS
-from contracts.reading import read_raw, records_frame
+from contracts.reading import cast_to_contract, read_raw, records_frame
 from expectations.declarations import declarations_suite
 from expectations.polars_runner import run_suite_polars
 from expectations.runner import run_suite
@@ -41,8 +41,6 @@ def test_both_executors_reject_the_same_rows_for_the_same_reasons() -> None:
 
 
 def test_the_executors_agree_check_by_check_on_a_typed_frame() -> None:
-    from contracts.reading import cast_to_contract
-
     raw = read_raw(DATA / "mixed.csv").with_row_index("_row").cast({"_row": pl.Int64})
     typed, _ = cast_to_contract(raw, DECLARATIONS)
     suite = declarations_suite(REFS, NOW)
@@ -67,3 +65,25 @@ def test_json_records_read_like_a_json_lines_file(tmp_path: Path) -> None:
     from_records = records_frame(records, str(path)).drop("_source_file")
     assert_frame_equal(from_records, from_file)
     assert from_records["transshipment_ports"].to_list() == ["SGSIN|LKCMB", None]
+
+
+def test_reference_sets_cut_to_the_calls_values_give_the_same_verdicts() -> None:
+    """The service validates against the reference sets cut down to the keys a call carries."""
+    from pipelines.assess.validation import call_keys, runner_for_call
+
+    raw = read_raw(DATA / "mixed.csv")
+    refs = {name: frozenset(values) for name, values in REFS.items()}
+    full_valid, full_rejected = validate_with_suite(
+        raw, declarations_suite(refs, NOW), run_suite_polars
+    )
+    cut_valid, cut_rejected = validate_with_suite(
+        raw, declarations_suite(refs, NOW), runner_for_call(refs, NOW, timedelta(days=1))
+    )
+    assert full_rejected.filter(pl.col("rule").str.starts_with("reference")).height >= 2
+    assert_frame_equal(cut_rejected, full_rejected)
+    assert_frame_equal(cut_valid, full_valid)
+    # The cut sets hold only what the rows ask about (hs6 by its first six digits).
+    typed, _ = cast_to_contract(raw.with_row_index("_row").cast({"_row": pl.Int64}), DECLARATIONS)
+    asked = call_keys(typed)
+    assert asked["hs6"] and all(len(key) <= 6 for key in asked["hs6"])
+    assert asked["locode"] - REFS["locode"]

@@ -9,19 +9,15 @@ same date on a copy of the same home. The services come from `scripts/services.s
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from pipelines import nightly
 from pipelines.celery_night import Services, run_night_on_celery
-from pipelines.outcomes import import_outcome_files
-from pipelines.settings import Settings, load_settings
-from pipelines.staging import ingest_and_stage
-from pipelines.train import train_models
-from pipelines.watchlists.shipped import load_shipped
-from simulator.stage import simulate_world
+from pipelines.settings import Settings
+from tests.factories.simulated_home import small_settings, trained_home
 
 START = date(2026, 1, 1)
 DAYS = 15
@@ -39,27 +35,9 @@ def services() -> Services:
     return found
 
 
-def _settings(home: Path) -> Settings:
-    return load_settings(environ={}, home=home, capacity_red_default=5, capacity_yellow_default=10)
-
-
 def _world(home: Path) -> Settings:
     """A data home with 14 days of history ingested, featurized and a champion model."""
-    settings = _settings(home)
-    result = simulate_world(settings, START, DAYS, 300, threat_rate=0.03, seed=11)
-    load_shipped(settings)
-    ingest_and_stage(
-        [p for p in result.declaration_files if NIGHT.isoformat() not in p.name],
-        settings,
-        now=datetime(2026, 1, 15, 1, tzinfo=UTC),
-    )
-    import_outcome_files(
-        [p for p in result.outcome_files if NIGHT.isoformat() not in p.name], settings
-    )
-    for offset in range(DAYS - 1):
-        nightly.featurize(settings, START + timedelta(days=offset))
-    train_models(settings, NIGHT - timedelta(days=1), datetime(2026, 1, 15, tzinfo=UTC))
-    return settings
+    return trained_home(home, START, DAYS, 300, seed=11)
 
 
 def _lists(settings: Settings) -> dict[str, bytes]:
@@ -71,7 +49,7 @@ def test_a_night_on_two_celery_workers_gives_the_lists_of_cargo_risk_run(
     services: Services, tmp_path: Path
 ) -> None:
     on_celery = _world(tmp_path / "celery")
-    alone = _settings(tmp_path / "alone")
+    alone = small_settings(tmp_path / "alone")
     shutil.copytree(on_celery.home, alone.home)
 
     nightly.run_night(alone, NIGHT)

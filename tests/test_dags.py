@@ -31,6 +31,7 @@ dags = {{
         "description": dag.description,
         "owners": sorted({{t.owner for t in dag.tasks}}),
         "task_docs": [t.task_id for t in dag.tasks if not t.doc_md],
+        "no_retry_policy": sorted(t.task_id for t in dag.tasks if t.retry_policy is None),
         "notifiers": sorted({{type(n).__name__ for t in dag.tasks
                               for n in (t.on_failure_callback or [])}}),
     }}
@@ -77,6 +78,11 @@ def test_every_task_reports_its_failure_through_the_notifier(dagbag: dict[str, o
     dags: dict[str, dict[str, object]] = dagbag["dags"]  # type: ignore[assignment]
     for dag_id, info in dags.items():
         assert "FailureFileNotifier" in info["notifiers"], dag_id  # type: ignore[operator]
+
+
+def test_every_nightly_stage_fails_at_once_on_bad_data(dagbag: dict[str, object]) -> None:
+    dags: dict[str, dict[str, object]] = dagbag["dags"]  # type: ignore[assignment]
+    assert dags["cargo_risk_nightly"]["no_retry_policy"] == ["resolve_date"]
 
 
 def test_nightly_runs_the_stages_in_order(dagbag: dict[str, object]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -16,15 +16,11 @@ import pytest
 
 from contracts.ranked_list import RANKED_LIST
 from pipelines import nightly
-from pipelines.outcomes import import_outcome_files
-from pipelines.settings import Settings, load_settings
+from pipelines.settings import Settings
 from pipelines.stages import NIGHTLY, PublishSummary, ValidateSummary, pick
-from pipelines.staging import ingest_and_stage
-from pipelines.train import train_models
 from pipelines.watchlists import screen
-from pipelines.watchlists.shipped import load_shipped
-from simulator.stage import simulate_world
 from tests.airflow_support import airflow_env, run_airflow
+from tests.factories.simulated_home import small_settings, trained_home
 
 START = date(2026, 1, 1)
 DAYS = 21
@@ -33,32 +29,18 @@ NIGHT = START + timedelta(days=DAYS - 1)
 pytestmark = pytest.mark.slow
 
 
-def _settings(home: Path) -> Settings:
-    return load_settings(environ={}, home=home, capacity_red_default=5, capacity_yellow_default=10)
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data home with 20 days of history ingested, featurized and a champion model."""
     home = tmp_path_factory.mktemp("world") / "home"
-    settings = _settings(home)
-    result = simulate_world(settings, START, DAYS, 400, threat_rate=0.03, seed=7)
-    load_shipped(settings)
-    history = [p for p in result.declaration_files if NIGHT.isoformat() not in p.name]
-    ingest_and_stage(history, settings, now=datetime(2026, 1, 21, 1, tzinfo=UTC))
-    import_outcome_files(
-        [p for p in result.outcome_files if NIGHT.isoformat() not in p.name], settings
-    )
-    for offset in range(DAYS - 1):
-        nightly.featurize(settings, START + timedelta(days=offset))
-    train_models(settings, NIGHT - timedelta(days=1), datetime(2026, 1, 21, tzinfo=UTC))
+    trained_home(home, START, DAYS, 400, seed=7)
     return home
 
 
 def _copy(world: Path, tmp_path: Path) -> Settings:
     home = tmp_path / "home"
     shutil.copytree(world, home)
-    return _settings(home)
+    return small_settings(home)
 
 
 def _lists(settings: Settings) -> dict[str, bytes]:

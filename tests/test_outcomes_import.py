@@ -52,7 +52,8 @@ def test_good_outcomes_are_staged_and_bad_ones_quarantined(
     staged = pl.read_parquet(staged_outcomes_file(settings, date(2026, 11, 29)))
     assert sorted(staged["inspector_id"]) == ["INSP-1", "INSP-2"]
     assert report.imported == {"outcomes.csv": 2}
-    quarantine = pl.read_parquet(settings.zone("quarantine") / "outcomes" / "outcomes.parquet")
+    (quarantined,) = (settings.zone("quarantine") / "outcomes").glob("outcomes-*.parquet")
+    quarantine = pl.read_parquet(quarantined)
     assert sorted(zip(quarantine["_line"], quarantine["field"], strict=True)) == [
         (4, "declaration_id"),
         (5, "item_no"),
@@ -65,6 +66,24 @@ def test_good_outcomes_are_staged_and_bad_ones_quarantined(
         "item not found in the declaration",
         "inspected before the declaration was filed",
     }
+
+
+def test_rejects_of_two_files_of_the_same_name_both_survive(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # Two days' exports, both called outcomes.csv, each with its own unknown declaration.
+    monday, tuesday = tmp_path / "monday", tmp_path / "tuesday"
+    for folder, unknown in ((monday, "NOPE-1"), (tuesday, "NOPE-2")):
+        folder.mkdir()
+        (folder / "outcomes.csv").write_text(
+            HEADER + f"\n{unknown},1,2026-11-29T09:00:00Z,risk,no_finding,,INSP-1\n"
+        )
+    import_outcome_files([monday / "outcomes.csv"], settings)
+    import_outcome_files([tuesday / "outcomes.csv"], settings)
+    files = sorted((settings.zone("quarantine") / "outcomes").glob("outcomes-*.parquet"))
+    assert len(files) == 2
+    rejected = pl.concat([pl.read_parquet(f) for f in files])
+    assert sorted(rejected["value"]) == ["NOPE-1", "NOPE-2"]
 
 
 def test_the_same_file_is_imported_once(settings: Settings, tmp_path: Path) -> None:

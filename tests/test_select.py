@@ -118,15 +118,21 @@ def test_capacity_is_respected_and_lanes_follow_risk() -> None:
     assert risk_red["risk_score"].min() > others["risk_score"].max()  # type: ignore[operator]
 
 
-def test_ranks_run_from_one_to_n_per_port_red_then_yellow_then_green() -> None:
+def test_ranks_run_from_one_to_n_per_port_by_score_random_items_in_place() -> None:
     scores = pl.concat([_scores(40, "NLRTM"), _scores(9, "BEANR")])
     ranked = _select(scores).ranked
     for port, n in (("NLRTM", 40), ("BEANR", 9)):
         part = ranked.filter(pl.col("port_of_discharge") == port).sort("rank")
         assert part["rank"].to_list() == list(range(1, n + 1))
+        # Without holds the whole list runs by score, the random item where its score puts it.
+        risks = part["risk_score"].to_list()
+        assert risks == sorted(risks, reverse=True)
+        # Leaving the random sample aside, the lanes run red, yellow, green.
         order = {"red": 0, "yellow": 1, "green": 2}
-        lanes = [order[lane] for lane in part["lane"]]
+        policy = part.filter(pl.col("selection_reason").ne_missing("random"))
+        lanes = [order[lane] for lane in policy["lane"]]
         assert lanes == sorted(lanes)
+        assert part.filter(pl.col("selection_reason") == "random")["lane"].to_list() == ["red"]
     green = _lane(ranked.filter(pl.col("port_of_discharge") == "NLRTM"), "green").sort("rank")
     assert green["risk_score"].to_list() == sorted(green["risk_score"].to_list(), reverse=True)
 
@@ -725,3 +731,96 @@ def test_an_unmeasured_rule_ranks_by_its_weight_times_the_prior_scale() -> None:
     assert (table["weight"], table["prior"], table["lift"]) == (0.5, 0.05, 0.05)
     with pytest.raises(ValueError, match="rule_prior_scale must be between 0 and 1"):
         SelectionPolicy(rule_prior_scale=2)
+
+
+def _consignment(scores: pl.DataFrame, declaration: str, risks: list[float]) -> pl.DataFrame:
+    """`scores` plus one declaration of several items with the given risks."""
+    n = len(risks)
+    extra = pl.DataFrame(
+        {
+            "declaration_id": [declaration] * n,
+            "item_no": list(range(1, n + 1)),
+            "port_of_discharge": ["NLRTM"] * n,
+            "risk_score": risks,
+            "cbrn_score": risks,
+            "salw_score": [0.0] * n,
+            "reasons": ["factor"] * n,
+            "model_version": ["v1"] * n,
+        }
+    )
+    return pl.concat([scores, extra.cast(scores.schema)])  # type: ignore[arg-type]
+
+
+def test_a_held_consignment_takes_one_slot_and_its_other_items_stay_red_in_place() -> None:
+    # A listed shipper's declaration of three items: the match holds all three (the party is on
+    # every item), one examination of the consignment covers them.
+    scores = _consignment(_scores(), "HELD-1", [0.30, 0.05, 0.60])
+    watch = pl.concat(
+        [
+            _watch_hits(["HELD-1"]).with_columns(pl.lit(i, dtype=pl.Int64).alias("item_no"))
+            for i in (1, 2, 3)
+        ]
+    )
+    selection = _select(scores, watch_hits=watch, random_quota_share=0)
+    ranked = selection.ranked.sort("rank")
+    held = ranked.filter(pl.col("declaration_id") == "HELD-1").sort("rank")
+    # Every item of the consignment is held: red, for the watch list, never released.
+    assert held["lane"].to_list() == ["red"] * 3
+    assert held["selection_reason"].to_list() == ["watchlist"] * 3
+    # The item likeliest to hold the finding leads the list; the others sit by their score.
+    assert held["item_no"].to_list() == [3, 1, 2]
+    assert held["rank"][0] == 1
+    risk_before = ranked.filter(pl.col("risk_score") > 0.30, pl.col("rank") > 1).height
+    assert held["rank"][1] == 2 + risk_before
+    # One slot: 6 red slots - 1 = 5 by risk, the best 5 of the rest.
+    risk_red = ranked.filter(pl.col("selection_reason") == "risk", pl.col("lane") == "red")
+    assert risk_red["declaration_id"].to_list() == [f"NLRTM-{i:03d}" for i in (39, 38, 37, 36, 35)]
+    assert ranked.head(6)["declaration_id"].to_list() == [
+        "HELD-1",
+        *risk_red["declaration_id"].to_list(),
+    ]
+    port = selection.ports[0]
+    assert (port.watchlist, port.consignment, port.slots_held, port.risk) == (3, 2, 1, 5)
+    assert port.as_dict()["hold_slots"] == 1 and port.over_capacity == 0
+    assert dict(selection.slices.group_by("slice").len().rows()) == {"hold": 3, "risk": 5}
+
+
+def test_held_consignments_beyond_capacity_count_one_slot_each_in_the_note() -> None:
+    scores = _consignment(_consignment(_scores(), "HELD-1", [0.2, 0.1]), "HELD-2", [0.3, 0.1])
+    watch = pl.concat(
+        [
+            _watch_hits([d]).with_columns(pl.lit(i, dtype=pl.Int64).alias("item_no"))
+            for d in ("HELD-1", "HELD-2")
+            for i in (1, 2)
+        ]
+    )
+    selection = _select(scores, watch_hits=watch, red_capacity=1, random_quota_share=0)
+    port = selection.ports[0]
+    assert (port.slots_held, port.over_capacity, port.red) == (2, 1, 4)
+    assert selection.notes == [
+        "NLRTM: 2 forced red items exceed the red capacity of 1 by 1 (2 watch-list holds and 0 "
+        "rule holds forced red, plus 0 random and 2 other items of held consignments); all of "
+        "them stay red"
+    ]
+    assert selection.ranked.sort("rank").head(2)["declaration_id"].to_list() == [
+        "HELD-2",
+        "HELD-1",
+    ]
+
+
+def test_a_random_item_never_sits_above_a_better_scored_item_in_the_order() -> None:
+    # Holds fill the red capacity: the random item is still red, but ranked by its own score,
+    # below every yellow item that scores better.
+    hits = _rule_hits(
+        [("NLRTM-001", "LEGAL-1@1", 0.1, True), ("NLRTM-002", "LEGAL-2@1", 0.1, True)]
+    )
+    selection = _select(_scores(), hits, red_capacity=2, random_quota_share=0.5)
+    ranked = selection.ranked.sort("rank")
+    assert ranked.head(2)["selection_reason"].to_list() == ["rule", "rule"]
+    rest = ranked.slice(2)
+    assert rest["risk_score"].to_list() == sorted(rest["risk_score"].to_list(), reverse=True)
+    random = rest.filter(pl.col("selection_reason") == "random")
+    assert random.height == 1 and random["lane"].item() == "red"
+    better = rest.filter(pl.col("risk_score") > random["risk_score"].item())
+    assert (better["rank"] < random["rank"].item()).all()
+    assert better.height == random["rank"].item() - 3

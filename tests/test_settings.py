@@ -36,3 +36,33 @@ def test_capacity_overrides_from_environment_json(tmp_path: Path) -> None:
         environ={"CARGO_RISK_CAPACITY_OVERRIDES": '{"NLRTM": [50, 100]}'}, home=tmp_path
     )
     assert settings.capacity_overrides == {"NLRTM": (50, 100)}
+
+
+def test_other_variables_with_the_prefix_are_not_settings(tmp_path: Path) -> None:
+    # scripts/services.sh exports these; they used to stop every command (extra_forbidden).
+    settings = load_settings(
+        environ={"CARGO_RISK_REDIS_URL": "redis://127.0.0.1:6379/0", "CARGO_RISK_SEED": "5"},
+        home=tmp_path,
+    )
+    assert settings.seed == 5
+
+
+def test_a_missing_or_malformed_settings_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="settings file not found"):
+        load_settings(config_file=tmp_path / "nope.yaml", environ={})
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- home\n- seed\n")
+    with pytest.raises(ValueError, match="must be a mapping"):
+        load_settings(config_file=listed, environ={})
+
+
+def test_list_settings_and_overrides_from_every_source(tmp_path: Path) -> None:
+    config = tmp_path / "settings.yaml"
+    config.write_text("rules_dirs: [/rules/a]\ncapacity_red_default: 9\n")
+    settings = load_settings(
+        config_file=config,
+        environ={"cargo_risk_rules_dirs": '["/rules/b", "/rules/c"]'},  # any case
+        capacity_red_default=3,
+    )
+    assert settings.rules_dirs == [Path("/rules/b"), Path("/rules/c")]
+    assert settings.capacity_red_default == 3

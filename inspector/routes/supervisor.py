@@ -60,8 +60,8 @@ def supervisor(
 def quarantine_page(
     request: Request, user: Annotated[User, Depends(current_user)], day: date | None = None
 ) -> HTMLResponse:
-    """A night's rejected rows by reason: the data team's view (admins), all ports."""
-    require_role(user, "admin")
+    """A night's rejected rows by reason: the data team's view (and admins'), all ports."""
+    require_role(user, "data", "admin")
     folder = quarantine_declarations(state(request).settings)
     days = quarantine_days(folder)
     chosen = day or (days[0] if days else None)

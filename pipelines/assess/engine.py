@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from contracts.declarations import DECLARATIONS
@@ -40,11 +42,13 @@ from features.build import build_features
 from features.history import HistoryState, advance, attribute_outcomes, rollup_day
 from features.refs import References
 from features.rules import Rule, evaluate_rules, rule_input, rules_valid_on
-from features.screening import WatchlistIndex
+from features.screening import TRADE_MIN_NAMES, WatchlistIndex
 from models.registry import CHAMPION_FILE, ThreatModels
-from models.scoring import score
+from models.scoring import ExplainTop, score
 from pipelines import layout
-from pipelines.assess.store import AssessmentStore, Caller
+from pipelines.assess.history_index import HistoryIndex
+from pipelines.assess.store import AssessmentStore, Caller, Recorded
+from pipelines.assess.validation import runner_for_call
 from pipelines.featurize import day_rollup, load_references, read_snapshot
 from pipelines.rules import load_partner_rules, load_rules, load_starter_rules
 from pipelines.score import load_models
@@ -64,8 +68,9 @@ ANSWERS: tuple[Answer, ...] = (
     "request_for_screening",
     "do_not_load",
 )
-HISTORY_CACHE_DAYS = 4
-"""Filing days whose history is kept in memory (today, yesterday and a little slack)."""
+HISTORY_CACHE_DAYS = 2
+"""Filing days whose indexed history is kept in memory (today and yesterday): a year at 100 k
+declarations a day indexes to ~0.4 GB a day (benchmarks/results/assess.md)."""
 
 
 class AssessmentError(ValueError):
@@ -105,6 +110,46 @@ class Thresholds:
         )
 
 
+@dataclass(frozen=True)
+class Call:
+    """One caller's request: its rows, who sent them, and whether broken rows may be left out
+    (`partial`, a landed file) or refuse the whole request (an API call)."""
+
+    records: Sequence[Mapping[str, Any]]
+    caller: Caller
+    request_id: str
+    source: str = "api"
+    partial: bool = False
+
+
+@dataclass
+class Outcome:
+    """What one call gets back: its assessments in row order, the problems of its broken rows,
+    and the error to raise when the call is refused."""
+
+    assessments: list[dict[str, Any]]
+    problems: list[dict[str, Any]]
+    error: AssessmentError | None = None
+
+
+@dataclass(frozen=True)
+class ExplainAsked(ExplainTop):
+    """Model factors for the rows whose score alone asks something of the filer.
+
+    Explaining a row (SHAP contributions) costs about ten times scoring it and was a third of a
+    pass; a row answered `assessment_complete` on its score needs no factors, and one stepped up
+    by a rule or a watch-list hit has those as its reasons.
+    """
+
+    floor: float = 0.0
+
+    def mask(
+        self, risk: npt.NDArray[np.float64], groups: pl.Series | None
+    ) -> npt.NDArray[np.bool_]:
+        """True where `risk` reaches the floor."""
+        return np.asarray(risk >= self.floor, dtype=np.bool_)
+
+
 def answer_for(
     risk: float, thresholds: Thresholds, *, hold: bool, force_red: bool, flagged: bool
 ) -> Answer:
@@ -133,7 +178,7 @@ class Loaded:
     index: WatchlistIndex
     clearances: pl.DataFrame
     marker: tuple[Any, ...]
-    histories: dict[date, tuple[HistoryState, bool]] = field(default_factory=dict)
+    histories: dict[date, tuple[HistoryIndex, bool]] = field(default_factory=dict)
 
 
 def _marker(settings: Settings) -> tuple[Any, ...]:
@@ -229,14 +274,15 @@ class Assessor:
         """Build today's history now rather than on the first call."""
         self._history(self._loaded, self.clock().astimezone(UTC).date())
 
-    def _history(self, loaded: Loaded, day: date) -> tuple[HistoryState, bool]:
+    def _history(self, loaded: Loaded, day: date) -> tuple[HistoryIndex, bool]:
         cached = loaded.histories.get(day)
         if cached is not None:
             return cached
         with self._lock:
             cached = loaded.histories.get(day)
             if cached is None:
-                cached = self._build_history(loaded, day)
+                state, provisional = self._build_history(loaded, day)
+                cached = (HistoryIndex(state), provisional)
                 loaded.histories[day] = cached
                 for old in sorted(loaded.histories)[:-HISTORY_CACHE_DAYS]:
                     del loaded.histories[old]
@@ -294,104 +340,127 @@ class Assessor:
         """Assess `records` (declarations contract rows as JSON values): one answer per row, in
         order. Raises AssessmentError (nothing assessed, the rows recorded) when any row breaks
         the contract. A row whose key and version were assessed before gets the stored answer."""
-        return self._assess(records, caller, request_id, source, partial=False)[0]
+        outcome = self.assess_calls([Call(records, caller, request_id, source)])[0]
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.assessments
 
     def assess_valid(
         self, records: Sequence[Mapping[str, Any]], caller: Caller, request_id: str, source: str
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """A landed batch: assess the rows that keep the contract, record the others.
         Returns (assessments, problems)."""
-        return self._assess(records, caller, request_id, source, partial=True)
+        call = Call(records, caller, request_id, source, partial=True)
+        outcome = self.assess_calls([call])[0]
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.assessments, outcome.problems
 
-    def _assess(
-        self,
-        records: Sequence[Mapping[str, Any]],
-        caller: Caller,
-        request_id: str,
-        source: str,
-        *,
-        partial: bool,
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def assess_calls(self, calls: Sequence[Call]) -> list[Outcome]:
+        """Assess several calls in one pass (validation, features, trees, rules, screening and
+        one store transaction for all of them), each answered as if it had come alone: a call
+        with a broken row is refused on its own, the others are assessed."""
         loaded = self._loaded
         now = self.clock()
         tolerance = timedelta(days=self.settings.future_tolerance_days)
-        problems = _shape_problems(records)
-        if not problems:
-            raw = records_frame([_complete(r) for r in records], f"{source}:{request_id}")
+        problems: list[list[dict[str, Any]]] = [_shape_problems(c.records) for c in calls]
+        readable = [i for i, c in enumerate(calls) if c.records and not problems[i]]
+        # Every call's rows in one frame; `_line` runs on across calls, `offsets` map it back.
+        offsets = np.cumsum([0, *(len(calls[i].records) for i in readable)])
+        valid = DECLARATIONS.empty_frame()
+        if readable:
+            records = [_complete(r) for i in readable for r in calls[i].records]
+            raw = records_frame(records, f"{calls[readable[0]].source}:batch")
+            # The runner builds the suite over the call's own reference keys (same verdicts).
             valid, rejected = validate_with_suite(
-                raw, suite_at(loaded.suite, now, tolerance), run_suite_polars
+                raw, loaded.suite, runner_for_call(loaded.reference_sets, now, tolerance)
             )
-            problems = [
-                {
-                    "position": int(r["_line"]),
-                    "field": r["field"],
-                    "value": r["value"],
-                    "reason": r["reason"],
-                    "rule": r["rule"],
-                    "original": r["original"],
-                }
-                for r in rejected.iter_rows(named=True)
-            ]
-        if problems:
-            self.store.record_rejections(caller, request_id, source, problems)
-            if not partial or not records or _shape_problems(records):
-                raise AssessmentError(problems)
-        valid = valid.with_columns(
-            pl.col("filed_at").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").alias("_version")
-        )
-        keys = [
-            (str(r["declaration_id"]), int(r["item_no"]), str(r["_version"]))
-            for r in valid.select("declaration_id", "item_no", "_version").iter_rows(named=True)
-        ]
+            for r in rejected.iter_rows(named=True):
+                at = int(np.searchsorted(offsets, int(r["_line"]), side="left")) - 1
+                problems[readable[at]].append(
+                    {
+                        "position": int(r["_line"]) - int(offsets[at]),
+                        "field": r["field"],
+                        "value": r["value"],
+                        "reason": r["reason"],
+                        "rule": r["rule"],
+                        "original": r["original"],
+                    }
+                )
+        outcomes = [Outcome([], p) for p in problems]
+        taken: list[int] = []
+        for position, call in enumerate(calls):
+            refused = bool(problems[position]) and (
+                not call.partial or not call.records or position not in readable
+            )
+            if refused:
+                outcomes[position].error = AssessmentError(problems[position])
+            elif position in readable:
+                taken.append(position)
+        rows_by_call: list[tuple[int, str, int, str]] = []
+        if taken:
+            call_of_row = np.searchsorted(offsets, valid["_line"].to_numpy(), side="left") - 1
+            valid = valid.with_columns(
+                pl.Series("_call", np.asarray(readable, dtype=np.int64)[call_of_row], pl.Int64),
+                pl.col("filed_at").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").alias("_version"),
+            ).filter(pl.col("_call").is_in(taken))
+            rows_by_call = valid.select("_call", "declaration_id", "item_no", "_version").rows()
+        keys = [(str(d), int(i), str(v)) for _, d, i, v in rows_by_call]
         known = self.store.stored(keys)
-        fresh = valid.filter(~pl.Series([key in known for key in keys], dtype=pl.Boolean))
-        new_rows: list[dict[str, Any]] = []
-        if fresh.height:
-            new_rows = self._score_rows(
-                loaded=loaded,
-                valid=fresh,
-                caller=caller,
-                request_id=request_id,
-                source=source,
-                now=now,
-            )
-            self.store.record_assessments(
-                caller, request_id, source, new_rows, len(keys) - fresh.height
-            )
-        else:
-            self.store.record_assessments(caller, request_id, source, [], len(keys))
-        made = {(r["declaration_id"], r["item_no"], r["version"]): r for r in new_rows}
-        answers = [
-            {**known[key], "replayed": True} if key in known else {**made[key], "replayed": False}
-            for key in keys
-        ]
-        return answers, problems
+        # A key sent twice within the batch is scored once; a later call replays it.
+        first: dict[tuple[str, int, str], int] = {}
+        for row_no, key in enumerate(keys):
+            if key not in known:
+                first.setdefault(key, row_no)
+        made: dict[tuple[str, int, str], dict[str, Any]] = {}
+        if first:
+            fresh = valid[sorted(first.values())]
+            new_rows = self._score_rows(loaded=loaded, valid=fresh, calls=calls, now=now)
+            made = {(r["declaration_id"], r["item_no"], r["version"]): r for r in new_rows}
+        new_by_call: dict[int, list[dict[str, Any]]] = {p: [] for p in taken}
+        replayed_by_call: dict[int, int] = dict.fromkeys(taken, 0)
+        added: set[tuple[str, int, str]] = set()
+        for (call_no, *_), key in zip(rows_by_call, keys, strict=True):
+            answers = outcomes[call_no].assessments
+            if key in known:
+                answers.append({**known[key], "replayed": True})
+                replayed_by_call[call_no] += 1
+            elif rows_by_call[first[key]][0] == call_no:
+                answers.append({**made[key], "replayed": False})
+                if key not in added:
+                    added.add(key)
+                    new_by_call[call_no].append(made[key])
+            else:
+                answers.append({**made[key], "replayed": True})
+                replayed_by_call[call_no] += 1
+        self.store.record_batch(
+            [
+                Recorded(
+                    calls[p].caller,
+                    calls[p].request_id,
+                    calls[p].source,
+                    new_by_call.get(p, []),
+                    replayed_by_call.get(p, 0),
+                    problems[p],
+                )
+                for p in range(len(calls))
+            ]
+        )
+        return outcomes
 
     def _score_rows(
         self,
         *,
         loaded: Loaded,
         valid: pl.DataFrame,
-        caller: Caller,
-        request_id: str,
-        source: str,
+        calls: Sequence[Call],
         now: datetime,
     ) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         dated = valid.with_columns(pl.col("filed_at").dt.date().alias("_day"))
         for (day,), rows in dated.group_by("_day", maintain_order=True):
             assert isinstance(day, date)
-            out.extend(
-                self._score_day(
-                    loaded=loaded,
-                    day=day,
-                    rows=rows,
-                    caller=caller,
-                    request_id=request_id,
-                    source=source,
-                    now=now,
-                )
-            )
+            out.extend(self._score_day(loaded=loaded, day=day, rows=rows, calls=calls, now=now))
         return out
 
     def _score_day(
@@ -400,25 +469,32 @@ class Assessor:
         loaded: Loaded,
         day: date,
         rows: pl.DataFrame,
-        caller: Caller,
-        request_id: str,
-        source: str,
+        calls: Sequence[Call],
         now: datetime,
     ) -> list[dict[str, Any]]:
-        history, provisional = self._history(loaded, day)
+        index, provisional = self._history(loaded, day)
         declarations = rows.select(DECLARATIONS.names)
+        # Only the state rows of this call's keys: the features read nothing else.
+        history = index.slice(declarations)
         features = build_features(declarations, history, loaded.refs)
-        scored = score(loaded.models, features, explain=None)
+        scored = score(
+            loaded.models, features, explain=ExplainAsked(floor=self.thresholds.information)
+        )
         rule_hits = evaluate_rules(
             rules_valid_on(loaded.rules, day), rule_input(declarations, features), day
         )
         # Matches an officer cleared are dropped, as the night's score stage drops them.
-        watch_hits = screen_declarations(
-            declarations,
-            self.settings,
-            self.settings.watchlist_threshold,
-            loaded.index,
-            loaded.clearances,
+        watch_hits = pl.concat(
+            [
+                screen_declarations(
+                    declarations.filter(rows["_call"].is_in(group)),
+                    self.settings,
+                    self.settings.watchlist_threshold,
+                    loaded.index,
+                    loaded.clearances,
+                )
+                for group in _screening_groups(rows["_call"])
+            ]
         ).filter(~pl.col("cleared"))
         rules_by_item = _group(rule_hits, ("rule_id", "title", "force_red"))
         watch_by_item = _group(watch_hits, ("list_name", "entry_id", "reason", "hold"))
@@ -429,6 +505,7 @@ class Assessor:
             rows.iter_rows(named=True), scored.iter_rows(named=True), strict=True
         ):
             key = (row["declaration_id"], int(row["item_no"]))
+            call = calls[int(row["_call"])]
             fired = rules_by_item.get(key, [])
             hits = watch_by_item.get(key, [])
             risk = float(scores["risk_score"])
@@ -461,14 +538,41 @@ class Assessor:
                     "model_version": loaded.model_version,
                     "history_as_of": history.as_of.isoformat(),
                     "provisional_history": provisional,
-                    "system": caller.system,
-                    "source": source,
-                    "request_id": request_id,
+                    "system": call.caller.system,
+                    "source": call.source,
+                    "request_id": call.request_id,
                     "assessed_at": assessed_at,
                     "declaration": _original(row),
                 }
             )
         return out
+
+
+def _screening_groups(call_of_row: pl.Series) -> list[list[int]]:
+    """Calls to screen together so that each call's hits are those it would get alone.
+
+    Screening weighs name tokens by how common they are among the names screened together once
+    there are `TRADE_MIN_NAMES` of them; a call of fewer than half that many rows (two parties a
+    row) never reaches it alone, so such calls share a screening as long as the group stays
+    below it too. A larger call is screened on its own, as it was before passes were shared.
+    """
+    sizes = call_of_row.value_counts(sort=False).sort(call_of_row.name).rows()
+    small = TRADE_MIN_NAMES // 2 - 1
+    groups: list[list[int]] = []
+    current: list[int] = []
+    rows_in_current = 0
+    for call, size in sizes:
+        if size > small:
+            groups.append([call])
+            continue
+        if rows_in_current + size > small:
+            groups.append(current)
+            current, rows_in_current = [], 0
+        current.append(call)
+        rows_in_current += size
+    if current:
+        groups.append(current)
+    return [g for g in groups if g]
 
 
 def suite_at(base: Suite, now: datetime, tolerance: timedelta) -> Suite:

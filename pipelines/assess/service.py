@@ -9,6 +9,7 @@ assessed; the rows are recorded); malformed JSON is a 422 too, never a 500. Open
 
 # No `from __future__ import annotations`: FastAPI reads the endpoint's annotations at runtime,
 # and the dependency they name is a closure it could not resolve from a string.
+import asyncio
 import logging
 import math
 import threading
@@ -23,7 +24,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.assess.engine import ANSWERS, AssessmentError, Assessor
+from pipelines.assess.batching import BusyError, Coalescer
+from pipelines.assess.engine import ANSWERS, AssessmentError, Assessor, Call
 from pipelines.assess.store import Caller
 
 log = logging.getLogger(__name__)
@@ -108,6 +110,7 @@ def create_app(
     store = assessor.store
     limiter = limiter or TokenBucket(settings.assess_rate_per_second, settings.assess_burst)
     stop = threading.Event()
+    coalescer = Coalescer(assessor).start()
 
     def refresher() -> None:
         while not stop.wait(refresh_seconds):
@@ -123,6 +126,7 @@ def create_app(
         thread.start()
         yield
         stop.set()
+        coalescer.stop()
 
     app = FastAPI(
         title="cargo-risk pre-loading assessment",
@@ -166,7 +170,7 @@ def create_app(
         responses={401: {}, 422: {}, 429: {}},
         summary="Assess declaration rows before loading",
     )
-    def assessments(
+    async def assessments(
         body: AssessmentRequest, who: Annotated[Caller, Depends(caller)]
     ) -> AssessmentResponse:
         if len(body.declarations) > settings.assess_max_declarations:
@@ -182,7 +186,18 @@ def create_app(
             )
         request_id = uuid.uuid4().hex
         try:
-            rows = assessor.assess(body.declarations, who, request_id)
+            # Calls arriving together are assessed in one pass (pipelines.assess.batching).
+            pending = coalescer.submit(Call(body.declarations, who, request_id))
+        except BusyError as busy:
+            raise HTTPException(
+                429,
+                f"too many declarations of this caller waiting: {busy}",
+                headers={"Retry-After": "1"},
+            ) from None
+        try:
+            outcome = await asyncio.wrap_future(pending)
+            if outcome.error is not None:
+                raise outcome.error
         except AssessmentError as error:
             raise HTTPException(
                 422,
@@ -192,7 +207,8 @@ def create_app(
                 ],
             ) from None
         return AssessmentResponse(
-            request_id=request_id, assessments=[Assessment.model_validate(r) for r in rows]
+            request_id=request_id,
+            assessments=[Assessment.model_validate(r) for r in outcome.assessments],
         )
 
     @app.get("/v1/health", summary="Model and history the service answers with")

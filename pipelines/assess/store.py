@@ -129,6 +129,19 @@ class Caller:
     system: str
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What one call leaves in the store: its new assessments and how many it replayed, or the
+    problems of its rejected rows."""
+
+    caller: Caller
+    request_id: str
+    source: str
+    assessments: Sequence[dict[str, Any]]
+    replayed: int
+    problems: Sequence[dict[str, Any]]
+
+
 class AssessmentStore:
     """The SQLite file of the assessments zone, shared by the threads of one process."""
 
@@ -247,6 +260,27 @@ class AssessmentStore:
                     found[(record["declaration_id"], record["item_no"], record["version"])] = record
         return found
 
+    def record_batch(self, calls: Sequence[Recorded]) -> None:
+        """Store several calls in one transaction (the service's coalesced calls): each call's
+        rejected rows, new assessments and audit line, as `record_rejections` and
+        `record_assessments` would, all or nothing. Returns once committed."""
+        now = utc_now().isoformat()
+        with self._transaction() as db:
+            for call in calls:
+                if call.problems:
+                    self._insert_rejections(db, call.caller, call.request_id, now, call.problems)
+                    self._audit(
+                        db,
+                        call.caller.system,
+                        "rejected",
+                        call.request_id,
+                        token_id=call.caller.token_id,
+                        source=call.source,
+                        rows=len({p["position"] for p in call.problems}),
+                    )
+                if call.assessments or call.replayed:
+                    self._insert_assessments(db, call)
+
     def record_assessments(
         self,
         caller: Caller,
@@ -258,25 +292,30 @@ class AssessmentStore:
         """Store a request's new assessments and its audit line in one transaction (a key already
         stored is left as it was: the first answer stands)."""
         with self._transaction() as db:
-            db.executemany(
-                f"INSERT OR IGNORE INTO assessments ({', '.join(ASSESSMENT_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(ASSESSMENT_COLUMNS))})",
-                [_values(row) for row in rows],
-            )
-            answers: dict[str, int] = {}
-            for row in rows:
-                answers[row["answer"]] = answers.get(row["answer"], 0) + 1
-            self._audit(
-                db,
-                caller.system,
-                "assessed",
-                request_id,
-                token_id=caller.token_id,
-                source=source,
-                new=len(rows),
-                replayed=replayed,
-                answers=answers,
-            )
+            self._insert_assessments(db, Recorded(caller, request_id, source, rows, replayed, []))
+
+    def _insert_assessments(self, db: sqlite3.Connection, call: Recorded) -> None:
+        caller, request_id, source = call.caller, call.request_id, call.source
+        rows, replayed = call.assessments, call.replayed
+        db.executemany(
+            f"INSERT OR IGNORE INTO assessments ({', '.join(ASSESSMENT_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(ASSESSMENT_COLUMNS))})",
+            [_values(row) for row in rows],
+        )
+        answers: dict[str, int] = {}
+        for row in rows:
+            answers[row["answer"]] = answers.get(row["answer"], 0) + 1
+        self._audit(
+            db,
+            caller.system,
+            "assessed",
+            request_id,
+            token_id=caller.token_id,
+            source=source,
+            new=len(rows),
+            replayed=replayed,
+            answers=answers,
+        )
 
     def record_rejections(
         self, caller: Caller, request_id: str, source: str, rejected: Sequence[dict[str, Any]]
@@ -284,24 +323,7 @@ class AssessmentStore:
         """Store a refused request's rejected rows (position, field, value, reason, rule)."""
         now = utc_now().isoformat()
         with self._transaction() as db:
-            db.executemany(
-                "INSERT INTO rejections (request_id, system, received_at, position, field, value, "
-                "reason, rule, original) VALUES (?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        request_id,
-                        caller.system,
-                        now,
-                        r["position"],
-                        r.get("field"),
-                        r.get("value"),
-                        r["reason"],
-                        r.get("rule"),
-                        r.get("original"),
-                    )
-                    for r in rejected
-                ],
-            )
+            self._insert_rejections(db, caller, request_id, now, rejected)
             self._audit(
                 db,
                 caller.system,
@@ -311,6 +333,33 @@ class AssessmentStore:
                 source=source,
                 rows=len({r["position"] for r in rejected}),
             )
+
+    def _insert_rejections(
+        self,
+        db: sqlite3.Connection,
+        caller: Caller,
+        request_id: str,
+        now: str,
+        rejected: Sequence[dict[str, Any]],
+    ) -> None:
+        db.executemany(
+            "INSERT INTO rejections (request_id, system, received_at, position, field, value, "
+            "reason, rule, original) VALUES (?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    request_id,
+                    caller.system,
+                    now,
+                    r["position"],
+                    r.get("field"),
+                    r.get("value"),
+                    r["reason"],
+                    r.get("rule"),
+                    r.get("original"),
+                )
+                for r in rejected
+            ],
+        )
 
     def audit_refusal(self, system: str, action: str, **detail: Any) -> None:
         """Audit a refused call (unknown token, rate limit) without a request body."""

@@ -75,6 +75,10 @@ _HINTS = {
 }
 
 
+HINTED_ERRNOS = frozenset(_HINTS)
+"""OS errors the machine causes (disk full, read-only, permissions, missing path), not bugs."""
+
+
 def one_line(error: BaseException) -> str:
     """An operator's one-line message: the path and the cause, and what to do where known."""
     if isinstance(error, OSError) and error.strerror:

@@ -27,9 +27,12 @@ def ingest(
     staging and quarantine; a date whose batch breaks the contract is reported and left unstaged.
     The nightly volume check does not apply here: history arrives in uneven batches.
     """
+    from pipelines.progress import progress_for
     from pipelines.staging import BatchError, ingest_and_stage
 
-    report, staged = ingest_and_stage(paths, settings())
+    # On stderr: stdout keeps only the summary, which scripts may read.
+    with progress_for(err_console) as steps:
+        report, staged = ingest_and_stage(paths, settings(), steps=steps)
     for name, why in report.rejected.items():
         err_console.print(f"[red]rejected[/red] {name}: {why}")
     if report.skipped:

@@ -39,6 +39,7 @@ def train(
     version is left for the gate, except the very first, which has no champion to gate against.
     """
     from pipelines.lifecycle import current_champion, train_challenger
+    from pipelines.progress import progress_for
     from pipelines.train import train_models
 
     config = settings()
@@ -49,10 +50,12 @@ def train(
         until = days[-1]
     now = datetime.now(UTC)
     try:
-        if challenger:
-            name = train_challenger(config, until, now)
-        else:
-            name = train_models(config, until, now, promote=True).name
+        # On stderr, so stdout keeps only the result.
+        with progress_for(err_console) as steps:
+            if challenger:
+                name = train_challenger(config, until, now, steps=steps)
+            else:
+                name = train_models(config, until, now, promote=True, steps=steps).name
     except (FileNotFoundError, ValueError) as error:
         err_console.print(f"[red]cannot train:[/red] {error}")
         raise typer.Exit(code=1) from error

@@ -28,7 +28,9 @@ def _fail(error: Exception) -> None:
 @users_app.command("add")
 def add_verb(
     name: Annotated[str, typer.Argument(help="Login name, e.g. j.smith.")],
-    role: Annotated[str, typer.Option(help="inspector, supervisor or admin.")] = "inspector",
+    role: Annotated[
+        str, typer.Option(help="inspector, supervisor, admin or data (the data team).")
+    ] = "inspector",
     ports: Annotated[
         str, typer.Option(help="Ports an inspector sees, comma-separated: NLRTM,SGSIN.")
     ] = "",

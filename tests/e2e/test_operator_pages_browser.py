@@ -1,6 +1,7 @@
 """The pages issue 18 added, opened in a real headless Chromium and screenshotted: the item
 page's rank reasons and provenance fold, the admins' quarantine view, the HTML run report with
-its plots, and the night's Great Expectations Data Docs.
+its plots, the night's Great Expectations Data Docs, and the data team's quarantine and run
+reports in the app.
 
 Screenshots go to the test's temporary folder (printed with `-s`); each is checked to be a PNG
 of a page that rendered, not a blank one.
@@ -42,6 +43,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, 
     config = InspectorConfig.from_settings(settings, cheap_password_hashing=True)
     create_user(settings, "ina", PASSWORD, "inspector", ["NLRTM"], config=config)
     create_user(settings, "ada", PASSWORD, "admin", [], config=config)
+    create_user(settings, "dana", PASSWORD, "data", [], config=config)
     with live_server(home) as base:
         yield settings, base
 
@@ -122,3 +124,31 @@ def test_the_html_run_report_and_data_docs_render(
     assert page.url.endswith("index.html")
     assert "cargo_risk_declarations" in page.content()
     shoot(page, tmp_path, "data-docs")
+
+
+def test_the_data_team_reads_the_quarantine_and_a_run_report_in_the_app(
+    world: tuple[Settings, str], page: Any, tmp_path: Path
+) -> None:
+    from pipelines.report_html import write_run_report_html
+
+    settings, base = world
+    ports = {"NLRTM": {"rows": 20, "red_capacity": 2, "hold": 1, "risk": 1, "random": 0, "red": 2}}
+    stages = {
+        "select": {"rows": 20, "ports": ports, "found": {}},
+        "drift": {"version": "v1", "threshold": 0.25, "psi": {"a": 0.3, "b": 0.02}},
+    }
+    write_run_report_html(settings, DAY, stages, "# Run report")
+    log_in(page, base, "dana")
+    page.click("a:has-text('Quarantine')")
+    assert "2 rejected rows" in page.inner_text("main")
+    shoot(page, tmp_path, "data-quarantine")
+    page.click("a:has-text('Run reports')")
+    shoot(page, tmp_path, "data-run-reports")
+    page.click(f"a[href='/reports/{DAY}/report.html']")
+    page.wait_for_load_state()
+    assert f"Run report {DAY}" in page.inner_text("h1")
+    widths = page.locator("img").evaluate_all("els => els.map(e => e.naturalWidth)")
+    assert widths and all(w > 100 for w in widths)  # plots served beside the page
+    # The page's own inline style applies under the app's policy (a centred column).
+    assert page.evaluate("getComputedStyle(document.body).maxWidth") == "960px"
+    shoot(page, tmp_path, "data-run-report")

@@ -1,0 +1,69 @@
+"""Contract validation of a call against reference sets cut down to the call's own values.
+
+The declarations suite looks reference values up with `is_in` on a list literal of the whole
+set (~115 k LOCODEs), and Polars hashes that literal on every evaluation: most of a one-row
+validation. A value's key is in the full set exactly when it is in the full set cut down to the
+keys the call carries, so the service builds the suite per call over those few keys (a set
+intersection in Python) and runs the same checks (`expectations.declarations.declarations_suite`,
+`expectations.polars_runner.run_suite_polars`) with the same verdicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from contracts.declarations import DECLARATIONS
+from contracts.schema import Column
+from expectations.declarations import declarations_suite
+from expectations.polars_runner import run_suite_polars
+from expectations.suite import Suite, reference_key
+
+REFERENCED: tuple[Column, ...] = tuple(c for c in DECLARATIONS.columns if c.reference)
+"""Contract columns whose values are looked up in a reference set."""
+
+
+def call_keys(typed: pl.DataFrame) -> dict[str, set[str]]:
+    """The reference keys each reference set is asked about by the rows of `typed`."""
+    asked: dict[str, set[str]] = {}
+    selects: list[pl.Expr] = []
+    names: list[str] = []
+    for column in REFERENCED:
+        if column.name not in typed.columns:
+            continue
+        value = pl.col(column.name)
+        if column.kind == "list":
+            value = value.explode()
+        key = reference_key(column, value.cast(pl.String))
+        selects.append(key.drop_nulls().unique().implode().alias(column.name))
+        names.append(column.name)
+    found = typed.select(selects).row(0, named=True) if selects and typed.height else {}
+    for column in REFERENCED:
+        assert column.reference is not None
+        asked.setdefault(column.reference, set()).update(found.get(column.name) or ())
+    return asked
+
+
+def suite_for_call(
+    typed: pl.DataFrame,
+    refs: Mapping[str, frozenset[str]],
+    now: datetime,
+    tolerance: timedelta,
+) -> Suite:
+    """The declarations suite at `now`, its reference sets cut down to the keys of `typed`."""
+    cut = {name: refs[name] & keys for name, keys in call_keys(typed).items()}
+    return declarations_suite({**refs, **cut}, now, tolerance)
+
+
+def runner_for_call(
+    refs: Mapping[str, frozenset[str]], now: datetime, tolerance: timedelta
+) -> Callable[[pl.DataFrame, Suite], pl.DataFrame]:
+    """A suite runner for `pipelines.validate.validate_with_suite` that ignores the suite it is
+    handed and runs the one cut down to the typed frame it sees."""
+
+    def run(typed: pl.DataFrame, _: Suite) -> pl.DataFrame:
+        return run_suite_polars(typed, suite_for_call(typed, refs, now, tolerance))
+
+    return run
