@@ -22,16 +22,15 @@ TASK_ZONES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "validate": (("raw/declarations",), ("staging/declarations", "quarantine/declarations")),
     "data_docs": (("raw/declarations",), ("gx",)),
     "import_outcomes": (("landing/outcomes",), ("staging/outcomes",)),
-    "featurize": (
-        ("staging/declarations", "staging/outcomes"),
-        ("history/snapshots", "features"),
+    "plan_ports": (
+        ("staging/declarations", "staging/outcomes", "watchlists", "alerts"),
+        ("history/snapshots", "scores/night"),
     ),
-    "import_alerts": (("landing/alerts",), ("alerts",)),
-    "score": (("features", "models"), ("scores",)),
-    "rules": (("features", "alerts"), ("scores",)),
-    "screen": (("staging/declarations", "watchlists", "alerts"), ("scores",)),
-    "select": (("scores",), ("scores/selection",)),
-    "publish": (("scores/selection",), ("lists", "reports/runs")),
+    "assess_port": (
+        ("staging/declarations", "history/snapshots", "models", "watchlists", "alerts"),
+        ("features", "scores"),
+    ),
+    "publish": (("features", "scores"), ("features", "scores", "lists", "reports/runs")),
     "export_alerts": (("staging/outcomes",), ("outbox/alerts",)),
     # Reads what holds a partition (open cases, training windows); removes expired partitions.
     "retention": (

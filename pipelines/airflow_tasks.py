@@ -125,8 +125,12 @@ def one_line_on_bad_data(fail_at_once: bool) -> Iterator[None]:
         raise (DataStopAtOnce if at_once else DataStop)(message) from None
 
 
-def run_stage_task(name: str, day: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Run the stage `name` of the table for `day` as an Airflow task; its summary for XCom.
+def run_stage_task(
+    name: str, day: str, port: str | None = None, options: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Run the stage `name` of the table for `day` (for `port` when it runs per port) as an
+    Airflow task; its summary for XCom. `options` are the run's (the DAG conf's `model`); the
+    stage takes those its row names.
 
     `options` are the run's (the DAG conf's `model`); the stage takes those its row names. A data
     or machine error is logged as one line; a stage marked `fail_once` then fails without retries.
@@ -135,8 +139,14 @@ def run_stage_task(name: str, day: str, options: Mapping[str, Any] | None = None
     from datetime import date
 
     stage = by_name()[name]
+    night = date.fromisoformat(day)
     with one_line_on_bad_data(fail_at_once=stage.fail_once):
-        summary = stage.run(load_settings(), date.fromisoformat(day), options)
+        if stage.per_port:
+            if port is None:
+                raise AirflowFailException(f"{name} runs per port: no port given")
+            summary = stage.run_port(load_settings(), night, port, options)
+        else:
+            summary = stage.run(load_settings(), night, options)
     if stage.skip_when_idle and summary.nothing_done():
         raise AirflowSkipException(f"{name}: nothing new")
     return summary.as_json()

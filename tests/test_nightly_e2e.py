@@ -19,7 +19,14 @@ import pytest
 from contracts.ranked_list import RANKED_LIST
 from pipelines import nightly
 from pipelines.settings import Settings, load_settings
-from pipelines.stages import NIGHTLY, PublishSummary, ScoreSummary, ValidateSummary, pick
+from pipelines.stages import (
+    NIGHTLY,
+    PortsSummary,
+    PortSummary,
+    PublishSummary,
+    ValidateSummary,
+    pick,
+)
 from pipelines.train import train_models
 from pipelines.watchlists import screen
 from tests.airflow_support import airflow_env, run_airflow
@@ -124,8 +131,8 @@ def _assert_openlineage_follows_the_zones(events_file: Path) -> None:
     assert written["ingest"] == {"cargo-risk:raw/declarations"}
     assert "cargo-risk:raw/declarations" in read["validate"]
     assert "cargo-risk:staging/declarations" in written["validate"]
-    assert "cargo-risk:features" in written["featurize"] & read["score"]
-    assert "cargo-risk:models" in read["score"]
+    assert "cargo-risk:features" in written["assess_port"] & read["publish"]
+    assert "cargo-risk:models" in read["assess_port"]
     assert "cargo-risk:lists" in written["publish"]
 
 
@@ -429,10 +436,13 @@ def test_lists_trace_to_their_lineage_and_a_rerun_keeps_the_dates_model(
     ).name
     assert newer != dated_model and read_champion(settings.zone("models")) == newer
     rerun = nightly.run_night(settings, NIGHT)
-    assert pick(rerun, "score", ScoreSummary).model_version == dated_model
-    assert pick(rerun, "score", ScoreSummary).model_chosen_by == "recorded for the date"
+    for port in pick(rerun, "assess_port", PortsSummary).ports.values():
+        assert isinstance(port, PortSummary) and port.model_version == dated_model
+        assert port.model_chosen_by == "recorded for the date"
+    assert nightly.read_stage_reports(settings, NIGHT)["score"]["model_version"] == dated_model
     asked = nightly.run_night(settings, NIGHT, model=newer)
-    assert pick(asked, "score", ScoreSummary).model_version == newer
+    assert nightly.read_stage_reports(settings, NIGHT)["score"]["model_chosen_by"] == "asked"
+    assert nightly.read_stage_reports(settings, NIGHT)["score"]["model_version"] == newer
     kept = list_versions(settings.zone("lists"), NIGHT)
     assert [v.model_versions for v in kept] == [(dated_model,), (dated_model,), (newer,)]
     assert kept[-1].current and pick(asked, "publish", PublishSummary).version == 3
