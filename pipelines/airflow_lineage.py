@@ -22,6 +22,7 @@ TASK_ZONES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "validate": (("raw/declarations",), ("staging/declarations", "quarantine/declarations")),
     "data_docs": (("raw/declarations",), ("gx",)),
     "import_outcomes": (("landing/outcomes",), ("staging/outcomes",)),
+    "import_alerts": (("landing/alerts",), ("alerts",)),
     "plan_ports": (
         ("staging/declarations", "staging/outcomes", "watchlists", "alerts"),
         ("history/snapshots", "scores/night"),
