@@ -3,9 +3,10 @@
 
 Turns one day's cargo declarations into ranked risk lists per port of discharge.
 
-ingest (landing -> raw) -> validate (Great Expectations; quarantine) -> featurize (point-in-time
-history) -> score (CBRN and SALW models), rules and screen (watch lists), side by side -> select
-(capacity, random quota, lanes) -> publish (Parquet, CSV, HTML; the `cargo-risk://lists` asset).
+ingest (landing -> raw) -> validate (Great Expectations; quarantine) -> plan_ports (history to the
+date, the night's screening weights and precision, the ports of the day) -> assess_port, mapped
+over the ports (per port: point-in-time features, CBRN and SALW scores, rules, watch lists, then
+capacity, random quota and lanes) -> publish (Parquet, CSV, HTML; the `cargo-risk://lists` asset).
 
 The tasks are the rows of `pipelines/stages.py`, the table `cargo-risk run` runs too. The partition
 is the filing date. A scheduled run at 02:00 UTC processes the previous day; a manual
@@ -37,7 +38,7 @@ import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
 from pipelines.airflow_tasks import DATA_STOP_POLICY, failure_notifiers
-from pipelines.stages import NIGHTLY, Stage
+from pipelines.stages import NIGHTLY, PORTS_FROM, Stage
 
 # The tasks are the rows of pipelines/stages.py, which `cargo-risk run` runs too; this file only
 # turns each row into a task and each `needs` into an edge.
@@ -46,6 +47,9 @@ from pipelines.stages import NIGHTLY, Stage
 def stage_task(stage: Stage) -> Any:
     """The Airflow task of one row of the stage table."""
     outlets = [Asset(stage.outlet)] if stage.outlet else []
+    # Airflow maps only over a task's return value: the stage that lists the ports returns the
+    # list (its whole summary is in its stage report and log).
+    lists_ports = stage.name == PORTS_FROM
 
     @task(
         task_id=stage.name,
@@ -54,10 +58,11 @@ def stage_task(stage: Stage) -> Any:
         trigger_rule=stage.trigger_rule,
         retry_policy=DATA_STOP_POLICY,
     )
-    def run(day: str) -> dict[str, Any]:
+    def run(day: str, port: str | None = None) -> Any:
         from pipelines.airflow_tasks import run_stage_task
 
-        return run_stage_task(stage.name, day)
+        summary = run_stage_task(stage.name, day, port)
+        return summary["ports"] if lists_ports else summary
 
     return run
 
@@ -92,7 +97,12 @@ def cargo_risk_nightly() -> None:
     day = resolve_date()
     tasks: dict[str, Any] = {}
     for stage in NIGHTLY:
-        tasks[stage.name] = stage_task(stage)(day)
+        if stage.per_port:
+            # Dynamic task mapping: one task instance per port the plan found.
+            ports = tasks[PORTS_FROM]
+            tasks[stage.name] = stage_task(stage).partial(day=day).expand(port=ports)
+        else:
+            tasks[stage.name] = stage_task(stage)(day)
         for need in stage.needs:
             tasks[need] >> tasks[stage.name]
 

@@ -74,7 +74,9 @@ def route_legs(items: pl.LazyFrame, locations: pl.DataFrame) -> pl.LazyFrame:
         ).alias("_direct_km"),
         pl.when(pl.col("lat").is_null().any() | pl.col("lon").is_null().any())
         .then(None)
-        .otherwise(pl.col("_leg_km").sum())
+        # Added leg by leg, in order: a SIMD sum's lane order depends on how the batch's groups
+        # are laid out, so the last bit of a route would differ between a day and one port.
+        .otherwise(pl.col("_leg_km").cum_sum().last())
         .alias("_route_km"),
     )
 

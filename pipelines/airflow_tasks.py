@@ -125,8 +125,9 @@ def one_line_on_bad_data(fail_at_once: bool) -> Iterator[None]:
         raise (DataStopAtOnce if at_once else DataStop)(message) from None
 
 
-def run_stage_task(name: str, day: str) -> dict[str, Any]:
-    """Run the stage `name` of the table for `day` as an Airflow task; its summary for XCom.
+def run_stage_task(name: str, day: str, port: str | None = None) -> dict[str, Any]:
+    """Run the stage `name` of the table for `day` (for `port` when it runs per port) as an
+    Airflow task; its summary for XCom.
 
     A data or machine error is logged as one line; a stage marked `fail_once` then fails without
     retries. One marked `skip_when_idle` is skipped when it did nothing, so its asset is not
@@ -135,8 +136,14 @@ def run_stage_task(name: str, day: str) -> dict[str, Any]:
     from datetime import date
 
     stage = by_name()[name]
+    night = date.fromisoformat(day)
     with one_line_on_bad_data(fail_at_once=stage.fail_once):
-        summary = stage.run(load_settings(), date.fromisoformat(day))
+        if stage.per_port:
+            if port is None:
+                raise AirflowFailException(f"{name} runs per port: no port given")
+            summary = stage.run_port(load_settings(), night, port)
+        else:
+            summary = stage.run(load_settings(), night)
     if stage.skip_when_idle and summary.nothing_done():
         raise AirflowSkipException(f"{name}: nothing new")
     return summary.as_json()

@@ -13,7 +13,6 @@ an earlier date, delivered in tonight's files) are staged into their own date by
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -257,28 +256,21 @@ def screen(settings: Settings, day: date) -> dict[str, Any]:
     return screen_stage(settings, day)
 
 
-def run_id_for(settings: Settings, day: date) -> str:
-    """A run id that depends only on the inputs, so a rerun writes byte-identical lists."""
-    scores = layout.scores_dir(settings, day)
-    digest = hashlib.sha256()
-    for path in sorted(scores.glob("*.parquet")):
-        if path.name != layout.SELECTION_FILE:
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
-    return f"{day.isoformat()}-{digest.hexdigest()[:12]}"
-
-
 @_timed("select")
 def select(settings: Settings, day: date) -> dict[str, Any]:
     """Lanes and ranks per port within capacity; kept in the scores partition for publish."""
+    from pipelines.ports import PENDING_RUN_ID, run_id_of, with_run_id
     from pipelines.select import record_selection
 
-    run_id = run_id_for(settings, day)
     selection, summary = record_selection(
-        settings, day, run_id, layout.run_report_dir(settings, day)
+        settings, day, PENDING_RUN_ID, layout.run_report_dir(settings, day)
     )
+    # The run id is a digest of the lists themselves, as the per-port night (pipelines/ports.py)
+    # computes it once every port is selected.
+    run_id = run_id_of(day, selection.ranked)
+    summary["run_id"] = run_id
     target = layout.scores_dir(settings, day) / layout.SELECTION_FILE
-    write_parquet(selection.ranked, target)
+    write_parquet(with_run_id(selection.ranked, run_id), target)
     return summary
 
 
@@ -341,11 +333,42 @@ def republish_late(settings: Settings, day: date) -> dict[str, str]:
 
 def run_night(settings: Settings, day: date) -> dict[str, Summary]:
     """The whole night without Airflow: every stage of the table (pipelines/stages.py), in its
-    order, which the DAG's dependencies allow."""
+    order, which the DAG's dependencies allow; a `per_port` stage once per port, in turn."""
+    from pipelines.stages import NIGHTLY, PORTS_FROM, PlanSummary, PortsSummary, pick
+
+    results: dict[str, Summary] = {}
+    with date_run(settings, day):
+        for stage in NIGHTLY:
+            if stage.per_port:
+                ports = pick(results, PORTS_FROM, PlanSummary).ports
+                done = {port: stage.run_port(settings, day, port) for port in ports}
+                results[stage.name] = PortsSummary(done)
+            else:
+                results[stage.name] = stage.run(settings, day)
+    return results
+
+
+WHOLE_DAY_STAGES = ("featurize", "score", "rules", "screen", "select")
+"""The stages the per-port ones replace in the table, each over every port at once: what a
+night did before per-port partitioning, kept for comparison (tests, benchmarks/nightly.py)."""
+
+
+def run_night_whole_day(settings: Settings, day: date) -> dict[str, dict[str, Any]]:
+    """The night with the whole-day stages in place of the per-port ones; stage -> summary."""
     from pipelines.stages import NIGHTLY
 
+    results: dict[str, dict[str, Any]] = {}
     with date_run(settings, day):
-        return {stage.name: stage.run(settings, day) for stage in NIGHTLY}
+        for stage in NIGHTLY:
+            if stage.name == "plan_ports" or stage.per_port:
+                continue
+            if stage.name == "publish":
+                for name in WHOLE_DAY_STAGES:
+                    results[name] = globals()[name](settings, day)
+                results[stage.name] = publish(settings, day)
+            else:
+                results[stage.name] = stage.run(settings, day).as_json()
+    return results
 
 
 def read_stage_reports(settings: Settings, day: date) -> dict[str, dict[str, Any]]:

@@ -91,29 +91,46 @@ def evaluate_rules_day(
     for path, stage in ((declarations_path, "validate"), (features_path, "featurize")):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: missing for {day}; run the {stage} stage first")
-    officers = load_rules(rule_paths) if rule_paths else load_starter_rules()
-    rules = rules_valid_on([*officers, *load_partner_rules(settings)], day)
+    rules = night_rules_with_partners(settings, day, rule_paths)
     target = layout.scores_dir(settings, day) / layout.RULE_HITS_FILE
+    hits = rule_hits_of(
+        rules, pl.scan_parquet(declarations_path), pl.scan_parquet(features_path), day
+    )
+    return write_parquet(hits, target)
+
+
+def night_rules_with_partners(
+    settings: Settings, day: date, rule_paths: Sequence[Path] | None = None
+) -> list[Rule]:
+    """The rules valid on `day`: from `rule_paths`, else the starter set, plus partners'."""
+    officers = load_rules(rule_paths) if rule_paths else load_starter_rules()
+    return rules_valid_on([*officers, *load_partner_rules(settings)], day)
+
+
+def rule_hits_of(
+    rules: Sequence[Rule], declarations: pl.LazyFrame, features: pl.LazyFrame, day: date
+) -> pl.DataFrame:
+    """Hits of `rules` over declarations and their features (a day's files or one port's rows);
+    only the columns the rules read are collected."""
     if not rules:
-        return write_parquet(pl.DataFrame(schema=HITS_SCHEMA), target)
-    declaration_schema = pl.read_parquet_schema(declarations_path)
-    feature_schema = pl.read_parquet_schema(features_path)
-    # Checked against both files' full schemas, so a misspelt field is named with its neighbours.
+        return pl.DataFrame(schema=HITS_SCHEMA)
+    declaration_schema = declarations.collect_schema()
+    feature_schema = features.collect_schema()
+    # Checked against both full schemas, so a misspelt field is named with its neighbours.
     check_rules(rules, {**feature_schema, **declaration_schema})
     # Only the columns the rules read: at 1e6 items the two whole files cost seconds to join.
     needed = _rule_columns(rules, {*declaration_schema, *feature_schema})
     frame = rule_input(
-        pl.read_parquet(declarations_path, columns=[c for c in declaration_schema if c in needed]),
-        pl.read_parquet(
-            features_path,
-            columns=[
+        declarations.select([c for c in declaration_schema if c in needed]).collect(),
+        features.select(
+            [
                 c
                 for c in feature_schema
                 if c in RULE_KEY_COLUMNS or (c in needed and c not in declaration_schema)
-            ],
-        ),
+            ]
+        ).collect(),
     )
-    return write_parquet(evaluate_rules(rules, frame, day), target)
+    return evaluate_rules(rules, frame, day)
 
 
 def _rule_columns(rules: Sequence[Rule], stored: Collection[str]) -> set[str]:

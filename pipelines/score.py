@@ -79,16 +79,28 @@ def score_day(settings: Settings, day: date, version: str | None = None) -> Path
     source = layout.features_file(settings, day)
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no features for {day}; run featurize first")
-    version, models = load_models(settings, version)
-    features = pl.read_parquet(source)
+    scored = score_features(settings, pl.read_parquet(source), version, source=str(source))
+    return write_parquet(scored, layout.scores_file(settings, day))
+
+
+def score_features(
+    settings: Settings,
+    features: pl.DataFrame,
+    version: str | None = None,
+    *,
+    source: str = "features",
+    loaded: tuple[str, ThreatModels] | None = None,
+) -> pl.DataFrame:
+    """The scores of a features frame (a day's, or one port's: reasons go to each port's top
+    rows either way); `loaded` reuses models already loaded for this night."""
+    version, models = loaded if loaded is not None else load_models(settings, version)
     missing = [c for c in KEY_COLUMNS if c not in features.columns]
     if missing:
         raise ValueError(f"{source}: missing key column(s) {', '.join(missing)}")
-    scored = score(models, features, explain=explain_top(settings)).select(
+    return score(models, features, explain=explain_top(settings)).select(
         *KEY_COLUMNS,
         *(f"{name}_score" for name in models.categories),
         "risk_score",
         "reasons",
         pl.lit(version, dtype=pl.String).alias("model_version"),
     )
-    return write_parquet(scored, layout.scores_file(settings, day))

@@ -176,6 +176,38 @@ class PublishSummary(Summary):
 
 
 @dataclass(frozen=True)
+class PlanSummary(Summary):
+    ports: list[str]
+    """The ports of discharge of the night's items: what `per_port` stages are mapped over."""
+    rows: int
+    rows_per_port: dict[str, int]
+    watchlists: dict[str, str]
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class PortSummary(Summary):
+    port: str
+    rows: int
+    model_version: str | None
+    rule_hits: int
+    rules_fired: list[str]
+    watchlist_hits: int
+    watchlist_suppressed: int
+    selection: dict[str, Any]
+    notes: list[str]
+    step_seconds: dict[str, float]
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class PortsSummary(Summary):
+    """A `per_port` stage's summaries in `cargo-risk run`, by port."""
+
+    ports: dict[str, Summary]
+
+
+@dataclass(frozen=True)
 class AlertsExportSummary(Summary):
     exported: dict[str, Any]
     note: str | None = None
@@ -203,6 +235,9 @@ class Stage:
     trigger_rule: str = "all_success"
     """Airflow's rule for when it runs; "all_done": even when what it needs failed (in `run`, a
     failed stage stops the night, so it runs only after a success)."""
+    per_port: bool = False
+    """Runs once per port of the night, as function(settings, day, port): Airflow maps it over
+    the ports `PORTS_FROM` found, `cargo-risk run` loops over them (pipelines/ports.py)."""
 
     def resolve(self) -> Callable[[Settings, date], dict[str, Any]]:
         """The function, imported now (stage modules are heavy)."""
@@ -216,12 +251,20 @@ class Stage:
         """Run the stage for `day`; its typed summary."""
         return self.summary.from_dict(self.resolve()(settings, day))
 
+    def run_port(self, settings: Settings, day: date, port: str) -> Summary:
+        """Run a `per_port` stage for one port of `day`; its typed summary."""
+        function = cast("Callable[[Settings, date, str], dict[str, Any]]", self.resolve())
+        return self.summary.from_dict(function(settings, day, port))
+
 
 S = TypeVar("S", bound=Summary)
 
 RANKED_LISTS = "cargo-risk://lists/ranked_list"
 OUTCOMES = "cargo-risk://outcomes"
 """Updated whenever validation imports outcomes; cargo_risk_retrain listens to it."""
+
+PORTS_FROM = "plan_ports"
+"""The stage whose summary's `ports` the `per_port` stages run over."""
 
 NIGHTLY: tuple[Stage, ...] = (
     Stage(
@@ -269,13 +312,6 @@ NIGHTLY: tuple[Stage, ...] = (
         skip_when_idle=True,
     ),
     Stage(
-        "featurize",
-        "pipelines.nightly:featurize",
-        ("validate",),
-        FeaturizeSummary,
-        "Point-in-time features: trader, route and commodity history as known the day before.",
-    ),
-    Stage(
         "import_alerts",
         "pipelines.alerts.nightly:import_landing_alerts",
         (),
@@ -285,37 +321,27 @@ NIGHTLY: tuple[Stage, ...] = (
         fail_once=False,
     ),
     Stage(
-        "score",
-        "pipelines.nightly:score",
-        ("featurize",),
-        ScoreSummary,
-        "CBRN and SALW model scores of the day's items.",
-    ),
-    Stage(
-        "rules",
-        "pipelines.nightly:rules",
-        ("featurize", "import_alerts"),
-        RulesSummary,
-        "Expert-rule hits of the day, partners' indicators included.",
-    ),
-    Stage(
-        "screen",
-        "pipelines.nightly:screen",
+        "plan_ports",
+        "pipelines.ports:plan_ports",
         ("validate", "import_alerts"),
-        ScreenSummary,
-        "Watch-list hits of the day's parties, partners' lists included; cleared matches left out.",
+        PlanSummary,
+        "What every port shares, once: point-in-time history advanced to the date (all ports' "
+        "history), the night's screening weights, past precision of rules and watch lists; "
+        "lists the ports of the day.",
     ),
     Stage(
-        "select",
-        "pipelines.nightly:select",
-        ("score", "rules", "screen"),
-        SelectSummary,
-        "Ranks each port's items, applies capacities and the random quota, sets lanes and reasons.",
+        "assess_port",
+        "pipelines.ports:assess_port",
+        (PORTS_FROM,),
+        PortSummary,
+        "One port's items: point-in-time features, CBRN and SALW model scores, expert-rule and "
+        "watch-list hits, then ranks within capacity, the random quota, lanes and reasons.",
+        per_port=True,
     ),
     Stage(
         "publish",
-        "pipelines.nightly:publish",
-        ("select",),
+        "pipelines.ports:publish_ports",
+        ("assess_port",),
         PublishSummary,
         "Writes the ranked lists (Parquet, CSV, printable HTML) and the run report; updates the "
         "lists asset.",

@@ -95,8 +95,8 @@ def test_nightly_runs_the_stages_in_order(dagbag: dict[str, object]) -> None:
         **{stage.name: sorted({"resolve_date", *stage.needs}) for stage in NIGHTLY},
     }
     # Written out once, so a change to the table shows here too.
-    assert upstream["select"] == ["resolve_date", "rules", "score", "screen"]
-    assert upstream["score"] == ["featurize", "resolve_date"]
+    assert upstream["assess_port"] == ["plan_ports", "resolve_date"]
+    assert upstream["publish"] == ["assess_port", "resolve_date"]
     assert upstream["import_outcomes"] == ["export_app_outcomes", "resolve_date", "validate"]
 
 

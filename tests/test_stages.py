@@ -16,7 +16,17 @@ import pytest
 
 from pipelines.locks import RunLockedError, date_lock_name, run_lock
 from pipelines.settings import Settings, load_settings
-from pipelines.stages import NIGHTLY, PublishSummary, ScoreSummary, Stage, _check_order, by_name
+from pipelines.stages import (
+    NIGHTLY,
+    PORTS_FROM,
+    PlanSummary,
+    PublishSummary,
+    ScoreSummary,
+    Stage,
+    Summary,
+    _check_order,
+    by_name,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,14 +41,12 @@ def test_every_stage_function_exists_and_the_table_is_in_dependency_order() -> N
         _check_order(swapped)
 
 
-def test_score_rules_and_screen_wait_for_no_one_of_each_other_and_select_reads_all_three() -> None:
+def test_only_the_port_stage_is_per_port_and_it_waits_for_the_plan() -> None:
     stages = by_name()
-    side_by_side = {"score", "rules", "screen"}
-    for name in side_by_side:
-        assert not side_by_side & set(stages[name].needs), name
-    assert set(stages["select"].needs) == side_by_side
-    assert "featurize" in stages["score"].needs and "featurize" in stages["rules"].needs
-    assert "import_alerts" in stages["rules"].needs and "import_alerts" in stages["screen"].needs
+    assert [s.name for s in NIGHTLY if s.per_port] == ["assess_port"]
+    assert stages["assess_port"].needs == (PORTS_FROM,)
+    assert {"validate", "import_alerts"} <= set(stages[PORTS_FROM].needs)
+    assert stages["publish"].needs == ("assess_port",)
 
 
 def test_the_night_includes_what_the_cli_once_skipped() -> None:
@@ -74,21 +82,35 @@ def test_the_dag_file_takes_its_tasks_from_the_table_only() -> None:
 
 
 def test_run_calls_every_row_of_the_table(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """`run_night` goes down the table: each row's function, in order, for the date."""
+    """`run_night` goes down the table: each row's function, in order, for the date; a per-port
+    row once for each port the plan found."""
 
     from pipelines import nightly, stages
 
     called: list[str] = []
 
-    def recording(stage: Stage, settings: Settings, day: date) -> ScoreSummary:
+    def recording(stage: Stage, settings: Settings, day: date) -> Summary:
         # Only the stage's own work is replaced (it needs a whole data home); the order is real.
         called.append(stage.name)
+        if stage.name == PORTS_FROM:
+            return PlanSummary(ports=["BEANR", "NLRTM"], rows=2, rows_per_port={}, watchlists={})
+        return ScoreSummary(rows=0, model_version=None, risk_score_p99=0.0)
+
+    def recording_port(stage: Stage, settings: Settings, day: date, port: str) -> Summary:
+        called.append(f"{stage.name} {port}")
         return ScoreSummary(rows=0, model_version=None, risk_score_p99=0.0)
 
     monkeypatch.setattr(stages.Stage, "run", recording)
+    monkeypatch.setattr(stages.Stage, "run_port", recording_port)
     settings = load_settings(environ={}, home=tmp_path)
     result = nightly.run_night(settings, date(2026, 1, 21))
-    assert called == [stage.name for stage in NIGHTLY] == list(result)
+    expected = []
+    for stage in NIGHTLY:
+        expected += (
+            [f"{stage.name} {p}" for p in ("BEANR", "NLRTM")] if stage.per_port else [stage.name]
+        )
+    assert called == expected
+    assert list(result) == [stage.name for stage in NIGHTLY]
 
 
 HOLD_SHARED = """

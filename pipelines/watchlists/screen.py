@@ -193,20 +193,24 @@ def lists_in_force(settings: Settings) -> dict[str, str]:
 
 def screen_stage(settings: Settings, day: date) -> dict[str, Any]:
     """The screen stage: the day's hits not cleared, written where the select stage reads them."""
-    from pipelines.select import WATCHLIST_HIT_EXTRAS, WATCHLIST_HITS_SCHEMA
-
     lists = lists_in_force(settings)
     screened = screen_day(settings, day)
-    # A match an officer cleared as false (party and entry unchanged) neither holds nor lifts.
-    watch_hits = screened.filter(~pl.col("cleared"))
-    write_parquet(
-        watch_hits.select(*WATCHLIST_HITS_SCHEMA, *WATCHLIST_HIT_EXTRAS).sort(
-            "declaration_id", "item_no", "entry_id"
-        ),
-        layout.scores_dir(settings, day) / layout.WATCHLIST_HITS_FILE,
-    )
+    watch_hits = hits_not_cleared(screened)
+    write_parquet(watch_hits, layout.scores_dir(settings, day) / layout.WATCHLIST_HITS_FILE)
     return {
         "watchlist_hits": watch_hits.height,
         "watchlist_suppressed": screened.height - watch_hits.height,
         "watchlists": lists,
     }
+
+
+def hits_not_cleared(screened: pl.DataFrame) -> pl.DataFrame:
+    """The hits the select stage reads: cleared ones left out, in key order."""
+    from pipelines.select import WATCHLIST_HIT_EXTRAS, WATCHLIST_HITS_SCHEMA
+
+    # A match an officer cleared as false (party and entry unchanged) neither holds nor lifts.
+    return (
+        screened.filter(~pl.col("cleared"))
+        .select(*WATCHLIST_HITS_SCHEMA, *WATCHLIST_HIT_EXTRAS)
+        .sort("declaration_id", "item_no", "entry_id")
+    )

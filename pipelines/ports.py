@@ -1,0 +1,444 @@
+"""The night per port of discharge: plan once, assess each port, gather and publish once.
+
+`plan_ports` (after validate) does what every port shares, once: it advances the point-in-time
+history to the night (all ports' history: a trader's record does not stop at a port), fixes the
+night's screening weights (how common each word is among all the night's party names),
+measures the rules' and watch lists' past precision, and lists the ports of the day.
+`assess_port` then featurizes, scores (models, rules, screening) and selects one port's items,
+reading only that port's rows; Airflow maps it over the ports (dynamic task mapping) and
+`cargo-risk run` loops over them. `publish_ports` gathers the ports' files into the day's
+partitions, in the staged rows' order (training and drift read them), gives the night its run
+id and publishes. The lists are byte-identical to the whole-day stages of pipelines/nightly.py
+(tests/test_ports.py): selection was already per port, with a seed per (date, port).
+
+Grain: `features/date=D/port=P/features.parquet` and `scores/date=D/port=P/*.parquet` hold one
+port's rows, with `_row`, the item's position in the staged partition; the night's shared
+inputs live in `scores/date=D/night/`. Locks: the plan and publish hold the date's lock; each
+port holds the date's lock shared and a lock of its own (date, port).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from features.screening import WatchlistIndex
+from pipelines import layout
+from pipelines.io import write_parquet, write_text
+from pipelines.locks import date_lock_name, run_lock
+from pipelines.nightly import _day, _stage_report, _timed, date_run
+from pipelines.settings import Settings
+
+ROW = "_row"
+"""An item's position in the day's staged partition: the gathered files keep that order."""
+NIGHT_FOLDER = "night"
+"""Under the scores partition: what every port of the night shares."""
+WEIGHTS_FILE = "screening_weights.json"
+EVIDENCE_RULES = "evidence_rules.parquet"
+EVIDENCE_WATCHLIST = "evidence_watchlist.parquet"
+EVIDENCE_META = "evidence.json"
+PENDING_RUN_ID = ""
+"""A port's selection carries no run id: the night's is known once every port is selected."""
+_PORT_CODE = re.compile(r"^[A-Z0-9]{2,10}$")
+
+
+def port_partition(table: Path, day: date, port: str) -> Path:
+    """`table/date=D/port=P`: one port's part of a day's partition."""
+    return layout.partition(table, day) / f"port={port}"
+
+
+def night_dir(settings: Settings, day: date) -> Path:
+    """The night's shared inputs of the per-port stages."""
+    return layout.scores_dir(settings, day) / NIGHT_FOLDER
+
+
+def ports_of_day(settings: Settings, day: date) -> list[str]:
+    """The ports of discharge of the day's staged items, sorted; ValueError for an item with
+    no port or a code that cannot name a folder."""
+    source = layout.staged_declarations_file(settings, day)
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: no staged declarations for {day}; run validate first")
+    found = pl.scan_parquet(source).select(pl.col("port_of_discharge").unique()).collect()
+    ports = found.get_column("port_of_discharge").to_list()
+    bad = sorted(str(p) for p in ports if p is None or not _PORT_CODE.match(p))
+    if bad:
+        raise ValueError(f"{source}: port_of_discharge not a port code: {', '.join(bad)}")
+    return sorted(ports)
+
+
+# --- the plan: what all ports share -------------------------------------------------------------
+
+
+@_timed("plan_ports")
+def plan_ports(settings: Settings, day: date) -> dict[str, Any]:
+    """History to the night, the night's screening weights and precision evidence, the ports."""
+    from pipelines.featurize import drop_snapshots_after, history_before, load_references
+    from pipelines.watchlists.screen import lists_in_force
+
+    ports = ports_of_day(settings, day)
+    lists = lists_in_force(settings)
+    # As featurize_day: a rerun drops later snapshots, then history is advanced (and stored)
+    # once, so the ports read one snapshot instead of racing to write it.
+    drop_snapshots_after(settings, day)
+    history_before(settings, day, load_references(settings))
+    for table in (layout.features_table(settings), layout.scores_table(settings)):
+        for old in layout.partition(table, day).glob("port=*"):
+            shutil.rmtree(old)  # a rerun with fewer ports must not publish a stale one
+    folder = night_dir(settings, day)
+    write_text(
+        json.dumps(night_trade_weights(settings, day), sort_keys=True), folder / WEIGHTS_FILE
+    )
+    _write_evidence(settings, day, folder)
+    counts = (
+        pl.scan_parquet(layout.staged_declarations_file(settings, day))
+        .group_by("port_of_discharge")
+        .len()
+        .collect()
+    )
+    return {
+        "ports": ports,
+        "rows": int(counts["len"].sum()),
+        "rows_per_port": dict(sorted(counts.iter_rows())),
+        "watchlists": lists,
+    }
+
+
+def night_trade_weights(settings: Settings, day: date) -> dict[str, float]:
+    """The screening index's weights of words common among all the night's party names.
+
+    Screening a batch weighs each word by how common it is in the batch; a port is not the
+    batch, the night is, so the weights are computed here once, from every port's names.
+    """
+    from pipelines.watchlists.screen import ROLES, index_in_force
+
+    source = layout.staged_declarations_file(settings, day)
+    names = (
+        pl.concat(
+            [
+                pl.scan_parquet(source).select(
+                    pl.col(f"{role}_name").cast(pl.String).fill_null("").alias("name")
+                )
+                for role in ROLES
+            ]
+        )
+        .unique()
+        .collect()
+        .get_column("name")
+        .to_list()
+    )
+    index = index_in_force(settings)
+    index.set_trade_names(names)
+    return dict(index.trade_weights)
+
+
+class NightWeightedIndex(WatchlistIndex):
+    """A screening index whose batch weights are the night's: one port's names leave them be."""
+
+    def set_trade_names(self, names: list[str]) -> None:
+        """Kept as the night set them (see `night_trade_weights`)."""
+
+
+def night_index(settings: Settings, weights: dict[str, float]) -> NightWeightedIndex:
+    """The index in force with the night's weights fixed."""
+    from pipelines.watchlists.screen import index_in_force
+
+    index = index_in_force(settings)
+    kept = {
+        f.name: getattr(index, f.name)
+        for f in fields(index)
+        if not f.name.startswith("_") and f.name != "trade_weights"
+    }
+    return NightWeightedIndex(**kept, trade_weights=dict(weights))
+
+
+def _write_evidence(settings: Settings, day: date, folder: Path) -> None:
+    """The rules' and watch lists' counts on past inspections, measured once for every port."""
+    from pipelines.select import day_evidence
+
+    evidence = day_evidence(settings, day)
+    write_parquet(evidence.rules, folder / EVIDENCE_RULES)
+    write_parquet(evidence.watchlist, folder / EVIDENCE_WATCHLIST)
+    meta = {
+        "inspected_items": evidence.inspected_items,
+        "since": evidence.since.isoformat() if evidence.since else None,
+    }
+    write_text(json.dumps(meta, sort_keys=True), folder / EVIDENCE_META)
+
+
+def _read_evidence(settings: Settings, day: date) -> Any:
+    from pipelines.evidence import Evidence
+
+    folder = night_dir(settings, day)
+    meta_path = folder / EVIDENCE_META
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{meta_path}: no plan for {day}; run plan_ports first")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    return Evidence(
+        rules=pl.read_parquet(folder / EVIDENCE_RULES),
+        watchlist=pl.read_parquet(folder / EVIDENCE_WATCHLIST),
+        inspected_items=meta["inspected_items"],
+        since=date.fromisoformat(meta["since"]) if meta["since"] else None,
+    )
+
+
+# --- one port ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def port_run(settings: Settings, day: date, port: str) -> Iterator[None]:
+    """The date's lock shared (ports run side by side) and the (date, port) lock exclusive."""
+    name = date_lock_name(day)
+    with run_lock(settings, name, shared=True), run_lock(settings, f"{name}.port={port}"):
+        yield
+
+
+def assess_port(settings: Settings, day: str | date, port: str) -> dict[str, Any]:
+    """Featurize, score (models, rules, screening) and select one port's items of the day."""
+    night = _day(day)
+    with port_run(settings, night, port):
+        started = time.perf_counter()
+        summary = _assess_port(settings, night, port)
+        summary["seconds"] = round(time.perf_counter() - started, 3)
+        target = layout.run_report_dir(settings, night) / "ports" / f"{port}.json"
+        write_text(json.dumps(summary, indent=2, sort_keys=True, default=str), target)
+    return summary
+
+
+def _assess_port(settings: Settings, day: date, port: str) -> dict[str, Any]:
+    from contracts.declarations import DECLARATIONS
+    from features.build import build_features
+    from pipelines.featurize import load_references, read_snapshot
+    from pipelines.rules import night_rules_with_partners, rule_hits_of
+    from pipelines.score import load_models, score_features
+    from pipelines.select import SLICES_FILE, policy_from_settings, select_lanes
+    from pipelines.watchlists.screen import (
+        DECLARATION_COLUMNS,
+        hits_not_cleared,
+        screen_declarations,
+    )
+
+    source = layout.staged_declarations_file(settings, day)
+    weights_path = night_dir(settings, day) / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise FileNotFoundError(f"{weights_path}: no plan for {day}; run plan_ports first")
+    # The port's rows as stored, in staged order, each with its position in the day.
+    stored = (
+        pl.scan_parquet(source)
+        .with_row_index(ROW)
+        .filter(pl.col("port_of_discharge") == port)
+        .collect()
+    )
+    if stored.is_empty():
+        raise ValueError(f"{source}: no items for port {port} on {day}")
+    rows = stored.get_column(ROW)
+    declarations = stored.select([pl.col(c).cast(t) for c, t in DECLARATIONS.polars_schema.items()])
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[step] = round(now - clock, 3)
+        clock = now
+
+    features = build_features(declarations, read_snapshot(settings, day), load_references(settings))
+    write_parquet(
+        features.with_columns(rows),
+        port_partition(layout.features_table(settings), day, port) / layout.FEATURES_FILE,
+    )
+    lap("featurize")
+    scores = score_features(settings, features, loaded=load_models(settings))
+    lap("score")
+    rules = night_rules_with_partners(settings, day, settings.rules_dirs or None)
+    rule_hits = rule_hits_of(rules, stored.drop(ROW).lazy(), features.lazy(), day)
+    del features
+    lap("rules")
+    schema = stored.schema
+    screen_columns = [c for c in DECLARATION_COLUMNS if c in schema or not c.endswith("_id")]
+    weights = json.loads(Path(weights_path).read_text(encoding="utf-8"))
+    screened = screen_declarations(
+        stored.select(screen_columns),
+        settings,
+        settings.watchlist_threshold,
+        night_index(settings, weights),
+    )
+    watch_hits = hits_not_cleared(screened)
+    lap("screen")
+    selection = select_lanes(
+        scores,
+        rule_hits,
+        watch_hits,
+        policy=policy_from_settings(settings),
+        day=day,
+        run_id=PENDING_RUN_ID,
+        evidence=_read_evidence(settings, day),
+    )
+    folder = port_partition(layout.scores_table(settings), day, port)
+    write_parquet(scores.with_columns(rows), folder / layout.SCORES_FILE)
+    write_parquet(rule_hits, folder / layout.RULE_HITS_FILE)
+    write_parquet(watch_hits, folder / layout.WATCHLIST_HITS_FILE)
+    write_parquet(selection.ranked, folder / layout.SELECTION_FILE)
+    write_parquet(selection.slices, folder / SLICES_FILE)
+    lap("select")
+    (port_summary,) = selection.ports
+    return {
+        "port": port,
+        "rows": stored.height,
+        "model_version": scores["model_version"][0],
+        "rule_hits": rule_hits.height,
+        "rules_fired": sorted(rule_hits["rule_id"].unique().to_list()),
+        "watchlist_hits": watch_hits.height,
+        "watchlist_suppressed": screened.height - watch_hits.height,
+        "selection": port_summary.as_dict(),
+        "notes": selection.notes,
+        "step_seconds": timings,
+    }
+
+
+# --- gather and publish ------------------------------------------------------------------------
+
+
+def run_id_of(day: date, ranked: pl.DataFrame) -> str:
+    """The night's run id: a digest of its lists' content, port by port, so a rerun (and the
+    whole-day and per-port nights alike) gets the same id."""
+    digest = hashlib.sha256()
+    content = ranked.drop("run_id")
+    for port in sorted(content.get_column("port_of_discharge").unique().to_list()):
+        buffer = io.BytesIO()
+        content.filter(pl.col("port_of_discharge") == port).rechunk().write_parquet(
+            buffer, compression="uncompressed", statistics=False
+        )
+        digest.update(port.encode())
+        digest.update(buffer.getvalue())
+    return f"{day.isoformat()}-{digest.hexdigest()[:12]}"
+
+
+def with_run_id(ranked: pl.DataFrame, run_id: str) -> pl.DataFrame:
+    """The lists with the night's run id set."""
+    return ranked.with_columns(pl.lit(run_id, dtype=pl.String).alias("run_id"))
+
+
+def publish_ports(settings: Settings, day: str | date) -> dict[str, Any]:
+    """Gather the ports' files into the day's partitions, then publish as the whole-day night."""
+    from pipelines.nightly import publish
+
+    night = _day(day)
+    with date_run(settings, night):
+        gather_ports(settings, night)
+        return publish(settings, night)
+
+
+def planned_ports(settings: Settings, day: date) -> list[str]:
+    """The ports the night's plan found."""
+    report = layout.run_report_dir(settings, day) / "plan_ports.json"
+    if not report.is_file():
+        raise FileNotFoundError(f"{report}: no plan for {day}; run plan_ports first")
+    ports: list[str] = json.loads(report.read_text(encoding="utf-8"))["ports"]
+    return ports
+
+
+def gather_ports(settings: Settings, day: date) -> None:
+    """The day's features, scores, hits and selection from the ports' parts, as the whole-day
+    stages write them (items in staged order), and the stage reports the run report reads."""
+    from pipelines.select import SLICES_FILE
+
+    ports = planned_ports(settings, day)
+    scores_folders = [port_partition(layout.scores_table(settings), day, p) for p in ports]
+    missing = [p for p, f in zip(ports, scores_folders, strict=True) if not f.is_dir()]
+    if missing:
+        raise FileNotFoundError(
+            f"{layout.scores_dir(settings, day)}: port(s) {', '.join(missing)} not assessed; "
+            "run assess_port for them first"
+        )
+    features_parts = [
+        port_partition(layout.features_table(settings), day, p) / layout.FEATURES_FILE
+        for p in ports
+    ]
+    _merge_by_row(features_parts, layout.features_file(settings, day))
+    _merge_by_row(
+        [f / layout.SCORES_FILE for f in scores_folders], layout.scores_file(settings, day)
+    )
+    target = layout.scores_dir(settings, day)
+    # In the whole-day stages' order: by item, then rule or watch-list entry.
+    for name, last in (
+        (layout.RULE_HITS_FILE, "rule_id"),
+        (layout.WATCHLIST_HITS_FILE, "entry_id"),
+    ):
+        hits = pl.concat([pl.read_parquet(f / name) for f in scores_folders])
+        write_parquet(
+            hits.sort("declaration_id", "item_no", last, maintain_order=True), target / name
+        )
+    ranked = pl.concat([pl.read_parquet(f / layout.SELECTION_FILE) for f in scores_folders])
+    run_id = run_id_of(day, ranked)
+    write_parquet(with_run_id(ranked, run_id), target / layout.SELECTION_FILE)
+    report_dir = layout.run_report_dir(settings, day)
+    slices = pl.concat([pl.read_parquet(f / SLICES_FILE) for f in scores_folders])
+    write_parquet(slices, report_dir / SLICES_FILE)
+    _stage_reports(settings, day, ports, ranked.height, run_id)
+
+
+def _merge_by_row(parts: list[Path], target: Path) -> None:
+    """Merge the ports' parts (each in staged order) into one file in staged order, streaming."""
+    scans = [pl.scan_parquet(p) for p in parts]
+    merged = functools.reduce(lambda a, b: a.merge_sorted(b, key=ROW), scans)
+    frame = merged.drop(ROW).collect(engine="streaming")
+    write_parquet(frame, target)
+
+
+def _stage_reports(settings: Settings, day: date, ports: list[str], rows: int, run_id: str) -> None:
+    """The whole-day stage reports, summed over the ports, for the run report."""
+    from pipelines.select import night_rules, policy_from_settings, precision_report
+
+    folder = layout.run_report_dir(settings, day)
+    per_port = [
+        json.loads((folder / "ports" / f"{p}.json").read_text(encoding="utf-8")) for p in ports
+    ]
+    plan = json.loads((folder / "plan_ports.json").read_text(encoding="utf-8"))
+    risk = pl.read_parquet(layout.scores_file(settings, day), columns=["risk_score"])
+    seconds = {
+        step: round(sum(p["step_seconds"].get(step, 0.0) for p in per_port), 3)
+        for step in ("featurize", "score", "rules", "screen", "select")
+    }
+    reports: dict[str, dict[str, Any]] = {
+        "featurize": {"features": str(layout.features_file(settings, day)), "rows": rows},
+        "score": {
+            "rows": rows,
+            "model_version": per_port[0]["model_version"] if per_port else None,
+            "risk_score_p99": round(risk["risk_score"].quantile(0.99) or 0.0, 4),
+        },
+        "rules": {
+            "rule_hits": sum(p["rule_hits"] for p in per_port),
+            "rules_fired": sorted({r for p in per_port for r in p["rules_fired"]}),
+        },
+        "screen": {
+            "watchlist_hits": sum(p["watchlist_hits"] for p in per_port),
+            "watchlist_suppressed": sum(p["watchlist_suppressed"] for p in per_port),
+            "watchlists": plan["watchlists"],
+        },
+        "select": {
+            "run_id": run_id,
+            "rows": rows,
+            "notes": [n for p in per_port for n in p["notes"]],
+            "ports": {p["port"]: p["selection"] for p in per_port},
+            "precision": precision_report(
+                night_rules(settings, day),
+                _read_evidence(settings, day),
+                policy_from_settings(settings),
+            ),
+        },
+    }
+    for stage, summary in reports.items():
+        _stage_report(settings, day, stage, {**summary, "seconds": seconds[stage]})
