@@ -9,6 +9,7 @@ pydantic-settings' own sources (decision 0034).
 
 from __future__ import annotations
 
+import difflib
 import errno
 import os
 from collections.abc import Mapping
@@ -317,6 +318,33 @@ def _yaml_values(config_file: Path) -> dict[str, Any]:
         ) from error
 
 
+_ENV_PREFIX = "CARGO_RISK_"
+
+
+class SettingsError(ValueError):
+    """Settings an operator must correct (a misspelt variable, a value of the wrong kind)."""
+
+
+def _refuse_misspelt_variables(env: Mapping[str, str]) -> None:
+    """ValueError for a `CARGO_RISK_*` variable that is not a setting but nearly spells one.
+
+    The environment source reads the settings' own names only, so other variables with the
+    prefix (scripts/services.sh's `CARGO_RISK_REDIS_URL`) pass; a near miss such as
+    `CARGO_RISK_CAPACITY_RED_DEFUALT` would otherwise be ignored without a word.
+    """
+    fields = [name.upper() for name in Settings.model_fields]
+    for variable in env:
+        name = variable.upper()
+        if not name.startswith(_ENV_PREFIX) or name[len(_ENV_PREFIX) :] in fields:
+            continue
+        near = difflib.get_close_matches(name[len(_ENV_PREFIX) :], fields, n=1, cutoff=0.85)
+        if near:
+            raise SettingsError(
+                f"{variable} is not a setting; did you mean {_ENV_PREFIX}{near[0]}? "
+                "(pipelines/settings.py lists every setting)"
+            )
+
+
 def load_settings(
     config_file: Path | None = None, environ: Mapping[str, str] | None = None, **overrides: Any
 ) -> Settings:
@@ -330,6 +358,7 @@ def load_settings(
     if config_file is None and env.get("CARGO_RISK_CONFIG"):
         config_file = Path(env["CARGO_RISK_CONFIG"])
     file_values = _yaml_values(config_file) if config_file is not None else {}
+    _refuse_misspelt_variables(env)
     values = {**file_values, **_Environment(Settings, env)(), **overrides}
     # Validated once from the merged values: the sources were read above, in this order.
     return Settings.model_validate(values)

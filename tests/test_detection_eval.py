@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
+from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
 from benchmarks.baseline import FEATURES, baseline_features, inspected_labels
 from benchmarks.detection import WorldSpec
-from simulator.evaluate import detection_table, markdown_report, summarise
+from models.evaluation import expected_found
+from pipelines import layout
+from pipelines.io import write_parquet
+from pipelines.settings import load_settings
+from simulator.evaluate import (
+    detection_table,
+    expected_consignments_found,
+    markdown_report,
+    summarise,
+    with_consignments,
+)
 
 NIGHT = date(2026, 5, 1)
 
@@ -86,6 +99,147 @@ def test_pooling_sums_ports_and_splits_kinds(frame: pl.DataFrame) -> None:
     assert precision == pytest.approx(3 / 8)
     text = markdown_report(table, "t")
     assert "| all | rank | 4 | 0.75 (0.375) |" in text
+
+
+@pytest.fixture
+def split_frame() -> pl.DataFrame:
+    # One port of 100 items: a consignment split over list positions 0, 1, 2 and a lone threat
+    # at 50. The risk score puts the lone threat first, then the three parts.
+    frame = _port(
+        "A", 100, {0: ("salw", "s"), 1: ("salw", "s"), 2: ("salw", "s"), 50: ("cbrn", "x")}
+    )
+    consignment = [None] * 100
+    consignment[0:3] = ["split:A0/1"] * 3
+    consignment[50] = "A50/1"
+    risk = frame["risk"].to_list()
+    risk[50] = 1000.0
+    return frame.with_columns(pl.Series("consignment", consignment), pl.Series("risk", risk))
+
+
+def test_a_split_consignment_counts_once_and_is_found_by_any_part(
+    split_frame: pl.DataFrame,
+) -> None:
+    table = detection_table(split_frame, methods=("rank", "risk"), rates=(0.01, 0.05))
+    pooled = summarise(table.filter(pl.col("kind") == "all"), [])
+
+    def cell(method: str, rate: float) -> dict[str, float]:
+        row = pooled.filter((pl.col("method") == method) & (pl.col("rate") == rate))
+        return row.select(
+            "positives", "recall", "ceiling_recall", "consignments", "consignment_recall",
+            "consignment_ceiling_recall",
+        ).row(0, named=True)  # fmt: skip
+
+    # 1 %: one inspection. By rank it takes a part (1 of 4 items, 1 of 2 consignments); no order
+    # could find more than 1 of the 4 items, but one could find 1 of the 2 consignments.
+    assert cell("rank", 0.01) == {
+        "positives": 4, "recall": 0.25, "ceiling_recall": 0.25,
+        "consignments": 2, "consignment_recall": 0.5, "consignment_ceiling_recall": 0.5,
+    }  # fmt: skip
+    # 5 %: five inspections. By rank the three parts (3 of 4 items) but still one consignment;
+    # by risk the lone threat and the three parts: every item and both consignments.
+    assert cell("rank", 0.05)["recall"] == 0.75
+    assert cell("rank", 0.05)["consignment_recall"] == 0.5
+    assert cell("risk", 0.05)["recall"] == 1.0
+    assert cell("risk", 0.05)["consignment_recall"] == 1.0
+    assert cell("risk", 0.05)["ceiling_recall"] == cell("risk", 0.05)["consignment_ceiling_recall"]
+    assert cell("risk", 0.05)["ceiling_recall"] == 1.0
+    # Per kind: the split salw consignment is 3 items but one consignment.
+    salw = summarise(table.filter(pl.col("kind") == "salw"), []).filter(pl.col("rate") == 0.01)
+    assert set(salw.select("positives", "consignments").iter_rows()) == {(3, 1)}
+    text = markdown_report(table, "t")
+    assert "| all | rank | 4 | 0.25 (1.000) | 0.75 (0.600) |" in text
+    assert "| all | ceiling | 4 | 0.25 (1.000) | 1.00 (0.800) |" in text
+    consigned = text[text.index("## Per threat kind, per consignment") :]
+    assert "| all | rank | 2 | 0.50 | 0.50 |" in consigned
+    assert "| all | ceiling | 2 | 0.50 | 1.00 |" in consigned
+
+
+def test_without_consignment_ids_every_threat_is_its_own(split_frame: pl.DataFrame) -> None:
+    table = detection_table(split_frame.drop("consignment"), methods=("rank",), rates=(0.05,))
+    row = summarise(table.filter(pl.col("kind") == "all"), []).row(0, named=True)
+    assert row["consignments"] == row["positives"] == 4
+    assert row["consignment_recall"] == row["recall"] == 0.75
+
+
+def test_consignments_found_under_ties_in_expectation() -> None:
+    flat = np.zeros(4)
+    # One inspection among four tied rows: a two-part consignment is hit half the time.
+    assert expected_consignments_found(flat, np.array([0, 0, -1, -1]), 1) == pytest.approx(0.5)
+    # Two inspections: missed only when both slots go to the other two rows, 1 in 6.
+    assert expected_consignments_found(flat, np.array([0, 0, -1, -1]), 2) == pytest.approx(5 / 6)
+    # Consignment 1 has a part above the tie: always found. Consignment 0 has one part among the
+    # three rows tied for the one slot left (a third) and one below the edge (never).
+    scores = np.array([3.0, 1.0, 1.0, 1.0, 0.0])
+    found = expected_consignments_found(scores, np.array([1, 0, -1, -1, 0]), 2)
+    assert found == pytest.approx(1 + 1 / 3)
+    # One-part consignments: the same as counting items.
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 4, 50).astype(float)
+    labels = rng.random(50) < 0.3
+    numbers = np.where(labels, np.cumsum(labels) - 1, -1)
+    for k in (1, 5, 20):
+        assert expected_consignments_found(scores, numbers, k) == pytest.approx(
+            expected_found(scores, labels, k)
+        )
+
+
+def _staged_row(declaration: str, hs_code: str, shipper: str) -> dict[str, object]:
+    return {
+        "declaration_id": declaration,
+        "item_no": 1,
+        "shipper_id": shipper,
+        "consignee_id": "C1",
+        "declarant_id": None,
+        "mode": "courier",
+        "port_of_loading": "TRIST",
+        "transshipment_ports": [],
+        "country_of_origin": "TR",
+        "goods_description": "steel screws",
+        "hs_code": hs_code,
+    }
+
+
+def test_split_parts_are_told_by_the_staged_fields_they_share(tmp_path: Path) -> None:
+    settings = load_settings(environ={}, home=tmp_path)
+    truth = settings.zone("truth")
+    truth.mkdir(parents=True)
+    scenarios = [{"name": "ammo-split", "split": [3, 6]}, {"name": "plain", "split": None}]
+    (truth / "world.json").write_text(json.dumps({"scenarios": scenarios}))
+    staged = pl.DataFrame(
+        [
+            # Three parts: national digits differ, everything else agrees.
+            _staged_row("D1", "73181512", "S1"),
+            _staged_row("D2", "731815", "S1"),
+            _staged_row("D3", "7318159999", "S1"),
+            # Same goods and route from another shipper: another consignment.
+            _staged_row("D4", "731815", "S2"),
+            # A threat of an unsplit scenario with the very same fields stays its own.
+            _staged_row("D5", "731815", "S1"),
+            _staged_row("D6", "731815", "S1"),
+        ]
+    )
+    write_parquet(staged, layout.staged_declarations_file(settings, NIGHT))
+    scenario = ["ammo-split"] * 4 + ["plain"] * 2 + [None]
+    frame = pl.DataFrame(
+        {
+            "night": [NIGHT] * 7,
+            "port": ["AEDXB"] * 7,
+            "declaration_id": ["D1", "D2", "D3", "D4", "D5", "D6", "D7"],
+            "item_no": [1] * 7,
+            "scenario": scenario,
+        }
+    )
+    ids = dict(with_consignments(settings, NIGHT, frame).select(
+        "declaration_id", "consignment"
+    ).iter_rows())  # fmt: skip
+    assert ids == {
+        "D1": "split:D1/1", "D2": "split:D1/1", "D3": "split:D1/1", "D4": "split:D4/1",
+        "D5": "D5/1", "D6": "D6/1", "D7": None,
+    }  # fmt: skip
+    # Without the staged rows the parts cannot be told: a clear error, not a silent guess.
+    layout.staged_declarations_file(settings, NIGHT).unlink()
+    with pytest.raises(FileNotFoundError, match="staged declarations"):
+        with_consignments(settings, NIGHT, frame)
 
 
 def _items() -> pl.DataFrame:
@@ -174,5 +328,10 @@ def test_the_harness_report_keeps_held_out_and_tuning_apart(frame: pl.DataFrame)
     # Port A alone is held out: 3 threats, rank finds 1 at 1 %; port B alone is tuning.
     assert "| held_out | rank | 3 | 0.33 (1.000) | 0.67 (0.400) |" in text
     assert "| tuning | rank | 1 | 0.00 (0.000) | 1.00 (0.333) |" in text
+    # One inspection at 1 % in A: no order finds more than 1 of its 3 threats.
+    assert "| held_out | ceiling | 3 | 0.33 (1.000) | 1.00 (0.600) |" in text
     assert text.index("## held-out") < text.index("## tuning")
+    # Each pooled group and the per-world table also count per consignment, with the ceiling.
+    assert text.count("| split | method | consignments |") == 2
+    assert "| east-africa/ordinary-wording/4 | ceiling | 3 | 0.33 | 1.00 |" in text
     assert "| gulf-hub/listed-parties/6 | failed: ValueError: no findings |" in text

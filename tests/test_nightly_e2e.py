@@ -221,6 +221,9 @@ def test_evaluation_counts_the_planted_threats_of_the_night(world: Path, tmp_pat
     )
     assert shown.exit_code == 0, shown.output
     assert "| all | risk |" in shown.output
+    # Per consignment too, each beside the most any order could find.
+    assert "## Per threat kind, per consignment" in shown.output
+    assert shown.output.count("| all | ceiling |") == 2
 
 
 def test_backfill_of_a_range_from_the_cli(world: Path, tmp_path: Path) -> None:

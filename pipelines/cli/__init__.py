@@ -101,6 +101,7 @@ OPERATOR_ERRORS = (
     ("pipelines.staging", "BatchError"),
     ("pipelines.locks", "RunLockedError"),
     ("pipelines.watchlists.screen", "NoWatchlistError"),
+    ("pipelines.settings", "SettingsError"),
 )
 """Failures an operator acts on (besides OSError): no traceback, one line. A module not yet
 imported cannot have raised its error, so none is imported here just to be compared."""

@@ -8,11 +8,13 @@ import sys
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
-from pipelines.settings import Settings, load_settings
+from pipelines.settings import Settings, SettingsError, load_settings
 
 LOG_WIDTH = 10_000
 """Rich lays tables out for 80 columns when output is not a terminal, cutting a rejected file's
@@ -38,10 +40,18 @@ state = _RootOptions()
 
 
 def settings() -> Settings:
-    """Settings from the root options, the config file and the environment."""
-    if state.home is None:
-        return load_settings(config_file=state.config_file)
-    return load_settings(config_file=state.config_file, home=state.home)
+    """Settings from the root options, the config file and the environment; a value of the
+    wrong kind is a SettingsError naming the setting (one line, no traceback)."""
+    overrides: dict[str, Any] = {} if state.home is None else {"home": state.home}
+    try:
+        return load_settings(state.config_file, None, **overrides)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise SettingsError(
+            f"setting {where}: {first['msg']} (got {first.get('input')!r}); "
+            f"{error.error_count()} problem(s) in all"
+        ) from error
 
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")

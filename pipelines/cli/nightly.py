@@ -125,7 +125,8 @@ def evaluate(
 ) -> None:
     """Recall and precision of the planted threats at 1/2/5 % per port and threat kind, in the
     list's order, by risk alone, by the rules alone and the legacy rules (synthetic worlds only;
-    a plain baseline too where the detection harness wrote one)."""
+    a plain baseline too where the detection harness wrote one), per item and per consignment
+    (a split consignment is found when any part is), each beside the most any order could find."""
     from simulator.evaluate import evaluate_range
 
     try:
