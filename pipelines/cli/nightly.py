@@ -87,8 +87,9 @@ def run(
     ] = None,
 ) -> None:
     """Run the whole night without Airflow: every stage of the nightly DAG, in its order
-    (pipelines/stages.py): the app's outcome export, ingest, validate, outcomes, featurize, alert
-    import, score, rules, screen, select, publish and the alert export.
+    (pipelines/stages.py): the app's outcome export, ingest, validate, Data Docs, outcomes, alert
+    import, the night-wide plan, then per port of discharge featurize, score, rules, screen and
+    select, then publish, the alert export and retention.
 
     A rerun of a date already published scores it with the model recorded in its list's lineage,
     so a model promoted since (perhaps trained on that date's outcomes) does not rescore it.
