@@ -317,10 +317,13 @@ def train(plan: Plan, home: Path) -> Path:
 
 def run_nights(plan: Plan, home: Path) -> None:
     """Every target night through every nightly stage, in order."""
-    from pipelines import nightly
+    from pipelines import layout, nightly
 
     settings = _settings(home)
     for night in plan.night_days():
+        # A rerun after retraining: a list published before records the old model, which the
+        # night would be held to (and that model is gone), so the night starts unpublished.
+        shutil.rmtree(layout.lists_dir(settings, night), ignore_errors=True)
         nightly.run_night(settings, night)
 
 
