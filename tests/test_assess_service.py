@@ -344,12 +344,14 @@ def test_features_from_the_indexed_history_equal_those_from_the_whole_state(home
     from features.build import build_features
     from pipelines.assess.history_index import HistoryIndex
     from pipelines.featurize import load_references, read_snapshot
+    from pipelines.pseudonym import load_key, pseudonymise
 
     settings = small_settings(home)
     state = read_snapshot(settings, NIGHT)
     refs = load_references(settings)
     index = HistoryIndex(state)
-    rows = _night_rows(settings)
+    # The service builds features on trader pseudonyms, as the night does (decision 0027).
+    rows = pseudonymise(_night_rows(settings), load_key(settings))
     known = set(state.table("shipper")["shipper_id"])
     unseen = rows.filter(~pl.col("shipper_id").is_in(list(known)))
     # A row no entity has seen: new parties, a new lane and hub, an hs6 without a histogram.

@@ -50,6 +50,7 @@ from pipelines.assess.history_index import HistoryIndex
 from pipelines.assess.store import AssessmentStore, Caller, Recorded
 from pipelines.assess.validation import runner_for_call
 from pipelines.featurize import day_rollup, load_references, read_snapshot
+from pipelines.pseudonym import PseudonymKey, key_file, load_key, pseudonymise
 from pipelines.rules import load_partner_rules, load_rules, load_starter_rules
 from pipelines.score import load_models
 from pipelines.settings import Settings
@@ -178,6 +179,8 @@ class Loaded:
     index: WatchlistIndex
     clearances: pl.DataFrame
     marker: tuple[Any, ...]
+    key: PseudonymKey
+    """The trader-id pseudonym key: history is kept on pseudonyms (decision 0027)."""
     histories: dict[date, tuple[HistoryIndex, bool]] = field(default_factory=dict)
 
 
@@ -195,7 +198,9 @@ def _marker(settings: Settings) -> tuple[Any, ...]:
     ]
     partner_rules = layout.partner_rules_dir(settings)
     cleared = clearance_store.export_path(settings)
+    pseudonyms = key_file(settings)
     return (
+        pseudonyms.stat().st_mtime_ns if pseudonyms.exists() else None,
         partner_rules.stat().st_mtime_ns if partner_rules.exists() else None,
         cleared.stat().st_mtime_ns if cleared.exists() else None,
         champion.stat().st_mtime_ns if champion.exists() else None,
@@ -246,7 +251,8 @@ class Assessor:
         rules = [*officers, *load_partner_rules(self.settings)]
         index = index_in_force(self.settings)
         clearances = clearance_store.active(clearance_store.read_export(self.settings))
-        loaded = Loaded(refs, sets, suite, version, models, rules, index, clearances, marker)
+        key = load_key(self.settings)
+        loaded = Loaded(refs, sets, suite, version, models, rules, index, clearances, marker, key)
         log.info("assessor loaded model %s in %.2f s", version, time.perf_counter() - started)
         return loaded
 
@@ -311,7 +317,7 @@ class Assessor:
                 rollup = day_rollup(self.settings, current, loaded.refs)
             else:
                 rollup = rollup_day(
-                    self._accepted_rows(loaded, current),
+                    pseudonymise(self._accepted_rows(loaded, current), loaded.key),
                     _no_inspections(),
                     current,
                     loaded.refs.currency_rates,
@@ -474,9 +480,12 @@ class Assessor:
     ) -> list[dict[str, Any]]:
         index, provisional = self._history(loaded, day)
         declarations = rows.select(DECLARATIONS.names)
+        # Features read the history on trader pseudonyms, as the night's do (decision 0027);
+        # rules and screening read the ids and names in clear, as the night's do.
+        pseudonymous = pseudonymise(declarations, loaded.key)
         # Only the state rows of this call's keys: the features read nothing else.
-        history = index.slice(declarations)
-        features = build_features(declarations, history, loaded.refs)
+        history = index.slice(pseudonymous)
+        features = build_features(pseudonymous, history, loaded.refs)
         scored = score(
             loaded.models, features, explain=ExplainAsked(floor=self.thresholds.information)
         )
