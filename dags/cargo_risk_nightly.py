@@ -6,12 +6,14 @@ Turns one day's cargo declarations into ranked risk lists per port of discharge.
 ingest (landing -> raw) -> validate (Great Expectations; quarantine) -> plan_ports (history to the
 date, the night's screening weights and precision, the ports of the day) -> assess_port, mapped
 over the ports (per port: point-in-time features, CBRN and SALW scores, rules, watch lists, then
-capacity, random quota and lanes) -> publish (Parquet, CSV, HTML; the `cargo-risk://lists` asset).
+capacity, random quota and lanes) -> publish (Parquet, CSV, HTML; the `cargo-risk://lists` asset)
+-> retention (partitions past their time removed, each removal in the audit log).
 
 The tasks are the rows of `pipelines/stages.py`, the table `cargo-risk run` runs too. The partition
 is the filing date. A scheduled run at 02:00 UTC processes the previous day; a manual
-run or a backfill takes `{"date": "YYYY-MM-DD"}` in its conf. Every task reads and writes its own
-partition atomically, so a retry or a rerun replaces it whole.
+run or a backfill takes `{"date": "YYYY-MM-DD"}` in its conf, and `{"model": "VERSION"}` to score
+with a named model (otherwise a rerun of a date keeps the model recorded in its list's lineage).
+Every task reads and writes its own partition atomically, so a retry or a rerun replaces it whole.
 
 A stage that fails because of its data (no declarations for the date, a batch refused by its
 contract) fails at once, without retries, so it does not hold the next run back, and its log says
@@ -28,6 +30,10 @@ Partner agencies' signed alert bundles in `landing/alerts/` are imported before 
 party alerts are screened, their indicators run as rules); after publishing, the findings of the
 last days go out to each partner as a signed bundle in `outbox/alerts/<partner>/`
 (docs/alerts.md).
+
+Each task names the zones it reads and writes as inlets and outlets, so Airflow's OpenLineage
+provider, when a transport is configured (`[openlineage] transport`), sends events a data
+catalogue can follow from landing to the lists (pipelines/airflow_lineage.py).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
+from pipelines.airflow_lineage import task_lineage
 from pipelines.airflow_tasks import DATA_STOP_POLICY, failure_notifiers
 from pipelines.stages import NIGHTLY, PORTS_FROM, Stage
 
@@ -53,15 +60,17 @@ def stage_task(stage: Stage) -> Any:
 
     @task(
         task_id=stage.name,
-        outlets=outlets,
         doc_md=stage.doc,
         trigger_rule=stage.trigger_rule,
         retry_policy=DATA_STOP_POLICY,
+        **task_lineage(stage.name, outlets),
     )
-    def run(day: str, port: str | None = None) -> Any:
+    def run(day: str, port: str | None = None, **context: Any) -> Any:
         from pipelines.airflow_tasks import run_stage_task
 
-        summary = run_stage_task(stage.name, day, port)
+        conf = context["dag_run"].conf or {}
+        options = {k: conf.get(k) or context["params"].get(k) for k in stage.options}
+        summary = run_stage_task(stage.name, day, port, options)
         return summary["ports"] if lists_ports else summary
 
     return run
@@ -76,7 +85,10 @@ def stage_task(stage: Stage) -> Any:
     max_active_runs=1,
     tags=["cargo-risk", "nightly"],
     doc_md=__doc__,
-    params={"date": Param(None, type=["null", "string"], format="date")},
+    params={
+        "date": Param(None, type=["null", "string"], format="date"),
+        "model": Param(None, type=["null", "string"]),
+    },
     default_args={
         "owner": "customs-data-team",
         "retries": 2,

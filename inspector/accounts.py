@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -43,6 +44,20 @@ class AccountView:
     active: bool
 
 
+class _Actor(TypedDict):
+    username: str
+    role: str
+
+
+def _operator() -> _Actor:
+    """Who changes accounts outside the app (`cargo-risk users`, the demo): the OS user at the
+    terminal, or "system" in an Airflow task, named as the pipeline's own audit rows name them."""
+    from pipelines.audit_trail import current_actor
+
+    who, role = current_actor()
+    return _Actor(username=who, role=role)
+
+
 def create_user(
     settings: Settings,
     username: str,
@@ -56,7 +71,7 @@ def create_user(
     config = config or InspectorConfig.from_settings(settings)
     with admin_session(settings, config) as session:
         user = add_user(session, username, password, role, ports, hasher=config.hasher())
-        audit.record(session, None, "user_added", username, f"role {role}")
+        audit.record(session, None, "user_added", username, f"role {role}", **_operator())
         return AccountView(user.username, user.role, user.ports, user.active)
 
 
@@ -67,7 +82,7 @@ def change_password(
     config = config or InspectorConfig.from_settings(settings)
     with admin_session(settings, config) as session:
         set_password(session, username, password, config.hasher())
-        audit.record(session, None, "password_changed", username)
+        audit.record(session, None, "password_changed", username, **_operator())
 
 
 def set_active(settings: Settings, username: str, active: bool) -> None:
@@ -78,7 +93,8 @@ def set_active(settings: Settings, username: str, active: bool) -> None:
             raise AccountError(f"no user {username!r}")
         user.active = active
         user.session_version += 1
-        audit.record(session, None, "user_enabled" if active else "user_disabled", username)
+        action = "user_enabled" if active else "user_disabled"
+        audit.record(session, None, action, username, **_operator())
 
 
 def list_users(settings: Settings) -> list[AccountView]:
@@ -95,9 +111,11 @@ def demo_login(settings: Settings, ports: list[str]) -> tuple[str, str]:
         user = session.scalar(select(User).where(User.username == DEMO_USER))
         if user is None:
             add_user(session, DEMO_USER, password, "inspector", ports)
-            audit.record(session, None, "user_added", DEMO_USER, "role inspector (demo)")
+            audit.record(
+                session, None, "user_added", DEMO_USER, "role inspector (demo)", **_operator()
+            )
         else:
             user.ports = ",".join(ports)
             set_password(session, DEMO_USER, password)
-            audit.record(session, None, "password_changed", DEMO_USER, "demo")
+            audit.record(session, None, "password_changed", DEMO_USER, "demo", **_operator())
     return DEMO_USER, password

@@ -26,11 +26,13 @@ def record(
     detail: str = "",
     *,
     username: str | None = None,
+    role: str = "",
 ) -> AuditEvent:
-    """Append one event; `username` names the actor when there is no account (e.g. bad login)."""
+    """Append one event; `username` (and `role`) name the actor when there is no account (a bad
+    login, an operator at the terminal)."""
     event = AuditEvent(
         username=user.username if user else (username or SYSTEM),
-        role=user.role if user else "",
+        role=user.role if user else role,
         action=action,
         target=target[:256],
         detail=detail[:2000],

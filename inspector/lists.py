@@ -30,6 +30,23 @@ def list_dates(lists_dir: Path) -> list[date]:
     return [day for day, _ in reversed(partition_files(lists_dir, LIST_FILE))]
 
 
+def list_history(lists_dir: Path, day: date) -> list[dict[str, Any]]:
+    """Every publication of a date's lists, newest first (the first is the one shown)."""
+    from pipelines.publish import list_versions
+
+    return [
+        {
+            "version": kept.version,
+            "current": kept.current,
+            "published_at": kept.published_at[:19].replace("T", " "),
+            "rows": kept.rows,
+            "run_ids": ", ".join(kept.run_ids),
+            "model_versions": ", ".join(kept.model_versions),
+        }
+        for kept in reversed(list_versions(lists_dir, day))
+    ]
+
+
 def load_list(lists_dir: Path, day: date) -> pl.DataFrame | None:
     """The published lists of a date (every port), or None; re-read only when the file changes."""
     path = partition(lists_dir, day) / LIST_FILE

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,13 +125,16 @@ def one_line_on_bad_data(fail_at_once: bool) -> Iterator[None]:
         raise (DataStopAtOnce if at_once else DataStop)(message) from None
 
 
-def run_stage_task(name: str, day: str, port: str | None = None) -> dict[str, Any]:
+def run_stage_task(
+    name: str, day: str, port: str | None = None, options: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Run the stage `name` of the table for `day` (for `port` when it runs per port) as an
-    Airflow task; its summary for XCom.
+    Airflow task; its summary for XCom. `options` are the run's (the DAG conf's `model`); the
+    stage takes those its row names.
 
-    A data or machine error is logged as one line; a stage marked `fail_once` then fails without
-    retries. One marked `skip_when_idle` is skipped when it did nothing, so its asset is not
-    updated.
+    `options` are the run's (the DAG conf's `model`); the stage takes those its row names. A data
+    or machine error is logged as one line; a stage marked `fail_once` then fails without retries.
+    One marked `skip_when_idle` is skipped when it did nothing, so its asset is not updated.
     """
     from datetime import date
 
@@ -141,9 +144,9 @@ def run_stage_task(name: str, day: str, port: str | None = None) -> dict[str, An
         if stage.per_port:
             if port is None:
                 raise AirflowFailException(f"{name} runs per port: no port given")
-            summary = stage.run_port(load_settings(), night, port)
+            summary = stage.run_port(load_settings(), night, port, options)
         else:
-            summary = stage.run(load_settings(), night)
+            summary = stage.run(load_settings(), night, options)
     if stage.skip_when_idle and summary.nothing_done():
         raise AirflowSkipException(f"{name}: nothing new")
     return summary.as_json()

@@ -31,7 +31,8 @@ from features.history import (
 )
 from features.refs import References
 from pipelines import layout
-from pipelines.io import atomic_directory, write_parquet
+from pipelines.io import atomic_directory, write_parquet, write_text
+from pipelines.pseudonym import load_key, pseudonymise
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def day_rollup(
     outcomes = _read_outcomes(layout.staged_outcomes_file(settings, day))
     if _already_credited(outcomes):
         credited = outcomes.select(*ATTRIBUTION_COLUMNS, "result", "finding_category")
-        return rollup_day(filed, credited, day, refs.currency_rates)
+        return _rollup_pseudonymised(settings, filed, credited, day, refs)
     candidates = _attribution_items(settings, day, outcomes, lookback_days)
     credited = attribute_outcomes(outcomes, candidates)
     unknown = outcomes.join(credited.select("declaration_id"), on="declaration_id", how="anti")
@@ -120,7 +121,17 @@ def day_rollup(
             unknown.height,
             lookback_days,
         )
-    return rollup_day(filed, credited, day, refs.currency_rates)
+    return _rollup_pseudonymised(settings, filed, credited, day, refs)
+
+
+def _rollup_pseudonymised(
+    settings: Settings, filed: pl.DataFrame, credited: pl.DataFrame, day: date, refs: References
+) -> dict[str, pl.DataFrame]:
+    """History is kept on trader pseudonyms, never on the ids in clear (decision 0027)."""
+    key = load_key(settings)
+    return rollup_day(
+        pseudonymise(filed, key), pseudonymise(credited, key), day, refs.currency_rates
+    )
 
 
 def _attribution_items(
@@ -147,6 +158,10 @@ def _attribution_items(
     )
 
 
+SNAPSHOT_KEY_FILE = "pseudonym_key.txt"
+"""In each snapshot: the marker of the pseudonym key its trader keys were made with."""
+
+
 def read_snapshot(settings: Settings, day: date) -> HistoryState:
     """The stored state as known before `day`."""
     folder = layout.snapshot_dir(settings, day)
@@ -171,7 +186,13 @@ def write_snapshot(settings: Settings, state: HistoryState) -> Path:
             state.table(entity.name).write_parquet(
                 tmp / f"{entity.name}.parquet", compression="zstd", statistics=True
             )
+        write_text(load_key(settings).marker + "\n", tmp / SNAPSHOT_KEY_FILE)
     return target
+
+
+def _snapshot_key_matches(settings: Settings, day: date, marker: str) -> bool:
+    path = layout.snapshot_dir(settings, day) / SNAPSHOT_KEY_FILE
+    return path.is_file() and path.read_text(encoding="utf-8").strip() == marker
 
 
 def drop_snapshots_after(settings: Settings, day: date) -> list[date]:
@@ -202,7 +223,15 @@ def history_before(
     With no snapshot, history starts empty on the first staged filing day (a backfill reads
     every day once, in order). Each state passed on the way is stored.
     """
+    marker = load_key(settings).marker
     stored = [d for d in layout.partition_days(layout.snapshots(settings)) if d <= day]
+    # History keyed with another pseudonym key (rotated, or none) would join nothing: rebuilt.
+    stale = [d for d in stored if not _snapshot_key_matches(settings, d, marker)]
+    for d in stale:
+        shutil.rmtree(layout.snapshot_dir(settings, d))
+    if stale:
+        log.info("dropped %d history snapshot(s) made with another pseudonym key", len(stale))
+    stored = [d for d in stored if d not in stale]
     if stored:
         state = read_snapshot(settings, stored[-1])
     else:
@@ -238,7 +267,8 @@ def featurize_day(
     if dropped:
         log.info("rerun of %s: dropped %d later history snapshot(s)", day, len(dropped))
     state = history_before(settings, day, refs, lookback_days)
-    frame = build_features(_read_declarations(source), state, refs)
+    declarations = pseudonymise(_read_declarations(source), load_key(settings))
+    frame = build_features(declarations, state, refs)
     target = layout.features_file(settings, day)
     with atomic_directory(target.parent) as tmp:
         write_parquet(frame, tmp / target.name)

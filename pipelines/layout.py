@@ -30,6 +30,12 @@ WATCHLIST_HITS_FILE = "watchlist_hits.parquet"
 SELECTION_FILE = "selection.parquet"
 LIST_FILE = "ranked_list.parquet"
 LIST_CSV_FILE = "ranked_list.csv"
+LIST_LINEAGE_FILE = "lineage.json"
+LIST_VERSIONS_DIR = "versions"
+"""Inside a lists partition: `versions/v=N/`, every list ever published for the date (decision
+0027). The partition's own files are the current version, so readers need not know of versions."""
+LIST_VERSION_FILE = "version.json"
+_LIST_VERSION = re.compile(r"^v=(\d+)$")
 
 
 def partition_name(day: date) -> str:
@@ -187,6 +193,20 @@ def scores_file(settings: Settings, day: date) -> Path:
 def lists_dir(settings: Settings, day: date) -> Path:
     """The published lists of `day`."""
     return partition(lists_table(settings), day)
+
+
+def list_version_dir(partition_dir: Path, version: int) -> Path:
+    """Where version `version` (1 = first published) of a lists partition is kept."""
+    return partition_dir / LIST_VERSIONS_DIR / f"v={version}"
+
+
+def list_versions(partition_dir: Path) -> list[int]:
+    """Version numbers kept in a lists partition, oldest first (none for a missing one)."""
+    folder = partition_dir / LIST_VERSIONS_DIR
+    if not folder.is_dir():
+        return []
+    found = (_LIST_VERSION.match(p.name) for p in folder.iterdir() if p.is_dir())
+    return sorted(int(match.group(1)) for match in found if match)
 
 
 def run_report_dir(settings: Settings, day: date) -> Path:

@@ -405,6 +405,7 @@ def rollback(settings: Settings, decided_at: datetime) -> dict[str, Any]:
 def write_card(settings: Settings, version: str) -> Path:
     """Write `card.html` into the version folder from its metadata and evaluation."""
     from models.card import render_card
+    from pipelines.disparity import with_model_report_link
 
     folder = models_root(settings) / version
     evaluation = _read_evaluation(folder)
@@ -426,7 +427,8 @@ def write_card(settings: Settings, version: str) -> Path:
         *_window_reasons(evaluation),
         *verdict.reasons,
     ]
-    return write_text(render_card(read_metadata(folder), evaluation, lines), folder / CARD_FILE)
+    card = render_card(read_metadata(folder), evaluation, lines)
+    return write_text(with_model_report_link(settings, version, card), folder / CARD_FILE)
 
 
 def latest_featurized_day(settings: Settings) -> date:

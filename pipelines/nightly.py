@@ -116,7 +116,7 @@ def _timed(
     stage: str, *, side_by_side: bool = False
 ) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
     def wrap(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-        def run(settings: Settings, day: str | date) -> dict[str, Any]:
+        def run(settings: Settings, day: str | date, **options: Any) -> dict[str, Any]:
             held = (
                 side_by_side_run(settings, _day(day), stage)
                 if side_by_side
@@ -124,7 +124,7 @@ def _timed(
             )
             with held:
                 started = time.perf_counter()
-                summary = fn(settings, _day(day))
+                summary = fn(settings, _day(day), **options)
                 summary["seconds"] = round(time.perf_counter() - started, 3)
                 _stage_report(settings, _day(day), stage, summary)
             log.info("%s %s: %s", stage, day, summary)
@@ -224,14 +224,25 @@ def featurize(settings: Settings, day: date) -> dict[str, Any]:
 
 
 @_timed("score", side_by_side=True)
-def score(settings: Settings, day: date) -> dict[str, Any]:
-    """Model scores of the day (pipelines/score.py)."""
+def score(settings: Settings, day: date, model: str | None = None) -> dict[str, Any]:
+    """Model scores of the day (pipelines/score.py).
+
+    The model is `model` when named, else the one that scored the date's published list (a
+    rerun of a past date keeps its model), else the champion.
+    """
+    from pipelines.lineage import recorded_model
     from pipelines.score import score_day
 
-    scores = pl.read_parquet(score_day(settings, day))
+    recorded = None if model else recorded_model(settings, day)
+    scores = pl.read_parquet(score_day(settings, day, model or recorded))
     return {
         "rows": scores.height,
         "model_version": scores["model_version"][0] if scores.height else None,
+        "model_chosen_by": "asked"
+        if model
+        else "recorded for the date"
+        if recorded
+        else "champion",
         "risk_score_p99": round(scores["risk_score"].quantile(0.99) or 0.0, 4),
     }
 
@@ -285,18 +296,31 @@ def publish(settings: Settings, day: date) -> dict[str, Any]:
 
 
 def _publish_lists(settings: Settings, day: date) -> dict[str, Any]:
+    from pipelines.lineage import run_lineage
     from pipelines.publish import publish_lists
 
     source = layout.scores_dir(settings, day) / layout.SELECTION_FILE
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no selection for {day}; run the select stage first")
-    return publish_lists(pl.read_parquet(source), layout.lists_table(settings), day).summary()
+    ranked = pl.read_parquet(source)
+    watchlists = read_stage_reports(settings, day).get("screen", {}).get("watchlists", {})
+    lineage = run_lineage(
+        settings,
+        day,
+        ", ".join(sorted(ranked["run_id"].unique().to_list())),
+        ranked["model_version"].unique().to_list(),
+        watchlists,
+    )
+    published = publish_lists(ranked, layout.lists_table(settings), day, lineage)
+    return published.summary()
 
 
 def write_report(settings: Settings, day: date, publish_summary: dict[str, Any]) -> Path:
     """The run report, with this publish's summary in it (written before the report reads it)."""
+    from pipelines.disparity import write_night_report
     from pipelines.report import write_run_report
 
+    publish_summary["disparity"] = str(write_night_report(settings, day))
     _stage_report(settings, day, "publish", publish_summary)
     return write_run_report(settings, day)
 
@@ -331,20 +355,22 @@ def republish_late(settings: Settings, day: date) -> dict[str, str]:
     return outcome
 
 
-def run_night(settings: Settings, day: date) -> dict[str, Summary]:
+def run_night(settings: Settings, day: date, model: str | None = None) -> dict[str, Summary]:
     """The whole night without Airflow: every stage of the table (pipelines/stages.py), in its
-    order, which the DAG's dependencies allow; a `per_port` stage once per port, in turn."""
+    order, which the DAG's dependencies allow; a `per_port` stage once per port, in turn
+    (`model`: score with this model version instead of the date's recorded one or the champion)."""
     from pipelines.stages import NIGHTLY, PORTS_FROM, PlanSummary, PortsSummary, pick
 
     results: dict[str, Summary] = {}
+    options = {"model": model}
     with date_run(settings, day):
         for stage in NIGHTLY:
             if stage.per_port:
                 ports = pick(results, PORTS_FROM, PlanSummary).ports
-                done = {port: stage.run_port(settings, day, port) for port in ports}
+                done = {port: stage.run_port(settings, day, port, options) for port in ports}
                 results[stage.name] = PortsSummary(done)
             else:
-                results[stage.name] = stage.run(settings, day)
+                results[stage.name] = stage.run(settings, day, options)
     return results
 
 

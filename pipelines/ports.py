@@ -205,22 +205,34 @@ def port_run(settings: Settings, day: date, port: str) -> Iterator[None]:
         yield
 
 
-def assess_port(settings: Settings, day: str | date, port: str) -> dict[str, Any]:
-    """Featurize, score (models, rules, screening) and select one port's items of the day."""
+def assess_port(
+    settings: Settings, day: str | date, port: str, model: str | None = None
+) -> dict[str, Any]:
+    """Featurize, score (models, rules, screening) and select one port's items of the day.
+
+    The model is `model` when named, else the one that scored the date's published list (a rerun
+    of a past date keeps its model, decision 0027), else the champion.
+    """
+    from pipelines.lineage import recorded_model
+
     night = _day(day)
+    recorded = None if model else recorded_model(settings, night)
+    chosen_by = "asked" if model else "recorded for the date" if recorded else "champion"
     with port_run(settings, night, port):
         started = time.perf_counter()
-        summary = _assess_port(settings, night, port)
+        summary = _assess_port(settings, night, port, model or recorded)
+        summary["model_chosen_by"] = chosen_by
         summary["seconds"] = round(time.perf_counter() - started, 3)
         target = layout.run_report_dir(settings, night) / "ports" / f"{port}.json"
         write_text(json.dumps(summary, indent=2, sort_keys=True, default=str), target)
     return summary
 
 
-def _assess_port(settings: Settings, day: date, port: str) -> dict[str, Any]:
+def _assess_port(settings: Settings, day: date, port: str, model: str | None) -> dict[str, Any]:
     from contracts.declarations import DECLARATIONS
     from features.build import build_features
     from pipelines.featurize import load_references, read_snapshot
+    from pipelines.pseudonym import load_key, pseudonymise
     from pipelines.rules import night_rules_with_partners, rule_hits_of
     from pipelines.score import load_models, score_features
     from pipelines.select import SLICES_FILE, policy_from_settings, select_lanes
@@ -254,13 +266,15 @@ def _assess_port(settings: Settings, day: date, port: str) -> dict[str, Any]:
         timings[step] = round(now - clock, 3)
         clock = now
 
+    # Trader ids leave staging only as pseudonyms (decision 0027); screening reads them in clear.
+    declarations = pseudonymise(declarations, load_key(settings))
     features = build_features(declarations, read_snapshot(settings, day), load_references(settings))
     write_parquet(
         features.with_columns(rows),
         port_partition(layout.features_table(settings), day, port) / layout.FEATURES_FILE,
     )
     lap("featurize")
-    scores = score_features(settings, features, loaded=load_models(settings))
+    scores = score_features(settings, features, loaded=load_models(settings, model))
     lap("score")
     rules = night_rules_with_partners(settings, day, settings.rules_dirs or None)
     rule_hits = rule_hits_of(rules, stored.drop(ROW).lazy(), features.lazy(), day)
@@ -417,6 +431,7 @@ def _stage_reports(settings: Settings, day: date, ports: list[str], rows: int, r
         "score": {
             "rows": rows,
             "model_version": per_port[0]["model_version"] if per_port else None,
+            "model_chosen_by": per_port[0].get("model_chosen_by", "champion") if per_port else None,
             "risk_score_p99": round(risk["risk_score"].quantile(0.99) or 0.0, 4),
         },
         "rules": {

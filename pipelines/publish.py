@@ -5,14 +5,23 @@ contract). The partition `lists/date=D/` holds `ranked_list.parquet`, `ranked_li
 joined with `|`) and `html/<PORT>.html` (a printable list per port); it is written whole and
 atomically, and a rerun with the same input gives byte-identical files (nothing in them records
 when they were written).
+
+A rerun never loses what it replaces (decision 0027): every publication is also kept as
+`versions/v=N/` inside the partition, with a `version.json` saying when and from which run, and
+the partition's own files are the newest version. Old versions are carried into the new
+partition as hard links and the whole folder is swapped in one step, so readers that know nothing
+of versions keep reading the current list and never see a half-written history.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
-from collections.abc import Sequence
+import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +59,7 @@ class PublishedLists:
     html: tuple[Path, ...]
     rows: int
     lanes: tuple[tuple[str, int], ...]
+    version: int = 1
 
     def summary(self) -> dict[str, Any]:
         """Small, JSON-ready facts for a run report or an XCom."""
@@ -58,6 +68,7 @@ class PublishedLists:
             "partition": str(self.partition),
             "rows": self.rows,
             "ports": len(self.html),
+            "version": self.version,
             **{f"lane_{lane}": count for lane, count in self.lanes},
         }
 
@@ -155,8 +166,58 @@ def render_port_html(ranked_port: pl.DataFrame, port: str, day: date) -> str:
     )
 
 
-def publish_lists(ranked: pl.DataFrame, lists_dir: Path, day: date) -> PublishedLists:
-    """Write the day's partition: Parquet, CSV and one HTML page per port, all or nothing."""
+def _link_tree(source: Path, target: Path, skip: str | None = None) -> None:
+    """Hard-link every file of `source` under `target` (a copy where links cannot be made)."""
+
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    ignore = shutil.ignore_patterns(skip) if skip else None
+    shutil.copytree(source, target, copy_function=link, ignore=ignore, dirs_exist_ok=True)
+
+
+def _version_record(ranked: pl.DataFrame, version: int, published_at: str) -> dict[str, Any]:
+    return {
+        "version": version,
+        "published_at": published_at,
+        "rows": ranked.height,
+        "run_ids": sorted(ranked["run_id"].unique().to_list()),
+        "model_versions": sorted(ranked["model_version"].unique().to_list()),
+    }
+
+
+def _carry_versions(target: Path, tmp: Path) -> int:
+    """Put the kept versions of `target` into `tmp`; returns the number the new one gets."""
+    kept = layout.list_versions(target)
+    for version in kept:
+        _link_tree(layout.list_version_dir(target, version), layout.list_version_dir(tmp, version))
+    if kept:
+        return kept[-1] + 1
+    if not (target / PARQUET_FILE).is_file():
+        return 1
+    # A partition published before versions were kept: its files become version 1.
+    first = layout.list_version_dir(tmp, 1)
+    _link_tree(target, first, skip=layout.LIST_VERSIONS_DIR)
+    when = datetime.fromtimestamp((target / PARQUET_FILE).stat().st_mtime, UTC).isoformat()
+    record = _version_record(pl.read_parquet(target / PARQUET_FILE), 1, when)
+    write_text(json.dumps(record, indent=2, sort_keys=True), first / layout.LIST_VERSION_FILE)
+    return 2
+
+
+def publish_lists(
+    ranked: pl.DataFrame,
+    lists_dir: Path,
+    day: date,
+    lineage: Mapping[str, Any] | None = None,
+) -> PublishedLists:
+    """Write the day's partition: Parquet, CSV and one HTML page per port, all or nothing.
+
+    The previous lists of the date stay as earlier versions; `lineage` (what the run read and
+    with which model, rules and watch lists) is kept beside the list as `lineage.json`.
+    """
     ranked = check_ranked(ranked, day)
     target = layout.partition(lists_dir, day)
     ports = sorted(ranked["port_of_discharge"].unique().to_list())
@@ -164,11 +225,20 @@ def publish_lists(ranked: pl.DataFrame, lists_dir: Path, day: date) -> Published
         port: render_port_html(ranked.filter(pl.col("port_of_discharge") == port), port, day)
         for port in ports
     }
+    published_at = datetime.now(UTC).isoformat()
     with atomic_directory(target) as tmp:
+        version = _carry_versions(target, tmp)
         write_parquet(ranked, tmp / PARQUET_FILE)
         write_safe_csv(to_csv_frame(ranked), tmp / CSV_FILE)
         for port, page in pages.items():
             write_text(page, tmp / HTML_DIR / f"{port}.html")
+        if lineage is not None:
+            text = json.dumps(dict(lineage), indent=2, sort_keys=True, default=str)
+            write_text(text, tmp / layout.LIST_LINEAGE_FILE)
+        kept = layout.list_version_dir(tmp, version)
+        _link_tree(tmp, kept, skip=layout.LIST_VERSIONS_DIR)
+        record = _version_record(ranked, version, published_at)
+        write_text(json.dumps(record, indent=2, sort_keys=True), kept / layout.LIST_VERSION_FILE)
     counts = dict(ranked["lane"].value_counts().iter_rows())
     return PublishedLists(
         day=day,
@@ -178,20 +248,68 @@ def publish_lists(ranked: pl.DataFrame, lists_dir: Path, day: date) -> Published
         html=tuple(target / HTML_DIR / f"{port}.html" for port in ports),
         rows=ranked.height,
         lanes=tuple((lane, int(counts.get(lane, 0))) for lane in LANES),
+        version=version,
     )
 
 
-def read_lists(lists_dir: Path, day: date) -> pl.DataFrame:
-    """The published ranked lists of one date, in contract types."""
-    path = layout.partition(lists_dir, day) / PARQUET_FILE
+@dataclass(frozen=True)
+class ListVersion:
+    """One publication of a date's lists, as kept in its partition."""
+
+    version: int
+    current: bool
+    published_at: str
+    rows: int
+    run_ids: tuple[str, ...]
+    model_versions: tuple[str, ...]
+    folder: Path
+
+
+def list_versions(lists_dir: Path, day: date) -> list[ListVersion]:
+    """Every kept publication of `day`, oldest first; the last one is current."""
+    target = layout.partition(lists_dir, day)
+    numbers = layout.list_versions(target)
+    found = []
+    for number in numbers:
+        folder = layout.list_version_dir(target, number)
+        record = json.loads((folder / layout.LIST_VERSION_FILE).read_text(encoding="utf-8"))
+        found.append(
+            ListVersion(
+                version=number,
+                current=number == numbers[-1],
+                published_at=str(record["published_at"]),
+                rows=int(record["rows"]),
+                run_ids=tuple(record["run_ids"]),
+                model_versions=tuple(record["model_versions"]),
+                folder=folder,
+            )
+        )
+    return found
+
+
+def read_lists(lists_dir: Path, day: date, version: int | None = None) -> pl.DataFrame:
+    """The published ranked lists of one date (the current version unless told), contract types."""
+    folder = layout.partition(lists_dir, day)
+    if version is not None:
+        folder = layout.list_version_dir(folder, version)
+        if not folder.is_dir():
+            kept = layout.list_versions(layout.partition(lists_dir, day))
+            raise FileNotFoundError(f"no version {version} of the lists of {day}; kept: {kept}")
+    path = folder / PARQUET_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no ranked lists published for {day}")
     return pl.read_parquet(path)
 
 
-def export_lists(lists_dir: Path, day: date, out: Path, ports: Sequence[str] | None = None) -> Path:
+def export_lists(
+    lists_dir: Path,
+    day: date,
+    out: Path,
+    ports: Sequence[str] | None = None,
+    version: int | None = None,
+) -> Path:
     """Write one CSV with the lists of every port (or of `ports`) for a date; returns `out`."""
-    ranked = read_lists(lists_dir, day)
+    ranked = read_lists(lists_dir, day, version)
     if ports:
         unknown = sorted(set(ports) - set(ranked["port_of_discharge"].unique()))
         if unknown:

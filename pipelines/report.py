@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 
+from pipelines.disparity import run_report_link
 from pipelines.io import write_text
 from pipelines.layout import OUTCOMES_FILE, partition_files, run_report_dir, staged_outcomes
 from pipelines.nightly import read_stage_reports
@@ -245,7 +246,8 @@ def write_run_report(settings: Settings, day: date) -> Path:
         stages["drift"] = _drift(settings, day)
     folder = run_report_dir(settings, day)
     write_text(json.dumps(stages, indent=2, sort_keys=True, default=str), folder / "report.json")
-    markdown = write_text(render_run_report(day, stages), folder / "report.md")
+    text = render_run_report(day, stages) + run_report_link(settings, day)
+    markdown = write_text(text, folder / "report.md")
     from pipelines.report_html import write_run_report_html
 
     write_run_report_html(settings, day, stages, markdown.read_text(encoding="utf-8"))

@@ -201,6 +201,7 @@ def _links(settings: Settings, day: date, folder: Path, stages: Mapping[str, Any
         "printable lists (one HTML page per port)": layout.lists_dir(settings, day) / "html",
         "ranked lists (CSV)": layout.lists_dir(settings, day) / layout.LIST_CSV_FILE,
         "Airflow log": folder / "airflow.log",
+        "disparity report (selections against findings by group)": folder / "disparity.html",
     }
     from pipelines.data_docs import index_path
 

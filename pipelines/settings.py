@@ -9,6 +9,7 @@ pydantic-settings' own sources (decision 0034).
 
 from __future__ import annotations
 
+import difflib
 import errno
 import os
 from collections.abc import Mapping
@@ -43,6 +44,19 @@ Zone = Literal[
     "outbox",
     "assessments",
 ]
+
+RETENTION_DAYS: dict[str, int] = {
+    "raw/declarations": 90,
+    "quarantine/declarations": 90,
+    "staging/declarations": 730,
+    "staging/outcomes": 1825,
+    "history/snapshots": 400,
+    "features": 730,
+    "scores": 730,
+    "lists": 1825,
+    "reports/runs": 1825,
+}
+"""Days a date partition is kept, per table (zone/table); docs/handbook/legal.md explains each."""
 
 
 class Settings(BaseSettings):
@@ -162,6 +176,11 @@ class Settings(BaseSettings):
     drift_psi_threshold: float = Field(
         default=0.25, gt=0, description="PSI above which the run report warns of drift."
     )
+    pseudonym_key_file: Path | None = Field(
+        default=None,
+        description="Secret key of the trader-id pseudonyms (HMAC-SHA256), created 0600 on first "
+        "use; empty means <home>/keys/pseudonym.key. Keep it apart from copies of the data.",
+    )
     rules_dirs: list[Path] = Field(
         default_factory=list,
         description="Folders or files of expert-rule YAML; empty means the shipped starter set.",
@@ -227,6 +246,18 @@ class Settings(BaseSettings):
         description="Pre-loading assessment: most declaration rows in one request.",
     )
 
+    retention_days: dict[str, int] = Field(
+        default_factory=lambda: dict(RETENTION_DAYS),
+        description="Days each table's date partitions are kept (`cargo-risk retention apply`); "
+        "keys as in RETENTION_DAYS, missing keys keep their default.",
+    )
+    retention_model_versions: int = Field(
+        default=3,
+        ge=1,
+        description="The newest model versions (besides the champion) whose training windows "
+        "retention keeps.",
+    )
+
     def zone(self, name: Zone) -> Path:
         """The folder of one data zone (not created here)."""
         return self.home / name
@@ -287,6 +318,33 @@ def _yaml_values(config_file: Path) -> dict[str, Any]:
         ) from error
 
 
+_ENV_PREFIX = "CARGO_RISK_"
+
+
+class SettingsError(ValueError):
+    """Settings an operator must correct (a misspelt variable, a value of the wrong kind)."""
+
+
+def _refuse_misspelt_variables(env: Mapping[str, str]) -> None:
+    """ValueError for a `CARGO_RISK_*` variable that is not a setting but nearly spells one.
+
+    The environment source reads the settings' own names only, so other variables with the
+    prefix (scripts/services.sh's `CARGO_RISK_REDIS_URL`) pass; a near miss such as
+    `CARGO_RISK_CAPACITY_RED_DEFUALT` would otherwise be ignored without a word.
+    """
+    fields = [name.upper() for name in Settings.model_fields]
+    for variable in env:
+        name = variable.upper()
+        if not name.startswith(_ENV_PREFIX) or name[len(_ENV_PREFIX) :] in fields:
+            continue
+        near = difflib.get_close_matches(name[len(_ENV_PREFIX) :], fields, n=1, cutoff=0.85)
+        if near:
+            raise SettingsError(
+                f"{variable} is not a setting; did you mean {_ENV_PREFIX}{near[0]}? "
+                "(pipelines/settings.py lists every setting)"
+            )
+
+
 def load_settings(
     config_file: Path | None = None, environ: Mapping[str, str] | None = None, **overrides: Any
 ) -> Settings:
@@ -300,6 +358,7 @@ def load_settings(
     if config_file is None and env.get("CARGO_RISK_CONFIG"):
         config_file = Path(env["CARGO_RISK_CONFIG"])
     file_values = _yaml_values(config_file) if config_file is not None else {}
+    _refuse_misspelt_variables(env)
     values = {**file_values, **_Environment(Settings, env)(), **overrides}
     # Validated once from the merged values: the sources were read above, in this order.
     return Settings.model_validate(values)

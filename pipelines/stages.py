@@ -128,6 +128,8 @@ class ScoreSummary(Summary):
     rows: int
     model_version: str | None
     risk_score_p99: float
+    model_chosen_by: str = "champion"
+    """"asked" (`--model`), "recorded for the date" (a rerun keeps its model) or "champion"."""
     seconds: float = 0.0
 
 
@@ -166,6 +168,10 @@ class PublishSummary(Summary):
     ports: int
     republished: dict[str, str]
     report: str
+    version: int = 1
+    """The number this publication got among the date's kept list versions."""
+    disparity: str | None = None
+    """The night's disparity report (JSON; the HTML beside it), linked from the run report."""
     loose: dict[str, int] = field(default_factory=dict)
     """Items per lane, as `lane_<name>`."""
     seconds: float = 0.0
@@ -173,6 +179,14 @@ class PublishSummary(Summary):
     def lane(self, name: str) -> int:
         """Items published in lane `name`."""
         return self.loose.get(f"lane_{name}", 0)
+
+
+@dataclass(frozen=True)
+class RetentionSummary(Summary):
+    as_of: str
+    tables: dict[str, dict[str, Any]]
+    """Per table: the partitions removed and those held past their time, by reason."""
+    removed: int
 
 
 @dataclass(frozen=True)
@@ -197,6 +211,8 @@ class PortSummary(Summary):
     selection: dict[str, Any]
     notes: list[str]
     step_seconds: dict[str, float]
+    model_chosen_by: str = "champion"
+    """"asked" (`--model`), "recorded for the date" (a rerun keeps its model) or "champion"."""
     seconds: float = 0.0
 
 
@@ -220,7 +236,7 @@ class Stage:
     name: str
     """The DAG's task id; also how `cargo-risk run` names it."""
     function: str
-    """"module:function" called as function(settings, day) -> dict."""
+    """"module:function" called as function(settings, day, **options) -> dict."""
     needs: tuple[str, ...]
     """Stages that must have finished first."""
     summary: type[Summary]
@@ -235,26 +251,35 @@ class Stage:
     trigger_rule: str = "all_success"
     """Airflow's rule for when it runs; "all_done": even when what it needs failed (in `run`, a
     failed stage stops the night, so it runs only after a success)."""
+    options: tuple[str, ...] = ()
+    """The run's options the function takes as keywords (`model`: `cargo-risk run --model`, the
+    DAG conf's `model`); an option left unset (None) is not passed."""
     per_port: bool = False
     """Runs once per port of the night, as function(settings, day, port): Airflow maps it over
     the ports `PORTS_FROM` found, `cargo-risk run` loops over them (pipelines/ports.py)."""
 
-    def resolve(self) -> Callable[[Settings, date], dict[str, Any]]:
+    def resolve(self) -> Callable[..., dict[str, Any]]:
         """The function, imported now (stage modules are heavy)."""
         module, _, attribute = self.function.partition(":")
-        found: Callable[[Settings, date], dict[str, Any]] = getattr(
-            importlib.import_module(module), attribute
-        )
+        found: Callable[..., dict[str, Any]] = getattr(importlib.import_module(module), attribute)
         return found
 
-    def run(self, settings: Settings, day: date) -> Summary:
-        """Run the stage for `day`; its typed summary."""
-        return self.summary.from_dict(self.resolve()(settings, day))
+    def run(
+        self, settings: Settings, day: date, options: Mapping[str, Any] | None = None
+    ) -> Summary:
+        """Run the stage for `day` with the run's `options` it takes; its typed summary."""
+        return self.summary.from_dict(self.resolve()(settings, day, **self.taken(options)))
 
-    def run_port(self, settings: Settings, day: date, port: str) -> Summary:
-        """Run a `per_port` stage for one port of `day`; its typed summary."""
-        function = cast("Callable[[Settings, date, str], dict[str, Any]]", self.resolve())
-        return self.summary.from_dict(function(settings, day, port))
+    def run_port(
+        self, settings: Settings, day: date, port: str, options: Mapping[str, Any] | None = None
+    ) -> Summary:
+        """Run a `per_port` stage for one port of `day` (with the `options` it takes); its typed
+        summary."""
+        return self.summary.from_dict(self.resolve()(settings, day, port, **self.taken(options)))
+
+    def taken(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The run's options this row names, those left unset (None) left out."""
+        return {k: v for k, v in (options or {}).items() if k in self.options and v is not None}
 
 
 S = TypeVar("S", bound=Summary)
@@ -335,8 +360,11 @@ NIGHTLY: tuple[Stage, ...] = (
         (PORTS_FROM,),
         PortSummary,
         "One port's items: point-in-time features, CBRN and SALW model scores, expert-rule and "
-        "watch-list hits, then ranks within capacity, the random quota, lanes and reasons.",
+        "watch-list hits, then ranks within capacity, the random quota, lanes and reasons. A "
+        "rerun of a date keeps the model recorded in its list's lineage unless the run names one "
+        "(`model`).",
         per_port=True,
+        options=("model",),
     ),
     Stage(
         "publish",
@@ -355,6 +383,14 @@ NIGHTLY: tuple[Stage, ...] = (
         "Signs the findings of the last days for each partner, under its sharing policy, into "
         "outbox/alerts/<partner>/.",
         fail_once=False,
+    ),
+    Stage(
+        "retention",
+        "pipelines.retention:night_retention",
+        ("publish",),
+        RetentionSummary,
+        "Removes date partitions past their retention (settings), keeping what open cases and "
+        "recent models need; each removal is recorded in the audit as `system`.",
     ),
 )
 

@@ -40,7 +40,7 @@ from models.training import (
     stratum_sizes,
     train_threat_models,
 )
-from pipelines import layout
+from pipelines import audit_trail, layout
 from pipelines.io import atomic_directory, write_text
 from pipelines.progress import QUIET, Steps
 from pipelines.score import compiled_trees_folder
@@ -152,7 +152,9 @@ def append_decision(settings: Settings, record: Mapping[str, Any]) -> Mapping[st
     existing = path.read_text(encoding="utf-8") if path.exists() else ""
     if existing and not existing.endswith("\n"):
         existing += "\n"
+    record = {"user": audit_trail.current_actor()[0], **record}  # who decided, as in the audit
     write_text(existing + decision_line(record), path)
+    audit_trail.record_action(settings, f"model_{record['action']}", record["version"], record)
     return record
 
 

@@ -3,6 +3,9 @@ Each answers in one line with what to type instead, and nothing is written."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -85,3 +88,27 @@ def test_users_add_refuses_a_port_that_is_not_a_locode(tmp_path: Path) -> None:
     code, output = _invoke(home, [*args, "nlrtm"], "a long enough secret\n")
     assert code == 0, output
     assert "added inspector j.smith for NLRTM" in output
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("CARGO_RISK_CAPACITY_RED_DEFUALT", "3", "did you mean CARGO_RISK_CAPACITY_RED_DEFAULT"),
+        ("CARGO_RISK_CAPACITY_RED_DEFAULT", "three", "setting capacity_red_default:"),
+    ],
+)
+def test_a_wrong_setting_in_the_environment_is_one_line(
+    tmp_path: Path, variable: str, value: str, expected: str
+) -> None:
+    console_script = Path(sys.executable).parent / "cargo-risk"
+    environ = {**os.environ, "CARGO_RISK_HOME": str(tmp_path / "home"), variable: value}
+    done = subprocess.run(
+        [str(console_script), "reference"],
+        check=False,
+        env=environ,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: ") and expected in done.stderr
+    assert "Traceback" not in done.stderr

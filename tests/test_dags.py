@@ -98,6 +98,7 @@ def test_nightly_runs_the_stages_in_order(dagbag: dict[str, object]) -> None:
     assert upstream["assess_port"] == ["plan_ports", "resolve_date"]
     assert upstream["publish"] == ["assess_port", "resolve_date"]
     assert upstream["import_outcomes"] == ["export_app_outcomes", "resolve_date", "validate"]
+    assert upstream["retention"] == ["publish", "resolve_date"]
 
 
 def test_retrain_trains_then_decides_then_writes_the_card(dagbag: dict[str, object]) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
@@ -147,6 +148,21 @@ def test_supervisor_sees_every_port(app_client: TestClient) -> None:
     overview = app_client.get("/lists").text
     assert "NLRTM" in overview and "SGSIN" in overview
     assert app_client.get(f"/lists/{DAY}/SGSIN").status_code == 200
+
+
+def test_lists_page_shows_the_current_list_and_the_versions_it_replaced(
+    app_client: TestClient, settings: Settings
+) -> None:
+    from pipelines.publish import publish_lists, read_lists
+
+    lists_zone = settings.zone("lists")
+    rerun = read_lists(lists_zone, DAY).with_columns(pl.lit("rerun-of-the-day").alias("run_id"))
+    publish_lists(rerun, lists_zone, DAY)
+    login(app_client, "sam")
+    overview = app_client.get(f"/lists?day={DAY}").text
+    assert "Published versions of 2026-03-10" in overview
+    assert "2 (current)" in overview and "rerun-of-the-day" in overview
+    assert overview.index("2 (current)") < overview.index("<td>1</td>")
 
 
 def test_port_list_shows_ranks_reasons_hits_and_filters(app_client: TestClient) -> None:

@@ -6,18 +6,28 @@ copies it before changing anything.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
 
 from contracts.ranked_list import RANKED_LIST
 from pipelines import nightly
-from pipelines.settings import Settings
-from pipelines.stages import NIGHTLY, PublishSummary, ValidateSummary, pick
+from pipelines.settings import Settings, load_settings
+from pipelines.stages import (
+    NIGHTLY,
+    PortsSummary,
+    PortSummary,
+    PublishSummary,
+    ValidateSummary,
+    pick,
+)
+from pipelines.train import train_models
 from pipelines.watchlists import screen
 from tests.airflow_support import airflow_env, run_airflow
 from tests.factories.simulated_home import small_settings, trained_home
@@ -43,15 +53,25 @@ def _copy(world: Path, tmp_path: Path) -> Settings:
     return small_settings(home)
 
 
-def _lists(settings: Settings) -> dict[str, bytes]:
+def _lists(settings: Settings, *leave_out: str) -> dict[str, bytes]:
     folder = settings.zone("lists") / f"date={NIGHT}"
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.*"))}
+    # The current list; `versions/` grows by one on every publication (decision 0027).
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*.*"))
+        if p.relative_to(folder).parts[0] not in ("versions", *leave_out)
+    }
 
 
 def test_the_nightly_dag_runs_in_airflow(world: Path, tmp_path: Path) -> None:
     settings = _copy(world, tmp_path)
     env = airflow_env(tmp_path / "airflow", settings.home)
     env.update(CARGO_RISK_CAPACITY_RED_DEFAULT="5", CARGO_RISK_CAPACITY_YELLOW_DEFAULT="10")
+    # OpenLineage through Airflow's provider, to a file (a catalogue would take HTTP or Kafka).
+    events_file = tmp_path / "openlineage.jsonl"
+    env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(
+        {"type": "file", "log_file_path": str(events_file), "append": True}
+    )
     migrated = run_airflow(["db", "migrate"], env)
     assert migrated.returncode == 0, migrated.stderr[-2000:]
     done = run_airflow(
@@ -71,11 +91,49 @@ def test_the_nightly_dag_runs_in_airflow(world: Path, tmp_path: Path) -> None:
     assert ranked.filter(pl.col("lane") != "green")["reasons"].str.len_chars().min() > 0  # type: ignore[operator]
     report = settings.zone("reports") / "runs" / f"date={NIGHT}" / "report.md"
     assert "## Selection" in report.read_text()
+    assert "[disparity report](disparity.html)" in report.read_text()
+    disparity = json.loads((report.parent / "disparity.json").read_text())
+    assert {r["group"] for r in disparity["dimensions"]["origin_country"]} - {"unknown"}
+    _assert_openlineage_follows_the_zones(events_file)
     # `cargo-risk run` runs the same stage table: the same night gives the same bytes.
     beside = _copy(world, tmp_path / "run")
     summary = nightly.run_night(beside, NIGHT)
     assert list(summary) == [stage.name for stage in NIGHTLY]
-    assert _lists(beside) == _lists(settings)
+    assert _lists(beside, "lineage.json") == _lists(settings, "lineage.json")
+    # The lineage names the same files; raw and staged batches record when they were ingested,
+    # so only their checksums differ between the two homes.
+    by_airflow, by_run = (_lineage(home) for home in (settings, beside))
+    inputs = [one.pop("inputs") for one in (by_airflow, by_run)]
+    assert inputs[0].keys() == inputs[1].keys() and by_airflow == by_run
+    derived = [
+        {k: v for k, v in i.items() if not k.startswith(("raw/", "staging/"))} for i in inputs
+    ]
+    assert derived[0] == derived[1] and derived[0]
+
+
+def _lineage(settings: Settings) -> dict[str, Any]:
+    folder = settings.zone("lists") / f"date={NIGHT}"
+    found: dict[str, Any] = json.loads((folder / "lineage.json").read_text(encoding="utf-8"))
+    return found
+
+
+def _assert_openlineage_follows_the_zones(events_file: Path) -> None:
+    """Every stage's completed run names the zones it read and wrote."""
+    read: dict[str, set[str]] = {}
+    written: dict[str, set[str]] = {}
+    for line in events_file.read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        if event.get("eventType") != "COMPLETE":
+            continue
+        task = event["job"]["name"].removeprefix("cargo_risk_nightly.")
+        read[task] = {f"{d['namespace']}:{d['name']}" for d in event.get("inputs", [])}
+        written[task] = {f"{d['namespace']}:{d['name']}" for d in event.get("outputs", [])}
+    assert written["ingest"] == {"cargo-risk:raw/declarations"}
+    assert "cargo-risk:raw/declarations" in read["validate"]
+    assert "cargo-risk:staging/declarations" in written["validate"]
+    assert "cargo-risk:features" in written["assess_port"] & read["publish"]
+    assert "cargo-risk:models" in read["assess_port"]
+    assert "cargo-risk:lists" in written["publish"]
 
 
 def test_rerun_of_a_night_gives_byte_identical_lists(world: Path, tmp_path: Path) -> None:
@@ -103,7 +161,9 @@ def test_a_run_killed_mid_way_and_rerun_gives_the_same_lists(
     assert not (crashed.zone("lists") / f"date={NIGHT}").exists()
     monkeypatch.undo()
     nightly.run_night(crashed, NIGHT)
-    assert _lists(crashed) == _lists(clean)
+    # lineage.json differs between the two homes, rightly: raw batches record when they were
+    # ingested, so their checksums differ; the lists themselves must not.
+    assert _lists(crashed, "lineage.json") == _lists(clean, "lineage.json")
 
 
 def test_bad_rows_of_the_night_are_quarantined_with_reasons(world: Path, tmp_path: Path) -> None:
@@ -275,7 +335,9 @@ def test_a_kill_during_the_first_ingest_leaves_nothing_half_loaded(
         settings = _copy(world, tmp_path / f"killed-{point}")
         assert _crash_at(settings, point, monkeypatch)
         nightly.run_night(settings, NIGHT)
-        assert _lists(settings) == _lists(clean), f"killed before rename {point}"
+        assert _lists(settings, "lineage.json") == _lists(clean, "lineage.json"), (
+            f"killed before rename {point}"
+        )
         raw = pl.read_parquet(settings.zone("raw") / "declarations" / f"date={NIGHT}")
         assert (
             raw.height
@@ -347,3 +409,94 @@ def test_a_night_without_watch_lists_fails_loudly(world: Path, tmp_path: Path) -
     with pytest.raises(screen.NoWatchlistError, match="load-shipped"):
         nightly.run_night(settings, NIGHT)
     assert not (settings.zone("lists") / f"date={NIGHT}").exists()
+
+
+def test_lists_trace_to_their_lineage_and_a_rerun_keeps_the_dates_model(
+    world: Path, tmp_path: Path
+) -> None:
+    from models.registry import read_champion
+    from pipelines.io import file_sha256
+    from pipelines.publish import list_versions
+
+    settings = _copy(world, tmp_path)
+    nightly.run_night(settings, NIGHT)
+    folder = settings.zone("lists") / f"date={NIGHT}"
+    ranked = pl.read_parquet(folder / "ranked_list.parquet")
+    lineage = json.loads((folder / "lineage.json").read_text(encoding="utf-8"))
+    assert lineage["run_id"] == ranked["run_id"].unique().item()
+    assert lineage["model_versions"] == ranked["model_version"].unique().to_list()
+    assert lineage["rule_set_version"].startswith("rules-") and lineage["rule_files"]
+    assert set(lineage["watchlists"]) >= {"un"}
+    zones = {name.split("/")[0] for name in lineage["inputs"]}
+    assert zones == {"raw", "staging", "features", "scores"}
+    for name, digest in lineage["inputs"].items():
+        assert file_sha256(settings.home / name) == digest, name
+    dated_model = lineage["model_versions"][0]
+
+    # A model promoted since must not rescore the date unless asked to.
+    newer = train_models(
+        settings, NIGHT - timedelta(days=2), datetime(2026, 1, 22, tzinfo=UTC)
+    ).name
+    assert newer != dated_model and read_champion(settings.zone("models")) == newer
+    rerun = nightly.run_night(settings, NIGHT)
+    for port in pick(rerun, "assess_port", PortsSummary).ports.values():
+        assert isinstance(port, PortSummary) and port.model_version == dated_model
+        assert port.model_chosen_by == "recorded for the date"
+    assert nightly.read_stage_reports(settings, NIGHT)["score"]["model_version"] == dated_model
+    asked = nightly.run_night(settings, NIGHT, model=newer)
+    assert nightly.read_stage_reports(settings, NIGHT)["score"]["model_chosen_by"] == "asked"
+    assert nightly.read_stage_reports(settings, NIGHT)["score"]["model_version"] == newer
+    kept = list_versions(settings.zone("lists"), NIGHT)
+    assert [v.model_versions for v in kept] == [(dated_model,), (dated_model,), (newer,)]
+    assert kept[-1].current and pick(asked, "publish", PublishSummary).version == 3
+
+
+def _clear_parties(settings: Settings) -> set[str]:
+    """Every trader id and party name staged (short ones would match by accident)."""
+    staged = pl.read_parquet(settings.zone("staging") / "declarations" / "*" / "*.parquet")
+    columns = ("shipper_id", "shipper_name", "consignee_id", "consignee_name", "declarant_id")
+    values = staged.select(columns).unpivot()["value"].drop_nulls().unique()
+    return {v for v in values.to_list() if len(v) >= 5}
+
+
+def _texts_of(path: Path) -> str:
+    if path.suffix != ".parquet":
+        return path.read_bytes().decode("utf-8", errors="ignore")
+    frame = pl.read_parquet(path)
+    texts = [
+        frame[c].cast(pl.List(pl.String)).explode()
+        if frame[c].dtype == pl.List(pl.String)
+        else frame[c]
+        for c in frame.columns
+        if frame[c].dtype in (pl.String, pl.List(pl.String))
+    ]
+    return "\n".join("\n".join(t.drop_nulls().to_list()) for t in texts)
+
+
+def test_no_party_name_or_trader_id_leaves_staging_in_clear(world: Path, tmp_path: Path) -> None:
+    settings = _copy(world, tmp_path)
+    # The key is apart from the data and new here: history is rebuilt under it on the night.
+    key = tmp_path / "secrets" / "pseudonym.key"
+    settings = load_settings(
+        environ={},
+        home=settings.home,
+        capacity_red_default=5,
+        capacity_yellow_default=10,
+        pseudonym_key_file=key,
+    )
+    nightly.run_night(settings, NIGHT)
+    assert key.is_file()
+    clear = _clear_parties(settings)
+    assert len(clear) > 100
+    scanned = 0
+    for zone in ("features", "scores", "models", "history"):
+        for path in sorted(settings.zone(zone).rglob("*")):
+            if not path.is_file():
+                continue
+            text = _texts_of(path)
+            found = sorted(value for value in clear if value in text)
+            assert not found, f"{path.relative_to(settings.home)} holds {found[:3]} in clear"
+            scanned += 1
+    assert scanned > 20
+    # Inspectors still see names: the published list points at staging, which keeps them.
+    assert pl.read_parquet(settings.zone("lists") / f"date={NIGHT}" / "ranked_list.parquet").height

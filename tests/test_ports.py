@@ -69,7 +69,20 @@ def both(world: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Setting
 
 def _lists(settings: Settings) -> dict[str, bytes]:
     folder = layout.lists_dir(settings, NIGHT)
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.*"))}
+    # The current list; kept versions record when they were published, and the lineage the
+    # checksums of the night's raw and staged batches, which record when they were ingested.
+    found = {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*.*"))
+        if p.relative_to(folder).parts[0] != "versions" and p.name != "lineage.json"
+    }
+    lineage = json.loads((folder / "lineage.json").read_text(encoding="utf-8"))
+    lineage["inputs"] = {
+        name: digest if not name.startswith(("raw/", "staging/")) else "ingested"
+        for name, digest in lineage["inputs"].items()
+    }
+    found["lineage.json"] = json.dumps(lineage, sort_keys=True).encode()
+    return found
 
 
 def test_per_port_night_publishes_the_whole_day_lists_byte_for_byte(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from pipelines.publish import (
     CSV_FILE,
     PARQUET_FILE,
     export_lists,
+    list_versions,
     publish_day,
     publish_lists,
     read_lists,
@@ -93,7 +96,7 @@ def _digests(folder: Path) -> dict[str, str]:
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(folder.rglob("*"))
-        if p.is_file()
+        if p.is_file() and p.relative_to(folder).parts[0] != "versions"
     }
 
 
@@ -168,6 +171,37 @@ def test_rerun_is_byte_identical(tmp_path: Path) -> None:
     publish_lists(_ranked("another-run"), tmp_path, DAY)
     changed = _digests(first.partition)
     assert all(changed[name] != before[name] for name in before)
+
+
+def test_a_rerun_keeps_the_list_it_replaces_as_an_earlier_version(tmp_path: Path) -> None:
+    first = publish_lists(_ranked(), tmp_path, DAY, lineage={"run_id": "night-2026-03-02"})
+    assert first.version == 1
+    second = publish_lists(_ranked("another-run"), tmp_path, DAY, lineage={"run_id": "another"})
+    assert second.version == 2
+    kept = list_versions(tmp_path, DAY)
+    assert [(v.version, v.current, v.run_ids) for v in kept] == [
+        (1, False, ("night-2026-03-02",)),
+        (2, True, ("another-run",)),
+    ]
+    # Readers that know nothing of versions read the current one; the earlier stays whole.
+    assert read_lists(tmp_path, DAY)["run_id"].unique().to_list() == ["another-run"]
+    assert read_lists(tmp_path, DAY, version=1)["run_id"].unique().to_list() == ["night-2026-03-02"]
+    current_copy = _digests(kept[1].folder)
+    del current_copy["version.json"]
+    assert current_copy == _digests(second.partition)
+    assert json.loads((kept[0].folder / "lineage.json").read_text())["run_id"] == "night-2026-03-02"
+    out = export_lists(tmp_path, DAY, tmp_path / "v1.csv", version=1)
+    assert "night-2026-03-02" in out.read_text(encoding="utf-8")
+    with pytest.raises(FileNotFoundError, match="no version 7"):
+        read_lists(tmp_path, DAY, version=7)
+
+
+def test_a_partition_from_before_versions_becomes_version_one(tmp_path: Path) -> None:
+    published = publish_lists(_ranked(), tmp_path, DAY)
+    shutil.rmtree(published.partition / "versions")  # as written before lists were kept
+    assert publish_lists(_ranked("another-run"), tmp_path, DAY).version == 2
+    kept = list_versions(tmp_path, DAY)
+    assert [v.run_ids for v in kept] == [("night-2026-03-02",), ("another-run",)]
 
 
 def test_html_page_per_port_is_printable_and_escaped(tmp_path: Path) -> None:
@@ -249,3 +283,27 @@ def test_a_formula_in_a_watch_list_entry_id_is_neutralised_in_every_csv(tmp_path
         cells = pl.read_csv(csv, infer_schema=False)["watchlist_hits"].to_list()
         assert '\'=HYPERLINK("x")' in cells
         assert not any(cell.startswith("=") for cell in cells if cell)
+
+
+def test_the_cli_lists_versions_and_exports_an_earlier_one(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    lists_zone = tmp_path / "lists"
+    publish_lists(_ranked(), lists_zone, DAY)
+    publish_lists(_ranked("another-run"), lists_zone, DAY)
+    runner = CliRunner()
+    shown = runner.invoke(app, ["--home", str(tmp_path), "lists", "versions", "--date", str(DAY)])
+    assert shown.exit_code == 0, shown.output
+    assert "night-2026-03-02" in shown.output and "another-run" in shown.output
+    out = tmp_path / "v1.csv"
+    args = ["--home", str(tmp_path), "lists", "export", "--date", str(DAY), "--out", str(out)]
+    assert runner.invoke(app, [*args, "--version", "1"]).exit_code == 0
+    assert "night-2026-03-02" in out.read_text(encoding="utf-8")
+    refused = runner.invoke(app, [*args, "--version", "3"])
+    assert refused.exit_code == 1 and "no version 3" in refused.output
+    missing = runner.invoke(
+        app, ["--home", str(tmp_path), "lists", "versions", "--date", "2020-01-01"]
+    )
+    assert missing.exit_code == 1

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from pipelines.settings import load_settings
+from pipelines.settings import SettingsError, load_settings
 
 
 def test_environment_wins_over_file_and_file_over_defaults(tmp_path: Path) -> None:
@@ -66,3 +66,15 @@ def test_list_settings_and_overrides_from_every_source(tmp_path: Path) -> None:
     )
     assert settings.rules_dirs == [Path("/rules/b"), Path("/rules/c")]
     assert settings.capacity_red_default == 3
+
+
+def test_a_misspelt_variable_is_refused_naming_the_setting() -> None:
+    with pytest.raises(SettingsError, match="did you mean CARGO_RISK_CAPACITY_RED_DEFAULT"):
+        load_settings(environ={"CARGO_RISK_CAPACITY_RED_DEFUALT": "3"})
+
+
+def test_other_variables_with_the_prefix_are_not_settings_and_pass() -> None:
+    found = load_settings(
+        environ={"CARGO_RISK_REDIS_URL": "redis://127.0.0.1:56379/0", "CARGO_RISK_PG_PORT": "55432"}
+    )
+    assert found == load_settings(environ={})

@@ -9,8 +9,11 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+import types
+from collections.abc import Mapping
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,7 +59,13 @@ def test_the_night_includes_what_the_cli_once_skipped() -> None:
 
 
 def test_a_summary_refuses_a_key_it_does_not_declare() -> None:
-    found = {"rows": 3, "model_version": "v1", "risk_score_p99": 0.9, "seconds": 0.1}
+    found = {
+        "rows": 3,
+        "model_version": "v1",
+        "risk_score_p99": 0.9,
+        "model_chosen_by": "asked",
+        "seconds": 0.1,
+    }
     assert ScoreSummary.from_dict(found).as_json() == found
     with pytest.raises(TypeError, match=r"undeclared summary key.*surprise"):
         ScoreSummary.from_dict({**found, "surprise": 1})
@@ -88,22 +97,33 @@ def test_run_calls_every_row_of_the_table(monkeypatch: pytest.MonkeyPatch, tmp_p
     from pipelines import nightly, stages
 
     called: list[str] = []
+    given: list[Any] = []
 
-    def recording(stage: Stage, settings: Settings, day: date) -> Summary:
+    def recording(
+        stage: Stage, settings: Settings, day: date, options: Mapping[str, Any] | None = None
+    ) -> Summary:
         # Only the stage's own work is replaced (it needs a whole data home); the order is real.
         called.append(stage.name)
+        given.append(options)
         if stage.name == PORTS_FROM:
             return PlanSummary(ports=["BEANR", "NLRTM"], rows=2, rows_per_port={}, watchlists={})
         return ScoreSummary(rows=0, model_version=None, risk_score_p99=0.0)
 
-    def recording_port(stage: Stage, settings: Settings, day: date, port: str) -> Summary:
+    def recording_port(
+        stage: Stage,
+        settings: Settings,
+        day: date,
+        port: str,
+        options: Mapping[str, Any] | None = None,
+    ) -> Summary:
         called.append(f"{stage.name} {port}")
+        given.append(options)
         return ScoreSummary(rows=0, model_version=None, risk_score_p99=0.0)
 
     monkeypatch.setattr(stages.Stage, "run", recording)
     monkeypatch.setattr(stages.Stage, "run_port", recording_port)
     settings = load_settings(environ={}, home=tmp_path)
-    result = nightly.run_night(settings, date(2026, 1, 21))
+    result = nightly.run_night(settings, date(2026, 1, 21), model="cbrn-v9")
     expected = []
     for stage in NIGHTLY:
         expected += (
@@ -111,6 +131,37 @@ def test_run_calls_every_row_of_the_table(monkeypatch: pytest.MonkeyPatch, tmp_p
         )
     assert called == expected
     assert list(result) == [stage.name for stage in NIGHTLY]
+    # Every call gets the run's options; each row keeps only those it names (next test).
+    assert given == [{"model": "cbrn-v9"}] * len(called)
+
+
+def test_a_stage_takes_only_the_run_options_its_row_names() -> None:
+    """`run --model` reaches assess_port (its row names `model`) and no other stage; unset is not
+    sent."""
+    assert [stage.name for stage in NIGHTLY if "model" in stage.options] == ["assess_port"]
+    seen: list[dict[str, Any]] = []
+
+    def work(settings: Settings, day: date, **options: Any) -> dict[str, Any]:
+        seen.append(options)
+        return {"rows": 0, "model_version": options.get("model"), "risk_score_p99": 0.0}
+
+    module = types.ModuleType("stage_options_probe")
+    module.work = work  # type: ignore[attr-defined]
+    sys.modules[module.__name__] = module
+    try:
+        pinned = Stage(
+            "probe", f"{module.__name__}:work", (), ScoreSummary, "d", options=("model",)
+        )
+        plain = Stage("plain", f"{module.__name__}:work", (), ScoreSummary, "d")
+        settings = load_settings(environ={}, home=Path("/nonexistent"))
+        day = date(2026, 1, 21)
+        summary = pinned.run(settings, day, {"model": "cbrn-v9", "other": 1})
+        assert isinstance(summary, ScoreSummary) and summary.model_version == "cbrn-v9"
+        plain.run(settings, day, {"model": "cbrn-v9"})
+        pinned.run(settings, day, {"model": None})
+        assert seen == [{"model": "cbrn-v9"}, {}, {}]
+    finally:
+        del sys.modules[module.__name__]
 
 
 HOLD_SHARED = """
@@ -162,3 +213,13 @@ def test_train_challenger_from_the_cli_is_the_retrain_dags_step(tmp_path: Path) 
     second = runner.invoke(app, [*command, "--until", earlier])
     assert second.exit_code == 0, second.output
     assert current_champion(home) == champion and "a challenger" in second.output
+
+
+def test_every_stage_names_the_zones_it_reads_and_writes_for_openlineage() -> None:
+    """The DAG gives each task its zones as inlets/outlets; a row without them would fail parsing,
+    and retention's outlets are the tables it may remove partitions from."""
+    from pipelines.airflow_lineage import TASK_ZONES
+    from pipelines.settings import RETENTION_DAYS
+
+    assert set(TASK_ZONES) == {stage.name for stage in NIGHTLY}
+    assert set(TASK_ZONES["retention"][1]) == set(RETENTION_DAYS)

@@ -77,12 +77,16 @@ def lists_by_port(
     day = day or (dates[0] if dates else None)
     ports: list[dict[str, Any]] = []
     ranked = lists.load_list(state(request).settings.zone("lists"), day) if day else None
+    history = lists.list_history(state(request).settings.zone("lists"), day) if day else []
     if ranked is not None:
         visible = None if user.role != "inspector" else user.port_list
         ports = lists.port_overview(ranked, visible)
     log_event(request, user, "view_lists", str(day or ""))
     return render(
-        request, "lists.html", {"day": day, "dates": dates[:30], "ports": ports}, user=user
+        request,
+        "lists.html",
+        {"day": day, "dates": dates[:30], "ports": ports, "history": history},
+        user=user,
     )
 
 

@@ -24,7 +24,9 @@ from pipelines.cli import (
     models,
     nightly,
     outcomes,
+    pseudonym,
     reference,
+    retention,
     serve,
     simulate,
     train,
@@ -75,8 +77,10 @@ for module in (
     demo,
     models,
     audit,
+    retention,
     airflow_ui,
     alerts,
+    pseudonym,
     assess,
 ):
     module.register(app)
@@ -97,6 +101,7 @@ OPERATOR_ERRORS = (
     ("pipelines.staging", "BatchError"),
     ("pipelines.locks", "RunLockedError"),
     ("pipelines.watchlists.screen", "NoWatchlistError"),
+    ("pipelines.settings", "SettingsError"),
 )
 """Failures an operator acts on (besides OSError): no traceback, one line. A module not yet
 imported cannot have raised its error, so none is imported here just to be compared."""

@@ -1,14 +1,72 @@
-"""The `audit verify` verb: walk the inspector app's audit log hash chain."""
+"""The `audit` verbs: `show` the one audit log of every actor, `verify` its hash chain."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
 from pipelines.cli.common import console, err_console, settings
 
-audit_app = typer.Typer(help="The inspector app's audit log.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="The audit log of every actor: the app, the CLI and the DAGs.", no_args_is_help=True
+)
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise typer.BadParameter(f"--since {value!r} is not a date or ISO timestamp") from error
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@audit_app.command("show")
+def show_verb(
+    since: Annotated[
+        str | None, typer.Option(help="Only rows from this date or ISO time on (UTC).")
+    ] = None,
+    actor: Annotated[
+        str | None, typer.Option(help="Only this actor (an app user, an OS user or system).")
+    ] = None,
+    action: Annotated[
+        list[str] | None,
+        typer.Option(help="Only this action (repeatable; `model_*` matches a prefix)."),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, the newest.")] = 500,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
+) -> None:
+    """Rows of the audit log, oldest first: when, who, role, action, target, detail."""
+    import json
+
+    from pipelines.audit_trail import show
+
+    rows = show(settings(), since=_since(since), actor=actor, actions=action or (), limit=limit)
+    for row in rows:
+        if as_json:
+            fields = {
+                "id": row.id,
+                "at": row.at.isoformat(),
+                "actor": row.actor,
+                "role": row.role,
+                "action": row.action,
+                "target": row.target,
+                "detail": row.detail,
+            }
+            console.print(json.dumps(fields), highlight=False, soft_wrap=True, markup=False)
+            continue
+        console.print(
+            f"{row.id:>6} {row.at.isoformat(timespec='seconds')} {row.actor} ({row.role or '-'}) "
+            f"{row.action} {row.target} {row.detail}",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
+    if not rows and not as_json:
+        console.print("no audit rows match")
 
 
 @audit_app.command("verify")

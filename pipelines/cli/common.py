@@ -8,11 +8,13 @@ import sys
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
-from pipelines.settings import Settings, load_settings
+from pipelines.settings import Settings, SettingsError, load_settings
 
 LOG_WIDTH = 10_000
 """Rich lays tables out for 80 columns when output is not a terminal, cutting a rejected file's
@@ -38,10 +40,18 @@ state = _RootOptions()
 
 
 def settings() -> Settings:
-    """Settings from the root options, the config file and the environment."""
-    if state.home is None:
-        return load_settings(config_file=state.config_file)
-    return load_settings(config_file=state.config_file, home=state.home)
+    """Settings from the root options, the config file and the environment; a value of the
+    wrong kind is a SettingsError naming the setting (one line, no traceback)."""
+    overrides: dict[str, Any] = {} if state.home is None else {"home": state.home}
+    try:
+        return load_settings(state.config_file, None, **overrides)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise SettingsError(
+            f"setting {where}: {first['msg']} (got {first.get('input')!r}); "
+            f"{error.error_count()} problem(s) in all"
+        ) from error
 
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -51,8 +61,8 @@ DATE_METAVAR = "YYYY-MM-DD"
 def iso_date(value: object) -> date:
     """A calendar date typed YYYY-MM-DD; anything else is refused with the option's name.
 
-    Give it as `parser=iso_date, metavar=DATE_METAVAR` to every date option, so that all verbs
-    read and refuse dates alike (Python alone would also read week dates and compact forms).
+    Every date option is made with `date_option`, so that all verbs read and refuse dates alike
+    (Python alone would also read week dates and compact forms).
     """
     if isinstance(value, date):
         return value
@@ -63,6 +73,11 @@ def iso_date(value: object) -> date:
         except ValueError:
             pass
     raise typer.BadParameter(f"{text!r} is not a date; write it YYYY-MM-DD, e.g. 2026-03-31")
+
+
+def date_option(*flags: str, help: str) -> Any:
+    """A typer option holding a YYYY-MM-DD date, read and refused by `iso_date`."""
+    return typer.Option(*flags, parser=iso_date, metavar=DATE_METAVAR, help=help)
 
 
 _HINTS = {

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipelines.cli.common import DATE_METAVAR, console, err_console, iso_date, settings
+from pipelines.cli.common import console, date_option, err_console, settings
 from pipelines.dates import dates_from_options
 
 lists_app = typer.Typer(help="Published ranked lists.", no_args_is_help=True)
@@ -61,26 +61,33 @@ def ingest(
 def run(
     day: Annotated[
         date | None,
-        typer.Option(
-            "--date", parser=iso_date, metavar=DATE_METAVAR, help="Filing date to process."
-        ),
+        date_option("--date", help="Filing date to process."),
     ] = None,
     first: Annotated[
         date | None,
-        typer.Option(
-            "--from", parser=iso_date, metavar=DATE_METAVAR, help="First date of a backfill."
-        ),
+        date_option("--from", help="First date of a backfill."),
     ] = None,
     last: Annotated[
         date | None,
+        date_option("--to", help="Last date of a backfill."),
+    ] = None,
+    model: Annotated[
+        str | None,
         typer.Option(
-            "--to", parser=iso_date, metavar=DATE_METAVAR, help="Last date of a backfill."
+            "--model",
+            help="Score with this model version (default: the one recorded for the date, "
+            "else the champion).",
         ),
     ] = None,
 ) -> None:
     """Run the whole night without Airflow: every stage of the nightly DAG, in its order
-    (pipelines/stages.py): the app's outcome export, ingest, validate, outcomes, featurize, alert
-    import, score, rules, screen, select, publish and the alert export."""
+    (pipelines/stages.py): the app's outcome export, ingest, validate, Data Docs, outcomes, alert
+    import, the night-wide plan, then per port of discharge featurize, score, rules, screen and
+    select, then publish, the alert export and retention.
+
+    A rerun of a date already published scores it with the model recorded in its list's lineage,
+    so a model promoted since (perhaps trained on that date's outcomes) does not rescore it.
+    """
     from pipelines.nightly import run_night
     from pipelines.stages import PublishSummary, SelectSummary, pick
 
@@ -90,7 +97,7 @@ def run(
         raise typer.BadParameter(str(error)) from error
     config = settings()
     for one in days:
-        summary = run_night(config, one)
+        summary = run_night(config, one, model=model)
         published = pick(summary, "publish", PublishSummary)
         selected = pick(summary, "select", SelectSummary)
         console.print(
@@ -105,11 +112,9 @@ def run(
 def evaluate(
     first: Annotated[
         date,
-        typer.Option("--from", parser=iso_date, metavar=DATE_METAVAR, help="First filing date."),
+        date_option("--from", help="First filing date."),
     ],
-    last: Annotated[
-        date, typer.Option("--to", parser=iso_date, metavar=DATE_METAVAR, help="Last filing date.")
-    ],
+    last: Annotated[date, date_option("--to", help="Last filing date.")],
 ) -> None:
     """Recall and precision of the planted threats at 1/2/5 % per port and threat kind, in the
     list's order, by risk alone, by the rules alone and the legacy rules (synthetic worlds only;
@@ -129,25 +134,57 @@ def evaluate(
 
 @lists_app.command("export")
 def export(
-    day: Annotated[
-        date, typer.Option("--date", parser=iso_date, metavar=DATE_METAVAR, help="List date.")
-    ],
+    day: Annotated[date, date_option("--date", help="List date.")],
     out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
     port: Annotated[
         list[str] | None, typer.Option("--port", help="Only these ports (repeatable).")
     ] = None,
+    version: Annotated[
+        int | None,
+        typer.Option("--version", min=1, help="A kept earlier version (default: the current)."),
+    ] = None,
 ) -> None:
     """Write one CSV with the ranked lists of every port (or the given ports) for a date."""
+    from pipelines.audit_trail import LIST_EXPORT, record_action
     from pipelines.publish import export_lists
 
+    config = settings()
     try:
         # Upper-cased as `users add` does: UN/LOCODEs are stored in capitals.
         ports = [p.strip().upper() for p in port] if port else None
-        written = export_lists(settings().zone("lists"), day, out, ports)
+        written = export_lists(config.zone("lists"), day, out, ports, version)
     except (FileNotFoundError, ValueError) as error:
         err_console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=1) from error
+    details = {"date": day, "ports": ports or "all", "version": version or "current"}
+    record_action(config, LIST_EXPORT, str(written), details)
     console.print(f"wrote {written}")
+
+
+@lists_app.command("versions")
+def versions(
+    day: Annotated[date, date_option("--date", help="List date.")],
+) -> None:
+    """Every publication of a date's lists, oldest first; the current one is marked."""
+    from pipelines.publish import list_versions
+
+    kept = list_versions(settings().zone("lists"), day)
+    if not kept:
+        err_console.print(f"[red]no lists published for {day}[/red]")
+        raise typer.Exit(code=1)
+    grid = Table(title=f"Lists of {day}")
+    for column in ("version", "current", "published at (UTC)", "rows", "run", "model"):
+        grid.add_column(column)
+    for one in kept:
+        grid.add_row(
+            str(one.version),
+            "yes" if one.current else "",
+            one.published_at,
+            str(one.rows),
+            ", ".join(one.run_ids),
+            ", ".join(one.model_versions),
+        )
+    console.print(grid)
 
 
 def register(app: typer.Typer) -> None:

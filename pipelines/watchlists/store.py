@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from pipelines import audit_trail
 from pipelines.io import atomic_directory, file_sha256, write_parquet, write_text
 from pipelines.settings import Settings
 from pipelines.watchlists.entries import (
@@ -63,6 +64,7 @@ def store_list(
         pointer = json.dumps({"list": loaded.list_name, "version": version}) + "\n"
         write_text(pointer, folder / CURRENT_FILE)
         in_force = version
+    audit_trail.record_action(settings, audit_trail.WATCHLIST_LOAD, f"{loaded.list_name}/{version}")
     return {**manifest, "in_force": in_force == version}
 
 
