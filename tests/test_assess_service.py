@@ -344,12 +344,14 @@ def test_features_from_the_indexed_history_equal_those_from_the_whole_state(home
     from features.build import build_features
     from pipelines.assess.history_index import HistoryIndex
     from pipelines.featurize import load_references, read_snapshot
+    from pipelines.pseudonym import load_key, pseudonymise
 
     settings = small_settings(home)
     state = read_snapshot(settings, NIGHT)
     refs = load_references(settings)
     index = HistoryIndex(state)
-    rows = _night_rows(settings)
+    # History is kept on trader pseudonyms (decision 0027); features read the ids so replaced.
+    rows = pseudonymise(_night_rows(settings), load_key(settings))
     known = set(state.table("shipper")["shipper_id"])
     unseen = rows.filter(~pl.col("shipper_id").is_in(list(known)))
     # A row no entity has seen: new parties, a new lane and hub, an hs6 without a histogram.
@@ -382,13 +384,16 @@ def test_single_calls_with_no_history_or_earlier_filings_that_day_score_as_the_n
     from pipelines.assess.engine import Call
     from pipelines.assess.store import Caller
     from pipelines.featurize import read_snapshot
+    from pipelines.pseudonym import load_key
 
     copy = tmp_path / "home"
     shutil.copytree(home, copy, ignore=shutil.ignore_patterns("assessments"))
     settings = small_settings(copy)
     records = sorted(_records(settings, NIGHT), key=lambda r: str(r["filed_at"]))
+    # The history holds trader pseudonyms (decision 0027).
+    key = load_key(settings)
     known = set(read_snapshot(settings, NIGHT).table("shipper")["shipper_id"])
-    new_parties = [r for r in records if r["shipper_id"] not in known][:10]
+    new_parties = [r for r in records if key.pseudonym(r["shipper_id"]) not in known][:10]
     seen_today: set[str] = set()
     repeats = []
     for record in records:

@@ -51,6 +51,7 @@ from pipelines.assess.references import call_references
 from pipelines.assess.store import AssessmentStore, Caller, Recorded
 from pipelines.assess.validation import CallSuites, suite_at
 from pipelines.featurize import day_rollup, load_references, read_snapshot
+from pipelines.pseudonym import PseudonymKey, load_key, pseudonymise
 from pipelines.rules import load_partner_rules, load_rules, load_starter_rules
 from pipelines.score import load_models
 from pipelines.settings import Settings
@@ -180,6 +181,7 @@ class Loaded:
     clearances: pl.DataFrame
     marker: tuple[Any, ...]
     suites: CallSuites
+    pseudonyms: PseudonymKey
     histories: dict[date, tuple[HistoryIndex, bool]] = field(default_factory=dict)
     compiled: dict[tuple[tuple[int, ...], tuple[tuple[str, Any], ...]], CompiledRules] = field(
         default_factory=dict
@@ -263,8 +265,11 @@ class Assessor:
         index = index_in_force(self.settings)
         clearances = clearance_store.active(clearance_store.read_export(self.settings))
         suites = CallSuites(sets, timedelta(days=self.settings.future_tolerance_days))
+        # History is kept on trader pseudonyms (decision 0027): a call's ids are looked up and
+        # featurized under the same key, as the night's featurize stage does.
+        pseudonyms = load_key(self.settings)
         loaded = Loaded(
-            refs, sets, suite, version, models, rules, index, clearances, marker, suites
+            refs, sets, suite, version, models, rules, index, clearances, marker, suites, pseudonyms
         )
         log.info("assessor loaded model %s in %.2f s", version, time.perf_counter() - started)
         return loaded
@@ -330,7 +335,7 @@ class Assessor:
                 rollup = day_rollup(self.settings, current, loaded.refs)
             else:
                 rollup = rollup_day(
-                    self._accepted_rows(loaded, current),
+                    pseudonymise(self._accepted_rows(loaded, current), loaded.pseudonyms),
                     _no_inspections(),
                     current,
                     loaded.refs.currency_rates,
@@ -491,9 +496,11 @@ class Assessor:
         index, provisional = self._history(loaded, day)
         declarations = rows.select(DECLARATIONS.names)
         # Only the state rows of this call's keys: the features read nothing else.
-        history = index.slice(declarations)
+        # Features read trader pseudonyms, as in the night; rules and screening the ids in clear.
+        traded = pseudonymise(declarations, loaded.pseudonyms)
+        history = index.slice(traded)
         # Reference tables cut to the call's ports and headings: same joins, far fewer rows.
-        features = build_features(declarations, history, call_references(loaded.refs, declarations))
+        features = build_features(traded, history, call_references(loaded.refs, traded))
         scored = score(
             loaded.models, features, explain=ExplainAsked(floor=self.thresholds.information)
         )
