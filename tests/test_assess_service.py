@@ -350,7 +350,7 @@ def test_features_from_the_indexed_history_equal_those_from_the_whole_state(home
     state = read_snapshot(settings, NIGHT)
     refs = load_references(settings)
     index = HistoryIndex(state)
-    # History is kept on trader pseudonyms (decision 0027); features read the ids so replaced.
+    # The service builds features on trader pseudonyms, as the night does (decision 0027).
     rows = pseudonymise(_night_rows(settings), load_key(settings))
     known = set(state.table("shipper")["shipper_id"])
     unseen = rows.filter(~pl.col("shipper_id").is_in(list(known)))

@@ -51,7 +51,7 @@ from pipelines.assess.references import call_references
 from pipelines.assess.store import AssessmentStore, Caller, Recorded
 from pipelines.assess.validation import CallSuites, suite_at
 from pipelines.featurize import day_rollup, load_references, read_snapshot
-from pipelines.pseudonym import PseudonymKey, load_key, pseudonymise
+from pipelines.pseudonym import PseudonymKey, key_file, load_key, pseudonymise
 from pipelines.rules import load_partner_rules, load_rules, load_starter_rules
 from pipelines.score import load_models
 from pipelines.settings import Settings
@@ -181,7 +181,8 @@ class Loaded:
     clearances: pl.DataFrame
     marker: tuple[Any, ...]
     suites: CallSuites
-    pseudonyms: PseudonymKey
+    key: PseudonymKey
+    """The trader-id pseudonym key: history is kept on pseudonyms (decision 0027)."""
     histories: dict[date, tuple[HistoryIndex, bool]] = field(default_factory=dict)
     compiled: dict[tuple[tuple[int, ...], tuple[tuple[str, Any], ...]], CompiledRules] = field(
         default_factory=dict
@@ -213,7 +214,9 @@ def _marker(settings: Settings) -> tuple[Any, ...]:
     ]
     partner_rules = layout.partner_rules_dir(settings)
     cleared = clearance_store.export_path(settings)
+    pseudonyms = key_file(settings)
     return (
+        pseudonyms.stat().st_mtime_ns if pseudonyms.exists() else None,
         partner_rules.stat().st_mtime_ns if partner_rules.exists() else None,
         cleared.stat().st_mtime_ns if cleared.exists() else None,
         champion.stat().st_mtime_ns if champion.exists() else None,
@@ -265,11 +268,9 @@ class Assessor:
         index = index_in_force(self.settings)
         clearances = clearance_store.active(clearance_store.read_export(self.settings))
         suites = CallSuites(sets, timedelta(days=self.settings.future_tolerance_days))
-        # History is kept on trader pseudonyms (decision 0027): a call's ids are looked up and
-        # featurized under the same key, as the night's featurize stage does.
-        pseudonyms = load_key(self.settings)
+        key = load_key(self.settings)
         loaded = Loaded(
-            refs, sets, suite, version, models, rules, index, clearances, marker, suites, pseudonyms
+            refs, sets, suite, version, models, rules, index, clearances, marker, suites, key
         )
         log.info("assessor loaded model %s in %.2f s", version, time.perf_counter() - started)
         return loaded
@@ -335,7 +336,7 @@ class Assessor:
                 rollup = day_rollup(self.settings, current, loaded.refs)
             else:
                 rollup = rollup_day(
-                    pseudonymise(self._accepted_rows(loaded, current), loaded.pseudonyms),
+                    pseudonymise(self._accepted_rows(loaded, current), loaded.key),
                     _no_inspections(),
                     current,
                     loaded.refs.currency_rates,
@@ -495,12 +496,13 @@ class Assessor:
     ) -> list[dict[str, Any]]:
         index, provisional = self._history(loaded, day)
         declarations = rows.select(DECLARATIONS.names)
+        # Features read the history on trader pseudonyms, as the night's do (decision 0027);
+        # rules and screening read the ids and names in clear, as the night's do.
+        pseudonymous = pseudonymise(declarations, loaded.key)
         # Only the state rows of this call's keys: the features read nothing else.
-        # Features read trader pseudonyms, as in the night; rules and screening the ids in clear.
-        traded = pseudonymise(declarations, loaded.pseudonyms)
-        history = index.slice(traded)
+        history = index.slice(pseudonymous)
         # Reference tables cut to the call's ports and headings: same joins, far fewer rows.
-        features = build_features(traded, history, call_references(loaded.refs, traded))
+        features = build_features(pseudonymous, history, call_references(loaded.refs, pseudonymous))
         scored = score(
             loaded.models, features, explain=ExplainAsked(floor=self.thresholds.information)
         )
