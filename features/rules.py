@@ -553,43 +553,61 @@ def evaluate_rules(rules: Sequence[Rule], frame: pl.DataFrame, day: date) -> pl.
     active = rules_valid_on(rules, day)
     if not active or frame.height == 0:
         return pl.DataFrame(schema=HITS_SCHEMA)
-    check_rules(active, frame.schema)
-    fields = available_schema(frame.schema)
-    used = {f for rule in active for f in rule.fields()}
-    derived = [
-        DERIVED_BY_NAME[name].expr.alias(name)
-        for name in sorted(used)
-        if name not in frame.columns and name in DERIVED_BY_NAME
-    ]
-    flags = [compile_node(rule.conditions, fields).alias(f"_r{i}") for i, rule in enumerate(active)]
-    fired = (
-        frame.lazy()
-        .with_columns(derived)
-        .select(pl.col("declaration_id"), pl.col("item_no").cast(pl.Int64), *flags)
-        # Few items fire any rule: unpivot those only, not (items x rules) rows.
-        .filter(pl.any_horizontal(pl.col(f"_r{i}") for i in range(len(active))))
-        .unpivot(index=list(KEY_COLUMNS), variable_name="_rule", value_name="_fired")
-        .filter(pl.col("_fired"))
-        .select(*KEY_COLUMNS, pl.col("_rule").str.slice(2).cast(pl.Int64).alias("_index"))
-        .collect()
-    )
-    catalogue = pl.DataFrame(
-        {
-            "_index": list(range(len(active))),
-            "rule_id": [r.rule_id for r in active],
-            "threat": [r.threat for r in active],
-            "weight": [r.weight for r in active],
-            "force_red": [r.force == "red" for r in active],
-            "title": [r.title for r in active],
-        },
-        schema={"_index": pl.Int64(), **{k: HITS_SCHEMA[k] for k in list(HITS_SCHEMA)[2:]}},
-    )
-    return (
-        fired.join(catalogue, on="_index", how="left")
-        .select(list(HITS_SCHEMA))
-        .cast(pl.Schema(HITS_SCHEMA))
-        .sort("declaration_id", "item_no", "rule_id")
-    )
+    return CompiledRules(active, frame.schema).hits(frame)
+
+
+class CompiledRules:
+    """Rules checked and compiled once against a frame schema, then evaluated on many frames of
+    that schema (the assessment service compiles once per refresh, not once per call)."""
+
+    def __init__(self, active: Sequence[Rule], schema: Mapping[str, pl.DataType]) -> None:
+        check_rules(active, schema)
+        fields = available_schema(schema)
+        used = {f for rule in active for f in rule.fields()}
+        self.schema = dict(schema)
+        self._derived = [
+            DERIVED_BY_NAME[name].expr.alias(name)
+            for name in sorted(used)
+            if name not in schema and name in DERIVED_BY_NAME
+        ]
+        self._flags = [
+            compile_node(rule.conditions, fields).alias(f"_r{i}") for i, rule in enumerate(active)
+        ]
+        self._catalogue = pl.DataFrame(
+            {
+                "_index": list(range(len(active))),
+                "rule_id": [r.rule_id for r in active],
+                "threat": [r.threat for r in active],
+                "weight": [r.weight for r in active],
+                "force_red": [r.force == "red" for r in active],
+                "title": [r.title for r in active],
+            },
+            schema={"_index": pl.Int64(), **{k: HITS_SCHEMA[k] for k in list(HITS_SCHEMA)[2:]}},
+        )
+
+    def hits(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """HITS_SCHEMA rows of `frame` (of the compiled schema), as `evaluate_rules` returns."""
+        if dict(frame.schema) != self.schema:
+            raise RuleError("the frame's schema is not the one these rules were compiled for")
+        if not self._flags or frame.height == 0:
+            return pl.DataFrame(schema=HITS_SCHEMA)
+        fired = (
+            frame.lazy()
+            .with_columns(self._derived)
+            .select(pl.col("declaration_id"), pl.col("item_no").cast(pl.Int64), *self._flags)
+            # Few items fire any rule: unpivot those only, not (items x rules) rows.
+            .filter(pl.any_horizontal(pl.col(f"_r{i}") for i in range(len(self._flags))))
+            .unpivot(index=list(KEY_COLUMNS), variable_name="_rule", value_name="_fired")
+            .filter(pl.col("_fired"))
+            .select(*KEY_COLUMNS, pl.col("_rule").str.slice(2).cast(pl.Int64).alias("_index"))
+            .collect()
+        )
+        return (
+            fired.join(self._catalogue, on="_index", how="left")
+            .select(list(HITS_SCHEMA))
+            .cast(pl.Schema(HITS_SCHEMA))
+            .sort("declaration_id", "item_no", "rule_id")
+        )
 
 
 def rule_input(declarations: pl.DataFrame, features: pl.DataFrame) -> pl.DataFrame:

@@ -23,18 +23,10 @@ from typing import Any
 import polars as pl
 
 from pipelines import layout
+from pipelines.io import file_sha256
 from pipelines.settings import Settings
 
 LINEAGE_VERSION = 1
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in blocks (inputs can be large)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def rule_files(settings: Settings) -> list[Path]:
@@ -97,7 +89,7 @@ def run_lineage(
         "rule_set_version": rule_set_version(settings),
         "rule_files": [p.name for p in rule_files(settings)],
         "watchlists": dict(sorted(watchlists.items())),
-        "inputs": {name: sha256_file(path) for name, path in input_files(settings, day).items()},
+        "inputs": {name: file_sha256(path) for name, path in input_files(settings, day).items()},
     }
 
 

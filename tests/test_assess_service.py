@@ -23,7 +23,7 @@ from pipelines import layout, nightly
 from pipelines.assess.engine import Assessor, Thresholds, answer_for
 from pipelines.assess.intraday import assess_landed
 from pipelines.assess.service import TokenBucket, create_app
-from pipelines.assess.store import AssessmentStore
+from pipelines.assess.store import AssessmentStore, Caller
 from pipelines.cli import app as cli_app
 from pipelines.settings import Settings
 from pipelines.train import train_models
@@ -344,12 +344,14 @@ def test_features_from_the_indexed_history_equal_those_from_the_whole_state(home
     from features.build import build_features
     from pipelines.assess.history_index import HistoryIndex
     from pipelines.featurize import load_references, read_snapshot
+    from pipelines.pseudonym import load_key, pseudonymise
 
     settings = small_settings(home)
     state = read_snapshot(settings, NIGHT)
     refs = load_references(settings)
     index = HistoryIndex(state)
-    rows = _night_rows(settings)
+    # The service builds features on trader pseudonyms, as the night does (decision 0027).
+    rows = pseudonymise(_night_rows(settings), load_key(settings))
     known = set(state.table("shipper")["shipper_id"])
     unseen = rows.filter(~pl.col("shipper_id").is_in(list(known)))
     # A row no entity has seen: new parties, a new lane and hub, an hs6 without a histogram.
@@ -382,13 +384,16 @@ def test_single_calls_with_no_history_or_earlier_filings_that_day_score_as_the_n
     from pipelines.assess.engine import Call
     from pipelines.assess.store import Caller
     from pipelines.featurize import read_snapshot
+    from pipelines.pseudonym import load_key
 
     copy = tmp_path / "home"
     shutil.copytree(home, copy, ignore=shutil.ignore_patterns("assessments"))
     settings = small_settings(copy)
     records = sorted(_records(settings, NIGHT), key=lambda r: str(r["filed_at"]))
+    # The history holds trader pseudonyms (decision 0027).
+    key = load_key(settings)
     known = set(read_snapshot(settings, NIGHT).table("shipper")["shipper_id"])
-    new_parties = [r for r in records if r["shipper_id"] not in known][:10]
+    new_parties = [r for r in records if key.pseudonym(r["shipper_id"]) not in known][:10]
     seen_today: set[str] = set()
     repeats = []
     for record in records:
@@ -483,3 +488,85 @@ def test_small_calls_share_a_screening_and_large_ones_are_screened_alone() -> No
     # No group of small calls reaches the name count at which token weights change.
     counts = dict(calls.value_counts().rows())
     assert all(sum(counts[c] for c in g) * 2 < TRADE_MIN_NAMES for g in groups if g != [1])
+
+
+def _day_frame(settings: Settings) -> pl.DataFrame:
+    staged = pl.read_parquet(layout.staged_declarations_file(settings, NIGHT))
+    return staged.select(DECLARATIONS.names)
+
+
+def test_features_from_reference_tables_cut_to_the_call_equal_the_full_tables(
+    assessor: Assessor,
+) -> None:
+    """The service joins a call to the LOCODE and HS6 tables cut to its own keys."""
+    from polars.testing import assert_frame_equal
+
+    from features.build import build_features
+    from pipelines.assess.references import call_references
+
+    loaded = assessor._loaded
+    index, _ = assessor._history(loaded, NIGHT)
+    day = _day_frame(assessor.settings)
+    whole = build_features(day, index.slice(day), loaded.refs)
+    cut = call_references(loaded.refs, day)
+    assert cut.locations.height < loaded.refs.locations.height
+    assert cut.hs6.height < loaded.refs.hs6.height
+    assert_frame_equal(build_features(day, index.slice(day), cut), whole)
+    for position in range(0, day.height, max(1, day.height // 30)):
+        one = day[position : position + 1]
+        alone = build_features(one, index.slice(one), call_references(loaded.refs, one))
+        assert_frame_equal(alone, build_features(one, index.slice(one), loaded.refs))
+    # The joins found rows: route and description features are not all null.
+    assert whole.select(pl.all().is_not_null().any()).row(0).count(True) > whole.width // 2
+
+
+def test_rules_compiled_once_a_generation_fire_as_evaluated_per_call(
+    assessor: Assessor,
+) -> None:
+    from polars.testing import assert_frame_equal
+
+    from features.build import build_features
+    from features.rules import RuleError, evaluate_rules, rule_input, rules_valid_on
+
+    loaded = assessor._loaded
+    index, _ = assessor._history(loaded, NIGHT)
+    day = _day_frame(assessor.settings)
+    frame = rule_input(day, build_features(day, index.slice(day), loaded.refs))
+    compiled = loaded.rules_for(NIGHT, frame)
+    assert loaded.rules_for(NIGHT, frame) is compiled
+    expected = evaluate_rules(rules_valid_on(loaded.rules, NIGHT), frame, NIGHT)
+    assert expected.height > 0
+    assert_frame_equal(compiled.hits(frame), expected)
+    for row in expected["declaration_id"].unique().sort().head(10):
+        one = frame.filter(pl.col("declaration_id") == row)
+        assert_frame_equal(
+            compiled.hits(one), evaluate_rules(rules_valid_on(loaded.rules, NIGHT), one, NIGHT)
+        )
+    with pytest.raises(RuleError, match="schema"):
+        compiled.hits(frame.drop(frame.columns[-1]))
+
+
+def test_one_declaration_a_call_answers_as_a_batch_and_scores_as_the_night(
+    home: Path, tmp_path: Path
+) -> None:
+    """Each row sent alone gets the risk score, answer and reasons it gets in a batch of 100."""
+    settings = small_settings(home)
+    rows = _records(settings, NIGHT)[:100]
+    answers: list[list[dict[str, Any]]] = []
+    for name, sizes in (("alone", 1), ("batch", 100)):
+        store = AssessmentStore(tmp_path / f"{name}.sqlite")
+        assessor = Assessor(settings, store, clock=lambda: NOON)
+        got: list[dict[str, Any]] = []
+        for start in range(0, len(rows), sizes):
+            got += assessor.assess(rows[start : start + sizes], Caller("t", "test"), name)
+        answers.append(got)
+        store.close()
+    fields = ("declaration_id", "item_no", "risk_score", "answer", "reasons", "rule_hits")
+    alone, batch = ([{f: a[f] for f in fields} for a in got] for got in answers)
+    assert alone == batch
+    night = _night_scores(settings)
+    scored = pl.DataFrame(alone).select("declaration_id", "item_no", "risk_score")
+    joined = night.join(scored, on=["declaration_id", "item_no"], suffix="_alone")
+    assert joined.height == len(rows)
+    assert (joined["risk_score"] == joined["risk_score_alone"]).all()
+    assert any(a["reasons"] for a in alone)

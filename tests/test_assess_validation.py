@@ -87,3 +87,30 @@ def test_reference_sets_cut_to_the_calls_values_give_the_same_verdicts() -> None
     asked = call_keys(typed)
     assert asked["hs6"] and all(len(key) <= 6 for key in asked["hs6"])
     assert asked["locode"] - REFS["locode"]
+
+
+def test_kept_suites_give_the_verdicts_of_a_suite_built_per_call_at_each_clock() -> None:
+    """`CallSuites` reuses a cut suite across calls and swaps the clock: same verdicts as the
+    suite built afresh, including the not-future check at two different moments."""
+    from pipelines.assess.validation import CallSuites, runner_for_call
+
+    raw = read_raw(DATA / "mixed.csv")
+    refs = {name: frozenset(values) for name, values in REFS.items()}
+    tolerance = timedelta(days=1)
+    suites = CallSuites(refs, tolerance)
+    latest = raw.select(pl.col("filed_at").str.to_datetime(strict=False).max()).item()
+    # One moment long before the filings (they are then in the future) and one after them.
+    moments = [NOW, datetime(2000, 1, 2, tzinfo=UTC)]
+    if latest is not None:
+        moments.append(latest.replace(tzinfo=UTC) + timedelta(days=3))
+    future_counts = set()
+    for now in moments * 2:  # the second round is served from kept suites
+        fresh = validate_with_suite(
+            raw, declarations_suite(refs, now), runner_for_call(refs, now, tolerance)
+        )
+        kept = validate_with_suite(raw, declarations_suite(refs, now), suites.runner(now))
+        assert_frame_equal(kept[0], fresh[0])
+        assert_frame_equal(kept[1], fresh[1])
+        future_counts.add(kept[1].filter(pl.col("field") == "filed_at").height)
+    # The clock mattered: the filed_at verdicts differ between the moments.
+    assert len(future_counts) > 1

@@ -40,7 +40,9 @@ def test_every_stage_the_night_and_the_baseline_are_reported(report: tuple[str, 
     text, work = report
     out = work / "nightly.md"
     assert "cores" in text and "GiB memory" in text
-    for stage in (*nightly.STAGES, "**whole night**", "pandas baseline: features + scoring"):
+    nights = ("**whole night, whole-day stages**", "**whole night, per port**")
+    per_port = ("plan_ports", "assess_port, all ports (s summed, RSS of the largest)")
+    for stage in (*nightly.STAGES, *per_port, *nights, "pandas baseline: features + scoring"):
         rows = [line for line in text.splitlines() if f"| {stage} |" in line]
         assert len(rows) == 1, stage
         wall, cpu, rss = (float(v.replace(",", "")) for v in rows[0].split("|")[4:7])

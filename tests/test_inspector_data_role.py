@@ -17,7 +17,6 @@ from sqlalchemy import Engine, func, select, text
 from typer.testing import CliRunner
 
 from inspector.accounts import create_user, list_users
-from inspector.app import create_app
 from inspector.config import InspectorConfig
 from inspector.db import Outcome, make_engine, session_factory
 from inspector.migrate import alembic_config, upgrade
@@ -26,7 +25,7 @@ from pipelines import layout
 from pipelines.cli import app as cli_app
 from pipelines.io import write_text
 from pipelines.settings import Settings, load_settings
-from tests.factories.inspector_home import add_run_leftovers
+from tests.factories.inspector_home import add_run_leftovers, app_client
 
 DAY = date(2026, 3, 10)
 PASSWORD = "correct horse battery"
@@ -59,10 +58,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    config = InspectorConfig.from_settings(
-        settings, cookie_secure=False, cheap_password_hashing=True
-    )
-    with TestClient(create_app(settings, config), follow_redirects=False) as client:
+    with app_client(settings) as client:
         yield client
 
 

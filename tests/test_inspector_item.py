@@ -14,13 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from inspector.accounts import create_user
-from inspector.app import create_app
 from inspector.config import InspectorConfig
 from inspector.sample import build_sample_home, declaration_id
 from pipelines import layout
 from pipelines.io import write_text
 from pipelines.settings import Settings, load_settings
-from tests.factories.inspector_home import SHA256, add_run_leftovers
+from tests.factories.inspector_home import SHA256, add_run_leftovers, app_client
 
 DAY = date(2026, 3, 10)
 PASSWORD = "correct horse battery"
@@ -40,10 +39,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    config = InspectorConfig.from_settings(
-        settings, cookie_secure=False, cheap_password_hashing=True
-    )
-    with TestClient(create_app(settings, config), follow_redirects=False) as client:
+    with app_client(settings) as client:
         yield client
 
 

@@ -415,7 +415,7 @@ def test_lists_trace_to_their_lineage_and_a_rerun_keeps_the_dates_model(
     world: Path, tmp_path: Path
 ) -> None:
     from models.registry import read_champion
-    from pipelines.lineage import sha256_file
+    from pipelines.io import file_sha256
     from pipelines.publish import list_versions
 
     settings = _copy(world, tmp_path)
@@ -430,7 +430,7 @@ def test_lists_trace_to_their_lineage_and_a_rerun_keeps_the_dates_model(
     zones = {name.split("/")[0] for name in lineage["inputs"]}
     assert zones == {"raw", "staging", "features", "scores"}
     for name, digest in lineage["inputs"].items():
-        assert sha256_file(settings.home / name) == digest, name
+        assert file_sha256(settings.home / name) == digest, name
     dated_model = lineage["model_versions"][0]
 
     # A model promoted since must not rescore the date unless asked to.

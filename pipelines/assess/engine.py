@@ -35,21 +35,23 @@ import polars as pl
 from contracts.declarations import DECLARATIONS
 from contracts.outcomes import OUTCOMES
 from contracts.reading import records_frame
-from expectations.declarations import NOT_FUTURE, declarations_suite, not_future_helper
+from expectations.declarations import declarations_suite
 from expectations.polars_runner import run_suite_polars
 from expectations.suite import Suite
 from features.build import build_features
 from features.history import HistoryState, advance, attribute_outcomes, rollup_day
 from features.refs import References
-from features.rules import Rule, evaluate_rules, rule_input, rules_valid_on
+from features.rules import CompiledRules, Rule, rule_input
 from features.screening import TRADE_MIN_NAMES, WatchlistIndex
 from models.registry import CHAMPION_FILE, ThreatModels
 from models.scoring import ExplainTop, score
 from pipelines import layout
 from pipelines.assess.history_index import HistoryIndex
+from pipelines.assess.references import call_references
 from pipelines.assess.store import AssessmentStore, Caller, Recorded
-from pipelines.assess.validation import runner_for_call
+from pipelines.assess.validation import CallSuites, suite_at
 from pipelines.featurize import day_rollup, load_references, read_snapshot
+from pipelines.pseudonym import PseudonymKey, key_file, load_key, pseudonymise
 from pipelines.rules import load_partner_rules, load_rules, load_starter_rules
 from pipelines.score import load_models
 from pipelines.settings import Settings
@@ -178,7 +180,24 @@ class Loaded:
     index: WatchlistIndex
     clearances: pl.DataFrame
     marker: tuple[Any, ...]
+    suites: CallSuites
+    key: PseudonymKey
+    """The trader-id pseudonym key: history is kept on pseudonyms (decision 0027)."""
     histories: dict[date, tuple[HistoryIndex, bool]] = field(default_factory=dict)
+    compiled: dict[tuple[tuple[int, ...], tuple[tuple[str, Any], ...]], CompiledRules] = field(
+        default_factory=dict
+    )
+    """Rules compiled once per generation, by the rules valid on a day and the frame schema."""
+
+    def rules_for(self, day: date, frame: pl.DataFrame) -> CompiledRules:
+        """The rules valid on `day`, compiled for frames of `frame`'s schema."""
+        valid = tuple(i for i, rule in enumerate(self.rules) if rule.is_valid_on(day))
+        key = (valid, tuple(frame.schema.items()))
+        compiled = self.compiled.get(key)
+        if compiled is None:
+            active = [self.rules[i] for i in valid]
+            compiled = self.compiled.setdefault(key, CompiledRules(active, frame.schema))
+        return compiled
 
 
 def _marker(settings: Settings) -> tuple[Any, ...]:
@@ -195,7 +214,9 @@ def _marker(settings: Settings) -> tuple[Any, ...]:
     ]
     partner_rules = layout.partner_rules_dir(settings)
     cleared = clearance_store.export_path(settings)
+    pseudonyms = key_file(settings)
     return (
+        pseudonyms.stat().st_mtime_ns if pseudonyms.exists() else None,
         partner_rules.stat().st_mtime_ns if partner_rules.exists() else None,
         cleared.stat().st_mtime_ns if cleared.exists() else None,
         champion.stat().st_mtime_ns if champion.exists() else None,
@@ -246,7 +267,11 @@ class Assessor:
         rules = [*officers, *load_partner_rules(self.settings)]
         index = index_in_force(self.settings)
         clearances = clearance_store.active(clearance_store.read_export(self.settings))
-        loaded = Loaded(refs, sets, suite, version, models, rules, index, clearances, marker)
+        suites = CallSuites(sets, timedelta(days=self.settings.future_tolerance_days))
+        key = load_key(self.settings)
+        loaded = Loaded(
+            refs, sets, suite, version, models, rules, index, clearances, marker, suites, key
+        )
         log.info("assessor loaded model %s in %.2f s", version, time.perf_counter() - started)
         return loaded
 
@@ -311,7 +336,7 @@ class Assessor:
                 rollup = day_rollup(self.settings, current, loaded.refs)
             else:
                 rollup = rollup_day(
-                    self._accepted_rows(loaded, current),
+                    pseudonymise(self._accepted_rows(loaded, current), loaded.key),
                     _no_inspections(),
                     current,
                     loaded.refs.currency_rates,
@@ -362,7 +387,6 @@ class Assessor:
         with a broken row is refused on its own, the others are assessed."""
         loaded = self._loaded
         now = self.clock()
-        tolerance = timedelta(days=self.settings.future_tolerance_days)
         problems: list[list[dict[str, Any]]] = [_shape_problems(c.records) for c in calls]
         readable = [i for i, c in enumerate(calls) if c.records and not problems[i]]
         # Every call's rows in one frame; `_line` runs on across calls, `offsets` map it back.
@@ -372,9 +396,7 @@ class Assessor:
             records = [_complete(r) for i in readable for r in calls[i].records]
             raw = records_frame(records, f"{calls[readable[0]].source}:batch")
             # The runner builds the suite over the call's own reference keys (same verdicts).
-            valid, rejected = validate_with_suite(
-                raw, loaded.suite, runner_for_call(loaded.reference_sets, now, tolerance)
-            )
+            valid, rejected = validate_with_suite(raw, loaded.suite, loaded.suites.runner(now))
             for r in rejected.iter_rows(named=True):
                 at = int(np.searchsorted(offsets, int(r["_line"]), side="left")) - 1
                 problems[readable[at]].append(
@@ -474,15 +496,19 @@ class Assessor:
     ) -> list[dict[str, Any]]:
         index, provisional = self._history(loaded, day)
         declarations = rows.select(DECLARATIONS.names)
+        # Features read the history on trader pseudonyms, as the night's do (decision 0027);
+        # rules and screening read the ids and names in clear, as the night's do.
+        pseudonymous = pseudonymise(declarations, loaded.key)
         # Only the state rows of this call's keys: the features read nothing else.
-        history = index.slice(declarations)
-        features = build_features(declarations, history, loaded.refs)
+        history = index.slice(pseudonymous)
+        # Reference tables cut to the call's ports and headings: same joins, far fewer rows.
+        features = build_features(pseudonymous, history, call_references(loaded.refs, pseudonymous))
         scored = score(
             loaded.models, features, explain=ExplainAsked(floor=self.thresholds.information)
         )
-        rule_hits = evaluate_rules(
-            rules_valid_on(loaded.rules, day), rule_input(declarations, features), day
-        )
+        rule_frame = rule_input(declarations, features)
+        # Compiled once per generation (the night compiles once a day; a call would each time).
+        rule_hits = loaded.rules_for(day, rule_frame).hits(rule_frame)
         # Matches an officer cleared are dropped, as the night's score stage drops them.
         watch_hits = pl.concat(
             [
@@ -573,15 +599,6 @@ def _screening_groups(call_of_row: pl.Series) -> list[list[int]]:
     if current:
         groups.append(current)
     return [g for g in groups if g]
-
-
-def suite_at(base: Suite, now: datetime, tolerance: timedelta) -> Suite:
-    """`base` with its not-future check taken at `now` (the rest of the suite is clock-free)."""
-    helpers = tuple(
-        not_future_helper(now, tolerance) if h.meta.output_name() == NOT_FUTURE else h
-        for h in base.helpers
-    )
-    return Suite(base.name, helpers, base.checks)
 
 
 def _shape_problems(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

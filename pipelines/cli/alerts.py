@@ -24,7 +24,7 @@ from pipelines.alerts.keys import (
     load_identity,
     load_partners,
 )
-from pipelines.cli.common import DATE_METAVAR, console, err_console, iso_date, settings
+from pipelines.cli.common import console, date_option, err_console, settings
 
 alerts_app = typer.Typer(
     help="Share seizures, party alerts and indicators with partner agencies (signed bundles).",
@@ -157,19 +157,15 @@ def export_verb(
     out: Annotated[Path, typer.Option("--out", dir_okay=False, help="Bundle file to write.")],
     start: Annotated[
         date | None,
-        typer.Option(
+        date_option(
             "--from",
-            parser=iso_date,
-            metavar=DATE_METAVAR,
             help="First inspection day (default: --to minus 6).",
         ),
     ] = None,
     end: Annotated[
         date | None,
-        typer.Option(
+        date_option(
             "--to",
-            parser=iso_date,
-            metavar=DATE_METAVAR,
             help="Last inspection day (default: latest outcomes).",
         ),
     ] = None,
@@ -213,9 +209,7 @@ def import_verb(
     file: Annotated[Path, typer.Argument(dir_okay=False, help="A partner's bundle (JSON).")],
     on: Annotated[
         date | None,
-        typer.Option(
-            parser=iso_date, metavar=DATE_METAVAR, help="Day the import counts for (default today)."
-        ),
+        date_option(help="Day the import counts for (default today)."),
     ] = None,
 ) -> None:
     """Verify, validate and import a partner's bundle; its alerts apply from the next night."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pipelines.cli.common import DATE_METAVAR, console, err_console, iso_date, settings
+from pipelines.cli.common import console, date_option, err_console, settings
 
 if TYPE_CHECKING:
     from pipelines.assess.store import AssessmentStore
@@ -94,9 +94,7 @@ def landed() -> None:
 
 @assess_app.command("handover")
 def handover(
-    day: Annotated[
-        date, typer.Option("--date", parser=iso_date, metavar=DATE_METAVAR, help="Filing date.")
-    ],
+    day: Annotated[date, date_option("--date", help="Filing date.")],
 ) -> None:
     """Land the rows the service accepted for a day, for the night to ingest."""
     from pipelines.assess.intraday import land_assessed

@@ -61,8 +61,8 @@ DATE_METAVAR = "YYYY-MM-DD"
 def iso_date(value: object) -> date:
     """A calendar date typed YYYY-MM-DD; anything else is refused with the option's name.
 
-    Give it as `parser=iso_date, metavar=DATE_METAVAR` to every date option, so that all verbs
-    read and refuse dates alike (Python alone would also read week dates and compact forms).
+    Every date option is made with `date_option`, so that all verbs read and refuse dates alike
+    (Python alone would also read week dates and compact forms).
     """
     if isinstance(value, date):
         return value
@@ -73,6 +73,11 @@ def iso_date(value: object) -> date:
         except ValueError:
             pass
     raise typer.BadParameter(f"{text!r} is not a date; write it YYYY-MM-DD, e.g. 2026-03-31")
+
+
+def date_option(*flags: str, help: str) -> Any:
+    """A typer option holding a YYYY-MM-DD date, read and refused by `iso_date`."""
+    return typer.Option(*flags, parser=iso_date, metavar=DATE_METAVAR, help=help)
 
 
 _HINTS = {

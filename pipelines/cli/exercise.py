@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipelines.cli.common import DATE_METAVAR, console, err_console, iso_date, settings
+from pipelines.cli.common import console, date_option, err_console, settings
 
 exercise_app = typer.Typer(
     help="Scenario exercises: inject threat rows into a day, then see what was caught.",
@@ -21,9 +21,7 @@ def inject_command(
     scenario: Annotated[str, typer.Option(help="Scenario YAML file or shipped scenario name.")],
     day: Annotated[
         date,
-        typer.Option(
-            "--date", parser=iso_date, metavar=DATE_METAVAR, help="Filing day to inject into."
-        ),
+        date_option("--date", help="Filing day to inject into."),
     ],
     count: Annotated[int, typer.Option(min=1, help="Threat items to inject.")] = 10,
     seed: Annotated[int | None, typer.Option(help="Seed (default: settings seed).")] = None,

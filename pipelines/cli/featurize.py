@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipelines.cli.common import DATE_METAVAR, console, err_console, iso_date, settings
+from pipelines.cli.common import console, date_option, err_console, settings
 from pipelines.dates import dates_from_options
 
 featurize_app = typer.Typer(
@@ -21,19 +21,15 @@ featurize_app = typer.Typer(
 def run(
     day: Annotated[
         date | None,
-        typer.Option(
-            "--date", parser=iso_date, metavar=DATE_METAVAR, help="Filing date to featurize."
-        ),
+        date_option("--date", help="Filing date to featurize."),
     ] = None,
     first: Annotated[
         date | None,
-        typer.Option(
-            "--from", parser=iso_date, metavar=DATE_METAVAR, help="First date of a range."
-        ),
+        date_option("--from", help="First date of a range."),
     ] = None,
     last: Annotated[
         date | None,
-        typer.Option("--to", parser=iso_date, metavar=DATE_METAVAR, help="Last date of a range."),
+        date_option("--to", help="Last date of a range."),
     ] = None,
 ) -> None:
     """Write features/date=D/features.parquet for each date, in order, advancing the history."""

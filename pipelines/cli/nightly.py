@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipelines.cli.common import DATE_METAVAR, console, err_console, iso_date, settings
+from pipelines.cli.common import console, date_option, err_console, settings
 from pipelines.dates import dates_from_options
 
 lists_app = typer.Typer(help="Published ranked lists.", no_args_is_help=True)
@@ -61,21 +61,15 @@ def ingest(
 def run(
     day: Annotated[
         date | None,
-        typer.Option(
-            "--date", parser=iso_date, metavar=DATE_METAVAR, help="Filing date to process."
-        ),
+        date_option("--date", help="Filing date to process."),
     ] = None,
     first: Annotated[
         date | None,
-        typer.Option(
-            "--from", parser=iso_date, metavar=DATE_METAVAR, help="First date of a backfill."
-        ),
+        date_option("--from", help="First date of a backfill."),
     ] = None,
     last: Annotated[
         date | None,
-        typer.Option(
-            "--to", parser=iso_date, metavar=DATE_METAVAR, help="Last date of a backfill."
-        ),
+        date_option("--to", help="Last date of a backfill."),
     ] = None,
     model: Annotated[
         str | None,
@@ -118,11 +112,9 @@ def run(
 def evaluate(
     first: Annotated[
         date,
-        typer.Option("--from", parser=iso_date, metavar=DATE_METAVAR, help="First filing date."),
+        date_option("--from", help="First filing date."),
     ],
-    last: Annotated[
-        date, typer.Option("--to", parser=iso_date, metavar=DATE_METAVAR, help="Last filing date.")
-    ],
+    last: Annotated[date, date_option("--to", help="Last filing date.")],
 ) -> None:
     """Recall and precision of the planted threats at 1/2/5 % per port and threat kind, in the
     list's order, by risk alone, by the rules alone and the legacy rules (synthetic worlds only;
@@ -142,9 +134,7 @@ def evaluate(
 
 @lists_app.command("export")
 def export(
-    day: Annotated[
-        date, typer.Option("--date", parser=iso_date, metavar=DATE_METAVAR, help="List date.")
-    ],
+    day: Annotated[date, date_option("--date", help="List date.")],
     out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
     port: Annotated[
         list[str] | None, typer.Option("--port", help="Only these ports (repeatable).")
@@ -173,9 +163,7 @@ def export(
 
 @lists_app.command("versions")
 def versions(
-    day: Annotated[
-        date, typer.Option("--date", parser=iso_date, metavar=DATE_METAVAR, help="List date.")
-    ],
+    day: Annotated[date, date_option("--date", help="List date.")],
 ) -> None:
     """Every publication of a date's lists, oldest first; the current one is marked."""
     from pipelines.publish import list_versions

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pipelines import layout
-from pipelines.cli.common import DATE_METAVAR, console, err_console, iso_date, settings
+from pipelines.cli.common import console, date_option, err_console, settings
 
 if TYPE_CHECKING:
     import polars as pl
@@ -18,10 +18,8 @@ if TYPE_CHECKING:
 def train(
     until: Annotated[
         date | None,
-        typer.Option(
+        date_option(
             "--until",
-            parser=iso_date,
-            metavar=DATE_METAVAR,
             help="Last filing date to learn from (default: latest featurized).",
         ),
     ] = None,

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from features.screening import DEFAULT_THRESHOLD, build_index, screen
-from pipelines.cli.common import DATE_METAVAR, console, err_console, iso_date, settings
+from pipelines.cli.common import console, date_option, err_console, settings
 from pipelines.watchlists.diff import diff_versions
 from pipelines.watchlists.entries import WatchlistError
 from pipelines.watchlists.national import load_national
@@ -80,9 +80,7 @@ def load_ofac_verb(
     ] = None,
     version: Annotated[
         date | None,
-        typer.Option(
-            parser=iso_date,
-            metavar=DATE_METAVAR,
+        date_option(
             help="Version date (default: a date in the path, else today).",
         ),
     ] = None,
@@ -101,7 +99,7 @@ def load_national_verb(
     name: Annotated[str, typer.Option("--name", help="List name, e.g. national-xx.")],
     version: Annotated[
         date | None,
-        typer.Option(parser=iso_date, metavar=DATE_METAVAR, help="Version date (default: today)."),
+        date_option(help="Version date (default: today)."),
     ] = None,
 ) -> None:
     """Load a national list kept as a plain CSV (entry_id, name, ...)."""

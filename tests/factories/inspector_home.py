@@ -3,10 +3,15 @@ bookkeeping (`_source_file`, `_sha256`) and a quarantine partition of three reje
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 import polars as pl
+from fastapi.testclient import TestClient
 
+from inspector.app import create_app
+from inspector.config import InspectorConfig
 from pipelines import layout
 from pipelines.io import write_parquet
 from pipelines.settings import Settings
@@ -38,3 +43,14 @@ def add_run_leftovers(settings: Settings, day: date) -> None:
         quarantined,
         layout.partition(layout.quarantine_declarations(settings), day) / "decl.parquet",
     )
+
+
+@contextmanager
+def app_client(settings: Settings) -> Iterator[TestClient]:
+    """The app over `settings`' home in a test client: plain http, cheap hashing, redirects
+    left to the test."""
+    config = InspectorConfig.from_settings(
+        settings, cookie_secure=False, cheap_password_hashing=True
+    )
+    with TestClient(create_app(settings, config), follow_redirects=False) as client:
+        yield client
