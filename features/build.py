@@ -17,16 +17,7 @@ from features.route import ROUTE, ROW, hub_risk, route_key, route_legs
 from features.strategic import strategic_threat
 from features.value import hs6_value_stats, value_stats
 
-JOINED_ENTITIES = (
-    "shipper",
-    "consignee",
-    "pair",
-    "declarant",
-    "lane",
-    "hs6",
-    "consignee_hs2",
-    "shipper_wording",
-)
+JOINED_ENTITIES = ("shipper", "consignee", "pair", "declarant", "lane", "hs6")
 STATE_COLUMNS = ("first_seen", "last_seen", "n_items", "n_inspected", "n_findings")
 
 

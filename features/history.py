@@ -47,8 +47,6 @@ ENTITIES: tuple[Entity, ...] = (
     Entity("hub", ("hub",)),
     Entity("hs6_value", ("hs6", "vpk_bin"), with_outcomes=False),
     Entity("hs2_value", ("hs2", "vpk_bin"), with_outcomes=False),
-    Entity("consignee_hs2", ("consignee_id", "hs2"), with_outcomes=False),
-    Entity("shipper_wording", ("shipper_id", "wording"), with_outcomes=False),
 )
 ENTITY_BY_NAME = {e.name: e for e in ENTITIES}
 
@@ -97,28 +95,13 @@ def empty_state(as_of: date) -> HistoryState:
     return HistoryState(as_of, {e.name: pl.DataFrame(schema=state_schema(e)) for e in ENTITIES})
 
 
-def wording() -> pl.Expr:
-    """The goods description as its words: lower case, runs of spaces made one, trimmed."""
-    return (
-        pl.col("goods_description")
-        .str.to_lowercase()
-        .str.replace_all(r"\s+", " ")
-        .str.strip_chars()
-        .alias("wording")
-    )
-
-
 def entity_keys(declarations: pl.LazyFrame) -> pl.LazyFrame:
-    """Add the key columns entities group by (`scope`, `hs6`, `hs2`, a non-null `declarant_id`,
-    and `wording` when the frame carries the goods description)."""
-    # Credited inspections carry no description; only filed items feed `shipper_wording`.
-    has_text = "goods_description" in declarations.collect_schema().names()
+    """Add the key columns entities group by (`scope`, `hs6`, `hs2`, a non-null `declarant_id`)."""
     return declarations.with_columns(
         pl.lit("all").alias("scope"),
         pl.col("hs_code").str.slice(0, 6).alias("hs6"),
         pl.col("hs_code").str.slice(0, 2).alias("hs2"),
         pl.col("declarant_id").fill_null(NO_DECLARANT),
-        *([wording()] if has_text else []),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from features import declaration, description, habits, parties, route, strategic, value
+from features import declaration, description, parties, route, strategic, value
 from features.feature import Feature
 
 KEY_COLUMNS = ("declaration_id", "item_no", "port_of_discharge", "filed_at")
@@ -21,7 +21,6 @@ FEATURES: tuple[Feature, ...] = (
     *description.FEATURES,
     *strategic.FEATURES,
     *parties.FEATURES,
-    *habits.FEATURES,
 )
 
 _BY_NAME = {f.name: f for f in FEATURES}

@@ -145,7 +145,9 @@ def test_incremental_state_equals_a_recomputation(
     assert_frame_equal(state.table(entity), expected, check_dtypes=False)
 
 
-@pytest.mark.parametrize("entity", [e for e in ENTITIES if not e.with_outcomes], ids=lambda e: e.name)
+@pytest.mark.parametrize(
+    "entity", [e for e in ENTITIES if not e.with_outcomes], ids=lambda e: e.name
+)
 def test_incremental_item_counts_equal_a_recomputation(
     small_world: tuple[Partitions, Partitions], final_state: HistoryState, entity: Entity
 ) -> None:
