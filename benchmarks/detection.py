@@ -78,10 +78,13 @@ STANDARD_WORLDS = (
     "south-america/listed-parties/6",
     "eu-default/ordinary-wording/7",
     "gulf-hub/listed-parties/6",
+    "south-america/clean-traders/8",
+    "gulf-hub/tell-tale/9",
 )
 """Four presets, every family; three held-out families (ordinary wording twice, listed parties on
 two presets). gulf-hub/listed-parties/6 joined after decision 0029 was chosen: it had failed to
-train before decision 0019, so no choice was made on it."""
+train before decision 0019, so no choice was made on it. The last two are tuning worlds that
+leave room below the ceiling, so a choice can show a gain there (decision 0035)."""
 HARNESS_PER_DAY = {"eu-default": 1200, "east-africa": 800, "gulf-hub": 1000, "south-america": 900}
 """Rows a day per preset in the harness: small, so a world takes minutes, not hours."""
 HARNESS_THREAT_RATE = 0.006
@@ -496,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         "--worlds",
         nargs="+",
         default=list(STANDARD_WORLDS),
-        help="preset/family/seed ... (default: the standard set of 8)",
+        help="preset/family/seed ... (default: the standard set of 10)",
     )
     parser.add_argument("--days", type=int, default=120, help="history days (default 120)")
     parser.add_argument("--nights", type=int, default=6, help="target nights (default 6)")
