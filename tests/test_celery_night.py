@@ -17,6 +17,7 @@ import pytest
 from pipelines import nightly
 from pipelines.celery_night import Services, run_night_on_celery
 from pipelines.settings import Settings
+from tests.factories.published import comparable_lineage, published_lists
 from tests.factories.simulated_home import small_settings, trained_home
 
 START = date(2026, 1, 1)
@@ -38,11 +39,6 @@ def services() -> Services:
 def _world(home: Path) -> Settings:
     """A data home with 14 days of history ingested, featurized and a champion model."""
     return trained_home(home, START, DAYS, 300, seed=11)
-
-
-def _lists(settings: Settings) -> dict[str, bytes]:
-    folder = settings.zone("lists") / f"date={NIGHT}"
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.*"))}
 
 
 def test_a_night_on_two_celery_workers_gives_the_lists_of_cargo_risk_run(
@@ -67,6 +63,8 @@ def test_a_night_on_two_celery_workers_gives_the_lists_of_cargo_risk_run(
     assert night.state == "success", (night.failed_tasks, night.log_dir)
     # Both workers took tasks: the night really was spread over two processes.
     assert all(count > 0 for count in night.tasks_by_worker.values()), night.tasks_by_worker
-    expected = _lists(alone)
+    expected = published_lists(alone, NIGHT)
     assert any(name.endswith(".parquet") for name in expected)
-    assert _lists(on_celery) == expected
+    assert published_lists(on_celery, NIGHT) == expected
+    found = comparable_lineage(on_celery, NIGHT)
+    assert found == comparable_lineage(alone, NIGHT) and found["inputs"]
