@@ -89,7 +89,7 @@ def run(
     so a model promoted since (perhaps trained on that date's outcomes) does not rescore it.
     """
     from pipelines.nightly import run_night
-    from pipelines.stages import PublishSummary, SelectSummary, pick
+    from pipelines.stages import PortsSummary, PortSummary, PublishSummary, pick
 
     try:
         days = dates_from_options(day, first, last)
@@ -99,13 +99,14 @@ def run(
     for one in days:
         summary = run_night(config, one, model=model)
         published = pick(summary, "publish", PublishSummary)
-        selected = pick(summary, "select", SelectSummary)
+        per_port = pick(summary, "assess_port", PortsSummary).ports.values()
+        notes = [n for port in per_port if isinstance(port, PortSummary) for n in port.notes]
         console.print(
             f"{one}: {published.rows} items in {published.ports} port lists "
             f"(red {published.lane('red')}, yellow {published.lane('yellow')}); "
             f"report {Path(published.report).with_name('report.html')}"
         )
-        for note in selected.notes:
+        for note in notes:
             console.print(f"  [yellow]{note}[/yellow]")
 
 
