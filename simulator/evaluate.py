@@ -84,6 +84,11 @@ CONSIGNMENT_FIELDS = (
 6-digit HS code are compared too, and the night, port and scenario."""
 
 
+def _share(part: str, whole: str) -> pl.Expr:
+    """`part / whole`, null where `whole` is zero (a recall with nothing planted is undefined)."""
+    return pl.when(pl.col(whole) > 0).then(pl.col(part) / pl.col(whole))
+
+
 def baseline_path(settings: Settings, day: date) -> Path:
     """Where a plain model's scores for a night are kept (written by the detection harness)."""
     return settings.zone("reports") / "baseline" / f"date={day.isoformat()}" / BASELINE_FILE
@@ -311,27 +316,19 @@ def summarise(table: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:
         table.group_by(keys, maintain_order=True)
         .agg(pl.col(*counts).sum())
         .with_columns(
-            recall=pl.when(pl.col("positives") > 0).then(pl.col("found") / pl.col("positives")),
-            precision=pl.when(pl.col("inspected") > 0).then(pl.col("found") / pl.col("inspected")),
+            recall=_share("found", "positives"),
+            precision=_share("found", "inspected"),
         )
     )
     if "ceiling" in table.columns:
         summary = summary.with_columns(
-            ceiling_recall=pl.when(pl.col("positives") > 0).then(
-                pl.col("ceiling") / pl.col("positives")
-            ),
-            ceiling_precision=pl.when(pl.col("inspected") > 0).then(
-                pl.col("ceiling") / pl.col("inspected")
-            ),
+            ceiling_recall=_share("ceiling", "positives"),
+            ceiling_precision=_share("ceiling", "inspected"),
         )
     if "consignments" in table.columns:
         summary = summary.with_columns(
-            consignment_recall=pl.when(pl.col("consignments") > 0).then(
-                pl.col("consignments_found") / pl.col("consignments")
-            ),
-            consignment_ceiling_recall=pl.when(pl.col("consignments") > 0).then(
-                pl.col("consignment_ceiling") / pl.col("consignments")
-            ),
+            consignment_recall=_share("consignments_found", "consignments"),
+            consignment_ceiling_recall=_share("consignment_ceiling", "consignments"),
         )
     return summary.sort(keys)
 
