@@ -33,6 +33,8 @@ def test_train_writes_a_version_folder_and_makes_it_champion(model_home: Setting
         "calibration.json",
         "card.html",  # every training writes its model card, from its evaluation
         "cbrn.txt",
+        "disparity.html",  # and the model version's disparity report (decision 0026)
+        "disparity.json",
         "evaluation.json",
         "metadata.json",
         "salw.txt",
