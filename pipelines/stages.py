@@ -108,13 +108,6 @@ class OutcomesSummary(Summary):
 
 
 @dataclass(frozen=True)
-class FeaturizeSummary(Summary):
-    features: str
-    rows: int
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
 class AlertsImportSummary(Summary):
     imported: list[str]
     already_imported: list[str]
@@ -130,31 +123,6 @@ class ScoreSummary(Summary):
     risk_score_p99: float
     model_chosen_by: str = "champion"
     """"asked" (`--model`), "recorded for the date" (a rerun keeps its model) or "champion"."""
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class RulesSummary(Summary):
-    rule_hits: int
-    rules_fired: list[str]
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class ScreenSummary(Summary):
-    watchlist_hits: int
-    watchlist_suppressed: int
-    watchlists: dict[str, str]
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class SelectSummary(Summary):
-    run_id: str
-    rows: int
-    notes: list[str]
-    ports: dict[str, dict[str, Any]]
-    precision: dict[str, Any]
     seconds: float = 0.0
 
 
