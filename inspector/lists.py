@@ -13,12 +13,15 @@ import threading
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from contracts.ranked_list import LANES, LIST_SELECTION_REASONS
 from pipelines.layout import DECLARATIONS_FILE, LIST_FILE, OUTCOMES_FILE, partition, partition_files
+
+if TYPE_CHECKING:
+    from pipelines.publish import ListVersion
 
 LANE_CHOICES = ("selected", *LANES, "all")
 _cache_lock = threading.Lock()
@@ -30,16 +33,30 @@ def list_dates(lists_dir: Path) -> list[date]:
     return [day for day, _ in reversed(partition_files(lists_dir, LIST_FILE))]
 
 
-def list_history(lists_dir: Path, day: date) -> list[dict[str, Any]]:
-    """Every publication of a date's lists, newest first (the first is the one shown)."""
+def list_history(
+    lists_dir: Path, day: date, ports: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Every publication of a date's lists, newest first (the first is the one shown).
+
+    `ports` limits the item counts to the ports an account may see: the count kept with a
+    version covers every port, so for a scoped account it is counted again from that version's
+    own list file.
+    """
     from pipelines.publish import list_versions
+
+    def items(kept: ListVersion) -> int:
+        if ports is None:
+            return int(kept.rows)
+        frame = pl.scan_parquet(kept.folder / LIST_FILE)
+        own = frame.filter(pl.col("port_of_discharge").is_in(ports))
+        return int(own.select(pl.len()).collect().item())
 
     return [
         {
             "version": kept.version,
             "current": kept.current,
             "published_at": kept.published_at[:19].replace("T", " "),
-            "rows": kept.rows,
+            "rows": items(kept),
             "run_ids": ", ".join(kept.run_ids),
             "model_versions": ", ".join(kept.model_versions),
         }

@@ -11,7 +11,9 @@ that could leak and the comparison is not empty.
 from __future__ import annotations
 
 import html
+import json
 import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -26,6 +28,7 @@ from inspector.app import create_app
 from inspector.config import InspectorConfig
 from inspector.sample import PORTS, build_sample_home
 from pipelines.io import write_parquet
+from pipelines.layout import LIST_FILE, LIST_VERSION_FILE
 from pipelines.settings import Settings, load_settings
 
 DAY = date(2026, 3, 10)
@@ -46,15 +49,16 @@ def _keep_own_port(home: Path) -> None:
         write_parquet(frame, path)
     for path in sorted((home / "staging" / "outcomes").glob("date=*/*.parquet")):
         write_parquet(pl.read_parquet(path).filter(pl.col("declaration_id").is_in(own_ids)), path)
-    for path in sorted((home / "lists").glob("date=*/ranked_list.parquet")):
+    # The current list and every kept version of it (decision 0027 keeps earlier publications).
+    for path in sorted((home / "lists").glob("date=*/**/ranked_list.parquet")):
         write_parquet(pl.read_parquet(path).filter(pl.col("port_of_discharge") == PORT), path)
+    for path in sorted((home / "lists").glob(f"date=*/*/*/{LIST_VERSION_FILE}")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        record["rows"] = pl.read_parquet(path.parent / LIST_FILE).height
+        path.write_text(json.dumps(record), encoding="utf-8")
 
 
-def _home(root: Path, own_port_only: bool) -> Settings:
-    home = root / ("own-port" if own_port_only else "every-port") / "home"
-    build_sample_home(home, DAY, history=5)
-    if own_port_only:
-        _keep_own_port(home)
+def _home(home: Path) -> Settings:
     settings = load_settings(environ={}, home=home)
     config = InspectorConfig.from_settings(settings, cheap_password_hashing=True)
     create_user(settings, "ina", PASSWORD, "inspector", [PORT], config=config)
@@ -90,7 +94,12 @@ def _other_port_ids(settings: Settings) -> set[str]:
 @pytest.fixture(scope="module")
 def homes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Settings]:
     root = tmp_path_factory.mktemp("scoping")
-    return _home(root, own_port_only=False), _home(root, own_port_only=True)
+    every_port, own_port = root / "every-port" / "home", root / "own-port" / "home"
+    build_sample_home(every_port, DAY, history=5)
+    # A copy, not a second build, so both homes share what no port owns (publication times).
+    shutil.copytree(every_port, own_port)
+    _keep_own_port(own_port)
+    return _home(every_port), _home(own_port)
 
 
 def test_a_scoped_inspector_sees_no_other_port_on_any_item_page(

@@ -77,9 +77,9 @@ def lists_by_port(
     day = day or (dates[0] if dates else None)
     ports: list[dict[str, Any]] = []
     ranked = lists.load_list(state(request).settings.zone("lists"), day) if day else None
-    history = lists.list_history(state(request).settings.zone("lists"), day) if day else []
+    visible = None if user.role != "inspector" else user.port_list
+    history = lists.list_history(state(request).settings.zone("lists"), day, visible) if day else []
     if ranked is not None:
-        visible = None if user.role != "inspector" else user.port_list
         ports = lists.port_overview(ranked, visible)
     log_event(request, user, "view_lists", str(day or ""))
     return render(
