@@ -95,9 +95,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _fresh_database(admin_url: str) -> Iterator[str]:
-    """A new, empty database on the server for one run's Airflow metadata; dropped afterwards."""
-    name = f"airflow_run_{uuid.uuid4().hex[:12]}"
+def fresh_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """The URL of a new, empty database `<prefix>_<random>` on the server of `admin_url` (for
+    one run's Airflow metadata, or one test's tables); dropped, connections and all, afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
@@ -200,7 +201,7 @@ def run_night_on_celery(
     """
     log_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    with _fresh_database(services.admin_db_url) as metadata_url:
+    with fresh_database(services.admin_db_url, "airflow_run") as metadata_url:
         queue = f"cargo_risk_{uuid.uuid4().hex[:12]}"
         env = celery_environment(settings, metadata_url, services.redis_url, _free_port(), queue)
         env.update(extra_env or {})
