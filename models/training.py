@@ -545,10 +545,9 @@ def train_pooled(
         y_calibration=y_calibration,
         params=params,
     )
-    raw = np.asarray(
-        booster.predict(feature_matrix(calibration, feature_names), raw_score=True),
-        dtype=np.float64,
-    )
+    # Built once: the shared booster and every category head score the same calibration rows.
+    x_calibration = feature_matrix(calibration, feature_names)
+    raw = np.asarray(booster.predict(x_calibration, raw_score=True), dtype=np.float64)
     weights = _capped(_column(calibration, WEIGHT), params.max_weight)
     pooled = fit_platt(raw, y_calibration, weights)
     both = pl.concat([train, calibration], how="diagonal_relaxed")
@@ -588,10 +587,7 @@ def train_pooled(
                 params=params,
                 init_model=booster,
             )
-            head_raw = np.asarray(
-                head.predict(feature_matrix(calibration, feature_names), raw_score=True),
-                dtype=np.float64,
-            )
+            head_raw = np.asarray(head.predict(x_calibration, raw_score=True), dtype=np.float64)
             calibrator = fit_platt(head_raw, y_category, weights)
             extra = head.current_iteration() - booster.current_iteration()
             final = head
