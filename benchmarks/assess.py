@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,8 @@ from typing import Any
 
 import httpx
 import polars as pl
+
+from pipelines.loopback import free_loopback_port
 
 RATES = (50, 200, 500)
 BATCH = 100
@@ -85,12 +86,6 @@ def _rows(home: Path, day: date) -> list[dict[str, Any]]:
                 record[name] = value
         out.append(record)
     return out
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _memory_mb(pid: int) -> tuple[float, float]:
@@ -414,7 +409,7 @@ def main() -> None:
         .stdout.strip()
         .splitlines()[-1]
     )
-    port = _free_port()
+    port = free_loopback_port()
     server = subprocess.Popen(
         [*cli, "serve", "--port", str(port)],
         env=env,

@@ -7,7 +7,6 @@ process they can load, measure and kill; `cargo-risk serve` is what a user runs.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from pipelines.loopback import free_loopback_port
 
 # The child runs like `cargo-risk serve` on localhost: plain http, so no Secure cookie.
 _SERVER = """
@@ -50,14 +51,6 @@ class LiveServer:
     pid: int
 
 
-def free_port() -> int:
-    """A port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextmanager
 def serving(
     home: Path, startup_seconds: float = 60, **config_options: object
@@ -68,7 +61,7 @@ def serving(
     `cheap_password_hashing=True` or `login_slots=2`. The server's output goes to
     `home/server.log`, quoted when it exits before answering.
     """
-    port = free_port()
+    port = free_loopback_port()
     log_path = home / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -26,6 +26,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from pipelines.loopback import free_loopback_port
 from pipelines.settings import Settings, airflow_environment
 
 DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
@@ -86,12 +87,6 @@ class CeleryNight:
     failed_tasks: list[str]
     log_dir: Path
     seconds: float
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -203,7 +198,9 @@ def run_night_on_celery(
     started = time.monotonic()
     with fresh_database(services.admin_db_url, "airflow_run") as metadata_url:
         queue = f"cargo_risk_{uuid.uuid4().hex[:12]}"
-        env = celery_environment(settings, metadata_url, services.redis_url, _free_port(), queue)
+        env = celery_environment(
+            settings, metadata_url, services.redis_url, free_loopback_port(), queue
+        )
         env.update(extra_env or {})
         setup_log = log_dir / "setup.log"
         _airflow_cli(["db", "migrate"], env, setup_log)
@@ -217,7 +214,7 @@ def run_night_on_celery(
             for number in range(1, workers + 1):
                 worker_env = dict(env)
                 # Each worker serves its task logs on a port of its own.
-                worker_env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(_free_port())
+                worker_env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(free_loopback_port())
                 processes.append(
                     _start(
                         [

@@ -7,7 +7,6 @@ import errno
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from pipelines.airflow_tasks import (
     one_line_on_bad_data,
     operator_line,
 )
+from pipelines.loopback import free_loopback_port
 from pipelines.staging import BatchError
 from tests.airflow_support import REPO, airflow_env, run_airflow
 
@@ -128,12 +128,6 @@ def test_failure_notifier_appends_one_line_per_failure(tmp_path: Path) -> None:
     assert record["error"] == "bad row"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _processes_with(marker: str) -> list[int]:
     """Pids whose environment holds `marker` (this test's own AIRFLOW_HOME)."""
     found = []
@@ -159,7 +153,7 @@ def _get(url: str, token: str | None = None) -> dict[str, object]:
 @pytest.mark.slow
 def test_airflow_ui_serves_only_project_dags_and_stops_whole(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    port = _free_port()
+    port = free_loopback_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CARGO_RISK"))}
     env.update(CARGO_RISK_HOME=str(home), AIRFLOW__API_AUTH__JWT_SECRET="t" * 70)
     # PATH without the venv: the command must find Airflow's own executables by itself.

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from inspector.live_server import free_port, serving
+from inspector.live_server import serving
 
-__all__ = ["free_port", "live_server"]
+__all__ = ["live_server"]
 
 
 @contextmanager
