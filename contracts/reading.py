@@ -477,11 +477,21 @@ def _cast_failures(raw: pl.DataFrame, typed: pl.DataFrame, contract: Contract) -
             pl.col(ROW_ERROR).alias("reason"),
         )
     ]
+    broken = {
+        column.name: _blank_to_null(column.name).is_not_null() & typed[column.name].is_null()
+        for column in contract.columns
+        if column.kind in CAST_REASONS
+    }
+    # One pass finds the columns with a failure; only those are filtered (a clean call of the
+    # assessment service paid one filter a column for nothing).
+    failing = (
+        raw.select(b.any().alias(n) for n, b in broken.items()).row(0, named=True) if broken else {}
+    )
     for column in contract.columns:
         reason = CAST_REASONS.get(column.kind)
-        if reason is None:
+        if reason is None or not failing[column.name]:
             continue
-        broke = _blank_to_null(column.name).is_not_null() & typed[column.name].is_null()
+        broke = broken[column.name]
         parts.append(
             raw.filter(broke).select(
                 *keys,
