@@ -512,10 +512,21 @@ def test_features_from_reference_tables_cut_to_the_call_equal_the_full_tables(
     assert cut.locations.height < loaded.refs.locations.height
     assert cut.hs6.height < loaded.refs.hs6.height
     assert_frame_equal(build_features(day, index.slice(day), cut), whole)
-    for position in range(0, day.height, max(1, day.height // 30)):
-        one = day[position : position + 1]
+    # A port and a heading no table holds, and no transshipment at all.
+    stranger = day.head(1).with_columns(
+        pl.lit("XXNEW").alias("port_of_loading"),
+        pl.lit(None, pl.List(pl.String)).alias("transshipment_ports"),
+        pl.lit("99999999").alias("hs_code"),
+    )
+    parts = [day, stranger, *(day[p : p + 1] for p in range(0, day.height, day.height // 30))]
+    for one in parts:
         alone = build_features(one, index.slice(one), call_references(loaded.refs, one))
         assert_frame_equal(alone, build_features(one, index.slice(one), loaded.refs))
+        # The service's index finds the rows the filter keeps, in the same order.
+        indexed = loaded.reference_index.cut(one)
+        filtered = call_references(loaded.refs, one)
+        assert_frame_equal(indexed.locations, filtered.locations)
+        assert_frame_equal(indexed.hs6, filtered.hs6)
     # The joins found rows: route and description features are not all null.
     assert whole.select(pl.all().is_not_null().any()).row(0).count(True) > whole.width // 2
 

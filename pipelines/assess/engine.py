@@ -47,7 +47,7 @@ from models.registry import CHAMPION_FILE, ThreatModels
 from models.scoring import ExplainTop, score
 from pipelines import layout
 from pipelines.assess.history_index import HistoryIndex
-from pipelines.assess.references import call_references
+from pipelines.assess.references import ReferenceIndex
 from pipelines.assess.store import AssessmentStore, Caller, Recorded
 from pipelines.assess.validation import CallSuites, suite_at
 from pipelines.featurize import day_rollup, load_references, read_snapshot
@@ -183,6 +183,8 @@ class Loaded:
     suites: CallSuites
     key: PseudonymKey
     """The trader-id pseudonym key: history is kept on pseudonyms (decision 0027)."""
+    reference_index: ReferenceIndex
+    """The LOCODE and HS6 tables' keys mapped to their rows, to cut them to a call."""
     histories: dict[date, tuple[HistoryIndex, bool]] = field(default_factory=dict)
     compiled: dict[tuple[tuple[int, ...], tuple[tuple[str, Any], ...]], CompiledRules] = field(
         default_factory=dict
@@ -270,7 +272,18 @@ class Assessor:
         suites = CallSuites(sets, timedelta(days=self.settings.future_tolerance_days))
         key = load_key(self.settings)
         loaded = Loaded(
-            refs, sets, suite, version, models, rules, index, clearances, marker, suites, key
+            refs,
+            sets,
+            suite,
+            version,
+            models,
+            rules,
+            index,
+            clearances,
+            marker,
+            suites,
+            key,
+            ReferenceIndex(refs),
         )
         log.info("assessor loaded model %s in %.2f s", version, time.perf_counter() - started)
         return loaded
@@ -502,7 +515,7 @@ class Assessor:
         # Only the state rows of this call's keys: the features read nothing else.
         history = index.slice(pseudonymous)
         # Reference tables cut to the call's ports and headings: same joins, far fewer rows.
-        features = build_features(pseudonymous, history, call_references(loaded.refs, pseudonymous))
+        features = build_features(pseudonymous, history, loaded.reference_index.cut(pseudonymous))
         scored = score(
             loaded.models, features, explain=ExplainAsked(floor=self.thresholds.information)
         )
