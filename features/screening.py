@@ -744,6 +744,9 @@ def screen(
         hits = score_name(index, name, floor)
         if hits:
             name_hits[key] = hits
+    if not name_hits:
+        # Most calls of the assessment service: no name near a listed one, nothing to build.
+        return pl.DataFrame(schema=HIT_SCHEMA)
     hit_rows = distinct.join(
         names.filter(pl.col("key").is_in(list(name_hits))), on="name", how="inner"
     )
