@@ -581,3 +581,26 @@ def test_one_declaration_a_call_answers_as_a_batch_and_scores_as_the_night(
     assert joined.height == len(rows)
     assert (joined["risk_score"] == joined["risk_score_alone"]).all()
     assert any(a["reasons"] for a in alone)
+
+
+def test_passes_take_the_in_memory_engine_and_the_last_one_gives_it_back() -> None:
+    """The engine choice is Polars' process-wide setting: taken while any pass runs, restored
+    when the last ends, even when a pass fails."""
+    import os
+
+    from pipelines.assess.engine import in_memory_queries
+
+    def affinity() -> str | None:
+        return os.environ.get("POLARS_ENGINE_AFFINITY")
+
+    before = affinity()
+    assert before != "in-memory"
+    with in_memory_queries():
+        assert affinity() == "in-memory"
+        with in_memory_queries():  # a second pass at the same time
+            assert affinity() == "in-memory"
+        assert affinity() == "in-memory"  # the first pass still runs
+    assert affinity() == before
+    with pytest.raises(RuntimeError), in_memory_queries():
+        raise RuntimeError("a pass fails")
+    assert affinity() == before

@@ -23,7 +23,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
@@ -508,33 +509,37 @@ class Assessor:
         now: datetime,
     ) -> list[dict[str, Any]]:
         index, provisional = self._history(loaded, day)
-        declarations = rows.select(DECLARATIONS.names)
-        # Features read the history on trader pseudonyms, as the night's do (decision 0027);
-        # rules and screening read the ids and names in clear, as the night's do.
-        pseudonymous = pseudonymise(declarations, loaded.key)
-        # Only the state rows of this call's keys: the features read nothing else.
-        history = index.slice(pseudonymous)
-        # Reference tables cut to the call's ports and headings: same joins, far fewer rows.
-        features = build_features(pseudonymous, history, loaded.reference_index.cut(pseudonymous))
-        scored = score(
-            loaded.models, features, explain=ExplainAsked(floor=self.thresholds.information)
-        )
-        rule_frame = rule_input(declarations, features)
-        # Compiled once per generation (the night compiles once a day; a call would each time).
-        rule_hits = loaded.rules_for(day, rule_frame).hits(rule_frame)
-        # Matches an officer cleared are dropped, as the night's score stage drops them.
-        watch_hits = pl.concat(
-            [
-                screen_declarations(
-                    declarations.filter(rows["_call"].is_in(group)),
-                    self.settings,
-                    self.settings.watchlist_threshold,
-                    loaded.index,
-                    loaded.clearances,
-                )
-                for group in _screening_groups(rows["_call"])
-            ]
-        ).filter(~pl.col("cleared"))
+        # Polars queries of a few rows: the in-memory engine (see `in_memory_queries`).
+        with in_memory_queries():
+            declarations = rows.select(DECLARATIONS.names)
+            # Features read the history on trader pseudonyms, as the night's do (decision 0027);
+            # rules and screening read the ids and names in clear, as the night's do.
+            pseudonymous = pseudonymise(declarations, loaded.key)
+            # Only the state rows of this call's keys: the features read nothing else.
+            history = index.slice(pseudonymous)
+            # Reference tables cut to the call's ports and headings: same joins, far fewer rows.
+            features = build_features(
+                pseudonymous, history, loaded.reference_index.cut(pseudonymous)
+            )
+            scored = score(
+                loaded.models, features, explain=ExplainAsked(floor=self.thresholds.information)
+            )
+            rule_frame = rule_input(declarations, features)
+            # Compiled once per generation (the night compiles once a day; a call would each time).
+            rule_hits = loaded.rules_for(day, rule_frame).hits(rule_frame)
+            # Matches an officer cleared are dropped, as the night's score stage drops them.
+            watch_hits = pl.concat(
+                [
+                    screen_declarations(
+                        declarations.filter(rows["_call"].is_in(group)),
+                        self.settings,
+                        self.settings.watchlist_threshold,
+                        loaded.index,
+                        loaded.clearances,
+                    )
+                    for group in _screening_groups(rows["_call"])
+                ]
+            ).filter(~pl.col("cleared"))
         rules_by_item = _group(rule_hits, ("rule_id", "title", "force_red"))
         watch_by_item = _group(watch_hits, ("list_name", "entry_id", "reason", "hold"))
         names = list(loaded.models.categories)
@@ -585,6 +590,48 @@ class Assessor:
                 }
             )
         return out
+
+
+class _QueryEngine:
+    """Polars' engine choice taken while any pass runs, given back when the last one ends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._config: pl.Config | None = None
+
+    @contextmanager
+    def in_memory(self) -> Iterator[None]:
+        with self._lock:
+            if self._users == 0:
+                self._config = pl.Config(engine_affinity="in-memory")
+                self._config.__enter__()
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0 and self._config is not None:
+                    self._config.__exit__(None, None, None)
+                    self._config = None
+
+
+_QUERY_ENGINE = _QueryEngine()
+
+
+def in_memory_queries() -> AbstractContextManager[None]:
+    """Run the lazy Polars queries inside on the in-memory engine.
+
+    Polars 2 collects lazy queries on its streaming engine by default; on the few rows of a
+    call its fixed cost per query is the larger part (`build_features` on one row: ~14 ms
+    streaming, ~9 ms in memory, the same frame; docs/decisions/0032). The engine changes how a
+    query runs, not its result. The choice is Polars' process-wide setting, so it is taken
+    while any pass runs and given back when the last one ends (passes on several threads never
+    restore each other's choice half-way). Building and advancing history stays outside: it
+    runs the night's day-sized queries.
+    """
+    return _QUERY_ENGINE.in_memory()
 
 
 def _screening_groups(call_of_row: pl.Series) -> list[list[int]]:
