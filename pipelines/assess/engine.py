@@ -409,7 +409,7 @@ class Assessor:
         if readable:
             records = [_complete(r) for i in readable for r in calls[i].records]
             raw = records_frame(records, f"{calls[readable[0]].source}:batch")
-            # The runner builds the suite over the call's own reference keys (same verdicts).
+            # The runner's suite looks up only known keys asked so far (same verdicts).
             valid, rejected = validate_with_suite(raw, loaded.suite, loaded.suites.runner(now))
             for r in rejected.iter_rows(named=True):
                 at = int(np.searchsorted(offsets, int(r["_line"]), side="left")) - 1
