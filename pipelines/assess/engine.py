@@ -410,7 +410,8 @@ class Assessor:
             records = [_complete(r) for i in readable for r in calls[i].records]
             raw = records_frame(records, f"{calls[readable[0]].source}:batch")
             # The runner's suite looks up only known keys asked so far (same verdicts).
-            valid, rejected = validate_with_suite(raw, loaded.suite, loaded.suites.runner(now))
+            with in_memory_queries():
+                valid, rejected = validate_with_suite(raw, loaded.suite, loaded.suites.runner(now))
             for r in rejected.iter_rows(named=True):
                 at = int(np.searchsorted(offsets, int(r["_line"]), side="left")) - 1
                 problems[readable[at]].append(
@@ -628,8 +629,8 @@ def in_memory_queries() -> AbstractContextManager[None]:
     streaming, ~9 ms in memory, the same frame; docs/decisions/0032). The engine changes how a
     query runs, not its result. The choice is Polars' process-wide setting, so it is taken
     while any pass runs and given back when the last one ends (passes on several threads never
-    restore each other's choice half-way). Building and advancing history stays outside: it
-    runs the night's day-sized queries.
+    restore each other's choice half-way). A pass takes it for validation and for scoring;
+    building and advancing history stays outside: it runs the night's day-sized queries.
     """
     return _QUERY_ENGINE.in_memory()
 
