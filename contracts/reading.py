@@ -469,6 +469,19 @@ def _require_columns(raw: pl.DataFrame, contract: Contract) -> None:
 def _cast_failures(raw: pl.DataFrame, typed: pl.DataFrame, contract: Contract) -> pl.DataFrame:
     # A caller's row id rides along, so failures join back even when lines repeat across files.
     keys = [SOURCE_FILE, LINE, *([ROW_ID] if ROW_ID in raw.columns else [])]
+    schema = pl.Schema({**FAILURE_SCHEMA, **({ROW_ID: pl.Int64()} if ROW_ID in keys else {})})
+    broken = {
+        column.name: _blank_to_null(column.name).is_not_null() & typed[column.name].is_null()
+        for column in contract.columns
+        if column.kind in CAST_REASONS
+    }
+    # One pass finds the columns with a failure; only those are filtered (a clean call of the
+    # assessment service paid one filter a column for nothing, and a clean frame none at all).
+    failing = (
+        raw.select(b.any().alias(n) for n, b in broken.items()).row(0, named=True) if broken else {}
+    )
+    if not any(failing.values()) and raw.get_column(ROW_ERROR).null_count() == raw.height:
+        return pl.DataFrame(schema=schema)
     parts = [
         raw.filter(pl.col(ROW_ERROR).is_not_null()).select(
             *keys,
@@ -479,18 +492,16 @@ def _cast_failures(raw: pl.DataFrame, typed: pl.DataFrame, contract: Contract) -
     ]
     for column in contract.columns:
         reason = CAST_REASONS.get(column.kind)
-        if reason is None:
+        if reason is None or not failing[column.name]:
             continue
-        broke = _blank_to_null(column.name).is_not_null() & typed[column.name].is_null()
         parts.append(
-            raw.filter(broke).select(
+            raw.filter(broken[column.name]).select(
                 *keys,
                 pl.lit(column.name).alias("field"),
                 pl.col(column.name).alias("value"),
                 pl.lit(reason).alias("reason"),
             )
         )
-    schema = pl.Schema({**FAILURE_SCHEMA, **({ROW_ID: pl.Int64()} if ROW_ID in keys else {})})
     return pl.concat([p.select(schema.names()).cast(schema) for p in parts]).sort(LINE, "field")
 
 

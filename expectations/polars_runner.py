@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from expectations.runner import FAILURE_SCHEMA, ROW, prepare
+from expectations.runner import FAILURE_SCHEMA, ROW
 from expectations.suite import Check, Suite
 
 
@@ -56,13 +56,24 @@ def _outside(value: pl.Expr, kwargs: object) -> pl.Expr:
 
 def run_suite_polars(frame: pl.DataFrame, suite: Suite) -> pl.DataFrame:
     """Validate `frame` (typed, with a unique Int64 `_row`) and return its failures."""
-    checked = prepare(frame, suite)
-    if checked.height == 0 or not suite.checks:
+    if frame.height == 0 or not suite.checks:
         return pl.DataFrame(schema=FAILURE_SCHEMA)
-    flags = checked.select(
-        ROW,
-        *(_fails(check).fill_null(False).alias(str(i)) for i, check in enumerate(suite.checks)),
+    if ROW not in frame.columns:
+        frame = frame.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64()))
+    # `prepare` and every check's flag in one query (its column selection is a projection the
+    # flags make anyway).
+    flags = (
+        frame.lazy()
+        .with_columns(suite.helpers)
+        .select(
+            ROW,
+            *(_fails(check).fill_null(False).alias(str(i)) for i, check in enumerate(suite.checks)),
+        )
+        .collect()
     )
+    if not flags.drop(ROW).to_numpy().any():
+        # The usual call: every row keeps every rule.
+        return pl.DataFrame(schema=FAILURE_SCHEMA)
     # One long frame of the failing (row, check) pairs: a valid call costs one pass, not one
     # filter per check.
     failing = (

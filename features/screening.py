@@ -201,6 +201,11 @@ class WatchlistIndex:
     _cache: dict[str, _Name] = field(default_factory=dict, repr=False)
     _token_info: dict[int, _TokenInfo] = field(default_factory=dict, repr=False)
     _reweighed: dict[int, _Name] = field(default_factory=dict, repr=False)
+    _scored: dict[tuple[str, float], tuple[tuple[int, float], ...]] = field(
+        default_factory=dict, repr=False
+    )
+    """`score_name` results under the current trade weights: a long-running service screens
+    the same traders' names again and again."""
 
     def __len__(self) -> int:
         return len(self.names)
@@ -238,6 +243,7 @@ class WatchlistIndex:
             self.trade_weights = weights
             self._cache.clear()
             self._reweighed.clear()
+            self._scored.clear()
 
     def listed(self, position: int) -> _Name:
         """A listed name with its weights, those of tokens common in the batch lowered."""
@@ -620,7 +626,20 @@ def _candidates(index: WatchlistIndex, party: _Name) -> list[int]:
 
 
 def score_name(index: WatchlistIndex, name: str, floor: float) -> list[tuple[int, float]]:
-    """(index position, name score) of listed names scoring at least `floor` against `name`."""
+    """(index position, name score) of listed names scoring at least `floor` against `name`.
+
+    Kept per (name, floor) until the trade weights change (`set_trade_names` clears it): with
+    the same weights the same name always scores the same.
+    """
+    kept = index._scored.get((name, floor))
+    if kept is None:
+        kept = tuple(_score_name(index, name, floor))
+        if len(index._scored) < 200_000:
+            index._scored[(name, floor)] = kept
+    return list(kept)
+
+
+def _score_name(index: WatchlistIndex, name: str, floor: float) -> list[tuple[int, float]]:
     party = index.prepare(name)
     if not party.tokens:
         return []
@@ -725,6 +744,9 @@ def screen(
         hits = score_name(index, name, floor)
         if hits:
             name_hits[key] = hits
+    if not name_hits:
+        # Most calls of the assessment service: no name near a listed one, nothing to build.
+        return pl.DataFrame(schema=HIT_SCHEMA)
     hit_rows = distinct.join(
         names.filter(pl.col("key").is_in(list(name_hits))), on="name", how="inner"
     )

@@ -76,10 +76,12 @@ def feature_matrix(
     missing = [name for name in feature_names if name not in features.columns]
     if missing:
         raise ValueError(f"features frame lacks model feature columns: {', '.join(missing)}")
+    # `DataFrame.schema` builds a new Schema on every access: read it once, not twice a name.
+    schema = features.schema
     non_numeric = [
         name
         for name in feature_names
-        if not (features.schema[name].is_numeric() or features.schema[name] == pl.Boolean)
+        if not (schema[name].is_numeric() or schema[name] == pl.Boolean)
     ]
     if non_numeric:
         raise ValueError(f"model feature columns must be numeric: {', '.join(non_numeric)}")

@@ -512,10 +512,21 @@ def test_features_from_reference_tables_cut_to_the_call_equal_the_full_tables(
     assert cut.locations.height < loaded.refs.locations.height
     assert cut.hs6.height < loaded.refs.hs6.height
     assert_frame_equal(build_features(day, index.slice(day), cut), whole)
-    for position in range(0, day.height, max(1, day.height // 30)):
-        one = day[position : position + 1]
+    # A port and a heading no table holds, and no transshipment at all.
+    stranger = day.head(1).with_columns(
+        pl.lit("XXNEW").alias("port_of_loading"),
+        pl.lit(None, pl.List(pl.String)).alias("transshipment_ports"),
+        pl.lit("99999999").alias("hs_code"),
+    )
+    parts = [day, stranger, *(day[p : p + 1] for p in range(0, day.height, day.height // 30))]
+    for one in parts:
         alone = build_features(one, index.slice(one), call_references(loaded.refs, one))
         assert_frame_equal(alone, build_features(one, index.slice(one), loaded.refs))
+        # The service's index finds the rows the filter keeps, in the same order.
+        indexed = loaded.reference_index.cut(one)
+        filtered = call_references(loaded.refs, one)
+        assert_frame_equal(indexed.locations, filtered.locations)
+        assert_frame_equal(indexed.hs6, filtered.hs6)
     # The joins found rows: route and description features are not all null.
     assert whole.select(pl.all().is_not_null().any()).row(0).count(True) > whole.width // 2
 
@@ -570,3 +581,26 @@ def test_one_declaration_a_call_answers_as_a_batch_and_scores_as_the_night(
     assert joined.height == len(rows)
     assert (joined["risk_score"] == joined["risk_score_alone"]).all()
     assert any(a["reasons"] for a in alone)
+
+
+def test_passes_take_the_in_memory_engine_and_the_last_one_gives_it_back() -> None:
+    """The engine choice is Polars' process-wide setting: taken while any pass runs, restored
+    when the last ends, even when a pass fails."""
+    import os
+
+    from pipelines.assess.engine import in_memory_queries
+
+    def affinity() -> str | None:
+        return os.environ.get("POLARS_ENGINE_AFFINITY")
+
+    before = affinity()
+    assert before != "in-memory"
+    with in_memory_queries():
+        assert affinity() == "in-memory"
+        with in_memory_queries():  # a second pass at the same time
+            assert affinity() == "in-memory"
+        assert affinity() == "in-memory"  # the first pass still runs
+    assert affinity() == before
+    with pytest.raises(RuntimeError), in_memory_queries():
+        raise RuntimeError("a pass fails")
+    assert affinity() == before

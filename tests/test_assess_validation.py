@@ -44,7 +44,13 @@ def test_the_executors_agree_check_by_check_on_a_typed_frame() -> None:
     raw = read_raw(DATA / "mixed.csv").with_row_index("_row").cast({"_row": pl.Int64})
     typed, _ = cast_to_contract(raw, DECLARATIONS)
     suite = declarations_suite(REFS, NOW)
-    assert_frame_equal(run_suite_polars(typed, suite), run_suite(typed, suite))
+    failures = run_suite_polars(typed, suite)
+    assert_frame_equal(failures, run_suite(typed, suite))
+    # Rows that keep every rule: the Polars executor's early answer is GE's (nothing failed).
+    kept = typed.filter(~pl.col("_row").is_in(failures["_row"].implode()))
+    assert kept.height > 0
+    assert_frame_equal(run_suite_polars(kept, suite), run_suite(kept, suite))
+    assert run_suite_polars(kept, suite).is_empty()
 
 
 def test_json_records_read_like_a_json_lines_file(tmp_path: Path) -> None:
@@ -114,3 +120,47 @@ def test_kept_suites_give_the_verdicts_of_a_suite_built_per_call_at_each_clock()
         future_counts.add(kept[1].filter(pl.col("field") == "filed_at").height)
     # The clock mattered: the filed_at verdicts differ between the moments.
     assert len(future_counts) > 1
+
+
+def test_reference_lookups_rebuilt_alone_equal_the_whole_suite_built_over_those_sets() -> None:
+    """`with_reference_sets` swaps only the referenced columns' helpers: the result is the suite
+    `declarations_suite` builds over the same sets, expression for expression."""
+    from pipelines.assess.validation import with_reference_sets
+
+    refs = {name: frozenset(values) for name, values in REFS.items()}
+    empty = {name: frozenset[str]() for name in REFS}
+    base = declarations_suite(empty, NOW)
+    built = with_reference_sets(base, refs)
+    whole = declarations_suite(refs, NOW)
+    assert built.checks == whole.checks
+    assert [h.meta.output_name() for h in built.helpers] == [
+        h.meta.output_name() for h in whole.helpers
+    ]
+    assert all(a.meta.eq(b) for a, b in zip(built.helpers, whole.helpers, strict=True))
+    # The base differed exactly in the reference lookups (nine referenced columns).
+    differ = [a for a, b in zip(base.helpers, whole.helpers, strict=True) if not a.meta.eq(b)]
+    assert {h.meta.output_name() for h in differ} == {
+        f"_{c.name}__reference" for c in DECLARATIONS.columns if c.reference
+    }
+
+
+def test_a_kept_suite_grown_over_many_calls_gives_each_call_the_full_sets_verdicts() -> None:
+    """One row per call, as the service gets them: the kept suite, grown with each call's known
+    keys and rebuilt only when one is new, rejects the rows the full reference sets reject."""
+    from pipelines.assess.validation import CallSuites
+
+    raw = read_raw(DATA / "mixed.csv")
+    refs = {name: frozenset(values) for name, values in REFS.items()}
+    suites = CallSuites(refs, timedelta(days=1))
+    full = declarations_suite(refs, NOW)
+    rejected_rows = 0
+    for start in range(raw.height):
+        call = raw.slice(start, 1)
+        expected = validate_with_suite(call, full, run_suite_polars)
+        kept = validate_with_suite(call, full, suites.runner(NOW))
+        assert_frame_equal(kept[0], expected[0])
+        assert_frame_equal(kept[1], expected[1])
+        rejected_rows += expected[1].filter(pl.col("rule").str.starts_with("reference")).height
+    assert rejected_rows >= 2
+    # Most calls were served by the suite kept from earlier ones.
+    assert suites.rebuilds < raw.height / 2

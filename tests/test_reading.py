@@ -72,6 +72,20 @@ def test_cast_failures_name_line_field_value_and_reason() -> None:
     assert by_field["_row"][LINE] == lines[0]
 
 
+def test_a_clean_frame_gets_the_empty_failures_frame_a_broken_one_would_have() -> None:
+    """Clean rows skip the per-column filters: the frame they get is the broken frame's schema,
+    with or without a caller's row ids."""
+    raw = read_raw(MIXED)
+    for frame in (raw, raw.with_row_index("_row").with_columns(pl.col("_row").cast(pl.Int64))):
+        _, broken = cast_to_contract(frame, DECLARATIONS)
+        _, clean = cast_to_contract(frame.head(5), DECLARATIONS)
+        assert broken.height and clean.is_empty()
+        assert_frame_equal(clean, broken.clear())
+    # One malformed row alone (no value failed to cast) still names its reason.
+    _, row_only = cast_to_contract(raw.filter(pl.col("declaration_id") == "BAD-ROW"), DECLARATIONS)
+    assert "_row" in row_only["field"].to_list()
+
+
 def test_jsonl_and_parquet_round_trips_give_identical_typed_frames(tmp_path: Path) -> None:
     from_csv = _typed(_good_rows(tmp_path))
     data = from_csv.drop(SOURCE_FILE, LINE, "_row_error")

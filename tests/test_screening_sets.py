@@ -11,11 +11,14 @@ import pytest
 from benchmarks import screening as bench
 from features.names import fold_token
 from features.screening import (
+    COUNTRY_BONUS,
     DEFAULT_THRESHOLD,
     GENERIC_WEIGHT,
     TRADE_MIN_NAMES,
     WatchlistIndex,
+    _score_name,
     build_index,
+    score_name,
     screen,
     weak_by_shape,
 )
@@ -139,3 +142,27 @@ def test_a_misspelt_trade_word_still_weighs_as_a_trade_word(index: WatchlistInde
         {"party_key": ["1"], "name": ["Namchongang Tradnig Corporation"], "country": ["CN"]}
     )
     assert "KPe.004" in screen(parties, index, DEFAULT_THRESHOLD).get_column("entry_id").to_list()
+
+
+def test_kept_name_scores_are_those_scored_afresh_under_each_days_weights(
+    entries: pl.DataFrame, index: WatchlistIndex
+) -> None:
+    """`score_name` keeps its results per name until the trade weights change: a kept score is
+    the one a fresh index gives, with the lists' weights alone and with a day's weights."""
+    floor = DEFAULT_THRESHOLD - COUNTRY_BONUS
+    listed = entries.get_column("name").unique(maintain_order=True).to_list()
+    names = [f"{n} Trading" for n in listed[:150]] + listed[150:300]
+    day = names + [f"Firm {i} Trading Group" for i in range(300)]
+    fresh = build_index(entries)
+    found: dict[str, list[list[tuple[int, float]]]] = {}
+    for trade_names in ([], day, [], day):  # the repeats are served from kept scores
+        index.set_trade_names(trade_names)
+        fresh.set_trade_names(trade_names)
+        kept = [score_name(index, name, floor) for name in names]
+        assert kept == [_score_name(fresh, name, floor) for name in names]
+        assert kept == [score_name(index, name, floor) for name in names]
+        found.setdefault("day" if trade_names else "lists", kept)
+    index.set_trade_names([])
+    # The day's weights change some names' scores: a score kept across them would be wrong.
+    assert found["day"] != found["lists"]
+    assert sum(bool(hits) for hits in found["lists"]) > 100

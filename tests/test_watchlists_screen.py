@@ -117,3 +117,15 @@ def test_screen_day_reads_the_staged_partition(settings: Settings) -> None:
     assert hits.equals(screen_declarations(_declarations(), settings))
     with pytest.raises(FileNotFoundError, match="run the validate stage first"):
         screen_day(settings, date(2026, 11, 3))
+
+
+def test_declarations_without_a_hit_get_the_empty_frame_of_the_full_path(
+    settings: Settings,
+) -> None:
+    """Rows whose names hit nothing skip the joins and clearances: the frame they get has the
+    schema (names, order and types) the full path gives when it has hits."""
+    with_hits = screen_declarations(_declarations(), settings)
+    none = screen_declarations(_declarations().filter(pl.col("declaration_id") == "D3"), settings)
+    assert with_hits.height and none.is_empty()
+    assert none.schema == with_hits.schema
+    assert none.equals(with_hits.clear())

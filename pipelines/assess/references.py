@@ -5,12 +5,18 @@ the HS6 table (~5.6 k rows, every description stemmed on each build) for the des
 overlap: on one row that was about half of building its features. A left join on a key finds
 exactly the rows of the table holding that key, so the table filtered to the call's keys gives
 the same rows, in the same order, and so the same features (tests/test_assess_service.py checks
-the scores bit for bit; tests/test_assess_references.py checks the features).
+the scores bit for bit and the features frame for frame).
+
+`ReferenceIndex` finds those rows without scanning the tables: it maps each key to its row
+positions once a generation, and a call takes the rows at the sorted positions of its keys (the
+rows `call_references` filters, in table order).
 
 Grain: the rows of each reference table whose key occurs among the call's rows.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import polars as pl
 
@@ -18,9 +24,8 @@ from features.history import entity_keys
 from features.refs import References
 
 
-def call_references(refs: References, declarations: pl.DataFrame) -> References:
-    """`refs` with locations cut to the call's ports and hs6 to the call's HS6 headings; the
-    small tables (strategic prefixes, currency rates) are kept whole."""
+def _asked(declarations: pl.DataFrame) -> tuple[list[str], list[str]]:
+    """The ports and the hs6 headings (as the features compute them) the rows carry."""
     ports = pl.concat_list(
         pl.col("port_of_loading"),
         pl.col("port_of_discharge"),
@@ -35,9 +40,51 @@ def call_references(refs: References, declarations: pl.DataFrame) -> References:
         )
         .collect()
     )
+    return (
+        asked["ports"].explode().drop_nulls().to_list(),
+        asked["hs6"].explode().drop_nulls().to_list(),
+    )
+
+
+def call_references(refs: References, declarations: pl.DataFrame) -> References:
+    """`refs` with locations cut to the call's ports and hs6 to the call's HS6 headings; the
+    small tables (strategic prefixes, currency rates) are kept whole."""
+    ports, hs6 = _asked(declarations)
     return References(
-        refs.locations.filter(pl.col("locode").cast(pl.String).is_in(asked["ports"].explode())),
-        refs.hs6.filter(pl.col("hs6").cast(pl.String).is_in(asked["hs6"].explode())),
+        refs.locations.filter(pl.col("locode").cast(pl.String).is_in(ports)),
+        refs.hs6.filter(pl.col("hs6").cast(pl.String).is_in(hs6)),
         refs.strategic_hs,
         refs.currency_rates,
     )
+
+
+def _positions(keys: pl.Series) -> dict[str, list[int]]:
+    at: dict[str, list[int]] = {}
+    for position, key in enumerate(keys.cast(pl.String).to_list()):
+        if key is not None:
+            at.setdefault(key, []).append(position)
+    return at
+
+
+def _rows(table: pl.DataFrame, at: dict[str, list[int]], keys: Iterable[str]) -> pl.DataFrame:
+    taken = sorted({p for key in keys for p in at.get(key, ())})
+    return table[taken] if taken else table.clear()
+
+
+class ReferenceIndex:
+    """`call_references` with the tables' keys mapped to row positions once (per refresh)."""
+
+    def __init__(self, refs: References) -> None:
+        self.refs = refs
+        self._locations = _positions(refs.locations.get_column("locode"))
+        self._hs6 = _positions(refs.hs6.get_column("hs6"))
+
+    def cut(self, declarations: pl.DataFrame) -> References:
+        """The References `call_references(self.refs, declarations)` returns."""
+        ports, hs6 = _asked(declarations)
+        return References(
+            _rows(self.refs.locations, self._locations, ports),
+            _rows(self.refs.hs6, self._hs6, hs6),
+            self.refs.strategic_hs,
+            self.refs.currency_rates,
+        )

@@ -111,6 +111,9 @@ def screen_declarations(
         "party_key", pl.col("party_name").alias("name"), pl.col("party_country").alias("country")
     ).unique("party_key")
     hits = screen(distinct, index, threshold)
+    if hits.is_empty():
+        # Nothing to join, fingerprint or clear: the frame the steps below would end with.
+        return pl.DataFrame(schema=DECLARATION_HIT_SCHEMA)
     joined = parties.join(hits, on="party_key", how="inner")
     fingerprints = index.entry_fingerprints
     joined = joined.with_columns(

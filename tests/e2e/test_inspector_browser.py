@@ -23,7 +23,7 @@ from pipelines.settings import Settings, load_settings
 from tests.e2e.browsing import PASSWORD, log_in, require_browser
 from tests.e2e.live_server import live_server
 
-# A real browser against a live server: about 50 s (decision 0017), outside `make test-fast`.
+# A real browser against a live server: about 50 s (decision 0017), in `make test-slow`.
 pytestmark = pytest.mark.slow
 
 require_browser()
