@@ -15,7 +15,7 @@ from features.refs import References
 from features.registry import FEATURES, KEY_COLUMNS
 from features.route import ROUTE, ROW, hub_risk, route_key, route_legs
 from features.strategic import strategic_threat
-from features.value import hs6_value_stats
+from features.value import hs6_value_stats, value_stats
 
 JOINED_ENTITIES = ("shipper", "consignee", "pair", "declarant", "lane", "hs6")
 STATE_COLUMNS = ("first_seen", "last_seen", "n_items", "n_inspected", "n_findings")
@@ -65,6 +65,11 @@ def build_features(day_rows: pl.DataFrame, history: HistoryState, refs: Referenc
         .lazy()
         .join(base.lazy().select("hs6").unique(), on="hs6", how="semi")
     )
+    chapters = (
+        history.table("hs2_value")
+        .lazy()
+        .join(base.lazy().select("hs2").unique(), on="hs2", how="semi")
+    )
     side_tables: list[tuple[list[str], pl.LazyFrame]] = [
         (
             keys := list(ENTITY_BY_NAME[name].keys),
@@ -76,6 +81,7 @@ def build_features(day_rows: pl.DataFrame, history: HistoryState, refs: Referenc
     ]
     side_tables += [
         (["hs6"], hs6_value_stats(histogram)),
+        (["hs2"], value_stats(chapters, "hs2")),
         ([ROUTE], route_legs(base.lazy(), refs.locations)),
         ([ROW], hub_risk(base.lazy(), history.table("hub"))),
         ([DESCRIPTION_KEY], description_table(base.lazy(), refs.hs6)),

@@ -46,6 +46,7 @@ ENTITIES: tuple[Entity, ...] = (
     Entity("hs6", ("hs6",)),
     Entity("hub", ("hub",)),
     Entity("hs6_value", ("hs6", "vpk_bin"), with_outcomes=False),
+    Entity("hs2_value", ("hs2", "vpk_bin"), with_outcomes=False),
 )
 ENTITY_BY_NAME = {e.name: e for e in ENTITIES}
 
@@ -95,10 +96,11 @@ def empty_state(as_of: date) -> HistoryState:
 
 
 def entity_keys(declarations: pl.LazyFrame) -> pl.LazyFrame:
-    """Add the key columns entities group by (`scope`, `hs6`, a non-null `declarant_id`)."""
+    """Add the key columns entities group by (`scope`, `hs6`, `hs2`, a non-null `declarant_id`)."""
     return declarations.with_columns(
         pl.lit("all").alias("scope"),
         pl.col("hs_code").str.slice(0, 6).alias("hs6"),
+        pl.col("hs_code").str.slice(0, 2).alias("hs2"),
         pl.col("declarant_id").fill_null(NO_DECLARANT),
     )
 
@@ -109,7 +111,7 @@ def _entity_rows(items: pl.LazyFrame, entity: Entity) -> pl.LazyFrame:
             "transshipment_ports"
         )
         return rows.rename({"transshipment_ports": "hub"}).filter(pl.col("hub").is_not_null())
-    if entity.name == "hs6_value":
+    if entity.name in ("hs6_value", "hs2_value"):
         return items.filter(pl.col("vpk_bin").is_not_null())
     return items
 

@@ -41,43 +41,48 @@ def vpk_bin() -> pl.Expr:
     )
 
 
-def hs6_value_stats(histogram: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
-    """Median and MAD of log10(USD per kg) per hs6, from a (hs6, vpk_bin, n_items) histogram.
+def value_stats(histogram: pl.DataFrame | pl.LazyFrame, key: str) -> pl.LazyFrame:
+    """Median and MAD of log10(USD per kg) per `key`, from a (key, vpk_bin, n_items) histogram.
 
-    One row per hs6: `hs6_vpk_n`, `hs6_log_vpk_median`, `hs6_log_vpk_mad`. Values sit at bin
-    centres, so both are exact to half a bin.
+    One row per key value: `<key>_vpk_n`, `<key>_log_vpk_median`, `<key>_log_vpk_mad`. Values
+    sit at bin centres, so both are exact to half a bin.
     """
-    hist = histogram.lazy().select("hs6", "vpk_bin", "n_items").filter(pl.col("n_items") > 0)
+    hist = histogram.lazy().select(key, "vpk_bin", "n_items").filter(pl.col("n_items") > 0)
     centre = (pl.col("vpk_bin").cast(pl.Float64) + 0.5) * VPK_BIN_WIDTH
     with_median = (
         hist.with_columns(centre.alias("_centre"))
-        .sort("hs6", "_centre")
+        .sort(key, "_centre")
         .with_columns(
-            pl.col("n_items").cum_sum().over("hs6").alias("_cum"),
-            pl.col("n_items").sum().over("hs6").alias("_total"),
+            pl.col("n_items").cum_sum().over(key).alias("_cum"),
+            pl.col("n_items").sum().over(key).alias("_total"),
         )
         .with_columns(
             pl.col("_centre")
             .filter(pl.col("_cum") * 2 >= pl.col("_total"))
             .first()
-            .over("hs6")
+            .over(key)
             .alias("_median")
         )
     )
     return (
         with_median.with_columns((pl.col("_centre") - pl.col("_median")).abs().alias("_dev"))
-        .sort("hs6", "_dev")
-        .with_columns(pl.col("n_items").cum_sum().over("hs6").alias("_cum_dev"))
-        .group_by("hs6")
+        .sort(key, "_dev")
+        .with_columns(pl.col("n_items").cum_sum().over(key).alias("_cum_dev"))
+        .group_by(key)
         .agg(
-            pl.col("_total").first().alias("hs6_vpk_n"),
-            pl.col("_median").first().alias("hs6_log_vpk_median"),
+            pl.col("_total").first().alias(f"{key}_vpk_n"),
+            pl.col("_median").first().alias(f"{key}_log_vpk_median"),
             pl.col("_dev")
             .filter(pl.col("_cum_dev") * 2 >= pl.col("_total"))
             .first()
-            .alias("hs6_log_vpk_mad"),
+            .alias(f"{key}_log_vpk_mad"),
         )
     )
+
+
+def hs6_value_stats(histogram: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    """`value_stats` of the HS-6 subheadings: `hs6_vpk_n`, `hs6_log_vpk_median`, `..._mad`."""
+    return value_stats(histogram, "hs6")
 
 
 def _log_vpk() -> pl.Expr:
@@ -85,11 +90,11 @@ def _log_vpk() -> pl.Expr:
     return pl.when(vpk > 0).then(vpk.log10()).otherwise(None)
 
 
-def _robust_z() -> pl.Expr:
-    spread = pl.max_horizontal(pl.col("hs6_log_vpk_mad"), pl.lit(MAD_FLOOR)) * MAD_TO_SIGMA
+def _robust_z(key: str = "hs6") -> pl.Expr:
+    spread = pl.max_horizontal(pl.col(f"{key}_log_vpk_mad"), pl.lit(MAD_FLOOR)) * MAD_TO_SIGMA
     return (
-        pl.when(pl.col("hs6_vpk_n") >= MIN_HS6_HISTORY)
-        .then((_log_vpk() - pl.col("hs6_log_vpk_median")) / spread)
+        pl.when(pl.col(f"{key}_vpk_n") >= MIN_HS6_HISTORY)
+        .then((_log_vpk() - pl.col(f"{key}_log_vpk_median")) / spread)
         .otherwise(None)
     )
 
@@ -151,5 +156,14 @@ FEATURES: tuple[Feature, ...] = (
         "history:hs6_value",
         "{value:.0f} earlier items of this HS-6 subheading",
         pl.col("hs6_vpk_n").fill_null(0),
+    ),
+    Feature(
+        "value_per_kg_robust_z_hs2",
+        "float",
+        "robust z of log10(USD per kg) against the HS chapter's (2-digit) history; "
+        f"null with fewer than {MIN_HS6_HISTORY} past items",
+        "history:hs2_value",
+        "value per kg {value:+.1f} robust standard deviations from the HS chapter's norm",
+        _robust_z("hs2"),
     ),
 )

@@ -27,7 +27,7 @@ SEPARATOR = "\x1f"
 """Joins the parts of a two-column key; no contract identifier, LOCODE or hs6 holds it."""
 WHOLE = ("global",)
 """Entities kept whole: `global` is one row that every call reads."""
-BY_PREFIX = {"hs6_value": "hs6"}
+BY_PREFIX = {"hs6_value": "hs6", "hs2_value": "hs2"}
 """Entities read by the first part of their key: every value bin of an hs6 goes to its median."""
 
 
