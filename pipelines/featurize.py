@@ -195,6 +195,11 @@ def _snapshot_key_matches(settings: Settings, day: date, marker: str) -> bool:
     return path.is_file() and path.read_text(encoding="utf-8").strip() == marker
 
 
+def _snapshot_complete(settings: Settings, day: date) -> bool:
+    folder = layout.snapshot_dir(settings, day)
+    return all((folder / f"{entity.name}.parquet").is_file() for entity in ENTITIES)
+
+
 def drop_snapshots_after(settings: Settings, day: date) -> list[date]:
     """Delete snapshots of dates after `day` (they were built from the old version of `day`)."""
     folder = layout.snapshots(settings)
@@ -225,12 +230,21 @@ def history_before(
     """
     marker = load_key(settings).marker
     stored = [d for d in layout.partition_days(layout.snapshots(settings)) if d <= day]
-    # History keyed with another pseudonym key (rotated, or none) would join nothing: rebuilt.
-    stale = [d for d in stored if not _snapshot_key_matches(settings, d, marker)]
+    # History keyed with another pseudonym key (rotated, or none) would join nothing, and a
+    # snapshot written before an entity existed (an older release) lacks it: both are rebuilt.
+    stale = [
+        d
+        for d in stored
+        if not _snapshot_key_matches(settings, d, marker) or not _snapshot_complete(settings, d)
+    ]
     for d in stale:
         shutil.rmtree(layout.snapshot_dir(settings, d))
     if stale:
-        log.info("dropped %d history snapshot(s) made with another pseudonym key", len(stale))
+        log.info(
+            "dropped %d history snapshot(s) made with another pseudonym key or by an older "
+            "release; history is rebuilt from the staged days",
+            len(stale),
+        )
     stored = [d for d in stored if d not in stale]
     if stored:
         state = read_snapshot(settings, stored[-1])

@@ -84,6 +84,35 @@ def read_outcomes(settings: Settings, until: date) -> pl.DataFrame:
     return pl.concat(frames)
 
 
+def _refuse_older_features(
+    settings: Settings, paths: Sequence[Path], needed: Sequence[str]
+) -> None:
+    """One line naming what the features lack and, for older partitions, the command to rebuild.
+
+    A release that adds a feature leaves the partitions featurized before it without the column;
+    Polars would stop on the first such file with its own message.
+    """
+    lacking_by_day: dict[date, list[str]] = {}
+    for path in paths:
+        present = set(pl.read_parquet_schema(path))
+        lacking = [c for c in needed if c not in present]
+        day = layout.partition_date(path.parent.name)
+        if lacking and day is not None:
+            lacking_by_day[day] = lacking
+    if not lacking_by_day:
+        return
+    missing = sorted({c for lacking in lacking_by_day.values() for c in lacking})
+    zone = settings.zone("features")
+    if len(lacking_by_day) == len(paths):
+        raise ValueError(f"{zone}: features lack column(s) {', '.join(missing)}")
+    first, last = min(lacking_by_day), max(lacking_by_day)
+    raise ValueError(
+        f"{zone}: features of {len(lacking_by_day)} date(s) from {first} to {last} lack "
+        f"{', '.join(missing)} (featurized by an older release): run `cargo-risk featurize run "
+        f"--from {first} --to {last}`, then train again"
+    )
+
+
 def read_inspected_features(
     settings: Settings, until: date, outcomes: pl.DataFrame, feature_names: Sequence[str]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -93,13 +122,8 @@ def read_inspected_features(
         raise FileNotFoundError(
             f"{settings.zone('features')}: no features partitions up to {until}"
         )
+    _refuse_older_features(settings, paths, (*KEY_COLUMNS, *feature_names))
     scan = pl.scan_parquet(paths)
-    present = scan.collect_schema().names()
-    missing = [c for c in (*KEY_COLUMNS, *feature_names) if c not in present]
-    if missing:
-        raise ValueError(
-            f"{settings.zone('features')}: features lack column(s) {', '.join(missing)}"
-        )
     sizes = stratum_sizes(
         scan.select(pl.col("filed_at").dt.date().alias("_filed_date"), pl.col("port_of_discharge"))
     )

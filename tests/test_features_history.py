@@ -27,7 +27,9 @@ from pipelines.featurize import featurize_day
 from pipelines.io import write_parquet
 from pipelines.layout import (
     features_file,
+    partition_days,
     snapshot_dir,
+    snapshots,
     staged_declarations_file,
     staged_outcomes_file,
 )
@@ -248,6 +250,26 @@ def test_a_rerun_replaces_the_day_and_drops_later_snapshots(
     assert features_file(settings, second).read_bytes() == before
     assert not snapshot_dir(settings, FIRST + timedelta(days=2)).exists()
     assert snapshot_dir(settings, second).is_dir()
+
+
+def test_snapshots_of_an_older_release_are_rebuilt_not_a_stopped_night(
+    tmp_path: Path, small_world: tuple[Partitions, Partitions]
+) -> None:
+    """A release that adds a history entity finds snapshots without it: featurizing rebuilds the
+    history from the staged days, and the features equal those made with it all along."""
+    filed, checked = small_world
+    settings = stage(tmp_path, filed, checked)
+    last = FIRST + timedelta(days=5)
+    for offset in range(6):
+        featurize_day(settings, FIRST + timedelta(days=offset), refs=refs())
+    made_with_it = pl.read_parquet(features_file(settings, last))
+    assert made_with_it["value_per_kg_robust_z_hs2"].count() > 0
+    # The snapshots as the release before the chapter price wrote them.
+    for day in partition_days(snapshots(settings)):
+        (snapshot_dir(settings, day) / "hs2_value.parquet").unlink()
+    featurize_day(settings, last, refs=refs())
+    assert (snapshot_dir(settings, last) / "hs2_value.parquet").is_file()
+    assert_frame_equal(pl.read_parquet(features_file(settings, last)), made_with_it)
 
 
 def test_a_missing_day_counts_as_a_day_without_filings(

@@ -10,7 +10,8 @@ import pytest
 from features.registry import FEATURES as REGISTRY
 from features.registry import registry_hash
 from models.training import TrainingParams
-from pipelines.layout import scores_file
+from pipelines.io import write_parquet
+from pipelines.layout import FEATURES_FILE, features_table, partition_files, scores_file
 from pipelines.score import score_day
 from pipelines.settings import Settings
 from pipelines.train import train_models
@@ -103,6 +104,24 @@ def test_train_names_the_missing_feature_column(model_home: Settings) -> None:
             feature_names=[*FEATURES, "not_a_feature"],
             phrases={},
         )
+
+
+def test_train_names_older_feature_partitions_and_the_command_that_rebuilds_them(
+    model_home: Settings,
+) -> None:
+    """Partitions featurized before a release added a feature lack its column: training says
+    which dates and how to rebuild them, instead of Polars' error on the first such file."""
+    days = partition_files(features_table(model_home), FEATURES_FILE)
+    older = [(day, path) for day, path in days if day <= LAST_TRAIN_DAY][:3]
+    for _, path in older:
+        write_parquet(pl.read_parquet(path).drop(FEATURES[0]), path)
+    first, last = older[0][0], older[-1][0]
+    expected = (
+        rf"features of 3 date\(s\) from {first} to {last} lack {FEATURES[0]} .*"
+        rf"cargo-risk featurize run --from {first} --to {last}"
+    )
+    with pytest.raises(ValueError, match=expected):
+        train_models(model_home, LAST_TRAIN_DAY, CREATED, feature_names=FEATURES, phrases={})
 
 
 def test_registry_features_train_score_and_read_as_registry_phrases(tmp_path: Path) -> None:
