@@ -162,6 +162,11 @@ SNAPSHOT_KEY_FILE = "pseudonym_key.txt"
 """In each snapshot: the marker of the pseudonym key its trader keys were made with."""
 
 
+class SnapshotError(ValueError):
+    """A stored history snapshot this release cannot read: it lacks an entity (an older release
+    wrote it). Featurizing rebuilds such snapshots; readers that only read stop with this."""
+
+
 def read_snapshot(settings: Settings, day: date) -> HistoryState:
     """The stored state as known before `day`."""
     folder = layout.snapshot_dir(settings, day)
@@ -169,8 +174,10 @@ def read_snapshot(settings: Settings, day: date) -> HistoryState:
     for entity in ENTITIES:
         path = folder / f"{entity.name}.parquet"
         if not path.exists():
-            raise ValueError(
-                f"{folder}: snapshot lacks {entity.name}.parquet; delete it to rebuild"
+            raise SnapshotError(
+                f"{folder}: snapshot lacks {entity.name}.parquet (written by an older release); "
+                f"the next night rebuilds the history, or run `cargo-risk featurize run --date "
+                f"{day}`"
             )
         tables[entity.name] = pl.read_parquet(path).select(
             [pl.col(c).cast(t) for c, t in state_schema(entity).items()]

@@ -23,7 +23,8 @@ from features.history import (
     rollup_day,
     with_value_bins,
 )
-from pipelines.featurize import featurize_day
+from pipelines.cli import _operator_error
+from pipelines.featurize import SnapshotError, featurize_day, read_snapshot
 from pipelines.io import write_parquet
 from pipelines.layout import (
     features_file,
@@ -267,6 +268,10 @@ def test_snapshots_of_an_older_release_are_rebuilt_not_a_stopped_night(
     # The snapshots as the release before the chapter price wrote them.
     for day in partition_days(snapshots(settings)):
         (snapshot_dir(settings, day) / "hs2_value.parquet").unlink()
+    # A reader that only reads (the assessment service) stops with one line saying what to run.
+    with pytest.raises(SnapshotError, match=rf"older release.*featurize run --date {last}"):
+        read_snapshot(settings, last)
+    assert _operator_error(SnapshotError("one line, no traceback, in the CLI"))
     featurize_day(settings, last, refs=refs())
     assert (snapshot_dir(settings, last) / "hs2_value.parquet").is_file()
     assert_frame_equal(pl.read_parquet(features_file(settings, last)), made_with_it)
