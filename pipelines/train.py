@@ -101,9 +101,12 @@ def _refuse_older_features(
             lacking_by_day[day] = lacking
     if not lacking_by_day:
         return
+    from features.registry import FEATURES
+
     missing = sorted({c for lacking in lacking_by_day.values() for c in lacking})
     zone = settings.zone("features")
-    if len(lacking_by_day) == len(paths):
+    # A column the registry does not define cannot be rebuilt by featurizing again.
+    if not set(missing) <= {feature.name for feature in FEATURES}:
         raise ValueError(f"{zone}: features lack column(s) {', '.join(missing)}")
     first, last = min(lacking_by_day), max(lacking_by_day)
     raise ValueError(

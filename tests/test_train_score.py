@@ -124,6 +124,19 @@ def test_train_names_older_feature_partitions_and_the_command_that_rebuilds_them
         train_models(model_home, LAST_TRAIN_DAY, CREATED, feature_names=FEATURES, phrases={})
 
 
+def test_train_names_the_command_when_every_partition_is_older(model_home: Settings) -> None:
+    """Just after an upgrade every partition lacks the new feature: still the command, not a
+    bare "lack column" as for a name the registry does not define."""
+    days = partition_files(features_table(model_home), FEATURES_FILE)
+    older = [(day, path) for day, path in days if day <= LAST_TRAIN_DAY]
+    for _, path in older:
+        write_parquet(pl.read_parquet(path).drop(FEATURES[0]), path)
+    with pytest.raises(
+        ValueError, match=rf"featurize run --from {older[0][0]} --to {older[-1][0]}"
+    ):
+        train_models(model_home, LAST_TRAIN_DAY, CREATED, feature_names=FEATURES, phrases={})
+
+
 def test_registry_features_train_score_and_read_as_registry_phrases(tmp_path: Path) -> None:
     world = home_world()
     settings = write_home(tmp_path, registry_frame(world), world.outcomes)
