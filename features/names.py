@@ -39,11 +39,17 @@ LEGAL_FORMS: frozenset[str] = frozenset(
 """Tokens naming a company's legal form: they say nothing about who the company is."""
 
 LEGAL_PHRASES: tuple[tuple[str, ...], ...] = (
-    ("limited", "liability", "company"),
-    ("joint", "stock", "company"),
-    ("closed", "joint", "stock", "company"),
-    ("public", "joint", "stock", "company"),
-    ("open", "joint", "stock", "company"),
+    # Filers shorten the last word as often as not: "Joint Stock Co", "Ltd Liability Company".
+    *(
+        (limited, "liability", company)
+        for limited in ("limited", "ltd")
+        for company in ("company", "co")
+    ),
+    *(
+        (*kind, "joint", "stock", company)
+        for kind in ((), ("closed",), ("public",), ("open",), ("private",))
+        for company in ("company", "co")
+    ),
     ("societe", "anonyme"),
     ("sp", "z", "oo"),
 )
@@ -59,17 +65,33 @@ LONG_LEGAL_FORMS: tuple[str, ...] = ("company", "limited", "corporation", "incor
 """Legal-form words recognised through one typo in a word of 5+ letters ("compnay", "coorp")."""
 
 ABBREVIATIONS: dict[str, str] = {
-    "intl": "international",
-    "natl": "national",
-    "mfg": "manufacturing",
-    "assoc": "associated",
-    "bros": "brothers",
-    "dept": "department",
-    "mgmt": "management",
-    "trade": "trading",
-    "traders": "trading",
+    # Trade documents shorten the common words of company names, by truncation ("mach") or by
+    # contraction ("trdg", "mfg"); only forms that stand for one word in a company name are here
+    # ("ind" may be India or industries, "inst" institute or instruments: left out).
+    "intl": "international", "intnl": "international", "natl": "national",
+    "trade": "trading", "traders": "trading", "trdg": "trading", "trdng": "trading",
+    "mfg": "manufacturing", "mfrg": "manufacturing", "manuf": "manufacturing",
+    "mach": "machinery", "machy": "machinery", "mchy": "machinery", "mech": "mechanical",
+    "chem": "chemical", "chems": "chemical", "chemicals": "chemical",
+    "petrochem": "petrochemical", "petrochemicals": "petrochemical",
+    "pharm": "pharmaceutical", "pharma": "pharmaceutical", "pharmaceuticals": "pharmaceutical",
+    "engg": "engineering", "engrg": "engineering", "eng": "engineering",
+    "elec": "electric", "electrical": "electric",
+    "equip": "equipment", "eqpt": "equipment", "eqp": "equipment",
+    "inds": "industries", "indus": "industries",
+    "devt": "development", "dev": "development",
+    "mgmt": "management", "mgt": "management",
+    "assoc": "associated", "assn": "association",
+    "hldg": "holding", "hldgs": "holdings", "grp": "group",
+    "svc": "services", "svcs": "services", "shpg": "shipping",
+    "imp": "import", "exp": "export", "coml": "commercial", "comml": "commercial",
+    "metall": "metallurgical", "constr": "construction",
+    "univ": "university", "ctr": "center", "cntr": "center",
+    "telecom": "telecommunications", "agri": "agricultural", "agric": "agricultural",
+    "prods": "products", "distr": "distribution", "distrib": "distribution",
+    "mktg": "marketing", "bros": "brothers", "dept": "department",
     "jv": "joint venture",
-}
+}  # fmt: skip
 """Abbreviations and word forms written both ways in company names, mapped to one form."""
 
 _FOLDS: tuple[tuple[str, str], ...] = (
