@@ -150,6 +150,22 @@ def _is_legal_form(token: str) -> bool:
     )
 
 
+SHORT_CLOSING_FORMS: tuple[str, ...] = ("corp", "ltd", "inc", "llc")
+"""Legal forms that close a name and are short enough to lose a letter to a slip ("Orp",
+"Ldt", "Ltdd"): read as the form only as the last of three or more words, where a slip of the
+form is likelier than a word of the name."""
+
+
+@lru_cache(maxsize=1 << 16)
+def _is_slipped_closing_form(token: str) -> bool:
+    # A letter dropped, doubled or swapped; not changed ("Led" and "Lid" are words).
+    return len(token) >= 3 and any(
+        OSA.distance(token, form, score_cutoff=1) <= 1
+        and (len(token) != len(form) or sorted(token) == sorted(form))
+        for form in SHORT_CLOSING_FORMS
+    )
+
+
 def _glue_articles(tokens: list[str]) -> list[str]:
     out: list[str] = []
     pending = ""
@@ -173,6 +189,8 @@ def name_tokens(name: str) -> tuple[str, ...]:
     tokens = _strip_phrases(tokens)
     # A name made only of legal-form words keeps them: it has nothing else to match on.
     kept = [t for t in tokens if not _is_legal_form(t)]
+    if len(kept) >= 3 and _is_slipped_closing_form(kept[-1]):
+        kept.pop()
     return tuple(_glue_articles(kept or tokens))
 
 

@@ -44,6 +44,16 @@ def test_trade_words_shortened_by_filers_read_as_the_whole_word() -> None:
     assert name_tokens("Ind Inst Supplies") == ("ind", "inst", "supplies")
 
 
+def test_a_slipped_closing_legal_form_is_still_a_legal_form() -> None:
+    assert name_tokens("Namchongang Trdg Orp") == name_tokens("NAMCHONGANG TRADING")
+    assert (
+        name_tokens("Acme Trading Ldt") == name_tokens("Acme Trading Ltdd") == ("acme", "trading")
+    )
+    # A changed letter makes a word, and a two-word name keeps its last word.
+    assert name_tokens("Bright Star Led") == ("bright", "star", "led")
+    assert name_tokens("Sun Orp") == ("sun", "orp")
+
+
 def test_a_name_of_legal_words_only_keeps_them() -> None:
     assert name_tokens("Co Ltd") == ("co", "ltd")
 
