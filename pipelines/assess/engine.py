@@ -23,6 +23,7 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ from models.registry import CHAMPION_FILE, ThreatModels
 from models.scoring import ExplainTop, score
 from pipelines import layout
 from pipelines.assess.history_index import HistoryIndex
-from pipelines.assess.references import ReferenceIndex
+from pipelines.assess.references import ASKED, ReferenceIndex
 from pipelines.assess.store import AssessmentStore, Caller, Recorded
 from pipelines.assess.validation import CallSuites, suite_at
 from pipelines.featurize import day_rollup, load_references, read_snapshot
@@ -493,8 +494,14 @@ class Assessor:
         calls: Sequence[Call],
         now: datetime,
     ) -> list[dict[str, Any]]:
+        days = valid.get_column("filed_at").dt.date()
+        if days.n_unique() == 1:
+            # The usual pass: every row filed today (no frame to split).
+            only = days[0]
+            assert isinstance(only, date)
+            return self._score_day(loaded=loaded, day=only, rows=valid, calls=calls, now=now)
         out: list[dict[str, Any]] = []
-        dated = valid.with_columns(pl.col("filed_at").dt.date().alias("_day"))
+        dated = valid.with_columns(days.alias("_day"))
         for (day,), rows in dated.group_by("_day", maintain_order=True):
             assert isinstance(day, date)
             out.extend(self._score_day(loaded=loaded, day=day, rows=rows, calls=calls, now=now))
@@ -516,11 +523,13 @@ class Assessor:
             # Features read the history on trader pseudonyms, as the night's do (decision 0027);
             # rules and screening read the ids and names in clear, as the night's do.
             pseudonymous = pseudonymise(declarations, loaded.key)
+            # Where the rows' keys sit in the history, and their reference keys: one query.
+            keys = index.spans(pseudonymous, *ASKED)
             # Only the state rows of this call's keys: the features read nothing else.
-            history = index.slice(pseudonymous)
+            history = index.slice(pseudonymous, keys)
             # Reference tables cut to the call's ports and headings: same joins, far fewer rows.
             features = build_features(
-                pseudonymous, history, loaded.reference_index.cut(pseudonymous)
+                pseudonymous, history, loaded.reference_index.cut(pseudonymous, keys)
             )
             scored = score(
                 loaded.models, features, explain=ExplainAsked(floor=self.thresholds.information)
@@ -529,16 +538,20 @@ class Assessor:
             # Compiled once per generation (the night compiles once a day; a call would each time).
             rule_hits = loaded.rules_for(day, rule_frame).hits(rule_frame)
             # Matches an officer cleared are dropped, as the night's score stage drops them.
+            groups = _screening_groups(rows["_call"])
             watch_hits = pl.concat(
                 [
                     screen_declarations(
-                        declarations.filter(rows["_call"].is_in(group)),
+                        # One group (the usual pass) is every row: nothing to filter.
+                        declarations
+                        if len(groups) == 1
+                        else declarations.filter(rows["_call"].is_in(group)),
                         self.settings,
                         self.settings.watchlist_threshold,
                         loaded.index,
                         loaded.clearances,
                     )
-                    for group in _screening_groups(rows["_call"])
+                    for group in groups
                 ]
             ).filter(~pl.col("cleared"))
         rules_by_item = _group(rule_hits, ("rule_id", "title", "force_red"))
@@ -643,7 +656,8 @@ def _screening_groups(call_of_row: pl.Series) -> list[list[int]]:
     row) never reaches it alone, so such calls share a screening as long as the group stays
     below it too. A larger call is screened on its own, as it was before passes were shared.
     """
-    sizes = call_of_row.value_counts(sort=False).sort(call_of_row.name).rows()
+    # Counted in Python: two Polars queries cost more than counting a pass's few calls.
+    sizes = sorted(Counter(call_of_row.to_list()).items())
     small = TRADE_MIN_NAMES // 2 - 1
     groups: list[list[int]] = []
     current: list[int] = []

@@ -16,34 +16,41 @@ Grain: the rows of each reference table whose key occurs among the call's rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import polars as pl
 
 from features.history import entity_keys
 from features.refs import References
 
-
-def _asked(declarations: pl.DataFrame) -> tuple[list[str], list[str]]:
-    """The ports and the hs6 headings (as the features compute them) the rows carry."""
-    ports = pl.concat_list(
+_PORTS = "_asked_ports"
+_HS6 = "_asked_hs6"
+ASKED = (
+    pl.concat_list(
         pl.col("port_of_loading"),
         pl.col("port_of_discharge"),
         pl.col("transshipment_ports").fill_null(pl.lit([], pl.List(pl.String))),
     )
-    # The hs6 key as the features compute it (features.history.entity_keys).
-    asked = (
-        entity_keys(declarations.lazy())
-        .select(
-            ports.explode().drop_nulls().unique().implode().alias("ports"),
-            pl.col("hs6").drop_nulls().unique().implode().alias("hs6"),
-        )
-        .collect()
-    )
-    return (
-        asked["ports"].explode().drop_nulls().to_list(),
-        asked["hs6"].explode().drop_nulls().to_list(),
-    )
+    .explode()
+    .drop_nulls()
+    .unique()
+    .implode()
+    .alias(_PORTS),
+    pl.col("hs6").drop_nulls().unique().implode().alias(_HS6),
+)
+"""The ports and the hs6 headings (as the features compute them) rows carry, as one-row lists,
+over rows carrying the entity keys (`features.history.entity_keys`); built once."""
+
+
+def _asked(declarations: pl.DataFrame) -> tuple[list[str], list[str]]:
+    """The ports and the hs6 headings (as the features compute them) the rows carry."""
+    asked = entity_keys(declarations.lazy()).select(ASKED).collect()
+    return _lists(asked[_PORTS][0], asked[_HS6][0])
+
+
+def _lists(ports: pl.Series, hs6: pl.Series) -> tuple[list[str], list[str]]:
+    """The values of the two asked lists (each one row's list, as a Series)."""
+    return ports.drop_nulls().to_list(), hs6.drop_nulls().to_list()
 
 
 def call_references(refs: References, declarations: pl.DataFrame) -> References:
@@ -79,9 +86,13 @@ class ReferenceIndex:
         self._locations = _positions(refs.locations.get_column("locode"))
         self._hs6 = _positions(refs.hs6.get_column("hs6"))
 
-    def cut(self, declarations: pl.DataFrame) -> References:
-        """The References `call_references(self.refs, declarations)` returns."""
-        ports, hs6 = _asked(declarations)
+    def cut(
+        self, declarations: pl.DataFrame, keys: Mapping[str, pl.Series] | None = None
+    ) -> References:
+        """The References `call_references(self.refs, declarations)` returns. `keys`: the
+        values of the lists `ASKED` names for `declarations`, when the caller has them already
+        (the service asks them with the history's spans, `HistoryIndex.spans`)."""
+        ports, hs6 = _asked(declarations) if keys is None else _lists(keys[_PORTS], keys[_HS6])
         return References(
             _rows(self.refs.locations, self._locations, ports),
             _rows(self.refs.hs6, self._hs6, hs6),
