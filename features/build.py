@@ -63,8 +63,20 @@ def _check_day(day_rows: pl.DataFrame, history: HistoryState) -> None:
         )
 
 
-def build_features(day_rows: pl.DataFrame, history: HistoryState, refs: References) -> pl.DataFrame:
-    """Features of every item filed on `history.as_of`, in the order of `day_rows`."""
+def build_features(
+    day_rows: pl.DataFrame,
+    history: HistoryState,
+    refs: References,
+    *,
+    optimizations: pl.QueryOptFlags | None = None,
+) -> pl.DataFrame:
+    """Features of every item filed on `history.as_of`, in the order of `day_rows`.
+
+    `optimizations`: Polars' query optimizations for the base and side-table queries (default:
+    all). The assessment service passes none: on a call's few rows, optimizing the plans cost
+    more than running them; the result is the same frame (docs/decisions/0032, pass 4).
+    """
+    flags = pl.QueryOptFlags() if optimizations is None else optimizations
     _check_day(day_rows, history)
     finding_rate, inspection_rate = _priors(history)
     base = (
@@ -77,7 +89,7 @@ def build_features(day_rows: pl.DataFrame, history: HistoryState, refs: Referenc
             *description_keys(),
             _strategic_threat(refs.strategic_hs),
         )
-        .collect()
+        .collect(optimizations=flags)
     )
     histogram = (
         history.table("hs6_value")
@@ -114,7 +126,8 @@ def build_features(day_rows: pl.DataFrame, history: HistoryState, refs: Referenc
             .join(table, on=keys, how="left", maintain_order="left")
             .drop(keys)
             for keys, table in side_tables
-        ]
+        ],
+        optimizations=flags,
     )
     items = pl.concat([base, *lookups], how="horizontal")
     return items.select(*KEY_COLUMNS, *FEATURE_COLUMNS)

@@ -375,6 +375,79 @@ def test_features_from_the_indexed_history_equal_those_from_the_whole_state(home
     assert sliced.table("global").height == state.table("global").height
 
 
+def test_the_services_feature_path_gives_the_nights_frame(home: Path) -> None:
+    """A pass's features (history found by one span query and taken as views, references cut by
+    the keys that query asks, queries planned without Polars' optimizations) equal the night's
+    build on the whole state and the whole tables, bit for bit."""
+    from polars.testing import assert_frame_equal
+
+    from features.build import build_features
+    from pipelines.assess.engine import SMALL_QUERIES
+    from pipelines.assess.history_index import HistoryIndex
+    from pipelines.assess.references import ASKED, ReferenceIndex
+    from pipelines.featurize import load_references, read_snapshot
+    from pipelines.pseudonym import load_key, pseudonymise
+
+    settings = small_settings(home)
+    state = read_snapshot(settings, NIGHT)
+    refs = load_references(settings)
+    index, references = HistoryIndex(state), ReferenceIndex(refs)
+    rows = pseudonymise(_night_rows(settings), load_key(settings))
+    stranger = rows.head(1).with_columns(
+        pl.lit("NEW-SHIPPER-0002").alias("shipper_id"),
+        pl.lit("XXNEW").alias("port_of_loading"),
+        pl.lit(None, pl.List(pl.String)).alias("transshipment_ports"),
+        pl.lit("99999999").alias("hs_code"),
+    )
+    singles = [rows[p : p + 1] for p in range(0, rows.height, rows.height // 25)]
+    for part in (rows, rows.slice(3, 40), stranger, *singles):
+        spans = index.spans(part, *ASKED)
+        fast = build_features(
+            part, index.slice(part, spans), references.cut(part, spans), optimizations=SMALL_QUERIES
+        )
+        assert_frame_equal(fast, build_features(part, state, refs), check_exact=True)
+    # Each sliced table holds exactly the state rows of the keys asked (the span path covers
+    # single keys taken as a view and many keys gathered), in the state's key order.
+    for part in (rows, rows.slice(3, 40), *singles):
+        sliced = index.slice(part)
+        shippers = part["shipper_id"].unique().to_list()
+        expected = state.table("shipper").filter(pl.col("shipper_id").is_in(shippers))
+        assert_frame_equal(sliced.table("shipper").sort("shipper_id"), expected.sort("shipper_id"))
+        headings = part["hs_code"].str.slice(0, 6).unique().to_list()
+        bins = state.table("hs6_value").filter(pl.col("hs6").is_in(headings))
+        assert_frame_equal(
+            sliced.table("hs6_value").sort(pl.all()), bins.sort(pl.all()), check_row_order=False
+        )
+    # The comparison read history: single rows found their shippers and value histograms.
+    assert any(index.slice(one).table("shipper").height for one in singles)
+    assert any(index.slice(one).table("hs6_value").height > 1 for one in singles)
+
+
+def test_a_changed_strategic_table_changes_the_threat_the_features_read(home: Path) -> None:
+    """The strategic-threat expression is kept for the table passed last; another table (a
+    heading listed, then the original again) gives its own threat, not the kept one."""
+    from dataclasses import replace
+
+    from features.build import build_features
+    from pipelines.featurize import load_references, read_snapshot
+
+    settings = small_settings(home)
+    state = read_snapshot(settings, NIGHT)
+    refs = load_references(settings)
+    row = _night_rows(settings).head(1)
+    before = build_features(row, state, refs)["strategic_threat_code"].item()
+    listed = pl.DataFrame(
+        {
+            "hs_prefix": [row["hs_code"].item()[:6]],
+            "threat": ["military" if before != 4 else "cbrn"],
+            "category": ["test"],
+        }
+    )
+    changed = build_features(row, state, replace(refs, strategic_hs=listed))
+    assert changed["strategic_threat_code"].item() not in (before, 0)
+    assert build_features(row, state, refs)["strategic_threat_code"].item() == before
+
+
 def test_single_calls_with_no_history_or_earlier_filings_that_day_score_as_the_night(
     home: Path, tmp_path: Path
 ) -> None:

@@ -72,6 +72,8 @@ ANSWERS: tuple[Answer, ...] = (
     "request_for_screening",
     "do_not_load",
 )
+SMALL_QUERIES = pl.QueryOptFlags.none()
+"""Polars' optimizations for the feature queries of a pass: none (`features.build`)."""
 HISTORY_CACHE_DAYS = 2
 """Filing days whose indexed history is kept in memory (today and yesterday): a year at 100 k
 declarations a day indexes to ~0.4 GB a day (benchmarks/results/assess.md)."""
@@ -529,7 +531,12 @@ class Assessor:
             history = index.slice(pseudonymous, keys)
             # Reference tables cut to the call's ports and headings: same joins, far fewer rows.
             features = build_features(
-                pseudonymous, history, loaded.reference_index.cut(pseudonymous, keys)
+                pseudonymous,
+                history,
+                loaded.reference_index.cut(pseudonymous, keys),
+                # A call's few rows: planning them as written is faster than optimizing the
+                # plans, and gives the same frame (tested against the optimized build).
+                optimizations=SMALL_QUERIES,
             )
             scored = score(
                 loaded.models, features, explain=ExplainAsked(floor=self.thresholds.information)
