@@ -116,7 +116,12 @@ class HistoryIndex:
         the lists `extra` names (imploded expressions over the same rows), from one query of
         one row; each value is that row's list, as a Series. The service asks the reference
         keys in the same query (`pipelines.assess.references.ASKED`)."""
-        row = entity_keys(declarations.lazy()).select(*self._searches, *extra).collect()
+        # One row of short lists: the optimizer has nothing to gain on it (~0.2 ms saved).
+        row = (
+            entity_keys(declarations.lazy())
+            .select(*self._searches, *extra)
+            .collect(optimizations=pl.QueryOptFlags.none())
+        )
         return {name: row[name][0] for name in row.columns}
 
     def slice(
