@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +35,8 @@ BY_PREFIX = {"hs6_value": "hs6", "hs2_value": "hs2"}
 LOW = ":low"
 HIGH = ":high"
 """Suffixes of the span columns `HistoryIndex.spans` returns per entity."""
+_ENDS: tuple[tuple[Literal["left", "right"], str], ...] = (("left", LOW), ("right", HIGH))
+"""Each span's first row (`search_sorted` left) and the row past its last (right)."""
 
 
 def _key(columns: tuple[str, ...]) -> pl.Expr:
@@ -79,7 +82,8 @@ def _take(
     if int(found[-1]) - int(found[0]) + 1 == total:
         # One run of rows (a single key, or neighbours): a view, not a gather.
         return table.slice(int(found[0]), total)
-    return table[found]
+    gathered: pl.DataFrame = table[found]
+    return gathered
 
 
 class HistoryIndex:
@@ -102,7 +106,7 @@ class HistoryIndex:
             .implode()
             .alias(f"{name}{suffix}")
             for name, held in self._sorted.items()
-            for side, suffix in (("left", LOW), ("right", HIGH))
+            for side, suffix in _ENDS
         )
 
     @property
