@@ -297,6 +297,7 @@ def _year_index(days: int = 365, per_day: int = 100_000) -> dict[str, float]:
         "hs6": 5_600,
         "hub": 400,
         "hs6_value": 5_600 * 60,
+        "hs2_value": 100 * 60,
     }
     rng = np.random.default_rng(7)
 
@@ -309,6 +310,8 @@ def _year_index(days: int = 365, per_day: int = 100_000) -> dict[str, float]:
                 columns[column] = np.arange(n, dtype=np.int32) % 60
             elif column == "hs6" and name == "hs6_value":
                 columns[column] = [f"{i // 60:06d}" for i in range(n)]
+            elif column == "hs2" and name == "hs2_value":
+                columns[column] = [f"{i // 60:02d}" for i in range(n)]
             elif dtype == pl.String():
                 columns[column] = [f"{column[:2].upper()}{i:011d}" for i in rng.permutation(n)]
             elif dtype == pl.Date():
