@@ -67,7 +67,8 @@ LONG_LEGAL_FORMS: tuple[str, ...] = ("company", "limited", "corporation", "incor
 ABBREVIATIONS: dict[str, str] = {
     # Trade documents shorten the common words of company names, by truncation ("mach") or by
     # contraction ("trdg", "mfg"); only forms that stand for one word in a company name are here
-    # ("ind" may be India or industries, "inst" institute or instruments: left out).
+    # ("ind" may be India or industries, "inst" institute or instruments, and "eng" and "dev"
+    # are also names of people: left out).
     "intl": "international", "intnl": "international", "natl": "national",
     "trade": "trading", "traders": "trading", "trdg": "trading", "trdng": "trading",
     "mfg": "manufacturing", "mfrg": "manufacturing", "manuf": "manufacturing",
@@ -75,11 +76,11 @@ ABBREVIATIONS: dict[str, str] = {
     "chem": "chemical", "chems": "chemical", "chemicals": "chemical",
     "petrochem": "petrochemical", "petrochemicals": "petrochemical",
     "pharm": "pharmaceutical", "pharma": "pharmaceutical", "pharmaceuticals": "pharmaceutical",
-    "engg": "engineering", "engrg": "engineering", "eng": "engineering",
+    "engg": "engineering", "engrg": "engineering",
     "elec": "electric", "electrical": "electric",
     "equip": "equipment", "eqpt": "equipment", "eqp": "equipment",
     "inds": "industries", "indus": "industries",
-    "devt": "development", "dev": "development",
+    "devt": "development",
     "mgmt": "management", "mgt": "management",
     "assoc": "associated", "assn": "association",
     "hldg": "holding", "hldgs": "holdings", "grp": "group",
