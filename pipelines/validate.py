@@ -274,25 +274,32 @@ def _quarantine_rows(
 
 
 def latest_filings(valid: pl.DataFrame) -> pl.DataFrame:
-    """The latest filing of each key (`latest_filing`), sorted by filing time and key.
+    """The latest filing of each key (`latest_filing`), sorted by filing time and key."""
+    # Only the key columns are sorted; the wide frame is then gathered once, in that order.
+    return valid.select(pl.all().gather(staging_order(valid)))
 
-    Amendments are a few rows in a thousand, so only keys filed more than once go through
-    `latest_filing`; the sort on (filed_at, key) orders the kept rows whole either way.
+
+def staging_order(valid: pl.DataFrame) -> pl.Series:
+    """Positions in `valid` of the latest filing of each key, sorted by filing time and key.
+
+    Reads only the key columns and `filed_at`, so the streamed stage (pipelines.staging_chunks)
+    can call it on those columns of the whole day. Amendments are a few rows in a thousand, so
+    only keys filed more than once go through `latest_filing`; the sort on (filed_at, key)
+    orders the kept rows whole either way.
     """
     position = "__position"
+    narrow = valid.select(*DECLARATIONS.key, "filed_at")
     repeated = pl.struct(DECLARATIONS.key).is_duplicated()
-    refiled = valid.with_row_index(position).filter(repeated)
+    refiled = narrow.with_row_index(position).filter(repeated)
     kept = latest_filing(refiled, DECLARATIONS)[position]
-    # Only the key columns are sorted; the wide frame is then gathered once, in that order.
-    order = (
-        valid.lazy()
+    return (
+        narrow.lazy()
         .with_row_index(position)
         .filter(~repeated | pl.col(position).is_in(kept.implode()))
         .select(pl.col(position).sort_by("filed_at", *DECLARATIONS.key))
         .collect()
         .to_series()
     )
-    return valid.select(pl.all().gather(order))
 
 
 def validate_files(
