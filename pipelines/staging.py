@@ -118,7 +118,7 @@ def stage_declarations(
         tolerance = timedelta(days=settings.future_tolerance_days)
         parts = validate_chunks(plan, reference_sets(settings), tolerance, scratch, chunk_rows)
         rejected = (
-            pl.scan_parquet(parts.rejected)
+            pl.scan_ipc(parts.rejected)
             if parts.rejected
             else pl.LazyFrame(schema=QUARANTINE_SCHEMA)
         )
@@ -190,7 +190,7 @@ def scratch_folder(settings: Settings, day: date) -> Iterator[Path]:
 
 def write_staging(parts: ScratchParts, ranks: pl.DataFrame, scratch: Path, target: Path) -> Path:
     """The staged rows, in staging's order, written as `write_parquet` writes the whole frame."""
-    schema = pl.read_parquet_schema(parts.valid[0][0])
+    schema = pl.read_ipc_schema(parts.valid[0][0])
     if ranks.height == 0:
         return write_parquet(pl.DataFrame(schema=schema), target)
     pieces = sorted_runs(parts, ranks, scratch)

@@ -24,6 +24,7 @@ import polars as pl
 
 from contracts.declarations import DECLARATIONS
 from contracts.reading import LINE, SOURCE_FILE
+from expectations.runner import Verdicts
 from pipelines.ingest import read_raw_files
 from pipelines.io import PARQUET_OPTIONS
 from pipelines.validate import INGESTED_AT, staging_order, validate_frame
@@ -142,17 +143,26 @@ def validate_chunks(
     scratch: Path,
     chunk_rows: int = CHUNK_ROWS,
 ) -> ScratchParts:
-    """Validate the partition chunk by chunk into `scratch` (fast lz4 Parquet files)."""
+    """Validate the partition chunk by chunk into `scratch`.
+
+    Scratch files are Arrow IPC with lz4: they keep every type as it is and cost a fraction of
+    Parquet's encoding; they live only for the stage.
+    """
     parts = ScratchParts()
+    # Great Expectations judges each distinct value of the day once, in the chunk it first
+    # appears in (`Verdicts`); a set of columns with nothing new costs no GE batch.
+    verdicts = Verdicts()
     for number, chunk in enumerate(raw_chunks(plan, chunk_rows)):
-        valid, rejected = validate_frame(chunk, refs, plan.ingested_at, future_tolerance=tolerance)
+        valid, rejected = validate_frame(
+            chunk, refs, plan.ingested_at, future_tolerance=tolerance, verdicts=verdicts
+        )
         del chunk
-        path = scratch / f"valid-{number:06d}.parquet"
-        valid.write_parquet(path, compression="lz4")
+        path = scratch / f"valid-{number:06d}.arrow"
+        valid.write_ipc(path, compression="lz4")
         parts.valid.append((path, valid.height))
         if rejected.height:
-            rejected_path = scratch / f"rejected-{number:06d}.parquet"
-            rejected.write_parquet(rejected_path, compression="lz4")
+            rejected_path = scratch / f"rejected-{number:06d}.arrow"
+            rejected.write_ipc(rejected_path, compression="lz4")
             parts.rejected.append(rejected_path)
     return parts
 
@@ -162,9 +172,7 @@ def staged_rank(parts: ScratchParts) -> pl.DataFrame:
 
     The same choice and order as `latest_filings` on the whole day, made on the key columns.
     """
-    narrow = pl.scan_parquet([path for path, _ in parts.valid]).select(
-        *DECLARATIONS.key, "filed_at"
-    )
+    narrow = pl.scan_ipc([path for path, _ in parts.valid]).select(*DECLARATIONS.key, "filed_at")
     order = staging_order(narrow.collect())
     return pl.DataFrame(
         {POSITION: order.cast(pl.Int64()), RANK: pl.int_range(len(order), eager=True)}
@@ -186,20 +194,20 @@ def sorted_runs(parts: ScratchParts, ranks: pl.DataFrame, scratch: Path) -> list
     pieces: list[RunPiece] = []
     offset = 0
     for number, (path, rows) in enumerate(parts.valid):
-        mine = ranks.filter(pl.col(POSITION).is_between(offset, offset + rows - 1))
+        mine = ranks.filter(pl.col(POSITION).is_between(offset, offset + rows - 1)).sort(RANK)
         offset += rows
         if mine.height == 0:
             continue
+        # One gather of the wide rows, straight into rank order.
         kept = (
-            pl.read_parquet(path)
+            pl.read_ipc(path)
             .select(pl.all().gather(mine[POSITION] - (offset - rows)))
             .with_columns(mine[RANK])
-            .sort(RANK)
         )
         for start in range(0, kept.height, piece_rows):
             piece = kept.slice(start, piece_rows)
-            target = scratch / f"run-{number:06d}-{start:09d}.parquet"
-            piece.write_parquet(target, compression="lz4")
+            target = scratch / f"run-{number:06d}-{start:09d}.arrow"
+            piece.write_ipc(target, compression="lz4")
             pieces.append(RunPiece(piece[RANK][0], piece[RANK][-1], target))
     return sorted(pieces, key=lambda p: p.first)
 
@@ -215,7 +223,7 @@ def merged_groups(pieces: list[RunPiece], sizes: list[int]) -> Iterator[pl.DataF
         wanted = [p for p in pieces[: bisect.bisect_left(firsts, end)] if p.last >= start]
         # Keep what the next group may still need; read only what this one adds.
         loaded = {
-            p.path: loaded[p.path] if p.path in loaded else pl.read_parquet(p.path) for p in wanted
+            p.path: loaded[p.path] if p.path in loaded else pl.read_ipc(p.path) for p in wanted
         }
         group = (
             pl.concat(

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,7 @@ from contracts.reading import (
 from contracts.schema import Contract
 from expectations.declarations import declarations_suite
 from expectations.outcomes import outcomes_suite
-from expectations.runner import ROW, run_suite
+from expectations.runner import ROW, Verdicts, run_suite
 from expectations.suite import Suite
 from pipelines.settings import Settings
 
@@ -153,12 +154,15 @@ def validate_frame(
     *,
     future_tolerance: timedelta = timedelta(days=1),
     mapping: ColumnMapping | None = None,
+    verdicts: Verdicts | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split an all-String raw declarations frame into (valid, rejected).
 
     `raw` is what `read_raw` returns or a raw-zone partition (several files). `valid` has the
     contract's columns and types, extra columns, `_source_file` and `_line`; `rejected` follows
     QUARANTINE_SCHEMA. Latest-filing selection is left to the writer (it spans partitions).
+    `verdicts` carries Great Expectations' verdicts from one chunk of a day to the next (same
+    `now` and references): values already judged are not validated again.
     """
     source = _numbered(raw)
     if mapping is not None:
@@ -170,7 +174,8 @@ def validate_frame(
     # Raw partitions carry each row's arrival: a row is judged against the moment it came.
     arrived = INGESTED_AT if INGESTED_AT in source.columns else None
     suite = declarations_suite(refs, now, future_tolerance, arrived=arrived)
-    return _split(source, mapped, DECLARATIONS, suite, "filed_at")
+    runner = run_suite if verdicts is None else partial(run_suite, verdicts=verdicts)
+    return _split(source, mapped, DECLARATIONS, suite, "filed_at", runner=runner)
 
 
 def validate_outcomes_frame(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
