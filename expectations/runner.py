@@ -109,12 +109,15 @@ class Verdicts:
 
     Every check is a rule on one value (or pair), so a value GE judged in an earlier chunk needs
     no second look: only values new to the day go to GE, and a set of columns whose values are
-    all known costs no GE batch at all. Sets with more than `max_values` distinct values (ids,
-    amounts) are not remembered; their values are new in nearly every chunk anyway. Use one
-    `Verdicts` with one suite: verdicts are filed by the check's position in it.
+    all known costs no GE batch at all. A set is no longer remembered once it holds more than
+    `max_values` values, or once most of a chunk's values are new to it (ids: nearly every value
+    is new, so remembering them costs memory and saves nothing). Use one `Verdicts` with one
+    suite: verdicts are filed by the check's position in it.
     """
 
-    max_values: int = 100_000
+    max_values: int = 1_000_000
+    min_known_share: float = 0.2
+    """A set whose chunk had fewer of its values known than this is dropped from memory."""
     known: dict[tuple[str, ...], pl.DataFrame] = field(default_factory=dict)
     """Columns -> their values validated so far, with one Boolean `_fails_<check>` per check."""
     too_many: set[tuple[str, ...]] = field(default_factory=set)
@@ -125,12 +128,17 @@ class Verdicts:
         fresh: pl.DataFrame,
         positions: list[int],
         found: dict[int, list[int]],
+        *,
+        seen: int,
     ) -> None:
-        """File GE's verdicts on `fresh` (failing `_value` ids per check position)."""
+        """File GE's verdicts on `fresh`, the values of a chunk's `seen` not known before
+        (`found`: failing `_value` ids per check position)."""
         known = self.known.get(columns)
         if columns in self.too_many or fresh.height == 0:
             return
-        if fresh.height + (known.height if known is not None else 0) > self.max_values:
+        held = known.height if known is not None else 0
+        mostly_new = known is not None and 1 - fresh.height / seen < self.min_known_share
+        if mostly_new or fresh.height + held > self.max_values:
             self.too_many.add(columns)
             self.known.pop(columns, None)
             return
@@ -171,7 +179,7 @@ def run_suite(frame: pl.DataFrame, suite: Suite, verdicts: Verdicts | None = Non
         for position, values in found.items():
             failing.setdefault(position, []).extend(values)
         if verdicts is not None:
-            verdicts.remember(columns, fresh, positions, found)
+            verdicts.remember(columns, fresh, positions, found, seen=table.height)
     return _failures(suite, failing, checked, tables)
 
 
