@@ -80,11 +80,14 @@ STANDARD_WORLDS = (
     "gulf-hub/listed-parties/6",
     "south-america/clean-traders/8",
     "gulf-hub/tell-tale/9",
+    "eu-default/clean-traders/11",
+    "gulf-hub/clean-traders/14",
 )
 """Four presets, every family; three held-out families (ordinary wording twice, listed parties on
 two presets). gulf-hub/listed-parties/6 joined after decision 0029 was chosen: it had failed to
-train before decision 0019, so no choice was made on it. The last two are tuning worlds that
-leave room below the ceiling, so a choice can show a gain there (decision 0035)."""
+train before decision 0019, so no choice was made on it. The last four are tuning worlds that
+leave room below the ceiling, so a choice can show a gain there (decisions 0035 and 0039;
+east-africa/tell-tale/12 and south-america/tell-tale/13 were built too and sit at the ceiling)."""
 HARNESS_PER_DAY = {"eu-default": 1200, "east-africa": 800, "gulf-hub": 1000, "south-america": 900}
 """Rows a day per preset in the harness: small, so a world takes minutes, not hours."""
 HARNESS_THREAT_RATE = 0.006

@@ -56,7 +56,7 @@ from pipelines.watchlists.evaluation import (
 from pipelines.watchlists.ofac import load_ofac
 from pipelines.watchlists.shipped import OFAC_FOLDER, OFAC_VERSION
 from pipelines.watchlists.un import load_un
-from simulator.names import name_variant
+from simulator.names import filer_spelling, name_variant
 
 RESULTS = Path(__file__).parent / "results" / "screening.md"
 SCENARIO = "watchlist-party-variant.yaml"
@@ -275,6 +275,31 @@ def un_entity_variants(entries: pl.DataFrame, seed: int) -> pl.DataFrame:
     )
 
 
+def filer_spellings(entries: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """Each UN and OFAC entity name (primary or good, ASCII) as the simulator's filing clerk
+    types it (`simulator.names.filer_spelling`: trade words shortened, punctuation and a closing
+    legal form dropped, the invoice's case, sometimes a slip), kept when it differs from the name
+    other than by case; the party country is the entry's first country."""
+    rng = np.random.default_rng(seed)
+    names = (
+        entries.filter(
+            (pl.col("entity_type") == "entity")
+            & pl.col("name_quality").is_in(["primary", "good"])
+            & pl.col("name").str.contains(r"^[\x00-\x7f]+$")
+        )
+        .select("list_name", "entry_id", "name", "countries")
+        .unique(["list_name", "entry_id", "name"])
+        .sort("list_name", "entry_id", "name")
+    )
+    rows: list[tuple[str, str, str | None, str]] = []
+    for _, entry_id, name, countries in names.iter_rows():
+        variant = filer_spelling(name, rng)
+        if variant.upper() != name.upper():
+            country = countries[0] if countries else None
+            rows.append((f"f{len(rows)}", variant, country, entry_id))
+    return pl.DataFrame(rows, schema=["party_key", "name", "country", "entry_id"], orient="row")
+
+
 def _held(hits: pl.DataFrame) -> pl.DataFrame:
     # Before hits carried `hold`, every hit was a forced red.
     return hits.filter("hold") if "hold" in hits.columns else hits
@@ -299,6 +324,8 @@ def name_set_figures(index: WatchlistIndex, entries: pl.DataFrame, seed: int) ->
 
     ordinary_hits, person_found = day_hits(people)
     _, entity_found = day_hits(entities)
+    filed = filer_spellings(entries, seed)
+    _, filed_found = day_hits(filed)
     example_keys = examples.get_column("party_key").implode()
 
     def share(hits: pl.DataFrame, total: int) -> str:
@@ -331,6 +358,16 @@ def name_set_figures(index: WatchlistIndex, entries: pl.DataFrame, seed: int) ->
         (
             "UN entity names as filers type them: share held",
             share(_held(entity_found), entities.height),
+        ),
+    ]
+    measures += [
+        (
+            "UN and OFAC entity names as the simulator's clerk types them: share found",
+            share(filed_found, filed.height),
+        ),
+        (
+            "UN and OFAC entity names as the simulator's clerk types them: share held",
+            share(_held(filed_found), filed.height),
         ),
     ]
     for kind in ENTITY_VARIANT_KINDS:

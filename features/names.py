@@ -39,11 +39,17 @@ LEGAL_FORMS: frozenset[str] = frozenset(
 """Tokens naming a company's legal form: they say nothing about who the company is."""
 
 LEGAL_PHRASES: tuple[tuple[str, ...], ...] = (
-    ("limited", "liability", "company"),
-    ("joint", "stock", "company"),
-    ("closed", "joint", "stock", "company"),
-    ("public", "joint", "stock", "company"),
-    ("open", "joint", "stock", "company"),
+    # Filers shorten the last word as often as not: "Joint Stock Co", "Ltd Liability Company".
+    *(
+        (limited, "liability", company)
+        for limited in ("limited", "ltd")
+        for company in ("company", "co")
+    ),
+    *(
+        (*kind, "joint", "stock", company)
+        for kind in ((), ("closed",), ("public",), ("open",), ("private",))
+        for company in ("company", "co")
+    ),
     ("societe", "anonyme"),
     ("sp", "z", "oo"),
 )
@@ -59,17 +65,34 @@ LONG_LEGAL_FORMS: tuple[str, ...] = ("company", "limited", "corporation", "incor
 """Legal-form words recognised through one typo in a word of 5+ letters ("compnay", "coorp")."""
 
 ABBREVIATIONS: dict[str, str] = {
-    "intl": "international",
-    "natl": "national",
-    "mfg": "manufacturing",
-    "assoc": "associated",
-    "bros": "brothers",
-    "dept": "department",
-    "mgmt": "management",
-    "trade": "trading",
-    "traders": "trading",
+    # Trade documents shorten the common words of company names, by truncation ("mach") or by
+    # contraction ("trdg", "mfg"); only forms that stand for one word in a company name are here
+    # ("ind" may be India or industries, "inst" institute or instruments, and "eng" and "dev"
+    # are also names of people: left out).
+    "intl": "international", "intnl": "international", "natl": "national",
+    "trade": "trading", "traders": "trading", "trdg": "trading", "trdng": "trading",
+    "mfg": "manufacturing", "mfrg": "manufacturing", "manuf": "manufacturing",
+    "mach": "machinery", "machy": "machinery", "mchy": "machinery", "mech": "mechanical",
+    "chem": "chemical", "chems": "chemical", "chemicals": "chemical",
+    "petrochem": "petrochemical", "petrochemicals": "petrochemical",
+    "pharm": "pharmaceutical", "pharma": "pharmaceutical", "pharmaceuticals": "pharmaceutical",
+    "engg": "engineering", "engrg": "engineering",
+    "elec": "electric", "electrical": "electric",
+    "equip": "equipment", "eqpt": "equipment", "eqp": "equipment",
+    "inds": "industries", "indus": "industries",
+    "devt": "development",
+    "mgmt": "management", "mgt": "management",
+    "assoc": "associated", "assn": "association",
+    "hldg": "holding", "hldgs": "holdings", "grp": "group",
+    "svc": "services", "svcs": "services", "shpg": "shipping",
+    "imp": "import", "exp": "export", "coml": "commercial", "comml": "commercial",
+    "metall": "metallurgical", "constr": "construction",
+    "univ": "university", "ctr": "center", "cntr": "center",
+    "telecom": "telecommunications", "agri": "agricultural", "agric": "agricultural",
+    "prods": "products", "distr": "distribution", "distrib": "distribution",
+    "mktg": "marketing", "bros": "brothers", "dept": "department",
     "jv": "joint venture",
-}
+}  # fmt: skip
 """Abbreviations and word forms written both ways in company names, mapped to one form."""
 
 _FOLDS: tuple[tuple[str, str], ...] = (
@@ -128,6 +151,22 @@ def _is_legal_form(token: str) -> bool:
     )
 
 
+SHORT_CLOSING_FORMS: tuple[str, ...] = ("corp", "ltd", "inc", "llc")
+"""Legal forms that close a name and are short enough to lose a letter to a slip ("Orp",
+"Ldt", "Ltdd"): read as the form only as the last of three or more words, where a slip of the
+form is likelier than a word of the name."""
+
+
+@lru_cache(maxsize=1 << 16)
+def _is_slipped_closing_form(token: str) -> bool:
+    # A letter dropped, doubled or swapped; not changed ("Led" and "Lid" are words).
+    return len(token) >= 3 and any(
+        OSA.distance(token, form, score_cutoff=1) <= 1
+        and (len(token) != len(form) or sorted(token) == sorted(form))
+        for form in SHORT_CLOSING_FORMS
+    )
+
+
 def _glue_articles(tokens: list[str]) -> list[str]:
     out: list[str] = []
     pending = ""
@@ -151,6 +190,8 @@ def name_tokens(name: str) -> tuple[str, ...]:
     tokens = _strip_phrases(tokens)
     # A name made only of legal-form words keeps them: it has nothing else to match on.
     kept = [t for t in tokens if not _is_legal_form(t)]
+    if len(kept) >= 3 and _is_slipped_closing_form(kept[-1]):
+        kept.pop()
     return tuple(_glue_articles(kept or tokens))
 
 

@@ -128,3 +128,30 @@ def top_of_busiest_port(settings: Settings, night: date, rows: int = 10) -> pl.D
             "reasons",
         )
     )
+
+
+DETECTION_RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "detection.md"
+"""The cross-world harness's last results, kept in the repository (`benchmarks.detection`)."""
+
+
+def held_out_line(results: Path = DETECTION_RESULTS) -> str | None:
+    """One sentence with the list's order and the plain baseline on the held-out world families,
+    read from the harness's results; None when the file or its rows are missing."""
+    if not results.is_file():
+        return None
+    cells: dict[str, tuple[str, list[str]]] = {}
+    for line in results.read_text(encoding="utf-8").splitlines():
+        parts = [part.strip() for part in line.strip().strip("|").split("|")]
+        if len(parts) == 6 and parts[0] == "held_out" and parts[1] not in cells:
+            # "0.87 (0.182)": the recall, without the precision in brackets.
+            cells[parts[1]] = (parts[2], [cell.split(" ")[0] for cell in parts[3:]])
+    if "rank" not in cells or "baseline" not in cells:
+        return None
+    planted, rank = cells["rank"]
+    _, baseline = cells["baseline"]
+    return (
+        f"This demo's world is the kind the models were tuned on, so its figures read high. On "
+        f"world families held out from tuning ({planted} planted threats, "
+        f"{results.relative_to(results.parents[2])}), the list's order finds "
+        f"{' / '.join(rank)} of them at 1 / 2 / 5 %, a plain LightGBM {' / '.join(baseline)}."
+    )

@@ -13,6 +13,7 @@ LightGBM, bit for bit the same scores, where no C compiler is found.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
@@ -64,14 +65,45 @@ def load_models(
     models = load_version(root / version)
     expected = models.metadata.get("registry_hash")
     if expected is not None:
-        from features.registry import registry_hash
+        from features.registry import model_feature_names, registry_hash
 
         if registry_hash() != expected:
-            raise ValueError(
-                f"model {version} was trained on another feature registry "
-                f"({expected[:12]}, now {registry_hash()[:12]}): retrain with `cargo-risk train`"
+            raise RegistryMismatchError(
+                version, expected, registry_hash(), models.feature_names, model_feature_names()
             )
     return version, with_compiled_trees(models, compiled_trees_folder(settings), threads)
+
+
+class RegistryMismatchError(ValueError):
+    """The model in force was trained on another release's features: after an upgrade, an
+    operator featurizes the history again and retrains; nothing scores until then."""
+
+    def __init__(
+        self,
+        version: str,
+        trained_hash: str,
+        current_hash: str,
+        trained: Sequence[str],
+        current: Sequence[str],
+    ) -> None:
+        added = [name for name in current if name not in set(trained)]
+        removed = [name for name in trained if name not in set(current)]
+        changes = (
+            "; ".join(
+                part
+                for part in (
+                    f"new feature(s) {_first_names(added)}" if added else "",
+                    f"feature(s) gone {_first_names(removed)}" if removed else "",
+                )
+                if part
+            )
+            or "feature definitions changed"
+        )
+        super().__init__(
+            f"model {version} was trained on another feature registry ({trained_hash[:12]}, "
+            f"now {current_hash[:12]}: {changes}): rebuild the history's features with "
+            "`cargo-risk featurize run --from FIRST --to LAST`, then `cargo-risk train`"
+        )
 
 
 def score_day(settings: Settings, day: date, version: str | None = None) -> Path:
@@ -104,3 +136,9 @@ def score_features(
         "reasons",
         pl.lit(version, dtype=pl.String).alias("model_version"),
     )
+
+
+def _first_names(names: Sequence[str], shown: int = 3) -> str:
+    """A few names for a one-line message, with how many more there are."""
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")

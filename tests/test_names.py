@@ -21,6 +21,39 @@ def test_legal_forms_are_dropped_however_written() -> None:
     assert name_tokens("Acme L.L.C.") == name_tokens("ACME LLC") == ("acme",)
 
 
+def test_shortened_legal_phrases_are_dropped_too() -> None:
+    listed = name_tokens("OPEN JOINT STOCK COMPANY INVESTCAPITALBANK")
+    assert listed == ("investcapitalbank",)
+    assert name_tokens("Open Joint Stock Co Investcapitalbank") == listed
+    assert name_tokens("Oboronlogistics Ltd Liability Company") == ("oboronlogistics",)
+    assert name_tokens("Letia limited liability co") == ("letia",)
+
+
+def test_trade_words_shortened_by_filers_read_as_the_whole_word() -> None:
+    assert name_tokens("Namchongang Trdg Corporation") == name_tokens("NAMCHONGANG TRADING")
+    assert name_tokens("KOREA RYONHA MACH JV CORP") == name_tokens(
+        "Korea Ryonha Machinery Joint Venture Corporation"
+    )
+    assert name_tokens("Korea Int'L Chem Jv Co") == name_tokens(
+        "KOREA INTERNATIONAL CHEMICAL JOINT VENTURE"
+    )
+    assert name_tokens("Bandar Imam Petrochem Co") == name_tokens(
+        "BANDAR IMAM PETROCHEMICAL COMPANY"
+    )
+    # A short form that stands for more than one word is left as written.
+    assert name_tokens("Ind Inst Supplies") == ("ind", "inst", "supplies")
+
+
+def test_a_slipped_closing_legal_form_is_still_a_legal_form() -> None:
+    assert name_tokens("Namchongang Trdg Orp") == name_tokens("NAMCHONGANG TRADING")
+    assert (
+        name_tokens("Acme Trading Ldt") == name_tokens("Acme Trading Ltdd") == ("acme", "trading")
+    )
+    # A changed letter makes a word, and a two-word name keeps its last word.
+    assert name_tokens("Bright Star Led") == ("bright", "star", "led")
+    assert name_tokens("Sun Orp") == ("sun", "orp")
+
+
 def test_a_name_of_legal_words_only_keeps_them() -> None:
     assert name_tokens("Co Ltd") == ("co", "ltd")
 

@@ -29,6 +29,7 @@ from pipelines.watchlists.shipped import OFAC_FOLDER, OFAC_VERSION
 from pipelines.watchlists.un import load_un
 
 SEED = 20261129
+PARTY_COLUMNS = ["party_key", "name", "country"]
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +103,23 @@ def test_spelling_variants_of_un_entities_are_found(
     assert found.get_column("party_key").n_unique() >= 0.95 * sample.height
     # A swapped letter in a word whose other keys are crowded still reaches the scorer.
     assert "KPe.066" in hits.filter(pl.col("party_key") == "t1").get_column("entry_id").to_list()
+
+
+def test_listed_entities_as_filers_type_them_are_found_and_held(
+    entries: pl.DataFrame, index: WatchlistIndex
+) -> None:
+    # The simulator's filing clerk: trade words shortened ("Trdg", "Mach", "Chem", "JV"),
+    # punctuation and a closing legal form dropped, the invoice's case, sometimes a slip.
+    filed = bench.filer_spellings(entries, SEED).sample(n=600, seed=2)
+    batch = pl.concat([bench.ordinary_names(1000, SEED, entries), filed.select(PARTY_COLUMNS)])
+    hits = screen(batch, index, DEFAULT_THRESHOLD)
+    found = hits.join(
+        filed.select("party_key", pl.col("entry_id").alias("expected")), on="party_key"
+    ).filter(pl.col("entry_id") == pl.col("expected"))
+    # Measured on all 3,645 names: 0.886 found and 0.821 held before the shortened forms were
+    # read, 0.940 and 0.874 after (decision 0039).
+    assert found.get_column("party_key").n_unique() >= 0.92 * filed.height
+    assert found.filter("hold").get_column("party_key").n_unique() >= 0.85 * filed.height
 
 
 def test_ordinary_names_leave_out_spellings_of_listed_parties(entries: pl.DataFrame) -> None:

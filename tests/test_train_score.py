@@ -158,3 +158,27 @@ def test_registry_features_train_score_and_read_as_registry_phrases(tmp_path: Pa
     assert (new_consignee | cbrn_goods).mean() >= 0.7  # type: ignore[operator]
     assert new_consignee.any()
     assert cbrn_goods.any()
+
+
+def test_a_model_of_another_feature_registry_stops_with_the_upgrade_steps(
+    model_home: Settings,
+) -> None:
+    from pipelines.cli import _operator_error
+    from pipelines.score import RegistryMismatchError, load_models
+
+    folder = train_home(model_home)
+    # The home's model knows only the small world's features; stamped with a registry, it reads
+    # as a model of another release, whose features the current registry's outnumber.
+    metadata_file = folder / "metadata.json"
+    metadata = json.loads(metadata_file.read_text())
+    metadata["registry_hash"] = "0" * 64
+    metadata_file.write_text(json.dumps(metadata))
+    newest = next(f.name for f in REGISTRY if f.name not in metadata["feature_names"])
+    with pytest.raises(RegistryMismatchError) as raised:
+        load_models(model_home)
+    message = str(raised.value)
+    assert f"new feature(s) {newest}, " in message
+    assert " more" in message
+    assert "`cargo-risk featurize run --from FIRST --to LAST`, then `cargo-risk train`" in message
+    assert "\n" not in message
+    assert _operator_error(raised.value)

@@ -103,6 +103,7 @@ OPERATOR_ERRORS = (
     ("pipelines.watchlists.screen", "NoWatchlistError"),
     ("pipelines.settings", "SettingsError"),
     ("pipelines.featurize", "SnapshotError"),
+    ("pipelines.score", "RegistryMismatchError"),
 )
 """Failures an operator acts on (besides OSError): no traceback, one line. A module not yet
 imported cannot have raised its error, so none is imported here just to be compared."""

@@ -26,7 +26,7 @@ def demo(
     ] = 0.01,
 ) -> None:
     """Simulate a quarter of trade, train, run the nightly DAG in Airflow, show the lists."""
-    from pipelines.demo import run_demo, top_of_busiest_port
+    from pipelines.demo import held_out_line, run_demo, top_of_busiest_port
 
     config = settings()
     console.print(f"data home: {config.home}")
@@ -61,6 +61,9 @@ def demo(
     console.print(
         result.outputs["evaluation against the planted threats"].read_text(), soft_wrap=True
     )
+    held_out = held_out_line()
+    if held_out:
+        console.print(held_out, soft_wrap=True, highlight=False, markup=False)
     console.print("[bold]Outputs[/bold]")
     for name, path in result.outputs.items():
         console.print(f"  {name}: {path}")
