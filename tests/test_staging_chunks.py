@@ -194,3 +194,18 @@ def test_too_many_rejections_still_quarantine_every_rejected_row(tmp_path: Path)
     quarantine = pl.read_parquet(layout.partition(layout.quarantine_declarations(strict), DAY))
     lenient = stage_declarations(settings, DAY, chunk_rows=10**9)
     assert quarantine.select(SOURCE_FILE, "_line").n_unique() == lenient["rows_rejected"]
+
+
+def test_a_killed_runs_scratch_folder_is_swept_by_the_next_run_of_its_date(tmp_path: Path) -> None:
+    from pipelines.nightly import sweep_date
+    from pipelines.staging import scratch_folder
+
+    settings = load_settings(environ={}, home=tmp_path)
+    with scratch_folder(settings, DAY) as scratch:
+        (scratch / "valid-000000.arrow").write_bytes(b"half")
+        # A kill here would leave it: copy it aside as the leftover.
+        leftover = scratch.with_name(scratch.name.replace(".validate.", ".validate.killed"))
+        shutil.copytree(scratch, leftover)
+    assert not scratch.exists() and leftover.exists()
+    assert leftover in sweep_date(settings, DAY)
+    assert not leftover.exists()
