@@ -1,6 +1,7 @@
 """Nightly-run benchmark: wall time, CPU time and peak RSS per stage at 10 k, 100 k (and 1 M) a day.
 
-Run: `make bench` or `.venv/bin/python -m benchmarks.nightly [--full] [--runs 3]`.
+Run: `make bench` or `.venv/bin/python -m benchmarks.nightly [--full] [--runs 3]`; two runs'
+results side by side: `python -m benchmarks.nightly compare A.json B.json NAME_A NAME_B`.
 Grain of the results table: one row per (declarations a day, history days, stage), with the
 median over `--runs` runs. Every stage of every run is a fresh Python process on a fresh
 hard-linked copy of the prepared home, as an Airflow task would be, so its peak RSS is its own.
@@ -423,11 +424,45 @@ def report(
     )
 
 
+def side_by_side(before: dict[str, Any], after: dict[str, Any], names: tuple[str, str]) -> str:
+    """Two runs' JSON results (`--out` X.json) as one table: every stage both measured, per size.
+
+    Grain: one row per (declarations a day, history days, stage); medians of each run's runs.
+    """
+    lines = [
+        f"| rows/day | history days | stage | wall s {names[0]} | wall s {names[1]} "
+        f"| CPU s {names[0]} | CPU s {names[1]} | peak RSS MB {names[0]} "
+        f"| peak RSS MB {names[1]} |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for world in sorted(set(before) & set(after), key=lambda w: tuple(map(int, w.split("x")))):
+        rows, days = (int(part) for part in world.split("x"))
+        ours, theirs = before[world], after[world]
+        for stage in [s for s in ours if s in theirs and not s.startswith(PORT_PREFIX)]:
+            one = [Measure(**m) for m in ours[stage]]
+            two = [Measure(**m) for m in theirs[stage]]
+            cells = [
+                f"{median(one, field):{form}} | {median(two, field):{form}}"
+                for field, form in (
+                    (lambda m: m.wall, ".1f"),
+                    (lambda m: m.cpu, ".1f"),
+                    (lambda m: m.rss_mb, ",.0f"),
+                )
+            ]
+            lines.append(f"| {rows:,} | {days} | {stage} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Build the worlds, measure them, print and write the report."""
     args_in = sys.argv[1:] if argv is None else argv
     if args_in[:1] == ["child"]:
         child_main(args_in[1], Path(args_in[2]), date.fromisoformat(args_in[3]))
+        return
+    if args_in[:1] == ["compare"]:
+        # compare BEFORE.json AFTER.json NAME_BEFORE NAME_AFTER: one table of both runs.
+        before, after = (json.loads(Path(a).read_text()) for a in args_in[1:3])
+        print(side_by_side(before, after, (args_in[3], args_in[4])))
         return
     # The world builder imports the simulator and training: the measured children must not.
     from benchmarks.world import (

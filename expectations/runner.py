@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -102,12 +103,92 @@ def value_tables(checked: pl.DataFrame, suite: Suite) -> dict[tuple[str, ...], p
     }
 
 
-def run_suite(frame: pl.DataFrame, suite: Suite) -> pl.DataFrame:
-    """Validate `frame` (typed, with a unique Int64 `_row`) and return its failures."""
+@dataclass
+class Verdicts:
+    """GE's verdicts on the values it has validated, kept across the chunks of one day.
+
+    Every check is a rule on one value (or pair), so a value GE judged in an earlier chunk needs
+    no second look: only values new to the day go to GE, and a set of columns whose values are
+    all known costs no GE batch at all. A set is no longer remembered once it holds more than
+    `max_values` values, or once most of a chunk's values are new to it (ids: nearly every value
+    is new, so remembering them costs memory and saves nothing). Use one `Verdicts` with one
+    suite: verdicts are filed by the check's position in it.
+    """
+
+    max_values: int = 1_000_000
+    min_known_share: float = 0.2
+    """A set whose chunk had fewer of its values known than this is dropped from memory."""
+    known: dict[tuple[str, ...], pl.DataFrame] = field(default_factory=dict)
+    """Columns -> their values validated so far, with one Boolean `_fails_<check>` per check."""
+    too_many: set[tuple[str, ...]] = field(default_factory=set)
+
+    def remember(
+        self,
+        columns: tuple[str, ...],
+        fresh: pl.DataFrame,
+        positions: list[int],
+        found: dict[int, list[int]],
+        *,
+        seen: int,
+    ) -> None:
+        """File GE's verdicts on `fresh`, the values of a chunk's `seen` not known before
+        (`found`: failing `_value` ids per check position)."""
+        known = self.known.get(columns)
+        if columns in self.too_many or fresh.height == 0:
+            return
+        held = known.height if known is not None else 0
+        mostly_new = known is not None and 1 - fresh.height / seen < self.min_known_share
+        if mostly_new or fresh.height + held > self.max_values:
+            self.too_many.add(columns)
+            self.known.pop(columns, None)
+            return
+        judged = fresh.select(
+            *columns, *(pl.col(VALUE).is_in(found.get(i, [])).alias(_flag(i)) for i in positions)
+        )
+        self.known[columns] = judged if known is None else pl.concat([known, judged])
+
+
+def run_suite(frame: pl.DataFrame, suite: Suite, verdicts: Verdicts | None = None) -> pl.DataFrame:
+    """Validate `frame` (typed, with a unique Int64 `_row`) and return its failures.
+
+    With `verdicts`, values judged before (an earlier chunk of the day) keep their verdicts and
+    only new values are validated; the failures are the same as without.
+    """
     checked = prepare(frame, suite)
     if checked.height == 0 or not suite.checks:
         return pl.DataFrame(schema=FAILURE_SCHEMA)
     tables = value_tables(checked, suite)
+    batches: list[Any] = []  # the GE batch definition, made when a first table needs GE
+    failing: dict[int, list[int]] = {}
+    for number, (columns, table) in enumerate(tables.items()):
+        positions = [i for i, check in enumerate(suite.checks) if _read_columns(check) == columns]
+        known = verdicts.known.get(columns) if verdicts is not None else None
+        fresh = table
+        if known is not None:
+            fresh = table.join(
+                known.select(columns), on=list(columns), how="anti", nulls_equal=True
+            )
+            remembered = table.join(known, on=list(columns), how="inner", nulls_equal=True)
+            for position in positions:
+                values = remembered.filter(pl.col(_flag(position)))[VALUE].to_list()
+                failing.setdefault(position, []).extend(values)
+        found: dict[int, list[int]] = {}
+        if fresh.height:
+            batches = batches or [_ge_batches(suite)]
+            found = _validate(suite, batches[0], fresh, positions, number=number)
+        for position, values in found.items():
+            failing.setdefault(position, []).extend(values)
+        if verdicts is not None:
+            verdicts.remember(columns, fresh, positions, found, seen=table.height)
+    return _failures(suite, failing, checked, tables)
+
+
+def _flag(position: int) -> str:
+    return f"_fails_{position}"
+
+
+def _ge_batches(suite: Suite) -> Any:
+    """A batch definition for whole pandas frames in a fresh ephemeral GE context."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         ProgressBarsConfig,
@@ -116,24 +197,47 @@ def run_suite(frame: pl.DataFrame, suite: Suite) -> pl.DataFrame:
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     name = f"{suite.name}-{uuid.uuid4().hex}"
-    batches = (
+    return (
         context.data_sources.add_pandas(name)
         .add_dataframe_asset(name)
         .add_batch_definition_whole_dataframe(name)
     )
-    results: list[Any] = []
-    for number, (columns, table) in enumerate(tables.items()):
-        expectations = [
-            _expectation(check, position)
-            for position, check in enumerate(suite.checks)
-            if _read_columns(check) == columns
-        ]
-        # The batch validates the suite directly: storing suites, validation definitions and
-        # results in the context cost a fifth of GE's time a night, and nothing reads them.
-        gx_suite = gx.ExpectationSuite(name=f"{name}-{number}", expectations=expectations)
-        batch = batches.get_batch(batch_parameters={"dataframe": table.to_pandas()})
-        results.extend(batch.validate(gx_suite, result_format=RESULT_FORMAT).results)
-    return _failures(suite, results, checked, tables)
+
+
+def _validate(
+    suite: Suite, batches: Any, table: pl.DataFrame, positions: list[int], *, number: int
+) -> dict[int, list[int]]:
+    """GE validates one table of distinct values with the checks at `positions`; returns the
+    `_value` ids each failed check names."""
+    import great_expectations as gx
+
+    expectations = [_expectation(suite.checks[i], i) for i in positions]
+    # The batch validates the suite directly: storing suites, validation definitions and
+    # results in the context cost a fifth of GE's time a night, and nothing reads them.
+    gx_suite = gx.ExpectationSuite(name=f"{batches.name}-{number}", expectations=expectations)
+    batch = batches.get_batch(batch_parameters={"dataframe": table.to_pandas()})
+    results = batch.validate(gx_suite, result_format=RESULT_FORMAT).results
+    if len(results) != len(positions):
+        raise RuntimeError(
+            f"{suite.name}: GE returned {len(results)} results for {len(positions)} checks"
+        )
+    found: dict[int, list[int]] = {}
+    for outcome in results:
+        position = int(outcome.expectation_config.meta["check"])
+        check = suite.checks[position]
+        problem = _exception_message(outcome.exception_info)
+        if problem is not None:
+            raise RuntimeError(
+                f"{suite.name}: check {check.field}/{check.rule} did not run: {problem}"
+            )
+        if outcome.success:
+            continue
+        values = [int(item[VALUE]) for item in outcome.result.get("unexpected_index_list") or []]
+        if not values:
+            # A failed check that names no value would silently let bad rows through.
+            raise RuntimeError(f"{suite.name}: check {check.field}/{check.rule} failed on no row")
+        found[position] = values
+    return found
 
 
 def _exception_message(info: Any) -> str | None:
@@ -159,32 +263,20 @@ def _without_groups(pattern: str) -> str:
 
 def _failures(
     suite: Suite,
-    results: list[Any],
+    failing: dict[int, list[int]],
     checked: pl.DataFrame,
     tables: dict[tuple[str, ...], pl.DataFrame],
 ) -> pl.DataFrame:
-    if len(results) != len(suite.checks):
-        raise RuntimeError(
-            f"{suite.name}: GE returned {len(results)} results for {len(suite.checks)} checks"
-        )
+    """Rows holding the failing values of each check (`failing`: check -> `_value` ids)."""
     parts: list[pl.DataFrame] = []
-    for outcome in results:
-        check = suite.checks[int(outcome.expectation_config.meta["check"])]
-        problem = _exception_message(outcome.exception_info)
-        if problem is not None:
-            raise RuntimeError(
-                f"{suite.name}: check {check.field}/{check.rule} did not run: {problem}"
-            )
-        if outcome.success:
-            continue
-        values = [int(item[VALUE]) for item in outcome.result.get("unexpected_index_list") or []]
+    for position, values in sorted(failing.items()):
         if not values:
-            # A failed check that names no value would silently let bad rows through.
-            raise RuntimeError(f"{suite.name}: check {check.field}/{check.rule} failed on no row")
+            continue
+        check = suite.checks[position]
         columns = _read_columns(check)
-        failing = tables[columns].filter(pl.col(VALUE).is_in(values)).drop(VALUE)
+        bad = tables[columns].filter(pl.col(VALUE).is_in(values)).drop(VALUE)
         rows = checked.select(ROW, *columns).join(
-            failing, on=list(columns), how="semi", nulls_equal=True
+            bad, on=list(columns), how="semi", nulls_equal=True
         )
         parts.append(
             rows.select(

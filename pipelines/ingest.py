@@ -299,7 +299,11 @@ def raw_files(settings: Settings, day: date) -> list[Path]:
 
 def raw_partition(settings: Settings, day: date) -> pl.DataFrame | None:
     """Every raw row filed on `day` (all files), in a stable order, or None when there are none."""
-    files = raw_files(settings, day)
+    return read_raw_files(raw_files(settings, day))
+
+
+def read_raw_files(files: list[Path]) -> pl.DataFrame | None:
+    """The rows of a date's raw files (name order) as `raw_partition` gives them."""
     if not files:
         return None
     frames = [pl.read_parquet(f) for f in files]

@@ -1,5 +1,8 @@
 """Nightly validation: the raw partition of a filing date -> staging + quarantine, both whole.
 
+The rows are validated in chunks (pipelines.staging_chunks), so memory follows the chunk size,
+not the day's volume; the files written are the same whatever the chunk size.
+
 Grain of staging: one row per declaration item filed on D, contract types, latest filing wins.
 Grain of quarantine: one row per (rejected row, broken rule), one file per source file.
 
@@ -12,7 +15,11 @@ share of rejected rows.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import statistics
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,16 +29,25 @@ import polars as pl
 from contracts.declarations import DECLARATIONS
 from contracts.reading import SOURCE_FILE
 from pipelines import layout
-from pipelines.ingest import IngestReport, ingest_files, raw_files, raw_partition
-from pipelines.io import atomic_directory, write_parquet
+from pipelines.ingest import IngestReport, ingest_files, raw_files
+from pipelines.io import TMP_SUFFIX, atomic_directory, write_parquet, write_parquet_groups
 from pipelines.locks import INGEST, date_lock_name, run_lock
 from pipelines.progress import QUIET, Steps
 from pipelines.settings import Settings
+from pipelines.staging_chunks import (
+    CHUNK_ROWS,
+    ScratchParts,
+    merged_groups,
+    plan_raw,
+    row_group_sizes,
+    sorted_runs,
+    staged_rank,
+    validate_chunks,
+)
 from pipelines.validate import (
-    latest_filings,
+    QUARANTINE_SCHEMA,
     reference_sets,
     start_importing_great_expectations,
-    validate_frame,
 )
 
 
@@ -83,69 +99,103 @@ def volume_breach(rows: int, recent: list[int], settings: Settings) -> str | Non
 
 
 def stage_declarations(
-    settings: Settings, day: date, *, check_volume: bool = True
+    settings: Settings, day: date, *, check_volume: bool = True, chunk_rows: int = CHUNK_ROWS
 ) -> dict[str, Any]:
     """Validate the raw partition of `day`: quarantine always, staging unless the batch fails.
 
     `check_volume` is for the nightly feed; loading history or late files skips it, since a date
-    that receives a handful of late rows is not a broken feed.
+    that receives a handful of late rows is not a broken feed. The rows are validated
+    `chunk_rows` at a time (pipelines.staging_chunks); the files written do not depend on it.
     """
     problems = schema_breaches(settings, day)
     if problems:
         raise BatchError(f"validation of {day} stopped, nothing written: {'; '.join(problems)}")
     start_importing_great_expectations()
-    raw = raw_partition(settings, day)
-    if raw is None:
+    plan = plan_raw(raw_files(settings, day))
+    if plan is None:
         raise BatchError(f"no declarations filed on {day} reached raw: nothing to validate")
-    now = raw["_ingested_at"].max()
-    rows_read = raw.height
-    valid, rejected = validate_frame(
-        raw,
-        reference_sets(settings),
-        now,  # type: ignore[arg-type]
-        future_tolerance=timedelta(days=settings.future_tolerance_days),
-    )
-    del raw  # the all-String copy of the day is the largest frame: free it before staging
-    quarantine = layout.partition(layout.quarantine_declarations(settings), day)
-    with atomic_directory(quarantine) as tmp:
-        for (source,), part in rejected.group_by(SOURCE_FILE, maintain_order=True):
-            name = quarantine_file_name(str(source))
-            write_parquet(part.sort("_line", "field", "rule"), tmp / name)
-    rejected_rows = rejected.select(SOURCE_FILE, "_line").n_unique() if rejected.height else 0
-    share = rejected_rows / rows_read
-    if share > settings.max_rejected_share:
-        problems.append(
-            f"{rejected_rows} of {rows_read} rows rejected ({share:.1%} > "
-            f"{settings.max_rejected_share:.1%} allowed)"
+    with scratch_folder(settings, day) as scratch:
+        tolerance = timedelta(days=settings.future_tolerance_days)
+        parts = validate_chunks(plan, reference_sets(settings), tolerance, scratch, chunk_rows)
+        rejected = (
+            pl.scan_ipc(parts.rejected)
+            if parts.rejected
+            else pl.LazyFrame(schema=QUARANTINE_SCHEMA)
         )
-    staged = latest_filings(valid)
-    superseded = valid.height - staged.height
-    del valid
-    if check_volume:
-        recent = recent_volumes(settings, day, settings.volume_window_days)
-        breach = volume_breach(staged.height, recent, settings)
-        if breach:
-            problems.append(breach)
-    if problems:
-        raise BatchError(
-            f"validation of {day} stopped, staging not written: {'; '.join(problems)}; "
-            f"quarantine: {quarantine}"
+        quarantine = layout.partition(layout.quarantine_declarations(settings), day)
+        with atomic_directory(quarantine) as tmp:
+            sources = rejected.select(SOURCE_FILE).unique(maintain_order=True).collect()
+            for source in sources[SOURCE_FILE]:
+                part = rejected.filter(pl.col(SOURCE_FILE) == source).collect()
+                write_parquet(
+                    part.sort("_line", "field", "rule"), tmp / quarantine_file_name(source)
+                )
+        rejected_rows = (
+            rejected.select(SOURCE_FILE, "_line").unique().select(pl.len()).collect().item()
         )
-    target = write_parquet(staged, layout.staged_declarations_file(settings, day))
-    reasons = (
-        rejected.unique(subset=[SOURCE_FILE, "_line", "field", "rule"])
-        .group_by("field", "reason")
-        .len()
-        .sort("len", "field", descending=[True, False])
-    )
+        share = rejected_rows / plan.rows
+        if share > settings.max_rejected_share:
+            problems.append(
+                f"{rejected_rows} of {plan.rows} rows rejected ({share:.1%} > "
+                f"{settings.max_rejected_share:.1%} allowed)"
+            )
+        ranks = staged_rank(parts)
+        staged_rows = ranks.height
+        if check_volume:
+            recent = recent_volumes(settings, day, settings.volume_window_days)
+            breach = volume_breach(staged_rows, recent, settings)
+            if breach:
+                problems.append(breach)
+        if problems:
+            raise BatchError(
+                f"validation of {day} stopped, staging not written: {'; '.join(problems)}; "
+                f"quarantine: {quarantine}"
+            )
+        target = write_staging(
+            parts, ranks, scratch, layout.staged_declarations_file(settings, day)
+        )
+        reasons = (
+            rejected.unique(subset=[SOURCE_FILE, "_line", "field", "rule"])
+            .group_by("field", "reason")
+            .len()
+            .sort("len", "field", descending=[True, False])
+            .collect()
+        )
     return {
-        "rows_read": rows_read,
+        "rows_read": plan.rows,
         "rows_rejected": rejected_rows,
-        "rows_staged": staged.height,
-        "amendments_superseded": superseded,
+        "rows_staged": staged_rows,
+        "amendments_superseded": parts.valid_rows - staged_rows,
         "staging": str(target),
         "rejections": [{"field": f, "reason": r, "rows": n} for f, r, n in reasons.iter_rows()],
     }
+
+
+@contextmanager
+def scratch_folder(settings: Settings, day: date) -> Iterator[Path]:
+    """A folder for one validation's scratch files beside the staging partitions, removed after.
+
+    Named like every temporary of `day` (`.date=D.<random>.tmp`), so the next run of the date
+    sweeps what a killed one left (`pipelines.nightly.sweep_date`).
+    """
+    folder = layout.staged_declarations(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    prefix = f".{layout.partition_name(day)}.validate."
+    scratch = Path(tempfile.mkdtemp(prefix=prefix, suffix=TMP_SUFFIX, dir=folder))
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def write_staging(parts: ScratchParts, ranks: pl.DataFrame, scratch: Path, target: Path) -> Path:
+    """The staged rows, in staging's order, written as `write_parquet` writes the whole frame."""
+    schema = pl.read_ipc_schema(parts.valid[0][0])
+    if ranks.height == 0:
+        return write_parquet(pl.DataFrame(schema=schema), target)
+    pieces = sorted_runs(parts, ranks, scratch)
+    sizes = row_group_sizes(ranks.height)
+    return write_parquet_groups(lambda: merged_groups(pieces, sizes), pl.Schema(schema), target)
 
 
 def ingest_and_stage(

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,7 @@ from contracts.reading import (
 from contracts.schema import Contract
 from expectations.declarations import declarations_suite
 from expectations.outcomes import outcomes_suite
-from expectations.runner import ROW, run_suite
+from expectations.runner import ROW, Verdicts, run_suite
 from expectations.suite import Suite
 from pipelines.settings import Settings
 
@@ -153,12 +154,15 @@ def validate_frame(
     *,
     future_tolerance: timedelta = timedelta(days=1),
     mapping: ColumnMapping | None = None,
+    verdicts: Verdicts | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split an all-String raw declarations frame into (valid, rejected).
 
     `raw` is what `read_raw` returns or a raw-zone partition (several files). `valid` has the
     contract's columns and types, extra columns, `_source_file` and `_line`; `rejected` follows
     QUARANTINE_SCHEMA. Latest-filing selection is left to the writer (it spans partitions).
+    `verdicts` carries Great Expectations' verdicts from one chunk of a day to the next (same
+    `now` and references): values already judged are not validated again.
     """
     source = _numbered(raw)
     if mapping is not None:
@@ -170,7 +174,8 @@ def validate_frame(
     # Raw partitions carry each row's arrival: a row is judged against the moment it came.
     arrived = INGESTED_AT if INGESTED_AT in source.columns else None
     suite = declarations_suite(refs, now, future_tolerance, arrived=arrived)
-    return _split(source, mapped, DECLARATIONS, suite, "filed_at")
+    runner = run_suite if verdicts is None else partial(run_suite, verdicts=verdicts)
+    return _split(source, mapped, DECLARATIONS, suite, "filed_at", runner=runner)
 
 
 def validate_outcomes_frame(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -274,25 +279,32 @@ def _quarantine_rows(
 
 
 def latest_filings(valid: pl.DataFrame) -> pl.DataFrame:
-    """The latest filing of each key (`latest_filing`), sorted by filing time and key.
+    """The latest filing of each key (`latest_filing`), sorted by filing time and key."""
+    # Only the key columns are sorted; the wide frame is then gathered once, in that order.
+    return valid.select(pl.all().gather(staging_order(valid)))
 
-    Amendments are a few rows in a thousand, so only keys filed more than once go through
-    `latest_filing`; the sort on (filed_at, key) orders the kept rows whole either way.
+
+def staging_order(valid: pl.DataFrame) -> pl.Series:
+    """Positions in `valid` of the latest filing of each key, sorted by filing time and key.
+
+    Reads only the key columns and `filed_at`, so the streamed stage (pipelines.staging_chunks)
+    can call it on those columns of the whole day. Amendments are a few rows in a thousand, so
+    only keys filed more than once go through `latest_filing`; the sort on (filed_at, key)
+    orders the kept rows whole either way.
     """
     position = "__position"
+    narrow = valid.select(*DECLARATIONS.key, "filed_at")
     repeated = pl.struct(DECLARATIONS.key).is_duplicated()
-    refiled = valid.with_row_index(position).filter(repeated)
+    refiled = narrow.with_row_index(position).filter(repeated)
     kept = latest_filing(refiled, DECLARATIONS)[position]
-    # Only the key columns are sorted; the wide frame is then gathered once, in that order.
-    order = (
-        valid.lazy()
+    return (
+        narrow.lazy()
         .with_row_index(position)
         .filter(~repeated | pl.col(position).is_in(kept.implode()))
         .select(pl.col(position).sort_by("filed_at", *DECLARATIONS.key))
         .collect()
         .to_series()
     )
-    return valid.select(pl.all().gather(order))
 
 
 def validate_files(

@@ -128,3 +128,18 @@ def test_a_world_is_reused_only_when_built_whole_with_the_same_parameters(tmp_pa
     stamp = landing[0].stat().st_mtime_ns
     build_bench_world(home, 60, 2, reuse=True)
     assert landing[0].stat().st_mtime_ns != stamp
+
+
+def test_two_runs_side_by_side_pair_each_stage_with_its_medians() -> None:
+    def runs(*measures: tuple[float, float, float]) -> list[dict[str, float]]:
+        return [nightly.Measure(wall=w, cpu=c, rss_mb=r).__dict__ for w, c, r in measures]
+
+    before = {"1000000x3": {"validate": runs((10, 14, 2500), (12, 15, 2600), (11, 16, 2550))}}
+    after = {
+        "1000000x3": {"validate": runs((13, 19, 1300)), "port:NLRTM": runs((1, 1, 1))},
+        "3000000x3": {"validate": runs((30, 40, 1900))},
+    }
+    table = nightly.side_by_side(before, after, ("main", "branch"))
+    rows = table.splitlines()[2:]
+    # Only sizes and stages both runs measured; per-port rows are left out.
+    assert rows == ["| 1,000,000 | 3 | validate | 11.0 | 13.0 | 15.0 | 19.0 | 2,550 | 1,300 |"]

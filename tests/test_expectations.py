@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -12,10 +13,11 @@ import pytest
 from contracts.declarations import CONTAINER_PATTERN, DECLARATIONS
 from contracts.outcomes import OUTCOMES
 from contracts.reading import cast_to_contract, read_raw
+from expectations import runner
 from expectations.declarations import declarations_suite
 from expectations.iso6346 import check_digit, container_number_valid
 from expectations.outcomes import outcomes_suite
-from expectations.runner import ROW, VALUE, prepare, run_suite, value_tables
+from expectations.runner import ROW, VALUE, Verdicts, prepare, run_suite, value_tables
 from expectations.suite import contract_suite
 
 GOOD_ROW = Path(__file__).parent / "data" / "declarations" / "mixed.csv"
@@ -154,6 +156,33 @@ def test_every_row_holding_a_bad_value_fails_and_each_of_its_breaches_is_named()
         *((4, field, rule) for field, rule in breaches),
         (5, "gross_mass_kg", "minimum"),
     ]
+
+
+def test_verdicts_carried_across_chunks_give_the_whole_frames_failures(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bad value judged in one chunk fails again in the next without a second GE batch."""
+    good = _good_raw()
+    bad = {"mode": "ship", "packages": "0", "port_of_loading": "CNSH1"}
+    broken = good.with_columns(pl.lit(value).alias(name) for name, value in bad.items())
+    typed, _ = cast_to_contract(pl.concat([good, broken, good, broken]), DECLARATIONS)
+    typed = typed.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64()))
+    suite = declarations_suite(REFS, NOW)
+    whole = run_suite(typed, suite)
+    batches: list[int] = []
+    real = runner._validate
+
+    def counted(*args: Any, **kwargs: Any) -> dict[int, list[int]]:
+        batches.append(args[2].height)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_validate", counted)
+    verdicts = Verdicts()
+    first = run_suite(typed.slice(0, 2), suite, verdicts)
+    in_first = len(batches)
+    second = run_suite(typed.slice(2, 2), suite, verdicts)
+    assert pl.concat([first, second]).equals(whole)
+    assert in_first > 0 and len(batches) == in_first  # every value of chunk 2 was known
 
 
 def test_value_tables_hold_each_distinct_value_once_null_included() -> None:
