@@ -241,23 +241,28 @@ def _entity_variant(name: str, kind: str, rng: random.Random) -> str | None:
     return f"{typo} {rng.choice(LEGAL[:-1])}" if typo else None
 
 
+def _entity_names(entries: pl.DataFrame) -> pl.DataFrame:
+    """The entity names of `entries` a filer would type (primary or good quality, ASCII), one row
+    per (list, entry, name), sorted: list_name, entry_id, name, countries."""
+    return (
+        entries.filter(
+            (pl.col("entity_type") == "entity")
+            & pl.col("name_quality").is_in(["primary", "good"])
+            & pl.col("name").str.contains(r"^[\x00-\x7f]+$")
+        )
+        .select("list_name", "entry_id", "name", "countries")
+        .unique(["list_name", "entry_id", "name"])
+        .sort("list_name", "entry_id", "name")
+    )
+
+
 def un_entity_variants(entries: pl.DataFrame, seed: int) -> pl.DataFrame:
     """Each kind of `ENTITY_VARIANT_KINDS` applied to each UN entity's primary and good names
     (ASCII ones), as a filer would type them; the party country is the entry's first country.
     Names the index leaves out for having under `MIN_NAME_LETTERS` letters (acronyms such as
     "LRA") are left out here too: no spelling of them can be found by design."""
     rng = random.Random(seed)
-    names = (
-        entries.filter(
-            (pl.col("list_name") == "un")
-            & (pl.col("entity_type") == "entity")
-            & pl.col("name_quality").is_in(["primary", "good"])
-            & pl.col("name").str.contains(r"^[\x00-\x7f]+$")
-        )
-        .select("entry_id", "name", "countries")
-        .unique(["entry_id", "name"])
-        .sort("entry_id", "name")
-    )
+    names = _entity_names(entries.filter(pl.col("list_name") == "un")).drop("list_name")
     names = names.filter(
         pl.col("name").map_elements(
             lambda n: sum(len(t) for t in name_tokens(n)) >= MIN_NAME_LETTERS, pl.Boolean
@@ -281,16 +286,7 @@ def filer_spellings(entries: pl.DataFrame, seed: int) -> pl.DataFrame:
     legal form dropped, the invoice's case, sometimes a slip), kept when it differs from the name
     other than by case; the party country is the entry's first country."""
     rng = np.random.default_rng(seed)
-    names = (
-        entries.filter(
-            (pl.col("entity_type") == "entity")
-            & pl.col("name_quality").is_in(["primary", "good"])
-            & pl.col("name").str.contains(r"^[\x00-\x7f]+$")
-        )
-        .select("list_name", "entry_id", "name", "countries")
-        .unique(["list_name", "entry_id", "name"])
-        .sort("list_name", "entry_id", "name")
-    )
+    names = _entity_names(entries)
     rows: list[tuple[str, str, str | None, str]] = []
     for _, entry_id, name, countries in names.iter_rows():
         variant = filer_spelling(name, rng)

@@ -86,8 +86,9 @@ class RegistryMismatchError(ValueError):
         trained: Sequence[str],
         current: Sequence[str],
     ) -> None:
-        added = [name for name in current if name not in set(trained)]
-        removed = [name for name in trained if name not in set(current)]
+        known, now = set(trained), set(current)
+        added = [name for name in current if name not in known]
+        removed = [name for name in trained if name not in now]
         changes = (
             "; ".join(
                 part

@@ -4,10 +4,13 @@ The whole-day stage held the day's raw rows as strings, their typed copy and Gre
 value tables at once (2.5 GB at 1 M declarations a day, 6.2 GB at 3 M; decision 0033). Here the
 raw rows are read `chunk_rows` at a time, in the order `raw_partition` gives them, and each
 chunk is cast and checked on its own: every contract rule is a rule on one row, so a row's
-verdict does not depend on its neighbours. Valid and rejected rows go to scratch Parquet files.
+verdict does not depend on its neighbours. Valid and rejected rows go to scratch Arrow IPC files.
 What spans the day is done on narrow columns or streamed: the latest filing of each key and the
 staging order come from the key columns alone; the staging file is merged from rank-sorted runs
-and written row group by row group. Outputs are byte-identical to the whole-day stage's
+and written row group by row group. Whatever the chunk size, the files are the same bytes
+(tested). Against the whole-day stage, quarantine is byte-identical and staging holds the same
+rows; a staging file of more than one row group differs in the page layout of its list columns,
+which the whole-day writer took from how its frame sat in memory
 (docs/decisions/0038-streamed-validate.md).
 """
 

@@ -48,7 +48,7 @@ from features.screening import TRADE_MIN_NAMES, WatchlistIndex
 from models.registry import CHAMPION_FILE, ThreatModels
 from models.scoring import ExplainTop, score
 from pipelines import layout
-from pipelines.assess.history_index import HistoryIndex
+from pipelines.assess.history_index import SMALL_QUERIES, HistoryIndex
 from pipelines.assess.references import ASKED, ReferenceIndex
 from pipelines.assess.store import AssessmentStore, Caller, Recorded
 from pipelines.assess.validation import CallSuites, suite_at
@@ -72,8 +72,6 @@ ANSWERS: tuple[Answer, ...] = (
     "request_for_screening",
     "do_not_load",
 )
-SMALL_QUERIES = pl.QueryOptFlags.none()
-"""Polars' optimizations for the feature queries of a pass: none (`features.build`)."""
 HISTORY_CACHE_DAYS = 2
 """Filing days whose indexed history is kept in memory (today and yesterday): a year at 100 k
 declarations a day indexes to ~0.4 GB a day (benchmarks/results/assess.md)."""

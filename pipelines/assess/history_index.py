@@ -32,6 +32,10 @@ WHOLE = ("global",)
 """Entities kept whole: `global` is one row that every call reads."""
 BY_PREFIX = {"hs6_value": "hs6", "hs2_value": "hs2"}
 """Entities read by the first part of their key: every value bin of an hs6 goes to its median."""
+SMALL_QUERIES = pl.QueryOptFlags.none()
+"""Polars' optimizations for a call's small queries (its spans, its features): none. On one row
+of short lists, or a call's few rows, optimizing a plan costs more than running it as written
+(decision 0032, pass 4)."""
 LOW = ":low"
 HIGH = ":high"
 """Suffixes of the span columns `HistoryIndex.spans` returns per entity."""
@@ -124,7 +128,7 @@ class HistoryIndex:
         row = (
             entity_keys(declarations.lazy())
             .select(*self._searches, *extra)
-            .collect(optimizations=pl.QueryOptFlags.none())
+            .collect(optimizations=SMALL_QUERIES)
         )
         return {name: row[name][0] for name in row.columns}
 
