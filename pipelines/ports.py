@@ -19,9 +19,9 @@ port holds the date's lock shared and a lock of its own (date, port).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
+import itertools
 import json
 import re
 import shutil
@@ -37,7 +37,7 @@ import polars as pl
 
 from features.screening import WatchlistIndex
 from pipelines import layout
-from pipelines.io import write_parquet, write_text
+from pipelines.io import write_parquet, write_parquet_groups, write_text
 from pipelines.locks import date_lock_name, run_lock
 from pipelines.nightly import _day, _stage_report, _timed, date_run
 from pipelines.settings import Settings
@@ -405,11 +405,33 @@ def gather_ports(settings: Settings, day: date) -> None:
 
 
 def _merge_by_row(parts: list[Path], target: Path) -> None:
-    """Merge the ports' parts (each in staged order) into one file in staged order, streaming."""
+    """Merge the ports' parts (each in staged order) into one file in staged order, one row
+    group at a time: never more than a row group of the day in memory.
+
+    Every staged row is in exactly one port, so rows `start..stop` of the day are, in each
+    port, the contiguous run of its rows with `start <= _row < stop`; each run is read as a
+    slice of the port's file. The row groups are those `write_parquet` cuts for the day's
+    row count, so the file is the one the whole frame would give, without the whole frame.
+    """
+    from pipelines.staging_chunks import row_group_sizes
+
     scans = [pl.scan_parquet(p) for p in parts]
-    merged = functools.reduce(lambda a, b: a.merge_sorted(b, key=ROW), scans)
-    frame = merged.drop(ROW).collect(engine="streaming")
-    write_parquet(frame, target)
+    rows = [s.select(ROW).collect().get_column(ROW) for s in scans]
+    total = sum(len(r) for r in rows)
+    bounds = list(itertools.accumulate(row_group_sizes(total), initial=0))
+    # cuts[p][g]: how many of port p's rows come before row group g of the day.
+    cuts = [r.search_sorted(pl.Series(bounds, dtype=r.dtype)).to_list() for r in rows]
+
+    def groups() -> Iterator[pl.DataFrame]:
+        for g in range(len(bounds) - 1):
+            runs = [
+                scan.slice(cut[g], cut[g + 1] - cut[g]).collect()
+                for scan, cut in zip(scans, cuts, strict=True)
+            ]
+            yield pl.concat(runs).sort(ROW).drop(ROW)
+
+    schema = pl.Schema({c: t for c, t in scans[0].collect_schema().items() if c != ROW})
+    write_parquet_groups(groups, schema, target)
 
 
 def _stage_reports(settings: Settings, day: date, ports: list[str], rows: int, run_id: str) -> None:
