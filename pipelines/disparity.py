@@ -347,34 +347,50 @@ def night_figures(settings: Settings, day: date, window_days: int = WINDOW_DAYS)
         raise FileNotFoundError(f"{lists}: no published list for {day}; run the night first")
     first = day - timedelta(days=window_days)
     window_days_list = [first + timedelta(days=i) for i in range(window_days)]
-    # Read as cells (counts per groups and flags), streaming: the window is 90 days of every
-    # item filed, which a night must not hold whole.
+    # Counted as cells (items per groups and flags): the window is 90 days of every item
+    # filed, which DuckDB de-duplicates out of core; tonight is one day, streamed by Polars.
+    from contracts.reference import countries
+    from pipelines.disparity_window import consignee_items, window, window_cells
+
+    history_paths = [
+        p for d in window_days_list if (p := layout.staged_declarations_file(settings, d)).is_file()
+    ]
     tonight = _scan_declarations(settings, [day])
-    history = _scan_declarations(settings, window_days_list)
-    sizes = _trader_items(pl.concat([history, tonight]).select("consignee_id"))
+    regions = countries().select(
+        pl.col("alpha2").alias("origin_country"), pl.col("region").alias("origin_region")
+    )
+    with window(history_paths, layout.run_report_dir(settings, day)) as db:
+        sizes = (
+            pl.concat(
+                [
+                    consignee_items(db).lazy(),
+                    tonight.group_by("consignee_id").agg(pl.len().alias("items")),
+                ],
+                how="vertical_relaxed",
+            )
+            .group_by("consignee_id")
+            .agg(pl.col("items").sum().alias("_trader_items"))
+            .collect()
+        )
+        bands = sizes.select(
+            "consignee_id", size_band(pl.col("_trader_items")).alias("trader_size")
+        )
+        window_items = window_cells(
+            db, _outcomes(settings, first, day), regions, bands, SIZE_BANDS[0][1]
+        )
     ranked = pl.scan_parquet(lists).select(
         pl.col("declaration_id").cast(pl.String),
         pl.col("item_no").cast(pl.Int64),
         pl.col("lane").is_in(SELECTED_LANES).alias("selected"),
     )
     tonight_items = ranked.join(tonight, on=["declaration_id", "item_no"], how="left")
-    selection, window = pl.collect_all(
-        [
-            cells(
-                _with_groups(tonight_items, sizes).with_columns(
-                    pl.lit(False).alias(flag) for flag in ("inspected", "finding", "random")
-                )
-            ),
-            cells(
-                _with_groups(
-                    _inspected(history, _outcomes(settings, first, day)), sizes
-                ).with_columns(pl.lit(False).alias("selected"))
-            ),
-        ],
-        engine="streaming",
-    )
+    selection = cells(
+        _with_groups(tonight_items, sizes.lazy()).with_columns(
+            pl.lit(False).alias(flag) for flag in ("inspected", "finding", "random")
+        )
+    ).collect(engine="streaming")
     notes = []
-    if _items_total(window) == 0:
+    if _items_total(window_items) == 0:
         notes.append(f"no staged declarations in the {window_days} days before {day}")
     missing = _items_total(selection.filter(pl.col("origin_country").is_null()))
     if missing:
@@ -385,7 +401,7 @@ def night_figures(settings: Settings, day: date, window_days: int = WINDOW_DAYS)
         "window": {"first": first.isoformat(), "last": (day - timedelta(days=1)).isoformat()},
         "selected_means": "lane red or yellow in tonight's published list",
     }
-    return disparity_figures(selection, window, about, notes)
+    return disparity_figures(selection, window_items, about, notes)
 
 
 def model_figures(settings: Settings, version: str) -> dict[str, Any]:

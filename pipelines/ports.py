@@ -404,7 +404,7 @@ def gather_ports(settings: Settings, day: date) -> None:
     _stage_reports(settings, day, ports, ranked.height, run_id)
 
 
-def _merge_by_row(parts: list[Path], target: Path) -> None:
+def _merge_by_row(parts: list[Path], target: Path) -> Path:
     """Merge the ports' parts (each in staged order) into one file in staged order, one row
     group at a time: never more than a row group of the day in memory.
 
@@ -431,7 +431,7 @@ def _merge_by_row(parts: list[Path], target: Path) -> None:
             yield pl.concat(runs).sort(ROW).drop(ROW)
 
     schema = pl.Schema({c: t for c, t in scans[0].collect_schema().items() if c != ROW})
-    write_parquet_groups(groups, schema, target)
+    return write_parquet_groups(groups, schema, target)
 
 
 def _stage_reports(settings: Settings, day: date, ports: list[str], rows: int, run_id: str) -> None:
