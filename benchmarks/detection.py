@@ -502,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
         "--worlds",
         nargs="+",
         default=list(STANDARD_WORLDS),
-        help="preset/family/seed ... (default: the standard set of 10)",
+        help="preset/family/seed ... (default: the standard set, STANDARD_WORLDS)",
     )
     parser.add_argument("--days", type=int, default=120, help="history days (default 120)")
     parser.add_argument("--nights", type=int, default=6, help="target nights (default 6)")

@@ -19,10 +19,13 @@ it, so it never pushes a likelier item out of a budget smaller than the red lane
 
 The ranking score is the expected chance of a finding per inspection: the largest of the model's
 calibrated risk_score, the lift of the rules that fired, and the measured precision of the item's
-watch-list cell. Precisions are Beta posteriors over inspections recorded before the list's date
-(pipelines/evidence.py): a rule's prior is its weight x `rule_prior_scale`, a watch-list hit's
-`watchlist_prior` x match score, each worth `prior_strength` inspections. A rule ranks by the
-prior's part of its posterior only (see `rule_precision`).
+watch-list cell. A declaration's later items rank by the chance they hold its first finding (their
+score times the chance its better items hold none), so one consignment's cover items do not fill
+a small budget (`_one_examination_per_consignment`). Precisions are Beta posteriors over
+inspections recorded before the list's date (pipelines/evidence.py): a rule's prior is its
+weight x `rule_prior_scale`, a watch-list hit's `watchlist_prior` x match score, each worth
+`prior_strength` inspections. A rule ranks by the prior's part of its posterior only (see
+`rule_precision`).
 (docs/decisions/0020-ranking-measured-precision.md, which supersedes 0016 where they differ.)
 
 Capacity follows the port: red and yellow capacity are shares of the port's items that day,
@@ -323,7 +326,7 @@ def select_lanes(
                 f"{first[column]!r}"
             )
     frame = _attach_hits(scores, rule_hits, watchlist_hits, policy, evidence or Evidence())
-    ranked = _assign_groups(frame, policy, day)
+    ranked = _assign_groups(_one_examination_per_consignment(frame), policy, day)
     slices = ranked.filter(pl.col("_group") <= _RANDOM).select(
         *KEY,
         "port_of_discharge",
@@ -467,6 +470,28 @@ def _attach_hits(
             ).alias("_rule_lifted"),
         )
     )
+
+
+def _one_examination_per_consignment(frame: pl.DataFrame) -> pl.DataFrame:
+    """Rank a declaration's later items by the chance they hold its first finding.
+
+    Items of one declaration share its parties, route and dates, so their scores move together:
+    a consignment whose best item scores 0.99 lifts its cover items to 0.27 on the route alone,
+    and three slots of a small budget go to one examination. Taking the items as independent,
+    the k-th best item (by ranking score) holds the declaration's first finding with chance
+    score_k x (1 - score_1) x ... x (1 - score_k-1); that is its ranking score here. The best item
+    keeps its own, so which item leads a held consignment does not change; `risk_score` is kept.
+    Nothing is tuned (docs/decisions/0041-one-examination-per-consignment.md).
+    """
+    best_first = frame.sort(
+        ["declaration_id", "_ranking_score", "risk_score", "item_no"],
+        descending=[False, True, True, False],
+        nulls_last=True,
+    )
+    clear_above = (
+        (1.0 - pl.col("_ranking_score")).cum_prod().shift(1, fill_value=1.0).over("declaration_id")
+    )
+    return best_first.with_columns((pl.col("_ranking_score") * clear_above).alias("_ranking_score"))
 
 
 def _assign_groups(frame: pl.DataFrame, policy: SelectionPolicy, day: date) -> pl.DataFrame:

@@ -767,11 +767,12 @@ def test_a_held_consignment_takes_one_slot_and_its_other_items_stay_red_in_place
     # Every item of the consignment is held: red, for the watch list, never released.
     assert held["lane"].to_list() == ["red"] * 3
     assert held["selection_reason"].to_list() == ["watchlist"] * 3
-    # The item likeliest to hold the finding leads the list; the others sit by their score.
+    # The item likeliest to hold the finding leads the list; the others sit by the chance they
+    # hold the consignment's first finding: 0.30 x (1 - 0.60) = 0.12 for item 1.
     assert held["item_no"].to_list() == [3, 1, 2]
     assert held["rank"][0] == 1
-    risk_before = ranked.filter(pl.col("risk_score") > 0.30, pl.col("rank") > 1).height
-    assert held["rank"][1] == 2 + risk_before
+    others = ranked.filter(pl.col("declaration_id") != "HELD-1")
+    assert held["rank"][1] == 2 + others.filter(pl.col("risk_score") > 0.12).height
     # One slot: 6 red slots - 1 = 5 by risk, the best 5 of the rest.
     risk_red = ranked.filter(pl.col("selection_reason") == "risk", pl.col("lane") == "red")
     assert risk_red["declaration_id"].to_list() == [f"NLRTM-{i:03d}" for i in (39, 38, 37, 36, 35)]
@@ -824,3 +825,26 @@ def test_a_random_item_never_sits_above_a_better_scored_item_in_the_order() -> N
     better = rest.filter(pl.col("risk_score") > random["risk_score"].item())
     assert (better["rank"] < random["rank"].item()).all()
     assert better.height == random["rank"].item() - 3
+
+
+def test_a_declarations_later_items_rank_by_the_chance_they_hold_its_first_finding() -> None:
+    # One declaration's best item scores 0.99; its cover items ride on the shared route at 0.27
+    # and 0.26. A lone item elsewhere scores 0.15, ten more at most 0.009. One examination covers
+    # the consignment, so the next slot goes to the other declaration: the covers rank by
+    # 0.27 x (1 - 0.99) = 0.0027 and 0.26 x (1 - 0.99) x (1 - 0.27), below it.
+    quiet = _scores(10).with_columns(pl.col("risk_score") / 100)
+    scores = _consignment(_consignment(quiet, "COVER-1", [0.27, 0.99, 0.26]), "LONE-1", [0.15])
+    selection = _select(scores, red_capacity=2, yellow_capacity=3, random_quota_share=0)
+    ranked = selection.ranked.sort("rank")
+    top = list(zip(ranked["declaration_id"], ranked["item_no"], strict=True))
+    assert top[:2] == [("COVER-1", 2), ("LONE-1", 1)]
+    assert ranked.head(2)["lane"].to_list() == ["red", "red"]
+    covers = ranked.filter(pl.col("declaration_id") == "COVER-1").sort("rank")
+    assert covers["item_no"].to_list() == [2, 1, 3]
+    # The model's own score is what the list shows; only the order changes.
+    assert covers["risk_score"].to_list() == [0.99, 0.27, 0.26]
+    # 0.0027 and 0.0019 sit among the quiet items (0.000 to 0.009), each by its own chance.
+    # Above each: the two red items, the better cover, and the quiet items of a higher score.
+    chances = (0.27 * 0.01, 0.26 * 0.01 * 0.73)
+    for above, rank, chance in zip((2, 3), covers["rank"][1:], chances, strict=True):
+        assert rank == above + 1 + quiet.filter(pl.col("risk_score") > chance).height
