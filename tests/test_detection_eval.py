@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from benchmarks.baseline import FEATURES, baseline_features, inspected_labels
-from benchmarks.detection import WorldSpec
+from benchmarks.detection import Plan, WorldSpec
 from models.evaluation import expected_found
 from pipelines import layout
 from pipelines.io import write_parquet
@@ -335,3 +335,13 @@ def test_the_harness_report_keeps_held_out_and_tuning_apart(frame: pl.DataFrame)
     assert text.count("| split | method | consignments |") == 2
     assert "| east-africa/ordinary-wording/4 | ceiling | 3 | 0.33 | 1.00 |" in text
     assert "| gulf-hub/listed-parties/6 | failed: ValueError: no findings |" in text
+
+
+def test_a_recipe_names_threat_lines_only_where_a_scenario_has_several() -> None:
+    # Homes built before `threat_lines` existed keep their recipe, so --reuse does not rebuild
+    # them; a several-lines world's recipe records its lines.
+    plan = Plan()
+    one_line = plan.recipe(WorldSpec.parse("gulf-hub/split-consignments/3"))
+    several = plan.recipe(WorldSpec.parse("gulf-hub/several-lines/15"))
+    assert all("threat_lines" not in s for s in one_line["scenarios"])
+    assert [s["threat_lines"] for s in several["scenarios"]] == [[2, 3], [2, 3]]
