@@ -225,6 +225,17 @@ def test_several_lines_put_two_or_three_threat_items_in_one_declaration(tmp_path
     assert lines.min() >= 2 and lines.max() <= 3 and lines.len() > 0
     # Each threat line is its own item of the declaration.
     assert truth.select("declaration_id", "item_no").is_duplicated().sum() == 0
+    # One examination finds every line, and each is recorded as a finding row of its own.
+    outcomes = pl.concat(
+        [pl.read_csv(p) for p in sorted((tmp_path / "landing" / "outcomes").glob("*.csv"))]
+    )
+    found = outcomes.filter(pl.col("result") == "finding")
+    assert found.height > 0
+    per_declaration = found.group_by("declaration_id").agg(pl.col("item_no").sort())
+    expected = truth.group_by("declaration_id").agg(pl.col("item_no").sort())
+    checked = per_declaration.join(expected, on="declaration_id", suffix="_truth")
+    assert checked.height == per_declaration.height
+    assert (checked["item_no"] == checked["item_no_truth"]).all()
 
 
 def test_threat_lines_must_be_one_or_more_and_never_with_a_split() -> None:
