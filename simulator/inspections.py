@@ -137,24 +137,31 @@ def inspect_day(
     inspector = rng.integers(1, 13, m)
     found = pl.col("scenario").is_not_null() & pl.Series(detected)
     note_map = notes or {}
-    return selected.select(
-        "declaration_id",
-        pl.when(found).then(pl.col("_lines")).otherwise(None).alias("item_no"),
-        (pl.col("filed_at") + pl.duration(seconds=pl.lit(pl.Series(lag_seconds)))).alias(
-            "inspected_at"
-        ),
-        "selection_reason",
-        pl.when(found).then(pl.lit("finding")).otherwise(pl.lit("no_finding")).alias("result"),
-        pl.when(found).then(pl.col("threat_category")).otherwise(None).alias("finding_category"),
-        pl.concat_str(
-            [
-                pl.col("port_of_discharge"),
-                pl.lit("-I"),
-                pl.Series(inspector).cast(pl.String).str.zfill(2),
-            ]
-        ).alias("inspector_id"),
-        pl.when(found)
-        .then(pl.col("scenario").replace_strict(note_map, default="controlled goods found"))
-        .otherwise(None)
-        .alias("notes"),
-    ).explode("item_no").cast(OUTCOMES.polars_schema)  # type: ignore[arg-type]
+    return (
+        selected.select(
+            "declaration_id",
+            pl.when(found).then(pl.col("_lines")).otherwise(None).alias("item_no"),
+            (pl.col("filed_at") + pl.duration(seconds=pl.lit(pl.Series(lag_seconds)))).alias(
+                "inspected_at"
+            ),
+            "selection_reason",
+            pl.when(found).then(pl.lit("finding")).otherwise(pl.lit("no_finding")).alias("result"),
+            pl.when(found)
+            .then(pl.col("threat_category"))
+            .otherwise(None)
+            .alias("finding_category"),
+            pl.concat_str(
+                [
+                    pl.col("port_of_discharge"),
+                    pl.lit("-I"),
+                    pl.Series(inspector).cast(pl.String).str.zfill(2),
+                ]
+            ).alias("inspector_id"),
+            pl.when(found)
+            .then(pl.col("scenario").replace_strict(note_map, default="controlled goods found"))
+            .otherwise(None)
+            .alias("notes"),
+        )
+        .explode("item_no")
+        .cast(OUTCOMES.polars_schema)  # type: ignore[arg-type]
+    )
