@@ -219,22 +219,26 @@ def test_split_parts_are_told_by_the_staged_fields_they_share(tmp_path: Path) ->
         ]
     )
     write_parquet(staged, layout.staged_declarations_file(settings, NIGHT))
-    scenario = ["ammo-split"] * 4 + ["plain"] * 2 + [None]
+    # D8 declares two threat lines: one declaration, examined once, one consignment.
+    scenario = ["ammo-split"] * 4 + ["plain"] * 2 + [None] + ["plain"] * 2
     frame = pl.DataFrame(
         {
-            "night": [NIGHT] * 7,
-            "port": ["AEDXB"] * 7,
-            "declaration_id": ["D1", "D2", "D3", "D4", "D5", "D6", "D7"],
-            "item_no": [1] * 7,
+            "night": [NIGHT] * 9,
+            "port": ["AEDXB"] * 9,
+            "declaration_id": ["D1", "D2", "D3", "D4", "D5", "D6", "D7", "D8", "D8"],
+            "item_no": [1] * 8 + [2],
             "scenario": scenario,
         }
     )
-    ids = dict(with_consignments(settings, NIGHT, frame).select(
-        "declaration_id", "consignment"
-    ).iter_rows())  # fmt: skip
+    ids = {
+        f"{d}/{i}": c
+        for d, i, c in with_consignments(settings, NIGHT, frame)
+        .select("declaration_id", "item_no", "consignment")
+        .iter_rows()
+    }
     assert ids == {
-        "D1": "split:D1/1", "D2": "split:D1/1", "D3": "split:D1/1", "D4": "split:D4/1",
-        "D5": "D5/1", "D6": "D6/1", "D7": None,
+        "D1/1": "split:D1", "D2/1": "split:D1", "D3/1": "split:D1", "D4/1": "split:D4",
+        "D5/1": "D5", "D6/1": "D6", "D7/1": None, "D8/1": "D8", "D8/2": "D8",
     }  # fmt: skip
     # Without the staged rows the parts cannot be told: a clear error, not a silent guess.
     layout.staged_declarations_file(settings, NIGHT).unlink()
