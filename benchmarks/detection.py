@@ -82,12 +82,16 @@ STANDARD_WORLDS = (
     "gulf-hub/tell-tale/9",
     "eu-default/clean-traders/11",
     "gulf-hub/clean-traders/14",
+    "gulf-hub/several-lines/15",
+    "eu-default/several-lines/16",
 )
 """Four presets, every family; three held-out families (ordinary wording twice, listed parties on
 two presets). gulf-hub/listed-parties/6 joined after decision 0029 was chosen: it had failed to
-train before decision 0019, so no choice was made on it. The last four are tuning worlds that
-leave room below the ceiling, so a choice can show a gain there (decisions 0035 and 0039;
-east-africa/tell-tale/12 and south-america/tell-tale/13 were built too and sit at the ceiling)."""
+train before decision 0019, so no choice was made on it. clean-traders/8 and /11, tell-tale/9 and
+clean-traders/14 are tuning worlds that leave room below the ceiling, so a choice can show a gain
+there (decisions 0035 and 0039; east-africa/tell-tale/12 and south-america/tell-tale/13 were built
+too and sit at the ceiling). The several-lines worlds (several threat lines in one declaration)
+joined with decision 0041, which they turned away from a discount that lost those lines."""
 HARNESS_PER_DAY = {"eu-default": 1200, "east-africa": 800, "gulf-hub": 1000, "south-america": 900}
 """Rows a day per preset in the harness: small, so a world takes minutes, not hours."""
 HARNESS_THREAT_RATE = 0.006
@@ -164,7 +168,7 @@ class Plan:
             "world": spec.name,
             # A changed preset or scenario file makes a new recipe: the home is rebuilt.
             "parameters": preset(spec.preset).world_parameters().model_dump(mode="json"),
-            "scenarios": [s.model_dump(mode="json") for s in family],
+            "scenarios": [_scenario_recipe(s) for s in family],
             "start": START.isoformat(),
             "history_days": self.history_days,
             "nights": self.nights,
@@ -173,6 +177,15 @@ class Plan:
             "night_threat_rate": self.night_threat_rate,
             "ingest_history": self.ingest_history,
         }
+
+
+def _scenario_recipe(scenario: Scenario) -> dict[str, Any]:
+    """A scenario as the recipe records it: one threat line per declaration (the default) is left
+    out, so homes built before `threat_lines` existed keep their recipe and stay reusable."""
+    recipe = scenario.model_dump(mode="json")
+    if tuple(recipe["threat_lines"]) == (1, 1):
+        del recipe["threat_lines"]
+    return recipe
 
 
 def _settings(home: Path) -> Settings:

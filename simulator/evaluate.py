@@ -128,8 +128,9 @@ def split_scenarios(settings: Settings) -> frozenset[str]:
 
 
 def consignment_ids(threats: pl.DataFrame, split: frozenset[str]) -> pl.Series:
-    """One consignment id per threat row: a split scenario's parts share one, any other threat
-    is its own consignment (named `declaration_id/item_no`).
+    """One consignment id per threat row: a split scenario's parts share one; any other threat
+    is the consignment of its declaration (named `declaration_id`), so the threat lines of one
+    declaration (a scenario's `threat_lines`), examined together, count once.
 
     The truth does not name a part's consignment, but the simulator gives every part the same
     parties, route, goods text and day (`_split`), so parts are the threat items of one night,
@@ -138,7 +139,7 @@ def consignment_ids(threats: pl.DataFrame, split: frozenset[str]) -> pl.Series:
     scenario, and those fields when `split` is not empty; a row without them (a null shipper_id:
     no staged row) stays its own consignment.
     """
-    own = pl.concat_str(pl.col("declaration_id"), pl.col("item_no").cast(pl.String), separator="/")
+    own = pl.col("declaration_id")
     if not split:
         return threats.select(own.alias("consignment")).to_series()
     parts = pl.concat_str(
@@ -369,8 +370,9 @@ def _cell(recall: float | None, precision: float | None) -> str:
 
 CONSIGNMENT_NOTE = (
     "Per consignment: a split consignment's parts (declarations of one night, port, scenario, "
-    "parties, route and goods) count once, found when any part is inspected; every other threat "
-    "is its own consignment. Those cells give recall only."
+    "parties, route and goods) count once, found when any part is inspected; so do the threat "
+    "lines of one declaration; every other threat is its own consignment. Those cells give "
+    "recall only."
 )
 
 CEILING = "ceiling"

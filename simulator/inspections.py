@@ -82,7 +82,8 @@ def inspect_day(
     """Outcomes (contract columns) for the valid declarations of one day's filings.
 
     `declarations` may carry `_invalid`; a declaration with any invalid row is never inspected.
-    `notes` maps scenario name -> the inspector's note on a finding.
+    `notes` maps scenario name -> the inspector's note on a finding. A finding is one row per
+    threat line of the declaration (each with its `item_no`); no finding is one row without.
     """
     params = world.params
     invalid = (
@@ -118,11 +119,15 @@ def inspect_day(
         .otherwise(pl.lit(None, pl.String()))
         .alias("selection_reason")
     ).filter(pl.col("selection_reason").is_not_null())
+    # Every threat line of a declaration (a scenario's `threat_lines`) is found by its one
+    # examination and recorded as a finding row of its own, as inspectors record each seized line.
     threats = (
         truth.sort("item_no")
         .group_by("declaration_id")
         .agg(
-            pl.col("item_no").first(), pl.col("scenario").first(), pl.col("threat_category").first()
+            pl.col("item_no").alias("_lines"),
+            pl.col("scenario").first(),
+            pl.col("threat_category").first(),
         )
     )
     selected = ranked.join(threats, on="declaration_id", how="left").sort("declaration_id")
@@ -132,24 +137,31 @@ def inspect_day(
     inspector = rng.integers(1, 13, m)
     found = pl.col("scenario").is_not_null() & pl.Series(detected)
     note_map = notes or {}
-    return selected.select(
-        "declaration_id",
-        pl.when(found).then(pl.col("item_no")).otherwise(None).alias("item_no"),
-        (pl.col("filed_at") + pl.duration(seconds=pl.lit(pl.Series(lag_seconds)))).alias(
-            "inspected_at"
-        ),
-        "selection_reason",
-        pl.when(found).then(pl.lit("finding")).otherwise(pl.lit("no_finding")).alias("result"),
-        pl.when(found).then(pl.col("threat_category")).otherwise(None).alias("finding_category"),
-        pl.concat_str(
-            [
-                pl.col("port_of_discharge"),
-                pl.lit("-I"),
-                pl.Series(inspector).cast(pl.String).str.zfill(2),
-            ]
-        ).alias("inspector_id"),
-        pl.when(found)
-        .then(pl.col("scenario").replace_strict(note_map, default="controlled goods found"))
-        .otherwise(None)
-        .alias("notes"),
-    ).cast(OUTCOMES.polars_schema)  # type: ignore[arg-type]
+    return (
+        selected.select(
+            "declaration_id",
+            pl.when(found).then(pl.col("_lines")).otherwise(None).alias("item_no"),
+            (pl.col("filed_at") + pl.duration(seconds=pl.lit(pl.Series(lag_seconds)))).alias(
+                "inspected_at"
+            ),
+            "selection_reason",
+            pl.when(found).then(pl.lit("finding")).otherwise(pl.lit("no_finding")).alias("result"),
+            pl.when(found)
+            .then(pl.col("threat_category"))
+            .otherwise(None)
+            .alias("finding_category"),
+            pl.concat_str(
+                [
+                    pl.col("port_of_discharge"),
+                    pl.lit("-I"),
+                    pl.Series(inspector).cast(pl.String).str.zfill(2),
+                ]
+            ).alias("inspector_id"),
+            pl.when(found)
+            .then(pl.col("scenario").replace_strict(note_map, default="controlled goods found"))
+            .otherwise(None)
+            .alias("notes"),
+        )
+        .explode("item_no")
+        .cast(OUTCOMES.polars_schema)  # type: ignore[arg-type]
+    )

@@ -197,6 +197,13 @@ DISGUISES: dict[str, DisguiseFamily] = {
             "UN-listed parties spelled as filing clerks type them, with ordinary goods wording.",
             ("listed-party-as-filed",),
         ),
+        DisguiseFamily(
+            "several-lines",
+            "tuning",
+            "One consignment declaring its controlled goods over several lines of one "
+            "declaration (weapons and their ammunition, two precursors), in ordinary wording.",
+            ("salw-kit-in-several-lines", "precursors-in-several-lines"),
+        ),
     )
 }
 

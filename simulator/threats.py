@@ -83,6 +83,9 @@ class Scenario(BaseModel):
     shipper: dict[PartyKind, float] = Field(default_factory=_ESTABLISHED.copy)
     consignee: dict[PartyKind, float] = Field(default_factory=_ESTABLISHED.copy)
     cover_items: tuple[int, int] = (0, 0)
+    threat_lines: tuple[int, int] = (1, 1)
+    """Controlled lines per declaration: a consignment that declares its goods over several lines
+    (weapons and their ammunition, two precursors), each line a threat item of its own."""
     un_number: str | None = None
     watchlist: tuple[WatchlistEntry, ...] = ()
     watchlist_spelling: Literal["variant", "filer"] = "variant"
@@ -97,6 +100,10 @@ class Scenario(BaseModel):
             raise ValueError("descriptions: needed unless wording is honest")
         if self.split is not None and not 1 <= self.split[0] <= self.split[1]:
             raise ValueError("split: needs 1 <= low <= high")
+        if not 1 <= self.threat_lines[0] <= self.threat_lines[1]:
+            raise ValueError("threat_lines: needs 1 <= low <= high")
+        if self.split is not None and self.threat_lines != (1, 1):
+            raise ValueError("threat_lines: a split consignment has one line per declaration")
         return self
 
 
@@ -343,25 +350,27 @@ def draft_threats(
         country_of_dispatch=np.array([str(p)[:2] for p in loading], dtype=object),
         currency=draw_currencies(world, shipper_country, rng),
     )
+    owner = _threat_line_owners(scenario, count, rng)
+    size = owner.size
     low, high = scenario.packages
-    packages = rng.integers(low, high + 1, count)
-    mass = np.round(packages * rng.uniform(*scenario.kg_per_package, count), 2)
+    packages = rng.integers(low, high + 1, size)
+    mass = np.round(packages * rng.uniform(*scenario.kg_per_package, size), 2)
     threat_items = ItemDraft(
-        declaration=np.arange(count, dtype=np.int64),
-        hs_code=rng.choice(np.array(scenario.hs_codes, dtype=object), size=count),
+        declaration=owner,
+        hs_code=rng.choice(np.array(scenario.hs_codes, dtype=object), size=size),
         # Honest wording is filled in below, from the final codes.
-        description=rng.choice(np.array(scenario.descriptions, dtype=object), size=count)
+        description=rng.choice(np.array(scenario.descriptions, dtype=object), size=size)
         if scenario.descriptions
-        else np.full(count, "", dtype=object),
+        else np.full(size, "", dtype=object),
         packages=packages.astype(np.int64),
         gross_mass_kg=np.maximum(mass, 0.01),
-        usd_value=mass * rng.uniform(*scenario.usd_per_kg, count),
-        un_number=np.full(count, scenario.un_number, dtype=object),
-        scenario=np.full(count, scenario.name, dtype=object),
-        category=np.full(count, scenario.category, dtype=object),
+        usd_value=mass * rng.uniform(*scenario.usd_per_kg, size),
+        un_number=np.full(size, scenario.un_number, dtype=object),
+        scenario=np.full(size, scenario.name, dtype=object),
+        category=np.full(size, scenario.category, dtype=object),
     )
     if any(lines):
-        _fit_line_of_business(threat_items.hs_code, lines, scenario, rng)
+        _fit_line_of_business(threat_items.hs_code, [lines[o] for o in owner], scenario, rng)
     if scenario.wording == "honest":
         threat_items.description = honest_descriptions(world, threat_items.hs_code, rng)
     if scenario.split is not None:
@@ -375,6 +384,17 @@ def draft_threats(
     chapters = _common_chapters(rng, cover_declaration.size)
     cover = items_for_chapters(world, cover_declaration, chapters, modes[cover_declaration], rng)
     return declarations, concat_items([threat_items, cover], [0, 0])
+
+
+def _threat_line_owners(scenario: Scenario, count: int, rng: np.random.Generator) -> np.ndarray:
+    """The declaration of each threat line: one each, or `threat_lines` of them per declaration.
+
+    One line each draws nothing from `rng`, so worlds of one-line scenarios do not change."""
+    low, high = scenario.threat_lines
+    if high == 1:
+        return np.arange(count, dtype=np.int64)
+    per_declaration = rng.integers(low, high + 1, count)
+    return np.repeat(np.arange(count, dtype=np.int64), per_declaration)
 
 
 def _fit_line_of_business(

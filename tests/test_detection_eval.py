@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from benchmarks.baseline import FEATURES, baseline_features, inspected_labels
-from benchmarks.detection import WorldSpec
+from benchmarks.detection import Plan, WorldSpec
 from models.evaluation import expected_found
 from pipelines import layout
 from pipelines.io import write_parquet
@@ -219,22 +219,26 @@ def test_split_parts_are_told_by_the_staged_fields_they_share(tmp_path: Path) ->
         ]
     )
     write_parquet(staged, layout.staged_declarations_file(settings, NIGHT))
-    scenario = ["ammo-split"] * 4 + ["plain"] * 2 + [None]
+    # D8 declares two threat lines: one declaration, examined once, one consignment.
+    scenario = ["ammo-split"] * 4 + ["plain"] * 2 + [None] + ["plain"] * 2
     frame = pl.DataFrame(
         {
-            "night": [NIGHT] * 7,
-            "port": ["AEDXB"] * 7,
-            "declaration_id": ["D1", "D2", "D3", "D4", "D5", "D6", "D7"],
-            "item_no": [1] * 7,
+            "night": [NIGHT] * 9,
+            "port": ["AEDXB"] * 9,
+            "declaration_id": ["D1", "D2", "D3", "D4", "D5", "D6", "D7", "D8", "D8"],
+            "item_no": [1] * 8 + [2],
             "scenario": scenario,
         }
     )
-    ids = dict(with_consignments(settings, NIGHT, frame).select(
-        "declaration_id", "consignment"
-    ).iter_rows())  # fmt: skip
+    ids = {
+        f"{d}/{i}": c
+        for d, i, c in with_consignments(settings, NIGHT, frame)
+        .select("declaration_id", "item_no", "consignment")
+        .iter_rows()
+    }
     assert ids == {
-        "D1": "split:D1/1", "D2": "split:D1/1", "D3": "split:D1/1", "D4": "split:D4/1",
-        "D5": "D5/1", "D6": "D6/1", "D7": None,
+        "D1/1": "split:D1", "D2/1": "split:D1", "D3/1": "split:D1", "D4/1": "split:D4",
+        "D5/1": "D5", "D6/1": "D6", "D7/1": None, "D8/1": "D8", "D8/2": "D8",
     }  # fmt: skip
     # Without the staged rows the parts cannot be told: a clear error, not a silent guess.
     layout.staged_declarations_file(settings, NIGHT).unlink()
@@ -335,3 +339,13 @@ def test_the_harness_report_keeps_held_out_and_tuning_apart(frame: pl.DataFrame)
     assert text.count("| split | method | consignments |") == 2
     assert "| east-africa/ordinary-wording/4 | ceiling | 3 | 0.33 | 1.00 |" in text
     assert "| gulf-hub/listed-parties/6 | failed: ValueError: no findings |" in text
+
+
+def test_a_recipe_names_threat_lines_only_where_a_scenario_has_several() -> None:
+    # Homes built before `threat_lines` existed keep their recipe, so --reuse does not rebuild
+    # them; a several-lines world's recipe records its lines.
+    plan = Plan()
+    one_line = plan.recipe(WorldSpec.parse("gulf-hub/split-consignments/3"))
+    several = plan.recipe(WorldSpec.parse("gulf-hub/several-lines/15"))
+    assert all("threat_lines" not in s for s in one_line["scenarios"])
+    assert [s["threat_lines"] for s in several["scenarios"]] == [[2, 3], [2, 3]]

@@ -767,12 +767,12 @@ def test_a_held_consignment_takes_one_slot_and_its_other_items_stay_red_in_place
     # Every item of the consignment is held: red, for the watch list, never released.
     assert held["lane"].to_list() == ["red"] * 3
     assert held["selection_reason"].to_list() == ["watchlist"] * 3
-    # The item likeliest to hold the finding leads the list; the others sit by the chance they
-    # hold the consignment's first finding: 0.30 x (1 - 0.60) = 0.12 for item 1.
+    # The item likeliest to hold the finding leads the list; the others sit by their score less
+    # their gap to it: 0.30 x (1 - (0.60 - 0.30)) = 0.21 for item 1.
     assert held["item_no"].to_list() == [3, 1, 2]
     assert held["rank"][0] == 1
     others = ranked.filter(pl.col("declaration_id") != "HELD-1")
-    assert held["rank"][1] == 2 + others.filter(pl.col("risk_score") > 0.12).height
+    assert held["rank"][1] == 2 + others.filter(pl.col("risk_score") > 0.21).height
     # One slot: 6 red slots - 1 = 5 by risk, the best 5 of the rest.
     risk_red = ranked.filter(pl.col("selection_reason") == "risk", pl.col("lane") == "red")
     assert risk_red["declaration_id"].to_list() == [f"NLRTM-{i:03d}" for i in (39, 38, 37, 36, 35)]
@@ -827,24 +827,28 @@ def test_a_random_item_never_sits_above_a_better_scored_item_in_the_order() -> N
     assert better.height == random["rank"].item() - 3
 
 
-def test_a_declarations_later_items_rank_by_the_chance_they_hold_its_first_finding() -> None:
-    # One declaration's best item scores 0.99; its cover items ride on the shared route at 0.27
-    # and 0.26. A lone item elsewhere scores 0.15, ten more at most 0.009. One examination covers
-    # the consignment, so the next slot goes to the other declaration: the covers rank by
-    # 0.27 x (1 - 0.99) = 0.0027 and 0.26 x (1 - 0.99) x (1 - 0.27), below it.
+def test_a_declarations_other_items_rank_by_their_score_less_their_gap_to_its_best() -> None:
+    # COVER-1's best item scores 0.99; its cover items ride on the shared route at 0.27 and 0.26.
+    # LINES-1 declares two controlled lines that score 0.90 and 0.85 on their own goods. A lone
+    # item elsewhere scores 0.15, ten more at most 0.009.
     quiet = _scores(10).with_columns(pl.col("risk_score") / 100)
-    scores = _consignment(_consignment(quiet, "COVER-1", [0.27, 0.99, 0.26]), "LONE-1", [0.15])
-    selection = _select(scores, red_capacity=2, yellow_capacity=3, random_quota_share=0)
+    scores = _consignment(quiet, "COVER-1", [0.27, 0.99, 0.26])
+    scores = _consignment(_consignment(scores, "LINES-1", [0.90, 0.85]), "LONE-1", [0.15])
+    selection = _select(scores, red_capacity=4, yellow_capacity=3, random_quota_share=0)
     ranked = selection.ranked.sort("rank")
     top = list(zip(ranked["declaration_id"], ranked["item_no"], strict=True))
-    assert top[:2] == [("COVER-1", 2), ("LONE-1", 1)]
-    assert ranked.head(2)["lane"].to_list() == ["red", "red"]
-    covers = ranked.filter(pl.col("declaration_id") == "COVER-1").sort("rank")
-    assert covers["item_no"].to_list() == [2, 1, 3]
+    # One examination covers COVER-1: its covers rank by 0.27 x (1 - 0.72) = 0.076 and
+    # 0.26 x (1 - 0.73) = 0.070, below LONE-1. LINES-1's second line keeps 0.85 x 0.95 = 0.81
+    # (a discount by the chance the first line holds nothing, 0.85 x 0.10, would drop it).
+    assert top[:6] == [
+        ("COVER-1", 2),
+        ("LINES-1", 1),
+        ("LINES-1", 2),
+        ("LONE-1", 1),
+        ("COVER-1", 1),
+        ("COVER-1", 3),
+    ]
+    assert ranked.head(4)["lane"].to_list() == ["red"] * 4
     # The model's own score is what the list shows; only the order changes.
+    covers = ranked.filter(pl.col("declaration_id") == "COVER-1").sort("rank")
     assert covers["risk_score"].to_list() == [0.99, 0.27, 0.26]
-    # 0.0027 and 0.0019 sit among the quiet items (0.000 to 0.009), each by its own chance.
-    # Above each: the two red items, the better cover, and the quiet items of a higher score.
-    chances = (0.27 * 0.01, 0.26 * 0.01 * 0.73)
-    for above, rank, chance in zip((2, 3), covers["rank"][1:], chances, strict=True):
-        assert rank == above + 1 + quiet.filter(pl.col("risk_score") > chance).height

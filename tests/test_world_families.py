@@ -19,6 +19,7 @@ from simulator.presets import DISGUISES, PRESETS, families_in, preset
 from simulator.stage import simulate_world
 from simulator.threats import (
     DEFAULT_SCENARIOS,
+    Scenario,
     ThreatContext,
     draft_threats,
     load_scenarios,
@@ -209,3 +210,37 @@ def test_cli_simulates_a_preset_with_a_disguise_family(tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, ["--home", str(home), "simulate", "--preset", "mars"])
     assert bad.exit_code == 2
     assert "unknown preset" in bad.output
+
+
+def test_several_lines_put_two_or_three_threat_items_in_one_declaration(tmp_path: Path) -> None:
+    settings = load_settings(environ={}, home=tmp_path)
+    params = preset("eu-default").world_parameters().model_copy(update=SMALL)
+    simulate_world(
+        settings, DAY, 2, 300, threat_rate=0.03, seed=5, params=params,
+        scenarios=DISGUISES["several-lines"].scenarios,
+    )  # fmt: skip
+    truth = pl.read_parquet(tmp_path / "truth" / "ground_truth.parquet")
+    lines = truth.group_by("declaration_id").len()["len"]
+    assert set(truth["scenario"]) <= set(DISGUISES["several-lines"].scenarios)
+    assert lines.min() >= 2 and lines.max() <= 3 and lines.len() > 0
+    # Each threat line is its own item of the declaration.
+    assert truth.select("declaration_id", "item_no").is_duplicated().sum() == 0
+    # One examination finds every line, and each is recorded as a finding row of its own.
+    outcomes = pl.concat(
+        [pl.read_csv(p) for p in sorted((tmp_path / "landing" / "outcomes").glob("*.csv"))]
+    )
+    found = outcomes.filter(pl.col("result") == "finding")
+    assert found.height > 0
+    per_declaration = found.group_by("declaration_id").agg(pl.col("item_no").sort())
+    expected = truth.group_by("declaration_id").agg(pl.col("item_no").sort())
+    checked = per_declaration.join(expected, on="declaration_id", suffix="_truth")
+    assert checked.height == per_declaration.height
+    assert (checked["item_no"] == checked["item_no_truth"]).all()
+
+
+def test_threat_lines_must_be_one_or_more_and_never_with_a_split() -> None:
+    base = load_scenarios(("salw-kit-in-several-lines",))[0].model_dump()
+    with pytest.raises(ValueError, match="threat_lines"):
+        Scenario.model_validate({**base, "threat_lines": (0, 2)})
+    with pytest.raises(ValueError, match="one line per declaration"):
+        Scenario.model_validate({**base, "split": (2, 3)})
