@@ -8,7 +8,7 @@ snapshot and one day, however long the history is.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -202,6 +202,12 @@ def rollup_day(
         tables[entity.name] = parts
     collected = pl.collect_all([_merge(p, ENTITY_BY_NAME[n]) for n, p in tables.items()])
     return dict(zip(tables, collected, strict=True))
+
+
+def merge_rollups(rollups: Sequence[Mapping[str, pl.DataFrame]]) -> dict[str, pl.DataFrame]:
+    """One rollup of several (slices of one day's items): counts summed, seen-dates widened."""
+    merged = [_merge([r[e.name].lazy() for r in rollups], e) for e in ENTITIES]
+    return dict(zip((e.name for e in ENTITIES), pl.collect_all(merged), strict=True))
 
 
 def advance(state: HistoryState, rollup: Mapping[str, pl.DataFrame]) -> HistoryState:

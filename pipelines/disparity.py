@@ -81,14 +81,41 @@ def size_band(items: pl.Expr) -> pl.Expr:
     return expr
 
 
+CELL_ITEMS = "_items"
+"""In a frame of cells (`cells`): how many items share the row's groups and flags. The figures
+read item frames and frames of cells alike; a night's window is read as cells, never whole."""
+
+
+def _weight(frame: pl.DataFrame) -> pl.Expr:
+    """Items a row stands for: its cell's count, or one in a frame of items."""
+    return pl.col(CELL_ITEMS) if CELL_ITEMS in frame.columns else pl.lit(1, pl.Int64)
+
+
+def _items_total(frame: pl.DataFrame) -> int:
+    return int(frame[CELL_ITEMS].sum()) if CELL_ITEMS in frame.columns else frame.height
+
+
+def _total(frame: pl.DataFrame, flag: pl.Expr) -> int:
+    return int(frame.select((flag * _weight(frame)).sum()).item())
+
+
+def cells(items: pl.LazyFrame) -> pl.LazyFrame:
+    """Items counted per combination of groups and flags: all the figures read of them."""
+    return items.group_by(*DIMENSIONS, *ITEM_FLAGS).agg(pl.len().cast(pl.Int64).alias(CELL_ITEMS))
+
+
 def _counts(frame: pl.DataFrame, dimension: str) -> pl.DataFrame:
+    n = _weight(frame)
     return (
         frame.group_by(pl.col(dimension).fill_null("unknown").alias("group"))
         .agg(
-            pl.len().alias("items"),
-            *(pl.col(flag).sum().cast(pl.Int64).alias(flag) for flag in ITEM_FLAGS[:3]),
-            (pl.col("random") & pl.col("inspected")).sum().cast(pl.Int64).alias("random"),
-            (pl.col("random") & pl.col("finding")).sum().cast(pl.Int64).alias("random_findings"),
+            (n.sum() if CELL_ITEMS in frame.columns else pl.len()).alias("items"),
+            *((pl.col(flag) * n).sum().cast(pl.Int64).alias(flag) for flag in ITEM_FLAGS[:3]),
+            ((pl.col("random") & pl.col("inspected")) * n).sum().cast(pl.Int64).alias("random"),
+            ((pl.col("random") & pl.col("finding")) * n)
+            .sum()
+            .cast(pl.Int64)
+            .alias("random_findings"),
         )
         .sort("group")
     )
@@ -181,13 +208,13 @@ def disparity_figures(
         "confidence": CONFIDENCE,
         "reference": references["origin_country"],
         "totals": {
-            "items": selection.height,
-            "selected": int(selection["selected"].sum()),
-            "window_items": outcomes.height,
-            "inspected": int(outcomes["inspected"].sum()),
-            "findings": int(outcomes["finding"].sum()),
-            "random_inspected": int((outcomes["random"] & outcomes["inspected"]).sum()),
-            "random_findings": int((outcomes["random"] & outcomes["finding"]).sum()),
+            "items": _items_total(selection),
+            "selected": _total(selection, pl.col("selected")),
+            "window_items": _items_total(outcomes),
+            "inspected": _total(outcomes, pl.col("inspected")),
+            "findings": _total(outcomes, pl.col("finding")),
+            "random_inspected": _total(outcomes, pl.col("random") & pl.col("inspected")),
+            "random_findings": _total(outcomes, pl.col("random") & pl.col("finding")),
         },
         "dimensions": dimensions,
         "flags": flags,
@@ -200,6 +227,11 @@ def disparity_figures(
 
 def _declarations(settings: Settings, days: Sequence[date]) -> pl.DataFrame:
     """Item attributes of the staged declarations of `days`: origin, mode and consignee."""
+    return _scan_declarations(settings, days).collect()
+
+
+def _scan_declarations(settings: Settings, days: Sequence[date]) -> pl.LazyFrame:
+    """`_declarations`, not yet read: a night's window is aggregated as it is read."""
     paths = [p for d in days if (p := layout.staged_declarations_file(settings, d)).is_file()]
     columns = {
         "declaration_id": pl.String,
@@ -210,7 +242,7 @@ def _declarations(settings: Settings, days: Sequence[date]) -> pl.DataFrame:
         "consignee_id": pl.String,
     }
     if not paths:
-        return pl.DataFrame(schema=columns)
+        return pl.LazyFrame(schema=columns)
     scan = pl.scan_parquet(paths, missing_columns="insert", extra_columns="ignore")
     present = set(scan.collect_schema().names())
     source = {"filed_on": "filed_at", "origin_country": "country_of_origin"}
@@ -223,23 +255,29 @@ def _declarations(settings: Settings, days: Sequence[date]) -> pl.DataFrame:
             return expr.dt.date().alias(name)
         return expr.cast(dtype).alias(name)
 
-    return (
-        scan.select(column(name, dtype) for name, dtype in columns.items())
-        .unique(["declaration_id", "item_no"], keep="last")
-        .collect()
+    return scan.select(column(name, dtype) for name, dtype in columns.items()).unique(
+        ["declaration_id", "item_no"], keep="last"
     )
 
 
 def with_groups(items: pl.DataFrame, traders: pl.DataFrame) -> pl.DataFrame:
     """Add origin_region (from the country table) and trader_size (from `traders`' counts)."""
+    return _with_groups(items.lazy(), _trader_items(traders.lazy())).collect()
+
+
+def _trader_items(traders: pl.LazyFrame) -> pl.LazyFrame:
+    """Each consignee's number of items among `traders`."""
+    return traders.group_by("consignee_id").agg(pl.len().alias("_trader_items"))
+
+
+def _with_groups(items: pl.LazyFrame, sizes: pl.LazyFrame) -> pl.LazyFrame:
     from contracts.reference import countries
 
     regions = countries().select(
         pl.col("alpha2").alias("origin_country"), pl.col("region").alias("origin_region")
     )
-    sizes = traders.group_by("consignee_id").agg(pl.len().alias("_trader_items"))
     return (
-        items.join(regions, on="origin_country", how="left", maintain_order="left")
+        items.join(regions.lazy(), on="origin_country", how="left", maintain_order="left")
         .join(sizes, on="consignee_id", how="left", maintain_order="left")
         .with_columns(
             pl.col("origin_region").fill_null("unknown"),
@@ -254,7 +292,11 @@ def inspected_items(items: pl.DataFrame, outcomes: pl.DataFrame) -> pl.DataFrame
 
     An outcome without item_no covers every item of its declaration.
     """
-    marks = outcomes.select(
+    return _inspected(items.lazy(), outcomes).collect()
+
+
+def _inspected(items: pl.LazyFrame, outcomes: pl.DataFrame) -> pl.LazyFrame:
+    marks = outcomes.lazy().select(
         pl.col("declaration_id").cast(pl.String),
         pl.col("item_no").cast(pl.Int64),
         (pl.col("result") == "finding").alias("_finding"),
@@ -305,24 +347,52 @@ def night_figures(settings: Settings, day: date, window_days: int = WINDOW_DAYS)
         raise FileNotFoundError(f"{lists}: no published list for {day}; run the night first")
     first = day - timedelta(days=window_days)
     window_days_list = [first + timedelta(days=i) for i in range(window_days)]
-    tonight = _declarations(settings, [day])
-    history = _declarations(settings, window_days_list)
-    traders = pl.concat([history, tonight])
-    ranked = pl.read_parquet(lists).select(
+    # Counted as cells (items per groups and flags): the window is 90 days of every item
+    # filed, which DuckDB de-duplicates out of core; tonight is one day, streamed by Polars.
+    from contracts.reference import countries
+    from pipelines.disparity_window import consignee_items, window, window_cells
+
+    history_paths = [
+        p for d in window_days_list if (p := layout.staged_declarations_file(settings, d)).is_file()
+    ]
+    tonight = _scan_declarations(settings, [day])
+    regions = countries().select(
+        pl.col("alpha2").alias("origin_country"), pl.col("region").alias("origin_region")
+    )
+    with window(history_paths, layout.run_report_dir(settings, day)) as db:
+        sizes = (
+            pl.concat(
+                [
+                    consignee_items(db).lazy(),
+                    tonight.group_by("consignee_id").agg(pl.len().alias("items")),
+                ],
+                how="vertical_relaxed",
+            )
+            .group_by("consignee_id")
+            .agg(pl.col("items").sum().alias("_trader_items"))
+            .collect()
+        )
+        bands = sizes.select(
+            "consignee_id", size_band(pl.col("_trader_items")).alias("trader_size")
+        )
+        window_items = window_cells(
+            db, _outcomes(settings, first, day), regions, bands, SIZE_BANDS[0][1]
+        )
+    ranked = pl.scan_parquet(lists).select(
         pl.col("declaration_id").cast(pl.String),
         pl.col("item_no").cast(pl.Int64),
         pl.col("lane").is_in(SELECTED_LANES).alias("selected"),
     )
-    selection = with_groups(
-        ranked.join(tonight, on=["declaration_id", "item_no"], how="left"), traders
-    ).with_columns(pl.lit(False).alias(flag) for flag in ("inspected", "finding", "random"))
-    window = with_groups(
-        inspected_items(history, _outcomes(settings, first, day)), traders
-    ).with_columns(pl.lit(False).alias("selected"))
+    tonight_items = ranked.join(tonight, on=["declaration_id", "item_no"], how="left")
+    selection = cells(
+        _with_groups(tonight_items, sizes.lazy()).with_columns(
+            pl.lit(False).alias(flag) for flag in ("inspected", "finding", "random")
+        )
+    ).collect(engine="streaming")
     notes = []
-    if history.is_empty():
+    if _items_total(window_items) == 0:
         notes.append(f"no staged declarations in the {window_days} days before {day}")
-    missing = selection.filter(pl.col("origin_country").is_null()).height
+    missing = _items_total(selection.filter(pl.col("origin_country").is_null()))
     if missing:
         notes.append(f"{missing} list items have no staged declaration: grouped as unknown")
     about = {
@@ -331,7 +401,7 @@ def night_figures(settings: Settings, day: date, window_days: int = WINDOW_DAYS)
         "window": {"first": first.isoformat(), "last": (day - timedelta(days=1)).isoformat()},
         "selected_means": "lane red or yellow in tonight's published list",
     }
-    return disparity_figures(selection, window, about, notes)
+    return disparity_figures(selection, window_items, about, notes)
 
 
 def model_figures(settings: Settings, version: str) -> dict[str, Any]:

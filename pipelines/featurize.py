@@ -26,6 +26,7 @@ from features.history import (
     advance,
     attribute_outcomes,
     empty_state,
+    merge_rollups,
     rollup_day,
     state_schema,
 )
@@ -53,15 +54,24 @@ def load_references(settings: Settings) -> References:
     )
 
 
-def _read_declarations(path: Path) -> pl.DataFrame:
+def _read_declarations(path: Path, offset: int = 0, length: int | None = None) -> pl.DataFrame:
+    """The staged declarations of `path` (rows `offset` on, `length` of them), contract types."""
     try:
-        frame = pl.read_parquet(path)
+        scan = pl.scan_parquet(path)
+        present = scan.collect_schema().names()
     except Exception as exc:
         raise ValueError(f"{path}: cannot read declarations partition ({exc})") from exc
-    missing = [c for c in DECLARATIONS.names if c not in frame.columns]
+    missing = [c for c in DECLARATIONS.names if c not in present]
     if missing:
         raise ValueError(f"{path}: missing declaration column(s) {', '.join(missing)}")
-    return frame.select([pl.col(c).cast(t) for c, t in DECLARATIONS.polars_schema.items()])
+    try:
+        return (
+            scan.slice(offset, length)
+            .select([pl.col(c).cast(t) for c, t in DECLARATIONS.polars_schema.items()])
+            .collect()
+        )
+    except Exception as exc:
+        raise ValueError(f"{path}: cannot read declarations partition ({exc})") from exc
 
 
 def _read_outcomes(path: Path) -> pl.DataFrame:
@@ -92,8 +102,17 @@ def _already_credited(outcomes: pl.DataFrame) -> bool:
     )
 
 
+ROLLUP_ROWS = 250_000
+"""A day's filings are rolled up this many rows at a time and the counts summed: advancing
+history holds one slice of the day, not the day (the counts are the same either way)."""
+
+
 def day_rollup(
-    settings: Settings, day: date, refs: References, lookback_days: int = OUTCOME_LOOKBACK_DAYS
+    settings: Settings,
+    day: date,
+    refs: References,
+    lookback_days: int = OUTCOME_LOOKBACK_DAYS,
+    slice_rows: int = ROLLUP_ROWS,
 ) -> dict[str, pl.DataFrame]:
     """What `day` adds to history: its filed items and its inspections, credited to items.
 
@@ -101,27 +120,36 @@ def day_rollup(
     Staged outcomes that already carry the filing's `ATTRIBUTION_COLUMNS` (one row per inspected
     item) are credited as they are; others are looked up in the last `lookback_days` of filings.
     """
-    filed_path = layout.staged_declarations_file(settings, day)
-    if filed_path.exists():
-        filed = _read_declarations(filed_path)
-    else:
-        log.warning("history gap: no declarations partition for %s, counted as empty", day)
-        filed = DECLARATIONS.empty_frame()
     outcomes = _read_outcomes(layout.staged_outcomes_file(settings, day))
     if _already_credited(outcomes):
         credited = outcomes.select(*ATTRIBUTION_COLUMNS, "result", "finding_category")
-        return _rollup_pseudonymised(settings, filed, credited, day, refs)
-    candidates = _attribution_items(settings, day, outcomes, lookback_days)
-    credited = attribute_outcomes(outcomes, candidates)
-    unknown = outcomes.join(credited.select("declaration_id"), on="declaration_id", how="anti")
-    if unknown.height:
-        log.info(
-            "%s: %d inspection(s) of declarations not filed in the %d days before, not counted",
+    else:
+        candidates = _attribution_items(settings, day, outcomes, lookback_days)
+        credited = attribute_outcomes(outcomes, candidates)
+        unknown = outcomes.join(credited.select("declaration_id"), on="declaration_id", how="anti")
+        if unknown.height:
+            log.info(
+                "%s: %d inspection(s) of declarations not filed in the %d days before, not counted",
+                day,
+                unknown.height,
+                lookback_days,
+            )
+    filed_path = layout.staged_declarations_file(settings, day)
+    if not filed_path.exists():
+        log.warning("history gap: no declarations partition for %s, counted as empty", day)
+        return _rollup_pseudonymised(settings, DECLARATIONS.empty_frame(), credited, day, refs)
+    rows = pl.scan_parquet(filed_path).select(pl.len()).collect().item()
+    rollups = [
+        _rollup_pseudonymised(
+            settings,
+            _read_declarations(filed_path, offset, slice_rows),
+            credited if offset == 0 else credited.clear(),
             day,
-            unknown.height,
-            lookback_days,
+            refs,
         )
-    return _rollup_pseudonymised(settings, filed, credited, day, refs)
+        for offset in range(0, max(rows, 1), slice_rows)
+    ]
+    return rollups[0] if len(rollups) == 1 else merge_rollups(rollups)
 
 
 def _rollup_pseudonymised(

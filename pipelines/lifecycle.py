@@ -465,6 +465,17 @@ def _drift_sample(frame: pl.DataFrame, seed: int) -> pl.DataFrame:
     return frame.sample(n=DRIFT_SAMPLE_ROWS, seed=seed)
 
 
+def _drift_sample_of(scan: pl.LazyFrame, rows: int, seed: int) -> pl.DataFrame:
+    """`_drift_sample` of a file of `rows` rows, reading only the sampled rows: the sample
+    draws row positions alone, so it picks the same rows from a frame of positions."""
+    if rows <= DRIFT_SAMPLE_ROWS:
+        return scan.collect()
+    positions = pl.DataFrame({"_at": pl.int_range(rows, eager=True, dtype=pl.UInt32)})
+    picked = _drift_sample(positions, seed)
+    found = scan.with_row_index("_at").filter(pl.col("_at").is_in(picked["_at"].implode()))
+    return picked.lazy().join(found, on="_at", maintain_order="left").drop("_at").collect()
+
+
 def drift_report(settings: Settings, day: date) -> dict[str, Any]:
     """PSI of each model input and score of one night against the scoring model's training.
 
@@ -478,8 +489,10 @@ def drift_report(settings: Settings, day: date) -> dict[str, Any]:
     for path in (scores_file, features_file):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: not there, so no drift for {day}")
-    scores = pl.read_parquet(scores_file)
-    versions = scores.get_column("model_version").drop_nulls().unique().to_list()
+    scores = pl.scan_parquet(scores_file)
+    versions = (
+        scores.select(pl.col("model_version").drop_nulls().unique()).collect().to_series().to_list()
+    )
     version = versions[0] if len(versions) == 1 else current_champion(settings)
     if version is None:
         raise FileNotFoundError(f"{models_root(settings)}: no model, so no drift")
@@ -488,10 +501,11 @@ def drift_report(settings: Settings, day: date) -> dict[str, Any]:
         raise FileNotFoundError(f"model {version} has no drift profile (trained before drift)")
     # Only the profiled columns: a night's features frame is mostly columns drift does not read.
     present = pl.read_parquet_schema(features_file)
-    night = pl.read_parquet(features_file, columns=[c for c in reference if c in present])
+    night = pl.scan_parquet(features_file).select(c for c in reference if c in present)
+    rows = night.select(pl.len()).collect().item()
     values = {
-        **compare(reference, _drift_sample(night, settings.seed)),
-        **compare(reference, _drift_sample(scores, settings.seed)),
+        **compare(reference, _drift_sample_of(night, rows, settings.seed)),
+        **compare(reference, _drift_sample_of(scores, rows, settings.seed)),
     }
     ranked = dict(sorted(values.items(), key=lambda item: -item[1]))
     warnings = [
@@ -502,8 +516,8 @@ def drift_report(settings: Settings, day: date) -> dict[str, Any]:
     return {
         "version": version,
         "threshold": settings.drift_psi_threshold,
-        "rows": night.height,
-        "psi_rows": min(night.height, DRIFT_SAMPLE_ROWS),
+        "rows": rows,
+        "psi_rows": min(rows, DRIFT_SAMPLE_ROWS),
         "psi": {k: round(v, 4) for k, v in ranked.items()},
         "warnings": warnings,
     }

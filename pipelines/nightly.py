@@ -302,15 +302,14 @@ def _publish_lists(settings: Settings, day: date) -> dict[str, Any]:
     source = layout.scores_dir(settings, day) / layout.SELECTION_FILE
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no selection for {day}; run the select stage first")
-    ranked = pl.read_parquet(source)
-    watchlists = read_stage_reports(settings, day).get("screen", {}).get("watchlists", {})
-    lineage = run_lineage(
-        settings,
-        day,
-        ", ".join(sorted(ranked["run_id"].unique().to_list())),
-        ranked["model_version"].unique().to_list(),
-        watchlists,
+    # A scan: publish reads, checks and writes the lists a port at a time.
+    ranked = pl.scan_parquet(source)
+    runs, models = (
+        ranked.select(pl.col(c).unique()).collect().to_series().to_list()
+        for c in ("run_id", "model_version")
     )
+    watchlists = read_stage_reports(settings, day).get("screen", {}).get("watchlists", {})
+    lineage = run_lineage(settings, day, ", ".join(sorted(runs)), models, watchlists)
     published = publish_lists(ranked, layout.lists_table(settings), day, lineage)
     return published.summary()
 

@@ -19,25 +19,31 @@ port holds the date's lock shared and a lock of its own (date, port).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
+import itertools
 import json
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
 from features.screening import WatchlistIndex
 from pipelines import layout
-from pipelines.io import write_parquet, write_text
+from pipelines.io import (
+    PARQUET_OPTIONS,
+    atomic_path,
+    write_parquet,
+    write_parquet_groups,
+    write_text,
+)
 from pipelines.locks import date_lock_name, run_lock
 from pipelines.nightly import _day, _stage_report, _timed, date_run
 from pipelines.settings import Settings
@@ -53,6 +59,7 @@ EVIDENCE_META = "evidence.json"
 PENDING_RUN_ID = ""
 """A port's selection carries no run id: the night's is known once every port is selected."""
 _PORT_CODE = re.compile(r"^[A-Z0-9]{2,10}$")
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 
 def port_partition(table: Path, day: date, port: str) -> Path:
@@ -328,11 +335,18 @@ def _assess_port(settings: Settings, day: date, port: str, model: str | None) ->
 def run_id_of(day: date, ranked: pl.DataFrame) -> str:
     """The night's run id: a digest of its lists' content, port by port, so a rerun (and the
     whole-day and per-port nights alike) gets the same id."""
+    ports = sorted(ranked.get_column("port_of_discharge").unique().to_list())
+    return run_id_of_ports(
+        day, ((p, ranked.filter(pl.col("port_of_discharge") == p)) for p in ports)
+    )
+
+
+def run_id_of_ports(day: date, lists: Iterable[tuple[str, pl.DataFrame]]) -> str:
+    """`run_id_of` from each port's lists in turn (ports in order), never the whole day's."""
     digest = hashlib.sha256()
-    content = ranked.drop("run_id")
-    for port in sorted(content.get_column("port_of_discharge").unique().to_list()):
+    for port, frame in lists:
         buffer = io.BytesIO()
-        content.filter(pl.col("port_of_discharge") == port).rechunk().write_parquet(
+        frame.drop("run_id").rechunk().write_parquet(
             buffer, compression="uncompressed", statistics=False
         )
         digest.update(port.encode())
@@ -340,7 +354,7 @@ def run_id_of(day: date, ranked: pl.DataFrame) -> str:
     return f"{day.isoformat()}-{digest.hexdigest()[:12]}"
 
 
-def with_run_id(ranked: pl.DataFrame, run_id: str) -> pl.DataFrame:
+def with_run_id(ranked: Frame, run_id: str) -> Frame:
     """The lists with the night's run id set."""
     return ranked.with_columns(pl.lit(run_id, dtype=pl.String).alias("run_id"))
 
@@ -395,21 +409,49 @@ def gather_ports(settings: Settings, day: date) -> None:
         write_parquet(
             hits.sort("declaration_id", "item_no", last, maintain_order=True), target / name
         )
-    ranked = pl.concat([pl.read_parquet(f / layout.SELECTION_FILE) for f in scores_folders])
-    run_id = run_id_of(day, ranked)
-    write_parquet(with_run_id(ranked, run_id), target / layout.SELECTION_FILE)
+    # The lists a port at a time: the run id's digest, then the day's file, streamed.
+    selections = [f / layout.SELECTION_FILE for f in scores_folders]
+    run_id = run_id_of_ports(
+        day, ((p, pl.read_parquet(f)) for p, f in zip(ports, selections, strict=True))
+    )
+    ranked = pl.concat([pl.scan_parquet(f) for f in selections])
+    with atomic_path(target / layout.SELECTION_FILE) as tmp:
+        ranked.pipe(with_run_id, run_id).sink_parquet(tmp, **PARQUET_OPTIONS)
     report_dir = layout.run_report_dir(settings, day)
     slices = pl.concat([pl.read_parquet(f / SLICES_FILE) for f in scores_folders])
     write_parquet(slices, report_dir / SLICES_FILE)
-    _stage_reports(settings, day, ports, ranked.height, run_id)
+    rows = ranked.select(pl.len()).collect().item()
+    _stage_reports(settings, day, ports, rows, run_id)
 
 
-def _merge_by_row(parts: list[Path], target: Path) -> None:
-    """Merge the ports' parts (each in staged order) into one file in staged order, streaming."""
+def _merge_by_row(parts: list[Path], target: Path) -> Path:
+    """Merge the ports' parts (each in staged order) into one file in staged order, one row
+    group at a time: never more than a row group of the day in memory.
+
+    Every staged row is in exactly one port, so rows `start..stop` of the day are, in each
+    port, the contiguous run of its rows with `start <= _row < stop`; each run is read as a
+    slice of the port's file. The row groups are those `write_parquet` cuts for the day's
+    row count, so the file is the one the whole frame would give, without the whole frame.
+    """
+    from pipelines.staging_chunks import row_group_sizes
+
     scans = [pl.scan_parquet(p) for p in parts]
-    merged = functools.reduce(lambda a, b: a.merge_sorted(b, key=ROW), scans)
-    frame = merged.drop(ROW).collect(engine="streaming")
-    write_parquet(frame, target)
+    rows = [s.select(ROW).collect().get_column(ROW) for s in scans]
+    total = sum(len(r) for r in rows)
+    bounds = list(itertools.accumulate(row_group_sizes(total), initial=0))
+    # cuts[p][g]: how many of port p's rows come before row group g of the day.
+    cuts = [r.search_sorted(pl.Series(bounds, dtype=r.dtype)).to_list() for r in rows]
+
+    def groups() -> Iterator[pl.DataFrame]:
+        for g in range(len(bounds) - 1):
+            runs = [
+                scan.slice(cut[g], cut[g + 1] - cut[g]).collect()
+                for scan, cut in zip(scans, cuts, strict=True)
+            ]
+            yield pl.concat(runs).sort(ROW).drop(ROW)
+
+    schema = pl.Schema({c: t for c, t in scans[0].collect_schema().items() if c != ROW})
+    return write_parquet_groups(groups, schema, target)
 
 
 def _stage_reports(settings: Settings, day: date, ports: list[str], rows: int, run_id: str) -> None:

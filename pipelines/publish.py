@@ -19,8 +19,8 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -31,8 +31,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from contracts import threats
 from contracts.ranked_list import LANES, RANKED_LIST
 from pipelines import layout
-from pipelines.csv_safe import write_safe_csv
-from pipelines.io import atomic_directory, write_parquet, write_text
+from pipelines.csv_safe import neutralise_formulas, write_safe_csv
+from pipelines.io import (
+    atomic_directory,
+    atomic_path,
+    write_parquet,
+    write_parquet_groups,
+    write_text,
+)
 from pipelines.select import Selection, SelectionPolicy, select_day
 from pipelines.settings import Settings
 
@@ -75,38 +81,58 @@ class PublishedLists:
 
 def check_ranked(ranked: pl.DataFrame, day: date) -> pl.DataFrame:
     """The frame in contract order, sorted by port and rank; ValueError naming the breach if not."""
-    if ranked.columns != RANKED_LIST.names:
+    check_list(ranked.lazy(), day)
+    return _in_order(ranked)
+
+
+def _in_order(ranked: pl.DataFrame) -> pl.DataFrame:
+    return ranked.cast(pl.Schema(RANKED_LIST.polars_schema)).sort("port_of_discharge", "rank")
+
+
+def check_list(source: pl.LazyFrame, day: date) -> list[str]:
+    """The list's ports, sorted; ValueError naming the breach if the list breaks the contract.
+
+    Each check reads only the columns it needs, so a scan of the day's list is checked
+    without holding it.
+    """
+    columns = source.collect_schema().names()
+    if columns != RANKED_LIST.names:
         raise ValueError(
-            f"ranked list columns must be {RANKED_LIST.names} in that order, got {ranked.columns}"
+            f"ranked list columns must be {RANKED_LIST.names} in that order, got {columns}"
         )
-    ranked = ranked.cast(pl.Schema(RANKED_LIST.polars_schema))
-    other_days = ranked.filter(pl.col("list_date") != day)
+    ranked = source.cast(pl.Schema(RANKED_LIST.polars_schema))
+    other_days = ranked.filter(pl.col("list_date") != day).select("list_date").head(1).collect()
     if other_days.height:
         raise ValueError(f"ranked list for {day} holds rows of {other_days['list_date'][0]}")
-    bad_ports = sorted(p for p in ranked["port_of_discharge"].unique() if not _PORT.match(p or ""))
+    ports = ranked.select(pl.col("port_of_discharge").unique()).collect().to_series().to_list()
+    bad_ports = sorted(p for p in ports if not _PORT.match(p or ""))
     if bad_ports:
         raise ValueError(f"ranked list: port_of_discharge is not a UN/LOCODE: {bad_ports}")
-    bad_lanes = sorted(set(ranked["lane"].unique().drop_nulls()) - set(LANES))
-    if bad_lanes or ranked["lane"].null_count():
+    lanes = ranked.select(pl.col("lane").unique()).collect().to_series()
+    bad_lanes = sorted(set(lanes.drop_nulls()) - set(LANES))
+    if bad_lanes or lanes.null_count():
         raise ValueError(f"ranked list: lanes must be {LANES}, got {bad_lanes or 'nulls'}")
     gaps = (
         ranked.group_by("port_of_discharge")
         .agg(pl.col("rank").sort().alias("ranks"), pl.len().alias("n"))
         .filter(pl.col("ranks") != pl.int_ranges(1, pl.col("n") + 1))
+        .select("port_of_discharge")
+        .collect()
     )
     if gaps.height:
         raise ValueError(f"ranked list: ranks of {sorted(gaps['port_of_discharge'])} are not 1..n")
     unexplained = ranked.filter(
         (pl.col("lane") != "green")
         & (pl.col("reasons").is_null() | (pl.col("reasons").str.strip_chars() == ""))
-    )
-    if unexplained.height:
-        first = unexplained.row(0, named=True)
+    ).select("port_of_discharge", "rank")
+    count = unexplained.select(pl.len()).collect().item()
+    if count:
+        first = unexplained.head(1).collect().row(0, named=True)
         raise ValueError(
-            f"ranked list: {unexplained.height} red/yellow rows without reasons, e.g. "
+            f"ranked list: {count} red/yellow rows without reasons, e.g. "
             f"{first['port_of_discharge']} rank {first['rank']}"
         )
-    return ranked.sort("port_of_discharge", "rank")
+    return sorted(ports)
 
 
 def to_csv_frame(ranked: pl.DataFrame) -> pl.DataFrame:
@@ -208,7 +234,7 @@ def _carry_versions(target: Path, tmp: Path) -> int:
 
 
 def publish_lists(
-    ranked: pl.DataFrame,
+    ranked: pl.DataFrame | pl.LazyFrame,
     lists_dir: Path,
     day: date,
     lineage: Mapping[str, Any] | None = None,
@@ -217,39 +243,102 @@ def publish_lists(
 
     The previous lists of the date stay as earlier versions; `lineage` (what the run read and
     with which model, rules and watch lists) is kept beside the list as `lineage.json`.
+    `ranked` may be a scan: the lists are then read, checked and written one port at a time,
+    and the night never holds the whole day's list (the files are the same bytes).
     """
-    ranked = check_ranked(ranked, day)
+    source = ranked.lazy()
+    ports = check_list(source, day)
     target = layout.partition(lists_dir, day)
-    ports = sorted(ranked["port_of_discharge"].unique().to_list())
-    pages = {
-        port: render_port_html(ranked.filter(pl.col("port_of_discharge") == port), port, day)
-        for port in ports
-    }
     published_at = datetime.now(UTC).isoformat()
+
+    def port_list(port: str) -> pl.DataFrame:
+        return _in_order(source.filter(pl.col("port_of_discharge") == port).collect())
+
     with atomic_directory(target) as tmp:
         version = _carry_versions(target, tmp)
-        write_parquet(ranked, tmp / PARQUET_FILE)
-        write_safe_csv(to_csv_frame(ranked), tmp / CSV_FILE)
-        for port, page in pages.items():
-            write_text(page, tmp / HTML_DIR / f"{port}.html")
+        facts = _write_csv_and_pages(ports, port_list, tmp, day)
+        if ports:
+            _write_parquet_by_port(ports, port_list, facts.rows, tmp / PARQUET_FILE)
+        else:
+            empty = _in_order(source.collect())
+            write_parquet(empty, tmp / PARQUET_FILE)
+            write_safe_csv(to_csv_frame(empty), tmp / CSV_FILE)
         if lineage is not None:
             text = json.dumps(dict(lineage), indent=2, sort_keys=True, default=str)
             write_text(text, tmp / layout.LIST_LINEAGE_FILE)
         kept = layout.list_version_dir(tmp, version)
         _link_tree(tmp, kept, skip=layout.LIST_VERSIONS_DIR)
-        record = _version_record(ranked, version, published_at)
+        record = {
+            "version": version,
+            "published_at": published_at,
+            "rows": facts.rows,
+            "run_ids": sorted(facts.run_ids),
+            "model_versions": sorted(facts.model_versions),
+        }
         write_text(json.dumps(record, indent=2, sort_keys=True), kept / layout.LIST_VERSION_FILE)
-    counts = dict(ranked["lane"].value_counts().iter_rows())
     return PublishedLists(
         day=day,
         partition=target,
         parquet=target / PARQUET_FILE,
         csv=target / CSV_FILE,
         html=tuple(target / HTML_DIR / f"{port}.html" for port in ports),
-        rows=ranked.height,
-        lanes=tuple((lane, int(counts.get(lane, 0))) for lane in LANES),
+        rows=facts.rows,
+        lanes=tuple((lane, facts.lanes.get(lane, 0)) for lane in LANES),
         version=version,
     )
+
+
+@dataclass
+class _Written:
+    """What the CSV pass counted of the lists, for the version record and the summary."""
+
+    rows: int = 0
+    lanes: dict[str, int] = field(default_factory=dict)
+    run_ids: set[str] = field(default_factory=set)
+    model_versions: set[str] = field(default_factory=set)
+
+
+def _write_csv_and_pages(
+    ports: list[str], port_list: Callable[[str], pl.DataFrame], folder: Path, day: date
+) -> _Written:
+    """The CSV (ports in order, one header) and each port's page, one port at a time."""
+    written = _Written()
+    if not ports:
+        return written
+    with atomic_path(folder / CSV_FILE) as tmp, tmp.open("wb") as csv:
+        for port in ports:
+            lists = port_list(port)
+            neutralise_formulas(to_csv_frame(lists)).write_csv(
+                csv, include_header=written.rows == 0
+            )
+            write_text(render_port_html(lists, port, day), folder / HTML_DIR / f"{port}.html")
+            written.rows += lists.height
+            for lane, count in lists["lane"].value_counts().iter_rows():
+                written.lanes[lane] = written.lanes.get(lane, 0) + int(count)
+            written.run_ids.update(lists["run_id"].unique().to_list())
+            written.model_versions.update(lists["model_version"].unique().to_list())
+    return written
+
+
+def _write_parquet_by_port(
+    ports: list[str], port_list: Callable[[str], pl.DataFrame], rows: int, target: Path
+) -> None:
+    """The ports' lists, in order, as the row groups `write_parquet` cuts for `rows` rows: the
+    bytes of the whole list written at once (tests/test_publish.py)."""
+    from pipelines.staging_chunks import row_group_sizes
+
+    schema = pl.Schema(RANKED_LIST.polars_schema)
+    sizes = row_group_sizes(rows)
+
+    def groups() -> Iterator[pl.DataFrame]:
+        pending, done = pl.DataFrame(schema=schema), 0
+        for port in ports:
+            pending = pl.concat([pending, port_list(port)])
+            while done < len(sizes) and pending.height >= sizes[done]:
+                yield pending.head(sizes[done]).rechunk()
+                pending, done = pending.slice(sizes[done]), done + 1
+
+    write_parquet_groups(groups, schema, target)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -10,6 +11,9 @@ import pytest
 
 from pipelines import layout
 from pipelines.disparity import (
+    WINDOW_DAYS,
+    _declarations,
+    _outcomes,
     disparity_figures,
     disparity_rows,
     inspected_items,
@@ -18,9 +22,10 @@ from pipelines.disparity import (
     run_report_link,
     size_band,
     wilson,
+    with_groups,
     write_night_report,
 )
-from pipelines.settings import load_settings
+from pipelines.settings import Settings, load_settings
 
 
 def _items(group: str, n: int, **flags: int) -> pl.DataFrame:
@@ -193,3 +198,77 @@ def test_a_night_report_reads_the_zones_and_is_linked(tmp_path: Path) -> None:
     page = write_night_report(settings, night)
     assert page.name == "disparity.html" and "CN" in page.read_text(encoding="utf-8")
     assert "disparity.html" in run_report_link(settings, night)
+
+
+def _whole_frame_figures(settings: Settings, night: date) -> dict[str, object]:
+    """The night's figures from whole item frames, as before the window was counted in DuckDB."""
+    first = night - timedelta(days=WINDOW_DAYS)
+    tonight = _declarations(settings, [night])
+    history = _declarations(settings, [first + timedelta(days=i) for i in range(WINDOW_DAYS)])
+    traders = pl.concat([history, tonight])
+    ranked = pl.read_parquet(layout.lists_dir(settings, night) / layout.LIST_FILE).select(
+        "declaration_id",
+        pl.col("item_no").cast(pl.Int64),
+        pl.col("lane").is_in(["red", "yellow"]).alias("selected"),
+    )
+    selection = with_groups(
+        ranked.join(tonight, on=["declaration_id", "item_no"], how="left"), traders
+    ).with_columns(pl.lit(False).alias(f) for f in ("inspected", "finding", "random"))
+    window = with_groups(
+        inspected_items(history, _outcomes(settings, first, night)), traders
+    ).with_columns(pl.lit(False).alias("selected"))
+    return disparity_figures(selection, window, {})
+
+
+def test_the_night_counted_out_of_core_gives_the_whole_frames_figures(tmp_path: Path) -> None:
+    settings = load_settings(environ={}, home=tmp_path)
+    night = date(2026, 3, 10)
+    rng = random.Random(7)
+    origins = ["CN", "DE", "US", "IR", "XX"]  # XX: no region in the country table
+    for back in range(6, -1, -1):
+        day = night - timedelta(days=back)
+        # Some of yesterday's declarations are filed again today, amended: the latest counts.
+        ids = [f"{day.day}-{i}" for i in range(40)] + [f"{day.day - 1}-{i}" for i in range(5)]
+        frame = pl.DataFrame(
+            {
+                "declaration_id": ids,
+                "item_no": [1 + i % 2 for i in range(len(ids))],
+                "filed_at": [datetime(day.year, day.month, day.day, 9, tzinfo=UTC)] * len(ids),
+                "country_of_origin": [rng.choice(origins) for _ in ids],
+                "mode": [rng.choice(["sea", "air", None]) for _ in ids],
+                "consignee_id": [rng.choice(["T1", "T2", "T3", None]) for _ in ids],
+            }
+        )
+        if back == 3:
+            frame = frame.drop("mode")  # a file without the column: its items' mode unknown
+        frame.write_parquet(_file(layout.staged_declarations_file(settings, day)))
+        if back:
+            inspected = rng.sample(ids, 12)
+            pl.DataFrame(
+                {
+                    "declaration_id": inspected,
+                    # Every third covers the whole declaration.
+                    "item_no": [None if i % 3 == 0 else 1 + i % 2 for i in range(12)],
+                    "result": [rng.choice(["finding", "no_finding", None]) for _ in inspected],
+                    "selection_reason": [rng.choice(["random", "risk"]) for _ in inspected],
+                },
+                schema_overrides={"item_no": pl.Int64},
+            ).write_parquet(_file(layout.staged_outcomes_file(settings, day)))
+    listed = [*ids[:30], "not-staged"]
+    pl.DataFrame(
+        {
+            "declaration_id": listed,
+            "item_no": [1 + i % 2 for i in range(len(listed))],
+            "lane": [rng.choice(["red", "yellow", "green"]) for _ in listed],
+        }
+    ).write_parquet(_file(layout.lists_dir(settings, night) / layout.LIST_FILE))
+
+    figures = night_figures(settings, night)
+    expected = _whole_frame_figures(settings, night)
+    for key in ("dimensions", "totals", "flags", "reference"):
+        assert figures[key] == expected[key], key
+    assert figures["totals"]["window_items"] == 6 * 40 + 5  # amended items counted once
+    assert figures["totals"]["inspected"] > 0
+    assert "1 list items have no staged declaration" in " ".join(figures["notes"])
+    # DuckDB's scratch folder is gone.
+    assert not list(layout.run_reports(settings).glob(".*"))

@@ -24,7 +24,7 @@ from features.history import (
     with_value_bins,
 )
 from pipelines.cli import _operator_error
-from pipelines.featurize import SnapshotError, featurize_day, read_snapshot
+from pipelines.featurize import SnapshotError, day_rollup, featurize_day, read_snapshot
 from pipelines.io import write_parquet
 from pipelines.layout import (
     features_file,
@@ -338,3 +338,21 @@ def test_outcomes_staged_with_their_filing_need_no_lookup(tmp_path: Path) -> Non
     hidden = load_key(settings).pseudonym("OLD")
     shipper = snapshot_table(settings, night, "shipper").filter(pl.col("shipper_id") == hidden)
     assert shipper.select("n_inspected", "n_findings", "n_findings_cbrn").row(0) == (1, 1, 1)
+
+
+def test_a_day_rolled_up_in_slices_counts_what_the_whole_day_counts(
+    tmp_path: Path, small_world: tuple[Partitions, Partitions]
+) -> None:
+    """Advancing history reads a day in slices (memory); the counts must not depend on them."""
+    filed, checked = small_world
+    settings = stage(tmp_path, filed, checked)
+    day = max(d for d, frame in checked.items() if d in filed and frame.height)
+    rows = filed[day].height
+    assert rows > 2 * 2
+    whole = day_rollup(settings, day, refs(), slice_rows=rows)
+    sliced = day_rollup(settings, day, refs(), slice_rows=2)
+    assert list(sliced) == [e.name for e in ENTITIES]
+    for entity in ENTITIES:
+        assert_frame_equal(sliced[entity.name], whole[entity.name])
+    assert whole["global"]["n_items"].item() == rows
+    assert whole["global"]["n_inspected"].item() > 0

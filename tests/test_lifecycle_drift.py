@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 import pytest
@@ -73,3 +75,21 @@ def test_a_night_is_compared_with_its_models_training_in_the_report(model_home: 
     text = render_run_report(SCORE_DAY, {"drift": drift})
     assert "## Drift" in text
     assert "risk_score: PSI" in text
+
+
+def test_the_drift_sample_read_from_a_file_is_the_whole_frames_sample(tmp_path: Path) -> None:
+    """Drift reads only the sampled rows of the night's files: the same rows as before."""
+    from pipelines.lifecycle import _drift_sample_of
+
+    rows = DRIFT_SAMPLE_ROWS + 50_000
+    frame = pl.DataFrame({"x": pl.int_range(rows, eager=True)}).with_columns(
+        y=(pl.col("x") * 0.7).sin(), z=pl.format("v{}", pl.col("x") % 11)
+    )
+    path = tmp_path / "night.parquet"
+    frame.write_parquet(path, row_group_size=60_000)
+    for seed in (0, 7):
+        expected = _drift_sample(frame, seed)
+        assert expected.height == DRIFT_SAMPLE_ROWS
+        assert _drift_sample_of(pl.scan_parquet(path), rows, seed).equals(expected)
+    small = frame.head(10)
+    assert _drift_sample_of(small.lazy(), 10, 0).equals(small)

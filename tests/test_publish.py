@@ -13,6 +13,7 @@ import pytest
 
 from contracts.ranked_list import RANKED_LIST
 from features.rules import HITS_SCHEMA
+from pipelines.csv_safe import write_safe_csv
 from pipelines.io import write_parquet
 from pipelines.publish import (
     CSV_FILE,
@@ -22,6 +23,8 @@ from pipelines.publish import (
     publish_day,
     publish_lists,
     read_lists,
+    render_port_html,
+    to_csv_frame,
 )
 from pipelines.select import (
     RULE_HITS_FILE,
@@ -307,3 +310,64 @@ def test_the_cli_lists_versions_and_exports_an_earlier_one(tmp_path: Path) -> No
         app, ["--home", str(tmp_path), "lists", "versions", "--date", "2020-01-01"]
     )
     assert missing.exit_code == 1
+
+
+def _large_list(rows_per_port: dict[str, int]) -> pl.DataFrame:
+    """A valid list of several ports, long enough for several Parquet row groups."""
+    frames = []
+    for port, n in rows_per_port.items():
+        rank = pl.int_range(1, n + 1, eager=True)
+        lane = pl.when(rank <= 50).then(pl.lit("red")).otherwise(pl.lit("green"))
+        frames.append(
+            pl.DataFrame({"rank": rank}).select(
+                pl.lit(DAY).alias("list_date"),
+                pl.lit(port).alias("port_of_discharge"),
+                "rank",
+                pl.format("{}/{}", pl.lit(port), pl.col("rank")).alias("declaration_id"),
+                (pl.col("rank") % 3 + 1).alias("item_no"),
+                (1 / pl.col("rank")).alias("risk_score"),
+                (0.5 / pl.col("rank")).alias("cbrn_score"),
+                (0.25 / pl.col("rank")).alias("salw_score"),
+                lane.alias("lane"),
+                pl.when(rank <= 50)
+                .then(pl.lit("risk"))
+                .otherwise(pl.lit("none"))
+                .alias("selection_reason"),
+                pl.format("score {}", pl.col("rank")).alias("reasons"),
+                pl.when(rank % 7 == 0)
+                .then(pl.concat_list(pl.lit("=R2"), pl.lit("R1")))
+                .otherwise(pl.lit([], pl.List(pl.String)))
+                .alias("rule_hits"),
+                pl.lit([], pl.List(pl.String)).alias("watchlist_hits"),
+                pl.lit("2026-02-28.1").alias("model_version"),
+                pl.lit("night-2026-03-01").alias("run_id"),
+            )
+        )
+    # Ports interleaved, as the gathered day file is not sorted by port.
+    return pl.concat(frames).sort("rank", "port_of_discharge")
+
+
+def test_a_list_published_port_by_port_from_a_scan_has_the_whole_frames_bytes(
+    tmp_path: Path,
+) -> None:
+    ranked = _large_list({"NLRTM": 90_000, "BEANR": 40_000, "DEHAM": 7})  # two row groups
+    source = write_parquet(ranked, tmp_path / "selection.parquet")
+    scanned = publish_lists(pl.scan_parquet(source), tmp_path / "scanned", DAY)
+    whole = publish_lists(ranked, tmp_path / "whole", DAY)
+    assert scanned.rows == whole.rows == ranked.height
+    assert scanned.lanes == whole.lanes == (("red", 107), ("yellow", 0), ("green", 129_900))
+    # What publishing the whole frame at once wrote: the checked frame, sorted, in one piece.
+    checked = ranked.sort("port_of_discharge", "rank")
+    reference = write_parquet(checked, tmp_path / "reference.parquet")
+    assert scanned.parquet.read_bytes() == reference.read_bytes()
+    reference_csv = write_safe_csv(to_csv_frame(checked), tmp_path / "reference.csv")
+    assert scanned.csv.read_bytes() == reference_csv.read_bytes()
+    page = render_port_html(checked.filter(pl.col("port_of_discharge") == "BEANR"), "BEANR", DAY)
+    assert (scanned.partition / "html" / "BEANR.html").read_text(encoding="utf-8") == page
+    csv = scanned.csv.read_text(encoding="utf-8")
+    assert csv.count("\n") == ranked.height + 1 and csv.count("list_date") == 1
+    assert "'=R2" in csv  # formula-like cells still neutralised
+    for published in (scanned, whole):
+        assert pl.read_parquet(published.parquet).equals(checked)
+    for name in (PARQUET_FILE, CSV_FILE, "html/BEANR.html", "html/DEHAM.html", "html/NLRTM.html"):
+        assert (scanned.partition / name).read_bytes() == (whole.partition / name).read_bytes()

@@ -1,0 +1,32 @@
+"""Gathering the ports' parts into the day's file (pipelines/ports.py `_merge_by_row`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from pipelines.io import write_parquet
+from pipelines.ports import ROW, _merge_by_row
+from pipelines.staging_chunks import row_group_sizes
+
+
+def test_ports_merged_a_row_group_at_a_time_give_the_whole_day_file(tmp_path: Path) -> None:
+    rows = 300_001  # three row groups of the day, the last a single row
+    assert len(row_group_sizes(rows)) == 3
+    day = pl.DataFrame({ROW: pl.arange(0, rows, eager=True).cast(pl.UInt32)}).with_columns(
+        # Ports interleave through the day, one of them rare, as in a real night.
+        port=pl.when(pl.col(ROW) % 97 == 0)
+        .then(pl.lit("RARE"))
+        .otherwise(pl.format("P{}", (pl.col(ROW) * 7919) % 5)),
+        value=(pl.col(ROW) * 0.37).sin(),
+    )
+    parts = []
+    for port in sorted(day["port"].unique()):
+        parts.append(
+            write_parquet(day.filter(pl.col("port") == port), tmp_path / f"{port}.parquet")
+        )
+    merged = _merge_by_row(parts, tmp_path / "day.parquet")
+    expected = write_parquet(day.drop(ROW), tmp_path / "whole.parquet")
+    assert pl.read_parquet(merged).equals(day.drop(ROW))
+    assert merged.read_bytes() == expected.read_bytes()
