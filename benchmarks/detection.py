@@ -9,7 +9,7 @@ risk score alone, a plain LightGBM baseline (benchmarks/baseline.py), the expert
 world's legacy rules would have found (simulator/evaluate.py). Worlds are grouped by their
 family's tag, `tuning` or `held_out`.
 
-    python -m benchmarks.detection                       # the standard set, about 25 min
+    python -m benchmarks.detection                       # the standard set, about 32 min
     python -m benchmarks.detection --worlds east-africa/ordinary-wording/1 --nights 3
     python -m benchmarks.detection --reuse --redo train  # same worlds, retrain and rerun nights
     python -m benchmarks.detection --reuse --redo evaluate
@@ -183,7 +183,7 @@ def _scenario_recipe(scenario: Scenario) -> dict[str, Any]:
     """A scenario as the recipe records it: one threat line per declaration (the default) is left
     out, so homes built before `threat_lines` existed keep their recipe and stay reusable."""
     recipe = scenario.model_dump(mode="json")
-    if tuple(recipe["threat_lines"]) == (1, 1):
+    if scenario.threat_lines == Scenario.model_fields["threat_lines"].default:
         del recipe["threat_lines"]
     return recipe
 

@@ -87,8 +87,11 @@ def main() -> None:
         return
     night = args.night
     if night is None:
-        days = sorted((args.home / "raw" / "declarations").glob("date=*"))
-        night = date.fromisoformat(days[-1].name.split("=", 1)[1])
+        from pipelines import layout
+        from pipelines.settings import load_settings
+
+        settings = load_settings(environ={}, home=args.home)
+        night = layout.partition_days(layout.raw_declarations(settings))[-1]
     print(json.dumps(measure(args.home, night, args.chunk_rows)))
 
 

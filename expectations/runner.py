@@ -121,6 +121,8 @@ class Verdicts:
     known: dict[tuple[str, ...], pl.DataFrame] = field(default_factory=dict)
     """Columns -> their values validated so far, with one Boolean `_fails_<check>` per check."""
     too_many: set[tuple[str, ...]] = field(default_factory=set)
+    batches: Any = None
+    """The GE batch definition of the day, made by the first chunk that needs GE and reused."""
 
     def remember(
         self,
@@ -158,7 +160,7 @@ def run_suite(frame: pl.DataFrame, suite: Suite, verdicts: Verdicts | None = Non
     if checked.height == 0 or not suite.checks:
         return pl.DataFrame(schema=FAILURE_SCHEMA)
     tables = value_tables(checked, suite)
-    batches: list[Any] = []  # the GE batch definition, made when a first table needs GE
+    batches = verdicts.batches if verdicts is not None else None
     failing: dict[int, list[int]] = {}
     for number, (columns, table) in enumerate(tables.items()):
         positions = [i for i, check in enumerate(suite.checks) if _read_columns(check) == columns]
@@ -174,8 +176,11 @@ def run_suite(frame: pl.DataFrame, suite: Suite, verdicts: Verdicts | None = Non
                 failing.setdefault(position, []).extend(values)
         found: dict[int, list[int]] = {}
         if fresh.height:
-            batches = batches or [_ge_batches(suite)]
-            found = _validate(suite, batches[0], fresh, positions, number=number)
+            if batches is None:
+                batches = _ge_batches(suite)
+                if verdicts is not None:
+                    verdicts.batches = batches
+            found = _validate(suite, batches, fresh, positions, number=number)
         for position, values in found.items():
             failing.setdefault(position, []).extend(values)
         if verdicts is not None:

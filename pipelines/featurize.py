@@ -138,7 +138,10 @@ def day_rollup(
     if not filed_path.exists():
         log.warning("history gap: no declarations partition for %s, counted as empty", day)
         return _rollup_pseudonymised(settings, DECLARATIONS.empty_frame(), credited, day, refs)
-    rows = pl.scan_parquet(filed_path).select(pl.len()).collect().item()
+    try:
+        rows = pl.scan_parquet(filed_path).select(pl.len()).collect().item()
+    except Exception as exc:
+        raise ValueError(f"{filed_path}: cannot read declarations partition ({exc})") from exc
     rollups = [
         _rollup_pseudonymised(
             settings,

@@ -505,7 +505,10 @@ def drift_report(settings: Settings, day: date) -> dict[str, Any]:
     rows = night.select(pl.len()).collect().item()
     values = {
         **compare(reference, _drift_sample_of(night, rows, settings.seed)),
-        **compare(reference, _drift_sample_of(scores, rows, settings.seed)),
+        **compare(
+            reference,
+            _drift_sample_of(scores, scores.select(pl.len()).collect().item(), settings.seed),
+        ),
     }
     ranked = dict(sorted(values.items(), key=lambda item: -item[1]))
     warnings = [

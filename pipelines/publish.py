@@ -79,12 +79,6 @@ class PublishedLists:
         }
 
 
-def check_ranked(ranked: pl.DataFrame, day: date) -> pl.DataFrame:
-    """The frame in contract order, sorted by port and rank; ValueError naming the breach if not."""
-    check_list(ranked.lazy(), day)
-    return _in_order(ranked)
-
-
 def _in_order(ranked: pl.DataFrame) -> pl.DataFrame:
     return ranked.cast(pl.Schema(RANKED_LIST.polars_schema)).sort("port_of_discharge", "rank")
 
@@ -205,13 +199,15 @@ def _link_tree(source: Path, target: Path, skip: str | None = None) -> None:
     shutil.copytree(source, target, copy_function=link, ignore=ignore, dirs_exist_ok=True)
 
 
-def _version_record(ranked: pl.DataFrame, version: int, published_at: str) -> dict[str, Any]:
+def _version_record(
+    version: int, published_at: str, rows: int, run_ids: set[str], model_versions: set[str]
+) -> dict[str, Any]:
     return {
         "version": version,
         "published_at": published_at,
-        "rows": ranked.height,
-        "run_ids": sorted(ranked["run_id"].unique().to_list()),
-        "model_versions": sorted(ranked["model_version"].unique().to_list()),
+        "rows": rows,
+        "run_ids": sorted(run_ids),
+        "model_versions": sorted(model_versions),
     }
 
 
@@ -228,7 +224,10 @@ def _carry_versions(target: Path, tmp: Path) -> int:
     first = layout.list_version_dir(tmp, 1)
     _link_tree(target, first, skip=layout.LIST_VERSIONS_DIR)
     when = datetime.fromtimestamp((target / PARQUET_FILE).stat().st_mtime, UTC).isoformat()
-    record = _version_record(pl.read_parquet(target / PARQUET_FILE), 1, when)
+    earlier = pl.read_parquet(target / PARQUET_FILE, columns=["run_id", "model_version"])
+    record = _version_record(
+        1, when, earlier.height, set(earlier["run_id"]), set(earlier["model_version"])
+    )
     write_text(json.dumps(record, indent=2, sort_keys=True), first / layout.LIST_VERSION_FILE)
     return 2
 
@@ -268,13 +267,9 @@ def publish_lists(
             write_text(text, tmp / layout.LIST_LINEAGE_FILE)
         kept = layout.list_version_dir(tmp, version)
         _link_tree(tmp, kept, skip=layout.LIST_VERSIONS_DIR)
-        record = {
-            "version": version,
-            "published_at": published_at,
-            "rows": facts.rows,
-            "run_ids": sorted(facts.run_ids),
-            "model_versions": sorted(facts.model_versions),
-        }
+        record = _version_record(
+            version, published_at, facts.rows, facts.run_ids, facts.model_versions
+        )
         write_text(json.dumps(record, indent=2, sort_keys=True), kept / layout.LIST_VERSION_FILE)
     return PublishedLists(
         day=day,

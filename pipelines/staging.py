@@ -126,9 +126,9 @@ def stage_declarations(
         with atomic_directory(quarantine) as tmp:
             sources = rejected.select(SOURCE_FILE).unique(maintain_order=True).collect()
             for source in sources[SOURCE_FILE]:
-                part = rejected.filter(pl.col(SOURCE_FILE) == source).collect()
+                part = rejected.filter(pl.col(SOURCE_FILE).eq_missing(source)).collect()
                 write_parquet(
-                    part.sort("_line", "field", "rule"), tmp / quarantine_file_name(source)
+                    part.sort("_line", "field", "rule"), tmp / quarantine_file_name(str(source))
                 )
         rejected_rows = (
             rejected.select(SOURCE_FILE, "_line").unique().select(pl.len()).collect().item()

@@ -76,7 +76,13 @@ def plan_raw(files: list[Path]) -> RawPlan | None:
         if len(files) == 1:
             # `raw_partition` takes a lone file as it is when its lines are in order.
             in_order = lines.is_sorted()
-        elif not (single and ordered) or keys[SOURCE_FILE].null_count():
+        elif (
+            not (single and ordered)
+            or keys[SOURCE_FILE].has_nulls()
+            or keys[INGESTED_AT].has_nulls()
+        ):
+            # A file without its source or arrival (never written by ingest) cannot be placed
+            # in arrival order: the whole partition is read and sorted instead.
             in_order = False
         elif keys.height:
             heads.append((keys[INGESTED_AT][0], keys[SOURCE_FILE][0], path))

@@ -174,7 +174,7 @@ def validate_frame(
     # Raw partitions carry each row's arrival: a row is judged against the moment it came.
     arrived = INGESTED_AT if INGESTED_AT in source.columns else None
     suite = declarations_suite(refs, now, future_tolerance, arrived=arrived)
-    runner = run_suite if verdicts is None else partial(run_suite, verdicts=verdicts)
+    runner = partial(run_suite, verdicts=verdicts)
     return _split(source, mapped, DECLARATIONS, suite, "filed_at", runner=runner)
 
 
