@@ -855,8 +855,7 @@ def test_a_declarations_other_items_rank_by_their_score_less_their_gap_to_its_be
     # The reasons say why a cover sits below its own score, and which item covers it; the
     # declaration's best item and the lone item carry no such line.
     reasons = {
-        (d, i): r
-        for d, i, r in ranked.select("declaration_id", "item_no", "reasons").iter_rows()
+        (d, i): r for d, i, r in ranked.select("declaration_id", "item_no", "reasons").iter_rows()
     }
     assert "ranked after item 2 of its declaration" in reasons[("COVER-1", 1)]
     assert "ranked after item 2 of its declaration" in reasons[("COVER-1", 3)]
