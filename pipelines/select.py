@@ -457,6 +457,7 @@ def _attach_hits(
             pl.col("_force_rule").fill_null(False),
             pl.col("_force_watch").fill_null(False),
         )
+        .with_columns(_shared_over_lines(pl.col("_watch_lift")).alias("_watch_lift"))
         .with_columns(
             # The largest single estimate, never a sum: each one is a chance of a finding for the
             # same inspection, measured on items that already carried the others' evidence.
@@ -472,6 +473,24 @@ def _attach_hits(
             ).alias("_rule_lifted"),
         )
     )
+
+
+def _shared_over_lines(precision: pl.Expr) -> pl.Expr:
+    """A party's hit shared out over the declaration's hit lines by the model's relative risk.
+
+    A watch-list hit is on a party, so on every line of its declaration, and its precision is
+    measured per line inspected: the average chance of a finding on one line of a hit
+    consignment. Which line holds it is what the model knows, so line i of the k hit lines gets
+    precision x k x risk_i / (sum of their risks), at most 1: the consignment's expected
+    findings stay the same, its covers no longer rank at the party's precision above another
+    consignment's likelier line. Equal risks (or none) leave the precision as it was (decision
+    0042).
+    """
+    hit = precision > 0
+    lines = hit.cast(pl.Int64).sum().over("declaration_id")
+    total = pl.when(hit).then(pl.col("risk_score")).otherwise(0.0).sum().over("declaration_id")
+    share = precision * lines * pl.col("risk_score") / total
+    return pl.when(hit & (total > 0)).then(share.clip(0.0, 1.0)).otherwise(precision)
 
 
 def _one_examination_per_consignment(frame: pl.DataFrame) -> pl.DataFrame:

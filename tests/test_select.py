@@ -862,3 +862,24 @@ def test_a_declarations_other_items_rank_by_their_score_less_their_gap_to_its_be
     assert "ranked after item 1 of its declaration" in reasons[("LINES-1", 2)]
     assert "ranked after" not in reasons[("COVER-1", 2)]
     assert "ranked after" not in reasons[("LONE-1", 1)]
+
+
+def test_a_partys_hit_is_shared_over_its_declarations_lines_by_their_risk() -> None:
+    # A listed shipper's declaration: the model puts its lines at 0.60, 0.05 and 0.05. The hit's
+    # precision (prior 0.5 here) is the average chance per line, so the lines get 0.5 x 3 x
+    # their share of the risk, 0.86 and 0.07 each, not 0.5 each. LONE-1 (0.30) elsewhere.
+    quiet = _scores(10).with_columns(pl.col("risk_score") / 100)
+    scores = _consignment(_consignment(quiet, "PARTY-1", [0.60, 0.05, 0.05]), "LONE-1", [0.30])
+    watch = pl.concat(
+        [
+            _watch_hits(["PARTY-1"], hold=False).with_columns(
+                pl.lit(i, dtype=pl.Int64).alias("item_no")
+            )
+            for i in (1, 2, 3)
+        ]
+    )
+    ranked = _select(scores, watch_hits=watch, watchlist_prior=0.5, random_quota_share=0).ranked
+    top = list(zip(ranked["declaration_id"], ranked["item_no"], strict=True))
+    # Unshared, PARTY-1's covers would rank at 0.5, above LONE-1.
+    assert top[:4] == [("PARTY-1", 1), ("LONE-1", 1), ("PARTY-1", 2), ("PARTY-1", 3)]
+    assert ranked.head(1)["selection_reason"].to_list() == ["watchlist"]
