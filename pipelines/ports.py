@@ -58,6 +58,11 @@ EVIDENCE_WATCHLIST = "evidence_watchlist.parquet"
 EVIDENCE_META = "evidence.json"
 PENDING_RUN_ID = ""
 """A port's selection carries no run id: the night's is known once every port is selected."""
+PART_ROW_GROUP_ROWS = 16_384
+"""Rows per row group of a port's features and scores parts. The gather reads a part a row
+group at a time and holds one per port: with `write_parquet`'s groups (up to 131,072 rows)
+that was 190 MB more than a slice-per-group merge at 3 M a day; with these, about the same
+memory (decision 0040, addendum). The parts are read by the gather alone."""
 _PORT_CODE = re.compile(r"^[A-Z0-9]{2,10}$")
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
@@ -276,7 +281,7 @@ def _assess_port(settings: Settings, day: date, port: str, model: str | None) ->
     # Trader ids leave staging only as pseudonyms (decision 0027); screening reads them in clear.
     declarations = pseudonymise(declarations, load_key(settings))
     features = build_features(declarations, read_snapshot(settings, day), load_references(settings))
-    write_parquet(
+    _write_part(
         features.with_columns(rows),
         port_partition(layout.features_table(settings), day, port) / layout.FEATURES_FILE,
     )
@@ -308,7 +313,7 @@ def _assess_port(settings: Settings, day: date, port: str, model: str | None) ->
         evidence=_read_evidence(settings, day),
     )
     folder = port_partition(layout.scores_table(settings), day, port)
-    write_parquet(scores.with_columns(rows), folder / layout.SCORES_FILE)
+    _write_part(scores.with_columns(rows), folder / layout.SCORES_FILE)
     write_parquet(rule_hits, folder / layout.RULE_HITS_FILE)
     write_parquet(watch_hits, folder / layout.WATCHLIST_HITS_FILE)
     write_parquet(selection.ranked, folder / layout.SELECTION_FILE)
@@ -327,6 +332,14 @@ def _assess_port(settings: Settings, day: date, port: str, model: str | None) ->
         "notes": selection.notes,
         "step_seconds": timings,
     }
+
+
+def _write_part(frame: pl.DataFrame, target: Path) -> Path:
+    """A port's features or scores, in row groups of `PART_ROW_GROUP_ROWS`: the gather holds
+    one row group of each port at a time (`_PartReader`)."""
+    with atomic_path(target) as tmp:
+        frame.write_parquet(tmp, **PARQUET_OPTIONS, row_group_size=PART_ROW_GROUP_ROWS)
+    return target
 
 
 # --- gather and publish ------------------------------------------------------------------------
