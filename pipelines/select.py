@@ -92,6 +92,8 @@ OPTIONAL_DEFAULTS: dict[str, object] = {"hold": True, "score": 1.0, "entry_type"
 
 SLICES_FILE = "selection_slices.parquet"
 RANDOM_REASON = "random selection for the unbiased sample"
+COVERED_REASON = "ranked after item {} of its declaration, whose examination covers the consignment"
+"""Reason of an item ranked below its own score: its declaration's best item leads (0041)."""
 KEY = ["declaration_id", "item_no"]
 
 # Groups of a port's list; the first five are red. Only the holds that take an inspection slot
@@ -488,7 +490,12 @@ def _one_examination_per_consignment(frame: pl.DataFrame) -> pl.DataFrame:
     """
     score = pl.col("_ranking_score")
     gap = score.max().over("declaration_id") - score
-    return frame.with_columns((score * (1.0 - gap)).alias("_ranking_score"))
+    best_item = pl.col("item_no").get(score.arg_max()).over("declaration_id")
+    return frame.with_columns(
+        (score * (1.0 - gap)).alias("_ranking_score"),
+        # The reasons name the item whose examination covers a discounted one.
+        pl.when(gap > 0).then(best_item).alias("_covered_by"),
+    )
 
 
 def _assign_groups(frame: pl.DataFrame, policy: SelectionPolicy, day: date) -> pl.DataFrame:
@@ -595,7 +602,9 @@ def _assign_groups(frame: pl.DataFrame, policy: SelectionPolicy, day: date) -> p
     # The order: holds that took a slot first (watch list, then legal-hold rules), then every
     # other item by its expected chance of a finding, whatever its lane. A random item or the
     # rest of a held consignment is red but no likelier to hold a finding than its score says:
-    # placed above better items, it would push them out of any budget smaller than the lane.
+    # placed above better items, it would push them out of any budget smaller than the lane
+    # (decision 0042 measured listing a held consignment whole: it spent a small budget on
+    # covers the model already ranked below the consignment's threat line).
     lead = pl.when(pl.col("_group") <= _RULE).then(pl.col("_group")).otherwise(_RULE + 1)
     order = frame.sort("_port_index", lead, "_pos").select(
         "_row", "_group", "_red_capacity", "_yellow_capacity"
@@ -702,6 +711,9 @@ def _to_contract(ranked: pl.DataFrame, day: date, run_id: str) -> pl.DataFrame:
             pl.col("_watch_text"),
             pl.col("_rule_text"),
             pl.when(group == _RANDOM).then(pl.lit(RANDOM_REASON)),
+            pl.when(~group.is_in([_WATCHLIST, _CONSIGNMENT])).then(
+                pl.format(COVERED_REASON, pl.col("_covered_by"))
+            ),
             model_reasons,
         ],
         separator="; ",

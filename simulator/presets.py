@@ -204,6 +204,13 @@ DISGUISES: dict[str, DisguiseFamily] = {
             "declaration (weapons and their ammunition, two precursors), in ordinary wording.",
             ("salw-kit-in-several-lines", "precursors-in-several-lines"),
         ),
+        DisguiseFamily(
+            "listed-mixed-cargo",
+            "tuning",
+            "A UN-listed trader, spelled as filers type it, with its controlled line among "
+            "two to four ordinary lines of one declaration: the hold is on the whole consignment.",
+            ("listed-trader-mixed-consignment",),
+        ),
     )
 }
 

@@ -852,3 +852,13 @@ def test_a_declarations_other_items_rank_by_their_score_less_their_gap_to_its_be
     # The model's own score is what the list shows; only the order changes.
     covers = ranked.filter(pl.col("declaration_id") == "COVER-1").sort("rank")
     assert covers["risk_score"].to_list() == [0.99, 0.27, 0.26]
+    # The reasons say why a cover sits below its own score, and which item covers it; the
+    # declaration's best item and the lone item carry no such line.
+    reasons = {
+        (d, i): r for d, i, r in ranked.select("declaration_id", "item_no", "reasons").iter_rows()
+    }
+    assert "ranked after item 2 of its declaration" in reasons[("COVER-1", 1)]
+    assert "ranked after item 2 of its declaration" in reasons[("COVER-1", 3)]
+    assert "ranked after item 1 of its declaration" in reasons[("LINES-1", 2)]
+    assert "ranked after" not in reasons[("COVER-1", 2)]
+    assert "ranked after" not in reasons[("LONE-1", 1)]
