@@ -230,9 +230,14 @@ def _declarations(settings: Settings, days: Sequence[date]) -> pl.DataFrame:
     return _scan_declarations(settings, days).collect()
 
 
+def _staged_paths(settings: Settings, days: Sequence[date]) -> list[Path]:
+    """The staged declarations files of `days` that exist, in the days' order."""
+    return [p for d in days if (p := layout.staged_declarations_file(settings, d)).is_file()]
+
+
 def _scan_declarations(settings: Settings, days: Sequence[date]) -> pl.LazyFrame:
     """`_declarations`, not yet read: a night's window is aggregated as it is read."""
-    paths = [p for d in days if (p := layout.staged_declarations_file(settings, d)).is_file()]
+    paths = _staged_paths(settings, days)
     columns = {
         "declaration_id": pl.String,
         "item_no": pl.Int64,
@@ -265,25 +270,32 @@ def with_groups(items: pl.DataFrame, traders: pl.DataFrame) -> pl.DataFrame:
     return _with_groups(items.lazy(), _trader_items(traders.lazy())).collect()
 
 
+TRADER_ITEMS = "_trader_items"
+
+
 def _trader_items(traders: pl.LazyFrame) -> pl.LazyFrame:
     """Each consignee's number of items among `traders`."""
-    return traders.group_by("consignee_id").agg(pl.len().alias("_trader_items"))
+    return traders.group_by("consignee_id").agg(pl.len().alias(TRADER_ITEMS))
+
+
+def _regions() -> pl.DataFrame:
+    """Each origin country's UN M49 region (origin_country, origin_region)."""
+    from contracts.reference import countries
+
+    return countries().select(
+        pl.col("alpha2").alias("origin_country"), pl.col("region").alias("origin_region")
+    )
 
 
 def _with_groups(items: pl.LazyFrame, sizes: pl.LazyFrame) -> pl.LazyFrame:
-    from contracts.reference import countries
-
-    regions = countries().select(
-        pl.col("alpha2").alias("origin_country"), pl.col("region").alias("origin_region")
-    )
     return (
-        items.join(regions.lazy(), on="origin_country", how="left", maintain_order="left")
+        items.join(_regions().lazy(), on="origin_country", how="left", maintain_order="left")
         .join(sizes, on="consignee_id", how="left", maintain_order="left")
         .with_columns(
             pl.col("origin_region").fill_null("unknown"),
-            size_band(pl.col("_trader_items").fill_null(1)).alias("trader_size"),
+            size_band(pl.col(TRADER_ITEMS).fill_null(1)).alias("trader_size"),
         )
-        .drop("_trader_items")
+        .drop(TRADER_ITEMS)
     )
 
 
@@ -349,34 +361,22 @@ def night_figures(settings: Settings, day: date, window_days: int = WINDOW_DAYS)
     window_days_list = [first + timedelta(days=i) for i in range(window_days)]
     # Counted as cells (items per groups and flags): the window is 90 days of every item
     # filed, which DuckDB de-duplicates out of core; tonight is one day, streamed by Polars.
-    from contracts.reference import countries
     from pipelines.disparity_window import consignee_items, window, window_cells
 
-    history_paths = [
-        p for d in window_days_list if (p := layout.staged_declarations_file(settings, d)).is_file()
-    ]
     tonight = _scan_declarations(settings, [day])
-    regions = countries().select(
-        pl.col("alpha2").alias("origin_country"), pl.col("region").alias("origin_region")
-    )
-    with window(history_paths, layout.run_report_dir(settings, day)) as db:
+    with window(
+        _staged_paths(settings, window_days_list), layout.run_report_dir(settings, day)
+    ) as db:
+        # Items per consignee over the window and tonight, as `with_groups` counts them.
         sizes = (
-            pl.concat(
-                [
-                    consignee_items(db).lazy(),
-                    tonight.group_by("consignee_id").agg(pl.len().alias("items")),
-                ],
-                how="vertical_relaxed",
-            )
+            pl.concat([consignee_items(db).lazy(), _trader_items(tonight)], how="vertical_relaxed")
             .group_by("consignee_id")
-            .agg(pl.col("items").sum().alias("_trader_items"))
+            .agg(pl.col(TRADER_ITEMS).sum())
             .collect()
         )
-        bands = sizes.select(
-            "consignee_id", size_band(pl.col("_trader_items")).alias("trader_size")
-        )
+        bands = sizes.select("consignee_id", size_band(pl.col(TRADER_ITEMS)).alias("trader_size"))
         window_items = window_cells(
-            db, _outcomes(settings, first, day), regions, bands, SIZE_BANDS[0][1]
+            db, _outcomes(settings, first, day), _regions(), bands, SIZE_BANDS[0][1]
         )
     ranked = pl.scan_parquet(lists).select(
         pl.col("declaration_id").cast(pl.String),

@@ -110,9 +110,9 @@ def _projection(paths: list[Path]) -> str:
 
 
 def consignee_items(db: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """Items per consignee in the window (consignee_id, items)."""
+    """Items per consignee in the window (consignee_id, _trader_items: `disparity.TRADER_ITEMS`)."""
     found: pl.DataFrame = db.sql(
-        "SELECT consignee_id, count(*) AS items FROM hist GROUP BY ALL"
+        "SELECT consignee_id, count(*) AS _trader_items FROM hist GROUP BY ALL"
     ).pl()
     return found
 

@@ -58,6 +58,11 @@ EVIDENCE_WATCHLIST = "evidence_watchlist.parquet"
 EVIDENCE_META = "evidence.json"
 PENDING_RUN_ID = ""
 """A port's selection carries no run id: the night's is known once every port is selected."""
+PART_ROW_GROUP_ROWS = 16_384
+"""Rows per row group of a port's features and scores parts. The gather reads a part a row
+group at a time and holds one per port: with `write_parquet`'s groups (up to 131,072 rows)
+that was 190 MB more than a slice-per-group merge at 3 M a day; with these, about the same
+memory (decision 0040, addendum). The parts are read by the gather alone."""
 _PORT_CODE = re.compile(r"^[A-Z0-9]{2,10}$")
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
@@ -276,7 +281,7 @@ def _assess_port(settings: Settings, day: date, port: str, model: str | None) ->
     # Trader ids leave staging only as pseudonyms (decision 0027); screening reads them in clear.
     declarations = pseudonymise(declarations, load_key(settings))
     features = build_features(declarations, read_snapshot(settings, day), load_references(settings))
-    write_parquet(
+    _write_part(
         features.with_columns(rows),
         port_partition(layout.features_table(settings), day, port) / layout.FEATURES_FILE,
     )
@@ -308,7 +313,7 @@ def _assess_port(settings: Settings, day: date, port: str, model: str | None) ->
         evidence=_read_evidence(settings, day),
     )
     folder = port_partition(layout.scores_table(settings), day, port)
-    write_parquet(scores.with_columns(rows), folder / layout.SCORES_FILE)
+    _write_part(scores.with_columns(rows), folder / layout.SCORES_FILE)
     write_parquet(rule_hits, folder / layout.RULE_HITS_FILE)
     write_parquet(watch_hits, folder / layout.WATCHLIST_HITS_FILE)
     write_parquet(selection.ranked, folder / layout.SELECTION_FILE)
@@ -327,6 +332,14 @@ def _assess_port(settings: Settings, day: date, port: str, model: str | None) ->
         "notes": selection.notes,
         "step_seconds": timings,
     }
+
+
+def _write_part(frame: pl.DataFrame, target: Path) -> Path:
+    """A port's features or scores, in row groups of `PART_ROW_GROUP_ROWS`: the gather holds
+    one row group of each port at a time (`_PartReader`)."""
+    with atomic_path(target) as tmp:
+        frame.write_parquet(tmp, **PARQUET_OPTIONS, row_group_size=PART_ROW_GROUP_ROWS)
+    return target
 
 
 # --- gather and publish ------------------------------------------------------------------------
@@ -426,32 +439,67 @@ def gather_ports(settings: Settings, day: date) -> None:
 
 def _merge_by_row(parts: list[Path], target: Path) -> Path:
     """Merge the ports' parts (each in staged order) into one file in staged order, one row
-    group at a time: never more than a row group of the day in memory.
+    group at a time: a row group of the day, and at most one row group of each part, in memory.
 
     Every staged row is in exactly one port, so rows `start..stop` of the day are, in each
-    port, the contiguous run of its rows with `start <= _row < stop`; each run is read as a
-    slice of the port's file. The row groups are those `write_parquet` cuts for the day's
-    row count, so the file is the one the whole frame would give, without the whole frame.
+    port, the contiguous run of its rows with `start <= _row < stop`: the next run of the
+    port's file, which is read front to back, each of its row groups once (`_PartReader`). The
+    row groups written are those `write_parquet` cuts for the day's row count, so the file is
+    the one the whole frame would give, without the whole frame.
     """
     from pipelines.staging_chunks import row_group_sizes
 
-    scans = [pl.scan_parquet(p) for p in parts]
-    rows = [s.select(ROW).collect().get_column(ROW) for s in scans]
+    rows = [pl.read_parquet(p, columns=[ROW]).get_column(ROW) for p in parts]
     total = sum(len(r) for r in rows)
     bounds = list(itertools.accumulate(row_group_sizes(total), initial=0))
     # cuts[p][g]: how many of port p's rows come before row group g of the day.
     cuts = [r.search_sorted(pl.Series(bounds, dtype=r.dtype)).to_list() for r in rows]
 
     def groups() -> Iterator[pl.DataFrame]:
+        readers = [_PartReader(p) for p in parts]
         for g in range(len(bounds) - 1):
             runs = [
-                scan.slice(cut[g], cut[g + 1] - cut[g]).collect()
-                for scan, cut in zip(scans, cuts, strict=True)
+                reader.take(cut[g + 1] - cut[g]) for reader, cut in zip(readers, cuts, strict=True)
             ]
             yield pl.concat(runs).sort(ROW).drop(ROW)
 
-    schema = pl.Schema({c: t for c, t in scans[0].collect_schema().items() if c != ROW})
-    return write_parquet_groups(groups, schema, target)
+    schema = pl.read_parquet_schema(parts[0])
+    return write_parquet_groups(
+        groups, pl.Schema({c: t for c, t in schema.items() if c != ROW}), target
+    )
+
+
+class _PartReader:
+    """One port's part read front to back, each of its row groups read once, whole:
+    `take(n)` gives its next `n` rows.
+
+    A row group is the smallest piece a Parquet reader decodes, so a part holds at most one of
+    its row groups beyond what was taken. (Reading Arrow batches through pyarrow instead held
+    about twice the memory for the same CPU: decision 0040, addendum.)
+    """
+
+    def __init__(self, path: Path) -> None:
+        import pyarrow.parquet as pq
+
+        self._path = path
+        meta = pq.read_metadata(path)
+        self._groups = iter([meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
+        self._scan = pl.scan_parquet(path)
+        self._read = 0
+        self._held: list[pl.DataFrame] = []
+        self._held_rows = 0
+
+    def take(self, n: int) -> pl.DataFrame:
+        while self._held_rows < n:
+            rows = next(self._groups, None)
+            if rows is None:
+                raise ValueError(f"{self._path}: ends {n - self._held_rows} rows short of its _row")
+            self._held.append(self._scan.slice(self._read, rows).collect())
+            self._read += rows
+            self._held_rows += rows
+        held = pl.concat(self._held) if len(self._held) != 1 else self._held[0]
+        self._held, self._held_rows = [held.slice(n)], held.height - n
+        return held.head(n)
 
 
 def _stage_reports(settings: Settings, day: date, ports: list[str], rows: int, run_id: str) -> None:

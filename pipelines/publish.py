@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import polars as pl
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -83,11 +83,13 @@ def _in_order(ranked: pl.DataFrame) -> pl.DataFrame:
     return ranked.cast(pl.Schema(RANKED_LIST.polars_schema)).sort("port_of_discharge", "rank")
 
 
-def check_list(source: pl.LazyFrame, day: date) -> list[str]:
-    """The list's ports, sorted; ValueError naming the breach if the list breaks the contract.
+def check_list(source: pl.LazyFrame, day: date) -> dict[str, int]:
+    """The list's rows per port, ports sorted; ValueError naming the breach if the list breaks
+    the contract.
 
-    Each check reads only the columns it needs, so a scan of the day's list is checked
-    without holding it.
+    The checks are counted per port in one pass that reads only the columns they need, so a
+    scan of the day's list is checked without holding it; an example of a breach is looked up
+    only when there is one.
     """
     columns = source.collect_schema().names()
     if columns != RANKED_LIST.names:
@@ -95,38 +97,51 @@ def check_list(source: pl.LazyFrame, day: date) -> list[str]:
             f"ranked list columns must be {RANKED_LIST.names} in that order, got {columns}"
         )
     ranked = source.cast(pl.Schema(RANKED_LIST.polars_schema))
-    other_days = ranked.filter(pl.col("list_date") != day).select("list_date").head(1).collect()
-    if other_days.height:
-        raise ValueError(f"ranked list for {day} holds rows of {other_days['list_date'][0]}")
-    ports = ranked.select(pl.col("port_of_discharge").unique()).collect().to_series().to_list()
+    other_day = pl.col("list_date") != day
+    unexplained = (pl.col("lane") != "green") & (
+        pl.col("reasons").is_null() | (pl.col("reasons").str.strip_chars() == "")
+    )
+    rank = pl.col("rank")
+    per_port = (
+        ranked.group_by("port_of_discharge")
+        .agg(
+            pl.len().alias("rows"),
+            other_day.sum().alias("other_days"),
+            pl.col("lane").is_in(LANES).sum().alias("lanes_known"),
+            # n distinct ranks, none null, from 1 to n: exactly 1..n.
+            (
+                (rank.null_count() == 0)
+                & (rank.min() == 1)
+                & (rank.max() == pl.len())
+                & (rank.n_unique() == pl.len())
+            ).alias("ranks_whole"),
+            unexplained.sum().alias("unexplained"),
+        )
+        .collect(engine="streaming")
+    )
+    if per_port["other_days"].sum():
+        first = ranked.filter(other_day).select("list_date").head(1).collect()
+        raise ValueError(f"ranked list for {day} holds rows of {first['list_date'][0]}")
+    ports = per_port["port_of_discharge"].to_list()
     bad_ports = sorted(p for p in ports if not _PORT.match(p or ""))
     if bad_ports:
         raise ValueError(f"ranked list: port_of_discharge is not a UN/LOCODE: {bad_ports}")
-    lanes = ranked.select(pl.col("lane").unique()).collect().to_series()
-    bad_lanes = sorted(set(lanes.drop_nulls()) - set(LANES))
-    if bad_lanes or lanes.null_count():
+    if per_port["lanes_known"].sum() != per_port["rows"].sum():
+        lanes = ranked.select(pl.col("lane").unique()).collect().to_series()
+        bad_lanes = sorted(set(lanes.drop_nulls()) - set(LANES))
         raise ValueError(f"ranked list: lanes must be {LANES}, got {bad_lanes or 'nulls'}")
-    gaps = (
-        ranked.group_by("port_of_discharge")
-        .agg(pl.col("rank").sort().alias("ranks"), pl.len().alias("n"))
-        .filter(pl.col("ranks") != pl.int_ranges(1, pl.col("n") + 1))
-        .select("port_of_discharge")
-        .collect()
-    )
-    if gaps.height:
-        raise ValueError(f"ranked list: ranks of {sorted(gaps['port_of_discharge'])} are not 1..n")
-    unexplained = ranked.filter(
-        (pl.col("lane") != "green")
-        & (pl.col("reasons").is_null() | (pl.col("reasons").str.strip_chars() == ""))
-    ).select("port_of_discharge", "rank")
-    count = unexplained.select(pl.len()).collect().item()
+    gaps = per_port.filter(~pl.col("ranks_whole"))["port_of_discharge"]
+    if gaps.len():
+        raise ValueError(f"ranked list: ranks of {sorted(gaps)} are not 1..n")
+    count = per_port["unexplained"].sum()
     if count:
-        first = unexplained.head(1).collect().row(0, named=True)
+        first = ranked.filter(unexplained).select("port_of_discharge", "rank").head(1).collect()
+        example = first.row(0, named=True)
         raise ValueError(
             f"ranked list: {count} red/yellow rows without reasons, e.g. "
-            f"{first['port_of_discharge']} rank {first['rank']}"
+            f"{example['port_of_discharge']} rank {example['rank']}"
         )
-    return sorted(ports)
+    return dict(sorted(per_port.select("port_of_discharge", "rows").iter_rows()))
 
 
 def to_csv_frame(ranked: pl.DataFrame) -> pl.DataFrame:
@@ -242,11 +257,12 @@ def publish_lists(
 
     The previous lists of the date stay as earlier versions; `lineage` (what the run read and
     with which model, rules and watch lists) is kept beside the list as `lineage.json`.
-    `ranked` may be a scan: the lists are then read, checked and written one port at a time,
-    and the night never holds the whole day's list (the files are the same bytes).
+    `ranked` may be a scan: the lists are then checked in one pass over it and read once per
+    port, each port written to the three files in turn, so the night never holds the whole
+    day's list (the files are the same bytes).
     """
     source = ranked.lazy()
-    ports = check_list(source, day)
+    ports = check_list(source, day)  # rows per port, ports in order
     target = layout.partition(lists_dir, day)
     published_at = datetime.now(UTC).isoformat()
 
@@ -255,10 +271,10 @@ def publish_lists(
 
     with atomic_directory(target) as tmp:
         version = _carry_versions(target, tmp)
-        facts = _write_csv_and_pages(ports, port_list, tmp, day)
         if ports:
-            _write_parquet_by_port(ports, port_list, facts.rows, tmp / PARQUET_FILE)
+            facts = _write_port_by_port(ports, port_list, tmp, day)
         else:
+            facts = _Written()
             empty = _in_order(source.collect())
             write_parquet(empty, tmp / PARQUET_FILE)
             write_safe_csv(to_csv_frame(empty), tmp / CSV_FILE)
@@ -285,7 +301,7 @@ def publish_lists(
 
 @dataclass
 class _Written:
-    """What the CSV pass counted of the lists, for the version record and the summary."""
+    """What the pass over the lists counted, for the version record and the summary."""
 
     rows: int = 0
     lanes: dict[str, int] = field(default_factory=dict)
@@ -293,15 +309,27 @@ class _Written:
     model_versions: set[str] = field(default_factory=set)
 
 
-def _write_csv_and_pages(
-    ports: list[str], port_list: Callable[[str], pl.DataFrame], folder: Path, day: date
+def _write_port_by_port(
+    rows_per_port: Mapping[str, int],
+    port_list: Callable[[str], pl.DataFrame],
+    folder: Path,
+    day: date,
 ) -> _Written:
-    """The CSV (ports in order, one header) and each port's page, one port at a time."""
+    """The CSV (ports in order, one header), each port's page and the Parquet file, reading
+    each port's list once.
+
+    The Parquet file is cut into the row groups `write_parquet` makes for the whole list's
+    rows, so it is the bytes of the whole list written at once (tests/test_publish.py).
+    """
+    from pipelines.staging_chunks import row_group_sizes
+
     written = _Written()
-    if not ports:
-        return written
-    with atomic_path(folder / CSV_FILE) as tmp, tmp.open("wb") as csv:
-        for port in ports:
+    schema = pl.Schema(RANKED_LIST.polars_schema)
+    sizes = row_group_sizes(sum(rows_per_port.values()))
+    started = False
+
+    def each_port(csv: BinaryIO) -> Iterator[pl.DataFrame]:
+        for port in rows_per_port:
             lists = port_list(port)
             neutralise_formulas(to_csv_frame(lists)).write_csv(
                 csv, include_header=written.rows == 0
@@ -312,28 +340,35 @@ def _write_csv_and_pages(
                 written.lanes[lane] = written.lanes.get(lane, 0) + int(count)
             written.run_ids.update(lists["run_id"].unique().to_list())
             written.model_versions.update(lists["model_version"].unique().to_list())
+            yield lists
+
+    with atomic_path(folder / CSV_FILE) as tmp, tmp.open("wb") as csv:
+
+        def groups() -> Iterator[pl.DataFrame]:
+            nonlocal started
+            if started:  # the CSV and pages are written as the ports are read: only once
+                raise RuntimeError("the lists' row groups were asked for twice")
+            started = True
+            return _cut(each_port(csv), sizes, schema)
+
+        write_parquet_groups(groups, schema, folder / PARQUET_FILE)
+    if written.rows != sum(rows_per_port.values()):
+        raise RuntimeError(
+            f"published {written.rows} rows of a list of {sum(rows_per_port.values())}"
+        )
     return written
 
 
-def _write_parquet_by_port(
-    ports: list[str], port_list: Callable[[str], pl.DataFrame], rows: int, target: Path
-) -> None:
-    """The ports' lists, in order, as the row groups `write_parquet` cuts for `rows` rows: the
-    bytes of the whole list written at once (tests/test_publish.py)."""
-    from pipelines.staging_chunks import row_group_sizes
-
-    schema = pl.Schema(RANKED_LIST.polars_schema)
-    sizes = row_group_sizes(rows)
-
-    def groups() -> Iterator[pl.DataFrame]:
-        pending, done = pl.DataFrame(schema=schema), 0
-        for port in ports:
-            pending = pl.concat([pending, port_list(port)])
-            while done < len(sizes) and pending.height >= sizes[done]:
-                yield pending.head(sizes[done]).rechunk()
-                pending, done = pending.slice(sizes[done]), done + 1
-
-    write_parquet_groups(groups, schema, target)
+def _cut(
+    frames: Iterator[pl.DataFrame], sizes: Sequence[int], schema: pl.Schema
+) -> Iterator[pl.DataFrame]:
+    """`frames`, end to end, cut into pieces of `sizes` rows."""
+    pending, done = pl.DataFrame(schema=schema), 0
+    for frame in frames:
+        pending = pl.concat([pending, frame])
+        while done < len(sizes) and pending.height >= sizes[done]:
+            yield pending.head(sizes[done]).rechunk()
+            pending, done = pending.slice(sizes[done]), done + 1
 
 
 @dataclass(frozen=True)

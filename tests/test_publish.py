@@ -242,6 +242,27 @@ def test_export_writes_one_csv_of_all_ports_or_the_chosen_ones(tmp_path: Path) -
         (lambda f: f.with_columns(list_date=pl.lit(date(2026, 3, 2))), "holds rows of 2026-03-02"),
         (lambda f: f.with_columns(rank=pl.col("rank") * 2), r"ranks of \['BEANR', 'NLRTM'\]"),
         (lambda f: f.with_columns(lane=pl.lit("blue")), "lanes must be"),
+        # The one-pass checks count: a null lane, a null or repeated rank must still be caught.
+        (
+            lambda f: f.with_columns(
+                lane=pl.when(pl.col("rank") == 3).then(None).otherwise("lane")
+            ),
+            r"lanes must be .*got nulls",
+        ),
+        (
+            lambda f: f.with_columns(
+                rank=pl.when(pl.col("rank") == 2).then(None).otherwise("rank")
+            ),
+            r"ranks of \['BEANR', 'NLRTM'\]",
+        ),
+        (
+            lambda f: f.with_columns(
+                rank=pl.when((pl.col("rank") == 2) & (pl.col("port_of_discharge") == "BEANR"))
+                .then(1)
+                .otherwise("rank")
+            ),
+            r"ranks of \['BEANR'\] are not",
+        ),
         (lambda f: f.with_columns(reasons=pl.lit(None, pl.String)), "without reasons"),
         (lambda f: f.with_columns(port_of_discharge=pl.lit("../..")), "not a UN/LOCODE"),
     ],
