@@ -9,7 +9,7 @@ risk score alone, a plain LightGBM baseline (benchmarks/baseline.py), the expert
 world's legacy rules would have found (simulator/evaluate.py). Worlds are grouped by their
 family's tag, `tuning` or `held_out`.
 
-    python -m benchmarks.detection                       # the standard set, about 42 min
+    python -m benchmarks.detection                       # the standard set, about 40 min
     python -m benchmarks.detection --worlds east-africa/ordinary-wording/1 --nights 3
     python -m benchmarks.detection --reuse --redo train  # same worlds, retrain and rerun nights
     python -m benchmarks.detection --reuse --redo evaluate

@@ -19,9 +19,10 @@ it, so it never pushes a likelier item out of a budget smaller than the red lane
 
 The ranking score is the expected chance of a finding per inspection: the largest of the model's
 calibrated risk_score, the lift of the rules that fired, and the measured precision of the item's
-watch-list cell. A declaration's other items rank by their score times one minus its gap to the
-declaration's best, so one consignment's cover items, lifted by the route they share, do not fill
-a small budget (`_one_examination_per_consignment`). Precisions are Beta posteriors over
+watch-list cell, shared over the declaration's hit lines by their risk (`_shared_over_lines`). A
+declaration's other items rank by their score times one minus its gap to the declaration's best,
+so one consignment's cover items, lifted by the route they share, do not fill a small budget
+(`_one_examination_per_consignment`). Precisions are Beta posteriors over
 inspections recorded before the list's date (pipelines/evidence.py): a rule's prior is its
 weight x `rule_prior_scale`, a watch-list hit's `watchlist_prior` x match score, each worth
 `prior_strength` inspections. A rule ranks by the prior's part of its posterior only (see
