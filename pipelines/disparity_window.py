@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from pipelines.disparity import TRADER_ITEMS
 from pipelines.io import TMP_SUFFIX
 
 MEMORY_LIMIT = "512MB"
@@ -110,9 +111,9 @@ def _projection(paths: list[Path]) -> str:
 
 
 def consignee_items(db: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """Items per consignee in the window (consignee_id, _trader_items: `disparity.TRADER_ITEMS`)."""
+    """Items per consignee in the window (consignee_id, `TRADER_ITEMS`)."""
     found: pl.DataFrame = db.sql(
-        "SELECT consignee_id, count(*) AS _trader_items FROM hist GROUP BY ALL"
+        f"SELECT consignee_id, count(*) AS {TRADER_ITEMS} FROM hist GROUP BY ALL"
     ).pl()
     return found
 

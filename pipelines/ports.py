@@ -281,9 +281,10 @@ def _assess_port(settings: Settings, day: date, port: str, model: str | None) ->
     # Trader ids leave staging only as pseudonyms (decision 0027); screening reads them in clear.
     declarations = pseudonymise(declarations, load_key(settings))
     features = build_features(declarations, read_snapshot(settings, day), load_references(settings))
-    _write_part(
+    write_parquet(
         features.with_columns(rows),
         port_partition(layout.features_table(settings), day, port) / layout.FEATURES_FILE,
+        row_group_size=PART_ROW_GROUP_ROWS,
     )
     lap("featurize")
     scores = score_features(settings, features, loaded=load_models(settings, model))
@@ -313,7 +314,9 @@ def _assess_port(settings: Settings, day: date, port: str, model: str | None) ->
         evidence=_read_evidence(settings, day),
     )
     folder = port_partition(layout.scores_table(settings), day, port)
-    _write_part(scores.with_columns(rows), folder / layout.SCORES_FILE)
+    write_parquet(
+        scores.with_columns(rows), folder / layout.SCORES_FILE, row_group_size=PART_ROW_GROUP_ROWS
+    )
     write_parquet(rule_hits, folder / layout.RULE_HITS_FILE)
     write_parquet(watch_hits, folder / layout.WATCHLIST_HITS_FILE)
     write_parquet(selection.ranked, folder / layout.SELECTION_FILE)
@@ -332,14 +335,6 @@ def _assess_port(settings: Settings, day: date, port: str, model: str | None) ->
         "notes": selection.notes,
         "step_seconds": timings,
     }
-
-
-def _write_part(frame: pl.DataFrame, target: Path) -> Path:
-    """A port's features or scores, in row groups of `PART_ROW_GROUP_ROWS`: the gather holds
-    one row group of each port at a time (`_PartReader`)."""
-    with atomic_path(target) as tmp:
-        frame.write_parquet(tmp, **PARQUET_OPTIONS, row_group_size=PART_ROW_GROUP_ROWS)
-    return target
 
 
 # --- gather and publish ------------------------------------------------------------------------

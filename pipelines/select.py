@@ -446,6 +446,8 @@ def _attach_hits(
             pl.col("precision").max().alias("_watch_lift"),
         )
     )
+    # Shared over the hit lines among the hits alone: a few rows, not the day's.
+    watch = _shared_over_lines(watch.join(scores.select(*KEY, "risk_score"), on=KEY))
     empty_list = pl.lit([], dtype=pl.List(pl.String()))
     return (
         scores.join(rules, on=KEY, how="left")
@@ -458,7 +460,6 @@ def _attach_hits(
             pl.col("_force_rule").fill_null(False),
             pl.col("_force_watch").fill_null(False),
         )
-        .with_columns(_shared_over_lines(pl.col("_watch_lift")).alias("_watch_lift"))
         .with_columns(
             # The largest single estimate, never a sum: each one is a chance of a finding for the
             # same inspection, measured on items that already carried the others' evidence.
@@ -476,8 +477,9 @@ def _attach_hits(
     )
 
 
-def _shared_over_lines(precision: pl.Expr) -> pl.Expr:
-    """A party's hit shared out over the declaration's hit lines by the model's relative risk.
+def _shared_over_lines(hits: pl.DataFrame) -> pl.DataFrame:
+    """`hits` (one row per hit line, with its `risk_score`) with `_watch_lift`, the precision of
+    a party's hit, shared out over the declaration's hit lines by the model's relative risk.
 
     A watch-list hit is on a party, so on every line of its declaration, and its precision is
     measured per line inspected: the average chance of a finding on one line of a hit
@@ -487,11 +489,17 @@ def _shared_over_lines(precision: pl.Expr) -> pl.Expr:
     consignment's likelier line. Equal risks (or none) leave the precision as it was (decision
     0042).
     """
+    precision = pl.col("_watch_lift")
     hit = precision > 0
     lines = hit.cast(pl.Int64).sum().over("declaration_id")
     total = pl.when(hit).then(pl.col("risk_score")).otherwise(0.0).sum().over("declaration_id")
     share = precision * lines * pl.col("risk_score") / total
-    return pl.when(hit & (total > 0)).then(share.clip(0.0, 1.0)).otherwise(precision)
+    return hits.with_columns(
+        pl.when(hit & (total > 0))
+        .then(share.clip(0.0, 1.0))
+        .otherwise(precision)
+        .alias("_watch_lift")
+    ).drop("risk_score")
 
 
 def _one_examination_per_consignment(frame: pl.DataFrame) -> pl.DataFrame:
@@ -509,12 +517,17 @@ def _one_examination_per_consignment(frame: pl.DataFrame) -> pl.DataFrame:
     and third threat lines.
     """
     score = pl.col("_ranking_score")
-    gap = score.max().over("declaration_id") - score
-    best_item = pl.col("item_no").get(score.arg_max()).over("declaration_id")
-    return frame.with_columns(
-        (score * (1.0 - gap)).alias("_ranking_score"),
-        # The reasons name the item whose examination covers a discounted one.
-        pl.when(gap > 0).then(best_item).alias("_covered_by"),
+    gap = pl.col("_gap")
+    # The lowest-numbered of the best items: the same whatever order the scores came in.
+    best_item = pl.when(gap == 0).then(pl.col("item_no")).min().over("declaration_id")
+    return (
+        frame.with_columns((score.max().over("declaration_id") - score).alias("_gap"))
+        .with_columns(
+            (score * (1.0 - gap)).alias("_ranking_score"),
+            # The reasons name the item whose examination covers a discounted one.
+            pl.when(gap > 0).then(best_item).alias("_covered_by"),
+        )
+        .drop("_gap")
     )
 
 
