@@ -548,6 +548,21 @@ def test_one_callers_backlog_is_refused_while_another_caller_queues(assessor: As
     coalescer.stop()
     assert [len(o.assessments) for o in outcomes] == [2, 2]
     assert all(o.error is None for o in outcomes)
+    # Both calls waited for the worker, so it joined them into one pass (the counts /v1/health
+    # reports and the benchmark reads).
+    assert (coalescer.passes, coalescer.calls) == (1, 2)
+
+
+def test_health_counts_the_passes_and_the_calls_they_joined(
+    client: TestClient, token: str, assessor: Assessor
+) -> None:
+    before = client.get("/v1/health").json()
+    rows = _records(assessor.settings, NIGHT)[50:52]
+    assert _post(client, token, [{**rows[0], "declaration_id": "HEALTH-1"}]).status_code == 200
+    after = client.get("/v1/health").json()
+    assert after["model_version"] == assessor.model_version
+    assert after["passes"] == before["passes"] + 1
+    assert after["calls"] == before["calls"] + 1
 
 
 def test_small_calls_share_a_screening_and_large_ones_are_screened_alone() -> None:
