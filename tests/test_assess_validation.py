@@ -206,3 +206,22 @@ def test_kept_flag_expressions_give_the_failures_of_expressions_built_afresh() -
         run_suite_polars(typed, Suite(suite.name, suite.helpers, tuple(list(suite.checks))))
     assert_frame_equal(run_suite_polars(typed, suite), first)
     assert_frame_equal(first, run_suite(typed, suite))
+
+
+def test_a_clean_frame_is_split_as_a_frame_with_broken_rows_is() -> None:
+    """A frame whose rows keep every rule returns at once (no blame, filter or quarantine):
+    its valid rows are those the full path keeps from the same rows beside broken ones, and
+    its rejected frame is the full path's empty one."""
+    raw = read_raw(DATA / "mixed.csv")
+    suite = declarations_suite(REFS, NOW)
+    valid, rejected = validate_with_suite(raw, suite, run_suite_polars)
+    assert rejected.height > 0
+    clean_lines = valid.get_column("_line").implode()
+    clean_raw = raw.filter(pl.col("_line").is_in(clean_lines))
+    clean_valid, clean_rejected = validate_with_suite(clean_raw, suite, run_suite_polars)
+    assert clean_valid.height == valid.height > 0
+    assert_frame_equal(clean_valid, valid)
+    assert_frame_equal(clean_rejected, rejected.clear())
+    night_valid, night_rejected = validate_frame(clean_raw, REFS, NOW)
+    assert_frame_equal(night_valid, clean_valid)
+    assert_frame_equal(night_rejected, clean_rejected)
