@@ -211,6 +211,13 @@ DISGUISES: dict[str, DisguiseFamily] = {
             "two to four ordinary lines of one declaration: the hold is on the whole consignment.",
             ("listed-trader-mixed-consignment",),
         ),
+        DisguiseFamily(
+            "listed-dual-use-cargo",
+            "tuning",
+            "As listed-mixed-cargo, but the controlled line is CBRN dual-use process equipment "
+            "in ordinary codes, mostly off the strategic list: the model sees an ordinary line.",
+            ("listed-trader-dual-use-consignment",),
+        ),
     )
 }
 
