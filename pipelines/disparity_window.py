@@ -65,7 +65,7 @@ CREATE TEMP TABLE items AS
 WITH staged AS (
     SELECT {columns}, filename, file_row_number
     FROM read_parquet($paths, filename = true, file_row_number = true, union_by_name = true)
-), sorted AS (
+), classified AS (
     SELECT *,
            hash(declaration_id, item_no) IN (SELECT key_hash FROM duplicated)
            OR coalesce(declaration_id IN (SELECT declaration_id FROM marked), false) AS special
@@ -77,7 +77,7 @@ SELECT CASE WHEN special THEN declaration_id END AS declaration_id,
        CASE WHEN special THEN file_row_number END AS file_row_number,
        origin_country, mode, consignee_id,
        count(*) AS items
-FROM sorted
+FROM classified
 GROUP BY ALL
 """
 _LATEST = """
