@@ -82,8 +82,9 @@ def size_band(items: pl.Expr) -> pl.Expr:
 
 
 CELL_ITEMS = "_items"
-"""In a frame of cells (`cells`): how many items share the row's groups and flags. The figures
-read item frames and frames of cells alike; a night's window is read as cells, never whole."""
+"""In a frame of cells (items counted per combination of the dimensions and `ITEM_FLAGS`): how
+many items share the row's groups and flags. The figures read item frames and frames of cells
+alike; a night is counted as cells in DuckDB (pipelines/disparity_window.py), never whole."""
 
 
 def _weight(frame: pl.DataFrame) -> pl.Expr:
@@ -97,11 +98,6 @@ def _items_total(frame: pl.DataFrame) -> int:
 
 def _total(frame: pl.DataFrame, flag: pl.Expr) -> int:
     return int(frame.select((flag * _weight(frame)).sum()).item())
-
-
-def cells(items: pl.LazyFrame) -> pl.LazyFrame:
-    """Items counted per combination of groups and flags: all the figures read of them."""
-    return items.group_by(*DIMENSIONS, *ITEM_FLAGS).agg(pl.len().cast(pl.Int64).alias(CELL_ITEMS))
 
 
 def _counts(frame: pl.DataFrame, dimension: str) -> pl.DataFrame:
@@ -226,17 +222,8 @@ def disparity_figures(
 
 
 def _declarations(settings: Settings, days: Sequence[date]) -> pl.DataFrame:
-    """Item attributes of the staged declarations of `days`: origin, mode and consignee."""
-    return _scan_declarations(settings, days).collect()
-
-
-def _staged_paths(settings: Settings, days: Sequence[date]) -> list[Path]:
-    """The staged declarations files of `days` that exist, in the days' order."""
-    return [p for d in days if (p := layout.staged_declarations_file(settings, d)).is_file()]
-
-
-def _scan_declarations(settings: Settings, days: Sequence[date]) -> pl.LazyFrame:
-    """`_declarations`, not yet read: a night's window is aggregated as it is read."""
+    """Item attributes of the staged declarations of `days`, each (declaration_id, item_no) at
+    its latest filing: origin, mode and consignee."""
     paths = _staged_paths(settings, days)
     columns = {
         "declaration_id": pl.String,
@@ -247,7 +234,7 @@ def _scan_declarations(settings: Settings, days: Sequence[date]) -> pl.LazyFrame
         "consignee_id": pl.String,
     }
     if not paths:
-        return pl.LazyFrame(schema=columns)
+        return pl.DataFrame(schema=columns)
     scan = pl.scan_parquet(paths, missing_columns="insert", extra_columns="ignore")
     present = set(scan.collect_schema().names())
     source = {"filed_on": "filed_at", "origin_country": "country_of_origin"}
@@ -260,22 +247,31 @@ def _scan_declarations(settings: Settings, days: Sequence[date]) -> pl.LazyFrame
             return expr.dt.date().alias(name)
         return expr.cast(dtype).alias(name)
 
-    return scan.select(column(name, dtype) for name, dtype in columns.items()).unique(
-        ["declaration_id", "item_no"], keep="last"
-    )
+    selected = scan.select(column(name, dtype) for name, dtype in columns.items())
+    return selected.unique(["declaration_id", "item_no"], keep="last").collect()
+
+
+def _staged_paths(settings: Settings, days: Sequence[date]) -> list[Path]:
+    """The staged declarations files of `days` that exist, in the days' order."""
+    return [p for d in days if (p := layout.staged_declarations_file(settings, d)).is_file()]
+
+
+TRADER_ITEMS = "_trader_items"
+"""Each consignee's number of items, in the frames that size the trader bands."""
 
 
 def with_groups(items: pl.DataFrame, traders: pl.DataFrame) -> pl.DataFrame:
     """Add origin_region (from the country table) and trader_size (from `traders`' counts)."""
-    return _with_groups(items.lazy(), _trader_items(traders.lazy())).collect()
-
-
-TRADER_ITEMS = "_trader_items"
-
-
-def _trader_items(traders: pl.LazyFrame) -> pl.LazyFrame:
-    """Each consignee's number of items among `traders`."""
-    return traders.group_by("consignee_id").agg(pl.len().alias(TRADER_ITEMS))
+    sizes = traders.group_by("consignee_id").agg(pl.len().alias(TRADER_ITEMS))
+    return (
+        items.join(_regions(), on="origin_country", how="left", maintain_order="left")
+        .join(sizes, on="consignee_id", how="left", maintain_order="left")
+        .with_columns(
+            pl.col("origin_region").fill_null("unknown"),
+            size_band(pl.col(TRADER_ITEMS).fill_null(1)).alias("trader_size"),
+        )
+        .drop(TRADER_ITEMS)
+    )
 
 
 def _regions() -> pl.DataFrame:
@@ -284,18 +280,6 @@ def _regions() -> pl.DataFrame:
 
     return countries().select(
         pl.col("alpha2").alias("origin_country"), pl.col("region").alias("origin_region")
-    )
-
-
-def _with_groups(items: pl.LazyFrame, sizes: pl.LazyFrame) -> pl.LazyFrame:
-    return (
-        items.join(_regions().lazy(), on="origin_country", how="left", maintain_order="left")
-        .join(sizes, on="consignee_id", how="left", maintain_order="left")
-        .with_columns(
-            pl.col("origin_region").fill_null("unknown"),
-            size_band(pl.col(TRADER_ITEMS).fill_null(1)).alias("trader_size"),
-        )
-        .drop(TRADER_ITEMS)
     )
 
 
@@ -359,36 +343,30 @@ def night_figures(settings: Settings, day: date, window_days: int = WINDOW_DAYS)
         raise FileNotFoundError(f"{lists}: no published list for {day}; run the night first")
     first = day - timedelta(days=window_days)
     window_days_list = [first + timedelta(days=i) for i in range(window_days)]
-    # Counted as cells (items per groups and flags): the window is 90 days of every item
-    # filed, which DuckDB de-duplicates out of core; tonight is one day, streamed by Polars.
-    from pipelines.disparity_window import consignee_items, window, window_cells
-
-    tonight = _scan_declarations(settings, [day])
-    with window(
-        _staged_paths(settings, window_days_list), layout.run_report_dir(settings, day)
-    ) as db:
-        # Items per consignee over the window and tonight, as `with_groups` counts them.
-        sizes = (
-            pl.concat([consignee_items(db).lazy(), _trader_items(tonight)], how="vertical_relaxed")
-            .group_by("consignee_id")
-            .agg(pl.col(TRADER_ITEMS).sum())
-            .collect()
-        )
-        bands = sizes.select("consignee_id", size_band(pl.col(TRADER_ITEMS)).alias("trader_size"))
-        window_items = window_cells(
-            db, _outcomes(settings, first, day), _regions(), bands, SIZE_BANDS[0][1]
-        )
-    ranked = pl.scan_parquet(lists).select(
-        pl.col("declaration_id").cast(pl.String),
-        pl.col("item_no").cast(pl.Int64),
-        pl.col("lane").is_in(SELECTED_LANES).alias("selected"),
+    # Counted as cells (items per groups and flags) in DuckDB: the window is 90 days of every
+    # item filed, tonight one day of them; only the counts come back.
+    from pipelines.disparity_window import (
+        consignee_items,
+        night_counts,
+        selection_cells,
+        window_cells,
     )
-    tonight_items = ranked.join(tonight, on=["declaration_id", "item_no"], how="left")
-    selection = cells(
-        _with_groups(tonight_items, sizes.lazy()).with_columns(
-            pl.lit(False).alias(flag) for flag in ("inspected", "finding", "random")
+
+    regions = _regions()
+    with night_counts(
+        _staged_paths(settings, window_days_list),
+        _staged_paths(settings, [day]),
+        _outcomes(settings, first, day),
+        layout.run_report_dir(settings, day),
+    ) as db:
+        bands = consignee_items(db).select(
+            "consignee_id", size_band(pl.col(TRADER_ITEMS)).alias("trader_size")
         )
-    ).collect(engine="streaming")
+        smallest = SIZE_BANDS[0][1]
+        window_items = window_cells(db, regions, bands, smallest)
+        selection = selection_cells(
+            db, lists, SELECTED_LANES, regions=regions, bands=bands, smallest=smallest
+        )
     notes = []
     if _items_total(window_items) == 0:
         notes.append(f"no staged declarations in the {window_days} days before {day}")

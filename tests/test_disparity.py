@@ -227,12 +227,14 @@ def test_the_night_counted_out_of_core_gives_the_whole_frames_figures(tmp_path: 
     origins = ["CN", "DE", "US", "IR", "XX"]  # XX: no region in the country table
     for back in range(6, -1, -1):
         day = night - timedelta(days=back)
-        # Some of yesterday's declarations are filed again today, amended: the latest counts.
+        # Some of yesterday's declarations are filed again today, amended, and three of
+        # today's twice in the same file: the latest filing counts.
         ids = [f"{day.day}-{i}" for i in range(40)] + [f"{day.day - 1}-{i}" for i in range(5)]
+        ids += ids[:3]
         frame = pl.DataFrame(
             {
                 "declaration_id": ids,
-                "item_no": [1 + i % 2 for i in range(len(ids))],
+                "item_no": [1 + i % 2 for i in range(len(ids) - 3)] + [1, 2, 1],
                 "filed_at": [datetime(day.year, day.month, day.day, 9, tzinfo=UTC)] * len(ids),
                 "country_of_origin": [rng.choice(origins) for _ in ids],
                 "mode": [rng.choice(["sea", "air", None]) for _ in ids],
@@ -265,7 +267,7 @@ def test_the_night_counted_out_of_core_gives_the_whole_frames_figures(tmp_path: 
 
     figures = night_figures(settings, night)
     expected = _whole_frame_figures(settings, night)
-    for key in ("dimensions", "totals", "flags", "reference"):
+    for key in ("dimensions", "totals", "flags", "reference", "confidence"):
         assert figures[key] == expected[key], key
     assert figures["totals"]["window_items"] == 6 * 40 + 5  # amended items counted once
     assert figures["totals"]["inspected"] > 0
