@@ -6,7 +6,8 @@ Without `--home` it builds a small simulated home (45 days of history at 1,500 r
 trained champion, one night run) in a temporary folder; with a `--home` that does not exist yet it
 builds it there and keeps it. It starts `cargo-risk assess serve` as its own process, issues a
 token, and measures: latency p50/p99 and achieved throughput of single-declaration calls offered
-open-loop at 50, 200 and 500 requests a second; declarations a second in batches of 100; the
+open-loop at 50, 200 and 500 requests a second (`--rates`), with how many calls the service joined
+into a pass and its CPU per call; declarations a second in batches of 100; the
 service's resident memory (current and peak); the cost of refreshing the history after a night
 (loading models, lists and references, and advancing the history by one staged day). Prints a
 Markdown table and writes it to `--out`.
@@ -24,6 +25,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -98,10 +100,26 @@ def _memory_mb(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
+def _service_counts(base: str, pid: int) -> tuple[int, int, float]:
+    """The service's passes and calls so far (its /v1/health) and its process CPU seconds."""
+    health = httpx.get(f"{base}/v1/health", timeout=10).json()
+    ticks = os.sysconf("SC_CLK_TCK")
+    # /proc/PID/stat fields 14 and 15 (after the parenthesised name): user and system ticks.
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(health["passes"]), int(health["calls"]), (int(fields[11]) + int(fields[12])) / ticks
+
+
 def _offered(
-    url: str, token: str, rows: list[dict[str, Any]], rate: int, seconds: float
+    url: str,
+    token: str,
+    rows: list[dict[str, Any]],
+    rate: int,
+    seconds: float,
+    *,
+    counts: Callable[[], tuple[int, int, float]] | None = None,
 ) -> dict[str, Any]:
-    """Open loop: requests start on a fixed schedule whatever the answers' latency."""
+    """Open loop: requests start on a fixed schedule whatever the answers' latency. With
+    `counts` (`_service_counts`), also the calls a pass joined and the service's CPU a call."""
     latencies: list[float] = []
     codes: dict[int | str, int] = {}
     lock = threading.Lock()
@@ -135,11 +153,16 @@ def _offered(
                     codes[status] = codes.get(status, 0) + 1
 
     threads = [threading.Thread(target=work) for _ in range(workers)]
+    before = counts() if counts else (0, 0, 0.0)
+    client_cpu = time.process_time()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
+    client_cpu = time.process_time() - client_cpu
+    after = counts() if counts else (0, 0, 0.0)
+    passes, calls = after[0] - before[0], after[1] - before[1]
     ordered = sorted(latencies)
     return {
         "rate": rate,
@@ -148,6 +171,10 @@ def _offered(
         "p99_ms": 1000 * ordered[int(0.99 * (len(ordered) - 1))],
         "achieved": len(ordered) / elapsed,
         "codes": codes,
+        "calls_per_pass": calls / passes if passes else math.nan,
+        "cpu_ms_per_call": 1000 * (after[2] - before[2]) / len(ordered) if counts else math.nan,
+        # The client shares the machine's cores with the service: its CPU competes.
+        "client_cpu_ms_per_call": 1000 * client_cpu / len(ordered),
     }
 
 
@@ -367,6 +394,15 @@ def main() -> None:
         "--no-year", action="store_true", help="skip indexing a drawn year of history"
     )
     parser.add_argument(
+        "--rates",
+        type=lambda text: tuple(int(r) for r in text.split(",")),
+        default=RATES,
+        help="single-declaration calls offered a second, comma-separated (default 50,200,500)",
+    )
+    parser.add_argument(
+        "--no-batch", action="store_true", help="skip the batches-of-100 step (HTTP runs)"
+    )
+    parser.add_argument(
         "--in-process-only",
         action="store_true",
         help="measure the engine without HTTP (no service process, no refresh, no year)",
@@ -452,11 +488,16 @@ def main() -> None:
                 _rows_for(rows, rate * args.seconds, f"{run}R{rate}-"),
                 rate,
                 args.seconds,
+                counts=lambda: _service_counts(f"http://127.0.0.1:{port}", server.pid),
             )
-            for rate in RATES
+            for rate in args.rates
         ]
         # Room for 5,000 declarations a second: no batch wraps round to ids already sent.
-        batch = _batches(url, token, _rows_for(rows, 5000 * args.seconds, f"{run}B"), args.seconds)
+        batch = (
+            None
+            if args.no_batch
+            else _batches(url, token, _rows_for(rows, 5000 * args.seconds, f"{run}B"), args.seconds)
+        )
         rss, peak = _memory_mb(server.pid)
     finally:
         server.terminate()
@@ -468,21 +509,25 @@ def main() -> None:
         f"{load[1]:.1f}; {len(rows)} declarations a day in the home, history {night}); "
         f"{args.seconds:g} s per step, open loop.",
         "",
-        "| calls | offered / s | achieved / s | p50 ms | p99 ms | answers |",
-        "|---|---:|---:|---:|---:|---|",
+        "| calls | offered / s | achieved / s | p50 ms | p99 ms | calls a pass | "
+        "service CPU ms a call | client CPU ms a call | answers |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for s in singles:
         lines.append(
             f"| 1 declaration | {s['rate']} | {s['achieved']:.0f} | {s['p50_ms']:.1f} | "
-            f"{s['p99_ms']:.1f} | {s['codes']} |"
+            f"{s['p99_ms']:.1f} | {s['calls_per_pass']:.1f} | {s['cpu_ms_per_call']:.1f} | "
+            f"{s['client_cpu_ms_per_call']:.1f} | {s['codes']} |"
         )
+    lines += ["", "| measure | value |", "|---|---:|"]
+    if batch is not None:
+        lines += [
+            f"| declarations / s, batches of {BATCH}, one caller | "
+            f"{batch['declarations_per_s']:.0f} |",
+            f"| batch of {BATCH}, p50 ms | {batch['p50_ms']:.1f} |",
+            f"| batch answers replayed from the store (0: all assessed) | {batch['replayed']} |",
+        ]
     lines += [
-        "",
-        "| measure | value |",
-        "|---|---:|",
-        f"| declarations / s, batches of {BATCH}, one caller | {batch['declarations_per_s']:.0f} |",
-        f"| batch of {BATCH}, p50 ms | {batch['p50_ms']:.1f} |",
-        f"| batch answers replayed from the store (0: all assessed) | {batch['replayed']} |",
         f"| service RSS after the runs, MB | {rss:.0f} |",
         f"| service peak RSS, MB | {peak:.0f} |",
         f"| refresh after a night (load + one day of history), s | {refresh:.2f} |",

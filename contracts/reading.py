@@ -9,11 +9,13 @@ at all raises `MalformedFileError` and yields nothing: no half-loaded files.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -424,6 +426,39 @@ CAST_REASONS = {
     "date": "not a date (YYYY-MM-DD)",
     "boolean": "not true or false",
 }
+GIVEN = "__given__"
+"""Prefix of the cast's scratch columns: whether the source held a (non-blank) value."""
+
+
+@dataclass(frozen=True)
+class _Casts:
+    """A contract's cast expressions, built once: rebuilding them was ~0.7 ms of a one-row call
+    of the assessment service (docs/decisions/0032, pass 5); the night casts the same way."""
+
+    typed: tuple[pl.Expr, ...]
+    """Each contract column cast to its type, and for each castable one its `GIVEN` column."""
+    broken: dict[str, pl.Expr]
+    """Per castable column, on the cast frame: True where a value was given but did not cast."""
+    any_broken: tuple[pl.Expr, ...]
+    """Per castable column, one row: whether any value did not cast."""
+    reasons: dict[str, str]
+    """Per castable column, why a value that did not cast is refused."""
+
+
+@functools.lru_cache(maxsize=16)
+def _casts(contract: Contract) -> _Casts:
+    sep = contract.list_separator
+    reasons = {c.name: CAST_REASONS[c.kind] for c in contract.columns if c.kind in CAST_REASONS}
+    broken = {name: pl.col(GIVEN + name) & pl.col(name).is_null() for name in reasons}
+    return _Casts(
+        typed=(
+            *(_cast_expr(c, sep).cast(c.dtype).alias(c.name) for c in contract.columns),
+            *(_blank_to_null(name).is_not_null().alias(GIVEN + name) for name in reasons),
+        ),
+        broken=broken,
+        any_broken=tuple(flag.any().alias(name) for name, flag in broken.items()),
+        reasons=reasons,
+    )
 
 
 def cast_to_contract(
@@ -442,20 +477,21 @@ def cast_to_contract(
 
         raw = apply_mapping(raw, mapping)
     _require_columns(raw, contract)
-    for name in BOOKKEEPING:
-        if name not in raw.columns:
-            dtype = pl.Int64() if name == LINE else pl.String()
-            raw = raw.with_columns(pl.lit(None, dtype).alias(name))
-    missing = [c.name for c in contract.columns if c.name not in raw.columns]
-    raw = raw.with_columns(pl.lit(None, pl.String()).alias(name) for name in missing)
-    sep = contract.list_separator
-    typed = raw.with_columns(
-        _cast_expr(c, sep).cast(c.dtype).alias(c.name) for c in contract.columns
-    )
+    absent = [
+        pl.lit(None, pl.Int64() if name == LINE else pl.String()).alias(name)
+        for name in (*BOOKKEEPING, *contract.names)
+        if name not in raw.columns
+    ]
+    if absent:
+        raw = raw.with_columns(absent)
+    casts = _casts(contract)
+    # The casts and, beside them, whether each source value was given: one query, and the
+    # failures are read off its result (a value given that cast to null).
+    cast = raw.with_columns(casts.typed)
     extras = [n for n in raw.columns if n not in contract.names and not n.startswith("_")]
     ordered = [*contract.names, *extras, *[n for n in raw.columns if n.startswith("_")]]
-    typed = typed.select(ordered)
-    return typed, _cast_failures(raw, typed, contract)
+    typed = cast.select(ordered)
+    return typed, _cast_failures(raw, cast, casts)
 
 
 def _require_columns(raw: pl.DataFrame, contract: Contract) -> None:
@@ -466,20 +502,14 @@ def _require_columns(raw: pl.DataFrame, contract: Contract) -> None:
         raise MalformedFileError(name, f"missing required column(s): {', '.join(absent)}", 1)
 
 
-def _cast_failures(raw: pl.DataFrame, typed: pl.DataFrame, contract: Contract) -> pl.DataFrame:
+def _cast_failures(raw: pl.DataFrame, cast: pl.DataFrame, casts: _Casts) -> pl.DataFrame:
+    """The failures of `cast` (raw's rows in order, with the `GIVEN` columns of `casts`)."""
     # A caller's row id rides along, so failures join back even when lines repeat across files.
     keys = [SOURCE_FILE, LINE, *([ROW_ID] if ROW_ID in raw.columns else [])]
     schema = pl.Schema({**FAILURE_SCHEMA, **({ROW_ID: pl.Int64()} if ROW_ID in keys else {})})
-    broken = {
-        column.name: _blank_to_null(column.name).is_not_null() & typed[column.name].is_null()
-        for column in contract.columns
-        if column.kind in CAST_REASONS
-    }
     # One pass finds the columns with a failure; only those are filtered (a clean call of the
     # assessment service paid one filter a column for nothing, and a clean frame none at all).
-    failing = (
-        raw.select(b.any().alias(n) for n, b in broken.items()).row(0, named=True) if broken else {}
-    )
+    failing = cast.select(casts.any_broken).row(0, named=True) if casts.any_broken else {}
     if not any(failing.values()) and raw.get_column(ROW_ERROR).null_count() == raw.height:
         return pl.DataFrame(schema=schema)
     parts = [
@@ -490,16 +520,15 @@ def _cast_failures(raw: pl.DataFrame, typed: pl.DataFrame, contract: Contract) -
             pl.col(ROW_ERROR).alias("reason"),
         )
     ]
-    for column in contract.columns:
-        reason = CAST_REASONS.get(column.kind)
-        if reason is None or not failing[column.name]:
+    for name, broken in casts.broken.items():
+        if not failing[name]:
             continue
         parts.append(
-            raw.filter(broken[column.name]).select(
+            raw.filter(cast.select(broken).to_series()).select(
                 *keys,
-                pl.lit(column.name).alias("field"),
-                pl.col(column.name).alias("value"),
-                pl.lit(reason).alias("reason"),
+                pl.lit(name).alias("field"),
+                pl.col(name).alias("value"),
+                pl.lit(casts.reasons[name]).alias("reason"),
             )
         )
     return pl.concat([p.select(schema.names()).cast(schema) for p in parts]).sort(LINE, "field")

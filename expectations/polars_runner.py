@@ -12,6 +12,9 @@ Grain of the result: one row per (frame row, failed check), FAILURE_SCHEMA of th
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import polars as pl
 
 from expectations.runner import FAILURE_SCHEMA, ROW
@@ -54,8 +57,61 @@ def _outside(value: pl.Expr, kwargs: object) -> pl.Expr:
     return pl.when(value.is_null()).then(None).otherwise(below | above)
 
 
-def run_suite_polars(frame: pl.DataFrame, suite: Suite) -> pl.DataFrame:
-    """Validate `frame` (typed, with a unique Int64 `_row`) and return its failures."""
+FLAGS_KEPT = 8
+"""Check tuples whose flag expressions are kept: the service's one generation (every call hands
+it the same tuple), with room for the suites of a few nights or tests besides."""
+
+
+class _KeptFlags:
+    """The flag expressions of a check tuple, built once per tuple object.
+
+    Building the ~60 expressions in Python cost ~0.7 ms of a one-row call (docs/decisions/0032,
+    pass 5). Keyed by the tuple's identity, with the tuple itself held beside its expressions: an
+    id cannot be reused while its object lives, and a `Check` is frozen (its `kwargs` are never
+    changed after the suite is built), so a tuple's expressions never go stale. A check's
+    `kwargs` is a dict, so the tuple has no hash: identity is the key it has.
+    """
+
+    def __init__(self, kept: int) -> None:
+        self._kept = kept
+        self._lock = threading.Lock()
+        self._by_id: OrderedDict[int, tuple[tuple[Check, ...], tuple[pl.Expr, ...]]] = OrderedDict()
+        self.builds = 0
+        """Times a tuple's expressions were built (for tests)."""
+
+    def flags(self, checks: tuple[Check, ...]) -> tuple[pl.Expr, ...]:
+        """One Boolean column a check, named by its position, True where a row breaks it."""
+        with self._lock:
+            found = self._by_id.get(id(checks))
+            if found is not None and found[0] is checks:
+                self._by_id.move_to_end(id(checks))
+                return found[1]
+        built = check_flags(checks)
+        with self._lock:
+            self._by_id[id(checks)] = (checks, built)
+            self._by_id.move_to_end(id(checks))
+            while len(self._by_id) > self._kept:
+                self._by_id.popitem(last=False)
+            self.builds += 1
+        return built
+
+
+def check_flags(checks: tuple[Check, ...]) -> tuple[pl.Expr, ...]:
+    """The flag expressions of `checks`, built afresh (what `KEPT_FLAGS` keeps)."""
+    return tuple(_fails(check).fill_null(False).alias(str(i)) for i, check in enumerate(checks))
+
+
+KEPT_FLAGS = _KeptFlags(FLAGS_KEPT)
+
+
+def run_suite_polars(
+    frame: pl.DataFrame, suite: Suite, optimizations: pl.QueryOptFlags | None = None
+) -> pl.DataFrame:
+    """Validate `frame` (typed, with a unique Int64 `_row`) and return its failures.
+
+    `optimizations` plans the flag query (default: Polars' own); optimizing changes how the
+    query runs, never its result, and the service's one-row calls skip it (cheaper to run as
+    written)."""
     if frame.height == 0 or not suite.checks:
         return pl.DataFrame(schema=FAILURE_SCHEMA)
     if ROW not in frame.columns:
@@ -65,11 +121,8 @@ def run_suite_polars(frame: pl.DataFrame, suite: Suite) -> pl.DataFrame:
     flags = (
         frame.lazy()
         .with_columns(suite.helpers)
-        .select(
-            ROW,
-            *(_fails(check).fill_null(False).alias(str(i)) for i, check in enumerate(suite.checks)),
-        )
-        .collect()
+        .select(ROW, *KEPT_FLAGS.flags(suite.checks))
+        .collect(optimizations=pl.QueryOptFlags() if optimizations is None else optimizations)
     )
     if not flags.drop(ROW).to_numpy().any():
         # The usual call: every row keeps every rule.

@@ -214,7 +214,12 @@ def _split(
     runner: SuiteRunner = run_suite,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     typed, cast_failures = cast_to_contract(mapped, contract)
-    failures = _all_failures(contract, cast_failures, runner(typed, suite))
+    check_failures = runner(typed, suite)
+    if cast_failures.is_empty() and check_failures.is_empty():
+        # Every row kept every rule (the usual call of the assessment service): nothing to
+        # blame, filter or quarantine.
+        return typed.drop(ROW, ROW_ERROR), pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    failures = _all_failures(contract, cast_failures, check_failures)
     bad_rows = failures[ROW].unique()
     valid = typed.filter(~pl.col(ROW).is_in(bad_rows.implode())).drop(ROW, ROW_ERROR)
     dates = typed.select(ROW, pl.col(dated_by).dt.date().alias(FILING_DATE))

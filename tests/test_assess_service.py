@@ -548,6 +548,21 @@ def test_one_callers_backlog_is_refused_while_another_caller_queues(assessor: As
     coalescer.stop()
     assert [len(o.assessments) for o in outcomes] == [2, 2]
     assert all(o.error is None for o in outcomes)
+    # Both calls waited for the worker, so it joined them into one pass (the counts /v1/health
+    # reports and the benchmark reads).
+    assert (coalescer.passes, coalescer.calls) == (1, 2)
+
+
+def test_health_counts_the_passes_and_the_calls_they_joined(
+    client: TestClient, token: str, assessor: Assessor
+) -> None:
+    before = client.get("/v1/health").json()
+    rows = _records(assessor.settings, NIGHT)[50:52]
+    assert _post(client, token, [{**rows[0], "declaration_id": "HEALTH-1"}]).status_code == 200
+    after = client.get("/v1/health").json()
+    assert after["model_version"] == assessor.model_version
+    assert after["passes"] == before["passes"] + 1
+    assert after["calls"] == before["calls"] + 1
 
 
 def test_small_calls_share_a_screening_and_large_ones_are_screened_alone() -> None:
@@ -677,3 +692,48 @@ def test_passes_take_the_in_memory_engine_and_the_last_one_gives_it_back() -> No
     with pytest.raises(RuntimeError), in_memory_queries():
         raise RuntimeError("a pass fails")
     assert affinity() == before
+
+
+def test_a_pass_whose_names_are_near_no_listed_one_is_screened_as_in_full(
+    assessor: Assessor,
+) -> None:
+    """`screen_pass` skips the frame work only when no party name scores near a listed one:
+    its hits equal `screen_declarations`' for plain rows, rows naming listed parties (exactly,
+    misspelt, with a null name) one by one, and the whole day at once (trade weights set)."""
+    from polars.testing import assert_frame_equal
+
+    from pipelines.assess.screening import no_name_near_a_listed_one, screen_pass
+    from pipelines.watchlists.screen import screen_declarations
+
+    loaded = assessor._loaded
+    settings = assessor.settings
+    threshold = settings.watchlist_threshold
+    day = _day_frame(settings)
+    listed = loaded.index.rows.filter(pl.col("name_quality") != "low")["name"].head(3).to_list()
+    named = pl.concat(
+        [
+            day.head(1).with_columns(pl.lit(listed[0]).alias("shipper_name")),
+            day.slice(1, 1).with_columns(pl.lit(listed[1].upper()).alias("consignee_name")),
+            day.slice(2, 1).with_columns(pl.lit(listed[2][:-1] + "x").alias("shipper_name")),
+            day.slice(3, 1).with_columns(pl.lit(None, pl.String).alias("shipper_name")),
+        ]
+    )
+    skipped = screened = 0
+    for frame in [*(day[i : i + 1] for i in range(40)), *(named[i : i + 1] for i in range(4))]:
+        fast = screen_pass(frame, settings, threshold, loaded.index, loaded.clearances)
+        full = screen_declarations(frame, settings, threshold, loaded.index, loaded.clearances)
+        assert_frame_equal(fast, full)
+        if no_name_near_a_listed_one(frame, loaded.index, threshold):
+            skipped += 1
+            assert full.is_empty()
+        else:
+            screened += 1
+    assert skipped >= 30 and screened >= 2
+    assert not screen_declarations(
+        named.head(2), settings, threshold, loaded.index, loaded.clearances
+    ).is_empty()
+    for frame in (day, pl.concat([day, named])):
+        assert_frame_equal(
+            screen_pass(frame, settings, threshold, loaded.index, loaded.clearances),
+            screen_declarations(frame, settings, threshold, loaded.index, loaded.clearances),
+        )

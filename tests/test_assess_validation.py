@@ -164,3 +164,64 @@ def test_a_kept_suite_grown_over_many_calls_gives_each_call_the_full_sets_verdic
     assert rejected_rows >= 2
     # Most calls were served by the suite kept from earlier ones.
     assert suites.rebuilds < raw.height / 2
+
+
+def test_kept_flag_expressions_give_the_failures_of_expressions_built_afresh() -> None:
+    """The executor builds a check tuple's flag expressions once and keeps them by the tuple's
+    identity; a kept tuple, a new tuple of other checks and an evicted tuple each get the
+    failures of their own checks (Great Expectations' verdicts)."""
+    import dataclasses
+
+    from expectations.polars_runner import FLAGS_KEPT, KEPT_FLAGS, check_flags
+    from expectations.suite import Suite
+
+    raw = read_raw(DATA / "mixed.csv").with_row_index("_row").cast({"_row": pl.Int64})
+    typed, _ = cast_to_contract(raw, DECLARATIONS)
+    suite = declarations_suite(REFS, NOW)
+    builds = KEPT_FLAGS.builds
+    first = run_suite_polars(typed, suite)
+    assert KEPT_FLAGS.builds == builds + 1
+    again = run_suite_polars(typed, suite)
+    assert KEPT_FLAGS.builds == builds + 1  # served from the kept expressions
+    assert_frame_equal(again, first)
+    kept = KEPT_FLAGS.flags(suite.checks)
+    assert all(k.meta.eq(f) for k, f in zip(kept, check_flags(suite.checks), strict=True))
+    # As many checks, one changed: a cache keyed by anything looser than the tuple would hand
+    # this suite the kept expressions and miss the ids the new pattern refuses.
+    stricter = tuple(
+        dataclasses.replace(c, kwargs={"regex": r"^D-000[1-3]$"})
+        if (c.field, c.rule) == ("declaration_id", "pattern")
+        else c
+        for c in suite.checks
+    )
+    changed = Suite(suite.name, suite.helpers, stricter)
+    changed_failures = run_suite_polars(typed, changed)
+    assert_frame_equal(changed_failures, run_suite(typed, changed))
+    new_ids = changed_failures.filter(
+        (pl.col("field") == "declaration_id") & (pl.col("rule") == "pattern")
+    )
+    assert new_ids.height > first.filter(pl.col("field") == "declaration_id").height
+    # Evicted by other tuples and built again: still the suite's own failures.
+    for _ in range(FLAGS_KEPT):
+        run_suite_polars(typed, Suite(suite.name, suite.helpers, tuple(list(suite.checks))))
+    assert_frame_equal(run_suite_polars(typed, suite), first)
+    assert_frame_equal(first, run_suite(typed, suite))
+
+
+def test_a_clean_frame_is_split_as_a_frame_with_broken_rows_is() -> None:
+    """A frame whose rows keep every rule returns at once (no blame, filter or quarantine):
+    its valid rows are those the full path keeps from the same rows beside broken ones, and
+    its rejected frame is the full path's empty one."""
+    raw = read_raw(DATA / "mixed.csv")
+    suite = declarations_suite(REFS, NOW)
+    valid, rejected = validate_with_suite(raw, suite, run_suite_polars)
+    assert rejected.height > 0
+    clean_lines = valid.get_column("_line").implode()
+    clean_raw = raw.filter(pl.col("_line").is_in(clean_lines))
+    clean_valid, clean_rejected = validate_with_suite(clean_raw, suite, run_suite_polars)
+    assert clean_valid.height == valid.height > 0
+    assert_frame_equal(clean_valid, valid)
+    assert_frame_equal(clean_rejected, rejected.clear())
+    night_valid, night_rejected = validate_frame(clean_raw, REFS, NOW)
+    assert_frame_equal(night_valid, clean_valid)
+    assert_frame_equal(night_rejected, clean_rejected)

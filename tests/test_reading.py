@@ -176,3 +176,39 @@ def test_a_truncated_parquet_file_is_refused_whole(tmp_path: Path) -> None:
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     with pytest.raises(MalformedFileError, match=r"cut\.parquet: not a readable Parquet file"):
         read_raw(cut)
+
+
+def test_casts_are_built_once_a_contract_and_each_contract_casts_by_its_own_rules() -> None:
+    """The cast expressions are kept per contract; a contract equal but for its list separator
+    and one column's type (same name, same column names) gets its own casts, and the kept casts
+    give the frame and failures of expressions built afresh."""
+    import dataclasses
+
+    from contracts.reading import GIVEN, _cast_expr, _casts
+
+    assert _casts(DECLARATIONS) is _casts(DECLARATIONS)
+    raw = read_raw(MIXED).with_columns(
+        pl.lit("SGSIN;LKCMB").alias("transshipment_ports"), pl.lit("12").alias("shipper_name")
+    )
+    other = dataclasses.replace(
+        DECLARATIONS,
+        list_separator=";",
+        columns=tuple(
+            dataclasses.replace(c, kind="integer") if c.name == "shipper_name" else c
+            for c in DECLARATIONS.columns
+        ),
+    )
+    for contract in (DECLARATIONS, other, DECLARATIONS):
+        typed, failures = cast_to_contract(raw, contract)
+        fresh = raw.with_columns(
+            _cast_expr(c, contract.list_separator).cast(c.dtype).alias(c.name)
+            for c in contract.columns
+        ).select(typed.columns)
+        assert_frame_equal(typed, fresh)
+        assert not any(name.startswith(GIVEN) for name in typed.columns)
+        assert failures.height > 0  # mixed.csv has values that do not cast
+    declared, _ = cast_to_contract(raw, DECLARATIONS)
+    own, _ = cast_to_contract(raw, other)
+    assert declared["transshipment_ports"][0].to_list() == ["SGSIN;LKCMB"]
+    assert own["transshipment_ports"][0].to_list() == ["SGSIN", "LKCMB"]
+    assert declared.schema["shipper_name"] == pl.String and own.schema["shipper_name"] == pl.Int64

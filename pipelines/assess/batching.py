@@ -60,6 +60,10 @@ class Coalescer:
         self._ready = threading.Condition()
         self._stopped = False
         self._worker = threading.Thread(target=self._run, name="assess-coalescer", daemon=True)
+        self.passes = 0
+        """Passes run so far (with `calls`: how many calls a pass joins; /v1/health shows both)."""
+        self.calls = 0
+        """Calls taken into those passes."""
 
     def start(self) -> Coalescer:
         """Start the worker (calls submitted before wait for it)."""
@@ -110,6 +114,8 @@ class Coalescer:
 
     def _run(self) -> None:
         while (taken := self._take()) is not None:
+            self.passes += 1
+            self.calls += len(taken)
             try:
                 outcomes = self.assessor.assess_calls([w.call for w in taken])
             except Exception as error:  # one call's surprise must not fail the others

@@ -50,6 +50,7 @@ from models.scoring import ExplainTop, score
 from pipelines import layout
 from pipelines.assess.history_index import SMALL_QUERIES, HistoryIndex
 from pipelines.assess.references import ASKED, ReferenceIndex
+from pipelines.assess.screening import screen_pass
 from pipelines.assess.store import AssessmentStore, Caller, Recorded
 from pipelines.assess.validation import CallSuites, suite_at
 from pipelines.featurize import day_rollup, load_references, read_snapshot
@@ -59,7 +60,7 @@ from pipelines.score import load_models
 from pipelines.settings import Settings
 from pipelines.validate import reference_sets, validate_with_suite
 from pipelines.watchlists import clearances as clearance_store
-from pipelines.watchlists.screen import index_in_force, screen_declarations
+from pipelines.watchlists.screen import index_in_force
 
 log = logging.getLogger(__name__)
 
@@ -544,21 +545,22 @@ class Assessor:
             rule_hits = loaded.rules_for(day, rule_frame).hits(rule_frame)
             # Matches an officer cleared are dropped, as the night's score stage drops them.
             groups = _screening_groups(rows["_call"])
-            watch_hits = pl.concat(
-                [
-                    screen_declarations(
-                        # One group (the usual pass) is every row: nothing to filter.
-                        declarations
-                        if len(groups) == 1
-                        else declarations.filter(rows["_call"].is_in(group)),
-                        self.settings,
-                        self.settings.watchlist_threshold,
-                        loaded.index,
-                        loaded.clearances,
-                    )
-                    for group in groups
-                ]
-            ).filter(~pl.col("cleared"))
+            screened = [
+                screen_pass(
+                    # One group (the usual pass) is every row: nothing to filter.
+                    declarations
+                    if len(groups) == 1
+                    else declarations.filter(rows["_call"].is_in(group)),
+                    self.settings,
+                    self.settings.watchlist_threshold,
+                    loaded.index,
+                    loaded.clearances,
+                )
+                for group in groups
+            ]
+            watch_hits = screened[0] if len(screened) == 1 else pl.concat(screened)
+            if watch_hits.height:
+                watch_hits = watch_hits.filter(~pl.col("cleared"))
         rules_by_item = _group(rule_hits, ("rule_id", "title", "force_red"))
         watch_by_item = _group(watch_hits, ("list_name", "entry_id", "reason", "hold"))
         names = list(loaded.models.categories)

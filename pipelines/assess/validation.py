@@ -26,6 +26,7 @@ from contracts.schema import Column
 from expectations.declarations import NOT_FUTURE, declarations_suite, not_future_helper
 from expectations.polars_runner import run_suite_polars
 from expectations.suite import Suite, contract_suite, reference_key
+from pipelines.assess.history_index import SMALL_QUERIES
 
 REFERENCED: tuple[Column, ...] = tuple(c for c in DECLARATIONS.columns if c.reference)
 """Contract columns whose values are looked up in a reference set."""
@@ -152,6 +153,7 @@ class CallSuites:
         """As `runner_for_call(refs, now, tolerance)`, from the kept suite."""
 
         def run(typed: pl.DataFrame, _: Suite) -> pl.DataFrame:
-            return run_suite_polars(typed, self.suite(typed, now))
+            # A call's few rows: the flag query planned as written (~0.35 ms less a call).
+            return run_suite_polars(typed, self.suite(typed, now), SMALL_QUERIES)
 
         return run
