@@ -158,7 +158,8 @@ def stage_declarations(
             rejected.unique(subset=[SOURCE_FILE, "_line", "field", "rule"])
             .group_by("field", "reason")
             .len()
-            .sort("len", "field", descending=[True, False])
+            # The reason breaks ties, so the summary reads the same on every run.
+            .sort("len", "field", "reason", descending=[True, False, False])
             .collect()
         )
     return {
