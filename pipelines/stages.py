@@ -87,6 +87,7 @@ class DataDocsSummary(Summary):
     success: bool
     expectations: int
     failed_expectations: int
+    runs: int
     seconds_prepare: float
     seconds_import: float
     seconds_gx: float

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipelines import nightly
-from pipelines.data_docs import NAME, index_path
+from pipelines.data_docs import NAME, build_data_docs, index_path
 from pipelines.ingest import ingest_landing
 from pipelines.settings import Settings, load_settings
 from pipelines.staging import stage_declarations
@@ -57,3 +57,17 @@ def test_a_rerun_adds_a_run_and_keeps_the_site(settings: Settings) -> None:
 def test_a_date_without_raw_rows_is_named(settings: Settings) -> None:
     with pytest.raises(FileNotFoundError, match="2020-01-01"):
         nightly.data_docs(settings, date(2020, 1, 1))
+
+
+def test_a_night_in_chunks_reads_as_the_whole_night(settings: Settings) -> None:
+    # Chunks bound GE's memory; the site then holds one result a chunk, and the summary must say
+    # what one whole-night run says: the rows, whether the suite held, which expectations failed.
+    stage_declarations(settings, DAY)
+    whole = build_data_docs(settings, DAY)
+    chunked = build_data_docs(settings, DAY, chunk_rows=20)
+    assert whole["runs"] == 1
+    assert chunked["runs"] == -(-whole["rows"] // 20) > 1
+    for key in ("rows", "success", "expectations", "failed_expectations"):
+        assert chunked[key] == whole[key], key
+    results = list((index_path(settings).parent / "validations").rglob("*.html"))
+    assert len(results) == 1 + chunked["runs"]
