@@ -157,7 +157,11 @@ def build_data_docs(settings: Settings, day: date, chunk_rows: int = CHUNK_ROWS)
         stored.append(identifier)
         success = success and bool(result.success)
         evaluated = int(validation.statistics["evaluated_expectations"])
-        failed.update(str(r.expectation_config.id) for r in validation.results if not r.success)
+        failed.update(
+            str(outcome.expectation_config.id if outcome.expectation_config else n)
+            for n, outcome in enumerate(validation.results)
+            if not outcome.success
+        )
         rows, runs = last, runs + 1
         seconds_gx += time.perf_counter() - ticked
     ticked = time.perf_counter()
