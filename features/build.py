@@ -53,8 +53,10 @@ def _priors(history: HistoryState) -> tuple[float, float]:
 
 def _check_day(day_rows: pl.DataFrame, history: HistoryState) -> None:
     # The history holds everything before `as_of`; rows of any other day would leak or lag.
-    other = day_rows.filter(pl.col("filed_at").dt.date() != history.as_of)
-    if other.height:
+    # A Series comparison, not a query: nothing to plan on the service's one-row calls.
+    off_day = day_rows.get_column("filed_at").dt.date() != history.as_of
+    if off_day.any():
+        other = day_rows.filter(off_day)
         first = other.row(0, named=True)
         raise ValueError(
             f"features for {history.as_of} got {other.height} row(s) filed on another day, e.g. "
@@ -130,4 +132,5 @@ def build_features(
         optimizations=flags,
     )
     items = pl.concat([base, *lookups], how="horizontal")
-    return items.select(*KEY_COLUMNS, *FEATURE_COLUMNS)
+    # Through `flags` too: an eager `select` optimizes the ~60-column plan on every call.
+    return items.lazy().select(*KEY_COLUMNS, *FEATURE_COLUMNS).collect(optimizations=flags)
