@@ -21,6 +21,18 @@ JOINED_ENTITIES = ("shipper", "consignee", "pair", "declarant", "lane", "hs6")
 STATE_COLUMNS = ("first_seen", "last_seen", "n_items", "n_inspected", "n_findings")
 FEATURE_COLUMNS = tuple(f.column() for f in FEATURES)
 """The registry's columns, built once: rebuilding ~60 expressions was ~0.3 ms of every build."""
+_ENTITY_SIDES = tuple(
+    (
+        name,
+        ENTITY_BY_NAME[name].keys,
+        (
+            *ENTITY_BY_NAME[name].keys,
+            *[pl.col(c).alias(f"{name}__{c}") for c in STATE_COLUMNS],
+        ),
+    )
+    for name in JOINED_ENTITIES
+)
+"""Each joined entity's name, keys and state columns as the item frame names them, built once."""
 _THREAT_BY_TABLE: dict[int, tuple[pl.DataFrame, pl.Expr]] = {}
 """The strategic-threat expression of the last strategic table, by the table's identity (the
 table is held with it, so its id cannot be reused while kept)."""
@@ -104,13 +116,8 @@ def build_features(
         .join(base.lazy().select("hs2").unique(), on="hs2", how="semi")
     )
     side_tables: list[tuple[list[str], pl.LazyFrame]] = [
-        (
-            keys := list(ENTITY_BY_NAME[name].keys),
-            history.table(name)
-            .lazy()
-            .select(*keys, *[pl.col(c).alias(f"{name}__{c}") for c in STATE_COLUMNS]),
-        )
-        for name in JOINED_ENTITIES
+        (list(keys), history.table(name).lazy().select(*columns))
+        for name, keys, columns in _ENTITY_SIDES
     ]
     side_tables += [
         (["hs6"], hs6_value_stats(histogram)),
