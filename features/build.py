@@ -21,12 +21,12 @@ JOINED_ENTITIES = ("shipper", "consignee", "pair", "declarant", "lane", "hs6")
 STATE_COLUMNS = ("first_seen", "last_seen", "n_items", "n_inspected", "n_findings")
 FEATURE_COLUMNS = tuple(f.column() for f in FEATURES)
 """The registry's columns, built once: rebuilding ~60 expressions was ~0.3 ms of every build."""
-_ENTITY_SIDES = tuple(
+_ENTITY_SIDES: tuple[tuple[str, tuple[str, ...], tuple[pl.Expr, ...]], ...] = tuple(
     (
         name,
         ENTITY_BY_NAME[name].keys,
         (
-            *ENTITY_BY_NAME[name].keys,
+            *[pl.col(k) for k in ENTITY_BY_NAME[name].keys],
             *[pl.col(c).alias(f"{name}__{c}") for c in STATE_COLUMNS],
         ),
     )

@@ -574,7 +574,8 @@ class CompiledRules:
             compile_node(rule.conditions, fields).alias(f"_r{i}") for i, rule in enumerate(active)
         ]
         # No rule, no flag to fold (`hits` returns before using it).
-        self._any_fired = pl.any_horizontal([pl.col(f"_r{i}") for i in range(len(active))] or [False])
+        flag_names = [pl.col(f"_r{i}") for i in range(len(active))]
+        self._any_fired = pl.any_horizontal(flag_names or [False])
         self._catalogue = pl.DataFrame(
             {
                 "_index": list(range(len(active))),

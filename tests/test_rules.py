@@ -10,13 +10,13 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from features.rules import (
-    CompiledRules,
-    rules_valid_on,
     HITS_SCHEMA,
+    CompiledRules,
     RuleError,
     check_rules,
     evaluate_rules,
     parse_rules,
+    rules_valid_on,
 )
 from pipelines.rules import load_rules, load_starter_rules
 
@@ -449,8 +449,12 @@ def test_hits_of_items_alone_equal_their_hits_among_others() -> None:
     """`CompiledRules.hits` returns early when no item fires (most service calls): each item
     checked alone gives its hits of the whole frame, and no hit at all has the full schema."""
     rules = rules_valid_on(load_starter_rules(), DAY)
-    calm = _frame().slice(1, 1).with_columns(
-        pl.lit("D5").alias("declaration_id"), pl.lit("wooden chairs").alias("goods_description")
+    calm = (
+        _frame()
+        .slice(1, 1)
+        .with_columns(
+            pl.lit("D5").alias("declaration_id"), pl.lit("wooden chairs").alias("goods_description")
+        )
     )
     frame = pl.concat([_frame(), calm])
     compiled = CompiledRules(rules, frame.schema)
