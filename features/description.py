@@ -6,6 +6,9 @@ are expressions over one row per declaration item after that table is joined on.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
+
 import polars as pl
 
 from features.feature import Feature
@@ -70,10 +73,13 @@ TEXT_KEY = "_text_key"
 
 def description_keys() -> list[pl.Expr]:
     """64-bit hashes of the description and of (description, hs6): join keys within one run."""
-    return [
-        pl.col("goods_description").hash().alias(TEXT_KEY),
-        pl.struct("goods_description", "hs6").hash().alias(DESCRIPTION_KEY),
-    ]
+    return list(_DESCRIPTION_KEYS)
+
+
+_DESCRIPTION_KEYS = (
+    pl.col("goods_description").hash().alias(TEXT_KEY),
+    pl.struct("goods_description", "hs6").hash().alias(DESCRIPTION_KEY),
+)
 
 
 def description_table(items: pl.LazyFrame, hs6: pl.DataFrame) -> pl.LazyFrame:
@@ -83,40 +89,56 @@ def description_table(items: pl.LazyFrame, hs6: pl.DataFrame) -> pl.LazyFrame:
     (descriptions repeat a lot) and matched to the HS text once per distinct pair; the result
     is keyed by `_desc_key`: `_desc_n_words`, `_desc_vague_share`, `_desc_hs_overlap`.
     """
-    hs_text = hs6.lazy().select(
-        pl.col("hs6").cast(pl.String), word_stems(pl.col("description")).alias("_hs_tokens")
-    )
-    words = pl.col("_desc_words")
-    vague = words.list.eval(pl.element().is_in(sorted(VAGUE_WORDS)).cast(pl.Float64)).list.mean()
+    steps = _description_steps()
+    hs_text = hs6.lazy().select(*steps.hs_text)
     # The words are split once, then measured: expressions over the text would split it again.
     texts = (
         items.select(TEXT_KEY, "goods_description")
         .unique(subset=[TEXT_KEY])
-        .select(TEXT_KEY, description_words(pl.col("goods_description")).alias("_desc_words"))
-        .select(
-            TEXT_KEY,
-            words.list.len().alias("_desc_n_words"),
-            # A description with no meaningful word at all is as vague as it gets.
-            pl.when(words.list.len() == 0).then(1.0).otherwise(vague).alias("_desc_vague_share"),
-            stems_of_words(words).alias("_desc_tokens"),
-        )
+        .select(TEXT_KEY, steps.words)
+        .select(TEXT_KEY, *steps.measures)
     )
-    shared = pl.col("_desc_tokens").list.set_intersection(pl.col("_hs_tokens")).list.len()
-    known = pl.col("_desc_tokens").list.len()
     return (
         items.select(DESCRIPTION_KEY, TEXT_KEY, "hs6")
         .unique(subset=[DESCRIPTION_KEY])
         .join(texts, on=TEXT_KEY, how="left")
         .join(hs_text, on="hs6", how="left")
-        .select(
-            DESCRIPTION_KEY,
-            "_desc_n_words",
-            "_desc_vague_share",
-            pl.when(pl.col("_hs_tokens").is_null() | (known == 0))
-            .then(None)
-            .otherwise(shared.cast(pl.Float64) / known)
-            .alias("_desc_hs_overlap"),
-        )
+        .select(DESCRIPTION_KEY, "_desc_n_words", "_desc_vague_share", steps.overlap)
+    )
+
+
+@dataclass(frozen=True)
+class _DescriptionSteps:
+    hs_text: tuple[pl.Expr, pl.Expr]
+    words: pl.Expr
+    measures: tuple[pl.Expr, pl.Expr, pl.Expr]
+    overlap: pl.Expr
+
+
+@cache
+def _description_steps() -> _DescriptionSteps:
+    """`description_table`'s expressions, built once: the service builds the table on every
+    call, and building these in Python was a fixed cost of each (decision 0032, pass 6)."""
+    words = pl.col("_desc_words")
+    vague = words.list.eval(pl.element().is_in(sorted(VAGUE_WORDS)).cast(pl.Float64)).list.mean()
+    shared = pl.col("_desc_tokens").list.set_intersection(pl.col("_hs_tokens")).list.len()
+    known = pl.col("_desc_tokens").list.len()
+    return _DescriptionSteps(
+        hs_text=(
+            pl.col("hs6").cast(pl.String),
+            word_stems(pl.col("description")).alias("_hs_tokens"),
+        ),
+        words=description_words(pl.col("goods_description")).alias("_desc_words"),
+        measures=(
+            words.list.len().alias("_desc_n_words"),
+            # A description with no meaningful word at all is as vague as it gets.
+            pl.when(words.list.len() == 0).then(1.0).otherwise(vague).alias("_desc_vague_share"),
+            stems_of_words(words).alias("_desc_tokens"),
+        ),
+        overlap=pl.when(pl.col("_hs_tokens").is_null() | (known == 0))
+        .then(None)
+        .otherwise(shared.cast(pl.Float64) / known)
+        .alias("_desc_hs_overlap"),
     )
 
 

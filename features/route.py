@@ -6,6 +6,8 @@ and `hub_risk` one row per item with a hub (`_row`), to be joined back.
 
 from __future__ import annotations
 
+from functools import cache
+
 import polars as pl
 
 from features.feature import Feature
@@ -17,11 +19,14 @@ ROUTE = "_route"
 
 
 def _coordinates(locations: pl.DataFrame) -> pl.LazyFrame:
-    return locations.lazy().select(
-        pl.col("locode").cast(pl.String),
-        pl.col("lat").cast(pl.Float64),
-        pl.col("lon").cast(pl.Float64),
-    )
+    return locations.lazy().select(*_COORDINATES)
+
+
+_COORDINATES = (
+    pl.col("locode").cast(pl.String),
+    pl.col("lat").cast(pl.Float64),
+    pl.col("lon").cast(pl.Float64),
+)
 
 
 def route_key() -> pl.Expr:
@@ -40,16 +45,12 @@ def route_legs(items: pl.LazyFrame, locations: pl.DataFrame) -> pl.LazyFrame:
     `items` carries `_route` (`route_key`). The routed distance is null when any port on the
     route has no coordinates. Worked out once per distinct route, far fewer than items.
     """
-    stops = pl.concat_list(
-        pl.col("port_of_loading"),
-        pl.col("transshipment_ports").fill_null(pl.lit([], pl.List(pl.String))),
-        pl.col("port_of_discharge"),
-    )
+    stops, stop_no, leg_km, per_route = _route_steps()
     legs = (
         items.select(ROUTE, "port_of_loading", "transshipment_ports", "port_of_discharge")
         .unique(subset=[ROUTE])
-        .select(ROUTE, stops.alias("_stop"))
-        .with_columns(pl.int_ranges(0, pl.col("_stop").list.len()).alias("_stop_no"))
+        .select(ROUTE, stops)
+        .with_columns(stop_no)
         .explode("_stop", "_stop_no")
         .join(
             _coordinates(locations),
@@ -58,17 +59,30 @@ def route_legs(items: pl.LazyFrame, locations: pl.DataFrame) -> pl.LazyFrame:
             how="left",
             maintain_order="left",
         )
-        .with_columns(
-            pl.when(pl.col("_stop_no") > 0)
-            .then(
-                great_circle_km(
-                    pl.col("lat").shift(1), pl.col("lon").shift(1), pl.col("lat"), pl.col("lon")
-                )
-            )
-            .alias("_leg_km")
-        )
+        .with_columns(leg_km)
     )
-    return legs.group_by(ROUTE).agg(
+    return legs.group_by(ROUTE).agg(*per_route)
+
+
+@cache
+def _route_steps() -> tuple[pl.Expr, pl.Expr, pl.Expr, tuple[pl.Expr, pl.Expr]]:
+    """`route_legs`' expressions, built once: the service builds the legs of every call, and
+    building these in Python was a fixed cost of each (decision 0032, pass 6)."""
+    stops = pl.concat_list(
+        pl.col("port_of_loading"),
+        pl.col("transshipment_ports").fill_null(pl.lit([], pl.List(pl.String))),
+        pl.col("port_of_discharge"),
+    )
+    leg_km = (
+        pl.when(pl.col("_stop_no") > 0)
+        .then(
+            great_circle_km(
+                pl.col("lat").shift(1), pl.col("lon").shift(1), pl.col("lat"), pl.col("lon")
+            )
+        )
+        .alias("_leg_km")
+    )
+    per_route = (
         great_circle_km(
             pl.col("lat").first(), pl.col("lon").first(), pl.col("lat").last(), pl.col("lon").last()
         ).alias("_direct_km"),
@@ -79,6 +93,12 @@ def route_legs(items: pl.LazyFrame, locations: pl.DataFrame) -> pl.LazyFrame:
         .otherwise(pl.col("_leg_km").cum_sum().last())
         .alias("_route_km"),
     )
+    return (
+        stops.alias("_stop"),
+        pl.int_ranges(0, pl.col("_stop").list.len()).alias("_stop_no"),
+        leg_km,
+        per_route,
+    )
 
 
 def hub_risk(items: pl.LazyFrame, hub_state: pl.DataFrame) -> pl.LazyFrame:
@@ -86,20 +106,34 @@ def hub_risk(items: pl.LazyFrame, hub_state: pl.DataFrame) -> pl.LazyFrame:
 
     The finding rate is smoothed like the parties' (needs `_prior_finding_rate` on `items`).
     """
-    hubs = hub_state.lazy().select("hub", "n_items", "n_inspected", "n_findings")
+    hub, known, per_item = _hub_steps()
+    return (
+        items.select(ROW, PRIOR_FINDING_RATE, hub)
+        .explode("hub")
+        .filter(known)
+        .join(
+            hub_state.lazy().select("hub", "n_items", "n_inspected", "n_findings"),
+            on="hub",
+            how="left",
+        )
+        .group_by(ROW)
+        .agg(*per_item)
+    )
+
+
+@cache
+def _hub_steps() -> tuple[pl.Expr, pl.Expr, tuple[pl.Expr, pl.Expr]]:
+    """`hub_risk`'s expressions, built once (as `_route_steps`)."""
     rate = (pl.col("n_findings").fill_null(0) + PRIOR_WEIGHT * pl.col(PRIOR_FINDING_RATE)) / (
         pl.col("n_inspected").fill_null(0) + PRIOR_WEIGHT
     )
     return (
-        items.select(ROW, PRIOR_FINDING_RATE, pl.col("transshipment_ports").alias("hub"))
-        .explode("hub")
-        .filter(pl.col("hub").is_not_null())
-        .join(hubs, on="hub", how="left")
-        .group_by(ROW)
-        .agg(
+        pl.col("transshipment_ports").alias("hub"),
+        pl.col("hub").is_not_null(),
+        (
             rate.max().alias("_hub_finding_rate"),
             pl.col("n_items").fill_null(0).min().alias("_hub_min_items"),
-        )
+        ),
     )
 
 

@@ -573,6 +573,9 @@ class CompiledRules:
         self._flags = [
             compile_node(rule.conditions, fields).alias(f"_r{i}") for i, rule in enumerate(active)
         ]
+        # No rule, no flag to fold (`hits` returns before using it).
+        flag_names = [pl.col(f"_r{i}") for i in range(len(active))]
+        self._any_fired = pl.any_horizontal(flag_names or [False])
         self._catalogue = pl.DataFrame(
             {
                 "_index": list(range(len(active))),
@@ -591,16 +594,21 @@ class CompiledRules:
             raise RuleError("the frame's schema is not the one these rules were compiled for")
         if not self._flags or frame.height == 0:
             return pl.DataFrame(schema=HITS_SCHEMA)
-        fired = (
+        # Few items fire any rule: only those are unpivoted, not (items x rules) rows.
+        firing = (
             frame.lazy()
             .with_columns(self._derived)
             .select(pl.col("declaration_id"), pl.col("item_no").cast(pl.Int64), *self._flags)
-            # Few items fire any rule: unpivot those only, not (items x rules) rows.
-            .filter(pl.any_horizontal(pl.col(f"_r{i}") for i in range(len(self._flags))))
-            .unpivot(index=list(KEY_COLUMNS), variable_name="_rule", value_name="_fired")
+            .filter(self._any_fired)
+            .collect()
+        )
+        if firing.height == 0:
+            # Most calls of the service, and most items of a night: nothing to join or sort.
+            return pl.DataFrame(schema=HITS_SCHEMA)
+        fired = (
+            firing.unpivot(index=list(KEY_COLUMNS), variable_name="_rule", value_name="_fired")
             .filter(pl.col("_fired"))
             .select(*KEY_COLUMNS, pl.col("_rule").str.slice(2).cast(pl.Int64).alias("_index"))
-            .collect()
         )
         return (
             fired.join(self._catalogue, on="_index", how="left")

@@ -6,6 +6,9 @@ log10(USD per kg) in fixed bins, one row per (hs6, bin), summed over every day b
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
+
 import polars as pl
 
 from features.feature import Feature
@@ -47,36 +50,61 @@ def value_stats(histogram: pl.DataFrame | pl.LazyFrame, key: str) -> pl.LazyFram
     One row per key value: `<key>_vpk_n`, `<key>_log_vpk_median`, `<key>_log_vpk_mad`. Values
     sit at bin centres, so both are exact to half a bin.
     """
-    hist = histogram.lazy().select(key, "vpk_bin", "n_items").filter(pl.col("n_items") > 0)
-    centre = (pl.col("vpk_bin").cast(pl.Float64) + 0.5) * VPK_BIN_WIDTH
-    with_median = (
-        hist.with_columns(centre.alias("_centre"))
+    steps = _value_stats_steps(key)
+    return (
+        histogram.lazy()
+        .select(key, "vpk_bin", "n_items")
+        .filter(steps.counted)
+        .with_columns(steps.centre)
         .sort(key, "_centre")
-        .with_columns(
+        .with_columns(*steps.running)
+        .with_columns(steps.median)
+        .with_columns(steps.deviation)
+        .sort(key, "_dev")
+        .with_columns(steps.running_deviation)
+        .group_by(key)
+        .agg(*steps.summary)
+    )
+
+
+@dataclass(frozen=True)
+class _ValueStatsSteps:
+    counted: pl.Expr
+    centre: pl.Expr
+    running: tuple[pl.Expr, pl.Expr]
+    median: pl.Expr
+    deviation: pl.Expr
+    running_deviation: pl.Expr
+    summary: tuple[pl.Expr, pl.Expr, pl.Expr]
+
+
+@cache
+def _value_stats_steps(key: str) -> _ValueStatsSteps:
+    """`value_stats`' expressions for `key`, built once: the service builds one HS-6 and one
+    HS-2 table on every call, and building these was a fixed Python cost of each."""
+    centre = (pl.col("vpk_bin").cast(pl.Float64) + 0.5) * VPK_BIN_WIDTH
+    return _ValueStatsSteps(
+        counted=pl.col("n_items") > 0,
+        centre=centre.alias("_centre"),
+        running=(
             pl.col("n_items").cum_sum().over(key).alias("_cum"),
             pl.col("n_items").sum().over(key).alias("_total"),
-        )
-        .with_columns(
-            pl.col("_centre")
-            .filter(pl.col("_cum") * 2 >= pl.col("_total"))
-            .first()
-            .over(key)
-            .alias("_median")
-        )
-    )
-    return (
-        with_median.with_columns((pl.col("_centre") - pl.col("_median")).abs().alias("_dev"))
-        .sort(key, "_dev")
-        .with_columns(pl.col("n_items").cum_sum().over(key).alias("_cum_dev"))
-        .group_by(key)
-        .agg(
+        ),
+        median=pl.col("_centre")
+        .filter(pl.col("_cum") * 2 >= pl.col("_total"))
+        .first()
+        .over(key)
+        .alias("_median"),
+        deviation=(pl.col("_centre") - pl.col("_median")).abs().alias("_dev"),
+        running_deviation=pl.col("n_items").cum_sum().over(key).alias("_cum_dev"),
+        summary=(
             pl.col("_total").first().alias(f"{key}_vpk_n"),
             pl.col("_median").first().alias(f"{key}_log_vpk_median"),
             pl.col("_dev")
             .filter(pl.col("_cum_dev") * 2 >= pl.col("_total"))
             .first()
             .alias(f"{key}_log_vpk_mad"),
-        )
+        ),
     )
 
 

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from features.build import build_features
 from features.history import (
     COUNT_COLUMNS,
     ENTITIES,
@@ -356,3 +357,20 @@ def test_a_day_rolled_up_in_slices_counts_what_the_whole_day_counts(
         assert_frame_equal(sliced[entity.name], whole[entity.name])
     assert whole["global"]["n_items"].item() == rows
     assert whole["global"]["n_inspected"].item() > 0
+
+
+def test_each_item_built_alone_equals_its_row_of_the_day(final_state: HistoryState) -> None:
+    """The service builds one declaration at a time with kept expressions and unoptimized plans;
+    the night builds the whole day with optimized ones: each row must come out the same."""
+    day = FIRST + timedelta(days=DAYS)
+    day_rows = world(FIRST, DAYS + 1)[0][day]
+    whole = build_features(day_rows, final_state, refs())
+    assert whole.height == day_rows.height
+    assert whole["hs6_value_history_n"].max(), "the history must reach the value features"
+    for n in range(day_rows.height):
+        alone = build_features(
+            day_rows.slice(n, 1), final_state, refs(), optimizations=pl.QueryOptFlags.none()
+        )
+        assert_frame_equal(alone, whole.slice(n, 1))
+    # A second build reuses every kept expression and gives the same frame.
+    assert_frame_equal(build_features(day_rows, final_state, refs()), whole)

@@ -7,13 +7,16 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from features.rules import (
     HITS_SCHEMA,
+    CompiledRules,
     RuleError,
     check_rules,
     evaluate_rules,
     parse_rules,
+    rules_valid_on,
 )
 from pipelines.rules import load_rules, load_starter_rules
 
@@ -440,3 +443,32 @@ def test_the_run_report_shows_rule_precision_with_its_prior(tmp_path: Path) -> N
     assert by_rule["TEST-001@1"]["lift"] == round(0.5 * 10 / 15, 4)  # the prior's part
     # A rule nothing was inspected for keeps its weight.
     assert (by_rule["NEW-001@1"]["inspected"], by_rule["NEW-001@1"]["precision"]) == (0, 0.25)
+
+
+def test_hits_of_items_alone_equal_their_hits_among_others() -> None:
+    """`CompiledRules.hits` returns early when no item fires (most service calls): each item
+    checked alone gives its hits of the whole frame, and no hit at all has the full schema."""
+    rules = rules_valid_on(load_starter_rules(), DAY)
+    calm = (
+        _frame()
+        .slice(1, 1)
+        .with_columns(
+            pl.lit("D5").alias("declaration_id"), pl.lit("wooden chairs").alias("goods_description")
+        )
+    )
+    frame = pl.concat([_frame(), calm])
+    compiled = CompiledRules(rules, frame.schema)
+    whole = compiled.hits(frame)
+    assert whole.height, "the frame must fire some rules"
+    quiet = 0
+    for n in range(frame.height):
+        alone = compiled.hits(frame.slice(n, 1))
+        key = frame.row(n, named=True)
+        expected = whole.filter(
+            (pl.col("declaration_id") == key["declaration_id"])
+            & (pl.col("item_no") == key["item_no"])
+        )
+        assert_frame_equal(alone, expected)
+        quiet += alone.height == 0
+    assert quiet, "some item must fire nothing, to take the early return"
+    assert_frame_equal(compiled.hits(frame.clear()), whole.clear())
