@@ -51,9 +51,9 @@ def index_path(settings: Settings) -> Path:
     return context_root(settings) / CONTEXT_DIR / "uncommitted" / "data_docs" / SITE / "index.html"
 
 
-def _night_suite(settings: Settings, day: date) -> tuple[list[Path], Suite]:
-    """The raw files of `day` (name order) and the suite validation used for them (same
-    reference sets, same clock: the latest ingest time of the date's rows)."""
+def _night_suite(settings: Settings, day: date) -> tuple[dict[Path, int], Suite]:
+    """The raw files of `day` (name order) with their rows, and the suite validation used for
+    them (same reference sets, same clock: the latest ingest time of the date's rows)."""
     from expectations.declarations import declarations_suite
     from pipelines.ingest import raw_files
     from pipelines.validate import reference_sets
@@ -61,26 +61,28 @@ def _night_suite(settings: Settings, day: date) -> tuple[list[Path], Suite]:
     files = raw_files(settings, day)
     if not files:
         raise FileNotFoundError(f"no declarations filed on {day} reached raw: no Data Docs")
-    ingested = pl.concat([pl.scan_parquet(f).select("_ingested_at") for f in files])
-    now: datetime = ingested.select(pl.max("_ingested_at")).collect().item()
+    # One read of each file's ingest times gives both its rows and the night's clock.
+    ingested = [
+        pl.read_parquet(f, columns=["_ingested_at"]).get_column("_ingested_at") for f in files
+    ]
+    now: datetime = max(column.max() for column in ingested)  # type: ignore[type-var,assignment]
     suite = declarations_suite(
         reference_sets(settings), now, timedelta(days=settings.future_tolerance_days)
     )
-    return files, suite
+    return {f: len(column) for f, column in zip(files, ingested, strict=True)}, suite
 
 
-def _chunks(files: list[Path], suite: Suite, chunk_rows: int) -> Iterator[pl.DataFrame]:
-    """The rows of `files`, at most `chunk_rows` at a time, typed to the contract with the
-    suite's helper columns, `_row` numbering them across chunks. Files in name order, each in
-    its stored (line) order; never more than a chunk is read at once."""
+def _chunks(files: dict[Path, int], suite: Suite, chunk_rows: int) -> Iterator[pl.DataFrame]:
+    """The rows of `files` (each with its row count), at most `chunk_rows` at a time, typed to
+    the contract with the suite's helper columns, `_row` numbering them across chunks. Files in
+    name order, each in its stored (line) order; never more than a chunk is read at once."""
     from contracts.declarations import DECLARATIONS
     from contracts.reading import cast_to_contract
     from expectations.runner import ROW, prepare
 
     numbered = 0
-    for file in files:
+    for file, rows in files.items():
         scan = pl.scan_parquet(file)
-        rows: int = scan.select(pl.len()).collect().item()
         for offset in range(0, rows, chunk_rows):
             typed, _ = cast_to_contract(scan.slice(offset, chunk_rows).collect(), DECLARATIONS)
             numbered_rows = typed.with_row_index(ROW, offset=numbered)
@@ -95,6 +97,7 @@ def build_data_docs(settings: Settings, day: date, chunk_rows: int = CHUNK_ROWS)
 
     started = time.perf_counter()
     files, suite = _night_suite(settings, day)
+    suite_built = time.perf_counter()
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
@@ -131,17 +134,12 @@ def build_data_docs(settings: Settings, day: date, chunk_rows: int = CHUNK_ROWS)
         )
     )
     stored: list[Any] = []
-    total = sum(pl.scan_parquet(f).select(pl.len()).collect().item() for f in files)
+    total = sum(files.values())
     rows, runs, success, evaluated = 0, 0, True, 0
     failed: set[str] = set()
-    seconds_prepare = seconds_gx = 0.0
-    chunks = _chunks(files, suite, chunk_rows)
-    while True:
-        ticked = time.perf_counter()
-        frame = next(chunks, None)
-        seconds_prepare += time.perf_counter() - ticked
-        if frame is None:
-            break
+    seconds_gx = 0.0
+    looped = time.perf_counter()
+    for frame in _chunks(files, suite, chunk_rows):
         ticked = time.perf_counter()
         first, last = rows + 1, rows + frame.height
         name = f"night {day.isoformat()}"
@@ -152,7 +150,6 @@ def build_data_docs(settings: Settings, day: date, chunk_rows: int = CHUNK_ROWS)
             batch_parameters={"dataframe": frame.to_pandas()},
             run_id=RunIdentifier(run_name=name),
         )
-        del frame
         (identifier, validation), *_ = result.run_results.items()
         stored.append(identifier)
         success = success and bool(result.success)
@@ -164,6 +161,8 @@ def build_data_docs(settings: Settings, day: date, chunk_rows: int = CHUNK_ROWS)
         )
         rows, runs = last, runs + 1
         seconds_gx += time.perf_counter() - ticked
+    # Reading and casting the chunks: the loop's time less GE's.
+    seconds_prepare = (suite_built - started) + (time.perf_counter() - looped - seconds_gx)
     ticked = time.perf_counter()
     context.build_data_docs(site_names=[SITE], resource_identifiers=stored)
     seconds_gx += time.perf_counter() - ticked
@@ -175,6 +174,6 @@ def build_data_docs(settings: Settings, day: date, chunk_rows: int = CHUNK_ROWS)
         "expectations": evaluated,
         "failed_expectations": len(failed),
         "seconds_prepare": round(seconds_prepare, 3),
-        "seconds_import": round(imported - started, 3),
+        "seconds_import": round(imported - suite_built, 3),
         "seconds_gx": round(seconds_gx, 3),
     }

@@ -239,8 +239,11 @@ def _projection(present: set[str], columns: tuple[str, ...]) -> str:
 
 
 _TONIGHT_COLUMNS = {_alias(c): t for c, t in COLUMNS.items()}
-_ITEM_COLUMNS = {**_TONIGHT_COLUMNS, "filename": "VARCHAR", "file_row_number": "BIGINT"} | {
-    "items": "BIGINT"
+_ITEM_COLUMNS = {
+    **_TONIGHT_COLUMNS,
+    "filename": "VARCHAR",
+    "file_row_number": "BIGINT",
+    "items": "BIGINT",
 }
 
 
