@@ -10,6 +10,8 @@ world's legacy rules would have found (simulator/evaluate.py). Worlds are groupe
 family's tag, `tuning` or `held_out`.
 
     python -m benchmarks.detection                       # the standard set, about 40 min
+    python -m benchmarks.detection --set fresh-held-out \
+        --out benchmarks/results/detection-fresh-held-out.md  # once per chosen change
     python -m benchmarks.detection --worlds east-africa/ordinary-wording/1 --nights 3
     python -m benchmarks.detection --reuse --redo train  # same worlds, retrain and rerun nights
     python -m benchmarks.detection --reuse --redo evaluate
@@ -99,6 +101,24 @@ threat lines in one declaration) joined with decision 0041, which they turned aw
 that lost those lines. The listed-mixed-cargo worlds (tuning: held consignments of several lines)
 and two more listed-parties worlds (held out, built before decision 0042 was chosen and not read
 until it was) joined with decision 0042."""
+FRESH_HELD_OUT_WORLDS = (
+    "gulf-hub/ordinary-wording/31",
+    "south-america/ordinary-wording/32",
+    "east-africa/ordinary-wording/33",
+    "eu-default/hub-laundering/34",
+    "east-africa/hub-laundering/35",
+    "gulf-hub/hub-laundering/36",
+    "south-america/listed-parties/37",
+    "east-africa/listed-parties/38",
+    "gulf-hub/listed-parties/39",
+    "eu-default/listed-parties/40",
+)
+"""Ten held-out worlds, chosen on 2026-12-07 before any of them was built, with seeds no earlier
+world used: every held-out family on three or four presets. The standard set's held-out worlds
+have been read too often to be clean evidence (README, "What this does and does not show"). These
+are measured once for each change already chosen on the tuning worlds, and never read to find or
+choose one; a change found by reading them spends them, and the next set must be drawn fresh."""
+WORLD_SETS = {"standard": STANDARD_WORLDS, "fresh-held-out": FRESH_HELD_OUT_WORLDS}
 HARNESS_PER_DAY = {"eu-default": 1200, "east-africa": 800, "gulf-hub": 1000, "south-america": 900}
 """Rows a day per preset in the harness: small, so a world takes minutes, not hours."""
 HARNESS_THREAT_RATE = 0.006
@@ -521,8 +541,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--worlds",
         nargs="+",
-        default=list(STANDARD_WORLDS),
-        help="preset/family/seed ... (default: the standard set, STANDARD_WORLDS)",
+        default=None,
+        help="preset/family/seed ... (default: the worlds of --set)",
+    )
+    parser.add_argument(
+        "--set",
+        choices=sorted(WORLD_SETS),
+        default="standard",
+        help="a named set of worlds: STANDARD_WORLDS (default) or FRESH_HELD_OUT_WORLDS",
     )
     parser.add_argument("--days", type=int, default=120, help="history days (default 120)")
     parser.add_argument("--nights", type=int, default=6, help="target nights (default 6)")
@@ -543,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="Markdown report")
     args = parser.parse_args(argv)
     try:
-        specs = [WorldSpec.parse(text) for text in args.worlds]
+        specs = [WorldSpec.parse(text) for text in args.worlds or WORLD_SETS[args.set]]
     except ValueError as error:
         parser.error(str(error))
     plan = Plan(
@@ -584,7 +610,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["METHODS", "Plan", "WorldSpec", "main", "report", "run_world"]
+__all__ = [
+    "FRESH_HELD_OUT_WORLDS",
+    "METHODS",
+    "STANDARD_WORLDS",
+    "Plan",
+    "WorldSpec",
+    "main",
+    "report",
+    "run_world",
+]
 
 if __name__ == "__main__":
     raise SystemExit(main())
