@@ -132,11 +132,13 @@ def top_of_busiest_port(settings: Settings, night: date, rows: int = 10) -> pl.D
 
 DETECTION_RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "detection.md"
 """The cross-world harness's last results, kept in the repository (`benchmarks.detection`)."""
+FRESH_RESULTS = DETECTION_RESULTS.with_name("detection-fresh-held-out.md")
+"""The same harness on the fresh held-out worlds (`benchmarks.detection --set fresh-held-out`)."""
 
 
-def held_out_line(results: Path = DETECTION_RESULTS) -> str | None:
-    """One sentence with the list's order and the plain baseline on the held-out world families,
-    read from the harness's results; None when the file or its rows are missing."""
+def _held_out_rows(results: Path) -> tuple[str, list[str], list[str]] | None:
+    """(planted threats, the list's recall at 1/2/5 %, the plain baseline's) from a results file's
+    held-out rows; None when the file or those rows are missing."""
     if not results.is_file():
         return None
     cells: dict[str, tuple[str, list[str]]] = {}
@@ -148,10 +150,29 @@ def held_out_line(results: Path = DETECTION_RESULTS) -> str | None:
     if "rank" not in cells or "baseline" not in cells:
         return None
     planted, rank = cells["rank"]
-    _, baseline = cells["baseline"]
-    return (
+    return planted, rank, cells["baseline"][1]
+
+
+def held_out_line(results: Path = DETECTION_RESULTS, fresh: Path = FRESH_RESULTS) -> str | None:
+    """A sentence with the list's order and the plain baseline on the held-out world families,
+    read from the harness's results, and one more for the fresh held-out worlds when their results
+    are there; None when the standard results or their rows are missing."""
+    standard = _held_out_rows(results)
+    if standard is None:
+        return None
+    planted, rank, baseline = standard
+    line = (
         f"This demo's world is the kind the models were tuned on, so its figures read high. On "
         f"world families held out from tuning ({planted} planted threats, "
         f"{results.relative_to(results.parents[2])}), the list's order finds "
         f"{' / '.join(rank)} of them at 1 / 2 / 5 %, a plain LightGBM {' / '.join(baseline)}."
     )
+    clean = _held_out_rows(fresh)
+    if clean is not None:
+        planted, rank, baseline = clean
+        line += (
+            f" On fresh held-out worlds no choice was made on ({planted} planted threats, "
+            f"{fresh.relative_to(fresh.parents[2])}): {' / '.join(rank)}, a plain LightGBM "
+            f"{' / '.join(baseline)}."
+        )
+    return line
