@@ -700,7 +700,7 @@ def _merge_by_row(
 
     schema = pl.read_parquet_schema(parts[0])
     kept = {c: t for c, t in schema.items() if c != ROW or group_rows is not None}
-    return write_parquet_groups(groups, pl.Schema(kept), target)
+    return write_parquet_groups(groups, pl.Schema(kept), target, row_group_size=group_rows)
 
 
 def _with_reasons(frame: pl.DataFrame, reasons: pl.DataFrame) -> pl.DataFrame:
@@ -732,7 +732,8 @@ class _PartReader:
         self._groups = iter([meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
         self._scan = pl.scan_parquet(path)
         self._read = 0
-        self._held: list[pl.DataFrame] = []
+        # A part may give nothing to the first groups (a port's later chunk): an empty start.
+        self._held: list[pl.DataFrame] = [pl.DataFrame(schema=self._scan.collect_schema())]
         self._held_rows = 0
 
     def take(self, n: int) -> pl.DataFrame:
