@@ -67,11 +67,14 @@ that was 190 MB more than a slice-per-group merge at 3 M a day; with these, abou
 memory (decision 0040, addendum). The parts are read by the gather alone."""
 CHUNK_ROWS = 250_000
 """Items of a port featurized, scored, checked against the rules and screened at once (whole
-declarations, so a chunk may run a declaration over). A chunk's wide frames (the declarations,
-their ~70 features, the scores) cost about 4 KB an item at their peak, so 250,000 items hold
-about 1 GB whatever the day's size, while each chunk's fixed costs (reading its row groups,
-planning the feature queries, the rules' plan) stay a few percent of its time. Same size as
-validate's chunks (`pipelines.staging_chunks.CHUNK_ROWS`)."""
+declarations, so a chunk may run a declaration over). Measured on the largest port at 3 M and
+10 M a day (decision 0033, addendum): a chunk's wide frames (the declarations, their features,
+the scores) cost 3 to 4 KB an item, so 250,000 items peak at 0.7 to 0.9 GB above the port's
+fixed 0.4 to 0.5 GB (models, snapshot, screening index), whatever the day's size. Smaller chunks
+would not lower the task's peak at 10 M a day, which is then selection's over the whole port
+(narrow columns, 2.4 GB at 3.4 M items), and each chunk pays fixed costs (reading its row
+groups, planning the feature queries). Same size as validate's chunks
+(`pipelines.staging_chunks.CHUNK_ROWS`)."""
 _EXPLAIN_NONE = ExplainTop(rows=0)
 """Chunks are scored without reasons: the rows to explain are the port's riskiest."""
 _PORT_CODE = re.compile(r"^[A-Z0-9]{2,10}$")
@@ -291,6 +294,7 @@ def _assess_port(
         declaration_ids = pl.read_parquet(port_rows, columns=["declaration_id"]).to_series()
         if declaration_ids.is_empty():
             raise ValueError(f"{source}: no items for port {port} on {day}")
+        lap("extract")
         night = _NightInputs(
             snapshot=read_snapshot(settings, day),
             references=load_references(settings),
@@ -339,11 +343,14 @@ def _assess_port(
         model_version = scores["model_version"][0]
         del scores
         lap("select")
-        _merge_by_row(
-            [c.features for c in done],
-            port_partition(layout.features_table(settings), day, port) / layout.FEATURES_FILE,
-            group_rows=PART_ROW_GROUP_ROWS,
+        features_target = (
+            port_partition(layout.features_table(settings), day, port) / layout.FEATURES_FILE
         )
+        # One chunk's features part is already the port's: moved, not read and written again.
+        if len(done) != 1 or not _moved(done[0].features, features_target):
+            _merge_by_row(
+                [c.features for c in done], features_target, group_rows=PART_ROW_GROUP_ROWS
+            )
         folder = port_partition(layout.scores_table(settings), day, port)
         _merge_by_row(
             [c.scores_part for c in done],
@@ -522,6 +529,18 @@ def _reasons_of(
 def _sorted_hits(parts: list[pl.DataFrame], last: str) -> pl.DataFrame:
     """The chunks' hits as the whole port's stage gives them: by item, then rule or entry."""
     return pl.concat(parts).sort("declaration_id", "item_no", last, maintain_order=True)
+
+
+def _moved(source: Path, target: Path) -> bool:
+    """Rename `source` onto `target` (atomic); False where they are on different file systems."""
+    import os
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(source, target)
+    except OSError:
+        return False
+    return True
 
 
 def _peak_rss_mb() -> float:
