@@ -146,6 +146,24 @@ def score(
     )
 
 
+def reasons_of(
+    models: ThreatModels, features: pl.DataFrame, scores: pl.DataFrame, top_n: int = 3
+) -> list[str | None]:
+    """The reasons `score` gives each row of `features` when it explains it, from the row's
+    features and its calibrated category scores (`scores`, the `<category>_score` columns
+    `score` added, same rows): for a caller that scores in chunks and picks the rows to
+    explain once all are scored (pipelines.ports)."""
+    matrix = feature_matrix(features, models.feature_names)
+    names = list(models.categories)
+    stacked = (
+        np.vstack([scores.get_column(f"{name}_score").to_numpy() for name in names])
+        if names
+        else np.empty((0, 0))
+    )
+    chosen = np.ones(matrix.shape[0], dtype=bool)
+    return _reasons(models, matrix, stacked, names, top_n, chosen=chosen)
+
+
 def _reasons(
     models: ThreatModels,
     matrix: npt.NDArray[np.float64],

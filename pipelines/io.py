@@ -158,9 +158,13 @@ def write_parquet(frame: pl.DataFrame, target: Path, row_group_size: int | None 
 
 
 def write_parquet_groups(
-    groups: Callable[[], Iterator[pl.DataFrame]], schema: pl.Schema, target: Path
+    groups: Callable[[], Iterator[pl.DataFrame]],
+    schema: pl.Schema,
+    target: Path,
+    row_group_size: int | None = None,
 ) -> Path:
-    """Write the frames `groups()` yields to Parquet atomically, each as one row group.
+    """Write the frames `groups()` yields to Parquet atomically, each as one row group (the
+    sink joins frames smaller than its own row group; `row_group_size` sets it).
 
     With the row groups `write_parquet` would cut (see `pipelines.staging_chunks`), the file
     is byte for byte the one `write_parquet` writes of the frames concatenated, without ever
@@ -177,7 +181,9 @@ def write_parquet_groups(
             yield kept if columns is None else kept.select(columns)
 
     with atomic_path(target) as tmp:
-        register_io_source(source, schema=schema).sink_parquet(tmp, **PARQUET_OPTIONS)
+        register_io_source(source, schema=schema).sink_parquet(
+            tmp, **PARQUET_OPTIONS, row_group_size=row_group_size
+        )
     return target
 
 

@@ -28,7 +28,7 @@ import shutil
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,9 +36,11 @@ from typing import Any, TypeVar
 import polars as pl
 
 from features.screening import WatchlistIndex
+from models.scoring import ExplainTop
 from pipelines import layout
 from pipelines.io import (
     PARQUET_OPTIONS,
+    TMP_SUFFIX,
     atomic_path,
     write_parquet,
     write_parquet_groups,
@@ -63,6 +65,18 @@ PART_ROW_GROUP_ROWS = 16_384
 group at a time and holds one per port: with `write_parquet`'s groups (up to 131,072 rows)
 that was 190 MB more than a slice-per-group merge at 3 M a day; with these, about the same
 memory (decision 0040, addendum). The parts are read by the gather alone."""
+CHUNK_ROWS = 250_000
+"""Items of a port featurized, scored, checked against the rules and screened at once (whole
+declarations, so a chunk may run a declaration over). Measured on the largest port at 3 M and
+10 M a day (decision 0033, addendum): a chunk's wide frames (the declarations, their features,
+the scores) cost 3 to 4 KB an item, so 250,000 items peak at 0.7 to 0.9 GB above the port's
+fixed 0.4 to 0.5 GB (models, snapshot, screening index), whatever the day's size. Smaller chunks
+would not lower the task's peak at 10 M a day, which is then selection's over the whole port
+(narrow columns, 2.4 GB at 3.4 M items), and each chunk pays fixed costs (reading its row
+groups, planning the feature queries). Same size as validate's chunks
+(`pipelines.staging_chunks.CHUNK_ROWS`)."""
+_EXPLAIN_NONE = ExplainTop(rows=0)
+"""Chunks are scored without reasons: the rows to explain are the port's riskiest."""
 _PORT_CODE = re.compile(r"^[A-Z0-9]{2,10}$")
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
@@ -218,7 +232,12 @@ def port_run(settings: Settings, day: date, port: str) -> Iterator[None]:
 
 
 def assess_port(
-    settings: Settings, day: str | date, port: str, model: str | None = None
+    settings: Settings,
+    day: str | date,
+    port: str,
+    model: str | None = None,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> dict[str, Any]:
     """Featurize, score (models, rules, screening) and select one port's items of the day.
 
@@ -232,7 +251,7 @@ def assess_port(
     chosen_by = "asked" if model else "recorded for the date" if recorded else "champion"
     with port_run(settings, night, port):
         started = time.perf_counter()
-        summary = _assess_port(settings, night, port, model or recorded)
+        summary = _assess_port(settings, night, port, model or recorded, chunk_rows)
         summary["model_chosen_by"] = chosen_by
         summary["seconds"] = round(time.perf_counter() - started, 3)
         target = layout.run_report_dir(settings, night) / "ports" / f"{port}.json"
@@ -240,101 +259,317 @@ def assess_port(
     return summary
 
 
-def _assess_port(settings: Settings, day: date, port: str, model: str | None) -> dict[str, Any]:
+def _assess_port(
+    settings: Settings, day: date, port: str, model: str | None, chunk_rows: int
+) -> dict[str, Any]:
+    from pipelines.featurize import load_references, read_snapshot
+    from pipelines.pseudonym import load_key
+    from pipelines.rules import night_rules_with_partners
+    from pipelines.score import explain_top, load_models
+    from pipelines.select import SCORES_SCHEMA, SLICES_FILE, policy_from_settings, select_lanes
+    from pipelines.watchlists import clearances as clearance_store
+
+    source = layout.staged_declarations_file(settings, day)
+    weights_path = night_dir(settings, day) / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise FileNotFoundError(f"{weights_path}: no plan for {day}; run plan_ports first")
+    timings: dict[str, float] = {}
+    peak_mb: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[step] = round(timings.get(step, 0.0) + now - clock, 3)
+        peak_mb[step] = max(peak_mb.get(step, 0.0), _peak_rss_mb())
+        clock = now
+
+    with _port_scratch(settings, day, port) as scratch:
+        # The port's rows as stored, in staged order, each with its position in the day:
+        # streamed to scratch once, so each chunk reads only its own row groups.
+        port_rows = scratch / "declarations.parquet"
+        pl.scan_parquet(source).with_row_index(ROW).filter(
+            pl.col("port_of_discharge") == port
+        ).sink_parquet(port_rows, row_group_size=PART_ROW_GROUP_ROWS, **PARQUET_OPTIONS)
+        declaration_ids = pl.read_parquet(port_rows, columns=["declaration_id"]).to_series()
+        if declaration_ids.is_empty():
+            raise ValueError(f"{source}: no items for port {port} on {day}")
+        lap("extract")
+        night = _NightInputs(
+            snapshot=read_snapshot(settings, day),
+            references=load_references(settings),
+            key=load_key(settings),
+            models=load_models(settings, model),
+            rules=night_rules_with_partners(settings, day, settings.rules_dirs or None),
+            index=night_index(settings, json.loads(weights_path.read_text(encoding="utf-8"))),
+            clearances=clearance_store.active(clearance_store.read_export(settings)),
+        )
+        lap("load")
+        done: list[_Chunk] = []
+        for number, positions in enumerate(declaration_chunks(declaration_ids, chunk_rows)):
+            done.append(
+                _assess_chunk(
+                    settings, day, night, port_rows, positions, scratch=scratch, number=number
+                )
+            )
+            for step, seconds in done[-1].seconds.items():
+                timings[step] = round(timings.get(step, 0.0) + seconds, 3)
+                peak_mb[step] = max(peak_mb.get(step, 0.0), done[-1].peak_mb[step])
+            clock = time.perf_counter()
+        del declaration_ids
+        # What selection reads, of the whole port, in staged order.
+        scores = pl.concat([c.scores for c in done]).sort(ROW).select(ROW, *SCORES_SCHEMA)
+        rule_hits = _sorted_hits([c.rule_hits for c in done], "rule_id")
+        watch_hits = _sorted_hits([c.watch_hits for c in done], "entry_id")
+        screened_rows = sum(c.screened_rows for c in done)
+        # Reasons go to the port's riskiest rows (`explain_top`), known once all are scored.
+        explained = scores.select(ROW).filter(
+            explain_top(settings).mask(
+                scores.get_column("risk_score").to_numpy(), scores.get_column("port_of_discharge")
+            )
+        )
+        reasons = _reasons_of(night, [c.features for c in done], explained.get_column(ROW), scores)
+        scores = _with_reasons(scores, reasons)
+        lap("score")
+        selection = select_lanes(
+            scores.drop(ROW),
+            rule_hits,
+            watch_hits,
+            policy=policy_from_settings(settings),
+            day=day,
+            run_id=PENDING_RUN_ID,
+            evidence=_read_evidence(settings, day),
+        )
+        model_version = scores["model_version"][0]
+        del scores
+        lap("select")
+        features_target = (
+            port_partition(layout.features_table(settings), day, port) / layout.FEATURES_FILE
+        )
+        # One chunk's features part is already the port's: moved, not read and written again.
+        if len(done) != 1 or not _moved(done[0].features, features_target):
+            _merge_by_row(
+                [c.features for c in done], features_target, group_rows=PART_ROW_GROUP_ROWS
+            )
+        folder = port_partition(layout.scores_table(settings), day, port)
+        _merge_by_row(
+            [c.scores_part for c in done],
+            folder / layout.SCORES_FILE,
+            group_rows=PART_ROW_GROUP_ROWS,
+            reasons=reasons,
+        )
+    write_parquet(rule_hits, folder / layout.RULE_HITS_FILE)
+    write_parquet(watch_hits, folder / layout.WATCHLIST_HITS_FILE)
+    write_parquet(selection.ranked, folder / layout.SELECTION_FILE)
+    write_parquet(selection.slices, folder / SLICES_FILE)
+    lap("write")
+    (port_summary,) = selection.ports
+    return {
+        "port": port,
+        "rows": sum(c.rows for c in done),
+        "chunks": len(done),
+        "model_version": model_version,
+        "rule_hits": rule_hits.height,
+        "rules_fired": sorted(rule_hits["rule_id"].unique().to_list()),
+        "watchlist_hits": watch_hits.height,
+        "watchlist_suppressed": screened_rows - watch_hits.height,
+        "selection": port_summary.as_dict(),
+        "notes": selection.notes,
+        "step_seconds": timings,
+        "step_peak_rss_mb": peak_mb,
+    }
+
+
+@dataclass(frozen=True)
+class _NightInputs:
+    """What every chunk of a port reads, loaded once."""
+
+    snapshot: Any
+    references: Any
+    key: Any
+    models: Any
+    rules: Any
+    index: NightWeightedIndex
+    clearances: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """What a chunk leaves: its wide parts on scratch, its narrow results in memory."""
+
+    rows: int
+    features: Path
+    scores_part: Path
+    scores: pl.DataFrame
+    rule_hits: pl.DataFrame
+    watch_hits: pl.DataFrame
+    screened_rows: int
+    seconds: dict[str, float]
+    peak_mb: dict[str, float]
+
+
+def declaration_chunks(declaration_ids: pl.Series, chunk_rows: int) -> list[pl.Series]:
+    """Positions (in a port's staged rows) of each chunk: whole declarations, in the order of
+    their first item, cut after about `chunk_rows` items; each chunk's positions ascending.
+
+    A declaration is never split: features and selection read a declaration's other lines
+    (selection's one examination per consignment, its watch-list hits shared over lines).
+    """
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+    items = pl.DataFrame({"declaration_id": declaration_ids}).with_row_index("position")
+    sizes = items.group_by("declaration_id", maintain_order=True).agg(pl.len().alias("n"))
+    sizes = sizes.select(
+        "declaration_id",
+        ((pl.col("n").cum_sum() - pl.col("n")) // chunk_rows).alias("chunk"),
+    )
+    chunked = items.join(sizes, on="declaration_id", how="left", maintain_order="left")
+    return [
+        part.get_column("position")
+        for part in chunked.partition_by("chunk", maintain_order=True, include_key=False)
+    ]
+
+
+def _assess_chunk(
+    settings: Settings,
+    day: date,
+    night: _NightInputs,
+    port_rows: Path,
+    positions: pl.Series,
+    *,
+    scratch: Path,
+    number: int,
+) -> _Chunk:
+    """Featurize, score (without reasons), check the rules and screen one chunk of a port."""
     from contracts.declarations import DECLARATIONS
     from features.build import build_features
-    from pipelines.featurize import load_references, read_snapshot
-    from pipelines.pseudonym import load_key, pseudonymise
-    from pipelines.rules import night_rules_with_partners, rule_hits_of
-    from pipelines.score import load_models, score_features
-    from pipelines.select import SLICES_FILE, policy_from_settings, select_lanes
+    from pipelines.pseudonym import pseudonymise
+    from pipelines.rules import rule_hits_of
+    from pipelines.score import score_features
     from pipelines.watchlists.screen import (
         DECLARATION_COLUMNS,
         hits_not_cleared,
         screen_declarations,
     )
 
-    source = layout.staged_declarations_file(settings, day)
-    weights_path = night_dir(settings, day) / WEIGHTS_FILE
-    if not weights_path.is_file():
-        raise FileNotFoundError(f"{weights_path}: no plan for {day}; run plan_ports first")
-    # The port's rows as stored, in staged order, each with its position in the day.
-    stored = (
-        pl.scan_parquet(source)
-        .with_row_index(ROW)
-        .filter(pl.col("port_of_discharge") == port)
-        .collect()
-    )
-    if stored.is_empty():
-        raise ValueError(f"{source}: no items for port {port} on {day}")
-    rows = stored.get_column(ROW)
-    declarations = stored.select([pl.col(c).cast(t) for c, t in DECLARATIONS.polars_schema.items()])
-    timings: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    peak_mb: dict[str, float] = {}
     clock = time.perf_counter()
 
     def lap(step: str) -> None:
         nonlocal clock
         now = time.perf_counter()
-        timings[step] = round(now - clock, 3)
+        seconds[step] = now - clock
+        peak_mb[step] = _peak_rss_mb()
         clock = now
 
+    first, last = int(positions[0]), int(positions[-1])
+    stored = pl.scan_parquet(port_rows).slice(first, last - first + 1).collect()
+    if stored.height != len(positions):  # a declaration's items not all side by side
+        stored = stored[(positions - first).to_list()]
+    rows = stored.get_column(ROW)
+    declarations = stored.select([pl.col(c).cast(t) for c, t in DECLARATIONS.polars_schema.items()])
     # Trader ids leave staging only as pseudonyms (decision 0027); screening reads them in clear.
-    declarations = pseudonymise(declarations, load_key(settings))
-    features = build_features(declarations, read_snapshot(settings, day), load_references(settings))
-    write_parquet(
-        features.with_columns(rows),
-        port_partition(layout.features_table(settings), day, port) / layout.FEATURES_FILE,
-        row_group_size=PART_ROW_GROUP_ROWS,
-    )
+    declarations = pseudonymise(declarations, night.key)
+    features = build_features(declarations, night.snapshot, night.references)
+    del declarations
+    features_part = scratch / f"features-{number:06d}.parquet"
+    write_parquet(features.with_columns(rows), features_part, row_group_size=PART_ROW_GROUP_ROWS)
     lap("featurize")
-    scores = score_features(settings, features, loaded=load_models(settings, model))
+    # No reasons yet: they go to the port's riskiest rows, known when every chunk is scored.
+    scores = score_features(settings, features, loaded=night.models, explain=_EXPLAIN_NONE)
+    scores = scores.with_columns(rows)
+    scores_part = scratch / f"scores-{number:06d}.parquet"
+    write_parquet(scores, scores_part, row_group_size=PART_ROW_GROUP_ROWS)
     lap("score")
-    rules = night_rules_with_partners(settings, day, settings.rules_dirs or None)
-    rule_hits = rule_hits_of(rules, stored.drop(ROW).lazy(), features.lazy(), day)
+    rule_hits = rule_hits_of(night.rules, stored.drop(ROW).lazy(), features.lazy(), day)
     del features
     lap("rules")
     schema = stored.schema
     screen_columns = [c for c in DECLARATION_COLUMNS if c in schema or not c.endswith("_id")]
-    weights = json.loads(Path(weights_path).read_text(encoding="utf-8"))
     screened = screen_declarations(
         stored.select(screen_columns),
         settings,
         settings.watchlist_threshold,
-        night_index(settings, weights),
+        night.index,
+        night.clearances,
     )
     watch_hits = hits_not_cleared(screened)
     lap("screen")
-    selection = select_lanes(
-        scores,
-        rule_hits,
-        watch_hits,
-        policy=policy_from_settings(settings),
-        day=day,
-        run_id=PENDING_RUN_ID,
-        evidence=_read_evidence(settings, day),
+    return _Chunk(
+        rows=stored.height,
+        features=features_part,
+        scores_part=scores_part,
+        scores=scores.drop("filed_at"),
+        rule_hits=rule_hits,
+        watch_hits=watch_hits,
+        screened_rows=screened.height,
+        seconds=seconds,
+        peak_mb=peak_mb,
     )
-    folder = port_partition(layout.scores_table(settings), day, port)
-    write_parquet(
-        scores.with_columns(rows), folder / layout.SCORES_FILE, row_group_size=PART_ROW_GROUP_ROWS
+
+
+def _reasons_of(
+    night: _NightInputs, features_parts: list[Path], explained: pl.Series, scores: pl.DataFrame
+) -> pl.DataFrame:
+    """(`_row`, reasons) of the explained rows, from their features read back from the parts."""
+    from models.scoring import reasons_of
+
+    wanted = pl.col(ROW).is_in(explained.implode())
+    features = pl.concat([pl.scan_parquet(p).filter(wanted) for p in features_parts]).collect()
+    features = features.sort(ROW)
+    calibrated = features.select(ROW).join(scores, on=ROW, how="left", maintain_order="left")
+    _, models = night.models
+    texts = reasons_of(models, features, calibrated)
+    return pl.DataFrame(
+        {ROW: features.get_column(ROW), "reasons": pl.Series(texts, dtype=pl.String)}
     )
-    write_parquet(rule_hits, folder / layout.RULE_HITS_FILE)
-    write_parquet(watch_hits, folder / layout.WATCHLIST_HITS_FILE)
-    write_parquet(selection.ranked, folder / layout.SELECTION_FILE)
-    write_parquet(selection.slices, folder / SLICES_FILE)
-    lap("select")
-    (port_summary,) = selection.ports
-    return {
-        "port": port,
-        "rows": stored.height,
-        "model_version": scores["model_version"][0],
-        "rule_hits": rule_hits.height,
-        "rules_fired": sorted(rule_hits["rule_id"].unique().to_list()),
-        "watchlist_hits": watch_hits.height,
-        "watchlist_suppressed": screened.height - watch_hits.height,
-        "selection": port_summary.as_dict(),
-        "notes": selection.notes,
-        "step_seconds": timings,
-    }
+
+
+def _sorted_hits(parts: list[pl.DataFrame], last: str) -> pl.DataFrame:
+    """The chunks' hits as the whole port's stage gives them: by item, then rule or entry."""
+    return pl.concat(parts).sort("declaration_id", "item_no", last, maintain_order=True)
+
+
+def _moved(source: Path, target: Path) -> bool:
+    """Rename `source` onto `target` (atomic); False where they are on different file systems."""
+    import os
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(source, target)
+    except OSError:
+        return False
+    return True
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB: /proc's VmHWM where there is one
+    (`ru_maxrss` would count a forking parent's memory too)."""
+    import resource
+
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text(encoding="utf-8").splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+@contextmanager
+def _port_scratch(settings: Settings, day: date, port: str) -> Iterator[Path]:
+    """A scratch folder for one port's chunk parts, in the date's scores partition, removed
+    after; named as every temporary (`.<name>.<random>.tmp`), so the date's next one-at-a-time
+    stage sweeps what a killed port left."""
+    import tempfile
+
+    folder = layout.scores_dir(settings, day)
+    folder.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".port={port}.chunks.", suffix=TMP_SUFFIX, dir=folder))
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 # --- gather and publish ------------------------------------------------------------------------
@@ -432,23 +667,43 @@ def gather_ports(settings: Settings, day: date) -> None:
     _stage_reports(settings, day, ports, rows, run_id)
 
 
-def _merge_by_row(parts: list[Path], target: Path) -> Path:
-    """Merge the ports' parts (each in staged order) into one file in staged order, one row
-    group at a time: a row group of the day, and at most one row group of each part, in memory.
+def _merge_by_row(
+    parts: list[Path],
+    target: Path,
+    *,
+    group_rows: int | None = None,
+    reasons: pl.DataFrame | None = None,
+) -> Path:
+    """Merge parts (each in staged order, no `_row` in two) into one file in staged order, one
+    row group at a time: a row group of the target, and at most one row group of each part, in
+    memory.
 
-    Every staged row is in exactly one port, so rows `start..stop` of the day are, in each
-    port, the contiguous run of its rows with `start <= _row < stop`: the next run of the
-    port's file, which is read front to back, each of its row groups once (`_PartReader`). The
-    row groups written are those `write_parquet` cuts for the day's row count, so the file is
-    the one the whole frame would give, without the whole frame.
+    The target's rows `start..stop` are, in each part, the contiguous run of its rows whose
+    `_row` falls between the `_row` of the target's `start`th and `stop`th rows: the next run of
+    the part's file, which is read front to back, each of its row groups once (`_PartReader`).
+    Without `group_rows` the parts are the ports' and the target is the day's: its row groups
+    are those `write_parquet` cuts for the day's row count, so the file is the one the whole
+    frame would give, without the whole frame, and `_row` is dropped. With it the parts are a
+    port's chunks, the target the port's part: groups of `group_rows`, `_row` kept, and
+    `reasons` (`_row`, reasons) filled in.
     """
     from pipelines.staging_chunks import row_group_sizes
 
     rows = [pl.read_parquet(p, columns=[ROW]).get_column(ROW) for p in parts]
     total = sum(len(r) for r in rows)
-    bounds = list(itertools.accumulate(row_group_sizes(total), initial=0))
-    # cuts[p][g]: how many of port p's rows come before row group g of the day.
-    cuts = [r.search_sorted(pl.Series(bounds, dtype=r.dtype)).to_list() for r in rows]
+    if group_rows is None:
+        sizes = row_group_sizes(total)
+    else:
+        sizes = [min(group_rows, total - start) for start in range(0, total, group_rows)]
+    bounds = list(itertools.accumulate(sizes, initial=0))
+    if group_rows is None:
+        edges = pl.Series(bounds, dtype=pl.UInt32)  # every staged row: the row is its position
+    else:
+        ordered = pl.concat(rows).sort()
+        edges = pl.concat([ordered.gather(bounds[:-1]), ordered.tail(1) + 1])
+    # cuts[p][g]: how many of part p's rows come before row group g of the target.
+    cuts = [r.search_sorted(edges.cast(r.dtype)).to_list() for r in rows]
+    del rows
 
     def groups() -> Iterator[pl.DataFrame]:
         readers = [_PartReader(p) for p in parts]
@@ -456,11 +711,26 @@ def _merge_by_row(parts: list[Path], target: Path) -> Path:
             runs = [
                 reader.take(cut[g + 1] - cut[g]) for reader, cut in zip(readers, cuts, strict=True)
             ]
-            yield pl.concat(runs).sort(ROW).drop(ROW)
+            group = pl.concat(runs).sort(ROW)
+            if group_rows is None:
+                yield group.drop(ROW)
+            else:
+                yield group if reasons is None else _with_reasons(group, reasons)
 
     schema = pl.read_parquet_schema(parts[0])
-    return write_parquet_groups(
-        groups, pl.Schema({c: t for c, t in schema.items() if c != ROW}), target
+    kept = {c: t for c, t in schema.items() if c != ROW or group_rows is not None}
+    return write_parquet_groups(groups, pl.Schema(kept), target, row_group_size=group_rows)
+
+
+def _with_reasons(frame: pl.DataFrame, reasons: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with the reasons of the rows `reasons` (`_row`, reasons) holds set."""
+    found = frame.select(ROW).join(
+        reasons.rename({"reasons": "_found"}), on=ROW, how="left", maintain_order="left"
+    )
+    return (
+        frame.with_columns(found.get_column("_found"))
+        .with_columns(pl.coalesce("_found", "reasons").alias("reasons"))
+        .drop("_found")
     )
 
 
@@ -481,7 +751,8 @@ class _PartReader:
         self._groups = iter([meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
         self._scan = pl.scan_parquet(path)
         self._read = 0
-        self._held: list[pl.DataFrame] = []
+        # A part may give nothing to the first groups (a port's later chunk): an empty start.
+        self._held: list[pl.DataFrame] = [pl.DataFrame(schema=self._scan.collect_schema())]
         self._held_rows = 0
 
     def take(self, n: int) -> pl.DataFrame:

@@ -123,14 +123,18 @@ def score_features(
     *,
     source: str = "features",
     loaded: tuple[str, ThreatModels] | None = None,
+    explain: ExplainTop | None = None,
 ) -> pl.DataFrame:
     """The scores of a features frame (a day's, or one port's: reasons go to each port's top
-    rows either way); `loaded` reuses models already loaded for this night."""
+    rows either way); `loaded` reuses models already loaded for this night; `explain` picks the
+    rows given reasons (default `explain_top(settings)`)."""
     version, models = loaded if loaded is not None else load_models(settings, version)
     missing = [c for c in KEY_COLUMNS if c not in features.columns]
     if missing:
         raise ValueError(f"{source}: missing key column(s) {', '.join(missing)}")
-    return score(models, features, explain=explain_top(settings)).select(
+    return score(
+        models, features, explain=explain if explain is not None else explain_top(settings)
+    ).select(
         *KEY_COLUMNS,
         *(f"{name}_score" for name in models.categories),
         "risk_score",

@@ -180,6 +180,10 @@ class PortSummary(Summary):
     selection: dict[str, Any]
     notes: list[str]
     step_seconds: dict[str, float]
+    step_peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    """The process's peak memory by the end of each step (chunks' steps: the largest)."""
+    chunks: int = 1
+    """How many chunks of declarations the port was featurized and scored in."""
     model_chosen_by: str = "champion"
     """"asked" (`--model`), "recorded for the date" (a rerun keeps its model) or "champion"."""
     seconds: float = 0.0

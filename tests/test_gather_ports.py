@@ -59,3 +59,23 @@ def test_parts_of_several_row_groups_merge_to_the_sorted_concatenation(tmp_path:
     assert (
         merged.read_bytes() == write_parquet(concatenated, tmp_path / "whole.parquet").read_bytes()
     )
+
+
+def test_a_ports_chunks_merge_to_its_part_in_groups_of_the_asked_size(tmp_path: Path) -> None:
+    """A port's chunks: its rows only (not every staged row), the later chunks giving nothing to
+    the first groups, one chunk's rows not side by side in the day; `_row` kept, reasons set."""
+    rows = pl.Series(ROW, [3, 8, 9, 15, 16, 22, 40, 41, 57, 60, 61, 70], dtype=pl.UInt32)
+    port = pl.DataFrame({ROW: rows, "reasons": pl.Series([None] * 12, dtype=pl.String)})
+    port = port.with_columns(value=pl.col(ROW).cast(pl.Int64) * 2)
+    chunks = [port[[0, 1, 2, 4]], port[[3, 5, 6]], port[[7, 8, 9, 10, 11]]]
+    parts = [write_parquet(c, tmp_path / f"chunk-{i}.parquet") for i, c in enumerate(chunks)]
+    reasons = pl.DataFrame({ROW: pl.Series([9, 61], dtype=pl.UInt32), "reasons": ["a", "b"]})
+    merged = _merge_by_row(parts, tmp_path / "port.parquet", group_rows=5, reasons=reasons)
+    expected = port.with_columns(
+        reasons=pl.when(pl.col(ROW) == 9)
+        .then(pl.lit("a"))
+        .when(pl.col(ROW) == 61)
+        .then(pl.lit("b"))
+    )
+    assert pl.read_parquet(merged).equals(expected)
+    assert [pq.ParquetFile(merged).metadata.row_group(i).num_rows for i in range(3)] == [5, 5, 2]

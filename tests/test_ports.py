@@ -171,3 +171,48 @@ def test_a_port_missing_or_busy_stops_the_night_with_a_message(world: Path, tmp_
     with pytest.raises(FileNotFoundError, match=f"port.s. {first} not assessed"):
         ports.publish_ports(settings, NIGHT)
     assert not layout.lists_dir(settings, NIGHT).exists()
+
+
+def test_declaration_chunks_keep_declarations_whole_in_order_of_first_item() -> None:
+    ids = pl.Series(["a", "b", "a", "c", "c", "d"])
+    chunks = ports.declaration_chunks(ids, 2)
+    assert [c.to_list() for c in chunks] == [[0, 2], [1, 3, 4], [5]]
+    assert [c.to_list() for c in ports.declaration_chunks(ids, 100)] == [[0, 1, 2, 3, 4, 5]]
+
+
+def _port_files(settings: Settings, port: str) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    for table in (layout.features_table(settings), layout.scores_table(settings)):
+        folder = ports.port_partition(table, NIGHT, port)
+        found |= {f"{table.name}/{p.name}": p.read_bytes() for p in sorted(folder.iterdir())}
+    return found
+
+
+def test_a_port_in_many_chunks_gives_the_files_of_one_chunk(world: Path, tmp_path: Path) -> None:
+    """Chunks of a few declarations against the whole port at once, with capacities so small
+    that only the port's riskiest rows get reasons: which rows those are is a question about the
+    whole port, not a chunk. A rerun writes the same bytes."""
+    found: dict[str, dict[str, bytes]] = {}
+    for name, chunk_rows in (("one", 1_000_000), ("many", 7), ("many_again", 7)):
+        home = tmp_path / name.removesuffix("_again")
+        if not home.exists():
+            shutil.copytree(world, home)
+        settings = load_settings(
+            environ={}, home=home, capacity_red_default=1, capacity_yellow_default=1
+        )
+        if name != "many_again":
+            for stage in (nightly.ingest, nightly.validate):
+                stage(settings, NIGHT)
+            plan = ports.plan_ports(settings, NIGHT)
+            port = max(plan["ports"], key=lambda p: plan["rows_per_port"][p])
+        summary = ports.assess_port(settings, NIGHT, port, chunk_rows=chunk_rows)
+        assert summary["chunks"] == 1 if name == "one" else summary["chunks"] >= 5
+        found[name] = _port_files(settings, port)
+        assert not list(layout.scores_dir(settings, NIGHT).glob(".*"))  # no scratch left
+    assert found["many"] == found["one"]
+    assert found["many_again"] == found["many"]
+    scores = pl.read_parquet(
+        ports.port_partition(layout.scores_table(settings), NIGHT, port) / layout.SCORES_FILE
+    )
+    explained = scores["reasons"].is_not_null().sum()
+    assert 0 < explained < scores.height / 2  # chosen over the port, not in every chunk
