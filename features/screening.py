@@ -719,42 +719,84 @@ def _evidence(score: float, quality: str, country: str | None, listed: frozenset
     return "; ".join(parts)
 
 
-def screen(
-    parties: pl.DataFrame, index: WatchlistIndex, threshold: float = DEFAULT_THRESHOLD
-) -> pl.DataFrame:
-    """Hits of parties on the index at or above `threshold` (see the module docstring)."""
+NameHits = tuple[tuple[int, float], ...]
+"""(index position, name score) of the listed names one party name scores near."""
+
+
+@dataclass(frozen=True)
+class NameScores:
+    """The first step of `screen`: which distinct party names score near a listed name.
+
+    `near` maps each such name to its candidates at `threshold - COUNTRY_BONUS` (the lowest
+    score the country bonus can lift to `threshold`); a name scoring near nothing is absent, so
+    an empty `near` means no hit is possible. The scores hold under the trade weights set for
+    these names (`WatchlistIndex.set_trade_names`).
+    """
+
+    threshold: float
+    near: dict[str, NameHits]
+
+
+def score_party_names(
+    names: list[str], index: WatchlistIndex, threshold: float = DEFAULT_THRESHOLD
+) -> NameScores:
+    """Set the trade weights over the party `names` (a null name given as ""), then score each
+    distinct name against the index: step one of `screen`, with no frame built.
+
+    Names equal but for case, punctuation, legal form or word order (`order_free_key`) are
+    scored once, through the first of them in `names`, and share its candidates.
+    """
+    index.set_trade_names(names)
+    floor = threshold - COUNTRY_BONUS
+    by_key: dict[str, NameHits] = {}
+    near: dict[str, NameHits] = {}
+    for name in dict.fromkeys(names):
+        key = order_free_key(name)
+        found = by_key.get(key)
+        if found is None:
+            found = by_key[key] = tuple(score_name(index, name, floor))
+        if found:
+            near[name] = found
+    return NameScores(threshold, near)
+
+
+def _distinct_parties(parties: pl.DataFrame) -> pl.DataFrame:
+    """(party_key, name, country) once each, null names as "", countries upper-cased, in the
+    order of first appearance: the first spelling of a key represents it."""
     missing = [c for c in PARTY_COLUMNS if c not in parties.columns]
     if missing:
         raise ValueError(f"parties lack column(s): {', '.join(missing)}")
-    distinct = parties.select(
+    return parties.select(
         pl.col("party_key").cast(pl.String),
         pl.col("name").cast(pl.String).fill_null(""),
         pl.col("country").cast(pl.String).str.to_uppercase(),
-    ).unique(maintain_order=True)  # the first spelling of a key represents it: fixed order
-    index.set_trade_names(distinct.get_column("name").to_list())
-    # Each distinct spelling is normalised once, each normalised name scored once.
-    names = distinct.select("name").unique(maintain_order=True)
-    names = names.with_columns(
-        key=pl.col("name").map_elements(order_free_key, return_dtype=pl.String)
-    )
-    # The lowest score that could still pass once the country bonus is added.
-    floor = threshold - COUNTRY_BONUS
-    name_hits: dict[str, list[tuple[int, float]]] = {}
-    for key, name in names.group_by("key").agg(pl.col("name").first()).iter_rows():
-        hits = score_name(index, name, floor)
-        if hits:
-            name_hits[key] = hits
-    if not name_hits:
+    ).unique(maintain_order=True)
+
+
+def screen(
+    parties: pl.DataFrame, index: WatchlistIndex, threshold: float = DEFAULT_THRESHOLD
+) -> pl.DataFrame:
+    """Hits of parties on the index at or above `threshold` (see the module docstring): the
+    distinct names scored (`score_party_names`), then the hit rows built (`build_hits`)."""
+    distinct = _distinct_parties(parties)
+    scores = score_party_names(distinct.get_column("name").to_list(), index, threshold)
+    return build_hits(distinct, scores, index)
+
+
+def build_hits(parties: pl.DataFrame, scores: NameScores, index: WatchlistIndex) -> pl.DataFrame:
+    """The hit rows of `parties` (as `screen` takes them) from their names' `scores`: step two
+    of `screen`. The scores must be those of these parties' names on this index (the same
+    names set the same trade weights)."""
+    if not scores.near:
         # Most calls of the assessment service: no name near a listed one, nothing to build.
         return pl.DataFrame(schema=HIT_SCHEMA)
-    hit_rows = distinct.join(
-        names.filter(pl.col("key").is_in(list(name_hits))), on="name", how="inner"
-    )
+    threshold = scores.threshold
+    hit_rows = _distinct_parties(parties).filter(pl.col("name").is_in(list(scores.near)))
     records: list[tuple[object, ...]] = []
     quality_column = index.rows.get_column("name_quality").to_list()
-    for party_key, name, country, key in hit_rows.iter_rows():
+    for party_key, name, country in hit_rows.iter_rows():
         party = index.prepare(name)
-        for position, raw_score in name_hits[key]:
+        for position, raw_score in scores.near[name]:
             quality = (quality_column[position] or "").lower()
             score = raw_score * (LOW_QUALITY_FACTOR if quality == "low" else 1.0)
             listed = index.countries[position]

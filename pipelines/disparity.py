@@ -348,6 +348,7 @@ def night_figures(settings: Settings, day: date, window_days: int = WINDOW_DAYS)
     from pipelines.disparity_window import (
         consignee_items,
         night_counts,
+        register_groups,
         selection_cells,
         window_cells,
     )
@@ -363,10 +364,9 @@ def night_figures(settings: Settings, day: date, window_days: int = WINDOW_DAYS)
             "consignee_id", size_band(pl.col(TRADER_ITEMS)).alias("trader_size")
         )
         smallest = SIZE_BANDS[0][1]
-        window_items = window_cells(db, regions, bands, smallest)
-        selection = selection_cells(
-            db, lists, SELECTED_LANES, regions=regions, bands=bands, smallest=smallest
-        )
+        register_groups(db, regions, bands)
+        window_items = window_cells(db, smallest)
+        selection = selection_cells(db, lists, SELECTED_LANES, smallest=smallest)
     notes = []
     if _items_total(window_items) == 0:
         notes.append(f"no staged declarations in the {window_days} days before {day}")

@@ -258,16 +258,19 @@ def consignee_items(db: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return found
 
 
-def window_cells(
-    db: duckdb.DuckDBPyConnection, regions: pl.DataFrame, bands: pl.DataFrame, smallest: str
-) -> pl.DataFrame:
-    """The window's items counted per groups and flags (`disparity.cells`, `_items`).
+def register_groups(
+    db: duckdb.DuckDBPyConnection, regions: pl.DataFrame, bands: pl.DataFrame
+) -> None:
+    """Register the group tables both cell counts join: `regions` (origin_country,
+    origin_region) and `bands` (consignee_id, trader_size)."""
+    db.register("regions", regions)
+    db.register("bands", bands)
 
-    `regions`: (origin_country, origin_region); `bands`: (consignee_id, trader_size);
-    `smallest`: the band of a consignee not in `bands`.
+
+def window_cells(db: duckdb.DuckDBPyConnection, smallest: str) -> pl.DataFrame:
+    """The window's items counted per groups and flags (`disparity.cells`, `_items`), with the
+    groups registered (`register_groups`); `smallest`: the band of a consignee not in `bands`.
     """
-    for name, frame in (("regions", regions), ("bands", bands)):
-        db.register(name, frame)
     found: pl.DataFrame = db.sql(_CELLS, params={"smallest": smallest}).pl()
     return found
 
@@ -277,15 +280,11 @@ def selection_cells(
     ranked: Path,
     lanes: tuple[str, ...],
     *,
-    regions: pl.DataFrame,
-    bands: pl.DataFrame,
     smallest: str,
 ) -> pl.DataFrame:
     """Tonight's list `ranked` counted per groups and flags (`disparity.cells`, `_items`):
     each list item with tonight's staged filing of it (none: its groups are unknown),
-    `selected` when its lane is one of `lanes`, never inspected."""
-    for name, frame in (("regions", regions), ("bands", bands)):
-        db.register(name, frame)
+    `selected` when its lane is one of `lanes`, never inspected; groups as `window_cells`."""
     found: pl.DataFrame = db.sql(
         _SELECTION, params={"list": str(ranked), "lanes": list(lanes), "smallest": smallest}
     ).pl()

@@ -694,16 +694,43 @@ def test_passes_take_the_in_memory_engine_and_the_last_one_gives_it_back() -> No
     assert affinity() == before
 
 
-def test_a_pass_whose_names_are_near_no_listed_one_is_screened_as_in_full(
+def _screened_from_the_party_frame(
+    declarations: pl.DataFrame, index: Any, threshold: float
+) -> pl.DataFrame:
+    """Hits as the night built them before its names were scored ahead of any frame: every
+    party in one frame through `screen`, then joined back to its items."""
+    from features.screening import screen
+
+    parties = pl.concat(
+        [
+            declarations.select(
+                "declaration_id",
+                pl.col("item_no").cast(pl.Int64),
+                pl.lit(role).alias("party_role"),
+                pl.col(f"{role}_name").cast(pl.String).alias("name"),
+                pl.col(f"{role}_country").cast(pl.String).alias("country"),
+            )
+            for role in ("shipper", "consignee")
+        ]
+    ).with_columns(
+        party_key=pl.concat_str(
+            [pl.col("name").fill_null(""), pl.col("country").fill_null("")], separator="\x1f"
+        )
+    )
+    hits = screen(parties.select("party_key", "name", "country"), index, threshold)
+    return parties.join(hits, on="party_key", how="inner")
+
+
+def test_a_pass_screened_from_its_name_scores_equals_screening_its_party_frame(
     assessor: Assessor,
 ) -> None:
-    """`screen_pass` skips the frame work only when no party name scores near a listed one:
-    its hits equal `screen_declarations`' for plain rows, rows naming listed parties (exactly,
-    misspelt, with a null name) one by one, and the whole day at once (trade weights set)."""
-    from polars.testing import assert_frame_equal
-
-    from pipelines.assess.screening import no_name_near_a_listed_one, screen_pass
-    from pipelines.watchlists.screen import screen_declarations
+    """`screen_declarations` (the night's, the service's) scores the party names straight from
+    the columns, returns at once when none is near a listed one and builds the hits from those
+    scores otherwise: its hits equal `screen` over the whole party frame, for plain rows, rows
+    naming listed parties (exactly, upper-cased, misspelt, with a null name) one by one, and the
+    whole day at once (trade weights set)."""
+    from features.screening import score_party_names
+    from pipelines.watchlists.screen import party_names, screen_declarations
 
     loaded = assessor._loaded
     settings = assessor.settings
@@ -718,22 +745,24 @@ def test_a_pass_whose_names_are_near_no_listed_one_is_screened_as_in_full(
             day.slice(3, 1).with_columns(pl.lit(None, pl.String).alias("shipper_name")),
         ]
     )
+    columns = ["declaration_id", "item_no", "party_role", "list_name", "entry_id", "score"]
+
+    def hits(frame: pl.DataFrame) -> list[tuple[Any, ...]]:
+        return sorted(frame.select(columns).rows())
+
     skipped = screened = 0
     for frame in [*(day[i : i + 1] for i in range(40)), *(named[i : i + 1] for i in range(4))]:
-        fast = screen_pass(frame, settings, threshold, loaded.index, loaded.clearances)
-        full = screen_declarations(frame, settings, threshold, loaded.index, loaded.clearances)
-        assert_frame_equal(fast, full)
-        if no_name_near_a_listed_one(frame, loaded.index, threshold):
+        fast = screen_declarations(frame, settings, threshold, loaded.index, loaded.clearances)
+        full = _screened_from_the_party_frame(frame, loaded.index, threshold)
+        assert hits(fast) == hits(full)
+        if score_party_names(party_names(frame), loaded.index, threshold).near:
+            screened += 1
+        else:
             skipped += 1
             assert full.is_empty()
-        else:
-            screened += 1
     assert skipped >= 30 and screened >= 2
-    assert not screen_declarations(
-        named.head(2), settings, threshold, loaded.index, loaded.clearances
-    ).is_empty()
+    assert hits(_screened_from_the_party_frame(named.head(2), loaded.index, threshold))
     for frame in (day, pl.concat([day, named])):
-        assert_frame_equal(
-            screen_pass(frame, settings, threshold, loaded.index, loaded.clearances),
-            screen_declarations(frame, settings, threshold, loaded.index, loaded.clearances),
-        )
+        assert hits(
+            screen_declarations(frame, settings, threshold, loaded.index, loaded.clearances)
+        ) == hits(_screened_from_the_party_frame(frame, loaded.index, threshold))

@@ -7,7 +7,9 @@ from features.screening import (
     COUNTRY_BONUS,
     DEFAULT_THRESHOLD,
     HIT_SCHEMA,
+    build_hits,
     build_index,
+    score_party_names,
     screen,
     token_similarity,
     weak_by_shape,
@@ -110,6 +112,30 @@ def test_duplicate_parties_are_screened_once_and_reported_per_party() -> None:
     assert hits.height == 1000
     assert hits.get_column("party_key").n_unique() == 1000
     assert hits.schema == pl.Schema(HIT_SCHEMA)
+
+
+def test_screen_is_the_names_scored_then_the_hit_rows_built() -> None:
+    """`screen` = `score_party_names` on the distinct names, then `build_hits` from those
+    scores; with no name near a listed one the scores are empty and so are the hits."""
+    index = build_index(_entries())
+    names = ["George Bush", "al-qaida", "Anwari, Mohammad Tahir", None, "Hamburg Maschinenbau"]
+    parties = pl.DataFrame(
+        {
+            "party_key": [str(i) for i in range(len(names))],
+            "name": names,
+            "country": ["US", None, "AF", None, "DE"],
+        },
+        schema={"party_key": pl.String, "name": pl.String, "country": pl.String},
+    )
+    scores = score_party_names([n or "" for n in names], index, DEFAULT_THRESHOLD)
+    assert set(scores.near) == {"al-qaida", "Anwari, Mohammad Tahir"}
+    hits = build_hits(parties, scores, index)
+    assert hits.get_column("party_key").to_list() == ["1", "2"]
+    assert hits.equals(screen(parties, index, DEFAULT_THRESHOLD))
+    plain = parties.filter(pl.col("party_key").is_in(["0", "4"]))
+    nothing = score_party_names(["George Bush", "Hamburg Maschinenbau"], index)
+    assert not nothing.near
+    assert build_hits(plain, nothing, index).equals(pl.DataFrame(schema=HIT_SCHEMA))
 
 
 def test_one_row_per_party_and_entry() -> None:

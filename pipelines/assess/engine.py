@@ -50,7 +50,6 @@ from models.scoring import ExplainTop, score
 from pipelines import layout
 from pipelines.assess.history_index import SMALL_QUERIES, HistoryIndex
 from pipelines.assess.references import ASKED, ReferenceIndex
-from pipelines.assess.screening import screen_pass
 from pipelines.assess.store import AssessmentStore, Caller, Recorded
 from pipelines.assess.validation import CallSuites, suite_at
 from pipelines.featurize import day_rollup, load_references, read_snapshot
@@ -60,7 +59,7 @@ from pipelines.score import load_models
 from pipelines.settings import Settings
 from pipelines.validate import reference_sets, validate_with_suite
 from pipelines.watchlists import clearances as clearance_store
-from pipelines.watchlists.screen import index_in_force
+from pipelines.watchlists.screen import index_in_force, screen_declarations
 
 log = logging.getLogger(__name__)
 
@@ -546,7 +545,7 @@ class Assessor:
             # Matches an officer cleared are dropped, as the night's score stage drops them.
             groups = _screening_groups(rows["_call"])
             screened = [
-                screen_pass(
+                screen_declarations(
                     # One group (the usual pass) is every row: nothing to filter.
                     declarations
                     if len(groups) == 1

@@ -20,7 +20,12 @@ from typing import Any
 
 import polars as pl
 
-from features.screening import DEFAULT_THRESHOLD, WatchlistIndex, screen
+from features.screening import (
+    DEFAULT_THRESHOLD,
+    WatchlistIndex,
+    build_hits,
+    score_party_names,
+)
 from pipelines import layout
 from pipelines.io import write_parquet
 from pipelines.settings import Settings
@@ -67,6 +72,16 @@ def index_in_force(settings: Settings) -> WatchlistIndex:
     return cached_index(settings)
 
 
+def party_names(declarations: pl.DataFrame) -> list[str]:
+    """The shipper names, then the consignee names, of `declarations` in row order (a null name
+    as ""): the parties `screen_declarations` screens, in the order it builds them."""
+    names: list[str] = []
+    for role in ROLES:
+        column = declarations.get_column(f"{role}_name").cast(pl.String)
+        names.extend(name or "" for name in column.to_list())
+    return names
+
+
 def screen_declarations(
     declarations: pl.DataFrame,
     settings: Settings,
@@ -75,10 +90,20 @@ def screen_declarations(
     clearances: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Watch-list hits of the shipper and consignee of each declaration item, with the given
-    clearances applied (default: the active ones in the export)."""
+    clearances applied (default: the active ones in the export).
+
+    The party names are scored first, straight from the columns (`score_party_names`); when no
+    name is near a listed one (most calls of the assessment service, which calls this too) the
+    empty result is returned before any party frame is built.
+    """
     index = index if index is not None else index_in_force(settings)
     if clearances is None:
         clearances = clearance_store.active(clearance_store.read_export(settings))
+    if index.rows.is_empty() or declarations.height == 0:
+        return pl.DataFrame(schema=DECLARATION_HIT_SCHEMA)
+    scores = score_party_names(party_names(declarations), index, threshold)
+    if not scores.near:
+        return pl.DataFrame(schema=DECLARATION_HIT_SCHEMA)
 
     def party_id(role: str) -> pl.Expr:
         column = f"{role}_id"
@@ -105,12 +130,11 @@ def screen_declarations(
             separator="\x1f",
         )
     )
-    if index.rows.is_empty() or parties.is_empty():
-        return pl.DataFrame(schema=DECLARATION_HIT_SCHEMA)
+    # In the parties' order, as `party_names` lists the names the scores were taken over.
     distinct = parties.select(
         "party_key", pl.col("party_name").alias("name"), pl.col("party_country").alias("country")
-    ).unique("party_key")
-    hits = screen(distinct, index, threshold)
+    ).unique("party_key", maintain_order=True)
+    hits = build_hits(distinct, scores, index)
     if hits.is_empty():
         # Nothing to join, fingerprint or clear: the frame the steps below would end with.
         return pl.DataFrame(schema=DECLARATION_HIT_SCHEMA)
