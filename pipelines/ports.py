@@ -273,16 +273,8 @@ def _assess_port(
     weights_path = night_dir(settings, day) / WEIGHTS_FILE
     if not weights_path.is_file():
         raise FileNotFoundError(f"{weights_path}: no plan for {day}; run plan_ports first")
-    timings: dict[str, float] = {}
-    peak_mb: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[step] = round(timings.get(step, 0.0) + now - clock, 3)
-        peak_mb[step] = max(peak_mb.get(step, 0.0), _peak_rss_mb())
-        clock = now
+    clock = _StepClock()
+    lap = clock.lap
 
     with _port_scratch(settings, day, port) as scratch:
         # The port's rows as stored, in staged order, each with its position in the day:
@@ -309,13 +301,16 @@ def _assess_port(
         for number, positions in enumerate(declaration_chunks(declaration_ids, chunk_rows)):
             done.append(
                 _assess_chunk(
-                    settings, day, night, port_rows, positions, scratch=scratch, number=number
+                    settings,
+                    day,
+                    night,
+                    port_rows,
+                    positions,
+                    scratch=scratch,
+                    number=number,
+                    clock=clock,
                 )
             )
-            for step, seconds in done[-1].seconds.items():
-                timings[step] = round(timings.get(step, 0.0) + seconds, 3)
-                peak_mb[step] = max(peak_mb.get(step, 0.0), done[-1].peak_mb[step])
-            clock = time.perf_counter()
         del declaration_ids
         # What selection reads, of the whole port, in staged order.
         scores = pl.concat([c.scores for c in done]).sort(ROW).select(ROW, *SCORES_SCHEMA)
@@ -375,8 +370,8 @@ def _assess_port(
         "watchlist_suppressed": screened_rows - watch_hits.height,
         "selection": port_summary.as_dict(),
         "notes": selection.notes,
-        "step_seconds": timings,
-        "step_peak_rss_mb": peak_mb,
+        "step_seconds": clock.seconds,
+        "step_peak_rss_mb": clock.peak_mb,
     }
 
 
@@ -404,8 +399,23 @@ class _Chunk:
     rule_hits: pl.DataFrame
     watch_hits: pl.DataFrame
     screened_rows: int
-    seconds: dict[str, float]
-    peak_mb: dict[str, float]
+
+
+class _StepClock:
+    """Wall seconds and the process's peak RSS by step of a port's task; a step run once per
+    chunk adds its seconds and keeps its highest peak."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.peak_mb: dict[str, float] = {}
+        self._since = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        """Close `step`: the time since the last lap, the peak so far."""
+        now = time.perf_counter()
+        self.seconds[step] = round(self.seconds.get(step, 0.0) + now - self._since, 3)
+        self.peak_mb[step] = max(self.peak_mb.get(step, 0.0), _peak_rss_mb())
+        self._since = now
 
 
 def declaration_chunks(declaration_ids: pl.Series, chunk_rows: int) -> list[pl.Series]:
@@ -439,8 +449,10 @@ def _assess_chunk(
     *,
     scratch: Path,
     number: int,
+    clock: _StepClock,
 ) -> _Chunk:
-    """Featurize, score (without reasons), check the rules and screen one chunk of a port."""
+    """Featurize, score (without reasons), check the rules and screen one chunk of a port, each
+    step timed on the port's `clock`."""
     from contracts.declarations import DECLARATIONS
     from features.build import build_features
     from pipelines.pseudonym import pseudonymise
@@ -452,17 +464,7 @@ def _assess_chunk(
         screen_declarations,
     )
 
-    seconds: dict[str, float] = {}
-    peak_mb: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[step] = now - clock
-        peak_mb[step] = _peak_rss_mb()
-        clock = now
-
+    lap = clock.lap
     first, last = int(positions[0]), int(positions[-1])
     stored = pl.scan_parquet(port_rows).slice(first, last - first + 1).collect()
     if stored.height != len(positions):  # a declaration's items not all side by side
@@ -504,8 +506,6 @@ def _assess_chunk(
         rule_hits=rule_hits,
         watch_hits=watch_hits,
         screened_rows=screened.height,
-        seconds=seconds,
-        peak_mb=peak_mb,
     )
 
 
