@@ -476,13 +476,16 @@ def _assess_chunk(
     features = build_features(declarations, night.snapshot, night.references)
     del declarations
     features_part = scratch / f"features-{number:06d}.parquet"
-    write_parquet(features.with_columns(rows), features_part, row_group_size=PART_ROW_GROUP_ROWS)
+    # Straight to the file, no rename: the scratch folder is temporary as a whole.
+    features.with_columns(rows).write_parquet(
+        features_part, **PARQUET_OPTIONS, row_group_size=PART_ROW_GROUP_ROWS
+    )
     lap("featurize")
     # No reasons yet: they go to the port's riskiest rows, known when every chunk is scored.
     scores = score_features(settings, features, loaded=night.models, explain=_EXPLAIN_NONE)
     scores = scores.with_columns(rows)
     scores_part = scratch / f"scores-{number:06d}.parquet"
-    write_parquet(scores, scores_part, row_group_size=PART_ROW_GROUP_ROWS)
+    scores.write_parquet(scores_part, **PARQUET_OPTIONS, row_group_size=PART_ROW_GROUP_ROWS)
     lap("score")
     rule_hits = rule_hits_of(night.rules, stored.drop(ROW).lazy(), features.lazy(), day)
     del features
