@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines import layout
 from pipelines.io import write_text
+from pipelines.memory import peak_rss_mb
 
 if TYPE_CHECKING:
     from benchmarks.world import BenchWorld
@@ -131,20 +131,6 @@ def _scoring_only(settings: Any, night: date, *, explain: bool) -> int:
 
 
 _STAGE_CLOCK: dict[str, float] = {}
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory in MB.
-
-    /proc's VmHWM belongs to the process image: `ru_maxrss` would also count the parent's
-    memory at fork time, which Linux carries over into the child.
-    """
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def child_main(stage: str, home: Path, night: date) -> None:

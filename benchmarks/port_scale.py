@@ -21,7 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from benchmarks.nightly import peak_rss_mb
+from pipelines.memory import peak_rss_mb
 
 
 def _night(home: Path) -> date:

@@ -20,8 +20,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-from benchmarks.nightly import peak_rss_mb
 from benchmarks.world import link_copy
+from pipelines.memory import peak_rss_mb
 
 
 def grow(world: Path, home: Path, rows: int) -> date:

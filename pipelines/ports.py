@@ -47,6 +47,7 @@ from pipelines.io import (
     write_text,
 )
 from pipelines.locks import date_lock_name, run_lock
+from pipelines.memory import peak_rss_mb
 from pipelines.nightly import _day, _stage_report, _timed, date_run
 from pipelines.settings import Settings
 
@@ -414,7 +415,7 @@ class _StepClock:
         """Close `step`: the time since the last lap, the peak so far."""
         now = time.perf_counter()
         self.seconds[step] = round(self.seconds.get(step, 0.0) + now - self._since, 3)
-        self.peak_mb[step] = max(self.peak_mb.get(step, 0.0), _peak_rss_mb())
+        self.peak_mb[step] = max(self.peak_mb.get(step, 0.0), round(peak_rss_mb(), 1))
         self._since = now
 
 
@@ -544,19 +545,6 @@ def _moved(source: Path, target: Path) -> bool:
     except OSError:
         return False
     return True
-
-
-def _peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB: /proc's VmHWM where there is one
-    (`ru_maxrss` would count a forking parent's memory too)."""
-    import resource
-
-    status = Path("/proc/self/status")
-    if status.is_file():
-        for line in status.read_text(encoding="utf-8").splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 @contextmanager

@@ -130,11 +130,17 @@ def screen_declarations(
             separator="\x1f",
         )
     )
-    # In the parties' order, as `party_names` lists the names the scores were taken over.
-    distinct = parties.select(
-        "party_key", pl.col("party_name").alias("name"), pl.col("party_country").alias("country")
-    ).unique("party_key", maintain_order=True)
-    hits = build_hits(distinct, scores, index)
+    # In the parties' order, as `party_names` lists the names the scores were taken over;
+    # `build_hits` takes each party once.
+    hits = build_hits(
+        parties.select(
+            "party_key",
+            pl.col("party_name").alias("name"),
+            pl.col("party_country").alias("country"),
+        ),
+        scores,
+        index,
+    )
     if hits.is_empty():
         # Nothing to join, fingerprint or clear: the frame the steps below would end with.
         return pl.DataFrame(schema=DECLARATION_HIT_SCHEMA)
