@@ -5,6 +5,10 @@ whole fixed cost of screening a small night. The index only changes when a list 
 screening code changes, so it is kept under `<watchlists zone>/_index/` as one file per
 fingerprint of both; a night whose fingerprint matches loads it instead. Grain: one file per
 (entries in force, screening code, Python and Polars version); only the newest is kept.
+
+Unpickling the index costs about 0.7 s, and a night in one process (`run_night`, the tests, a
+backfill) screens once per port: the last file loaded stays in memory, keyed by its path, size
+and modification time, so a process loads it once while the file is unchanged.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ from pipelines.watchlists.store import (
 )
 
 log = logging.getLogger(__name__)
+
+_in_memory: dict[tuple[Path, int, int], WatchlistIndex] = {}
+"""The last index loaded or built in this process, keyed by its file's path, size and mtime."""
 
 INDEX_FOLDER = "_index"
 SUFFIX = ".pickle"
@@ -73,15 +80,38 @@ def cached_index(settings: Settings) -> WatchlistIndex:
     """
     path = cache_folder(settings) / f"{index_fingerprint(settings)}{SUFFIX}"
     if path.is_file():
+        key = _file_key(path)
+        held = _in_memory.get(key) if key else None
+        if held is not None:
+            return held
         loaded = _load(path)
         if loaded is not None:
+            _hold(path, loaded)
             return loaded
     index = build_index(entries_in_force(settings))
     try:
         _store(index, path)
     except OSError as exc:
         log.warning("screening index not cached at %s: %s", path, exc)
+    else:
+        _hold(path, index)
     return index
+
+
+def _file_key(path: Path) -> tuple[Path, int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:  # removed meanwhile by a night that stored a newer index
+        return None
+    return path, stat.st_size, stat.st_mtime_ns
+
+
+def _hold(path: Path, index: WatchlistIndex) -> None:
+    """Keep `index` as the one in memory (a new fingerprint replaces the old one)."""
+    _in_memory.clear()
+    key = _file_key(path)
+    if key:
+        _in_memory[key] = index
 
 
 def _load(path: Path) -> WatchlistIndex | None:
