@@ -12,7 +12,10 @@ the GIL). See docs/decisions/0011-compiled-trees.md for the measurements.
 
 The built library is cached in a folder the caller passes, named by a digest of the C source,
 the compiler, its flags and the machine, with a checksum beside it: a stale, foreign or corrupted
-file is rebuilt, never loaded. Without a C compiler, for splits the generator does not know
+file is rebuilt, never loaded. A process that built or loaded a library copies it into another
+cache folder that lacks it instead of compiling again (the name is the digest of everything the
+bytes depend on): a test session or a benchmark trains the same model in many data homes, and
+compiling costs seconds per category. Without a C compiler, for splits the generator does not know
 (categorical, linear trees) or when compiling fails, `compile_booster` logs why and returns None;
 callers then score with LightGBM.
 """
@@ -266,6 +269,10 @@ def default_threads() -> int:
     return min(os.cpu_count() or 1, 4)
 
 
+_checked_here: dict[str, Path] = {}
+"""Library file name -> where this process last found it checked (built or loaded)."""
+
+
 def compile_booster(
     dump: Mapping[str, Any],
     n_features: int,
@@ -289,7 +296,7 @@ def compile_booster(
         log.warning("compiled trees: model not supported (%s); scoring with LightGBM", error)
         return None
     library = cache_folder / f"trees-{cache_key(source, cc)}{_SUFFIX}"
-    loaded = _load_checked(library)
+    loaded = _load_checked(library) or _copy_checked(_checked_here.get(library.name), library)
     if loaded is None:
         try:
             failure = _build(cc, source, library)
@@ -302,6 +309,7 @@ def compile_booster(
         if loaded is None:
             log.warning("compiled trees: %s does not load; scoring with LightGBM", library)
             return None
+    _checked_here[library.name] = library
     return CompiledBooster(
         n_features=n_features,
         threads=max(1, threads or default_threads()),
@@ -373,6 +381,22 @@ def _load_checked(library: Path) -> ctypes.CDLL | None:
         ctypes.c_void_p,
     ]
     return loaded
+
+
+def _copy_checked(known: Path | None, library: Path) -> ctypes.CDLL | None:
+    """`known` (a library of the same name, in another cache folder) copied to `library` with
+    its checksum, and loaded checked; None when there is none or it no longer checks."""
+    if known is None or known == library or _load_checked(known) is None:
+        return None
+    try:
+        library.parent.mkdir(parents=True, exist_ok=True)
+        for source, target in ((known, library), (_checksum_path(known), _checksum_path(library))):
+            with tempfile.NamedTemporaryFile(dir=library.parent, delete=False) as part:
+                part.write(source.read_bytes())
+            os.replace(part.name, target)
+    except OSError:  # a read-only or full cache folder: compile, which says why it fails
+        return None
+    return _load_checked(library)
 
 
 def _build(cc: str, source: str, library: Path) -> str | None:
