@@ -44,12 +44,12 @@ celery-demo: setup services
 # 10 minutes on 2 cores. Real components still run in it (DuckDB, Polars, Great Expectations,
 # LightGBM, the inspector on SQLite and PostgreSQL, Alembic); Airflow and Celery are in test-slow.
 test: setup
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow" --durations=20
 
 # The tests marked slow: Airflow runs of the DAGs, the Celery night, kill-and-rerun nights, the
 # demo, the browser, benchmarks, large worlds. CI runs them after `make test`.
 test-slow: setup
-	$(BIN)/pytest -m slow
+	$(BIN)/pytest -m slow --durations=20
 
 test-all: setup
 	$(BIN)/pytest
