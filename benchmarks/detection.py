@@ -118,7 +118,27 @@ world used: every held-out family on three or four presets. The standard set's h
 have been read too often to be clean evidence (README, "What this does and does not show"). These
 are measured once for each change already chosen on the tuning worlds, and never read to find or
 choose one; a change found by reading them spends them, and the next set must be drawn fresh."""
-WORLD_SETS = {"standard": STANDARD_WORLDS, "fresh-held-out": FRESH_HELD_OUT_WORLDS}
+SECOND_FRESH_WORLDS = (
+    "eu-default/ordinary-wording/41",
+    "gulf-hub/ordinary-wording/42",
+    "south-america/ordinary-wording/43",
+    "east-africa/ordinary-wording/44",
+    "south-america/hub-laundering/45",
+    "gulf-hub/hub-laundering/46",
+    "eu-default/hub-laundering/47",
+    "gulf-hub/listed-parties/48",
+    "south-america/listed-parties/49",
+    "east-africa/listed-parties/50",
+)
+"""The next ten held-out worlds, named on 2026-12-07 (session 12) before any of them was built,
+once `FRESH_HELD_OUT_WORLDS` had been read and so spent; seeds 41-50, which no earlier world
+used. Ordinary wording, the family furthest below the ceiling on the first fresh set, on all
+four presets. Same rule: measured once for a change chosen without them, never read to choose."""
+WORLD_SETS = {
+    "standard": STANDARD_WORLDS,
+    "fresh-held-out": FRESH_HELD_OUT_WORLDS,
+    "second-fresh": SECOND_FRESH_WORLDS,
+}
 HARNESS_PER_DAY = {"eu-default": 1200, "east-africa": 800, "gulf-hub": 1000, "south-america": 900}
 """Rows a day per preset in the harness: small, so a world takes minutes, not hours."""
 HARNESS_THREAT_RATE = 0.006
@@ -548,7 +568,8 @@ def main(argv: list[str] | None = None) -> int:
         "--set",
         choices=sorted(WORLD_SETS),
         default="standard",
-        help="a named set of worlds: STANDARD_WORLDS (default) or FRESH_HELD_OUT_WORLDS",
+        help="a named set of worlds: STANDARD_WORLDS (default), FRESH_HELD_OUT_WORLDS or "
+        "SECOND_FRESH_WORLDS",
     )
     parser.add_argument("--days", type=int, default=120, help="history days (default 120)")
     parser.add_argument("--nights", type=int, default=6, help="target nights (default 6)")
@@ -613,6 +634,7 @@ def main(argv: list[str] | None = None) -> int:
 __all__ = [
     "FRESH_HELD_OUT_WORLDS",
     "METHODS",
+    "SECOND_FRESH_WORLDS",
     "STANDARD_WORLDS",
     "Plan",
     "WorldSpec",

@@ -11,7 +11,13 @@ import polars as pl
 import pytest
 
 from benchmarks.baseline import FEATURES, baseline_features, inspected_labels
-from benchmarks.detection import FRESH_HELD_OUT_WORLDS, STANDARD_WORLDS, Plan, WorldSpec
+from benchmarks.detection import (
+    FRESH_HELD_OUT_WORLDS,
+    SECOND_FRESH_WORLDS,
+    STANDARD_WORLDS,
+    Plan,
+    WorldSpec,
+)
 from models.evaluation import expected_found
 from pipelines import layout
 from pipelines.io import write_parquet
@@ -351,9 +357,17 @@ def test_a_recipe_names_threat_lines_only_where_a_scenario_has_several() -> None
     assert [s["threat_lines"] for s in several["scenarios"]] == [[2, 3], [2, 3]]
 
 
-def test_fresh_held_out_worlds_are_held_out_and_share_no_seed_with_the_standard_set() -> None:
-    fresh = [WorldSpec.parse(text) for text in FRESH_HELD_OUT_WORLDS]
-    standard = [WorldSpec.parse(text) for text in STANDARD_WORLDS]
+@pytest.mark.parametrize("fresh_set", [FRESH_HELD_OUT_WORLDS, SECOND_FRESH_WORLDS])
+def test_fresh_held_out_worlds_are_held_out_and_share_no_seed_with_earlier_sets(
+    fresh_set: tuple[str, ...],
+) -> None:
+    fresh = [WorldSpec.parse(text) for text in fresh_set]
+    earlier = [
+        WorldSpec.parse(text)
+        for named in (STANDARD_WORLDS, FRESH_HELD_OUT_WORLDS)
+        if named is not fresh_set
+        for text in named
+    ]
     assert {spec.split for spec in fresh} == {"held_out"}
-    assert not {spec.seed for spec in fresh} & {spec.seed for spec in standard}
+    assert not {spec.seed for spec in fresh} & {spec.seed for spec in earlier}
     assert len({spec.seed for spec in fresh}) == len(fresh)
