@@ -59,6 +59,7 @@ def test_a_date_without_raw_rows_is_named(settings: Settings) -> None:
         nightly.data_docs(settings, date(2020, 1, 1))
 
 
+@pytest.mark.slow  # a night validated in many chunks: about 20 s on 2 cores
 def test_a_night_in_chunks_reads_as_the_whole_night(settings: Settings) -> None:
     # Chunks bound GE's memory; the site then holds one result a chunk, and the summary must say
     # what one whole-night run says: the rows, whether the suite held, which expectations failed.

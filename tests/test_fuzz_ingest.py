@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from pipelines import nightly
 from pipelines.layout import quarantine_declarations as quarantine_dir
@@ -144,6 +145,7 @@ def _file(rng: random.Random, folder: Path, number: int) -> tuple[Path, bool]:
     return path, intact
 
 
+@pytest.mark.slow  # about 40 s on 2 cores
 def test_thousands_of_mutated_rows_are_each_staged_or_quarantined(tmp_path: Path) -> None:
     rng = random.Random(SEED)
     settings = load_settings(environ={}, home=tmp_path / "home", max_rejected_share=1.0)

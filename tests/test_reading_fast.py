@@ -124,7 +124,10 @@ def _tricky_csv(rng: random.Random) -> bytes:
     return data
 
 
-@pytest.mark.parametrize("chunk_bytes", [fast_csv.CHUNK_BYTES, 61])
+# 61-byte chunks split nearly every field: the thorough case, 15 s, among the slow tests.
+@pytest.mark.parametrize(
+    "chunk_bytes", [fast_csv.CHUNK_BYTES, pytest.param(61, marks=pytest.mark.slow)]
+)
 def test_generated_tricky_files_read_the_same_on_both_paths(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_bytes: int
 ) -> None:
