@@ -149,6 +149,7 @@ def _stage_origins(settings: Settings) -> None:
         write_parquet(part, target / "declarations.parquet")
 
 
+@pytest.mark.slow  # trains two models, card and all: about 20 s on this machine
 def test_a_blind_challenger_is_refused_and_logged_with_a_card(model_home: Settings) -> None:
     champion = _train(model_home, FEATURES, CREATED, champion=True)
     blind = _train(model_home, ("noise_a", "noise_b"), LATER, champion=False)
@@ -176,6 +177,7 @@ def test_a_blind_challenger_is_refused_and_logged_with_a_card(model_home: Settin
     assert listed[blind]["precision_at_budget"]["cbrn"] is not None
 
 
+@pytest.mark.slow  # trains two models, card and all: about 20 s on this machine
 def test_cli_promote_forced_then_rollback_restores_the_champion(model_home: Settings) -> None:
     champion = _train(model_home, FEATURES, CREATED, champion=True)
     blind = _train(model_home, ("noise_a", "noise_b"), LATER, champion=False)
@@ -204,6 +206,7 @@ def test_cli_promote_forced_then_rollback_restores_the_champion(model_home: Sett
         rollback(model_home, LATER)
 
 
+@pytest.mark.slow  # trains two models, card and all: about 20 s on this machine
 def test_the_dags_challenger_is_champion_only_when_there_is_none(tmp_path: Path) -> None:
     world = home_world()
     model_home = write_home(tmp_path, registry_frame(world), world.outcomes)

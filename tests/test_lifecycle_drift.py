@@ -64,6 +64,7 @@ def test_a_large_night_is_sampled_the_same_way_on_every_rerun() -> None:
     assert _drift_sample(small, 7).equals(small)
 
 
+@pytest.mark.slow  # trains, then runs a night: about 16 s on this machine
 def test_a_night_is_compared_with_its_models_training_in_the_report(model_home: Settings) -> None:
     train_models(model_home, LAST_TRAIN_DAY, CREATED, feature_names=FEATURES, phrases=PHRASES)
     score_day(model_home, SCORE_DAY)
