@@ -388,13 +388,22 @@ def _copy_checked(known: Path | None, library: Path) -> ctypes.CDLL | None:
     its checksum, and loaded checked; None when there is none or it no longer checks."""
     if known is None or known == library or _load_checked(known) is None:
         return None
+    part: Path | None = None
     try:
         library.parent.mkdir(parents=True, exist_ok=True)
+        # The library first, its checksum last: a reader between the two finds no match and
+        # rebuilds, as after a build cut short.
         for source, target in ((known, library), (_checksum_path(known), _checksum_path(library))):
-            with tempfile.NamedTemporaryFile(dir=library.parent, delete=False) as part:
-                part.write(source.read_bytes())
-            os.replace(part.name, target)
+            with tempfile.NamedTemporaryFile(
+                dir=library.parent, prefix=".trees-", delete=False
+            ) as handle:
+                part = Path(handle.name)
+                handle.write(source.read_bytes())
+            os.replace(part, target)
+            part = None
     except OSError:  # a read-only or full cache folder: compile, which says why it fails
+        if part is not None:
+            part.unlink(missing_ok=True)
         return None
     return _load_checked(library)
 
