@@ -43,8 +43,11 @@ celery-demo: setup services
 # Everything but the tests marked slow: the set to run while editing and before a commit, under
 # 10 minutes on 2 cores. Real components still run in it (DuckDB, Polars, Great Expectations,
 # LightGBM, the inspector on SQLite and PostgreSQL, Alembic); Airflow and Celery are in test-slow.
+# One pytest worker per core (pytest-xdist); a module's tests stay on one worker, so a fixture
+# shared by a module is built once. TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= auto
 test: setup
-	$(BIN)/pytest -m "not slow" --durations=20
+	$(BIN)/pytest -m "not slow" -n $(TEST_WORKERS) --dist loadscope --durations=20
 
 # The tests marked slow: Airflow runs of the DAGs, the Celery night, kill-and-rerun nights, the
 # demo, the browser, benchmarks, large worlds. CI runs them after `make test`.

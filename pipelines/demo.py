@@ -7,7 +7,7 @@ outcomes -> featurize the history -> train -> the nightly DAG for the last day, 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -132,8 +132,12 @@ def top_of_busiest_port(settings: Settings, night: date, rows: int = 10) -> pl.D
 
 DETECTION_RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "detection.md"
 """The cross-world harness's last results, kept in the repository (`benchmarks.detection`)."""
-FRESH_RESULTS = DETECTION_RESULTS.with_name("detection-fresh-held-out.md")
-"""The same harness on the fresh held-out worlds (`benchmarks.detection --set fresh-held-out`)."""
+FRESH_RESULTS = (
+    DETECTION_RESULTS.with_name("detection-fresh-held-out.md"),
+    DETECTION_RESULTS.with_name("detection-second-fresh.md"),
+)
+"""The same harness on the fresh held-out sets (`benchmarks.detection --set fresh-held-out`,
+`--set second-fresh`), each measured once."""
 
 
 def _held_out_rows(results: Path) -> tuple[str, list[str], list[str]] | None:
@@ -153,10 +157,12 @@ def _held_out_rows(results: Path) -> tuple[str, list[str], list[str]] | None:
     return planted, rank, cells["baseline"][1]
 
 
-def held_out_line(results: Path = DETECTION_RESULTS, fresh: Path = FRESH_RESULTS) -> str | None:
+def held_out_line(
+    results: Path = DETECTION_RESULTS, fresh: Sequence[Path] = FRESH_RESULTS
+) -> str | None:
     """A sentence with the list's order and the plain baseline on the held-out world families,
-    read from the harness's results, and one more for the fresh held-out worlds when their results
-    are there; None when the standard results or their rows are missing."""
+    read from the harness's results, and one more for each fresh held-out set whose results are
+    there; None when the standard results or their rows are missing."""
     standard = _held_out_rows(results)
     if standard is None:
         return None
@@ -167,12 +173,13 @@ def held_out_line(results: Path = DETECTION_RESULTS, fresh: Path = FRESH_RESULTS
         f"{results.relative_to(results.parents[2])}), the list's order finds "
         f"{' / '.join(rank)} of them at 1 / 2 / 5 %, a plain LightGBM {' / '.join(baseline)}."
     )
-    clean = _held_out_rows(fresh)
-    if clean is not None:
-        planted, rank, baseline = clean
-        line += (
-            f" On fresh held-out worlds no choice was made on ({planted} planted threats, "
-            f"{fresh.relative_to(fresh.parents[2])}): {' / '.join(rank)}, a plain LightGBM "
-            f"{' / '.join(baseline)}."
-        )
+    for path in fresh:
+        clean = _held_out_rows(path)
+        if clean is not None:
+            planted, rank, baseline = clean
+            line += (
+                f" On fresh held-out worlds no choice was made on ({planted} planted threats, "
+                f"{path.relative_to(path.parents[2])}): {' / '.join(rank)}, a plain LightGBM "
+                f"{' / '.join(baseline)}."
+            )
     return line

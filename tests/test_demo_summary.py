@@ -37,8 +37,11 @@ def test_the_demo_adds_the_fresh_held_out_figures_when_their_results_are_shipped
         "| held_out | baseline | 77 | 0.70 (0.2) | 0.90 (0.1) | 0.99 (0.05) |\n",
         encoding="utf-8",
     )
-    line = held_out_line(DETECTION_RESULTS, fresh)
+    second = folder / "detection-second-fresh.md"
+    second.write_text(fresh.read_text(encoding="utf-8").replace("77", "81"), encoding="utf-8")
+    line = held_out_line(DETECTION_RESULTS, (fresh, tmp_path / "none.md", second))
     assert line is not None
     assert "fresh held-out worlds no choice was made on (77 planted threats" in line
     assert ": 0.91 / 0.97 / 1.00, a plain LightGBM 0.70 / 0.90 / 0.99." in line
-    assert "fresh" not in (held_out_line(DETECTION_RESULTS, tmp_path / "none.md") or "")
+    assert "(81 planted threats, benchmarks/results/detection-second-fresh.md)" in line
+    assert "fresh" not in (held_out_line(DETECTION_RESULTS, (tmp_path / "none.md",)) or "")
