@@ -211,7 +211,10 @@ CHOSEN = TrainingParams(
     weight_trees=True,
     gate_share=0.2,
 )
-"""The settings decision 0019 chose (the defaults since)."""
+"""The settings decision 0019 chose, with decision 0044's scoring trees grown on the gate window
+too (the defaults since)."""
+BEFORE_0044 = replace(CHOSEN, final_trees_on_gate=False)
+"""Decision 0019's settings as they were: the scoring trees never saw the gate window."""
 
 
 def options() -> dict[str, Scorer]:
@@ -250,6 +253,8 @@ def options() -> dict[str, Scorer]:
         "heads_min20_wtrees": project_option(replace(heads, weight_trees=True)),
         "heads_min20_nodesc": project_option(heads, DESCRIPTION_WORDS),
         "heads_min20_nonew": project_option(heads, NEW_TRADER),
+        "before_0044": project_option(BEFORE_0044),
+        "chosen_2win": project_option(replace(CHOSEN, gate_share=0.0)),
         "plain_baseline": plain_baseline,
     }
 

@@ -28,6 +28,8 @@ CATEGORIES: tuple[str, ...] = threats.NAMES
 CALIBRATION_FILE = "calibration.json"
 METADATA_FILE = "metadata.json"
 CHAMPION_FILE = "champion.json"
+GATE_PREFIX = "gate-"
+"""File name prefix of the trees grown without the gate window (decision 0044)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,15 @@ class ThreatModels:
     categories: Mapping[str, CategoryModel]
     version: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    gate_trees: Mapping[str, CategoryModel] | None = None
+    """When the scoring trees also learnt from the gate window: the same models grown without
+    it, which the champion/challenger gate judges (decision 0044). None otherwise."""
+
+    def for_gate(self) -> ThreatModels:
+        """The models the gate may judge on the gate window: ones that never saw it."""
+        if self.gate_trees is None:
+            return self
+        return dataclasses.replace(self, categories=self.gate_trees, gate_trees=None)
 
 
 def with_compiled_trees(
@@ -89,6 +100,8 @@ def with_compiled_trees(
 def model_texts(models: ThreatModels) -> dict[str, str]:
     """The content files of a version (boosters and calibration), by file name."""
     files = {f"{name}.txt": m.booster.model_to_string() for name, m in models.categories.items()}
+    for name, m in (models.gate_trees or {}).items():
+        files[f"{GATE_PREFIX}{name}.txt"] = m.booster.model_to_string()
     calibration = {name: m.calibrator.to_dict() for name, m in models.categories.items()}
     files[CALIBRATION_FILE] = _json(calibration)
     return files
@@ -145,26 +158,35 @@ def load_version(folder: Path) -> ThreatModels:
     if missing:
         raise ValueError(f"{metadata_path}: missing field(s) {', '.join(missing)}")
     calibration = json.loads((folder / CALIBRATION_FILE).read_text(encoding="utf-8"))
-    categories: dict[str, CategoryModel] = {}
     for name in metadata["categories"]:
         if name not in calibration:
             raise ValueError(f"{folder / CALIBRATION_FILE}: no calibration for {name!r}")
-        model_path = folder / f"{name}.txt"
-        try:
-            booster = lgb.Booster(model_str=model_path.read_text(encoding="utf-8"))
-        except lgb.basic.LightGBMError as error:
-            raise ValueError(f"{model_path}: not a LightGBM text model ({error})") from error
-        if booster.feature_name() != list(metadata["feature_names"]):
-            raise ValueError(f"{model_path}: its features differ from {metadata_path}")
-        categories[name] = CategoryModel(
-            booster=booster, calibrator=PlattCalibrator.from_dict(calibration[name])
-        )
+
+    def models(prefix: str) -> dict[str, CategoryModel]:
+        categories: dict[str, CategoryModel] = {}
+        for name in metadata["categories"]:
+            model_path = folder / f"{prefix}{name}.txt"
+            try:
+                booster = lgb.Booster(model_str=model_path.read_text(encoding="utf-8"))
+            except lgb.basic.LightGBMError as error:
+                raise ValueError(f"{model_path}: not a LightGBM text model ({error})") from error
+            if booster.feature_name() != list(metadata["feature_names"]):
+                raise ValueError(f"{model_path}: its features differ from {metadata_path}")
+            categories[name] = CategoryModel(
+                booster=booster, calibrator=PlattCalibrator.from_dict(calibration[name])
+            )
+        return categories
+
+    # Versions before decision 0044, and those whose gate shared the calibration window, have
+    # one set of trees.
+    gate_trees = models(GATE_PREFIX) if metadata.get("final_trees_on_gate") else None
     return ThreatModels(
         feature_names=tuple(metadata["feature_names"]),
         phrases=dict(metadata["phrases"]),
-        categories=categories,
+        categories=models(""),
         version=str(metadata["version"]),
         metadata=metadata,
+        gate_trees=gate_trees,
     )
 
 

@@ -389,7 +389,7 @@ def model_figures(settings: Settings, version: str) -> dict[str, Any]:
     from models.training import SAMPLE, label_column
     from pipelines.lifecycle import evaluation_set, models_root, probabilities
 
-    models = load_version(models_root(settings) / version)
+    models = load_version(models_root(settings) / version).for_gate()
     frame = evaluation_set(settings, version, models.feature_names)
     if frame.is_empty():
         raise ValueError(f"model {version}: no inspected rows in its gate window")

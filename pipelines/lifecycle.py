@@ -230,10 +230,11 @@ def evaluate_version(
 ) -> dict[str, Any]:
     """Metrics of `version` (and of `champion`, on the same rows), saved in the version folder."""
     root = models_root(settings)
-    challenger_models = load_version(root / version)
+    # Each version is judged by trees that never saw its own gate window (decision 0044).
+    challenger_models = load_version(root / version).for_gate()
     compared = {version: challenger_models}
     if champion is not None and champion != version:
-        compared[champion] = load_version(root / champion)
+        compared[champion] = load_version(root / champion).for_gate()
     extra = tuple(n for m in compared.values() for n in m.feature_names)
     frame = evaluation_set(settings, version, extra)
     ports = frame.get_column("port_of_discharge").cast(pl.String).fill_null("?").to_numpy()

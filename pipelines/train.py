@@ -284,6 +284,8 @@ def train_models(
         windows["gate"]["last"],
         " (shared with calibration)" if metadata["gate_shared_with_calibration"] else "",
     )
+    if metadata["final_trees_on_gate"]:
+        log.info("scoring trees grown again on all three windows; the gate judges the others")
     for warning in metadata["warnings"]:
         log.warning("%s", warning)
     steps.step(TRAINING_STEPS[3])

@@ -19,14 +19,17 @@ from models.evaluation import (
     reliability,
     version_metrics,
 )
-from models.registry import gate, read_decisions
-from models.training import TrainingParams
+from models.registry import gate, load_version, read_decisions
+from models.training import WEIGHT, TrainingParams, label_column
 from pipelines.cli import app
 from pipelines.io import write_parquet
 from pipelines.lifecycle import (
     current_champion,
+    evaluate_version,
+    evaluation_set,
     latest_featurized_day,
     list_versions,
+    probabilities,
     promote,
     rollback,
     train_challenger,
@@ -216,3 +219,20 @@ def test_the_dags_challenger_is_champion_only_when_there_is_none(tmp_path: Path)
     assert second != first
     assert current_champion(model_home) == first
     assert latest_featurized_day(model_home) == LAST_TRAIN_DAY + timedelta(days=1)
+
+
+def test_the_gate_judges_trees_that_never_saw_the_gate_window(model_home: Settings) -> None:
+    version = _train(model_home, FEATURES, CREATED, champion=True)
+    models = load_version(model_home.zone("models") / version)
+    assert models.gate_trees is not None
+    evaluation = evaluate_version(model_home, version, None, LATER)
+    frame = evaluation_set(model_home, version)
+    cap = models.metadata["params"]["max_weight"]
+    weights = np.minimum(frame[WEIGHT].cast(pl.Float64).to_numpy(), cap)
+    judged = probabilities(models.for_gate(), frame)
+    scoring = probabilities(models, frame)
+    for category, p in judged.items():
+        y = frame[label_column(category)].cast(pl.Float64).to_numpy()
+        reported = evaluation["versions"][version]["categories"][category]["calibration_ratio"]
+        assert reported == pytest.approx(calibration_ratio(p, y, weights))
+        assert reported != pytest.approx(calibration_ratio(scoring[category], y, weights))

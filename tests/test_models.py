@@ -167,6 +167,13 @@ def test_saved_version_scores_identically(tmp_path: Path) -> None:
     loaded = load_version(folder)
     assert loaded.version == version
     assert loaded.feature_names == FEATURES
+    # The trees grown without the gate window are saved beside the scoring ones.
+    assert models.gate_trees is not None and loaded.gate_trees is not None
+    for name, model in models.gate_trees.items():
+        assert (folder / f"gate-{name}.txt").is_file()
+        text = loaded.gate_trees[name].booster.model_to_string()
+        assert text == model.booster.model_to_string()
+        assert text != loaded.categories[name].booster.model_to_string()
     features = training_world().features.head(3000)
     before = score(models, features)
     after = score(loaded, features)

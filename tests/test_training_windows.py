@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from models.registry import gate, model_texts
+from models.scoring import feature_matrix
 from models.training import (
     WEIGHT,
     TrainingParams,
@@ -215,3 +216,42 @@ def test_a_difference_below_zero_whose_interval_ends_at_zero_is_worse() -> None:
     refused = gate(challenger, champion, 0.05, paired=lost)
     assert not refused.promote
     assert refused.reasons[-1].endswith(": worse")
+
+
+def _log_loss(booster: Any, rows: pl.DataFrame, category: str) -> float:
+    p = np.clip(booster.predict(feature_matrix(rows, FEATURES)), 1e-9, 1 - 1e-9)
+    y = rows[label_column(category)].cast(pl.Float64).to_numpy()
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def test_the_scoring_trees_learn_the_gate_window_and_the_gate_judges_trees_that_did_not() -> None:
+    labelled = _labelled()
+    before, _ = train_threat_models(
+        labelled, FEATURES, PHRASES, replace(FAST, final_trees_on_gate=False)
+    )
+    models, metadata = train_threat_models(labelled, FEATURES, PHRASES, FAST)
+    assert metadata["final_trees_on_gate"] is True
+    assert before.gate_trees is None
+    judged = models.for_gate()
+    assert judged.gate_trees is None
+    gate_rows = time_windows(labelled, FAST).gate
+    for category in ("cbrn", "salw"):
+        # The gate judges exactly the trees shipped before this option existed.
+        assert model_texts(judged)[f"{category}.txt"] == model_texts(before)[f"{category}.txt"]
+        final, unseen = models.categories[category], judged.categories[category]
+        assert final.calibrator == unseen.calibrator
+        assert final.booster.current_iteration() == unseen.booster.current_iteration()
+        # The scoring trees learnt the gate window's findings; the judged ones never saw them.
+        assert _log_loss(final.booster, gate_rows, category) < _log_loss(
+            unseen.booster, gate_rows, category
+        )
+
+
+def test_without_a_gate_window_of_its_own_there_is_one_set_of_trees() -> None:
+    models, metadata = train_threat_models(
+        _labelled(), FEATURES, PHRASES, replace(FAST, gate_share=0.0)
+    )
+    assert metadata["gate_shared_with_calibration"] is True
+    assert metadata["final_trees_on_gate"] is False
+    assert models.gate_trees is None
+    assert models.for_gate() is models
