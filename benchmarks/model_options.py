@@ -253,6 +253,7 @@ def options() -> dict[str, Scorer]:
         "heads_min20_wtrees": project_option(replace(heads, weight_trees=True)),
         "heads_min20_nodesc": project_option(heads, DESCRIPTION_WORDS),
         "heads_min20_nonew": project_option(heads, NEW_TRADER),
+        "chosen": project_option(CHOSEN),
         "before_0044": project_option(BEFORE_0044),
         "chosen_2win": project_option(replace(CHOSEN, gate_share=0.0)),
         "plain_baseline": plain_baseline,

@@ -17,6 +17,17 @@ from tests.factories.model_world import home_world, write_home
 from tests.factories.postgres import fresh_postgres_database, postgres_unavailable
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cli_root_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The root command's `--home` / `--config` live in a process-wide object; a test that ran
+    the whole CLI with `--home` would otherwise hand its home to the next test that builds a
+    sub-app without the root callback (seen once tests shared worker processes)."""
+    from pipelines.cli import common
+
+    monkeypatch.setattr(common.state, "home", None)
+    monkeypatch.setattr(common.state, "config_file", None)
+
+
 @pytest.fixture
 def model_home(tmp_path: Path) -> Settings:
     """A data home holding the small model world's features and outcomes, one partition a day."""

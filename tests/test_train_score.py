@@ -37,6 +37,8 @@ def test_train_writes_a_version_folder_and_makes_it_champion(model_home: Setting
         "disparity.html",  # and the model version's disparity report (decision 0026)
         "disparity.json",
         "evaluation.json",
+        "gate-cbrn.txt",  # the trees the gate judges, grown without its window (decision 0044)
+        "gate-salw.txt",
         "metadata.json",
         "salw.txt",
     ]
