@@ -134,10 +134,28 @@ SECOND_FRESH_WORLDS = (
 once `FRESH_HELD_OUT_WORLDS` had been read and so spent; seeds 41-50, which no earlier world
 used. Ordinary wording, the family furthest below the ceiling on the first fresh set, on all
 four presets. Same rule: measured once for a change chosen without them, never read to choose."""
+THIRD_FRESH_WORLDS = (
+    "south-america/ordinary-wording/81",
+    "east-africa/ordinary-wording/82",
+    "eu-default/ordinary-wording/83",
+    "gulf-hub/ordinary-wording/84",
+    "east-africa/hub-laundering/85",
+    "eu-default/hub-laundering/86",
+    "south-america/hub-laundering/87",
+    "eu-default/listed-parties/88",
+    "east-africa/listed-parties/89",
+    "gulf-hub/listed-parties/90",
+)
+"""Ten more held-out worlds, named on 2026-12-07 (session 14) before any of them was built, once
+`SECOND_FRESH_WORLDS` had been read for decision 0044; seeds 81-90, which no earlier world used
+(the sparse tuning worlds of decision 0044 took 61-72). Ordinary wording, still the weakest
+held-out family, on all four presets. Same rule: measured once for a change chosen without them,
+never read to choose."""
 WORLD_SETS = {
     "standard": STANDARD_WORLDS,
     "fresh-held-out": FRESH_HELD_OUT_WORLDS,
     "second-fresh": SECOND_FRESH_WORLDS,
+    "third-fresh": THIRD_FRESH_WORLDS,
 }
 HARNESS_PER_DAY = {"eu-default": 1200, "east-africa": 800, "gulf-hub": 1000, "south-america": 900}
 """Rows a day per preset in the harness: small, so a world takes minutes, not hours."""
@@ -568,8 +586,8 @@ def main(argv: list[str] | None = None) -> int:
         "--set",
         choices=sorted(WORLD_SETS),
         default="standard",
-        help="a named set of worlds: STANDARD_WORLDS (default), FRESH_HELD_OUT_WORLDS or "
-        "SECOND_FRESH_WORLDS",
+        help="a named set of worlds: STANDARD_WORLDS (default), FRESH_HELD_OUT_WORLDS, "
+        "SECOND_FRESH_WORLDS or THIRD_FRESH_WORLDS",
     )
     parser.add_argument("--days", type=int, default=120, help="history days (default 120)")
     parser.add_argument("--nights", type=int, default=6, help="target nights (default 6)")
@@ -636,6 +654,7 @@ __all__ = [
     "METHODS",
     "SECOND_FRESH_WORLDS",
     "STANDARD_WORLDS",
+    "THIRD_FRESH_WORLDS",
     "Plan",
     "WorldSpec",
     "main",

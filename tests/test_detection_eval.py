@@ -15,6 +15,7 @@ from benchmarks.detection import (
     FRESH_HELD_OUT_WORLDS,
     SECOND_FRESH_WORLDS,
     STANDARD_WORLDS,
+    THIRD_FRESH_WORLDS,
     Plan,
     WorldSpec,
 )
@@ -357,14 +358,21 @@ def test_a_recipe_names_threat_lines_only_where_a_scenario_has_several() -> None
     assert [s["threat_lines"] for s in several["scenarios"]] == [[2, 3], [2, 3]]
 
 
-@pytest.mark.parametrize("fresh_set", [FRESH_HELD_OUT_WORLDS, SECOND_FRESH_WORLDS])
+@pytest.mark.parametrize(
+    "fresh_set", [FRESH_HELD_OUT_WORLDS, SECOND_FRESH_WORLDS, THIRD_FRESH_WORLDS]
+)
 def test_fresh_held_out_worlds_are_held_out_and_share_no_seed_with_earlier_sets(
     fresh_set: tuple[str, ...],
 ) -> None:
     fresh = [WorldSpec.parse(text) for text in fresh_set]
     earlier = [
         WorldSpec.parse(text)
-        for named in (STANDARD_WORLDS, FRESH_HELD_OUT_WORLDS)
+        for named in (
+            STANDARD_WORLDS,
+            FRESH_HELD_OUT_WORLDS,
+            SECOND_FRESH_WORLDS,
+            THIRD_FRESH_WORLDS,
+        )
         if named is not fresh_set
         for text in named
     ]
