@@ -15,7 +15,7 @@ import argparse
 import json
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -139,8 +139,6 @@ def load_frames(settings: Settings, home: Path, train_days: int) -> tuple[pl.Dat
     return labelled, test
 
 
-Scorer = Callable[[pl.DataFrame, pl.DataFrame, Sequence[str]], np.ndarray]
-
 SEEDS = (TrainingParams().seed, 1, 2, 3, 4)
 """Seeds `--seeds N` trains each option with (the first N): the default first, so one seed gives
 the figures as before. On 12 sparse tuning worlds the chosen training's recall at 1 % spread over
@@ -167,7 +165,7 @@ class ProjectOption:
         return 1.0 - keep
 
     def seeded(self, seed: int) -> ProjectOption:
-        """The same option grown from another seed (bagging, feature sampling, tie breaks)."""
+        """The same option grown from another seed (which columns each tree samples)."""
         return replace(self, params=replace(self.params, seed=seed))
 
 
@@ -363,6 +361,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{len(SEEDS)}) and print the spread",
     )
     args = parser.parse_args(argv)
+    if not 1 <= args.seeds <= len(SEEDS):
+        parser.error(f"--seeds must be 1 to {len(SEEDS)}, not {args.seeds}")
     if args.detection_homes:
         run_detection_homes(args.detection_homes, args.options, args.out, seeds=args.seeds)
         return
