@@ -135,9 +135,10 @@ DETECTION_RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "result
 FRESH_RESULTS = (
     DETECTION_RESULTS.with_name("detection-fresh-held-out.md"),
     DETECTION_RESULTS.with_name("detection-second-fresh.md"),
+    DETECTION_RESULTS.with_name("detection-third-fresh.md"),
 )
 """The same harness on the fresh held-out sets (`benchmarks.detection --set fresh-held-out`,
-`--set second-fresh`), each measured once."""
+`--set second-fresh`, `--set third-fresh`), each measured once with the code of its day."""
 
 
 def _held_out_rows(results: Path) -> tuple[str, list[str], list[str]] | None:
