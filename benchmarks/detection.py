@@ -149,8 +149,10 @@ THIRD_FRESH_WORLDS = (
 """Ten more held-out worlds, named on 2026-12-07 (session 14) before any of them was built, once
 `SECOND_FRESH_WORLDS` had been read for decision 0044; seeds 81-90, which no earlier world used
 (the sparse tuning worlds of decision 0044 took 61-72). Ordinary wording, still the weakest
-held-out family, on all four presets. Same rule: measured once for a change chosen without them,
-never read to choose."""
+held-out family, on all four presets. Measured once with decision 0044's training (main at
+46687c8; benchmarks/results/detection-third-fresh.md), as the second set measured main before
+decision 0044; the next change chosen without them is measured on them once, and then a fourth
+set is named. Never read to choose."""
 WORLD_SETS = {
     "standard": STANDARD_WORLDS,
     "fresh-held-out": FRESH_HELD_OUT_WORLDS,
