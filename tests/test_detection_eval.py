@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -379,3 +380,25 @@ def test_fresh_held_out_worlds_are_held_out_and_share_no_seed_with_earlier_sets(
     assert {spec.split for spec in fresh} == {"held_out"}
     assert not {spec.seed for spec in fresh} & {spec.seed for spec in earlier}
     assert len({spec.seed for spec in fresh}) == len(fresh)
+
+
+def test_port_target_tells_ports_the_budget_holds_back_from_ports_the_order_lost() -> None:
+    from benchmarks.detection import port_target
+
+    def port(split: str, name: str, found: float, positives: int, ceiling: int) -> dict[str, Any]:
+        return {"split": split, "world": "w/f/1", "port": name, "method": "rank", "rate": 0.01,
+                "found": found, "positives": positives, "ceiling": ceiling}  # fmt: skip
+
+    rows = [
+        port("held_out", "A", 9, 10, 10),  # reaches 0.90
+        port("held_out", "B", 2, 4, 2),  # below, but no order could find more
+        port("held_out", "C", 1, 4, 3),  # below its ceiling: the order lost two
+        port("held_out", "D", 0, 0, 0),  # no planted threat: not counted
+        port("tuning", "E", 1, 1, 1),
+    ]
+    # Other methods and budgets are not the list's order at 1 %.
+    rows.append({**rows[2], "method": "risk", "found": 4.0})
+    rows.append({**rows[2], "rate": 0.02, "found": 4.0})
+    text = "\n".join(port_target(pl.DataFrame(rows)))
+    assert "| held_out | 3 | 1 | 1 | 1 |" in text
+    assert "| tuning | 1 | 1 | 0 | 0 |" in text
