@@ -35,7 +35,7 @@ from models.training import (
     label_inspected,
     train_threat_models,
 )
-from pipelines import nightly
+from pipelines import layout, nightly
 from pipelines.featurize import history_before, load_references
 from pipelines.settings import Settings
 from simulator.day import generate_day
@@ -110,6 +110,15 @@ def build_home(home: Path, spec: WorldSpec, days: int, rows: int, train_days: in
     return settings
 
 
+def _scan_features(settings: Settings) -> pl.LazyFrame:
+    """Every day's feature rows of a home. A home featurized by two versions (a feature added
+    mid-history) holds days without the newer columns: they read as nulls rather than fail."""
+    return pl.scan_parquet(
+        str(layout.features_table(settings) / "date=*" / layout.FEATURES_FILE),
+        missing_columns="insert",
+    )
+
+
 def load_frames(settings: Settings, home: Path, train_days: int) -> tuple[pl.DataFrame, ...]:
     """Labelled inspected rows of the training days; all rows of the test days with truth."""
     from pipelines.train import read_inspected_features, read_outcomes
@@ -120,16 +129,7 @@ def load_frames(settings: Settings, home: Path, train_days: int) -> tuple[pl.Dat
     outcomes = read_outcomes(settings, last_train)
     rows, sizes = read_inspected_features(settings, last_train, outcomes, names)
     labelled = label_inspected(rows, outcomes, sizes=sizes)
-    test = (
-        # A home featurized by two versions (a feature added mid-history) holds days without
-        # the newer columns: read them as nulls rather than fail on the first such day.
-        pl.scan_parquet(
-            str(settings.zone("features") / "date=*" / "features.parquet"),
-            missing_columns="insert",
-        )
-        .filter(pl.col("filed_at").dt.date() >= cutoff)
-        .collect()
-    )
+    test = _scan_features(settings).filter(pl.col("filed_at").dt.date() >= cutoff).collect()
     truth = pl.read_parquet(home / "truth.parquet").select(
         "declaration_id", pl.col("item_no").cast(pl.Int64), "threat_category"
     )
@@ -316,12 +316,7 @@ def detection_frames(home: Path) -> tuple[pl.DataFrame, pl.DataFrame, str, str]:
     rows, sizes = read_inspected_features(settings, last, outcomes, names)
     labelled = label_inspected(rows, outcomes, sizes=sizes)
     nights = (
-        # A home featurized by two versions (a feature added mid-history) holds days without
-        # the newer columns: read them as nulls rather than fail on the first such day.
-        pl.scan_parquet(
-            str(settings.zone("features") / "date=*" / "features.parquet"),
-            missing_columns="insert",
-        )
+        _scan_features(settings)
         .filter(pl.col("filed_at").dt.date() > last)
         .collect()
         .with_columns(pl.col("item_no").cast(pl.Int64))
