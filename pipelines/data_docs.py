@@ -8,7 +8,10 @@ UpdateDataDocs action rebuilds the site. Grain: one validation result per filing
 chunk of at most `CHUNK_ROWS` rows (a rerun replaces nothing, it adds a run; the site lists them
 all). GE's pandas engine holds a chunk as Python objects, about 16 bytes of memory per byte of
 data: a whole 10 M-row night took 16.4 GB, more than every other task of the night (decision 0033,
-addendum), so the batch is read, cast and validated a chunk at a time.
+addendum), so the batch is read, cast and validated a chunk at a time. Its CPU follows the rows
+(about 125 s at 10 M, the night's costliest step), so a night above `data_docs_max_rows` (default
+1 M) is validated on 1 row in k, evenly over its files; validation itself still judges every row
+and quarantines each one it rejects (decision 0047).
 
 Offline the site renders unstyled: GE's HTML pulls its CSS and JavaScript from CDNs.
 """
@@ -72,27 +75,64 @@ def _night_suite(settings: Settings, day: date) -> tuple[dict[Path, int], Suite]
     return {f: len(column) for f, column in zip(files, ingested, strict=True)}, suite
 
 
-def _chunks(files: dict[Path, int], suite: Suite, chunk_rows: int) -> Iterator[pl.DataFrame]:
-    """The rows of `files` (each with its row count), at most `chunk_rows` at a time, typed to
-    the contract with the suite's helper columns, `_row` numbering them across chunks. Files in
-    name order, each in its stored (line) order; never more than a chunk is read at once."""
+def sample_every(total: int, max_rows: int) -> int:
+    """Validate one row in this many: 1 (every row) for a night of at most `max_rows` rows or
+    when `max_rows` is 0, else the smallest step whose sample holds at most `max_rows` rows."""
+    if max_rows <= 0 or total <= max_rows:
+        return 1
+    return -(-total // max_rows)
+
+
+def _chunks(
+    files: dict[Path, int], suite: Suite, chunk_rows: int, every: int = 1
+) -> Iterator[pl.DataFrame]:
+    """Rows of `files` (each with its row count), typed to the contract with the suite's helper
+    columns, at most `chunk_rows` at a time. `_row` numbers each row by its place in the night
+    (files in name order, each in its stored line order, from 0); with `every` above 1 only the
+    rows numbered 0, every, 2 x every, ... are kept. Never more than `chunk_rows` raw rows are
+    read at once."""
     from contracts.declarations import DECLARATIONS
     from contracts.reading import cast_to_contract
     from expectations.runner import ROW, prepare
 
-    numbered = 0
+    held: list[pl.DataFrame] = []
+    held_rows = 0
+    start = 0
     for file, rows in files.items():
         scan = pl.scan_parquet(file)
         for offset in range(0, rows, chunk_rows):
-            typed, _ = cast_to_contract(scan.slice(offset, chunk_rows).collect(), DECLARATIONS)
-            numbered_rows = typed.with_row_index(ROW, offset=numbered)
-            numbered += typed.height
-            yield prepare(numbered_rows.with_columns(pl.col(ROW).cast(pl.Int64())), suite)
+            first = start + offset
+            window = (
+                scan.slice(offset, chunk_rows)
+                .with_row_index(ROW, offset=first)
+                .gather_every(every, offset=(-first) % every)
+                .collect()
+            )
+            if window.height == 0:
+                continue
+            numbers = window.get_column(ROW).cast(pl.Int64())
+            typed, _ = cast_to_contract(window.drop(ROW), DECLARATIONS)
+            # The helper columns are per row, so a chunk gathered from several windows is
+            # prepared as the same rows read at once would be.
+            held.append(prepare(typed.with_columns(numbers), suite))
+            held_rows += window.height
+            while held_rows >= chunk_rows:
+                gathered = pl.concat(held) if len(held) > 1 else held[0]
+                yield gathered.head(chunk_rows)
+                rest = gathered.slice(chunk_rows)
+                held, held_rows = ([rest] if rest.height else []), rest.height
+        start += rows
+    if held_rows:
+        yield pl.concat(held) if len(held) > 1 else held[0]
 
 
-def build_data_docs(settings: Settings, day: date, chunk_rows: int = CHUNK_ROWS) -> dict[str, Any]:
+def build_data_docs(
+    settings: Settings, day: date, chunk_rows: int = CHUNK_ROWS, max_rows: int | None = None
+) -> dict[str, Any]:
     """Validate the night's batch through the checkpoint, a chunk of at most `chunk_rows` rows
-    per run, and rebuild the site; a small summary of all the chunks."""
+    per run, and rebuild the site; a small summary of all the chunks. A night of more than
+    `max_rows` rows (default: the setting `data_docs_max_rows`; 0: no limit) is validated on an
+    even sample of its rows (`sample_every`)."""
     from expectations.runner import _expectation
 
     started = time.perf_counter()
@@ -135,16 +175,24 @@ def build_data_docs(settings: Settings, day: date, chunk_rows: int = CHUNK_ROWS)
     )
     stored: list[Any] = []
     total = sum(files.values())
+    every = sample_every(total, settings.data_docs_max_rows if max_rows is None else max_rows)
+    sampled = -(-total // every)
+    parts = -(-sampled // chunk_rows)
     rows, runs, success, evaluated = 0, 0, True, 0
     failed: set[str] = set()
     seconds_gx = 0.0
     looped = time.perf_counter()
-    for frame in _chunks(files, suite, chunk_rows):
+    for frame in _chunks(files, suite, chunk_rows, every):
         ticked = time.perf_counter()
         first, last = rows + 1, rows + frame.height
         name = f"night {day.isoformat()}"
-        # A night of one chunk keeps the run name it always had; chunks say which rows they hold.
-        if total > chunk_rows:
+        # A night of one chunk keeps the run name it always had; chunks say which rows they
+        # hold, and a sample says so.
+        if every > 1:
+            name += f", 1 row in {every:,} ({sampled:,} of {total:,} rows)"
+            if parts > 1:
+                name += f", part {runs + 1} of {parts}"
+        elif total > chunk_rows:
             name += f", rows {first:,}-{last:,} of {total:,}"
         result = checkpoint.run(
             batch_parameters={"dataframe": frame.to_pandas()},
@@ -169,6 +217,8 @@ def build_data_docs(settings: Settings, day: date, chunk_rows: int = CHUNK_ROWS)
     return {
         "index": str(index_path(settings)),
         "rows": rows,
+        "rows_in_night": total,
+        "sample_every": every,
         "runs": runs,
         "success": success,
         "expectations": evaluated,

@@ -206,8 +206,12 @@ def _links(settings: Settings, day: date, folder: Path, stages: Mapping[str, Any
     from pipelines.data_docs import index_path
 
     # The DAG builds Data Docs beside the other stages: the site may be there before its summary.
-    docs = stages.get("data_docs", {}).get("index") or index_path(settings)
-    targets["Great Expectations Data Docs (validation of the night's batch)"] = Path(docs)
+    summary = stages.get("data_docs", {})
+    docs = summary.get("index") or index_path(settings)
+    every = int(summary.get("sample_every", 1))
+    # A night above data_docs_max_rows is in the site as a sample: the link says so.
+    batch = f"1 row in {every:,} of the night's batch" if every > 1 else "the night's batch"
+    targets[f"Great Expectations Data Docs (validation of {batch})"] = Path(docs)
     return [
         f"<li><a href='{html.escape(os.path.relpath(path, folder))}'>{html.escape(name)}</a></li>"
         for name, path in targets.items()

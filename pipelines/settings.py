@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     future_tolerance_days: int = Field(
         default=1, description="How far in the future a filed_at may lie before it is rejected."
     )
+    data_docs_max_rows: int = Field(
+        default=1_000_000,
+        ge=0,
+        description="Most rows of a night the Data Docs step validates (0: all): a larger night "
+        "is validated on 1 row in k, k the smallest step that fits. Validation itself judges "
+        "every row; this bounds only the browsable copy's cost (decision 0047).",
+    )
     max_rejected_share: float = Field(
         default=0.2,
         description="A batch with a larger share of rejected rows fails the run loudly.",

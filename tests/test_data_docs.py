@@ -7,10 +7,19 @@ import shutil
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import polars as pl
 import pytest
 
+from expectations.runner import ROW
 from pipelines import nightly
-from pipelines.data_docs import NAME, build_data_docs, index_path
+from pipelines.data_docs import (
+    NAME,
+    _chunks,
+    _night_suite,
+    build_data_docs,
+    index_path,
+    sample_every,
+)
 from pipelines.ingest import ingest_landing
 from pipelines.settings import Settings, load_settings
 from pipelines.staging import stage_declarations
@@ -72,3 +81,48 @@ def test_a_night_in_chunks_reads_as_the_whole_night(settings: Settings) -> None:
         assert chunked[key] == whole[key], key
     results = list((index_path(settings).parent / "validations").rglob("*.html"))
     assert len(results) == 1 + chunked["runs"]
+
+
+def test_a_large_night_is_validated_on_an_even_sample(settings: Settings) -> None:
+    # Above data_docs_max_rows the site holds 1 row in k; the summary says how many of how many.
+    validated = stage_declarations(settings, DAY)
+    total = validated["rows_read"]
+    limit = total // 3
+    every = sample_every(total, limit)
+    assert every >= 3 and -(-total // every) <= limit
+    summary = build_data_docs(settings, DAY, chunk_rows=5, max_rows=limit)
+    assert summary["sample_every"] == every
+    assert summary["rows_in_night"] == total
+    assert summary["rows"] == -(-total // every)
+    assert summary["runs"] == -(-summary["rows"] // 5)
+    names = [p.read_text(encoding="utf-8") for p in index_path(settings).parent.rglob("*.html")]
+    assert any(f"1 row in {every}" in text for text in names)
+
+
+def test_the_sample_keeps_every_kth_row_of_the_night_across_files(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # Row numbers run on from one file to the next, so the sample is even over the whole night,
+    # not restarted in each file; chunks are full except the last.
+    stage_declarations(settings, DAY)
+    files, suite = _night_suite(settings, DAY)
+    (first, rows), *_ = files.items()
+    second = tmp_path / "second.parquet"
+    shutil.copy(first, second)
+    night = {first: rows, second: rows}
+    for every in (1, 3, 7):
+        chunks = list(_chunks(night, suite, 4, every))
+        numbers = pl.concat([c.get_column(ROW) for c in chunks]).to_list()
+        assert numbers == list(range(0, 2 * rows, every))
+        assert all(c.height == 4 for c in chunks[:-1]) and 0 < chunks[-1].height <= 4
+    whole = pl.concat(list(_chunks(night, suite, 1_000, 1)))
+    sampled = pl.concat(list(_chunks(night, suite, 4, 3)))
+    # The sampled rows are the whole night's rows with those numbers, helper columns included.
+    assert sampled.equals(whole.filter(pl.col(ROW) % 3 == 0))
+
+
+def test_a_limit_of_zero_validates_the_whole_night() -> None:
+    assert sample_every(10_000_000, 0) == 1
+    assert sample_every(1_000_000, 1_000_000) == 1
+    assert sample_every(1_000_001, 1_000_000) == 2
+    assert sample_every(9_943_502, 1_000_000) == 10

@@ -104,6 +104,18 @@ def test_the_page_has_its_four_plots_beside_it_and_links_what_exists(settings: S
     assert "1 column(s) above the PSI threshold" in text
 
 
+def test_a_sampled_data_docs_link_says_so(settings: Settings) -> None:
+    # Above data_docs_max_rows the site holds 1 row in k: the link must not claim the whole batch.
+    _night(settings)
+    docs = write_text("<html></html>", settings.home / "gx" / "index.html")
+    stages = _stages()
+    stages["data_docs"].update(index=str(docs), sample_every=10)
+    text = write_run_report_html(settings, DAY, stages, "# Run report").read_text("utf-8")
+    links = dict(re.findall(r"<a href='([^']+)'>([^<]+)</a>", text))
+    label = links[next(h for h in links if "gx" in h)]
+    assert "1 row in 10 of the night" in label
+
+
 def test_the_trend_reads_the_earlier_nights_reports(settings: Settings) -> None:
     _night(settings)
     nights = recent_nights(settings, DAY, _stages(red=2, found=1)["select"])
