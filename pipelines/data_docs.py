@@ -133,7 +133,7 @@ def build_data_docs(
     per run, and rebuild the site; a small summary of all the chunks. A night of more than
     `max_rows` rows (default: the setting `data_docs_max_rows`; 0: no limit) is validated on an
     even sample of its rows (`sample_every`)."""
-    from expectations.runner import _expectation
+    from expectations.runner import _expectation, without_batch_fingerprints
 
     started = time.perf_counter()
     files, suite = _night_suite(settings, day)
@@ -144,6 +144,7 @@ def build_data_docs(
     imported = time.perf_counter()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    without_batch_fingerprints()
     context = gx.get_context(mode="file", project_root_dir=str(context_root(settings)))
     # Progress bars would fill the Airflow task log with carriage returns.
     context.variables.progress_bars = ProgressBarsConfig(globally=False)

@@ -291,3 +291,13 @@ def test_iso6346_check_digit(number: str, valid: bool) -> None:
 
 def test_iso6346_leaves_null_alone() -> None:
     assert pl.select(container_number_valid(pl.lit(None, pl.String()))).item() is None
+
+
+def test_great_expectations_does_not_fingerprint_the_batches_it_validates() -> None:
+    # GE would hash every value of each pandas batch for a marker nothing reads (decision 0047).
+    import pandas as pd
+
+    batches = runner._ge_batches(outcomes_suite())
+    batch = batches.get_batch(batch_parameters={"dataframe": pd.DataFrame({"a": [1, 2, 3]})})
+    assert "ge_load_time" in batch.batch_markers
+    assert "pandas_data_fingerprint" not in batch.batch_markers
