@@ -92,6 +92,10 @@ class DataDocsSummary(Summary):
     seconds_import: float
     seconds_gx: float
     seconds: float = 0.0
+    rows_in_night: int = 0
+    """Raw rows of the night; `rows` of them were validated (decision 0047)."""
+    sample_every: int = 1
+    """1 row in this many validated: 1 up to `data_docs_max_rows` rows a night."""
 
 
 @dataclass(frozen=True)

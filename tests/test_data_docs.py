@@ -22,6 +22,7 @@ from pipelines.data_docs import (
 )
 from pipelines.ingest import ingest_landing
 from pipelines.settings import Settings, load_settings
+from pipelines.stages import DataDocsSummary
 from pipelines.staging import stage_declarations
 
 FIXTURES = Path(__file__).parent / "data" / "declarations"
@@ -99,6 +100,8 @@ def test_a_large_night_is_validated_on_an_even_sample(settings: Settings) -> Non
     assert summary["rows_in_night"] == total
     assert summary["rows"] == -(-total // every)
     assert summary["runs"] == -(-summary["rows"] // 5)
+    # The DAG hands the summary on as the stage's declared summary: the new keys are declared.
+    assert DataDocsSummary.from_dict(summary).sample_every == every
     names = [p.read_text(encoding="utf-8") for p in index_path(settings).parent.rglob("*.html")]
     assert any(f"1 row in {every}" in text for text in names)
 
