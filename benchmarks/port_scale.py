@@ -17,16 +17,11 @@ import argparse
 import json
 import os
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 
+from benchmarks.landing import landing_night
 from pipelines.memory import peak_rss_mb
-
-
-def _night(home: Path) -> date:
-    (source,) = sorted((home / "landing" / "declarations").glob("*.csv"))
-    return date.fromisoformat(source.stem.rsplit("_", 1)[-1])
 
 
 def prepare(home: Path) -> dict[str, Any]:
@@ -36,7 +31,7 @@ def prepare(home: Path) -> dict[str, Any]:
     from pipelines.staging import stage_declarations
 
     settings = load_settings(environ={}, home=home)
-    night = _night(home)
+    night = landing_night(home)
     stage_declarations(settings, night, check_volume=False)
     plan: dict[str, Any] = ports.plan_ports(settings, night)
     return plan
@@ -48,7 +43,7 @@ def measure(home: Path, port: str | None, chunk_rows: int | None) -> dict[str, A
     from pipelines.settings import load_settings
 
     settings = load_settings(environ={}, home=home)
-    night = _night(home)
+    night = landing_night(home)
     if port is None:
         plan = json.loads((layout.run_report_dir(settings, night) / "plan_ports.json").read_text())
         port = max(plan["rows_per_port"], key=plan["rows_per_port"].get)

@@ -20,6 +20,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+from benchmarks.landing import landing_night
 from benchmarks.world import link_copy
 from pipelines.memory import peak_rss_mb
 
@@ -35,7 +36,7 @@ def grow(world: Path, home: Path, rows: int) -> date:
     link_copy(world, home)
     landing = home / "landing" / "declarations"
     (source,) = sorted(landing.glob("*.csv"))
-    night = date.fromisoformat(source.stem.rsplit("_", 1)[-1])
+    night = landing_night(home)
     grown = landing / f".{source.name}.grown"
     copies = -(-rows // max(meta["rows_per_day"], 1)) + 1
     parts = [
@@ -49,12 +50,6 @@ def grow(world: Path, home: Path, rows: int) -> date:
     shutil.move(grown, source)
     nightly.ingest(load_settings(environ={}, home=home), night)
     return night
-
-
-def _landing_night(home: Path) -> date:
-    """The date of the grown day: its landing file's name ends with it."""
-    (source,) = sorted((home / "landing" / "declarations").glob("*.csv"))
-    return date.fromisoformat(source.stem.rsplit("_", 1)[-1])
 
 
 def measure(home: Path, night: date, chunk_rows: int | None) -> dict[str, float | int]:
@@ -91,9 +86,8 @@ def main() -> None:
     if args.verb == "grow":
         print(grow(args.world, args.home, args.rows).isoformat())
         return
-    # The grown night is the landing file's date: a world's raw zone may also hold a later
-    # date's few rows filed ahead of time (a 1 M world has 1,751 on 2025-01-14).
-    night = args.night or _landing_night(args.home)
+    # A world's raw zone also holds a few rows filed ahead (a 1 M world: 1,751 on 2025-01-14).
+    night = args.night or landing_night(args.home)
     print(json.dumps(measure(args.home, night, args.chunk_rows)))
 
 
