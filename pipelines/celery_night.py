@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -79,14 +79,38 @@ class Services:
 
 
 @dataclass(frozen=True)
+class Usage:
+    """What a process and every descendant it waited for used: CPU seconds and the largest
+    peak resident memory among them (the kernel's rusage of a reaped child, RUSAGE_BOTH)."""
+
+    cpu_seconds: float
+    peak_rss_mb: float
+
+
+@dataclass(frozen=True)
+class TaskRun:
+    """One task instance of the run, from Airflow's metadata: its time and the worker it ran on
+    (the worker whose log received its Celery task id; "" when no log names it)."""
+
+    task_id: str
+    map_index: int
+    state: str
+    seconds: float
+    worker: str
+
+
+@dataclass(frozen=True)
 class CeleryNight:
-    """What a night on Celery did: its final state, where each task ran, the logs folder."""
+    """What a night on Celery did: its final state, where each task ran, the logs folder, and
+    what each worker used (its tasks' processes included)."""
 
     state: str
     tasks_by_worker: dict[str, int]
     failed_tasks: list[str]
     log_dir: Path
     seconds: float
+    usage_by_worker: dict[str, Usage] = field(default_factory=dict)
+    tasks: list[TaskRun] = field(default_factory=list)
 
 
 @contextmanager
@@ -152,18 +176,43 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
         )
 
 
-def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+def _stop(processes: list[subprocess.Popen[bytes]]) -> dict[int, Usage]:
+    """Stop each process's group (SIGTERM, then SIGKILL after the grace) and reap it with
+    `wait4`, whose rusage covers the process and the descendants it waited for (a Celery
+    worker's pool and the task processes under it); by pid."""
     for process in processes:
         with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
+    usage: dict[int, Usage] = {}
     for process in processes:
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+        if process.returncode is not None:
+            continue  # reaped already (it died during the run)
+        reaped = _reap(process, deadline)
+        if reaped is None:
             with suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            reaped = _reap(process, None)
+        if reaped is not None:
+            usage[process.pid] = reaped
+    return usage
+
+
+def _reap(process: subprocess.Popen[bytes], deadline: float | None) -> Usage | None:
+    """Wait for `process` (until `deadline`, or for good when None); its usage, None on time out."""
+    while True:
+        try:
+            pid, status, rusage = os.wait4(process.pid, 0 if deadline is None else os.WNOHANG)
+        except ChildProcessError:
+            process.wait()  # Popen reaped it already
+            return None
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            # ru_maxrss is in kilobytes on Linux.
+            return Usage(round(rusage.ru_utime + rusage.ru_stime, 1), rusage.ru_maxrss / 1024)
+        if deadline is not None and time.monotonic() > deadline:
+            return None
+        time.sleep(0.1)
 
 
 def _airflow_cli(args: list[str], env: dict[str, str], log: Path) -> None:
@@ -238,10 +287,18 @@ def run_night_on_celery(
                 ["dags", "trigger", DAG_ID, "--run-id", run_id, "-c", conf], env, setup_log
             )
             state = _wait_for_run(metadata_url, run_id, processes, started + timeout_seconds)
+            seconds = time.monotonic() - started
             by_worker, failed = _where_tasks_ran(metadata_url, run_id, log_dir, workers)
+            tasks = _task_runs(metadata_url, run_id, log_dir, workers)
         finally:
-            _stop(processes)
-    return CeleryNight(state, by_worker, failed, log_dir, time.monotonic() - started)
+            usage = _stop(processes)
+    # The workers were started last, in order: worker1, worker2, ...
+    usage_by_worker = {
+        f"worker{number}": usage[process.pid]
+        for number, process in enumerate(processes[-workers:], start=1)
+        if process.pid in usage
+    }
+    return CeleryNight(state, by_worker, failed, log_dir, seconds, usage_by_worker, tasks)
 
 
 def _wait_for_run(
@@ -263,6 +320,32 @@ def _wait_for_run(
     finally:
         engine.dispose()
     raise RuntimeError(f"run {run_id} did not finish in time")
+
+
+def _task_runs(metadata_url: str, run_id: str, log_dir: Path, workers: int) -> list[TaskRun]:
+    """Every task instance of the run with its seconds, and the worker whose log received its
+    Celery task id (Airflow keeps that id as the instance's `external_executor_id`)."""
+    engine = create_engine(metadata_url)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT task_id, map_index, state, start_date, end_date, external_executor_id"
+                " FROM task_instance WHERE run_id = :run_id ORDER BY start_date, task_id,"
+                " map_index"
+            ),
+            {"run_id": run_id},
+        ).all()
+    engine.dispose()
+    logs = {
+        f"worker{number}": (log_dir / f"worker{number}.log").read_text(errors="replace")
+        for number in range(1, workers + 1)
+    }
+    runs = []
+    for task_id, map_index, state, start, end, celery_id in rows:
+        seconds = (end - start).total_seconds() if start is not None and end is not None else 0.0
+        worker = next((w for w, log in logs.items() if celery_id and celery_id in log), "")
+        runs.append(TaskRun(str(task_id), int(map_index), str(state), round(seconds, 1), worker))
+    return runs
 
 
 def _where_tasks_ran(

@@ -63,6 +63,16 @@ def test_a_night_on_two_celery_workers_gives_the_lists_of_cargo_risk_run(
     assert night.state == "success", (night.failed_tasks, night.log_dir)
     # Both workers took tasks: the night really was spread over two processes.
     assert all(count > 0 for count in night.tasks_by_worker.values()), night.tasks_by_worker
+    # What each worker used is read when it is reaped, its task processes included: a worker
+    # that ran tasks used CPU and held memory (benchmarks/celery_night.py reports these).
+    assert sorted(night.usage_by_worker) == ["worker1", "worker2"]
+    for usage in night.usage_by_worker.values():
+        assert usage.cpu_seconds > 0 and usage.peak_rss_mb > 100, night.usage_by_worker
+    # Every task that ran is placed on the worker whose log received it, as many as each counted.
+    ran = [t for t in night.tasks if t.state == "success"]
+    assert ran and all(t.worker in night.tasks_by_worker for t in ran), night.tasks
+    for worker, count in night.tasks_by_worker.items():
+        assert sum(t.worker == worker for t in ran) == count, (worker, night.tasks)
     expected = published_lists(alone, NIGHT)
     assert any(name.endswith(".parquet") for name in expected)
     assert published_lists(on_celery, NIGHT) == expected
