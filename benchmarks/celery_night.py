@@ -37,10 +37,14 @@ def report(night: CeleryNight, day: date, world: Path) -> str:
         busy[task.worker] += task.seconds
         count[task.worker] += 1
     load = os.getloadavg()
+    starts = [t.started for t in night.tasks if t.started is not None]
+    ends = [t.ended for t in night.tasks if t.ended is not None]
+    span = (max(ends) - min(starts)).total_seconds() if starts and ends else float("nan")
     lines = [
         f"Night {day} of {world} on Airflow's CeleryExecutor, {len(night.usage_by_worker)} "
         f"workers ({os.cpu_count()} cores, load after {load[0]:.1f}): **{night.state}**, "
-        f"{night.seconds:.0f} s with Airflow's set-up (database migration, processes).",
+        f"{span:.0f} s from the first task's start to the last task's end, {night.seconds:.0f} s "
+        "with Airflow's set-up (database migration, processes).",
         "",
         "| worker | tasks | task seconds, summed | CPU s (worker and its task processes) | "
         "largest peak RSS |",

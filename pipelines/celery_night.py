@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -97,6 +97,8 @@ class TaskRun:
     state: str
     seconds: float
     worker: str
+    started: datetime | None = None
+    ended: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -344,7 +346,9 @@ def _task_runs(metadata_url: str, run_id: str, log_dir: Path, workers: int) -> l
     for task_id, map_index, state, start, end, celery_id in rows:
         seconds = (end - start).total_seconds() if start is not None and end is not None else 0.0
         worker = next((w for w, log in logs.items() if celery_id and celery_id in log), "")
-        runs.append(TaskRun(str(task_id), int(map_index), str(state), round(seconds, 1), worker))
+        runs.append(
+            TaskRun(str(task_id), int(map_index), str(state), round(seconds, 1), worker, start, end)
+        )
     return runs
 
 

@@ -6,12 +6,14 @@ checked here on a night as `run_night_on_celery` returns it.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from benchmarks.celery_night import report
 from benchmarks.landing import landing_night
 from pipelines.celery_night import CeleryNight, TaskRun, Usage
+
+START = datetime(2025, 1, 5, 1, tzinfo=UTC)
 
 
 def test_each_worker_row_sums_its_own_tasks() -> None:
@@ -23,9 +25,13 @@ def test_each_worker_row_sums_its_own_tasks() -> None:
         seconds=95.0,
         usage_by_worker={"worker1": Usage(40.5, 2048.0), "worker2": Usage(12.0, 900.0)},
         tasks=[
-            TaskRun("validate", -1, "success", 30.0, "worker1"),
+            TaskRun(
+                "validate", -1, "success", 30.0, "worker1", START, START + timedelta(seconds=30)
+            ),
             TaskRun("assess_port", 0, "success", 12.5, "worker2"),
-            TaskRun("assess_port", 1, "success", 7.5, "worker1"),
+            TaskRun(
+                "assess_port", 1, "success", 7.5, "worker1", START, START + timedelta(seconds=52)
+            ),
             TaskRun("publish_ports", -1, "skipped", 0.0, ""),
         ],
     )
@@ -34,7 +40,7 @@ def test_each_worker_row_sums_its_own_tasks() -> None:
     assert "| worker2 | 1 | 12.5 | 12.0 | 900 MB |" in text
     assert "| assess_port | 1 | success | 7.5 | worker1 |" in text
     assert "| publish_ports |  | skipped | 0.0 |  |" in text
-    assert "**success**" in text
+    assert "**success**, 52 s from the first task's start" in text
 
 
 def test_the_night_is_the_landing_files_date(tmp_path: Path) -> None:
