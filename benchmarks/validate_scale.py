@@ -20,7 +20,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from benchmarks.landing import landing_night
+from benchmarks.landing import landing_file, landing_night
 from benchmarks.world import link_copy
 from pipelines.memory import peak_rss_mb
 
@@ -35,7 +35,7 @@ def grow(world: Path, home: Path, rows: int) -> date:
     meta = json.loads((world / ".bench-world.json").read_text())
     link_copy(world, home)
     landing = home / "landing" / "declarations"
-    (source,) = sorted(landing.glob("*.csv"))
+    source = landing_file(home)
     night = landing_night(home)
     grown = landing / f".{source.name}.grown"
     copies = -(-rows // max(meta["rows_per_day"], 1)) + 1

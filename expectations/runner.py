@@ -198,9 +198,9 @@ def without_batch_fingerprints() -> None:
     GE 1.x's pandas engine stores, for each batch under 1 GB, an MD5 of
     `pandas.util.hash_pandas_object` over all its values as a batch marker
     (`pandas_data_fingerprint`). Nothing in this project reads it, and it is a pass over every
-    value: 14 % of the validate stage's Python time at 10 M rows, about a fifth of Data Docs' CPU
-    (decision 0047). The engine compares each batch's size with a module constant on every
-    batch, so a threshold of 0 skips the hash; a test pins that the marker is gone.
+    value: 14 % of py-spy's samples of the validate stage at 10 M rows, about a fifth of Data
+    Docs' CPU (decision 0047). The engine compares each batch's size with a module constant on
+    every batch, so a threshold of 0 skips the hash; a test pins that the marker is gone.
     """
     from great_expectations.execution_engine import pandas_execution_engine
 
@@ -210,11 +210,11 @@ def without_batch_fingerprints() -> None:
 def _ge_batches(suite: Suite) -> Any:
     """A batch definition for whole pandas frames in a fresh ephemeral GE context."""
     import great_expectations as gx
-
-    without_batch_fingerprints()
     from great_expectations.data_context.types.base import (
         ProgressBarsConfig,
     )
+
+    without_batch_fingerprints()
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)

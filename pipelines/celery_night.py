@@ -33,6 +33,8 @@ DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
 REPO = DAGS_FOLDER.parent
 DAG_ID = "cargo_risk_nightly"
 STOP_GRACE_SECONDS = 30.0
+NO_STATE = "none"
+"""How a task instance without a state (it never ran) reads in `TaskRun.state`."""
 
 
 @dataclass(frozen=True)
@@ -290,8 +292,10 @@ def run_night_on_celery(
             )
             state = _wait_for_run(metadata_url, run_id, processes, started + timeout_seconds)
             seconds = time.monotonic() - started
-            by_worker, failed = _where_tasks_ran(metadata_url, run_id, log_dir, workers)
-            tasks = _task_runs(metadata_url, run_id, log_dir, workers)
+            logs = _worker_logs(log_dir, workers)
+            tasks = _task_runs(metadata_url, run_id, logs)
+            by_worker = {worker: _received(log) for worker, log in logs.items()}
+            failed = _failed(tasks)
         finally:
             usage = _stop(processes)
     # The workers were started last, in order: worker1, worker2, ...
@@ -324,9 +328,23 @@ def _wait_for_run(
     raise RuntimeError(f"run {run_id} did not finish in time")
 
 
-def _task_runs(metadata_url: str, run_id: str, log_dir: Path, workers: int) -> list[TaskRun]:
+def _worker_logs(log_dir: Path, workers: int) -> dict[str, str]:
+    """Each worker's log, by worker name, read once for the counts and the placements."""
+    return {
+        f"worker{number}": (log_dir / f"worker{number}.log").read_text(errors="replace")
+        for number in range(1, workers + 1)
+    }
+
+
+def _received(log: str) -> int:
+    """Tasks a worker's log says it received."""
+    return sum("execute_workload" in line and "received" in line for line in log.splitlines())
+
+
+def _task_runs(metadata_url: str, run_id: str, logs: dict[str, str]) -> list[TaskRun]:
     """Every task instance of the run with its seconds, and the worker whose log received its
-    Celery task id (Airflow keeps that id as the instance's `external_executor_id`)."""
+    Celery task id (Airflow keeps that id as the instance's `external_executor_id`). A task
+    that never got a state reads "none"."""
     engine = create_engine(metadata_url)
     with engine.connect() as connection:
         rows = connection.execute(
@@ -338,41 +356,25 @@ def _task_runs(metadata_url: str, run_id: str, log_dir: Path, workers: int) -> l
             {"run_id": run_id},
         ).all()
     engine.dispose()
-    logs = {
-        f"worker{number}": (log_dir / f"worker{number}.log").read_text(errors="replace")
-        for number in range(1, workers + 1)
-    }
     runs = []
     for task_id, map_index, state, start, end, celery_id in rows:
         seconds = (end - start).total_seconds() if start is not None and end is not None else 0.0
         worker = next((w for w, log in logs.items() if celery_id and celery_id in log), "")
         runs.append(
-            TaskRun(str(task_id), int(map_index), str(state), round(seconds, 1), worker, start, end)
+            TaskRun(
+                task_id=str(task_id),
+                map_index=int(map_index),
+                state=str(state or NO_STATE),
+                seconds=round(seconds, 1),
+                worker=worker,
+                started=start,
+                ended=end,
+            )
         )
     return runs
 
 
-def _where_tasks_ran(
-    metadata_url: str, run_id: str, log_dir: Path, workers: int
-) -> tuple[dict[str, int], list[str]]:
-    """Tasks each worker executed (from the workers' own logs) and the tasks that failed."""
-    engine = create_engine(metadata_url)
-    with engine.connect() as connection:
-        failed = [
-            str(row[0])
-            for row in connection.execute(
-                text(
-                    "SELECT task_id FROM task_instance WHERE run_id = :run_id"
-                    " AND state NOT IN ('success', 'skipped') ORDER BY task_id"
-                ),
-                {"run_id": run_id},
-            )
-        ]
-    engine.dispose()
-    by_worker = {}
-    for number in range(1, workers + 1):
-        lines = (log_dir / f"worker{number}.log").read_text(errors="replace").splitlines()
-        by_worker[f"worker{number}"] = sum(
-            "execute_workload" in line and "received" in line for line in lines
-        )
-    return by_worker, failed
+def _failed(tasks: list[TaskRun]) -> list[str]:
+    """Tasks that ran and neither succeeded nor skipped, by task id (a task with no state yet is
+    not counted: it never ran)."""
+    return sorted(t.task_id for t in tasks if t.state not in ("success", "skipped", NO_STATE))

@@ -9,9 +9,9 @@ chunk of at most `CHUNK_ROWS` rows (a rerun replaces nothing, it adds a run; the
 all). GE's pandas engine holds a chunk as Python objects, about 16 bytes of memory per byte of
 data: a whole 10 M-row night took 16.4 GB, more than every other task of the night (decision 0033,
 addendum), so the batch is read, cast and validated a chunk at a time. Its CPU follows the rows
-(about 125 s at 10 M, the night's costliest step), so a night above `data_docs_max_rows` (default
-1 M) is validated on 1 row in k, evenly over its files; validation itself still judges every row
-and quarantines each one it rejects (decision 0047).
+(124-258 CPU s at 10 M, by host: the night's costliest step), so a night above
+`data_docs_max_rows` (default 1 M) is validated on 1 row in k, evenly over its files; validation
+itself still judges every row and quarantines each one it rejects (decision 0047).
 
 Offline the site renders unstyled: GE's HTML pulls its CSS and JavaScript from CDNs.
 """
@@ -117,13 +117,13 @@ def _chunks(
             held.append(prepare(typed.with_columns(numbers), suite))
             held_rows += window.height
             while held_rows >= chunk_rows:
-                gathered = pl.concat(held) if len(held) > 1 else held[0]
+                gathered = pl.concat(held)
                 yield gathered.head(chunk_rows)
                 rest = gathered.slice(chunk_rows)
                 held, held_rows = ([rest] if rest.height else []), rest.height
         start += rows
     if held_rows:
-        yield pl.concat(held) if len(held) > 1 else held[0]
+        yield pl.concat(held)
 
 
 def build_data_docs(
